@@ -1,0 +1,1 @@
+"""Customer data platform domain code, shipped to every function as the CoreLayer."""

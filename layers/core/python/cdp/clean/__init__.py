@@ -1,0 +1,1 @@
+"""Column-wise validation and standardisation of ingested tables, with a reason for every rejected row."""

@@ -1,0 +1,1 @@
+"""Identity resolution: which profile a set of identifiers belongs to."""

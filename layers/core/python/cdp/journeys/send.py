@@ -1,0 +1,49 @@
+"""Sends one journey message exactly once: claim the record, re-check eligibility, deliver, mark sent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from pydantic import Field
+
+from cdp.adapters import message_senders
+from cdp.adapters.journey_messages import JourneyMessages
+from cdp.journeys.eligibility import EligibilityRequest, decide
+from cdp.messaging.mime import marketing_email
+from cdp.messaging.templates import render_email, render_sms
+from cdp.settings import MessagingSettings
+
+
+class SendRequest(EligibilityRequest):
+    template: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
+
+
+def unsubscribe_url(base_url: str, profile_id: str, channel: str) -> str:
+    """A per-recipient one-click unsubscribe link that names the profile, never the address."""
+    return f"{base_url}?{urlencode({'profile': profile_id, 'channel': channel})}"
+
+
+def send_step_message(
+    request: SendRequest, profile: dict[str, Any] | None, messages: JourneyMessages,
+    settings: MessagingSettings, now: datetime,
+) -> dict[str, Any]:
+    """Deliver the step's message unless it was already sent or the profile stopped being eligible."""
+    if not messages.claim(request.profile_id, request.journey, request.step, request.channel, request.execution_id, now):
+        return {"status": "skipped", "reason": "already_sent", "message_id": None}
+    decision = decide(request, profile, previous_send=None, now=now)
+    if not decision.eligible or profile is None:
+        messages.record_suppressed(request.profile_id, request.journey, request.step, request.channel,
+                                   decision.reason, request.execution_id, now)
+        return {"status": "suppressed", "reason": decision.reason, "message_id": None}
+    if request.channel == "email":
+        link = unsubscribe_url(settings.unsubscribe_base_url, request.profile_id, "email")
+        rendered = render_email(request.template, profile, link)
+        message_id = message_senders.send_email(
+            settings.sender_email, profile["email"], marketing_email(settings.sender_email, profile["email"], rendered, link)
+        )
+    else:
+        message_id = message_senders.send_sms(profile["phone"], render_sms(request.template, profile))
+    messages.mark_sent(request.profile_id, request.journey, request.step, message_id, now)
+    return {"status": "sent", "reason": "sent", "message_id": message_id}

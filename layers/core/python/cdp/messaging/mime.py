@@ -1,0 +1,21 @@
+"""Builds marketing email as raw MIME with RFC 2369 List-Unsubscribe and RFC 8058 one-click headers."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from cdp.messaging.templates import RenderedEmail
+
+
+def marketing_email(sender: str, recipient: str, rendered: RenderedEmail, unsubscribe_url: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = rendered.subject
+    message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
+    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    return message.as_bytes()

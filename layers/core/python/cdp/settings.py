@@ -1,0 +1,57 @@
+"""Environment variables as pydantic models, parsed on first use (never at import) and cached."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from functools import lru_cache
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigurationError(RuntimeError):
+    """A required environment variable is missing or malformed."""
+
+
+class CoreSettings(BaseModel):
+    """Resources every function needs."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    profiles_table: str = Field(alias="PROFILES_TABLE", min_length=1)
+    ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
+    journey_trigger_horizon_days: int = Field(alias="JOURNEY_TRIGGER_HORIZON_DAYS", ge=0)
+
+    @property
+    def backfill_horizon(self) -> timedelta:
+        """Activity older than this is history being loaded: it updates profiles but starts no journey."""
+        return timedelta(days=self.journey_trigger_horizon_days)
+
+
+class IngestSettings(CoreSettings):
+    """The file-ingest function's buckets."""
+
+    quarantine_bucket: str = Field(alias="QUARANTINE_BUCKET", min_length=1)
+    curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
+
+
+class MessagingSettings(CoreSettings):
+    """Where journey messages come from."""
+
+    sender_email: str = Field(alias="SENDER_EMAIL", min_length=3)
+    unsubscribe_base_url: str = Field(alias="UNSUBSCRIBE_BASE_URL", min_length=8)
+
+
+SettingsT = TypeVar("SettingsT", bound=CoreSettings)
+
+
+@lru_cache(maxsize=None)
+def load_settings(model: type[SettingsT]) -> SettingsT:
+    """Parse `model` from the environment once; a missing variable fails loudly with its name."""
+    try:
+        return model.model_validate(dict(os.environ))
+    except ValidationError as error:
+        names = ", ".join(str(detail["loc"][0]) for detail in error.errors())
+        raise ConfigurationError(f"invalid or missing environment variables: {names}") from error

@@ -1,0 +1,478 @@
+"""Stands template.yaml up in moto, in-process, and wires its triggers to the in-process handlers.
+
+moto deploys what CloudFormation can (via aws-sam-translator); what moto does not dispatch without Docker is
+wired here, each from the template's own declarations: S3 notifications and async invokes (with retries and the
+function's DLQ), EventBridge rules whose targets are Lambda or Step Functions, schedules, and the Lambda tasks
+of state machines (moto's Step Functions interpreter runs them, calling back into `invoke`).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import io
+import json
+import os
+import threading
+import time
+import uuid
+import zipfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+from unittest import mock
+from urllib.parse import unquote_plus
+
+import boto3
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.events.models import Rule
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from samtranslator.translator.transform import transform
+
+from cdp_local.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec, function_specs, load_template
+
+ACCOUNT_ID = "123456789012"
+LOCAL_CREDENTIALS = ("testing", "testing")
+ARTIFACT_BUCKET = "cdp-local-artifacts"
+ASYNC_ATTEMPTS = 3  # Lambda retries a failed asynchronous invocation twice before its dead-letter queue
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+class _NoManagedPolicies:
+    """Policy loader for aws-sam-translator: no managed-policy lookups offline."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@dataclass
+class FunctionError(Exception):
+    """A handler raised: carries the Lambda-shaped error payload."""
+
+    payload: dict[str, Any]
+
+    def __str__(self) -> str:
+        return f"{self.payload.get('errorType')}: {self.payload.get('errorMessage')}"
+
+
+@dataclass
+class AsyncFailure:
+    function: str
+    error: str
+    dead_letter_queue: str | None
+
+
+@dataclass
+class _LambdaContext:
+    """The parts of the Lambda context object handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
+
+
+def _zip_of(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(directory.rglob("*.py")):
+            archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()
+
+
+class LocalStack:
+    """The whole template in moto. Use as a context manager; `wait_scale` shortens Wait states (0 = no wait)."""
+
+    def __init__(
+        self,
+        template_path: Path = TEMPLATE_PATH,
+        stack_name: str = "cdp-local",
+        region: str = "eu-west-1",
+        parameters: dict[str, str] | None = None,
+        wait_scale: float = 0.0,
+    ) -> None:
+        self.template = load_template(template_path)
+        self.stack_name = stack_name
+        self.region = region
+        self.parameters = parameters or {}
+        self.wait_scale = wait_scale
+        self.functions: dict[str, FunctionSpec] = function_specs(self.template)
+        self.physical_ids: dict[str, str] = {}
+        self.async_failures: list[AsyncFailure] = []
+        self._function_by_name: dict[str, str] = {}
+        self._modules: dict[str, ModuleType] = {}
+        self._invoke_lock = threading.RLock()
+        self._exits = ExitStack()
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        self._exits.enter_context(
+            mock.patch.dict(
+                os.environ,
+                {
+                    "AWS_DEFAULT_REGION": self.region,
+                    "AWS_REGION": self.region,
+                    "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS[0],
+                    "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS[1],
+                    "POWERTOOLS_TRACE_DISABLED": "true",
+                    "POWERTOOLS_DEV": "false",
+                },
+            )
+        )
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+        self._exits.enter_context(mock_aws(config=MOTO_CONFIG))  # type: ignore[arg-type]
+        self._wire_dispatch()
+        _reset_platform_caches()
+        self._deploy()
+        return self
+
+    def stop(self) -> None:
+        self.wait_for_executions(timeout=30, raise_on_timeout=False)
+        self._exits.close()
+        _reset_platform_caches()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region)
+
+    # ------------------------------------------------------------------ deployment
+    def _parameter_values(self) -> dict[str, Any]:
+        defaults = {name: spec.get("Default") for name, spec in self.template.get("Parameters", {}).items()}
+        return {**defaults, **self.parameters, "AWS::Region": self.region, "AWS::AccountId": ACCOUNT_ID,
+                "AWS::StackName": self.stack_name, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+
+    def _deployable_template(self) -> dict[str, Any]:
+        """The SAM template with code pointing at placeholder zips and ASL inlined, as aws-sam-translator wants."""
+        template = copy.deepcopy(self.template)
+        for logical_id, resource in template["Resources"].items():
+            properties = resource.get("Properties", {})
+            if resource["Type"] == "AWS::Serverless::Function":
+                properties["CodeUri"] = f"s3://{ARTIFACT_BUCKET}/{logical_id}.zip"
+            elif resource["Type"] == "AWS::Serverless::LayerVersion":
+                properties["ContentUri"] = f"s3://{ARTIFACT_BUCKET}/{logical_id}.zip"
+            elif resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in properties:
+                properties["Definition"] = json.loads((REPO_ROOT / properties.pop("DefinitionUri")).read_text())
+        return template
+
+    def _deploy(self) -> None:
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=ARTIFACT_BUCKET, CreateBucketConfiguration={"LocationConstraint": self.region})
+        for logical_id, resource in self.template["Resources"].items():
+            if resource["Type"] == "AWS::Serverless::Function":
+                body = _zip_of(self.functions[logical_id].code_dir)
+            elif resource["Type"] == "AWS::Serverless::LayerVersion":
+                body = _zip_of(REPO_ROOT / resource["Properties"]["ContentUri"])
+            else:
+                continue
+            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=f"{logical_id}.zip", Body=body)
+
+        parameter_values = self._parameter_values()
+        with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": self.region}):
+            cloudformation_template = transform(self._deployable_template(), parameter_values, _NoManagedPolicies())
+        self.cloudformation_template = cloudformation_template
+        cloudformation = self.client("cloudformation")
+        declared = cloudformation_template.get("Parameters", {})
+        cloudformation.create_stack(
+            StackName=self.stack_name,
+            TemplateBody=json.dumps(cloudformation_template),
+            Parameters=[
+                {"ParameterKey": name, "ParameterValue": str(parameter_values[name])}
+                for name in declared
+                if parameter_values.get(name) is not None
+            ],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        paginator = cloudformation.get_paginator("list_stack_resources")
+        for page in paginator.paginate(StackName=self.stack_name):
+            for summary in page["StackResourceSummaries"]:
+                self.physical_ids[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
+        self._function_by_name = {self.physical_ids[logical]: logical for logical in self.functions}
+        self._apply_bucket_properties_moto_skips()
+        self._create_email_identities()
+        self._create_state_machines()
+
+    def _resolve(self, value: Any) -> str:
+        """Resolve the intrinsics DefinitionSubstitutions and notifications use: Ref and GetAtt X.Arn."""
+        if isinstance(value, dict) and "Ref" in value:
+            name = value["Ref"]
+            parameters = self._parameter_values()
+            return str(parameters[name]) if name in parameters else self.physical_ids[name]
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            if attribute != "Arn":
+                raise ValueError(f"unsupported attribute {attribute} of {logical_id}")
+            return self._arn_of(logical_id)
+        return str(value)
+
+    def _arn_of(self, logical_id: str) -> str:
+        physical = self.physical_ids[logical_id]
+        if physical.startswith("arn:"):
+            return physical
+        resource_type = self.cloudformation_template["Resources"][logical_id]["Type"]
+        if resource_type == "AWS::Lambda::Function":
+            return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{physical}"
+        if resource_type == "AWS::SQS::Queue":
+            return self.client("sqs").get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        raise ValueError(f"no ARN rule for {resource_type}")
+
+    def _apply_bucket_properties_moto_skips(self) -> None:
+        """moto's CloudFormation ignores a bucket's versioning and Lambda notifications: apply them from the template."""
+        s3 = self.client("s3")
+        for logical_id, resource in self.cloudformation_template["Resources"].items():
+            if resource["Type"] != "AWS::S3::Bucket":
+                continue
+            bucket = self.physical_ids[logical_id]
+            properties = resource.get("Properties", {})
+            if properties.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+                s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+            lambda_configurations = properties.get("NotificationConfiguration", {}).get("LambdaConfigurations", [])
+            if lambda_configurations:
+                s3.put_bucket_notification_configuration(
+                    Bucket=bucket,
+                    NotificationConfiguration={
+                        "LambdaFunctionConfigurations": [
+                            {"LambdaFunctionArn": self._resolve(configuration["Function"]), "Events": [configuration["Event"]]}
+                            for configuration in lambda_configurations
+                        ]
+                    },
+                )
+
+    def _create_email_identities(self) -> None:
+        """moto's CloudFormation skips SES identities; create them (verified at once, as moto does)."""
+        for resource in self.template["Resources"].values():
+            if resource["Type"] == "AWS::SES::EmailIdentity":
+                identity = self._resolve(resource["Properties"]["EmailIdentity"])
+                self.client("sesv2").create_email_identity(EmailIdentity=identity)
+
+    def _create_state_machines(self) -> None:
+        """Create each state machine in the executing Step Functions backend, its DefinitionSubstitutions applied.
+
+        moto's CloudFormation registers state machines where `execute_state_machine` does not look, and ignores
+        DefinitionSubstitutions; so they are created here, under the names and roles the stack gave them.
+        """
+        stepfunctions = self.client("stepfunctions")
+        for logical_id, resource in self.template["Resources"].items():
+            if resource["Type"] != "AWS::Serverless::StateMachine":
+                continue
+            properties = resource["Properties"]
+            definition = (REPO_ROOT / properties["DefinitionUri"]).read_text()
+            for name, value in properties.get("DefinitionSubstitutions", {}).items():
+                definition = definition.replace("${" + name + "}", self._resolve(value))
+            if "${" in definition:
+                raise ValueError(f"{logical_id}: unresolved substitution in its definition")
+            role_name = self.physical_ids[f"{logical_id}Role"]
+            created = stepfunctions.create_state_machine(
+                name=self.physical_ids[logical_id].rsplit(":", 1)[1],
+                definition=definition,
+                roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{role_name}",
+            )
+            self.physical_ids[logical_id] = created["stateMachineArn"]
+
+    # ------------------------------------------------------------------ names
+    def physical_id(self, logical_id: str) -> str:
+        return self.physical_ids[logical_id]
+
+    def state_machine_arn(self, logical_id: str) -> str:
+        return self.physical_ids[logical_id]
+
+    # ------------------------------------------------------------------ invoking handlers
+    def _handler_of(self, logical_id: str) -> Callable[[Any, Any], Any]:
+        spec = self.functions[logical_id]
+        module = self._modules.get(logical_id)
+        if module is None:
+            module_spec = importlib.util.spec_from_file_location(f"cdp_function_{logical_id}", spec.module_file)
+            assert module_spec and module_spec.loader
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+            self._modules[logical_id] = module
+        return getattr(module, spec.function_attribute)
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        """Run a function's handler as Lambda would: its environment, a context, one invocation at a time."""
+        configuration = self.client("lambda").get_function_configuration(FunctionName=self.physical_ids[logical_id])
+        environment = {name: str(value) for name, value in configuration.get("Environment", {}).get("Variables", {}).items()}
+        context = _LambdaContext(
+            function_name=configuration["FunctionName"],
+            invoked_function_arn=configuration["FunctionArn"],
+            memory_limit_in_mb=configuration["MemorySize"],
+            timeout_seconds=configuration["Timeout"],
+        )
+        with self._invoke_lock, mock.patch.dict(os.environ, {**environment, "AWS_LAMBDA_FUNCTION_NAME": context.function_name}):
+            _reset_settings()
+            try:
+                return json.loads(json.dumps(self._handler_of(logical_id)(copy.deepcopy(event), context), default=str))
+            except Exception as error:  # a Lambda turns any unhandled exception into an error payload
+                raise FunctionError({"errorType": type(error).__name__, "errorMessage": str(error)}) from error
+
+    def invoke_async(self, logical_id: str, event: Any) -> None:
+        """Lambda's asynchronous invocation: two retries, then the function's dead-letter queue."""
+        last_error: FunctionError | None = None
+        for _attempt in range(ASYNC_ATTEMPTS):
+            try:
+                self.invoke(logical_id, event)
+                return
+            except FunctionError as error:
+                last_error = error
+        dead_letter = self.template["Resources"][logical_id]["Properties"].get("DeadLetterQueue")
+        dead_letter_arn = self._resolve(dead_letter["TargetArn"]) if dead_letter else None
+        if dead_letter_arn:
+            queue_url = self.client("sqs").get_queue_url(QueueName=dead_letter_arn.rsplit(":", 1)[1])["QueueUrl"]
+            self.client("sqs").send_message(
+                QueueUrl=queue_url,
+                MessageBody=json.dumps(event),
+                MessageAttributes={"ErrorMessage": {"DataType": "String", "StringValue": str(last_error)[:1000]}},
+            )
+        self.async_failures.append(AsyncFailure(logical_id, str(last_error), dead_letter_arn))
+
+    def _logical_id_of(self, function_name_or_arn: str) -> str:
+        name = function_name_or_arn.split(":function:")[-1].split(":")[0]
+        return self._function_by_name[name]
+
+    # ------------------------------------------------------------------ moto hooks
+    def _wire_dispatch(self) -> None:
+        stack = self
+
+        def lambda_invoke(backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any,
+                          response_headers: dict[str, str]) -> bytes:
+            logical_id = stack._logical_id_of(function_name)
+            event = json.loads(body) if body else {}
+            if headers.get("X-Amz-Invocation-Type") == "Event":
+                stack.invoke_async(logical_id, event)
+                return b""
+            try:
+                return json.dumps(stack.invoke(logical_id, event)).encode()
+            except FunctionError as error:
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return json.dumps(error.payload).encode()
+
+        def s3_notification(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+            stack.invoke_async(stack._logical_id_of(fn_arn), stack._as_s3_sends_it(event_body))
+
+        original_send_to_targets = Rule.send_to_targets
+
+        def send_to_targets(rule: Rule, original_event: Any, transform_input: bool = True) -> None:
+            if not rule.event_pattern.matches_event(original_event):
+                return
+            others = [target for target in rule.targets if not stack._deliver_to_target(target, original_event)]
+            if others:
+                with mock.patch.object(rule, "targets", others):
+                    original_send_to_targets(rule, original_event, transform_input)
+
+        def scaled_wait(wait_function: WaitFunction, env: Any, wait_seconds: int) -> None:
+            if wait_seconds > 0:
+                env.program_state_event.wait(wait_seconds * stack.wait_scale)
+
+        class _ScaledTime:
+            @staticmethod
+            def sleep(seconds: float) -> None:
+                time.sleep(seconds * stack.wait_scale)
+
+        self._exits.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", lambda_invoke))
+        self._exits.enter_context(mock.patch("moto.s3.notifications._invoke_awslambda", s3_notification))
+        self._exits.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
+        self._exits.enter_context(mock.patch.object(WaitFunction, "_wait_interval", scaled_wait))
+        self._exits.enter_context(mock.patch.object(retrier_decl, "time", _ScaledTime))
+
+    def _as_s3_sends_it(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Add the fields real S3 notifications carry and moto leaves out (version, identities, request ids)."""
+        for record in event["Records"]:
+            record.setdefault("userIdentity", {"principalId": "AWS:AIDALOCALUSER"})
+            record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
+            record.setdefault("responseElements", {"x-amz-request-id": uuid.uuid4().hex[:16].upper(),
+                                                   "x-amz-id-2": uuid.uuid4().hex})
+            s3_entity = record["s3"]
+            s3_entity["bucket"].setdefault("ownerIdentity", {"principalId": "A3LOCALOWNER"})
+            key = unquote_plus(s3_entity["object"]["key"])
+            head = self.client("s3").head_object(Bucket=s3_entity["bucket"]["name"], Key=key)
+            if head.get("VersionId", "null") != "null":
+                s3_entity["object"].setdefault("versionId", head["VersionId"])
+        return event
+
+    def _deliver_to_target(self, target: dict[str, Any], event: dict[str, Any]) -> bool:
+        """Deliver an EventBridge event to a Lambda or Step Functions target; False for targets moto handles."""
+        arn: str = target["Arn"]
+        payload = json.loads(target["Input"]) if "Input" in target else event
+        if ":states:" in arn and ":stateMachine:" in arn:
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=arn, name=str(uuid.uuid4()), input=json.dumps(payload)
+            )
+            return True
+        if ":lambda:" in arn:
+            self.invoke_async(self._logical_id_of(arn), payload)
+            return True
+        return False
+
+    # ------------------------------------------------------------------ schedules and executions
+    def run_schedules(self) -> int:
+        """Fire every scheduled rule once, as EventBridge would on its next tick. Returns how many fired."""
+        events = self.client("events")
+        fired = 0
+        buses = [bus["Name"] for bus in events.list_event_buses()["EventBuses"]]
+        rules = [rule for bus in buses for rule in events.list_rules(EventBusName=bus)["Rules"]]
+        for rule in rules:
+            if "ScheduleExpression" not in rule or rule.get("State") != "ENABLED":
+                continue
+            scheduled_event = {
+                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+                "account": ACCOUNT_ID, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": self.region, "resources": [rule["Arn"]], "detail": {},
+            }
+            targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=rule["EventBusName"])["Targets"]
+            for target in targets:
+                fired += self._deliver_to_target(target, scheduled_event)
+        return fired
+
+    def executions(self, logical_id: str) -> list[dict[str, Any]]:
+        paginator = self.client("stepfunctions").get_paginator("list_executions")
+        return [
+            execution
+            for page in paginator.paginate(stateMachineArn=self.state_machine_arn(logical_id))
+            for execution in page["executions"]
+        ]
+
+    def wait_for_executions(self, timeout: float = 120, raise_on_timeout: bool = True) -> None:
+        """Block until no state machine execution is running."""
+        deadline = time.monotonic() + timeout
+        machines = [logical for logical, r in self.template["Resources"].items() if r["Type"] == "AWS::Serverless::StateMachine"]
+        while True:
+            running = sum(
+                execution["status"] == "RUNNING" for logical_id in machines for execution in self.executions(logical_id)
+            )
+            if not running:
+                return
+            if time.monotonic() > deadline:
+                if raise_on_timeout:
+                    raise TimeoutError(f"{running} executions still running after {timeout}s")
+                return
+            time.sleep(0.05)
+
+
+def _reset_settings() -> None:
+    from cdp.settings import load_settings
+
+    load_settings.cache_clear()
+
+
+def _reset_platform_caches() -> None:
+    from cdp.adapters.clients import reset_clients
+
+    reset_clients()
+    _reset_settings()
