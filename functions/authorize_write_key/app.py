@@ -1,1 +1,23 @@
-"""Placeholder, being written."""
+"""HTTP API Lambda authorizer (payload 2.0, simple responses): the write key is the HTTP Basic username."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import APIGatewayAuthorizerEventV2, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from cdp.adapters.sources import find_source
+from cdp.observability import logger, observed_handler
+from cdp.settings import CoreSettings, load_settings
+from cdp.tracking.write_keys import write_key_from_authorization
+
+
+@observed_handler
+@event_source(data_class=APIGatewayAuthorizerEventV2)
+def handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -> dict[str, Any]:
+    write_key = write_key_from_authorization(event.headers.get("authorization"))
+    source = find_source(load_settings(CoreSettings).profiles_table, write_key) if write_key else None
+    if source is None:
+        logger.info("write key refused")
+        return {"isAuthorized": False}
+    return {"isAuthorized": True, "context": {"source_id": source["source_id"]}}

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from cdp.ingest.pipeline import DroppedFile, ingest_dropped_file
 from cdp.observability import metrics, observed_handler
 from cdp.settings import IngestSettings, load_settings
@@ -27,7 +26,7 @@ def handler(event: S3Model, context: LambdaContext) -> dict[str, Any]:
             version_id=record.s3.object.versionId,
             etag=record.s3.object.eTag or "",
         )
-        report = ingest_dropped_file(dropped, settings, now=datetime.now(timezone.utc))
+        report = ingest_dropped_file(dropped, settings, now=datetime.now(UTC))
         metrics.add_metric(name="RowsAccepted", unit="Count", value=report.rows_accepted)
         metrics.add_metric(name="RowsQuarantined", unit="Count", value=report.rows_quarantined)
         reports.append(report.as_dict())

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from cdp.adapters.journey_messages import JourneyMessages
 from cdp.adapters.profile_store import ProfileStore
 from cdp.journeys.send import SendRequest, send_step_message
@@ -20,8 +19,7 @@ from cdp.settings import MessagingSettings, load_settings
 def handler(request: SendRequest, context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(MessagingSettings)
     profile = ProfileStore(settings.profiles_table, settings.ledger_table).get_profile(request.profile_id)
-    result = send_step_message(request, profile, JourneyMessages(settings.profiles_table), settings,
-                               datetime.now(timezone.utc))
+    result = send_step_message(request, profile, JourneyMessages(settings.profiles_table), settings, datetime.now(UTC))
     metrics.add_dimension(name="channel", value=request.channel)
     metrics.add_metric(name="MessagesSent" if result["status"] == "sent" else "MessagesNotSent", unit="Count", value=1)
     return result

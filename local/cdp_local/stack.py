@@ -12,16 +12,19 @@ import copy
 import importlib.util
 import io
 import json
+import logging
 import os
 import threading
 import time
 import uuid
+import warnings
 import zipfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 from unittest import mock
 from urllib.parse import unquote_plus
 
@@ -124,6 +127,9 @@ class LocalStack:
         self.stop()
 
     def start(self) -> LocalStack:
+        logging.getLogger("moto").setLevel(logging.ERROR)  # its CloudFormation warns of every type it skips
+        self._exits.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
         self._exits.enter_context(
             mock.patch.dict(
                 os.environ,
@@ -156,8 +162,15 @@ class LocalStack:
     # ------------------------------------------------------------------ deployment
     def _parameter_values(self) -> dict[str, Any]:
         defaults = {name: spec.get("Default") for name, spec in self.template.get("Parameters", {}).items()}
-        return {**defaults, **self.parameters, "AWS::Region": self.region, "AWS::AccountId": ACCOUNT_ID,
-                "AWS::StackName": self.stack_name, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+        return {
+            **defaults,
+            **self.parameters,
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::StackName": self.stack_name,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
 
     def _deployable_template(self) -> dict[str, Any]:
         """The SAM template with code pointing at placeholder zips and ASL inlined, as aws-sam-translator wants."""
@@ -230,7 +243,9 @@ class LocalStack:
         if resource_type == "AWS::Lambda::Function":
             return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{physical}"
         if resource_type == "AWS::SQS::Queue":
-            return self.client("sqs").get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            return self.client("sqs").get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
         raise ValueError(f"no ARN rule for {resource_type}")
 
     def _apply_bucket_properties_moto_skips(self) -> None:
@@ -249,7 +264,10 @@ class LocalStack:
                     Bucket=bucket,
                     NotificationConfiguration={
                         "LambdaFunctionConfigurations": [
-                            {"LambdaFunctionArn": self._resolve(configuration["Function"]), "Events": [configuration["Event"]]}
+                            {
+                                "LambdaFunctionArn": self._resolve(configuration["Function"]),
+                                "Events": [configuration["Event"]],
+                            }
                             for configuration in lambda_configurations
                         ]
                     },
@@ -308,14 +326,19 @@ class LocalStack:
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Run a function's handler as Lambda would: its environment, a context, one invocation at a time."""
         configuration = self.client("lambda").get_function_configuration(FunctionName=self.physical_ids[logical_id])
-        environment = {name: str(value) for name, value in configuration.get("Environment", {}).get("Variables", {}).items()}
+        environment = {
+            name: str(value) for name, value in configuration.get("Environment", {}).get("Variables", {}).items()
+        }
         context = _LambdaContext(
             function_name=configuration["FunctionName"],
             invoked_function_arn=configuration["FunctionArn"],
             memory_limit_in_mb=configuration["MemorySize"],
             timeout_seconds=configuration["Timeout"],
         )
-        with self._invoke_lock, mock.patch.dict(os.environ, {**environment, "AWS_LAMBDA_FUNCTION_NAME": context.function_name}):
+        with (
+            self._invoke_lock,
+            mock.patch.dict(os.environ, {**environment, "AWS_LAMBDA_FUNCTION_NAME": context.function_name}),
+        ):
             _reset_settings()
             try:
                 return json.loads(json.dumps(self._handler_of(logical_id)(copy.deepcopy(event), context), default=str))
@@ -350,8 +373,9 @@ class LocalStack:
     def _wire_dispatch(self) -> None:
         stack = self
 
-        def lambda_invoke(backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any,
-                          response_headers: dict[str, str]) -> bytes:
+        def lambda_invoke(
+            backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: dict[str, str]
+        ) -> bytes:
             logical_id = stack._logical_id_of(function_name)
             event = json.loads(body) if body else {}
             if headers.get("X-Amz-Invocation-Type") == "Event":
@@ -396,8 +420,9 @@ class LocalStack:
         for record in event["Records"]:
             record.setdefault("userIdentity", {"principalId": "AWS:AIDALOCALUSER"})
             record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
-            record.setdefault("responseElements", {"x-amz-request-id": uuid.uuid4().hex[:16].upper(),
-                                                   "x-amz-id-2": uuid.uuid4().hex})
+            record.setdefault(
+                "responseElements", {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": uuid.uuid4().hex}
+            )
             s3_entity = record["s3"]
             s3_entity["bucket"].setdefault("ownerIdentity", {"principalId": "A3LOCALOWNER"})
             key = unquote_plus(s3_entity["object"]["key"])
@@ -431,9 +456,15 @@ class LocalStack:
             if "ScheduleExpression" not in rule or rule.get("State") != "ENABLED":
                 continue
             scheduled_event = {
-                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-                "account": ACCOUNT_ID, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "region": self.region, "resources": [rule["Arn"]], "detail": {},
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": ACCOUNT_ID,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": self.region,
+                "resources": [rule["Arn"]],
+                "detail": {},
             }
             targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=rule["EventBusName"])["Targets"]
             for target in targets:
@@ -451,7 +482,9 @@ class LocalStack:
     def wait_for_executions(self, timeout: float = 120, raise_on_timeout: bool = True) -> None:
         """Block until no state machine execution is running."""
         deadline = time.monotonic() + timeout
-        machines = [logical for logical, r in self.template["Resources"].items() if r["Type"] == "AWS::Serverless::StateMachine"]
+        machines = [
+            logical for logical, r in self.template["Resources"].items() if r["Type"] == "AWS::Serverless::StateMachine"
+        ]
         while True:
             running = sum(
                 execution["status"] == "RUNNING" for logical_id in machines for execution in self.executions(logical_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from functools import lru_cache
+from functools import cache
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -47,7 +47,7 @@ class MessagingSettings(CoreSettings):
 SettingsT = TypeVar("SettingsT", bound=CoreSettings)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_settings(model: type[SettingsT]) -> SettingsT:
     """Parse `model` from the environment once; a missing variable fails loudly with its name."""
     try:

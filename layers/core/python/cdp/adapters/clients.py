@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
@@ -11,13 +11,13 @@ from botocore.config import Config
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     """A boto3 client for `service`, with standard retries."""
     return boto3.client(service, config=_RETRIES)  # type: ignore[call-overload]
 
 
-@lru_cache(maxsize=None)
+@cache
 def dynamodb_table(name: str) -> Any:
     """A boto3 DynamoDB Table resource."""
     return boto3.resource("dynamodb", config=_RETRIES).Table(name)

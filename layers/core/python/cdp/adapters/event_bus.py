@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from cdp.adapters.clients import client
 from cdp.observability import logger
@@ -27,7 +28,12 @@ class EventPublishError(RuntimeError):
 def publish(bus_name: str, events: Iterable[DomainEvent]) -> int:
     """Put every event on the bus; raises if any is still failing after retries. Returns how many were sent."""
     entries = [
-        {"Source": e.source, "DetailType": e.detail_type, "Detail": json.dumps(e.detail, default=str), "EventBusName": bus_name}
+        {
+            "Source": e.source,
+            "DetailType": e.detail_type,
+            "Detail": json.dumps(e.detail, default=str),
+            "EventBusName": bus_name,
+        }
         for e in events
     ]
     for start in range(0, len(entries), MAX_ENTRIES_PER_REQUEST):

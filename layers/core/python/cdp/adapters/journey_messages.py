@@ -21,8 +21,10 @@ class JourneyMessages:
     def _put_if(self, item: dict[str, Any], condition: str, values: dict[str, Any]) -> bool:
         try:
             self.table.put_item(
-                Item=item, ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status"}, ExpressionAttributeValues=values,
+                Item=item,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -30,13 +32,22 @@ class JourneyMessages:
             raise
         return True
 
-    def record_suppressed(self, profile_id: str, journey: str, step: str, channel: str, reason: str,
-                          execution_id: str, now: datetime) -> None:
+    def record_suppressed(
+        self, profile_id: str, journey: str, step: str, channel: str, reason: str, execution_id: str, now: datetime
+    ) -> None:
         """Note why a message was not sent (never over a message that was sent)."""
         self._put_if(
-            {**journey_message_key(profile_id, journey, step), "profile_id": profile_id, "journey": journey,
-             "step": step, "channel": channel, "status": "suppressed", "reason": reason,
-             "execution_id": execution_id, "decided_at": now.isoformat()},
+            {
+                **journey_message_key(profile_id, journey, step),
+                "profile_id": profile_id,
+                "journey": journey,
+                "step": step,
+                "channel": channel,
+                "status": "suppressed",
+                "reason": reason,
+                "execution_id": execution_id,
+                "decided_at": now.isoformat(),
+            },
             "attribute_not_exists(pk) OR #status = :suppressed",
             {":suppressed": "suppressed"},
         )
@@ -44,9 +55,16 @@ class JourneyMessages:
     def claim(self, profile_id: str, journey: str, step: str, channel: str, execution_id: str, now: datetime) -> bool:
         """Reserve the send for this execution; False if it was sent, or is being sent by another execution."""
         return self._put_if(
-            {**journey_message_key(profile_id, journey, step), "profile_id": profile_id, "journey": journey,
-             "step": step, "channel": channel, "status": "sending", "execution_id": execution_id,
-             "decided_at": now.isoformat()},
+            {
+                **journey_message_key(profile_id, journey, step),
+                "profile_id": profile_id,
+                "journey": journey,
+                "step": step,
+                "channel": channel,
+                "status": "sending",
+                "execution_id": execution_id,
+                "decided_at": now.isoformat(),
+            },
             "attribute_not_exists(pk) OR #status = :suppressed OR (#status = :sending AND execution_id = :execution)",
             {":suppressed": "suppressed", ":sending": "sending", ":execution": execution_id},
         )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
@@ -67,7 +68,9 @@ class ProfileStore:
                     raise
                 conflicts.append(identifier)
         if conflicts:
-            logger.warning("identifier bound to another profile", extra={"profile_id": profile_id, "count": len(conflicts)})
+            logger.warning(
+                "identifier bound to another profile", extra={"profile_id": profile_id, "count": len(conflicts)}
+            )
         return conflicts
 
     def create_profile(self, identifiers: list[Identifier], change: CustomerChange | None, now: datetime) -> str | None:
@@ -88,12 +91,23 @@ class ProfileStore:
         if change is not None:
             profile.update(self._attribute_values(change))
             profile["consent"] = self._consent_values(change)
-        writes = [{"Put": {"TableName": self.profiles_table_name, "Item": _serialise(profile),
-                           "ConditionExpression": "attribute_not_exists(pk)"}}]
+        writes = [
+            {
+                "Put": {
+                    "TableName": self.profiles_table_name,
+                    "Item": _serialise(profile),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
         writes += [
-            {"Put": {"TableName": self.profiles_table_name,
-                     "Item": _serialise({**identity_key(*identifier), "profile_id": profile_id}),
-                     "ConditionExpression": "attribute_not_exists(pk)"}}
+            {
+                "Put": {
+                    "TableName": self.profiles_table_name,
+                    "Item": _serialise({**identity_key(*identifier), "profile_id": profile_id}),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
             for identifier in identifiers
         ]
         try:
@@ -185,14 +199,22 @@ class ProfileStore:
         }
         if order.category:
             item["category"] = order.category
-        return {"Put": {"TableName": self.ledger_table_name, "Item": _serialise(item),
-                        "ConditionExpression": "attribute_not_exists(pk)"}}
+        return {
+            "Put": {
+                "TableName": self.ledger_table_name,
+                "Item": _serialise(item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
 
     def _aggregate_update(self, profile_id: str, totals: OrderTotals, advance_last_order: bool) -> dict[str, Any]:
         """Add the totals to the profile (created with an empty categories map, so nested ADDs apply)."""
         names: dict[str, str] = {}
         values: dict[str, Any] = {
-            ":orders": totals.orders, ":refunds": totals.refunds, ":units": totals.units, ":revenue": totals.revenue
+            ":orders": totals.orders,
+            ":refunds": totals.refunds,
+            ":units": totals.units,
+            ":revenue": totals.revenue,
         }
         additions = ["orders_count :orders", "refunds_count :refunds", "units :units", "revenue :revenue"]
         for i, (category, count) in enumerate(totals.categories.items()):

@@ -9,7 +9,9 @@ import pyarrow.compute as pc
 
 from cdp.clean.reference_codes import COUNTRY_CALLING_CODES, CURRENCY_CODES, NO_TRUNK_PREFIX
 
-EMAIL_PATTERN = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+EMAIL_PATTERN = (
+    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
 E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"
 DECIMAL_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,2})?$"
 INTEGER_PATTERN = r"^-?[0-9]{1,12}$"

@@ -69,7 +69,9 @@ def clean_table(spec: EntitySpec, raw: pa.Table, lines: pa.Array) -> CleanResult
             reasons = _record_first_reason(reasons, pc.is_null(result.values), rule.missing_reason)
     for reason, check in spec.row_checks:
         reasons = _record_first_reason(reasons, check(clean), reason)
-    reasons = _record_first_reason(reasons, _later_duplicates(clean, spec.natural_key, pc.is_null(reasons)), "duplicate_key")
+    reasons = _record_first_reason(
+        reasons, _later_duplicates(clean, spec.natural_key, pc.is_null(reasons)), "duplicate_key"
+    )
 
     accepted_mask = pc.is_null(reasons)
     accepted = pa.table({**clean, LINE_COLUMN: lines}).filter(accepted_mask)

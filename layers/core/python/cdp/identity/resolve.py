@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 # Strongest first: a customer id outranks an email, which outranks a phone, which outranks a device.
 IDENTIFIER_PRIORITY = ("customer_id", "email", "phone", "anonymous_id")

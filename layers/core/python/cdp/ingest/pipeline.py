@@ -73,8 +73,14 @@ def _safe_name(key: str) -> str:
 
 def _quarantine_rows(settings: IngestSettings, dropped: DroppedFile, entity: str, rejected: list[Rejection]) -> None:
     records = [
-        {"source_bucket": dropped.bucket, "source_key": dropped.key, "source_version": dropped.version,
-         "line": rejection.line, "reason": rejection.reason, "row": rejection.row}
+        {
+            "source_bucket": dropped.bucket,
+            "source_key": dropped.key,
+            "source_version": dropped.version,
+            "line": rejection.line,
+            "reason": rejection.reason,
+            "row": rejection.row,
+        }
         for rejection in rejected
     ]
     object_store.write_json_lines(settings.quarantine_bucket, f"rows/{entity}/{_safe_name(dropped.key)}.jsonl", records)
@@ -82,7 +88,10 @@ def _quarantine_rows(settings: IngestSettings, dropped: DroppedFile, entity: str
 
 def _quarantine_whole_file(settings: IngestSettings, dropped: DroppedFile, data: bytes, reason: str) -> None:
     object_store.write_bytes(
-        settings.quarantine_bucket, f"files/{_safe_name(dropped.key)}", data, "application/octet-stream",
+        settings.quarantine_bucket,
+        f"files/{_safe_name(dropped.key)}",
+        data,
+        "application/octet-stream",
         metadata={"reason": reason, "source-key": dropped.key[:1000], "source-version": dropped.version},
     )
 
@@ -92,7 +101,11 @@ def _customer_changes(accepted: pa.Table, source: str, now: datetime) -> list[Cu
         CustomerChange(
             identifiers={"customer_id": row["customer_id"], "email": row["email"], "phone": row["phone"]},
             attributes={name: row[name] for name in ("first_name", "last_name", "email", "phone", "country", "city")},
-            consents={channel: row[f"{channel}_consent"] for channel in ("email", "sms") if row[f"{channel}_consent"] is not None},
+            consents={
+                channel: row[f"{channel}_consent"]
+                for channel in ("email", "sms")
+                if row[f"{channel}_consent"] is not None
+            },
             consent_source=source,
             observed_at=now,
             signed_up_at=row["signup_at"],
@@ -106,17 +119,23 @@ def _order_changes(accepted: pa.Table, source: str) -> list[tuple[str, OrderChan
         (
             row["customer_id"],
             OrderChange(
-                order_id=row["order_id"], ordered_at=row["ordered_at"], currency=row["currency"],
-                amount=Decimal(row["total_amount"]), items=row["items"] or 0, category=row["category"],
-                status=row["status"], source=source,
+                order_id=row["order_id"],
+                ordered_at=row["ordered_at"],
+                currency=row["currency"],
+                amount=Decimal(row["total_amount"]),
+                items=row["items"] or 0,
+                category=row["category"],
+                status=row["status"],
+                source=source,
             ),
         )
         for row in accepted.to_pylist()
     ]
 
 
-def _apply_to_profiles(spec: EntitySpec, accepted: pa.Table, store: ProfileStore, source: str,
-                       now: datetime, backfill_horizon: timedelta) -> ProfileOutcome:
+def _apply_to_profiles(
+    spec: EntitySpec, accepted: pa.Table, store: ProfileStore, source: str, now: datetime, backfill_horizon: timedelta
+) -> ProfileOutcome:
     if spec.name == "customers":
         return upsert_customers(store, _customer_changes(accepted, source, now), now, backfill_horizon)
     return apply_orders(store, _order_changes(accepted, source), now)
@@ -158,11 +177,21 @@ def ingest_dropped_file(dropped: DroppedFile, settings: IngestSettings, now: dat
             if rejected:
                 _quarantine_rows(settings, dropped, spec.name, rejected)
             if result.accepted.num_rows:
-                curated_key = f"{spec.name}/ingest_date={now:%Y-%m-%d}/{_safe_name(dropped.key)}.{dropped.version}.parquet"
-                object_store.write_parquet(settings.curated_bucket, curated_key, result.accepted.drop_columns([LINE_COLUMN]))
+                curated_key = (
+                    f"{spec.name}/ingest_date={now:%Y-%m-%d}/{_safe_name(dropped.key)}.{dropped.version}.parquet"
+                )
+                object_store.write_parquet(
+                    settings.curated_bucket, curated_key, result.accepted.drop_columns([LINE_COLUMN])
+                )
                 source = f"s3://{dropped.bucket}/{dropped.key}"
-                outcome = _apply_to_profiles(spec, result.accepted, ProfileStore(settings.profiles_table, settings.ledger_table),
-                                             source, now, settings.backfill_horizon)
+                outcome = _apply_to_profiles(
+                    spec,
+                    result.accepted,
+                    ProfileStore(settings.profiles_table, settings.ledger_table),
+                    source,
+                    now,
+                    settings.backfill_horizon,
+                )
                 report.profiles_created, report.profiles_updated = outcome.created, outcome.updated
                 report.orders_applied = outcome.orders_applied
                 publish(settings.event_bus_name, outcome.events)

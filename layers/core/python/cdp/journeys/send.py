@@ -26,22 +26,36 @@ def unsubscribe_url(base_url: str, profile_id: str, channel: str) -> str:
 
 
 def send_step_message(
-    request: SendRequest, profile: dict[str, Any] | None, messages: JourneyMessages,
-    settings: MessagingSettings, now: datetime,
+    request: SendRequest,
+    profile: dict[str, Any] | None,
+    messages: JourneyMessages,
+    settings: MessagingSettings,
+    now: datetime,
 ) -> dict[str, Any]:
     """Deliver the step's message unless it was already sent or the profile stopped being eligible."""
-    if not messages.claim(request.profile_id, request.journey, request.step, request.channel, request.execution_id, now):
+    if not messages.claim(
+        request.profile_id, request.journey, request.step, request.channel, request.execution_id, now
+    ):
         return {"status": "skipped", "reason": "already_sent", "message_id": None}
     decision = decide(request, profile, previous_send=None, now=now)
     if not decision.eligible or profile is None:
-        messages.record_suppressed(request.profile_id, request.journey, request.step, request.channel,
-                                   decision.reason, request.execution_id, now)
+        messages.record_suppressed(
+            request.profile_id,
+            request.journey,
+            request.step,
+            request.channel,
+            decision.reason,
+            request.execution_id,
+            now,
+        )
         return {"status": "suppressed", "reason": decision.reason, "message_id": None}
     if request.channel == "email":
         link = unsubscribe_url(settings.unsubscribe_base_url, request.profile_id, "email")
         rendered = render_email(request.template, profile, link)
         message_id = message_senders.send_email(
-            settings.sender_email, profile["email"], marketing_email(settings.sender_email, profile["email"], rendered, link)
+            settings.sender_email,
+            profile["email"],
+            marketing_email(settings.sender_email, profile["email"], rendered, link),
         )
     else:
         message_id = message_senders.send_sms(profile["phone"], render_sms(request.template, profile))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from email import policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 from cdp.messaging.templates import RenderedEmail
 
+# URLs in List-Unsubscribe must stay readable, not RFC 2047-encoded by folding (RFC 5322 allows 998 chars).
+UNFOLDED_HEADERS = policy.SMTP.clone(max_line_length=998)
+
 
 def marketing_email(sender: str, recipient: str, rendered: RenderedEmail, unsubscribe_url: str) -> bytes:
-    message = EmailMessage()
+    message = EmailMessage(policy=UNFOLDED_HEADERS)
     message["From"] = sender
     message["To"] = recipient
     message["Subject"] = rendered.subject

@@ -32,7 +32,7 @@ def render_email(template: str, profile: dict[str, Any], unsubscribe_url: str) -
     )
     body = (
         f"<p>Hi {html.escape(name)},</p><p>Welcome! Thanks for joining us. Here is 10% off your first order: "
-        f"<strong>WELCOME10</strong>.</p><p><a href=\"{html.escape(unsubscribe_url)}\">Unsubscribe</a></p>"
+        f'<strong>WELCOME10</strong>.</p><p><a href="{html.escape(unsubscribe_url)}">Unsubscribe</a></p>'
     )
     return RenderedEmail(subject=f"Welcome, {name}!", text=text, html=body)
 
@@ -40,4 +40,6 @@ def render_email(template: str, profile: dict[str, Any], unsubscribe_url: str) -
 def render_sms(template: str, profile: dict[str, Any]) -> str:
     if template != "first_order_sms":
         raise UnknownTemplate(template)
-    return f"Hi {_first_name(profile)}, your WELCOME10 code for 10% off is still waiting for you. Reply STOP to opt out."
+    return (
+        f"Hi {_first_name(profile)}, your WELCOME10 code for 10% off is still waiting for you. Reply STOP to opt out."
+    )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from cdp.adapters.event_bus import DomainEvent
 from cdp.identity.resolve import Identifier, choose_profile, usable_identifiers
@@ -17,7 +18,9 @@ PROFILE_EVENTS_SOURCE = "cdp.profiles"
 class ProfileWriter(Protocol):
     def find_bound_profiles(self, identifiers: Iterable[Identifier]) -> dict[Identifier, str]: ...
     def bind_identifiers(self, profile_id: str, identifiers: Iterable[Identifier]) -> list[Identifier]: ...
-    def create_profile(self, identifiers: list[Identifier], change: CustomerChange | None, now: datetime) -> str | None: ...
+    def create_profile(
+        self, identifiers: list[Identifier], change: CustomerChange | None, now: datetime
+    ) -> str | None: ...
     def update_attributes(self, profile_id: str, change: CustomerChange) -> None: ...
     def apply_orders(self, profile_id: str, orders: list[OrderChange]) -> int: ...
 
@@ -29,6 +32,7 @@ class ProfileOutcome:
     created: int = 0
     updated: int = 0
     orders_applied: int = 0
+    profile_ids: list[str] = field(default_factory=list)
     events: list[DomainEvent] = field(default_factory=list)
 
 
@@ -48,8 +52,11 @@ def signed_up_event(profile_id: str, change: CustomerChange, now: datetime, back
 
 
 def _resolve_or_create(
-    store: ProfileWriter, identifiers: list[Identifier], bound: dict[Identifier, str],
-    change: CustomerChange | None, now: datetime,
+    store: ProfileWriter,
+    identifiers: list[Identifier],
+    bound: dict[Identifier, str],
+    change: CustomerChange | None,
+    now: datetime,
 ) -> tuple[str, bool]:
     """The profile these identifiers resolve to, creating it when none does; True when created."""
     for _attempt in range(3):
@@ -75,6 +82,7 @@ def upsert_customers(
         if not identifiers:
             continue
         profile_id, created = _resolve_or_create(store, identifiers, bound, change, now)
+        outcome.profile_ids.append(profile_id)
         if created:
             outcome.created += 1
             if change.signed_up_at is not None:

@@ -1,0 +1,53 @@
+# The project's commands. `make demo` and `make test` are all a newcomer needs; both set themselves up.
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+export PYTHONPATH := $(CURDIR)/layers/core/python:$(CURDIR)/local
+
+DATA ?= build/sample_data
+REPORT ?= build/report.json
+PORT ?= 3000
+
+.PHONY: install demo run api test lint unit bench build clean
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	touch $@
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed
+
+demo: $(VENV)/.installed  ## generate sample data, run the whole pipeline locally, write build/demo-report.json
+	$(PY) -m cdp_local demo
+
+run: $(VENV)/.installed  ## run the pipeline on your own exports: make run DATA=dir REPORT=report.json
+	$(PY) -m cdp_local run --data $(DATA) --report $(REPORT)
+
+api: $(VENV)/.installed  ## serve the HTTP API on 127.0.0.1:$(PORT)
+	$(PY) -m cdp_local api --port $(PORT)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check layers/core functions local
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint
+
+test: install lint  ## lint, template checks, sam build, unit, integration and end-to-end tests
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest -n 2 --dist loadgroup
+
+bench: $(VENV)/.installed  ## write bench.json with throughput and cold-import figures
+	$(PY) -m cdp_local.bench --out bench.json
+
+build: $(SAM_VENV)/.installed  ## sam build, without Docker
+	$(SAM) build
+
+clean:
+	rm -rf build .aws-sam bench.json

@@ -1,0 +1,1 @@
+"""HTTP tracking: Segment-compatible identify/track messages applied to profiles and the event ledger."""

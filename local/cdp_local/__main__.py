@@ -1,0 +1,76 @@
+"""Command line: `python -m cdp_local demo|run|api` (the Makefile's demo, run and api targets)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cdp_local.template import REPO_ROOT
+
+
+def _write_report(report: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _run(data_dir: Path, report_path: Path) -> int:
+    from cdp_local.runner import run_pipeline, summary
+
+    if not data_dir.is_dir():
+        print(f"error: {data_dir} is not a folder of export files", file=sys.stderr)
+        return 2
+    report = run_pipeline(data_dir)
+    _write_report(report, report_path)
+    print(summary(report))
+    print(f"report written to {report_path}")
+    return 1 if report["async_failures"] else 0
+
+
+def _demo(out_dir: Path, report_path: Path, customers: int) -> int:
+    from cdp_local.sample_data import generate
+
+    as_of = datetime.now(timezone.utc).date()
+    counts = generate(out_dir, as_of=as_of, customers=customers)
+    print(f"sample data for {as_of}: {counts}", file=sys.stderr)
+    return _run(out_dir, report_path)
+
+
+def _api(host: str, port: int) -> int:
+    from cdp_local.http_api import serve
+    from cdp_local.runner import create_local_source, http_api
+    from cdp_local.stack import LOCAL_CREDENTIALS, LocalStack
+
+    with LocalStack() as stack:
+        write_key = create_local_source(stack)
+        print(f"HTTP API on http://{host}:{port}  (write key: {write_key}; IAM routes: SigV4 with "
+              f"{LOCAL_CREDENTIALS[0]}/{LOCAL_CREDENTIALS[1]} in {stack.region})", flush=True)
+        serve(http_api(stack), host=host, port=port)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cdp_local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="generate the sample data and run the whole pipeline on it")
+    demo.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "sample_data")
+    demo.add_argument("--report", type=Path, default=REPO_ROOT / "build" / "demo-report.json")
+    demo.add_argument("--customers", type=int, default=3000)
+    run = commands.add_parser("run", help="run the whole pipeline on your own folder of exports")
+    run.add_argument("--data", type=Path, required=True)
+    run.add_argument("--report", type=Path, required=True)
+    api = commands.add_parser("api", help="serve the template's HTTP API on localhost")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=3000)
+    arguments = parser.parse_args(argv)
+    if arguments.command == "demo":
+        return _demo(arguments.out, arguments.report, arguments.customers)
+    if arguments.command == "run":
+        return _run(arguments.data, arguments.report)
+    return _api(arguments.host, arguments.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""End to end through the template-driven local stack: file drop -> clean -> profile -> journey -> SES message."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from email import message_from_bytes
+
+from moto.ses.models import ses_backends
+from moto.sns.models import sns_backends
+
+from cdp_local.runner import build_report
+from cdp_local.stack import ACCOUNT_ID, LocalStack
+
+RECENT = (datetime.now(timezone.utc) - timedelta(days=2)).isoformat(timespec="seconds")
+CUSTOMERS = f"""customer_id,email,phone,first_name,last_name,country,city,signup_at,email_consent,sms_consent
+C1, Ann.Lee@Example.com ,07700 900123,Ann,Lee,GB,London,{RECENT},true,true
+C2,bob@example.com,,Bob,Ray,GB,Leeds,{RECENT},false,false
+C3,old@example.com,,Old,Timer,GB,York,2020-01-01T00:00:00Z,true,false
+C4,broken@,,Bad,Email,GB,York,{RECENT},true,false
+""".encode()
+ORDERS = b"""order_id,customer_id,ordered_at,currency,total_amount,items,category,status
+O1,C3,2024-01-01T10:00:00Z,GBP,20.00,1,books,completed
+O2,C3,2024-02-01T10:00:00Z,GBP,30.50,2,toys,completed
+O3,C3,2024-03-01T10:00:00Z,GBP,-5,1,toys,completed
+O2,C3,2024-02-01T10:00:00Z,GBP,30.50,2,toys,completed
+"""
+
+
+def _drop(stack: LocalStack, key: str, body: bytes) -> None:
+    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key=key, Body=body)
+
+
+def test_a_new_consenting_customer_gets_one_welcome_email_and_every_row_is_accounted_for(stack: LocalStack) -> None:
+    # Given: customers and a gzip orders export, each with dirty rows
+    # When: they are dropped into the raw bucket, and the orders file is delivered again
+    _drop(stack, "customers/customers.csv", CUSTOMERS)
+    _drop(stack, "orders/orders.csv.gz", gzip.compress(ORDERS))
+    _drop(stack, "orders/orders.csv.gz", gzip.compress(ORDERS))
+    stack.wait_for_executions(timeout=60)
+    report = build_report(stack)
+
+    # Then: rows in = accepted + quarantined, with reasons
+    files = {(file["key"], file["rows_in"]): file for file in report["files"]}
+    customers = files[("customers/customers.csv", 4)]
+    assert (customers["rows_accepted"], customers["quarantine_reasons"]) == (3, {"invalid_email": 1})
+    orders = [file for file in report["files"] if file["key"] == "orders/orders.csv.gz"]
+    assert len(orders) == 2  # two object versions, each accounted for
+    assert all(file["quarantine_reasons"] == {"negative_amount": 1, "duplicate_key": 1} for file in orders)
+    # Then: the re-delivered orders count once on the profile
+    profiles = [item for item in stack.client("dynamodb").scan(TableName=stack.physical_id("ProfilesTable"))["Items"]
+                if item["sk"]["S"] == "PROFILE"]
+    assert report["profiles"] == 3
+    old_timer = next(item for item in profiles if item.get("email", {}).get("S") == "old@example.com")
+    assert (int(old_timer["orders_count"]["N"]), Decimal(old_timer["revenue"]["N"])) == (2, Decimal("50.50"))
+    # Then: only the recent signups started the journey; only the consenting one was emailed, once
+    assert report["journeys"]["WelcomeJourneyStateMachine"] == {"started": 2, "completed": 2, "failed": 0}
+    assert report["messages"]["email"] == 1
+    assert report["messages"]["suppressed"] == {"no_consent": 1}
+    sent = ses_backends[ACCOUNT_ID][stack.region].sent_messages
+    assert len(sent) == 1
+    mime = message_from_bytes(sent[0].raw_data.encode() if isinstance(sent[0].raw_data, str) else sent[0].raw_data)
+    assert mime["To"] == "ann.lee@example.com"
+    assert mime["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mime["List-Unsubscribe"].startswith("<https://")
+    # Then: she also consented to SMS and has not ordered: the follow-up SMS went to her E.164 number
+    sms = list(sns_backends[ACCOUNT_ID][stack.region].sms_messages.values())
+    assert [number for number, _text in sms] == ["+447700900123"]
+    assert report["async_failures"] == []
