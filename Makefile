@@ -36,7 +36,6 @@ api: $(VENV)/.installed  ## serve the HTTP API on 127.0.0.1:$(PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check layers/core functions local
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint
 

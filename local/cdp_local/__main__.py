@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cdp_local.template import REPO_ROOT
@@ -32,7 +32,7 @@ def _run(data_dir: Path, report_path: Path) -> int:
 def _demo(out_dir: Path, report_path: Path, customers: int) -> int:
     from cdp_local.sample_data import generate
 
-    as_of = datetime.now(timezone.utc).date()
+    as_of = datetime.now(UTC).date()
     counts = generate(out_dir, as_of=as_of, customers=customers)
     print(f"sample data for {as_of}: {counts}", file=sys.stderr)
     return _run(out_dir, report_path)

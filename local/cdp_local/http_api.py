@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -113,7 +113,7 @@ class LocalHttpApi:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             binary = True
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         event: dict[str, Any] = {
             "version": "2.0", "routeKey": f"{route.method} {route.path}", "rawPath": path, "rawQueryString": query,
             "headers": headers,
@@ -157,8 +157,8 @@ class LocalHttpApi:
         match = re.match(r"AWS4-HMAC-SHA256 Credential=([^/]+)/[^,]+, ?SignedHeaders=([^,]+), ?Signature=(\w+)", authorization)
         if not match or match.group(1) != self.credentials.access_key or "x-amz-date" not in headers:
             return False
-        signed_at = datetime.strptime(headers["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-        if abs(datetime.now(timezone.utc) - signed_at) > SIGNATURE_MAX_SKEW:
+        signed_at = datetime.strptime(headers["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        if abs(datetime.now(UTC) - signed_at) > SIGNATURE_MAX_SKEW:
             return False
         signed = {name: headers.get(name, "") for name in match.group(2).split(";")}
         request = AWSRequest(method=method, url=f"http://{headers.get('host', 'localhost')}{raw_path}", data=body,

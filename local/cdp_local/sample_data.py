@@ -9,7 +9,7 @@ import io
 import json
 import random
 import uuid
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 COUNTRIES = {  # country: (weight, currency, cities, phone formatter)
@@ -31,15 +31,15 @@ DIRTY_SHARE = 0.015
 
 
 def _moment(as_of: date, rng: random.Random, earliest: datetime) -> datetime:
-    end = datetime.combine(as_of, time(23, 59), tzinfo=timezone.utc)
+    end = datetime.combine(as_of, time(23, 59), tzinfo=UTC)
     return earliest + timedelta(seconds=rng.randint(0, max(0, int((end - earliest).total_seconds()))))
 
 
 def _customers(rng: random.Random, as_of: date, count: int) -> list[dict[str, str]]:
     countries = list(COUNTRIES)
     weights = [COUNTRIES[c][0] for c in countries]
-    start = datetime.combine(as_of - timedelta(days=3 * 365), time(), tzinfo=timezone.utc)
-    recent = datetime.combine(as_of - timedelta(days=30), time(), tzinfo=timezone.utc)
+    start = datetime.combine(as_of - timedelta(days=3 * 365), time(), tzinfo=UTC)
+    recent = datetime.combine(as_of - timedelta(days=30), time(), tzinfo=UTC)
     rows = []
     for number in range(1, count + 1):
         country = rng.choices(countries, weights)[0]
@@ -121,7 +121,7 @@ def _csv_bytes(columns: list[str], rows: list[dict[str, str] | list[str]]) -> by
 
 
 def _tracking(rng: random.Random, as_of: date, customers: list[dict[str, str]], count: int) -> list[dict]:
-    now = datetime.combine(as_of, time(12), tzinfo=timezone.utc)
+    now = datetime.combine(as_of, time(12), tzinfo=UTC)
     context = {"ip": "203.0.113.7", "userAgent": "Mozilla/5.0", "library": {"name": "analytics.js", "version": "2.11.1"}}
     messages = []
     for number in range(count):
@@ -162,7 +162,7 @@ def generate(out_dir: Path, as_of: date, seed: int = 7, customers: int = 3000) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--as-of", type=date.fromisoformat, default=datetime.now(timezone.utc).date())
+    parser.add_argument("--as-of", type=date.fromisoformat, default=datetime.now(UTC).date())
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--customers", type=int, default=3000)
     arguments = parser.parse_args()

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import gzip
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email import message_from_bytes
 
+from cdp_local.runner import build_report
+from cdp_local.stack import ACCOUNT_ID, LocalStack
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 
-from cdp_local.runner import build_report
-from cdp_local.stack import ACCOUNT_ID, LocalStack
-
-RECENT = (datetime.now(timezone.utc) - timedelta(days=2)).isoformat(timespec="seconds")
+RECENT = (datetime.now(UTC) - timedelta(days=2)).isoformat(timespec="seconds")
 CUSTOMERS = f"""customer_id,email,phone,first_name,last_name,country,city,signup_at,email_consent,sms_consent
 C1, Ann.Lee@Example.com ,07700 900123,Ann,Lee,GB,London,{RECENT},true,true
 C2,bob@example.com,,Bob,Ray,GB,Leeds,{RECENT},false,false

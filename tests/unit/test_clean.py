@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 
 import pytest
-
 from cdp.clean.entities import CUSTOMERS, ORDERS
 from cdp.clean.table import UnreadableFile, clean_table
 from cdp.ingest.file_reader import read_csv_rows

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
 from cdp.journeys.eligibility import EligibilityRequest, decide, seconds_until_send_window
 
-NOON = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOON = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CONSENTING = {"email": "a@b.co", "phone": "+447700900123", "signed_up_at": "2026-11-18T10:00:00+00:00",
               "orders_count": 0, "consent": {"email": {"granted": True}, "sms": {"granted": True}}}
 
