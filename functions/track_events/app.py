@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import zlib
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -43,7 +44,7 @@ def _raw_body() -> bytes:
 def post_batch() -> Response:
     try:
         body = _raw_body()
-    except (OSError, ValueError):
+    except (OSError, EOFError, zlib.error, ValueError):
         return _error(HTTPStatus.BAD_REQUEST, "body is not valid gzip or base64")
     if len(body) > MAX_BATCH_BYTES:
         return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "batch larger than 500 KB")

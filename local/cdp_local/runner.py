@@ -80,6 +80,16 @@ def post_tracking_events(stack: LocalStack, data_dir: Path, write_key: str, prog
     return sent
 
 
+def _failure_cause(stack: LocalStack, execution_arn: str) -> str:
+    """The first task failure in an execution's history, which says why a journey failed."""
+    history = stack.client("stepfunctions").get_execution_history(executionArn=execution_arn)["events"]
+    for event in history:
+        details = event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails")
+        if details:
+            return f"{details.get('error')}: {details.get('cause', '')[:500]}"
+    return "unknown"
+
+
 def build_report(stack: LocalStack) -> dict[str, Any]:
     """Everything the run did, read back from the stack's own tables and executions."""
     ledger_items = list(_scan(stack, "LedgerTable"))
@@ -94,10 +104,12 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
     journeys = {}
     for logical_id in machines:
         executions = stack.executions(logical_id)
+        failed = [execution for execution in executions if execution["status"] in ("FAILED", "TIMED_OUT", "ABORTED")]
         journeys[logical_id] = {
             "started": len(executions),
             "completed": sum(execution["status"] == "SUCCEEDED" for execution in executions),
-            "failed": sum(execution["status"] in ("FAILED", "TIMED_OUT", "ABORTED") for execution in executions),
+            "failed": len(failed),
+            "failures": [_failure_cause(stack, execution["executionArn"]) for execution in failed[:5]],
         }
     return {
         "files": [

@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import random
+import unicodedata
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -44,7 +45,8 @@ def _customers(rng: random.Random, as_of: date, count: int) -> list[dict[str, st
     for number in range(1, count + 1):
         country = rng.choices(countries, weights)[0]
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        email = f"{first}.{last}{number}@{rng.choice(DOMAINS)}"
+        local_part = unicodedata.normalize("NFKD", f"{first}.{last}{number}").encode("ascii", "ignore").decode()
+        email = f"{local_part}@{rng.choice(DOMAINS)}"
         rows.append({
             "customer_id": f"C{number:06d}",
             "email": email.upper() if rng.random() < 0.05 else (f" {email} " if rng.random() < 0.05 else email),

@@ -31,6 +31,9 @@ from urllib.parse import unquote_plus
 import boto3
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.events.models import Rule
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
@@ -410,6 +413,7 @@ class LocalStack:
                 time.sleep(seconds * stack.wait_scale)
 
         self._exits.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", lambda_invoke))
+        self._exits.enter_context(_transactions_that_snapshot_only_touched_items())
         self._exits.enter_context(mock.patch("moto.s3.notifications._invoke_awslambda", s3_notification))
         self._exits.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         self._exits.enter_context(mock.patch.object(WaitFunction, "_wait_interval", scaled_wait))
@@ -496,6 +500,58 @@ class LocalStack:
                     raise TimeoutError(f"{running} executions still running after {timeout}s")
                 return
             time.sleep(0.05)
+
+
+def _transactions_that_snapshot_only_touched_items() -> Any:
+    """moto backs up every table a transaction touches with a deep copy, once per item: quadratic in table size.
+
+    This keeps moto's transaction semantics (conditions, cancellation reasons, rollback) but snapshots only the
+    items the transaction names, so a local run of thousands of customers stays fast. Local-stack only.
+    """
+    real_deepcopy = copy.deepcopy
+    original = dynamodb_models.DynamoDBBackend.transact_write_items
+
+    def deepcopy_except_tables(value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, Table) else real_deepcopy(value, memo)
+
+    def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+        snapshots = []
+        for entry in transact_items:
+            operation = next(iter(entry.values()))
+            table = backend.tables.get(operation.get("TableName"))
+            if table is None:
+                continue
+            key = operation.get("Key") or operation["Item"]
+            hash_value = DynamoType(key[table.hash_key_attr])
+            range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            current = table.items.get(hash_value, {})
+            before = current.get(range_value) if range_value is not None else current or None
+            snapshots.append((table, hash_value, range_value, real_deepcopy(before)))
+        try:
+            with mock.patch.object(dynamodb_models.copy, "deepcopy", deepcopy_except_tables):
+                original(backend, transact_items)
+        except Exception:
+            for table, hash_value, range_value, before in reversed(snapshots):
+                _restore_item(table, hash_value, range_value, before)
+            raise
+
+    return mock.patch.object(dynamodb_models.DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
+def _restore_item(table: Table, hash_value: Any, range_value: Any, before: Any) -> None:
+    if range_value is None:
+        if before is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = before
+        return
+    partition = table.items[hash_value]
+    if before is None:
+        partition.pop(range_value, None)
+        if not partition:
+            table.items.pop(hash_value, None)
+    else:
+        partition[range_value] = before
 
 
 def _reset_settings() -> None:

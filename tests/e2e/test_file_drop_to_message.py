@@ -54,7 +54,7 @@ def test_a_new_consenting_customer_gets_one_welcome_email_and_every_row_is_accou
     old_timer = next(item for item in profiles if item.get("email", {}).get("S") == "old@example.com")
     assert (int(old_timer["orders_count"]["N"]), Decimal(old_timer["revenue"]["N"])) == (2, Decimal("50.50"))
     # Then: only the recent signups started the journey; only the consenting one was emailed, once
-    assert report["journeys"]["WelcomeJourneyStateMachine"] == {"started": 2, "completed": 2, "failed": 0}
+    assert report["journeys"]["WelcomeJourneyStateMachine"] == {"started": 2, "completed": 2, "failed": 0, "failures": []}
     assert report["messages"]["email"] == 1
     assert report["messages"]["suppressed"] == {"no_consent": 1}
     sent = ses_backends[ACCOUNT_ID][stack.region].sent_messages

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from cdp.adapters.event_bus import DomainEvent
 from cdp.identity.resolve import Identifier, choose_profile, usable_identifiers
+from cdp.observability import logger
 from cdp.profiles.changes import CustomerChange, OrderChange
 
 PROFILE_EVENTS_SOURCE = "cdp.profiles"
@@ -58,14 +59,21 @@ def _resolve_or_create(
     change: CustomerChange | None,
     now: datetime,
 ) -> tuple[str, bool]:
-    """The profile these identifiers resolve to, creating it when none does; True when created."""
+    """The profile these identifiers resolve to, creating it when none does; True when created.
+
+    A new profile takes only identifiers that are still free: one already bound to another person's profile
+    (a shared household phone, say) stays where it is, and the conflict is logged rather than overwritten.
+    """
     for _attempt in range(3):
         profile_id = choose_profile(identifiers, bound)
         if profile_id is not None:
             return profile_id, False
-        profile_id = store.create_profile(identifiers, change, now)
+        free = [identifier for identifier in identifiers if identifier not in bound]
+        if len(free) < len(identifiers):
+            logger.info("identifiers already bound elsewhere", extra={"skipped": len(identifiers) - len(free)})
+        profile_id = store.create_profile(free, change, now)
         if profile_id is not None:
-            bound.update({identifier: profile_id for identifier in identifiers})
+            bound.update({identifier: profile_id for identifier in free})
             return profile_id, True
         bound.update(store.find_bound_profiles(identifiers))  # a concurrent writer bound one first
     raise RuntimeError("could not resolve a profile after concurrent identity conflicts")
