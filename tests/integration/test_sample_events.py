@@ -1,0 +1,68 @@
+"""Every sample event in events/ (the ones `sam local invoke -e` uses) is accepted by the handler it is for."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from cdp_local.stack import LocalStack
+from cdp_local.template import REPO_ROOT
+
+EVENTS = REPO_ROOT / "events"
+
+
+def _event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+def test_the_s3_event_ingests_the_object_it_names(stack: LocalStack) -> None:
+    # Given: the object the sample event names exists (its bucket is the local stack's raw bucket)
+    event = _event("s3_object_created.json")
+    bucket = event["Records"][0]["s3"]["bucket"]["name"]
+    assert bucket == stack.physical_id("RawBucket")
+    body = b"customer_id,email,phone,first_name,last_name,country,city,signup_at,email_consent,sms_consent\nC1,a@example.com,,A,B,GB,X,,true,false\n"
+    stack.client("s3").put_object(Bucket=bucket, Key=event["Records"][0]["s3"]["object"]["key"], Body=body)
+    # When
+    result = stack.invoke("IngestFileFunction", event)
+    # Then
+    assert result["files"][0]["rows_in"] == 1
+
+
+def test_the_tracking_event_and_its_authorizer_event(stack: LocalStack) -> None:
+    # Given: the write key in the authorizer sample ("WRITE_KEY") belongs to a source
+    from cdp.adapters.sources import create_source
+
+    create_source(stack.physical_id("ProfilesTable"), "web", write_key="WRITE_KEY")
+    # When
+    decision = stack.invoke("AuthorizeWriteKeyFunction", _event("http_authorize_write_key.json"))
+    response = stack.invoke("TrackEventsFunction", _event("http_post_batch.json"))
+    # Then
+    assert decision == {"isAuthorized": True, "context": {"source_id": "web"}}
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["accepted"] == 2
+
+
+def test_the_profile_read_answers_404_for_an_unknown_profile(stack: LocalStack) -> None:
+    # When
+    response = stack.invoke("GetProfileFunction", _event("http_get_profile.json"))
+    # Then
+    assert response["statusCode"] == 404
+
+
+def test_the_journey_step_events(stack: LocalStack) -> None:
+    # When / Then: the sample profile does not exist, so the step says so (and sends nothing)
+    assert stack.invoke("CheckJourneyEligibilityFunction", _event("journey_check_eligibility.json"))["reason"] == (
+        "profile_not_found"
+    )
+    assert stack.invoke("SendJourneyMessageFunction", _event("journey_send_message.json"))["status"] == "suppressed"
+
+
+def test_the_signup_event_runs_the_welcome_state_machine(stack: LocalStack) -> None:
+    # When: the sample event is the input EventBridge hands the state machine
+    sfn = stack.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=stack.state_machine_arn("WelcomeJourneyStateMachine"),
+                                    name=str(uuid.uuid4()), input=Path(EVENTS / "eventbridge_customer_signed_up.json").read_text())
+    stack.wait_for_executions(timeout=30)
+    # Then
+    assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "SUCCEEDED"
