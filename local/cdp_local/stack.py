@@ -118,6 +118,7 @@ class LocalStack:
         self.physical_ids: dict[str, str] = {}
         self.async_failures: list[AsyncFailure] = []
         self._function_by_name: dict[str, str] = {}
+        self._function_variable_names: list[str] = []
         self._modules: dict[str, ModuleType] = {}
         self._invoke_lock = threading.RLock()
         self._exits = ExitStack()
@@ -221,6 +222,7 @@ class LocalStack:
             for summary in page["StackResourceSummaries"]:
                 self.physical_ids[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
         self._function_by_name = {self.physical_ids[logical]: logical for logical in self.functions}
+        self._seed_function_environments()
         self._apply_bucket_properties_moto_skips()
         self._create_email_identities()
         self._create_state_machines()
@@ -338,15 +340,32 @@ class LocalStack:
             memory_limit_in_mb=configuration["MemorySize"],
             timeout_seconds=configuration["Timeout"],
         )
-        with (
-            self._invoke_lock,
-            mock.patch.dict(os.environ, {**environment, "AWS_LAMBDA_FUNCTION_NAME": context.function_name}),
-        ):
+        with self._invoke_lock:
+            self._use_function_environment({**environment, "AWS_LAMBDA_FUNCTION_NAME": context.function_name})
             _reset_settings()
             try:
                 return json.loads(json.dumps(self._handler_of(logical_id)(copy.deepcopy(event), context), default=str))
             except Exception as error:  # a Lambda turns any unhandled exception into an error payload
                 raise FunctionError({"errorType": type(error).__name__, "errorMessage": str(error)}) from error
+
+    def _seed_function_environments(self) -> None:
+        """Give os.environ every variable any function has, once, so invocations only ever change values.
+
+        Step Functions executions run on moto's worker threads and read os.environ while a handler runs;
+        adding or deleting keys under them makes their reads fail, so keys are never added or removed later.
+        """
+        names = {"AWS_LAMBDA_FUNCTION_NAME"}
+        for logical_id in self.functions:
+            configuration = self.client("lambda").get_function_configuration(FunctionName=self.physical_ids[logical_id])
+            names.update(configuration.get("Environment", {}).get("Variables", {}))
+        self._function_variable_names = sorted(names)
+        for name in self._function_variable_names:
+            os.environ.setdefault(name, "")
+
+    def _use_function_environment(self, environment: dict[str, str]) -> None:
+        """This function's variables; another function's are blanked (a missing variable still fails to parse)."""
+        for name in self._function_variable_names:
+            os.environ[name] = environment.get(name, "")
 
     def invoke_async(self, logical_id: str, event: Any) -> None:
         """Lambda's asynchronous invocation: two retries, then the function's dead-letter queue."""
