@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import dynamodb_table
 from cdp.profiles.keys import journey_message_key
+
+
+class JourneyStep(Protocol):
+    """Which message of which journey execution, for whom, on which channel."""
+
+    profile_id: str
+    journey: str
+    step: str
+    channel: str
+    execution_id: str
 
 
 class JourneyMessages:
@@ -32,42 +42,33 @@ class JourneyMessages:
             raise
         return True
 
-    def record_suppressed(
-        self, profile_id: str, journey: str, step: str, channel: str, reason: str, execution_id: str, now: datetime
-    ) -> None:
+    def record_suppressed(self, step: JourneyStep, reason: str, now: datetime) -> None:
         """Note why a message was not sent (never over a message that was sent)."""
         self._put_if(
-            {
-                **journey_message_key(profile_id, journey, step),
-                "profile_id": profile_id,
-                "journey": journey,
-                "step": step,
-                "channel": channel,
-                "status": "suppressed",
-                "reason": reason,
-                "execution_id": execution_id,
-                "decided_at": now.isoformat(),
-            },
+            {**self._record(step, now), "status": "suppressed", "reason": reason},
             "attribute_not_exists(pk) OR #status = :suppressed",
             {":suppressed": "suppressed"},
         )
 
-    def claim(self, profile_id: str, journey: str, step: str, channel: str, execution_id: str, now: datetime) -> bool:
+    def claim(self, step: JourneyStep, now: datetime) -> bool:
         """Reserve the send for this execution; False if it was sent, or is being sent by another execution."""
         return self._put_if(
-            {
-                **journey_message_key(profile_id, journey, step),
-                "profile_id": profile_id,
-                "journey": journey,
-                "step": step,
-                "channel": channel,
-                "status": "sending",
-                "execution_id": execution_id,
-                "decided_at": now.isoformat(),
-            },
+            {**self._record(step, now), "status": "sending"},
             "attribute_not_exists(pk) OR #status = :suppressed OR (#status = :sending AND execution_id = :execution)",
-            {":suppressed": "suppressed", ":sending": "sending", ":execution": execution_id},
+            {":suppressed": "suppressed", ":sending": "sending", ":execution": step.execution_id},
         )
+
+    @staticmethod
+    def _record(step: JourneyStep, now: datetime) -> dict[str, Any]:
+        return {
+            **journey_message_key(step.profile_id, step.journey, step.step),
+            "profile_id": step.profile_id,
+            "journey": step.journey,
+            "step": step.step,
+            "channel": step.channel,
+            "execution_id": step.execution_id,
+            "decided_at": now.isoformat(),
+        }
 
     def mark_sent(self, profile_id: str, journey: str, step: str, provider_message_id: str, now: datetime) -> None:
         self.table.update_item(

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from cdp.adapters import message_senders
 from cdp.adapters.journey_messages import JourneyMessages
-from cdp.journeys.eligibility import EligibilityRequest, decide
+from cdp.journeys.eligibility import Decision, EligibilityRequest, decide
 from cdp.messaging.mime import marketing_email
 from cdp.messaging.templates import render_email, render_sms
 from cdp.settings import MessagingSettings
@@ -25,6 +25,16 @@ def unsubscribe_url(base_url: str, profile_id: str, channel: str) -> str:
     return f"{base_url}?{urlencode({'profile': profile_id, 'channel': channel})}"
 
 
+def check_step(
+    request: EligibilityRequest, profile: dict[str, Any] | None, messages: JourneyMessages, now: datetime
+) -> Decision:
+    """Decide whether the step may message the profile now, recording why not (unless it was already sent)."""
+    decision = decide(request, profile, messages.get(request.profile_id, request.journey, request.step), now)
+    if not decision.eligible and decision.reason != "already_sent":
+        messages.record_suppressed(request, decision.reason, now)
+    return decision
+
+
 def send_step_message(
     request: SendRequest,
     profile: dict[str, Any] | None,
@@ -33,21 +43,11 @@ def send_step_message(
     now: datetime,
 ) -> dict[str, Any]:
     """Deliver the step's message unless it was already sent or the profile stopped being eligible."""
-    if not messages.claim(
-        request.profile_id, request.journey, request.step, request.channel, request.execution_id, now
-    ):
+    if not messages.claim(request, now):
         return {"status": "skipped", "reason": "already_sent", "message_id": None}
     decision = decide(request, profile, previous_send=None, now=now)
     if not decision.eligible or profile is None:
-        messages.record_suppressed(
-            request.profile_id,
-            request.journey,
-            request.step,
-            request.channel,
-            decision.reason,
-            request.execution_id,
-            now,
-        )
+        messages.record_suppressed(request, decision.reason, now)
         return {"status": "suppressed", "reason": decision.reason, "message_id": None}
     if request.channel == "email":
         link = unsubscribe_url(settings.unsubscribe_base_url, request.profile_id, "email")
