@@ -36,6 +36,8 @@ api: $(VENV)/.installed  ## serve the HTTP API on 127.0.0.1:$(PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy layers/core/python/cdp local/cdp_local
+	for handler in functions/*/app.py; do $(VENV)/bin/mypy $$handler || exit 1; done
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint
 

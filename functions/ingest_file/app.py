@@ -20,11 +20,14 @@ def handler(event: S3Model, context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(IngestSettings)
     reports = []
     for record in event.Records:
+        dropped_object = record.s3.object
+        if dropped_object is None:  # only ObjectCreated events reach this function
+            continue
         dropped = DroppedFile(
             bucket=record.s3.bucket.name,
-            key=unquote_plus(record.s3.object.key),
-            version_id=record.s3.object.versionId,
-            etag=record.s3.object.eTag or "",
+            key=unquote_plus(dropped_object.key),
+            version_id=dropped_object.versionId,
+            etag=dropped_object.eTag or "",
         )
         report = ingest_dropped_file(dropped, settings, now=datetime.now(UTC))
         metrics.add_metric(name="RowsAccepted", unit="Count", value=report.rows_accepted)

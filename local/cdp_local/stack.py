@@ -149,7 +149,7 @@ class LocalStack:
         )
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.pop("AWS_PROFILE", None)
-        self._exits.enter_context(mock_aws(config=MOTO_CONFIG))  # type: ignore[arg-type]
+        self._exits.enter_context(mock_aws(config=MOTO_CONFIG))  # type: ignore[call-overload]
         self._wire_dispatch()
         _reset_platform_caches()
         self._deploy()

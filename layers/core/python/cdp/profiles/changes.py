@@ -14,7 +14,7 @@ COUNTED_STATUSES = ("completed", "refunded")
 class CustomerChange:
     """Attributes and consents one source record states about a person."""
 
-    identifiers: dict[str, str]
+    identifiers: dict[str, str | None]
     attributes: dict[str, Any]
     consents: dict[str, bool]
     consent_source: str
