@@ -14,13 +14,14 @@ PORT ?= 3000
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v 'is ignored: it is neither' || true
+	$(PY) -c 'import moto, pyarrow, aws_lambda_powertools'
 	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt 2>&1 | grep -v 'is ignored: it is neither' || true
+	$(SAM) --version
 	touch $@
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed
