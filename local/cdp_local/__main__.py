@@ -16,26 +16,26 @@ def _write_report(report: dict, path: Path) -> None:
     path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def _run(data_dir: Path, report_path: Path) -> int:
+def _run(data_dir: Path, report_path: Path, log_level: str) -> int:
     from cdp_local.runner import run_pipeline, summary
 
     if not data_dir.is_dir():
         print(f"error: {data_dir} is not a folder of export files", file=sys.stderr)
         return 2
-    report = run_pipeline(data_dir)
+    report = run_pipeline(data_dir, report_path.with_suffix(".function-logs.jsonl"), log_level=log_level)
     _write_report(report, report_path)
     print(summary(report))
     print(f"report written to {report_path}")
     return 1 if report["async_failures"] else 0
 
 
-def _demo(out_dir: Path, report_path: Path, customers: int) -> int:
+def _demo(out_dir: Path, report_path: Path, customers: int, log_level: str) -> int:
     from cdp_local.sample_data import generate
 
     as_of = datetime.now(UTC).date()
     counts = generate(out_dir, as_of=as_of, customers=customers)
     print(f"sample data for {as_of}: {counts}", file=sys.stderr)
-    return _run(out_dir, report_path)
+    return _run(out_dir, report_path, log_level)
 
 
 def _api(host: str, port: int) -> int:
@@ -45,8 +45,11 @@ def _api(host: str, port: int) -> int:
 
     with LocalStack() as stack:
         write_key = create_local_source(stack)
-        print(f"HTTP API on http://{host}:{port}  (write key: {write_key}; IAM routes: SigV4 with "
-              f"{LOCAL_CREDENTIALS[0]}/{LOCAL_CREDENTIALS[1]} in {stack.region})", flush=True)
+        print(
+            f"HTTP API on http://{host}:{port}  (write key: {write_key}; IAM routes: SigV4 with "
+            f"{LOCAL_CREDENTIALS[0]}/{LOCAL_CREDENTIALS[1]} in {stack.region})",
+            flush=True,
+        )
         serve(http_api(stack), host=host, port=port)
     return 0
 
@@ -64,11 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     api = commands.add_parser("api", help="serve the template's HTTP API on localhost")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=3000)
+    for command in (demo, run):
+        command.add_argument(
+            "--log-level",
+            default="WARNING",
+            choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+            help="the template's LogLevel parameter for the functions (default: WARNING)",
+        )
     arguments = parser.parse_args(argv)
     if arguments.command == "demo":
-        return _demo(arguments.out, arguments.report, arguments.customers)
+        return _demo(arguments.out, arguments.report, arguments.customers, arguments.log_level)
     if arguments.command == "run":
-        return _run(arguments.data, arguments.report)
+        return _run(arguments.data, arguments.report, arguments.log_level)
     return _api(arguments.host, arguments.port)
 
 

@@ -129,7 +129,11 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
         ],
         "profiles": sum(item["sk"] == "PROFILE" for item in profile_items),
         "segments": dict(
-            sorted(Counter(item["pk"].removeprefix("SEGMENT#") for item in profile_items if item["pk"].startswith("SEGMENT#")).items())
+            sorted(
+                Counter(
+                    item["pk"].removeprefix("SEGMENT#") for item in profile_items if item["pk"].startswith("SEGMENT#")
+                ).items()
+            )
         ),
         "journeys": journeys,
         "messages": {
@@ -141,10 +145,23 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
     }
 
 
-def run_pipeline(data_dir: Path, progress: Progress = print_progress, journey_timeout: float = 600) -> dict[str, Any]:
-    """Stand the stack up, ingest `data_dir`, run the schedules, let journeys finish (waits shortened), report."""
+def run_pipeline(
+    data_dir: Path,
+    function_log: Path,
+    progress: Progress = print_progress,
+    journey_timeout: float = 600,
+    log_level: str = "WARNING",
+) -> dict[str, Any]:
+    """Stand the stack up, ingest `data_dir`, run the schedules, let journeys finish (waits shortened), report.
+
+    The functions' own output (structured logs, metrics) goes to `function_log`, as it would to CloudWatch Logs.
+    """
     started = time.monotonic()
-    with LocalStack(wait_scale=0.0) as stack:
+    function_log.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        function_log.open("w", encoding="utf-8") as function_output,
+        LocalStack(wait_scale=0.0, parameters={"LogLevel": log_level}, function_output=function_output) as stack,
+    ):
         progress(f"local stack up in {time.monotonic() - started:.1f}s ({len(stack.physical_ids)} resources)")
         progress("dropping files into the raw bucket:")
         drop_files(stack, data_dir, progress)
@@ -155,7 +172,7 @@ def run_pipeline(data_dir: Path, progress: Progress = print_progress, journey_ti
         progress("waiting for journeys to finish (waits shortened)...")
         stack.wait_for_executions(timeout=journey_timeout)
         report = build_report(stack)
-    progress(f"done in {time.monotonic() - started:.1f}s")
+    progress(f"done in {time.monotonic() - started:.1f}s; function logs and metrics in {function_log}")
     return report
 
 
@@ -167,7 +184,9 @@ def summary(report: dict[str, Any]) -> str:
         f"profiles: {report['profiles']:,}",
         "segments: " + ", ".join(f"{name}={size}" for name, size in report["segments"].items()),
         "journeys: "
-        + ", ".join(f"{name} started={j['started']} completed={j['completed']}" for name, j in report["journeys"].items()),
+        + ", ".join(
+            f"{name} started={j['started']} completed={j['completed']}" for name, j in report["journeys"].items()
+        ),
         f"messages: email={report['messages']['email']} sms={report['messages']['sms']} "
         f"suppressed={report['messages']['suppressed']}",
     ]

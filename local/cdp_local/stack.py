@@ -8,12 +8,14 @@ of state machines (moto's Step Functions interpreter runs them, calling back int
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import io
 import json
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -24,7 +26,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 from unittest import mock
 from urllib.parse import unquote_plus
 
@@ -108,12 +110,14 @@ class LocalStack:
         region: str = "eu-west-1",
         parameters: dict[str, str] | None = None,
         wait_scale: float = 0.0,
+        function_output: TextIO | None = None,
     ) -> None:
         self.template = load_template(template_path)
         self.stack_name = stack_name
         self.region = region
         self.parameters = parameters or {}
         self.wait_scale = wait_scale
+        self.function_output = function_output  # where handlers' stdout goes (CloudWatch Logs' part); None: stdout
         self.functions: dict[str, FunctionSpec] = function_specs(self.template)
         self.physical_ids: dict[str, str] = {}
         self.async_failures: list[AsyncFailure] = []
@@ -134,6 +138,7 @@ class LocalStack:
         logging.getLogger("moto").setLevel(logging.ERROR)  # its CloudFormation warns of every type it skips
         self._exits.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+        warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
         self._exits.enter_context(
             mock.patch.dict(
                 os.environ,
@@ -344,7 +349,9 @@ class LocalStack:
             self._use_function_environment({**environment, "AWS_LAMBDA_FUNCTION_NAME": context.function_name})
             _reset_settings()
             try:
-                return json.loads(json.dumps(self._handler_of(logical_id)(copy.deepcopy(event), context), default=str))
+                with contextlib.redirect_stdout(self.function_output or sys.stdout):
+                    result = self._handler_of(logical_id)(copy.deepcopy(event), context)
+                return json.loads(json.dumps(result, default=str))
             except Exception as error:  # a Lambda turns any unhandled exception into an error payload
                 raise FunctionError({"errorType": type(error).__name__, "errorMessage": str(error)}) from error
 
