@@ -581,9 +581,18 @@ def _restore_item(table: Table, hash_value: Any, range_value: Any, before: Any) 
 
 
 def _reset_settings() -> None:
+    """What a fresh Lambda process of this function would have: settings and telemetry names from its environment.
+
+    One Python process hosts every function here, and cdp.observability's singletons may have been created before
+    any function's environment was set (a test importing cdp first), so they are re-pointed on every invocation.
+    """
+    from cdp.observability import logger, metrics
     from cdp.settings import load_settings
 
     load_settings.cache_clear()
+    metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or None
+    metrics.service = os.environ.get("POWERTOOLS_SERVICE_NAME") or None
+    logger.append_keys(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "service_undefined")
 
 
 def _reset_platform_caches() -> None:

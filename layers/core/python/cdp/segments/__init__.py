@@ -1,0 +1,1 @@
+"""Segments: RFM scores and lifecycle stages over all profiles, and the memberships they imply."""
