@@ -39,11 +39,9 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy layers/core/python/cdp local/cdp_local
 	for handler in functions/*/app.py; do $(VENV)/bin/mypy $$handler || exit 1; done
-	$(VENV)/bin/cfn-lint template.yaml
-	$(SAM) validate --lint
 
-test: install lint  ## lint, template checks, sam build, unit, integration and end-to-end tests
-	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest -n 2 --dist loadgroup
+test: install lint  ## ruff, mypy, then tests: cfn-lint, sam validate --lint, sam build, unit, integration, end to end
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest -n 2 --dist loadfile
 
 bench: $(VENV)/.installed  ## write bench.json with throughput and cold-import figures
 	$(PY) -m cdp_local.bench --out bench.json
