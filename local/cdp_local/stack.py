@@ -347,9 +347,9 @@ class LocalStack:
         )
         with self._invoke_lock:
             self._use_function_environment({**environment, "AWS_LAMBDA_FUNCTION_NAME": context.function_name})
-            _reset_settings()
             try:
                 with contextlib.redirect_stdout(self.function_output or sys.stdout):
+                    _as_a_fresh_process()
                     result = self._handler_of(logical_id)(copy.deepcopy(event), context)
                 return json.loads(json.dumps(result, default=str))
             except Exception as error:  # a Lambda turns any unhandled exception into an error payload
@@ -580,7 +580,7 @@ def _restore_item(table: Table, hash_value: Any, range_value: Any, before: Any) 
         partition[range_value] = before
 
 
-def _reset_settings() -> None:
+def _as_a_fresh_process() -> None:
     """What a fresh Lambda process of this function would have: settings and telemetry names from its environment.
 
     One Python process hosts every function here, and cdp.observability's singletons may have been created before
@@ -593,10 +593,13 @@ def _reset_settings() -> None:
     metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or None
     metrics.service = os.environ.get("POWERTOOLS_SERVICE_NAME") or None
     logger.append_keys(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "service_undefined")
+    logger.setLevel(os.environ.get("LOG_LEVEL") or "INFO")
+    logger.registered_handler.setStream(sys.stdout)  # type: ignore[attr-defined]
 
 
 def _reset_platform_caches() -> None:
     from cdp.adapters.clients import reset_clients
+    from cdp.settings import load_settings
 
     reset_clients()
-    _reset_settings()
+    load_settings.cache_clear()
