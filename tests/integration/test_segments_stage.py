@@ -11,7 +11,8 @@ from cdp_local.stack import LocalStack
 def _seed_profile(stack: LocalStack, profile_id: str, last_order_days: int | None, orders: int) -> None:
     now = datetime.now(UTC)
     item = {"pk": {"S": f"PROFILE#{profile_id}"}, "sk": {"S": "PROFILE"}, "profile_id": {"S": profile_id},
-            "created_at": {"S": (now - timedelta(days=400)).isoformat()}, "orders_count": {"N": str(orders)},
+            "signed_up_at": {"S": (now - timedelta(days=400)).isoformat()},
+            "created_at": {"S": now.isoformat()}, "orders_count": {"N": str(orders)},
             "revenue": {"N": str(orders * 25)}}  # fmt: skip
     if last_order_days is not None:
         item["last_order_at"] = {"S": (now - timedelta(days=last_order_days)).isoformat()}

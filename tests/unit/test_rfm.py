@@ -19,7 +19,7 @@ def _ago(days: int | None) -> datetime | None:
 def _profiles(rows: list[tuple[str, int, int | None, int, float]]) -> pa.Table:
     """(id, created days ago, last order days ago, orders, revenue)."""
     return pa.table({
-        "profile_id": [r[0] for r in rows], "created_at": [_ago(r[1]) for r in rows],
+        "profile_id": [r[0] for r in rows], "first_seen_at": [_ago(r[1]) for r in rows],
         "last_order_at": [_ago(r[2]) for r in rows], "orders_count": [r[3] for r in rows],
         "revenue": [r[4] for r in rows],
     })  # fmt: skip

@@ -12,11 +12,22 @@ from cdp.adapters.clients import dynamodb_table
 from cdp.profiles.keys import PROFILE_SK, profile_key, segment_member_key
 from cdp.segments.rfm import PROFILE_SCHEMA
 
-SCORED_ATTRIBUTES = ("profile_id", "created_at", "last_order_at", "orders_count", "revenue", "rfm", "lifecycle_stage")
+SCORED_ATTRIBUTES = (
+    "profile_id", "created_at", "signed_up_at", "first_order_at", "last_order_at", "orders_count", "revenue", "rfm",
+    "lifecycle_stage",
+)  # fmt: skip
 
 
 def _timestamp(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _first_seen(item: dict[str, Any]) -> datetime | None:
+    """When the person was first seen: signup or first order, whichever came first; else when we made the profile
+    (a history import creates profiles today for people who signed up years ago)."""
+    known = [_timestamp(item.get(name)) for name in ("signed_up_at", "first_order_at")]
+    moments = [moment for moment in known if moment is not None]
+    return min(moments) if moments else _timestamp(item.get("created_at"))
 
 
 class SegmentStore:
@@ -38,7 +49,7 @@ class SegmentStore:
             for item in page["Items"]:
                 rows.append({
                     "profile_id": item["profile_id"],
-                    "created_at": _timestamp(item.get("created_at")),
+                    "first_seen_at": _first_seen(item),
                     "last_order_at": _timestamp(item.get("last_order_at")),
                     "orders_count": int(item.get("orders_count", 0)),
                     "revenue": float(item.get("revenue", 0)),

@@ -37,7 +37,7 @@ GRID: dict[tuple[int, int], str] = {
 PROFILE_SCHEMA = pa.schema(
     [
         ("profile_id", pa.string()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("first_seen_at", pa.timestamp("us", tz="UTC")),
         ("last_order_at", pa.timestamp("us", tz="UTC")),
         ("orders_count", pa.int64()),
         ("revenue", pa.float64()),
@@ -66,7 +66,7 @@ def score_profiles(profiles: pa.Table, as_of: datetime) -> pa.Table:
     buyers = pc.and_(pc.is_valid(profiles["last_order_at"]), pc.greater(profiles["orders_count"], 0))
     buyers = pc.fill_null(buyers, False)
     recency_days = _days_since(profiles["last_order_at"].combine_chunks(), as_of)
-    age_days = _days_since(profiles["created_at"].combine_chunks(), as_of)
+    age_days = _days_since(profiles["first_seen_at"].combine_chunks(), as_of)
 
     scored_buyers = profiles.filter(buyers)
     ids = scored_buyers["profile_id"].combine_chunks()
