@@ -1,8 +1,9 @@
-"""Scheduled: recompute RFM segments and lifecycle stages for every profile; emit who entered and left."""
+"""Scheduled: recompute every profile's RFM segment and lifecycle stage; announce who entered and left which segment."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
@@ -19,10 +20,20 @@ from cdp.settings import CoreSettings, load_settings
 @event_parser(model=EventBridgeModel)
 def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(CoreSettings)
-    as_of = datetime.now(UTC)
-    run = compute_segments(SegmentStore(settings.profiles_table), as_of)
-    publish(settings.event_bus_name, run.events)
-    metrics.add_metric(name="SegmentTransitions", unit="Count", value=len(run.events))
-    logger.info("segments computed", extra={"profiles": run.profiles, "entered": len(run.entered)})
-    return {"as_of": as_of.isoformat(), "profiles": run.profiles, "segments": run.sizes,
-            "entered": len(run.entered), "exited": len(run.exited)}  # fmt: skip
+    as_of = datetime.now(UTC)  # not the tick's time: a retried or replayed run scores the table as it is now
+    run = compute_segments(SegmentStore(settings.profiles_table), as_of, partial(publish, settings.event_bus_name))
+    metrics.add_metric(name="ProfilesScored", unit="Count", value=run.profiles)
+    metrics.add_metric(name="SegmentsEntered", unit="Count", value=len(run.entered))
+    metrics.add_metric(name="SegmentsExited", unit="Count", value=len(run.exited))
+    logger.info(
+        "segments computed",
+        extra={"scheduled_at": event.time.isoformat(), "profiles": run.profiles, "saved": run.profiles_saved,
+               "entered": len(run.entered), "exited": len(run.exited)},
+    )  # fmt: skip
+    return {
+        "as_of": as_of.isoformat(),
+        "profiles": run.profiles,
+        "segments": run.sizes,
+        "entered": len(run.entered),
+        "exited": len(run.exited),
+    }

@@ -1,122 +1,265 @@
-"""RFM scores, the R x F segment grid and lifecycle stages, on hand-made tables with known answers."""
+"""RFM quintiles, the R x F grid, lifecycle stages and a segment run's changes, on hand-made tables."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
-from cdp.segments.compute import compute_segments
-from cdp.segments.rfm import GRID, NO_PURCHASES, score_profiles
+from cdp.adapters.event_bus import DomainEvent
+from cdp.segments.compute import Membership, ProfileSegments, compute_segments
+from cdp.segments.rfm import NO_PURCHASES, SEGMENT_GRID, score_profiles
 
-AS_OF = datetime(2026, 11, 23, tzinfo=UTC)
-
-
-def _ago(days: int | None) -> datetime | None:
-    return None if days is None else AS_OF - timedelta(days=days)
-
-
-def _profiles(rows: list[tuple[str, int, int | None, int, float]]) -> pa.Table:
-    """(id, created days ago, last order days ago, orders, revenue)."""
-    return pa.table({
-        "profile_id": [r[0] for r in rows], "first_seen_at": [_ago(r[1]) for r in rows],
-        "last_order_at": [_ago(r[2]) for r in rows], "orders_count": [r[3] for r in rows],
-        "revenue": [r[4] for r in rows],
-    })  # fmt: skip
+AS_OF = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
+DAY = timedelta(days=1)
+ProfileRow = tuple[str, timedelta | None, timedelta | None, int, float]
 
 
-def test_ten_buyers_fill_each_quintile_twice_and_recency_scores_recent_buyers_high() -> None:
-    # Given: buyer i ordered i days ago, i+1 times, spending 10*i
-    table = _profiles([(f"p{i}", 400, i + 1, i + 1, 10.0 * i) for i in range(10)])
-    # When
-    scores = score_profiles(table, AS_OF).to_pylist()
-    # Then
-    assert [s["f_score"] for s in scores] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
-    assert [s["m_score"] for s in scores] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
-    assert [s["r_score"] for s in scores] == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
-    assert [s["recency_days"] for s in scores] == list(range(1, 11))
-
-
-def test_ties_are_broken_by_profile_id_so_runs_repeat() -> None:
-    # Given: five identical buyers
-    table = _profiles([(f"p{i}", 400, 10, 2, 20.0) for i in reversed(range(5))])
-    # When
-    scores = {s["profile_id"]: s["f_score"] for s in score_profiles(table, AS_OF).to_pylist()}
-    # Then
-    assert scores == {"p0": 1, "p1": 2, "p2": 3, "p3": 4, "p4": 5}
-
-
-def test_the_grid_names_every_score_pair() -> None:
-    # Given / When / Then
-    assert set(GRID) == {(r, f) for r in range(1, 6) for f in range(1, 6)}
-    assert (GRID[(5, 5)], GRID[(1, 1)], GRID[(1, 5)], GRID[(5, 1)]) == (
-        "Champions",
-        "Lost",
-        "Cannot Lose Them",
-        "New Customers",
+def _profiles(rows: Sequence[ProfileRow]) -> pa.Table:
+    """(profile id, first seen ago, last order ago or None, orders, revenue) per profile."""
+    return pa.table(
+        {
+            "profile_id": [row[0] for row in rows],
+            "first_seen_at": [AS_OF - row[1] if row[1] is not None else None for row in rows],
+            "last_order_at": [AS_OF - row[2] if row[2] is not None else None for row in rows],
+            "orders_count": [row[3] for row in rows],
+            "revenue": [row[4] for row in rows],
+        }
     )
 
 
+def _scores(table: pa.Table, column: str) -> dict[str, object]:
+    scored = score_profiles(table, AS_OF)
+    return dict(zip(scored["profile_id"].to_pylist(), scored[column].to_pylist()))
+
+
+# ---------------------------------------------------------------- quintiles
+
+
+def test_ten_distinct_buyers_fill_each_quintile_twice_and_the_most_recent_score_r5() -> None:
+    # Given: buyer i ordered i+1 days ago, i+1 times, spending 10*i
+    table = _profiles([(f"p{i}", 400 * DAY, (i + 1) * DAY, i + 1, 10.0 * i) for i in range(10)])
+    # When
+    scored = score_profiles(table, AS_OF)
+    # Then
+    assert scored["recency_days"].to_pylist() == list(range(1, 11))
+    assert scored["r_score"].to_pylist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert scored["f_score"].to_pylist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert scored["m_score"].to_pylist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+
+
+def test_a_count_of_buyers_not_divisible_by_five_scores_the_fifth_that_ranks_below() -> None:
+    # Given: seven buyers with 1..7 orders
+    table = _profiles([(f"p{i}", 400 * DAY, DAY, i, 10.0) for i in range(1, 8)])
+    # When
+    f_scores = _scores(table, "f_score")
+    # Then: 1 + floor(5 * (rank - 1) / 7)
+    assert list(f_scores.values()) == [1, 1, 2, 3, 3, 4, 5]
+
+
+def test_equal_values_share_the_lowest_score_whatever_the_row_order_or_profile_ids() -> None:
+    # Given: six one-time buyers and four repeat buyers, in two row orders with ids that sort the other way
+    orders = [1, 1, 1, 1, 1, 1, 2, 3, 4, 5]
+    rows = [(f"p{i}", 400 * DAY, DAY, count, 10.0 * count) for i, count in enumerate(orders)]
+    renamed: list[ProfileRow] = [(f"z{9 - i}", *row[1:]) for i, row in enumerate(rows)]
+    # When
+    f_scores = _scores(_profiles(rows), "f_score")
+    f_scores_reversed = _scores(_profiles(list(reversed(renamed))), "f_score")
+    # Then: the ones share rank 1; a 2 ranks 7th, so 1 + floor(5 * 6 / 10) = 4
+    assert [f_scores[f"p{i}"] for i in range(10)] == [1, 1, 1, 1, 1, 1, 4, 4, 5, 5]
+    assert [f_scores_reversed[f"z{9 - i}"] for i in range(10)] == [1, 1, 1, 1, 1, 1, 4, 4, 5, 5]
+
+
+def test_orders_on_the_same_day_tie_on_recency() -> None:
+    # Given: two buyers who ordered 3 and 20 hours ago, one a week ago
+    table = _profiles(
+        [
+            ("morning", 400 * DAY, timedelta(hours=20), 1, 10.0),
+            ("evening", 400 * DAY, timedelta(hours=3), 1, 10.0),
+            ("last week", 400 * DAY, 7 * DAY, 1, 10.0),
+        ]
+    )
+    # When
+    r_scores, recency = _scores(table, "r_score"), _scores(table, "recency_days")
+    # Then
+    assert recency == {"morning": 0, "evening": 0, "last week": 7}
+    assert r_scores == {"morning": 2, "evening": 2, "last week": 1}
+
+
+def test_profiles_without_orders_get_no_scores_and_do_not_move_the_buyers_quintiles() -> None:
+    # Given: five buyers, then the same five with two profiles that never ordered
+    buyers: list[ProfileRow] = [(f"p{i}", 400 * DAY, (5 - i) * DAY, i, 10.0 * i) for i in range(1, 6)]
+    never_ordered: list[ProfileRow] = [
+        ("signed up", 400 * DAY, None, 0, 0.0),
+        ("counted, no date", 400 * DAY, None, 2, 0.0),
+    ]
+    # When
+    alone = score_profiles(_profiles(buyers), AS_OF).to_pylist()
+    mixed = score_profiles(_profiles(buyers + never_ordered), AS_OF).to_pylist()
+    # Then
+    assert mixed[:5] == alone
+    for row in mixed[5:]:
+        assert (row["recency_days"], row["r_score"], row["f_score"], row["m_score"]) == (None, None, None, None)
+        assert (row["rfm_segment"], row["lifecycle_stage"]) == (NO_PURCHASES, "prospect")
+
+
+def test_a_table_without_buyers_or_rows_scores_without_error() -> None:
+    # Given
+    nobody = _profiles([])
+    no_buyers = _profiles([("a", DAY, None, 0, 0.0)])
+    # When / Then
+    assert score_profiles(nobody, AS_OF).num_rows == 0
+    assert score_profiles(no_buyers, AS_OF).to_pylist()[0]["rfm_segment"] == NO_PURCHASES
+
+
+# ---------------------------------------------------------------- the grid
+
+
+EXPECTED_GRID = {  # R score: segments for F 1..5, as the module docstring publishes them
+    5: ["New Customers", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"],
+    4: ["Promising", "Potential Loyalists", "Potential Loyalists", "Loyal Customers", "Loyal Customers"],
+    3: ["About To Sleep", "About To Sleep", "Need Attention", "Loyal Customers", "Loyal Customers"],
+    2: ["Hibernating", "Hibernating", "At Risk", "At Risk", "Cannot Lose Them"],
+    1: ["Lost", "Lost", "At Risk", "At Risk", "Cannot Lose Them"],
+}
+
+
+def test_the_grid_names_all_25_score_pairs_with_the_11_segments() -> None:
+    # Given / When / Then
+    assert {(r, f): EXPECTED_GRID[r][f - 1] for r in range(1, 6) for f in range(1, 6)} == SEGMENT_GRID
+    assert len(set(SEGMENT_GRID.values())) == 11
+
+
+def test_scored_buyers_are_named_by_their_r_and_f_scores() -> None:
+    # Given: 25 buyers, five per recency (ties) and five per order count, so every (R, F) pair occurs once
+    rows = [
+        (f"r{recency}f{frequency}", 400 * DAY, (100 - 10 * recency) * DAY, frequency, 10.0)
+        for recency in range(1, 6)
+        for frequency in range(1, 6)
+    ]
+    # When
+    scored = score_profiles(_profiles(rows), AS_OF).to_pylist()
+    # Then
+    assert [(row["r_score"], row["f_score"]) for row in scored] == [(r, f) for r in range(1, 6) for f in range(1, 6)]
+    assert [row["rfm_segment"] for row in scored] == [EXPECTED_GRID[r][f - 1] for r in range(1, 6) for f in range(1, 6)]
+
+
+# ---------------------------------------------------------------- lifecycle stages
+
+
 @pytest.mark.parametrize(
-    ("created", "last_order", "orders", "stage", "segment"),
+    ("first_seen", "last_order", "orders", "stage"),
     [
-        (10, None, 0, "new", NO_PURCHASES),
-        (40, None, 0, "prospect", NO_PURCHASES),
-        (10, 2, 1, "new", None),
-        (400, 90, 3, "active", None),
-        (400, 91, 3, "dormant", None),
-        (400, 365, 3, "dormant", None),
-        (800, 366, 3, "churned", None),
+        pytest.param(30 * DAY + timedelta(hours=23), None, 0, "new", id="no order, first seen 30 whole days ago"),
+        pytest.param(31 * DAY, None, 0, "prospect", id="no order, first seen 31 days ago"),
+        pytest.param(None, None, 0, "prospect", id="no order, first seen unknown"),
+        pytest.param(30 * DAY, 2 * DAY, 1, "new", id="one order, first seen 30 days ago"),
+        pytest.param(30 * DAY, 2 * DAY, 2, "active", id="two orders, first seen 30 days ago"),
+        pytest.param(31 * DAY, 2 * DAY, 1, "active", id="one order, first seen 31 days ago"),
+        pytest.param(400 * DAY, 90 * DAY + timedelta(hours=23), 3, "active", id="last order 90 whole days ago"),
+        pytest.param(400 * DAY, 91 * DAY, 3, "dormant", id="last order 91 days ago"),
+        pytest.param(400 * DAY, 365 * DAY, 3, "dormant", id="last order 365 days ago"),
+        pytest.param(800 * DAY, 366 * DAY, 3, "churned", id="last order 366 days ago"),
+        pytest.param(400 * DAY, -timedelta(hours=2), 3, "active", id="order stamped after as_of"),
     ],
 )
-def test_lifecycle_stages(created: int, last_order: int | None, orders: int, stage: str, segment: str | None) -> None:
-    # Given / When
-    scored = score_profiles(_profiles([("p", created, last_order, orders, 10.0)]), AS_OF).to_pylist()[0]
+def test_lifecycle_stage_boundaries(
+    first_seen: timedelta | None, last_order: timedelta | None, orders: int, stage: str
+) -> None:
+    # Given
+    table = _profiles([("p", first_seen, last_order, orders, 10.0 * orders)])
+    # When
+    scored = score_profiles(table, AS_OF).to_pylist()[0]
     # Then
     assert scored["lifecycle_stage"] == stage
-    if segment:
-        assert scored["rfm_segment"] == segment
+    assert (scored["recency_days"] is None) == (last_order is None)
+
+
+# ---------------------------------------------------------------- a run's changes
 
 
 class _MemoryStore:
-    """An in-memory segment repository (the port compute_segments writes through)."""
+    """The segment repository in memory, counting writes."""
 
-    def __init__(self, table: pa.Table) -> None:
-        self.table = table
-        self.held: dict[str, dict] = {}
-        self.members: set[tuple[str, str]] = set()
+    def __init__(self, profiles: pa.Table) -> None:
+        self.profiles = profiles
+        self.saved: dict[str, ProfileSegments] = {}
+        self.members: set[Membership] = set()
         self.saves = 0
 
-    def load_profiles(self):
-        return self.table, {pid: dict(v) for pid, v in self.held.items()}
+    def load_profiles(self) -> tuple[pa.Table, dict[str, ProfileSegments]]:
+        return self.profiles, dict(self.saved)
 
-    def save_scores(self, profile_id, rfm, lifecycle_stage, computed_at) -> None:
-        self.saves += 1
-        self.held[profile_id] = {"rfm": rfm, "lifecycle_stage": lifecycle_stage}
-
-    def move_memberships(self, entered, exited) -> None:
+    def move_memberships(self, entered: list[Membership], exited: list[Membership]) -> None:
         self.members = (self.members - set(exited)) | set(entered)
 
+    def save_segments(self, profile_id: str, segments: ProfileSegments, computed_at: datetime) -> None:
+        self.saves += 1
+        self.saved[profile_id] = segments
 
-def test_a_second_run_writes_and_emits_only_what_changed() -> None:
-    # Given: two profiles scored once
-    store = _MemoryStore(_profiles([("a", 400, 5, 9, 500.0), ("b", 400, None, 0, 0.0)]))
-    first = compute_segments(store, AS_OF)
-    # When: nothing changes, then b buys
-    unchanged = compute_segments(store, AS_OF)
-    store.table = _profiles([("a", 400, 5, 9, 500.0), ("b", 400, 1, 1, 20.0)])
-    changed = compute_segments(store, AS_OF)
-    # Then
-    assert len(first.events) == 4 and first.sizes["lifecycle:prospect"] == 1
-    assert (unchanged.events, store.saves) == ([], 4)
-    # (a is rescored too: quintiles are relative to the other buyers)
-    assert {(e.detail_type, e.detail["segment"]) for e in changed.events if e.detail["profile_id"] == "b"} == {
-        ("Segment Exited", "rfm:No Purchases Yet"),
-        ("Segment Exited", "lifecycle:prospect"),
-        ("Segment Entered", f"rfm:{changed_segment(store)}"),
-        ("Segment Entered", "lifecycle:active"),
+
+def _transitions(events: list[DomainEvent]) -> set[tuple[str, str, str]]:
+    return {(event.detail["profile_id"], event.detail_type, event.detail["segment"]) for event in events}
+
+
+def _failing_publish(events: list[DomainEvent]) -> None:
+    raise RuntimeError("bus unavailable")
+
+
+def test_the_first_run_enters_everyone_and_an_unchanged_run_writes_and_emits_nothing() -> None:
+    # Given: a frequent buyer and a profile that never ordered
+    store = _MemoryStore(_profiles([("a", 400 * DAY, 5 * DAY, 9, 500.0), ("b", 400 * DAY, None, 0, 0.0)]))
+    first_events: list[DomainEvent] = []
+    again_events: list[DomainEvent] = []
+    # When
+    first = compute_segments(store, AS_OF, first_events.extend)
+    again = compute_segments(store, AS_OF, again_events.extend)
+    # Then: a lone buyer ranks first of one, so R 1 F 1: Lost
+    assert _transitions(first_events) == {
+        ("a", "Segment Entered", "rfm:Lost"),
+        ("a", "Segment Entered", "lifecycle:active"),
+        ("b", "Segment Entered", f"rfm:{NO_PURCHASES}"),
+        ("b", "Segment Entered", "lifecycle:prospect"),
     }
+    assert all(event.detail["previous"] == [] and event.source == "cdp.segments" for event in first_events)
+    assert first.sizes == {"lifecycle:active": 1, "lifecycle:prospect": 1, "rfm:Lost": 1, f"rfm:{NO_PURCHASES}": 1}
+    assert store.members == {(name, profile) for profile, _, name in _transitions(first_events)}
+    assert (again_events, again.entered, again.exited, again.profiles_saved, store.saves) == ([], [], [], 0, 2)
 
 
-def changed_segment(store: _MemoryStore) -> str:
-    return store.held["b"]["rfm"]["segment"]
+def test_a_first_order_moves_its_buyer_and_rescores_the_others_relative_to_it() -> None:
+    # Given: a scored run, then b orders once, yesterday
+    store = _MemoryStore(_profiles([("a", 400 * DAY, 5 * DAY, 9, 500.0), ("b", 400 * DAY, None, 0, 0.0)]))
+    compute_segments(store, AS_OF, lambda events: None)
+    store.profiles = _profiles([("a", 400 * DAY, 5 * DAY, 9, 500.0), ("b", 400 * DAY, DAY, 1, 20.0)])
+    events: list[DomainEvent] = []
+    # When
+    run = compute_segments(store, AS_OF, events.extend)
+    # Then: of two buyers, b is more recent (R 3) with fewer orders (F 1); a is older (R 1) but more frequent (F 3)
+    assert _transitions(events) == {
+        ("b", "Segment Exited", f"rfm:{NO_PURCHASES}"),
+        ("b", "Segment Exited", "lifecycle:prospect"),
+        ("b", "Segment Entered", "rfm:About To Sleep"),
+        ("b", "Segment Entered", "lifecycle:active"),
+        ("a", "Segment Exited", "rfm:Lost"),
+        ("a", "Segment Entered", "rfm:At Risk"),
+    }
+    previous_of_b = [event.detail["previous"] for event in events if event.detail["profile_id"] == "b"]
+    assert previous_of_b == [["lifecycle:prospect", f"rfm:{NO_PURCHASES}"]] * 4
+    assert store.saved["b"] == ProfileSegments("About To Sleep", "active", 3, 1, 1, 1)
+    assert run.profiles_saved == 2
+    assert ("rfm:No Purchases Yet", "b") not in store.members
+
+
+def test_a_run_whose_events_fail_saves_no_scores_so_the_next_run_announces_them_again() -> None:
+    # Given: a bus that fails
+    store = _MemoryStore(_profiles([("a", 400 * DAY, 5 * DAY, 9, 500.0)]))
+    # When
+    with pytest.raises(RuntimeError):
+        compute_segments(store, AS_OF, _failing_publish)
+    retried: list[DomainEvent] = []
+    compute_segments(store, AS_OF, retried.extend)
+    # Then
+    assert _transitions(retried) == {("a", "Segment Entered", "rfm:Lost"), ("a", "Segment Entered", "lifecycle:active")}
+    assert store.saves == 1

@@ -1,81 +1,107 @@
-"""Reads every profile for scoring and writes segment results: profile attributes and membership items."""
+"""DynamoDB side of segments: every profile read for scoring, scores saved on profiles, membership items moved."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 
 from cdp.adapters.clients import dynamodb_table
 from cdp.profiles.keys import PROFILE_SK, profile_key, segment_member_key
+from cdp.segments.compute import Membership, ProfileSegments
 from cdp.segments.rfm import PROFILE_SCHEMA
 
-SCORED_ATTRIBUTES = (
-    "profile_id", "created_at", "signed_up_at", "first_order_at", "last_order_at", "orders_count", "revenue", "rfm",
-    "lifecycle_stage",
+SCANNED_ATTRIBUTES = (
+    "profile_id", "created_at", "signed_up_at", "first_order_at", "last_order_at", "orders_count", "revenue",
+    "rfm", "lifecycle_stage",
 )  # fmt: skip
+RFM_SCORE_ATTRIBUTES = {"r": "r_score", "f": "f_score", "m": "m_score", "recency_days": "recency_days"}
 
 
-def _timestamp(value: str | None) -> datetime | None:
+def _moment(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
 def _first_seen(item: dict[str, Any]) -> datetime | None:
-    """When the person was first seen: signup or first order, whichever came first; else when we made the profile
-    (a history import creates profiles today for people who signed up years ago)."""
-    known = [_timestamp(item.get(name)) for name in ("signed_up_at", "first_order_at")]
-    moments = [moment for moment in known if moment is not None]
-    return min(moments) if moments else _timestamp(item.get("created_at"))
+    """Signup or first order, whichever came first; else when the profile was made (a history import makes
+    profiles today for people who signed up years ago)."""
+    known = [moment for moment in map(_moment, (item.get("signed_up_at"), item.get("first_order_at"))) if moment]
+    return min(known) if known else _moment(item.get("created_at"))
+
+
+def _scoring_row(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "profile_id": item["profile_id"],
+        "first_seen_at": _first_seen(item),
+        "last_order_at": _moment(item.get("last_order_at")),
+        "orders_count": int(item.get("orders_count", 0)),
+        "revenue": float(item.get("revenue", 0)),
+    }
+
+
+def _stored_segments(item: dict[str, Any]) -> ProfileSegments | None:
+    rfm, stage = item.get("rfm"), item.get("lifecycle_stage")
+    if not rfm or not stage:
+        return None
+    scores = {field: int(rfm[name]) for name, field in RFM_SCORE_ATTRIBUTES.items() if name in rfm}
+    return ProfileSegments(rfm_segment=rfm["segment"], lifecycle_stage=stage, **scores)
+
+
+def _rfm_attribute(segments: ProfileSegments) -> dict[str, Any]:
+    """{segment, r, f, m, recency_days}; a profile without orders stores only its segment."""
+    scores = {name: getattr(segments, field) for name, field in RFM_SCORE_ATTRIBUTES.items()}
+    return {"segment": segments.rfm_segment} | {name: value for name, value in scores.items() if value is not None}
 
 
 class SegmentStore:
+    """Segment results in the profiles table: attributes on each profile and SEGMENT#name / PROFILE#id items."""
+
     def __init__(self, profiles_table: str) -> None:
         self.table = dynamodb_table(profiles_table)
 
-    def load_profiles(self) -> tuple[pa.Table, dict[str, dict[str, Any]]]:
-        """All profiles as a scoring table, and what each currently holds (rfm, lifecycle_stage)."""
-        rows: list[dict[str, Any]] = []
-        current: dict[str, dict[str, Any]] = {}
+    def _profile_items(self) -> Iterator[dict[str, Any]]:
+        """Every profile item, by a paginated Scan reading only the attributes scoring needs."""
         request: dict[str, Any] = {
             "FilterExpression": "sk = :profile",
+            "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(SCANNED_ATTRIBUTES))),
+            "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(SCANNED_ATTRIBUTES)},
             "ExpressionAttributeValues": {":profile": PROFILE_SK},
-            "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(SCORED_ATTRIBUTES))),
-            "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(SCORED_ATTRIBUTES)},
         }
         while True:
             page = self.table.scan(**request)
-            for item in page["Items"]:
-                rows.append({
-                    "profile_id": item["profile_id"],
-                    "first_seen_at": _first_seen(item),
-                    "last_order_at": _timestamp(item.get("last_order_at")),
-                    "orders_count": int(item.get("orders_count", 0)),
-                    "revenue": float(item.get("revenue", 0)),
-                })  # fmt: skip
-                current[item["profile_id"]] = {"rfm": item.get("rfm"), "lifecycle_stage": item.get("lifecycle_stage")}
+            yield from page["Items"]
             if "LastEvaluatedKey" not in page:
-                break
+                return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return pa.Table.from_pylist(rows, schema=PROFILE_SCHEMA), current
 
-    def save_scores(self, profile_id: str, rfm: dict[str, Any], lifecycle_stage: str, computed_at: datetime) -> None:
+    def load_profiles(self) -> tuple[pa.Table, dict[str, ProfileSegments]]:
+        """Every profile as a scoring table, and the segments each stores (absent if never scored)."""
+        rows: list[dict[str, Any]] = []
+        stored: dict[str, ProfileSegments] = {}
+        for item in self._profile_items():
+            rows.append(_scoring_row(item))
+            if segments := _stored_segments(item):
+                stored[item["profile_id"]] = segments
+        return pa.Table.from_pylist(rows, schema=PROFILE_SCHEMA), stored
+
+    def save_segments(self, profile_id: str, segments: ProfileSegments, computed_at: datetime) -> None:
         self.table.update_item(
             Key=profile_key(profile_id),
-            UpdateExpression="SET rfm = :rfm, lifecycle_stage = :stage, segments_computed_at = :at",
+            UpdateExpression="SET rfm = :rfm, lifecycle_stage = :stage, segments_computed_at = :computed_at",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={
-                ":rfm": {k: Decimal(v) if isinstance(v, int) else v for k, v in rfm.items()},
-                ":stage": lifecycle_stage,
-                ":at": computed_at.isoformat(),
+                ":rfm": _rfm_attribute(segments),
+                ":stage": segments.lifecycle_stage,
+                ":computed_at": computed_at.isoformat(),
             },
         )
 
-    def move_memberships(self, entered: list[tuple[str, str]], exited: list[tuple[str, str]]) -> None:
-        """Put (segment, profile) memberships entered and delete those exited, in batches."""
+    def move_memberships(self, entered: list[Membership], exited: list[Membership]) -> None:
+        """Put the memberships entered and delete those exited, batched (25 a request, unprocessed ones retried)."""
         with self.table.batch_writer() as batch:
-            for segment, profile_id in exited:
-                batch.delete_item(Key=segment_member_key(segment, profile_id))
-            for segment, profile_id in entered:
-                batch.put_item(Item={**segment_member_key(segment, profile_id), "profile_id": profile_id})
+            for membership in exited:
+                batch.delete_item(Key=segment_member_key(*membership))
+            for membership in entered:
+                batch.put_item(Item={**segment_member_key(*membership), "profile_id": membership.profile_id})

@@ -1,78 +1,117 @@
-"""One segment run: score every profile, store what changed, and say who entered and left which segment."""
+"""One segment run: score every profile, then move, announce and save only what changed since the last run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Protocol
+from typing import NamedTuple, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdp.adapters.event_bus import DomainEvent
 from cdp.segments.rfm import score_profiles
 
 SEGMENT_EVENTS_SOURCE = "cdp.segments"
+RFM_PREFIX, LIFECYCLE_PREFIX = "rfm:", "lifecycle:"
+
+
+@dataclass(frozen=True)
+class ProfileSegments:
+    """A profile's RFM segment, scores and lifecycle stage, as a run computes them and as the profile stores them."""
+
+    rfm_segment: str
+    lifecycle_stage: str
+    r_score: int | None = None
+    f_score: int | None = None
+    m_score: int | None = None
+    recency_days: int | None = None
+
+    @property
+    def memberships(self) -> frozenset[str]:
+        return frozenset({RFM_PREFIX + self.rfm_segment, LIFECYCLE_PREFIX + self.lifecycle_stage})
+
+
+class Membership(NamedTuple):
+    segment: str
+    profile_id: str
 
 
 class SegmentRepository(Protocol):
-    def load_profiles(self) -> tuple[pa.Table, dict[str, dict[str, Any]]]: ...
-    def save_scores(
-        self, profile_id: str, rfm: dict[str, Any], lifecycle_stage: str, computed_at: datetime
-    ) -> None: ...
-    def move_memberships(self, entered: list[tuple[str, str]], exited: list[tuple[str, str]]) -> None: ...
+    def load_profiles(self) -> tuple[pa.Table, dict[str, ProfileSegments]]:
+        """Every profile as rfm.PROFILE_SCHEMA rows, and the segments each stores (absent if never scored)."""
+        ...
+
+    def move_memberships(self, entered: list[Membership], exited: list[Membership]) -> None: ...
+
+    def save_segments(self, profile_id: str, segments: ProfileSegments, computed_at: datetime) -> None: ...
 
 
 @dataclass
 class SegmentRun:
-    profiles: int = 0
-    sizes: dict[str, int] = field(default_factory=dict)
-    entered: list[tuple[str, str]] = field(default_factory=list)
-    exited: list[tuple[str, str]] = field(default_factory=list)
-    events: list[DomainEvent] = field(default_factory=list)
+    profiles: int
+    sizes: dict[str, int]
+    entered: list[Membership] = field(default_factory=list)
+    exited: list[Membership] = field(default_factory=list)
+    profiles_saved: int = 0
 
 
-def memberships(rfm_segment: str | None, lifecycle_stage: str | None) -> set[str]:
-    """The segment names a profile belongs to: `rfm:<segment>` and `lifecycle:<stage>`."""
-    names = set()
-    if rfm_segment:
-        names.add(f"rfm:{rfm_segment}")
-    if lifecycle_stage:
-        names.add(f"lifecycle:{lifecycle_stage}")
-    return names
+def compute_segments(
+    store: SegmentRepository, as_of: datetime, publish_events: Callable[[list[DomainEvent]], object]
+) -> SegmentRun:
+    """Score every profile as of `as_of`; move memberships, publish Segment Entered/Exited, save changed scores.
 
-
-def _event(kind: str, profile_id: str, segment: str, previous: set[str]) -> DomainEvent:
-    return DomainEvent(
-        source=SEGMENT_EVENTS_SOURCE,
-        detail_type=f"Segment {kind}",
-        detail={"profile_id": profile_id, "segment": segment, "previous": sorted(previous)},
-    )
-
-
-def compute_segments(store: SegmentRepository, as_of: datetime) -> SegmentRun:
-    """Score all profiles; write only the profiles and memberships that changed; emit entered/exited events."""
-    profiles, current = store.load_profiles()
-    run = SegmentRun(profiles=profiles.num_rows)
-    for row in score_profiles(profiles, as_of).to_pylist():
-        profile_id = row["profile_id"]
-        rfm = {"segment": row["rfm_segment"], "r": row["r_score"], "f": row["f_score"], "m": row["m_score"],
-               "recency_days": row["recency_days"]}  # fmt: skip
-        rfm = {key: value for key, value in rfm.items() if value is not None}
-        now_in = memberships(row["rfm_segment"], row["lifecycle_stage"])
-        for name in now_in:
-            run.sizes[name] = run.sizes.get(name, 0) + 1
-        held = current.get(profile_id, {})
-        held_rfm = held.get("rfm") or {}
-        before = memberships(held_rfm.get("segment"), held.get("lifecycle_stage"))
-        stored_rfm = {key: int(value) if key != "segment" else value for key, value in held_rfm.items()}
-        if stored_rfm != rfm or held.get("lifecycle_stage") != row["lifecycle_stage"]:
-            store.save_scores(profile_id, rfm, row["lifecycle_stage"], as_of)
-        for name in sorted(now_in - before):
-            run.entered.append((name, profile_id))
-            run.events.append(_event("Entered", profile_id, name, before))
-        for name in sorted(before - now_in):
-            run.exited.append((name, profile_id))
-            run.events.append(_event("Exited", profile_id, name, before))
+    The saved scores are the record of what was announced, so they are written last: a run that fails part-way
+    leaves them as they were, and the next run finds the same changes, re-applies the idempotent membership writes
+    and publishes again. Events are delivered at least once, never lost.
+    """
+    profiles, stored = store.load_profiles()
+    scored = score_profiles(profiles, as_of)
+    run = SegmentRun(profiles=profiles.num_rows, sizes=_segment_sizes(scored))
+    events: list[DomainEvent] = []
+    changed: dict[str, ProfileSegments] = {}
+    for profile_id, segments in _segments_by_profile(scored):
+        previous = stored.get(profile_id)
+        held = previous.memberships if previous else frozenset()
+        run.entered += [Membership(name, profile_id) for name in sorted(segments.memberships - held)]
+        run.exited += [Membership(name, profile_id) for name in sorted(held - segments.memberships)]
+        events += _transition_events(profile_id, held, segments.memberships)
+        if segments != previous:
+            changed[profile_id] = segments
     store.move_memberships(run.entered, run.exited)
-    run.sizes = dict(sorted(run.sizes.items()))
+    publish_events(events)
+    for profile_id, segments in changed.items():
+        store.save_segments(profile_id, segments, as_of)
+    run.profiles_saved = len(changed)
     return run
+
+
+def _segments_by_profile(scored: pa.Table) -> Iterator[tuple[str, ProfileSegments]]:
+    names = [column.name for column in fields(ProfileSegments)]
+    for row in scored.select(["profile_id", *names]).to_pylist():
+        yield row.pop("profile_id"), ProfileSegments(**row)
+
+
+def _segment_sizes(scored: pa.Table) -> dict[str, int]:
+    """Members per segment name, `rfm:` and `lifecycle:` alike, in name order."""
+    sizes: dict[str, int] = {}
+    for prefix, column in ((RFM_PREFIX, "rfm_segment"), (LIFECYCLE_PREFIX, "lifecycle_stage")):
+        for counted in pc.value_counts(scored[column]).to_pylist():
+            sizes[prefix + counted["values"]] = counted["counts"]
+    return dict(sorted(sizes.items()))
+
+
+def _transition_events(profile_id: str, held: frozenset[str], now_held: frozenset[str]) -> list[DomainEvent]:
+    """A Segment Exited per membership lost and a Segment Entered per membership gained; `previous` is all held."""
+    previous = sorted(held)
+    transitions = [("Segment Exited", name) for name in sorted(held - now_held)]
+    transitions += [("Segment Entered", name) for name in sorted(now_held - held)]
+    return [
+        DomainEvent(
+            source=SEGMENT_EVENTS_SOURCE,
+            detail_type=detail_type,
+            detail={"profile_id": profile_id, "segment": name, "previous": previous},
+        )
+        for detail_type, name in transitions
+    ]

@@ -1,14 +1,33 @@
-"""RFM scoring and lifecycle stages as pyarrow column work over one table of profiles.
+"""RFM scores, RFM segments and lifecycle stages, as pyarrow column work over one table of profiles.
 
-Scores are quintiles by rank as SQL NTILE(5) assigns them, ties broken by profile id so runs are deterministic; recency scores 5 for
-the most recent buyers. Segment names follow the widely used R x F grid (monetary refines, it does not rename):
+Scores. Only buyers (a last order and at least one order) are scored. R, F and M are quintiles of the buyers by
+rank: score = 1 + floor(5 * (rank - 1) / buyers), where rank is SQL RANK() (1-based; equal values share the lowest
+rank). A score is thus the fifth of buyers that ranks strictly below: equal values always get equal scores, whatever
+the row order or profile ids (half of a shop's buyers may have exactly one order; they all score F 1). Recency is
+whole days since the last order, ranked longest-ago first, so the most recent buyers score R 5.
 
-    R\\F   1            2                3                    4                  5
-    5    New Customers Potential Loyal.  Potential Loyalists  Loyal Customers    Champions
-    4    Promising     Potential Loyal.  Potential Loyalists  Loyal Customers    Champions (F5) / Loyal
-    3    About To Sleep About To Sleep   Need Attention       Loyal Customers    Loyal Customers
-    2    Hibernating   Hibernating       At Risk              At Risk            Cannot Lose Them
-    1    Lost          Lost              At Risk              At Risk            Cannot Lose Them
+Segments. R and F name the segment (M is stored as a score, it renames nothing), on the R x F grid widely used with
+RFM quintiles (the "RFM segmentation grid": `[1-2][1-2]` Hibernating, `[1-2][3-4]` At Risk, `[1-2]5` Cannot Lose
+Them, `3[1-2]` About To Sleep, `33` Need Attention, `[3-4][4-5]` Loyal Customers, `41` Promising, `51` New
+Customers, `[4-5][2-3]` Potential Loyalists, `5[4-5]` Champions), with its Hibernating corner split so that R 1 is
+Lost, the eleventh segment:
+
+    R \\ F  1               2                    3                    4                5
+    5      New Customers   Potential Loyalists  Potential Loyalists  Champions        Champions
+    4      Promising       Potential Loyalists  Potential Loyalists  Loyal Customers  Loyal Customers
+    3      About To Sleep  About To Sleep       Need Attention       Loyal Customers  Loyal Customers
+    2      Hibernating     Hibernating          At Risk              At Risk          Cannot Lose Them
+    1      Lost            Lost                 At Risk              At Risk          Cannot Lose Them
+
+A profile that never ordered has no scores and the segment "No Purchases Yet".
+
+Lifecycle stage, in whole days before `as_of`, checked in this order (first seen: signup or first order, else when
+the profile was made):
+    new       first seen at most 30 days ago, at most one order
+    prospect  never ordered (and first seen more than 30 days ago, or unknown)
+    active    last order at most 90 days ago
+    dormant   last order at most 365 days ago
+    churned   last order more than 365 days ago
 """
 
 from __future__ import annotations
@@ -19,20 +38,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 NO_PURCHASES = "No Purchases Yet"
-NEW_DAYS, ACTIVE_DAYS, DORMANT_DAYS = 30, 90, 365
-SECONDS_PER_DAY = 86_400
+NEW_WITHIN_DAYS, ACTIVE_WITHIN_DAYS, DORMANT_WITHIN_DAYS = 30, 90, 365
+QUINTILES = 5
+MICROSECONDS_PER_DAY = 86_400_000_000
 
-# (recency score, frequency score) -> segment
-GRID: dict[tuple[int, int], str] = {
-    (5, 1): "New Customers", (5, 2): "Potential Loyalists", (5, 3): "Potential Loyalists",
-    (5, 4): "Loyal Customers", (5, 5): "Champions",
-    (4, 1): "Promising", (4, 2): "Potential Loyalists", (4, 3): "Potential Loyalists",
-    (4, 4): "Loyal Customers", (4, 5): "Champions",
-    (3, 1): "About To Sleep", (3, 2): "About To Sleep", (3, 3): "Need Attention",
-    (3, 4): "Loyal Customers", (3, 5): "Loyal Customers",
-    (2, 1): "Hibernating", (2, 2): "Hibernating", (2, 3): "At Risk", (2, 4): "At Risk", (2, 5): "Cannot Lose Them",
-    (1, 1): "Lost", (1, 2): "Lost", (1, 3): "At Risk", (1, 4): "At Risk", (1, 5): "Cannot Lose Them",
-}  # fmt: skip
+_GRID_ROWS: dict[int, tuple[str, str, str, str, str]] = {  # R score: the segments for F scores 1..5
+    5: ("New Customers", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"),
+    4: ("Promising", "Potential Loyalists", "Potential Loyalists", "Loyal Customers", "Loyal Customers"),
+    3: ("About To Sleep", "About To Sleep", "Need Attention", "Loyal Customers", "Loyal Customers"),
+    2: ("Hibernating", "Hibernating", "At Risk", "At Risk", "Cannot Lose Them"),
+    1: ("Lost", "Lost", "At Risk", "At Risk", "Cannot Lose Them"),
+}
+SEGMENT_GRID: dict[tuple[int, int], str] = {
+    (r_score, f_score): name for r_score, names in _GRID_ROWS.items() for f_score, name in enumerate(names, start=1)
+}
 
 PROFILE_SCHEMA = pa.schema(
     [
@@ -45,59 +64,69 @@ PROFILE_SCHEMA = pa.schema(
 )
 
 
-def _quintile(values: pa.Array, tiebreak: pa.Array) -> pa.Array:
-    """1..5 by rank of `values` ascending (ties ordered by `tiebreak`), nulls left null."""
-    count = len(values)
-    if count == 0:
-        return pa.array([], pa.int64())
-    order = pc.sort_indices(pa.table({"v": values, "t": tiebreak}), sort_keys=[("v", "ascending"), ("t", "ascending")])
-    ranks = pc.cast(pc.sort_indices(order), pa.int64())  # the inverse permutation: each row's rank
-    return pc.add(pc.divide(pc.multiply(ranks, 5), count), 1).cast(pa.int64())
+def _whole_days_since(moments: pa.ChunkedArray, as_of: datetime) -> pa.ChunkedArray:
+    """Whole days from each moment to `as_of`; 0 for a moment after it (clock skew); null stays null."""
+    elapsed = pc.cast(pc.subtract(pa.scalar(as_of, moments.type), moments), pa.int64())
+    return pc.max_element_wise(pc.divide(elapsed, MICROSECONDS_PER_DAY), 0, skip_nulls=False)
 
 
-def _days_since(moments: pa.Array, as_of: datetime) -> pa.Array:
-    seconds = pc.divide(pc.cast(pc.subtract(pa.scalar(as_of, moments.type), moments), pa.int64()), 1_000_000)
-    return pc.divide(seconds, SECONDS_PER_DAY)
+def _only_buyers(values: pa.ChunkedArray, is_buyer: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.if_else(is_buyer, values, pa.scalar(None, values.type))
+
+
+def _quintile_scores(values: pa.ChunkedArray, order: str, buyers: int) -> pa.ChunkedArray:
+    """1 + floor(5 * (rank - 1) / buyers), rank as SQL RANK() in `order`; nulls (non-buyers) rank last, left null."""
+    ranks = pc.cast(pc.rank(values, sort_keys=order, tiebreaker="min"), pa.int64())
+    scores = pc.add(pc.divide(pc.multiply(pc.subtract(ranks, 1), QUINTILES), max(buyers, 1)), 1)
+    return pc.if_else(pc.is_valid(values), scores, pa.scalar(None, pa.int64()))
+
+
+def _segment_names(r_scores: pa.ChunkedArray, f_scores: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The grid's name for each (R, F) pair; NO_PURCHASES where there are no scores."""
+    grid_keys = pa.array([r_score * 10 + f_score for r_score, f_score in SEGMENT_GRID], pa.int64())
+    positions = pc.index_in(pc.add(pc.multiply(r_scores, 10), f_scores), value_set=grid_keys)
+    return pc.coalesce(pc.take(pa.array(list(SEGMENT_GRID.values())), positions), pa.scalar(NO_PURCHASES))
+
+
+def _lifecycle_stages(
+    first_seen_days: pa.ChunkedArray, recency_days: pa.ChunkedArray, orders_count: pa.ChunkedArray
+) -> pa.ChunkedArray:
+    """new, prospect, active, dormant or churned (see the module docstring), first matching rule wins."""
+    never_ordered = pc.is_null(recency_days)
+    is_new = pc.and_(pc.less_equal(first_seen_days, NEW_WITHIN_DAYS), pc.less_equal(orders_count, 1))
+    rules = pc.make_struct(
+        pc.fill_null(is_new, False),
+        never_ordered,
+        pc.less_equal(recency_days, ACTIVE_WITHIN_DAYS),
+        pc.less_equal(recency_days, DORMANT_WITHIN_DAYS),
+    )
+    return pc.case_when(rules, "new", "prospect", "active", "dormant", "churned")
 
 
 def score_profiles(profiles: pa.Table, as_of: datetime) -> pa.Table:
-    """profile_id, recency_days, r/f/m scores, rfm_segment and lifecycle_stage for every profile."""
-    profiles = profiles.cast(PROFILE_SCHEMA)
-    buyers = pc.and_(pc.is_valid(profiles["last_order_at"]), pc.greater(profiles["orders_count"], 0))
-    buyers = pc.fill_null(buyers, False)
-    recency_days = _days_since(profiles["last_order_at"].combine_chunks(), as_of)
-    age_days = _days_since(profiles["first_seen_at"].combine_chunks(), as_of)
+    """profile_id, recency_days, r_score, f_score, m_score, rfm_segment and lifecycle_stage of every profile.
 
-    scored_buyers = profiles.filter(buyers)
-    ids = scored_buyers["profile_id"].combine_chunks()
-    r = _quintile(pc.negate(recency_days.filter(buyers)), ids)
-    f = _quintile(scored_buyers["orders_count"].combine_chunks(), ids)
-    m = _quintile(scored_buyers["revenue"].combine_chunks(), ids)
-    grid_keys = pc.add(pc.multiply(r, 10), f)
-    names = pc.take(pa.array(list(GRID.values())), pc.index_in(grid_keys, pa.array([a * 10 + b for a, b in GRID])))
-
-    positions = pc.cumulative_sum(pc.cast(buyers, pa.int64()))
-    buyer_position = pc.if_else(buyers, pc.subtract(positions, 1), pa.scalar(None, pa.int64()))
-    segment = pc.coalesce(pc.take(names, buyer_position), pa.scalar(NO_PURCHASES))
-
-    stage = pc.case_when(
-        pc.make_struct(
-            pc.and_(pc.invert(buyers), pc.less_equal(age_days, NEW_DAYS)),
-            pc.and_(buyers, pc.and_(pc.less_equal(age_days, NEW_DAYS), pc.less_equal(profiles["orders_count"], 1))),
-            pc.invert(buyers),
-            pc.less_equal(recency_days, ACTIVE_DAYS),
-            pc.less_equal(recency_days, DORMANT_DAYS),
-        ),
-        "new", "new", "prospect", "active", "dormant", "churned",
-    )  # fmt: skip
+    `profiles` has PROFILE_SCHEMA's columns; `as_of` must be timezone-aware. Scores and recency are null for
+    profiles that never ordered.
+    """
+    profiles = profiles.select(PROFILE_SCHEMA.names).cast(PROFILE_SCHEMA)
+    is_buyer = pc.fill_null(
+        pc.and_(pc.is_valid(profiles["last_order_at"]), pc.greater(profiles["orders_count"], 0)), False
+    )
+    buyers = pc.sum(is_buyer).as_py() or 0
+    recency_days = _only_buyers(_whole_days_since(profiles["last_order_at"], as_of), is_buyer)
+    r_scores = _quintile_scores(recency_days, "descending", buyers)
+    f_scores = _quintile_scores(_only_buyers(profiles["orders_count"], is_buyer), "ascending", buyers)
+    m_scores = _quintile_scores(_only_buyers(profiles["revenue"], is_buyer), "ascending", buyers)
+    first_seen_days = _whole_days_since(profiles["first_seen_at"], as_of)
     return pa.table(
         {
             "profile_id": profiles["profile_id"],
-            "recency_days": pc.if_else(buyers, recency_days, pa.scalar(None, pa.int64())),
-            "r_score": pc.take(r, buyer_position),
-            "f_score": pc.take(f, buyer_position),
-            "m_score": pc.take(m, buyer_position),
-            "rfm_segment": segment,
-            "lifecycle_stage": stage,
+            "recency_days": recency_days,
+            "r_score": r_scores,
+            "f_score": f_scores,
+            "m_score": m_scores,
+            "rfm_segment": _segment_names(r_scores, f_scores),
+            "lifecycle_stage": _lifecycle_stages(first_seen_days, recency_days, profiles["orders_count"]),
         }
     )
