@@ -94,7 +94,7 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
     """Everything the run did, read back from the stack's own tables and executions."""
     ledger_items = list(_scan(stack, "LedgerTable"))
     profile_items = list(_scan(stack, "ProfilesTable"))
-    files = [json.loads(item["report"]) for item in ledger_items if item["pk"].startswith("FILE#")]
+    files = [json.loads(item["report"]) for item in ledger_items if item["pk"].startswith("FILE#") and "report" in item]
     sends = [item for item in profile_items if item["sk"].startswith("MESSAGE#")]
     machines = [
         logical_id

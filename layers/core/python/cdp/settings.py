@@ -31,10 +31,15 @@ class CoreSettings(BaseModel):
 
 
 class IngestSettings(CoreSettings):
-    """The file-ingest function's buckets."""
+    """The file-ingest functions' buckets, and when a file is too large for one function."""
 
     quarantine_bucket: str = Field(alias="QUARANTINE_BUCKET", min_length=1)
     curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
+    large_file_threshold_bytes: int = Field(alias="LARGE_FILE_THRESHOLD_BYTES", gt=0)
+    range_bytes: int = Field(alias="INGEST_RANGE_BYTES", gt=0)
+    large_file_state_machine_arn: str = Field(alias="LARGE_FILE_STATE_MACHINE_ARN", default="")
+    file_lease_seconds: int = Field(alias="FILE_LEASE_SECONDS", default=300, gt=0)
+    large_file_lease_seconds: int = Field(alias="LARGE_FILE_LEASE_SECONDS", default=7200, gt=0)
 
 
 class MessagingSettings(CoreSettings):

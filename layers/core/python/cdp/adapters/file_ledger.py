@@ -1,14 +1,42 @@
-"""Remembers which object versions were ingested, so an S3 re-delivery does nothing twice."""
+"""Which object versions are being or were ingested: a claim with a lease, then the finished row accounting.
+
+Item `FILE#<bucket>/<key>` / `VERSION#<version>`: `status` (`ingesting` or `done`), `owner` and `lease_expires_at`
+while ingesting, `report` (JSON) once done. A claim succeeds when there is no item or the previous owner's lease
+has run out (it crashed), so two concurrent deliveries never both ingest and a crashed one is taken over.
+Range reports of a file split across a state machine are items `FILE#...` / `VERSION#<version>#RANGE#<nnnnn>`.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import dynamodb_table
 from cdp.profiles.keys import file_key
+
+INGESTING = "ingesting"
+DONE = "done"
+
+
+class LeaseLost(RuntimeError):
+    """Another invocation took this file over (our lease ran out): stop without recording anything."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a version: `claimed`, or `done` with its report, or `busy` (someone else's lease)."""
+
+    state: str
+    report: dict[str, Any] | None = None
+
+
+def _conditional_failed(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 class FileLedger:
@@ -16,18 +44,101 @@ class FileLedger:
         self.table = dynamodb_table(ledger_table)
 
     def report_of(self, bucket: str, key: str, version: str) -> dict[str, Any] | None:
-        item = self.table.get_item(Key=file_key(bucket, key, version)).get("Item")
-        return json.loads(item["report"]) if item else None
+        item = self.table.get_item(Key=file_key(bucket, key, version), ConsistentRead=True).get("Item")
+        return json.loads(item["report"]) if item and item.get("status", DONE) == DONE else None
 
-    def record(self, bucket: str, key: str, version: str, report: dict[str, Any]) -> bool:
-        """Store the report of a finished ingestion; False if that version was already recorded."""
+    def claim(self, bucket: str, key: str, version: str, owner: str, now: datetime, lease: timedelta) -> Claim:
+        """Take the version for `owner` until now + lease, unless it is done or another owner's lease still runs."""
         try:
             self.table.put_item(
-                Item={**file_key(bucket, key, version), "report": json.dumps(report)},
-                ConditionExpression="attribute_not_exists(pk)",
+                Item={
+                    **file_key(bucket, key, version),
+                    "status": INGESTING,
+                    "owner": owner,
+                    "lease_expires_at": int((now + lease).timestamp()),
+                },
+                ConditionExpression="attribute_not_exists(pk) OR (#status = :ingesting AND "
+                "(lease_expires_at < :now OR #owner = :owner))",
+                ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+                ExpressionAttributeValues={":ingesting": INGESTING, ":now": int(now.timestamp()), ":owner": owner},
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
+            if not _conditional_failed(error):
+                raise
+            report = self.report_of(bucket, key, version)
+            return Claim("done", report) if report is not None else Claim("busy")
+        return Claim("claimed")
+
+    def renew(self, bucket: str, key: str, version: str, owner: str, now: datetime, lease: timedelta) -> None:
+        """Extend our lease (called per batch); LeaseLost if another invocation has taken the file over."""
+        try:
+            self.table.update_item(
+                Key=file_key(bucket, key, version),
+                UpdateExpression="SET lease_expires_at = :expires",
+                ConditionExpression="#status = :ingesting AND #owner = :owner",
+                ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":expires": int((now + lease).timestamp()),
+                    ":ingesting": INGESTING,
+                    ":owner": owner,
+                },
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                raise LeaseLost(f"{bucket}/{key}@{version}") from error
             raise
-        return True
+
+    def finish(self, bucket: str, key: str, version: str, owner: str, report: dict[str, Any]) -> None:
+        """Record the finished accounting; LeaseLost if the claim is no longer ours."""
+        try:
+            self.table.update_item(
+                Key=file_key(bucket, key, version),
+                UpdateExpression="SET #status = :done, report = :report REMOVE lease_expires_at",
+                ConditionExpression="#status = :ingesting AND #owner = :owner",
+                ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":done": DONE,
+                    ":report": json.dumps(report),
+                    ":ingesting": INGESTING,
+                    ":owner": owner,
+                },
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                raise LeaseLost(f"{bucket}/{key}@{version}") from error
+            raise
+
+    def release(self, bucket: str, key: str, version: str, owner: str) -> None:
+        """Give up our claim after an unexpected failure, so the retry need not wait for the lease to run out."""
+        try:
+            self.table.delete_item(
+                Key=file_key(bucket, key, version),
+                ConditionExpression="#status = :ingesting AND #owner = :owner",
+                ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+                ExpressionAttributeValues={":ingesting": INGESTING, ":owner": owner},
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+
+    def record_range(self, bucket: str, key: str, version: str, range_index: int, report: dict[str, Any]) -> None:
+        """Store one byte range's accounting (overwritten by a retry of the same range)."""
+        item_key = file_key(bucket, key, version)
+        self.table.put_item(
+            Item={"pk": item_key["pk"], "sk": f"{item_key['sk']}#RANGE#{range_index:05d}", "range_report": json.dumps(report)}
+        )
+
+    def range_reports(self, bucket: str, key: str, version: str) -> list[dict[str, Any]]:
+        """Every recorded range report of a version, in range order."""
+        item_key = file_key(bucket, key, version)
+        query = {
+            "KeyConditionExpression": Key("pk").eq(item_key["pk"]) & Key("sk").begins_with(f"{item_key['sk']}#RANGE#"),
+            "ConsistentRead": True,
+        }
+        reports: list[dict[str, Any]] = []
+        while True:
+            page = self.table.query(**query)
+            reports.extend(json.loads(item["range_report"]) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return reports
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,127 @@
+"""Cross-file dedupe: the first accepted row of each natural key, so curated Parquet holds every row once.
+
+LedgerTable item `NATURALKEY#<entity>#<natural key joined by #>` / `NATURALKEY`, attributes `file_id`,
+`source_key`, `source_version`, `line`. Keys are first read with BatchGetItem (100 per request); only unseen
+keys are written, as conditional puts in TransactWriteItems of 100 (`attribute_not_exists(pk)` or the same file
+and line, so a retry of the same row is not a duplicate of itself). A put that loses a race to a concurrent file
+comes back in the cancellation reasons with the winner, and that row becomes the duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cdp.adapters.clients import client
+
+BATCH_GET_LIMIT = 100
+TRANSACTION_LIMIT = 100
+SORT_KEY = "NATURALKEY"
+MAX_TRANSACTION_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class FirstSeen:
+    """Where a natural key was first accepted."""
+
+    file_id: str
+    source_key: str
+    source_version: str
+    line: int
+
+
+def _pk(entity: str, natural_key: str) -> str:
+    return f"NATURALKEY#{entity}#{natural_key}"
+
+
+def _first_seen(item: dict[str, Any]) -> FirstSeen:
+    return FirstSeen(
+        file_id=item["file_id"]["S"],
+        source_key=item["source_key"]["S"],
+        source_version=item["source_version"]["S"],
+        line=int(item["line"]["N"]),
+    )
+
+
+class NaturalKeyLedger:
+    """The natural keys one file's rows claim; counts the DynamoDB requests it makes."""
+
+    def __init__(self, table_name: str, entity: str, owner: FirstSeen) -> None:
+        self.table_name = table_name
+        self.entity = entity
+        self.owner = owner  # `line` is unused: each claim carries its own
+        self.read_requests = 0
+        self.write_requests = 0
+
+    def _is_this_row(self, seen: FirstSeen, line: int) -> bool:
+        return seen.file_id == self.owner.file_id and seen.line == line
+
+    def claim(self, natural_keys: list[str], lines: list[int]) -> dict[int, FirstSeen]:
+        """Claim each row's natural key (unique within the call); returns {row index: first owner} for duplicates."""
+        existing = self._read(natural_keys)
+        duplicates = {
+            index: existing[key]
+            for index, key in enumerate(natural_keys)
+            if key in existing and not self._is_this_row(existing[key], lines[index])
+        }
+        unseen = [index for index, key in enumerate(natural_keys) if key not in existing]
+        for start in range(0, len(unseen), TRANSACTION_LIMIT):
+            duplicates.update(self._put_conditionally(unseen[start : start + TRANSACTION_LIMIT], natural_keys, lines))
+        return duplicates
+
+    def _read(self, natural_keys: list[str]) -> dict[str, FirstSeen]:
+        found: dict[str, FirstSeen] = {}
+        prefix_length = len(_pk(self.entity, ""))
+        for start in range(0, len(natural_keys), BATCH_GET_LIMIT):
+            keys = [{"pk": {"S": _pk(self.entity, key)}, "sk": {"S": SORT_KEY}} for key in natural_keys[start : start + BATCH_GET_LIMIT]]
+            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                self.read_requests += 1
+                response = client("dynamodb").batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self.table_name, []):
+                    found[item["pk"]["S"][prefix_length:]] = _first_seen(item)
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def _put(self, natural_key: str, line: int) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": {
+                    "pk": {"S": _pk(self.entity, natural_key)},
+                    "sk": {"S": SORT_KEY},
+                    "file_id": {"S": self.owner.file_id},
+                    "source_key": {"S": self.owner.source_key},
+                    "source_version": {"S": self.owner.source_version},
+                    "line": {"N": str(line)},
+                },
+                "ConditionExpression": "attribute_not_exists(pk) OR (file_id = :file_id AND line = :line)",
+                "ExpressionAttributeValues": {":file_id": {"S": self.owner.file_id}, ":line": {"N": str(line)}},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _put_conditionally(self, indexes: list[int], natural_keys: list[str], lines: list[int]) -> dict[int, FirstSeen]:
+        """One transaction per chunk; rows that lost a race are dropped from it and the rest are put again."""
+        duplicates: dict[int, FirstSeen] = {}
+        pending = list(indexes)
+        for _attempt in range(MAX_TRANSACTION_ATTEMPTS):
+            if not pending:
+                return duplicates
+            self.write_requests += 1
+            try:
+                client("dynamodb").transact_write_items(
+                    TransactItems=[self._put(natural_keys[index], lines[index]) for index in pending]
+                )
+                return duplicates
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = error.response.get("CancellationReasons", [])
+                for index, reason in zip(list(pending), reasons):
+                    if reason.get("Code") == "ConditionalCheckFailed":
+                        duplicates[index] = _first_seen(reason["Item"])
+                        pending.remove(index)
+        raise RuntimeError(f"natural keys of {self.entity} still contended after {MAX_TRANSACTION_ATTEMPTS} attempts")
