@@ -1,4 +1,4 @@
-"""The canonical entities a file can carry: their columns, how each is standardised, and their natural keys."""
+"""The eight canonical entities: their columns, types, required fields, value rules and natural keys."""
 
 from __future__ import annotations
 
@@ -8,88 +8,253 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp.clean import standardise
-from cdp.clean.standardise import Standardised
+from cdp.clean.standardise import MONEY_TYPE, Standardised
 
-ORDER_STATUSES = ("completed", "refunded", "cancelled")
+ORDER_STATUSES = ("completed", "cancelled", "refunded", "pending")
+TICKET_STATUSES = ("open", "pending", "solved", "closed")
+FEEDBACK_KINDS = ("nps", "csat", "rating")
+CONSENT_CHANNELS = ("email", "sms", "push")
+CONSENT_PURPOSES = ("marketing", "transactional", "profiling")
+GENDERS = ("female", "male", "other")
+IDENTIFIER_COLUMNS = ("customer_id", "email", "phone", "anonymous_id")
+LINEAGE_COLUMNS = ("source_key", "source_version", "source_line")
 
 
 @dataclass(frozen=True)
 class ColumnRule:
-    """How one canonical column is cleaned, and what a bad value is called in quarantine."""
+    """One canonical column: its kind (which standardiser cleans it), whether it is required, its allowed range."""
 
     name: str
-    standardise: Callable[[pa.Array, dict[str, pa.Array]], Standardised]
+    kind: str
     required: bool = False
-    invalid_reason: str = ""
+    choices: tuple[str, ...] = ()
+    default: str | None = None
+    minimum: int | None = None
+    maximum: int | None = None
 
-    @property
-    def missing_reason(self) -> str:
-        return f"missing_{self.name}"
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A rule over several clean columns: `failed(clean)` marks rows that break it, quarantined as `reason`."""
+
+    reason: str
+    failed: Callable[[dict[str, pa.Array]], pa.Array]
 
 
 @dataclass(frozen=True)
 class EntitySpec:
-    """One canonical entity: its column rules in checking order, and the columns that identify a row."""
+    """One canonical entity: its column rules in checking order, the columns that identify a row, its date column."""
 
     name: str
     columns: tuple[ColumnRule, ...]
     natural_key: tuple[str, ...]
-    row_checks: tuple[tuple[str, Callable[[dict[str, pa.Array]], pa.Array]], ...] = ()
+    date_column: str
+    row_checks: tuple[RowCheck, ...] = ()
+    derivations: tuple[tuple[str, Callable[[dict[str, pa.Array]], Standardised]], ...] = ()
 
     @property
     def column_names(self) -> list[str]:
         return [rule.name for rule in self.columns]
 
+    @property
+    def required(self) -> list[str]:
+        return [rule.name for rule in self.columns if rule.required]
 
-def _plain(function: Callable[[pa.Array], Standardised]) -> Callable[[pa.Array, dict[str, pa.Array]], Standardised]:
-    return lambda column, _clean_so_far: function(column)
+    def rule(self, name: str) -> ColumnRule:
+        return next(rule for rule in self.columns if rule.name == name)
 
 
-def _phone_in_row_country(column: pa.Array, clean_so_far: dict[str, pa.Array]) -> Standardised:
-    return standardise.phone(column, clean_so_far["country"])
+def _text(name: str, required: bool = False) -> ColumnRule:
+    return ColumnRule(name, "text", required=required)
 
 
-def _negative_amount(clean: dict[str, pa.Array]) -> pa.Array:
-    return pc.fill_null(pc.less(clean["total_amount"], pa.scalar(0, clean["total_amount"].type)), False)
+def _identity(phone: bool = True, anonymous_id: bool = False) -> tuple[ColumnRule, ...]:
+    rules = [_text("customer_id"), ColumnRule("email", "email")]
+    if phone:
+        rules.append(ColumnRule("phone", "phone"))
+    if anonymous_id:
+        rules.append(_text("anonymous_id"))
+    return tuple(rules)
+
+
+def _none_present(*names: str) -> Callable[[dict[str, pa.Array]], pa.Array]:
+    def failed(clean: dict[str, pa.Array]) -> pa.Array:
+        present = [pc.is_valid(clean[name]) for name in names]
+        any_present = present[0]
+        for column in present[1:]:
+            any_present = pc.or_(any_present, column)
+        return pc.invert(any_present)
+
+    return failed
+
+
+def _five_point_score_above_five(clean: dict[str, pa.Array]) -> pa.Array:
+    """csat and rating answers are 1-5 (nps 0-10 is the column's own range)."""
+    five_point = pc.is_in(clean["kind"], pa.array(["csat", "rating"]))
+    score = clean["score"]
+    outside = pc.or_(pc.less(score, 1), pc.greater(score, 5))
+    return pc.fill_null(pc.and_(five_point, outside), False)
+
+
+LINE_AMOUNT_LIMIT = 10**13  # decimal128(18, 4) holds 14 integer digits
+
+
+def _quantity_times_unit_price(clean: dict[str, pa.Array]) -> Standardised:
+    """line_amount for lines that have none: quantity x unit_price (negative for cancelled units)."""
+    product = pc.multiply(pc.cast(clean["quantity"], pa.decimal128(19, 0)), clean["unit_price"])
+    too_large = pc.fill_null(pc.greater(pc.abs(product), pa.scalar(LINE_AMOUNT_LIMIT, product.type)), False)
+    needed = pc.is_null(clean["line_amount"])
+    values = pc.cast(pc.if_else(too_large, pa.scalar(None, product.type), product), MONEY_TYPE)
+    return Standardised(values, pc.and_(needed, too_large))
 
 
 CUSTOMERS = EntitySpec(
     name="customers",
     columns=(
-        ColumnRule("customer_id", _plain(standardise.text), required=True),
-        ColumnRule("country", _plain(standardise.country), invalid_reason="invalid_country"),
-        ColumnRule("email", _plain(standardise.email), invalid_reason="invalid_email"),
-        ColumnRule("phone", _phone_in_row_country, invalid_reason="invalid_phone"),
-        ColumnRule("first_name", _plain(standardise.text)),
-        ColumnRule("last_name", _plain(standardise.text)),
-        ColumnRule("city", _plain(standardise.text)),
-        ColumnRule("signup_at", _plain(standardise.timestamp), invalid_reason="invalid_timestamp"),
-        ColumnRule("email_consent", _plain(standardise.boolean), invalid_reason="invalid_consent"),
-        ColumnRule("sms_consent", _plain(standardise.boolean), invalid_reason="invalid_consent"),
+        _text("customer_id", required=True),
+        ColumnRule("email", "email"),
+        ColumnRule("phone", "phone"),
+        _text("anonymous_id"),
+        _text("first_name"),
+        _text("last_name"),
+        ColumnRule("birthday", "date"),
+        ColumnRule("gender", "choice", choices=GENDERS),
+        ColumnRule("language", "language"),
+        ColumnRule("timezone", "timezone"),
+        ColumnRule("country", "country"),
+        _text("province"),
+        _text("city"),
+        ColumnRule("region_code", "region_code"),
+        ColumnRule("signup_at", "timestamp"),
+        ColumnRule("email_consent", "boolean"),
+        ColumnRule("sms_consent", "boolean"),
     ),
     natural_key=("customer_id",),
+    date_column="signup_at",
 )
 
 ORDERS = EntitySpec(
     name="orders",
     columns=(
-        ColumnRule("order_id", _plain(standardise.text), required=True),
-        ColumnRule("customer_id", _plain(standardise.text), required=True),
-        ColumnRule("ordered_at", _plain(standardise.timestamp), required=True, invalid_reason="invalid_timestamp"),
-        ColumnRule("currency", _plain(standardise.currency), required=True, invalid_reason="invalid_currency"),
-        ColumnRule("total_amount", _plain(standardise.decimal), required=True, invalid_reason="invalid_amount"),
-        ColumnRule("items", _plain(standardise.integer), invalid_reason="invalid_items"),
-        ColumnRule("category", _plain(standardise.text)),
-        ColumnRule(
-            "status",
-            _plain(lambda column: standardise.choice(column, ORDER_STATUSES)),
-            required=True,
-            invalid_reason="invalid_status",
-        ),
+        _text("order_id", required=True),
+        _text("line_id", required=True),
+        _text("customer_id"),
+        ColumnRule("email", "email"),
+        ColumnRule("phone", "phone"),
+        _text("anonymous_id"),
+        ColumnRule("ordered_at", "timestamp", required=True),
+        ColumnRule("currency", "currency", required=True),
+        _text("sku"),
+        _text("product_name"),
+        _text("category"),
+        _text("brand"),
+        ColumnRule("quantity", "integer", minimum=-1_000_000, maximum=1_000_000),
+        ColumnRule("unit_price", "money", minimum=0),
+        ColumnRule("line_amount", "money"),
+        ColumnRule("status", "choice", required=True, choices=ORDER_STATUSES),
+        _text("channel"),
+        ColumnRule("country", "country"),
+        ColumnRule("region_code", "region_code"),
     ),
-    natural_key=("order_id",),
-    row_checks=(("negative_amount", _negative_amount),),
+    natural_key=("order_id", "line_id"),
+    date_column="ordered_at",
+    derivations=(("line_amount", _quantity_times_unit_price),),
 )
 
-ENTITIES: dict[str, EntitySpec] = {spec.name: spec for spec in (CUSTOMERS, ORDERS)}
+RETURNS = EntitySpec(
+    name="returns",
+    columns=(
+        _text("return_id", required=True),
+        _text("line_id", required=True),
+        _text("order_id"),
+        *_identity(),
+        ColumnRule("returned_at", "timestamp", required=True),
+        ColumnRule("currency", "currency", required=True),
+        _text("sku"),
+        ColumnRule("quantity", "integer", minimum=1, maximum=1_000_000),
+        ColumnRule("amount", "money", required=True, minimum=0),
+        _text("reason"),
+    ),
+    natural_key=("return_id", "line_id"),
+    date_column="returned_at",
+)
+
+EVENTS = EntitySpec(
+    name="events",
+    columns=(
+        _text("event_id", required=True),
+        _text("event", required=True),
+        ColumnRule("occurred_at", "timestamp", required=True),
+        _text("customer_id"),
+        _text("anonymous_id"),
+        ColumnRule("email", "email"),
+        ColumnRule("properties", "json"),
+    ),
+    natural_key=("event_id",),
+    date_column="occurred_at",
+)
+
+TICKETS = EntitySpec(
+    name="tickets",
+    columns=(
+        _text("ticket_id", required=True),
+        *_identity(),
+        ColumnRule("opened_at", "timestamp", required=True),
+        ColumnRule("updated_at", "timestamp", required=True),
+        ColumnRule("status", "choice", required=True, choices=TICKET_STATUSES),
+        _text("channel"),
+        _text("subject"),
+        ColumnRule("rating", "integer", minimum=1, maximum=5),
+    ),
+    natural_key=("ticket_id", "updated_at"),
+    date_column="updated_at",
+)
+
+FEEDBACK = EntitySpec(
+    name="feedback",
+    columns=(
+        _text("response_id", required=True),
+        *_identity(),
+        ColumnRule("responded_at", "timestamp", required=True),
+        ColumnRule("kind", "choice", required=True, choices=FEEDBACK_KINDS),
+        ColumnRule("score", "integer", required=True, minimum=0, maximum=10),
+        _text("comment"),
+    ),
+    natural_key=("response_id",),
+    date_column="responded_at",
+    row_checks=(RowCheck("out_of_range:score", _five_point_score_above_five),),
+)
+
+CONSENTS = EntitySpec(
+    name="consents",
+    columns=(
+        *_identity(),
+        ColumnRule("channel", "choice", required=True, choices=CONSENT_CHANNELS),
+        ColumnRule("purpose", "choice", required=True, choices=CONSENT_PURPOSES, default="marketing"),
+        ColumnRule("granted", "boolean", required=True),
+        ColumnRule("recorded_at", "timestamp", required=True),
+        _text("source"),
+    ),
+    natural_key=("customer_id", "email", "phone", "channel", "purpose", "recorded_at"),
+    date_column="recorded_at",
+    row_checks=(RowCheck("missing:identifier", _none_present("customer_id", "email", "phone")),),
+)
+
+LOYALTY = EntitySpec(
+    name="loyalty",
+    columns=(
+        _text("entry_id", required=True),
+        _text("customer_id", required=True),
+        ColumnRule("occurred_at", "timestamp", required=True),
+        ColumnRule("points", "integer", minimum=-1_000_000_000, maximum=1_000_000_000),
+        _text("tier"),
+        ColumnRule("expires_at", "timestamp"),
+        _text("reason"),
+    ),
+    natural_key=("entry_id",),
+    date_column="occurred_at",
+)
+
+ENTITIES: dict[str, EntitySpec] = {
+    spec.name: spec for spec in (CUSTOMERS, ORDERS, RETURNS, EVENTS, TICKETS, FEEDBACK, CONSENTS, LOYALTY)
+}

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp.clean.entities import EntitySpec
+from cdp.clean.entities import ColumnRule, EntitySpec
+from cdp.clean.standardise import STANDARDISERS, Context, blank_to_null
 
 LINE_COLUMN = "source_line"
+MAPPING_REJECTION = "_mapping_rejection"  # optional raw column: a reason the source mapping already gave a row
 
 
 class UnreadableFile(ValueError):
@@ -37,46 +40,113 @@ class CleanResult:
     rejected: list[Rejection]
 
 
+INVALID_REASONS = {
+    "email": "invalid_email",
+    "phone": "invalid_phone",
+    "timestamp": "invalid_timestamp",
+    "date": "invalid_date",
+    "currency": "unknown_currency",
+    "country": "unknown_country",
+}
+FIRST_COLUMNS = ("country", "province", "city")  # what other columns read (phone region, region code)
+
+
+def context_of(raw: pa.Table) -> dict[str, str]:
+    """The source defaults a mapping attached to the raw table's schema metadata (see cdp.ingest.mappings)."""
+    metadata = raw.schema.metadata or {}
+    return {key.decode(): value.decode() for key, value in metadata.items() if key.startswith(b"cdp.")}
+
+
+def _context(raw: pa.Table, clean: dict[str, pa.Array], rule: ColumnRule) -> Context:
+    defaults = context_of(raw)
+    return Context(
+        clean=clean,
+        timezone=defaults.get("cdp.timezone", "UTC"),
+        timestamp_formats=tuple(json.loads(defaults.get("cdp.timestamp_formats", "[]"))),
+        phone_region=defaults.get("cdp.phone_region"),
+        choices=rule.choices,
+    )
+
+
 def _record_first_reason(reasons: pa.Array, failed: pa.Array, reason: str) -> pa.Array:
     """Set `reason` on failed rows that do not have a reason yet (a row keeps its first fault)."""
     newly_failed = pc.and_(pc.is_null(reasons), pc.fill_null(failed, False))
     return pc.if_else(newly_failed, pa.scalar(reason), reasons)
 
 
+def _out_of_range(values: pa.Array, rule: ColumnRule) -> pa.Array:
+    below = pc.less(values, rule.minimum) if rule.minimum is not None else None
+    above = pc.greater(values, rule.maximum) if rule.maximum is not None else None
+    outside = pc.or_(below, above) if below is not None and above is not None else below if below is not None else above
+    return pc.fill_null(outside, False)
+
+
+def row_positions(count: int) -> pa.Array:
+    """0, 1, ... count - 1 as int64, built in Arrow."""
+    return pc.subtract(pc.cumulative_sum(pa.nulls(count, pa.int64()).fill_null(1)), 1)
+
+
 def _later_duplicates(clean: dict[str, pa.Array], key: tuple[str, ...], candidates: pa.Array) -> pa.Array:
     """Rows whose natural key already appeared in an earlier candidate row."""
-    positions = pa.array(range(len(candidates)), pa.int64())
+    positions = row_positions(len(candidates))
     keyed = pa.table({**{name: clean[name] for name in key}, "position": positions}).filter(candidates)
     first_positions = keyed.group_by(list(key), use_threads=False).aggregate([("position", "min")])
     is_first = pc.is_in(positions, first_positions.column("position_min"))
     return pc.and_(candidates, pc.invert(is_first))
 
 
+def _standardise(spec: EntitySpec, raw: pa.Table) -> tuple[dict[str, pa.Array], pa.Array]:
+    """Clean every column in dependency order; the reasons array holds each row's first fault (null: none)."""
+    reasons = (
+        raw.column(MAPPING_REJECTION).combine_chunks()
+        if MAPPING_REJECTION in raw.column_names
+        else pa.nulls(raw.num_rows, pa.string())
+    )
+    clean: dict[str, pa.Array] = {}
+    rules = sorted(spec.columns, key=lambda rule: rule.name not in FIRST_COLUMNS)
+    for rule in rules:
+        column = raw.column(rule.name).combine_chunks()
+        if rule.default is not None:
+            column = pc.coalesce(blank_to_null(column), rule.default)
+        result = STANDARDISERS[rule.kind](column, _context(raw, clean, rule))
+        values = result.values
+        reasons = _record_first_reason(reasons, result.invalid, INVALID_REASONS.get(rule.kind, f"invalid:{rule.name}"))
+        if rule.minimum is not None or rule.maximum is not None:
+            outside = _out_of_range(values, rule)
+            reasons = _record_first_reason(reasons, outside, f"out_of_range:{rule.name}")
+            values = pc.if_else(outside, pa.scalar(None, values.type), values)
+        clean[rule.name] = values
+    for name, derive in spec.derivations:
+        derived = derive(clean)
+        reasons = _record_first_reason(reasons, derived.invalid, f"out_of_range:{name}")
+        clean[name] = pc.coalesce(clean[name], derived.values)
+    for name in spec.required:
+        reasons = _record_first_reason(reasons, pc.is_null(clean[name]), f"missing:{name}")
+    for check in spec.row_checks:
+        reasons = _record_first_reason(reasons, check.failed(clean), check.reason)
+    return clean, reasons
+
+
 def clean_table(spec: EntitySpec, raw: pa.Table, lines: pa.Array) -> CleanResult:
-    """Standardise every canonical column of `raw` (all strings) and split accepted from rejected rows."""
+    """Standardise every canonical column of `raw` (all strings) and split accepted from rejected rows; accepted
+    has the entity's columns in the contract's order plus `source_line`, each rejected row one reason."""
     missing = [name for name in spec.column_names if name not in raw.column_names]
     if missing:
         raise UnreadableFile("missing_columns", ", ".join(missing))
 
-    reasons = pa.nulls(raw.num_rows, pa.string())
-    clean: dict[str, pa.Array] = {}
-    for rule in spec.columns:
-        result = rule.standardise(raw.column(rule.name).combine_chunks(), clean)
-        clean[rule.name] = result.values
-        if rule.invalid_reason:
-            reasons = _record_first_reason(reasons, result.invalid, rule.invalid_reason)
-        if rule.required:
-            reasons = _record_first_reason(reasons, pc.is_null(result.values), rule.missing_reason)
-    for reason, check in spec.row_checks:
-        reasons = _record_first_reason(reasons, check(clean), reason)
+    clean, reasons = _standardise(spec, raw)
     reasons = _record_first_reason(
-        reasons, _later_duplicates(clean, spec.natural_key, pc.is_null(reasons)), "duplicate_key"
+        reasons, _later_duplicates(clean, spec.natural_key, pc.is_null(reasons)), "duplicate_in_file"
     )
 
     accepted_mask = pc.is_null(reasons)
-    accepted = pa.table({**clean, LINE_COLUMN: lines}).filter(accepted_mask)
+    accepted = pa.table({**{name: clean[name] for name in spec.column_names}, LINE_COLUMN: lines}).filter(
+        accepted_mask
+    )
     rejected_mask = pc.invert(accepted_mask)
-    rejected_rows = raw.filter(rejected_mask).to_pylist()
+    if not pc.any(rejected_mask).as_py():
+        return CleanResult(accepted=accepted, rejected=[])
+    rejected_rows = raw.select(spec.column_names).filter(rejected_mask).to_pylist()
     rejected = [
         Rejection(line=line, reason=reason, row=row)
         for line, reason, row in zip(

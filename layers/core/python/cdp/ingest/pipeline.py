@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -19,6 +18,7 @@ from cdp.adapters.profile_store import ProfileStore
 from cdp.clean.entities import ENTITIES, EntitySpec
 from cdp.clean.table import LINE_COLUMN, Rejection, UnreadableFile, clean_table
 from cdp.ingest.file_reader import read_csv_rows
+from cdp.ingest.mappings import apply_mapping, mapping_for
 from cdp.observability import logger
 from cdp.profiles.changes import CustomerChange, OrderChange
 from cdp.profiles.upsert import ProfileOutcome, apply_orders, upsert_customers
@@ -58,13 +58,6 @@ class DroppedFile:
     def version(self) -> str:
         """What identifies this content: the version id, else the ETag."""
         return self.version_id or self.etag
-
-
-def entity_of(key: str) -> EntitySpec | None:
-    """The canonical entity a key holds: its first folder, or else its file name's leading word."""
-    first_segment = key.split("/", 1)[0] if "/" in key else ""
-    stem = re.split(r"[^a-z]", posixpath.basename(key).lower(), maxsplit=1)[0]
-    return ENTITIES.get(first_segment.lower()) or ENTITIES.get(stem)
 
 
 def _safe_name(key: str) -> str:
@@ -122,14 +115,15 @@ def _order_changes(accepted: pa.Table, source: str) -> list[tuple[str, OrderChan
                 order_id=row["order_id"],
                 ordered_at=row["ordered_at"],
                 currency=row["currency"],
-                amount=Decimal(row["total_amount"]),
-                items=row["items"] or 0,
+                amount=Decimal(row["line_amount"] or 0),
+                items=row["quantity"] or 0,
                 category=row["category"],
                 status=row["status"],
                 source=source,
             ),
         )
         for row in accepted.to_pylist()
+        if row["customer_id"] is not None  # guest lines stay in curated Parquet only
     ]
 
 
@@ -138,7 +132,9 @@ def _apply_to_profiles(
 ) -> ProfileOutcome:
     if spec.name == "customers":
         return upsert_customers(store, _customer_changes(accepted, source, now), now, backfill_horizon)
-    return apply_orders(store, _order_changes(accepted, source), now)
+    if spec.name == "orders":
+        return apply_orders(store, _order_changes(accepted, source), now)
+    return ProfileOutcome()
 
 
 def ingest_dropped_file(dropped: DroppedFile, settings: IngestSettings, now: datetime) -> FileReport:
@@ -149,12 +145,12 @@ def ingest_dropped_file(dropped: DroppedFile, settings: IngestSettings, now: dat
         logger.info("file already ingested", extra={"key": dropped.key})
         return FileReport(**{**previous, "duplicate_delivery": True})
 
-    spec = entity_of(dropped.key)
-    report = FileReport(key=dropped.key, entity=spec.name if spec else None)
+    report = FileReport(key=dropped.key, entity=None)
     data = object_store.read_object(dropped.bucket, dropped.key, dropped.version_id)
     try:
-        if spec is None:
-            raise UnreadableFile("unknown_entity", f"no entity for key {dropped.key!r}")
+        mapping = mapping_for(dropped.key, None)
+        spec = ENTITIES[mapping.entity]
+        report.entity = spec.name
         raw = read_csv_rows(data)
     except UnreadableFile as unreadable:
         _quarantine_whole_file(settings, dropped, data, unreadable.reason)
@@ -162,7 +158,7 @@ def ingest_dropped_file(dropped: DroppedFile, settings: IngestSettings, now: dat
         logger.warning("file quarantined whole", extra={"key": dropped.key, "reason": unreadable.reason})
     else:
         try:
-            result = clean_table(spec, raw.table, raw.lines)
+            result = clean_table(spec, apply_mapping(mapping, raw.table), raw.lines)
         except UnreadableFile as unreadable:
             _quarantine_whole_file(settings, dropped, data, unreadable.reason)
             report.rows_in = report.rows_quarantined = raw.rows_in
