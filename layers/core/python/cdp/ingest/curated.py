@@ -1,4 +1,5 @@
-"""Curated Parquet: accepted rows with lineage, partitioned by entity and the entity's date column.
+"""Curated Parquet: accepted rows with lineage, partitioned by entity and the entity's date column
+(`EntitySpec.date_column`).
 
 Layout: `<entity>/dt=YYYY-MM-DD/<file id>-<batch number>.parquet`. Names are deterministic (file id from the object
 version, batch number from its place in the file), so a retry after a crash overwrites rather than duplicates.
@@ -13,18 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.adapters import object_store
+from cdp.clean.entities import EntitySpec
 
-# The contract's date column per entity; a null date (e.g. a customer without signup_at) lands on the ingest date.
-PARTITION_DATE_COLUMNS = {
-    "customers": "signup_at",
-    "orders": "ordered_at",
-    "returns": "returned_at",
-    "events": "occurred_at",
-    "tickets": "updated_at",
-    "feedback": "responded_at",
-    "consents": "recorded_at",
-    "loyalty": "occurred_at",
-}
 BATCHES_PER_RANGE = 100_000  # batch numbers of a split file: range index x this + batch index within the range
 
 
@@ -47,9 +38,9 @@ def with_lineage(accepted: pa.Table, source_key: str, source_version: str) -> pa
     return table.append_column("source_line", line.cast(pa.int64()))
 
 
-def partition_dates(table: pa.Table, entity: str, ingest_date: date) -> pa.ChunkedArray:
-    """The UTC date of each row's date column (the ingest date where it is null)."""
-    column = table.column(PARTITION_DATE_COLUMNS[entity])
+def partition_dates(table: pa.Table, spec: EntitySpec, ingest_date: date) -> pa.ChunkedArray:
+    """The UTC date of each row's date column (the ingest date where it is null, e.g. a customer without signup)."""
+    column = table.column(spec.date_column)
     if pa.types.is_timestamp(column.type):
         column = pc.cast(pc.assume_timezone(column, "UTC") if column.type.tz is None else column, pa.timestamp("us", "UTC"))
         column = pc.cast(column, pa.date32())
@@ -61,13 +52,13 @@ def curated_key(entity: str, day: date, file_id: str, batch: int) -> str:
 
 
 def write_curated(
-    bucket: str, entity: str, table: pa.Table, file_id: str, batch: int, ingest_date: date
+    bucket: str, spec: EntitySpec, table: pa.Table, file_id: str, batch: int, ingest_date: date
 ) -> list[str]:
     """Write one batch's rows, one object per date partition; returns the keys written."""
-    days = partition_dates(table, entity, ingest_date)
+    days = partition_dates(table, spec, ingest_date)
     keys = []
     for day in pc.unique(days).to_pylist():
-        key = curated_key(entity, day, file_id, batch)
+        key = curated_key(spec.name, day, file_id, batch)
         object_store.write_parquet(bucket, key, table.filter(pc.equal(days, pa.scalar(day, pa.date32()))))
         keys.append(key)
     return keys

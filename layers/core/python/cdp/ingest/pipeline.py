@@ -1,48 +1,54 @@
-"""Ingests one dropped file end to end; every row is accepted or quarantined with a reason, never lost."""
+"""Ingests one dropped object version, streaming: read -> map -> clean -> dedupe -> quarantine, curated, profiles.
+
+Nothing is lost: per file rows_in == rows_accepted + rows_quarantined. Every quarantined row is written to
+`rows/<entity>/<file id>-<batch>.jsonl` in the quarantine bucket with its line, machine-readable reason and
+original content. A whole-file fault (no mapping, bad header, corrupt gzip...) copies the object to
+`files/<safe key>` with the reason. When such a fault shows up mid-stream, the batches already accepted stay
+accepted (they are valid rows, already curated and applied); the report counts only the rows read, names the
+fault and `unread_from_line`, and the whole object is in quarantine. A corrected re-drop then adds just the
+missing rows: the earlier ones come back as `duplicate_of_earlier_file`.
+
+Idempotency: the file ledger lets one invocation claim a version (a lease renewed per batch), a finished version
+is never ingested again, curated and quarantine names are deterministic, the natural-key ledger recognises a
+retried row as itself, and the profiles' record ledger applies each record once.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdp.adapters import object_store
 from cdp.adapters.event_bus import publish
 from cdp.adapters.file_ledger import FileLedger
+from cdp.adapters.natural_key_ledger import FirstSeen, NaturalKeyLedger
 from cdp.adapters.profile_store import ProfileStore
+from cdp.adapters.state_machines import start_execution
 from cdp.clean.entities import ENTITIES, EntitySpec
-from cdp.clean.table import LINE_COLUMN, Rejection, UnreadableFile, clean_table
-from cdp.ingest.file_reader import read_csv_rows
-from cdp.ingest.mappings import apply_mapping, mapping_for
+from cdp.clean.table import Rejection, UnreadableFile, clean_table
+from cdp.ingest.accounting import FileReport
+from cdp.ingest.curated import batch_number, file_id_of, with_lineage, write_curated
+from cdp.ingest.file_reader import RawRows, read_batches
+from cdp.ingest.mappings import MANIFEST_SUFFIX, SourceMapping, apply_mapping, manifest_key, mapping_for
+from cdp.ingest.ranges import ByteRange, plan_ranges, whole_object
+from cdp.ingest.record_appliers import apply_entity_records
 from cdp.observability import logger
-from cdp.profiles.changes import CustomerChange, OrderChange
-from cdp.profiles.upsert import ProfileOutcome, apply_orders, upsert_customers
 from cdp.settings import IngestSettings
 
+DUPLICATE_OF_EARLIER_FILE = "duplicate_of_earlier_file"
+DUPLICATE_IN_FILE = "duplicate_key"
 
-@dataclass
-class FileReport:
-    """The accounting of one file: rows_in == rows_accepted + rows_quarantined, always."""
 
-    key: str
-    entity: str | None
-    rows_in: int = 0
-    rows_accepted: int = 0
-    rows_quarantined: int = 0
-    quarantine_reasons: dict[str, int] = field(default_factory=dict)
-    file_error: str | None = None
-    profiles_created: int = 0
-    profiles_updated: int = 0
-    orders_applied: int = 0
-    duplicate_delivery: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+class FileBeingIngested(RuntimeError):
+    """Another invocation holds a live lease on this version: fail, so Lambda retries later and finds it done."""
 
 
 @dataclass(frozen=True)
@@ -59,139 +65,298 @@ class DroppedFile:
         """What identifies this content: the version id, else the ETag."""
         return self.version_id or self.etag
 
+    @property
+    def file_id(self) -> str:
+        return file_id_of(self.bucket, self.key, self.version)
+
+    @property
+    def source(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def is_manifest(key: str) -> bool:
+    """A sidecar manifest describes its data file and is not data itself."""
+    return key.endswith(MANIFEST_SUFFIX)
+
 
 def _safe_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", key)
 
 
-def _quarantine_rows(settings: IngestSettings, dropped: DroppedFile, entity: str, rejected: list[Rejection]) -> None:
-    records = [
-        {
-            "source_bucket": dropped.bucket,
-            "source_key": dropped.key,
-            "source_version": dropped.version,
-            "line": rejection.line,
-            "reason": rejection.reason,
-            "row": rejection.row,
-        }
-        for rejection in rejected
-    ]
-    object_store.write_json_lines(settings.quarantine_bucket, f"rows/{entity}/{_safe_name(dropped.key)}.jsonl", records)
+def _manifest_of(dropped: DroppedFile) -> dict[str, Any] | None:
+    body = object_store.read_small_object(dropped.bucket, manifest_key(dropped.key))
+    if body is None:
+        return None
+    try:
+        manifest = json.loads(body)
+    except ValueError as error:
+        raise UnreadableFile("invalid_manifest", str(error)) from error
+    if not isinstance(manifest, dict):
+        raise UnreadableFile("invalid_manifest", "a manifest is a JSON object")
+    return manifest
 
 
-def _quarantine_whole_file(settings: IngestSettings, dropped: DroppedFile, data: bytes, reason: str) -> None:
-    object_store.write_bytes(
+def _ascii(text: str, limit: int) -> str:
+    return text[:limit].encode("ascii", "replace").decode()
+
+
+def _quarantine_whole_file(settings: IngestSettings, dropped: DroppedFile, fault: UnreadableFile) -> None:
+    object_store.copy_object(
+        dropped.bucket,
+        dropped.key,
+        dropped.version_id,
         settings.quarantine_bucket,
         f"files/{_safe_name(dropped.key)}",
-        data,
-        "application/octet-stream",
-        metadata={"reason": reason, "source-key": dropped.key[:1000], "source-version": dropped.version},
+        metadata={
+            "reason": fault.reason,
+            "detail": _ascii(fault.detail, 500),
+            "source-key": _ascii(dropped.key, 1000),
+            "source-version": dropped.version,
+        },
     )
 
 
-def _customer_changes(accepted: pa.Table, source: str, now: datetime) -> list[CustomerChange]:
-    return [
-        CustomerChange(
-            identifiers={"customer_id": row["customer_id"], "email": row["email"], "phone": row["phone"]},
-            attributes={name: row[name] for name in ("first_name", "last_name", "email", "phone", "country", "city")},
-            consents={
-                channel: row[f"{channel}_consent"]
-                for channel in ("email", "sms")
-                if row[f"{channel}_consent"] is not None
-            },
-            consent_source=source,
-            observed_at=now,
-            signed_up_at=row["signup_at"],
-        )
-        for row in accepted.to_pylist()
-    ]
+def _quarantine_record(dropped: DroppedFile, line: int | None, reason: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "source_bucket": dropped.bucket,
+        "source_key": dropped.key,
+        "source_version": dropped.version,
+        "line": line,
+        "reason": reason,
+        "row": row,
+    }
 
 
-def _order_changes(accepted: pa.Table, source: str) -> list[tuple[str, OrderChange]]:
-    return [
-        (
-            row["customer_id"],
-            OrderChange(
-                order_id=row["order_id"],
-                ordered_at=row["ordered_at"],
-                currency=row["currency"],
-                amount=Decimal(row["line_amount"] or 0),
-                items=row["quantity"] or 0,
-                category=row["category"],
-                status=row["status"],
-                source=source,
-            ),
-        )
-        for row in accepted.to_pylist()
-        if row["customer_id"] is not None  # guest lines stay in curated Parquet only
-    ]
+def _natural_keys(spec: EntitySpec, accepted: pa.Table) -> list[str]:
+    columns = [pc.cast(accepted.column(name), pa.string()) for name in spec.natural_key]
+    return pc.binary_join_element_wise(*columns, "#", null_handling="replace").to_pylist()  # type: ignore[no-any-return]
 
 
-def _apply_to_profiles(
-    spec: EntitySpec, accepted: pa.Table, store: ProfileStore, source: str, now: datetime, backfill_horizon: timedelta
-) -> ProfileOutcome:
-    if spec.name == "customers":
-        return upsert_customers(store, _customer_changes(accepted, source, now), now, backfill_horizon)
-    if spec.name == "orders":
-        return apply_orders(store, _order_changes(accepted, source), now)
-    return ProfileOutcome()
+@dataclass
+class _FileRun:
+    """Everything one pass over a file (or one range of it) needs, and its running report."""
+
+    dropped: DroppedFile
+    settings: IngestSettings
+    now: datetime
+    byte_range: ByteRange
+    mapping: SourceMapping
+    spec: EntitySpec
+    keys: NaturalKeyLedger
+    store: ProfileStore
+    report: FileReport
+
+    def lines_of(self, raw: RawRows) -> pa.Array:
+        lines = raw.lines.combine_chunks() if isinstance(raw.lines, pa.ChunkedArray) else raw.lines
+        return pc.add(lines.cast(pa.int64()), self.byte_range.line_offset)
+
+    def ingest_batch(self, raw: RawRows, batch_index: int) -> None:
+        dropped, report, spec = self.dropped, self.report, self.spec
+        batch = batch_number(self.byte_range.index, batch_index)
+        lines = self.lines_of(raw)
+        result = clean_table(spec, apply_mapping(self.mapping, raw.table), lines)
+
+        quarantined = [
+            _quarantine_record(dropped, r.line + self.byte_range.line_offset if r.line else r.line, r.reason, r.row)
+            for r in raw.malformed
+        ]
+        quarantined += self._rejected_with_original_rows(raw, lines, result.rejected)
+
+        accepted = result.accepted
+        duplicates = self.keys.claim(_natural_keys(spec, accepted), accepted.column("source_line").to_pylist())
+        if duplicates:
+            quarantined += self._duplicates(raw, lines, accepted, duplicates)
+            keep = pa.array([index not in duplicates for index in range(accepted.num_rows)], pa.bool_())
+            accepted = accepted.filter(keep)
+
+        report.batches += 1
+        report.rows_in += raw.table.num_rows + len(raw.malformed)
+        report.rows_accepted += accepted.num_rows
+        report.rows_quarantined += len(quarantined)
+        report.quarantine_reasons = dict(Counter(report.quarantine_reasons) + Counter(r["reason"] for r in quarantined))
+        if quarantined:
+            object_store.write_json_lines(
+                self.settings.quarantine_bucket, f"rows/{spec.name}/{dropped.file_id}-{batch:06d}.jsonl", quarantined
+            )
+        if accepted.num_rows:
+            curated = with_lineage(accepted, dropped.key, dropped.version)
+            write_curated(self.settings.curated_bucket, spec, curated, dropped.file_id, batch, self.now.date())
+            outcome = apply_entity_records(
+                self.store, spec.name, accepted.to_pylist(), dropped.source, self.now, self.settings.backfill_horizon
+            )
+            report.profiles_created += outcome.created
+            report.profiles_updated += outcome.updated
+            report.records_applied += outcome.records_applied
+            report.guest_records += outcome.guest_records
+            publish(self.settings.event_bus_name, outcome.events)
+
+    def _original_rows(self, raw: RawRows, lines: pa.Array, wanted: list[int]) -> list[dict[str, Any]]:
+        positions = pc.index_in(pa.array(wanted, pa.int64()), value_set=lines)
+        return raw.table.take(positions).to_pylist()  # type: ignore[no-any-return]
+
+    def _rejected_with_original_rows(
+        self, raw: RawRows, lines: pa.Array, rejected: list[Rejection]
+    ) -> list[dict[str, Any]]:
+        originals = self._original_rows(raw, lines, [rejection.line or 0 for rejection in rejected])
+        return [
+            _quarantine_record(self.dropped, rejection.line, rejection.reason, original)
+            for rejection, original in zip(rejected, originals)
+        ]
+
+    def _duplicates(
+        self, raw: RawRows, lines: pa.Array, accepted: pa.Table, duplicates: dict[int, FirstSeen]
+    ) -> list[dict[str, Any]]:
+        accepted_lines = accepted.column("source_line").to_pylist()
+        indexes = sorted(duplicates)
+        originals = self._original_rows(raw, lines, [accepted_lines[index] for index in indexes])
+        records = []
+        for index, original in zip(indexes, originals):
+            first = duplicates[index]
+            reason = DUPLICATE_IN_FILE if first.file_id == self.dropped.file_id else DUPLICATE_OF_EARLIER_FILE
+            record = _quarantine_record(self.dropped, accepted_lines[index], reason, original)
+            record["duplicate_of"] = {
+                "source_key": first.source_key,
+                "source_version": first.source_version,
+                "line": first.line,
+            }
+            records.append(record)
+        return records
 
 
-def ingest_dropped_file(dropped: DroppedFile, settings: IngestSettings, now: datetime) -> FileReport:
-    """Read, clean, quarantine, land curated Parquet and update profiles for one object version."""
-    ledger = FileLedger(settings.ledger_table)
-    previous = ledger.report_of(dropped.bucket, dropped.key, dropped.version)
-    if previous is not None:
-        logger.info("file already ingested", extra={"key": dropped.key})
-        return FileReport(**{**previous, "duplicate_delivery": True})
-
-    report = FileReport(key=dropped.key, entity=None)
-    data = object_store.read_object(dropped.bucket, dropped.key, dropped.version_id)
+def ingest_range(
+    dropped: DroppedFile,
+    settings: IngestSettings,
+    now: datetime,
+    byte_range: ByteRange,
+    renew_lease: Callable[[], None] = lambda: None,
+) -> FileReport:
+    """Read one byte range of the object (the whole object on the single-function path) batch by batch."""
+    report = FileReport(key=dropped.key, entity=None, version=dropped.version, file_id=dropped.file_id)
+    read_up_to_line = byte_range.line_offset
+    run: _FileRun | None = None
     try:
-        mapping = mapping_for(dropped.key, None)
+        mapping = mapping_for(dropped.key, _manifest_of(dropped))
         spec = ENTITIES[mapping.entity]
         report.entity = spec.name
-        raw = read_csv_rows(data)
-    except UnreadableFile as unreadable:
-        _quarantine_whole_file(settings, dropped, data, unreadable.reason)
-        report.file_error = unreadable.reason
-        logger.warning("file quarantined whole", extra={"key": dropped.key, "reason": unreadable.reason})
-    else:
-        try:
-            result = clean_table(spec, apply_mapping(mapping, raw.table), raw.lines)
-        except UnreadableFile as unreadable:
-            _quarantine_whole_file(settings, dropped, data, unreadable.reason)
-            report.rows_in = report.rows_quarantined = raw.rows_in
-            report.quarantine_reasons = {unreadable.reason: raw.rows_in}
-            report.file_error = unreadable.reason
-        else:
-            rejected = raw.malformed + result.rejected
-            report.rows_in = raw.rows_in
-            report.rows_accepted = result.accepted.num_rows
-            report.rows_quarantined = len(rejected)
-            report.quarantine_reasons = dict(Counter(rejection.reason for rejection in rejected))
-            if rejected:
-                _quarantine_rows(settings, dropped, spec.name, rejected)
-            if result.accepted.num_rows:
-                curated_key = (
-                    f"{spec.name}/ingest_date={now:%Y-%m-%d}/{_safe_name(dropped.key)}.{dropped.version}.parquet"
-                )
-                object_store.write_parquet(
-                    settings.curated_bucket, curated_key, result.accepted.drop_columns([LINE_COLUMN])
-                )
-                source = f"s3://{dropped.bucket}/{dropped.key}"
-                outcome = _apply_to_profiles(
-                    spec,
-                    result.accepted,
-                    ProfileStore(settings.profiles_table, settings.ledger_table),
-                    source,
-                    now,
-                    settings.backfill_horizon,
-                )
-                report.profiles_created, report.profiles_updated = outcome.created, outcome.updated
-                report.orders_applied = outcome.orders_applied
-                publish(settings.event_bus_name, outcome.events)
-    assert report.rows_in == report.rows_accepted + report.rows_quarantined
-    ledger.record(dropped.bucket, dropped.key, dropped.version, report.as_dict())
+        run = _FileRun(
+            dropped=dropped,
+            settings=settings,
+            now=now,
+            byte_range=byte_range,
+            mapping=mapping,
+            spec=spec,
+            keys=NaturalKeyLedger(
+                settings.ledger_table, spec.name, FirstSeen(dropped.file_id, dropped.key, dropped.version, 0)
+            ),
+            store=ProfileStore(settings.profiles_table, settings.ledger_table),
+            report=report,
+        )
+        ranges = [(0, byte_range.header_end - 1)] if byte_range.header_end else []
+        ranges.append((byte_range.start, byte_range.end))
+        with object_store.open_object(dropped.bucket, dropped.key, dropped.version_id, ranges) as stream:
+            for batch_index, raw in enumerate(read_batches(stream, mapping.read_options)):
+                try:
+                    run.ingest_batch(raw, batch_index)
+                except UnreadableFile as fault:  # e.g. the columns the mapping needs are not in the file
+                    report.count_quarantined(Counter({fault.reason: raw.table.num_rows + len(raw.malformed)}))
+                    raise
+                last_line = pc.max(run.lines_of(raw)).as_py()
+                read_up_to_line = max(read_up_to_line, last_line or 0)
+                renew_lease()
+    except UnreadableFile as fault:
+        _quarantine_whole_file(settings, dropped, fault)
+        report.file_error = fault.reason
+        report.unread_from_line = read_up_to_line + 1
+        logger.warning(
+            "file quarantined whole", extra={"key": dropped.key, "reason": fault.reason, "detail": fault.detail}
+        )
+    if run is not None:
+        report.natural_key_read_requests = run.keys.read_requests
+        report.natural_key_write_requests = run.keys.write_requests
+    report.check()
+    return report
+
+
+def ingest_dropped_file(dropped: DroppedFile, settings: IngestSettings, now: datetime, owner: str) -> FileReport:
+    """Ingest one object version exactly once: itself, or (above the size threshold) through the state machine."""
+    ledger = FileLedger(settings.ledger_table)
+    size = object_store.object_size(dropped.bucket, dropped.key, dropped.version_id)
+    large = size > settings.large_file_threshold_bytes and bool(settings.large_file_state_machine_arn)
+    if large:
+        owner = large_file_owner(dropped)
+    lease = timedelta(seconds=settings.large_file_lease_seconds if large else settings.file_lease_seconds)
+    claim = ledger.claim(dropped.bucket, dropped.key, dropped.version, owner, now, lease)
+    if claim.state == "done":
+        logger.info("file already ingested", extra={"key": dropped.key})
+        return FileReport.from_dict({**(claim.report or {}), "duplicate_delivery": True})
+    if claim.state == "busy":
+        raise FileBeingIngested(f"{dropped.key}@{dropped.version} is being ingested by another invocation")
+    if large:
+        execution = start_execution(settings.large_file_state_machine_arn, dropped.file_id, {"file": dropped.as_dict()})
+        logger.info("large file handed to the state machine", extra={"key": dropped.key, "size": size})
+        return FileReport(
+            key=dropped.key,
+            entity=None,
+            version=dropped.version,
+            file_id=dropped.file_id,
+            large_file_execution=execution,
+        )
+    try:
+        report = ingest_range(
+            dropped,
+            settings,
+            now,
+            whole_object(size),
+            lambda: ledger.renew(dropped.bucket, dropped.key, dropped.version, owner, datetime.now(now.tzinfo), lease),
+        )
+    except Exception:
+        ledger.release(dropped.bucket, dropped.key, dropped.version, owner)  # Lambda's retry may start at once
+        raise
+    ledger.finish(dropped.bucket, dropped.key, dropped.version, owner, report.as_dict())
     logger.info("file ingested", extra=report.as_dict())
+    return report
+
+
+# ---------------------------------------------------------------------------- large files (state machine steps)
+def large_file_owner(dropped: DroppedFile) -> str:
+    """The execution that owns a large file's claim (its name is the file id, so a redelivery cannot start another)."""
+    return f"execution:{dropped.file_id}"
+
+
+def plan_file_ranges(dropped: DroppedFile, settings: IngestSettings) -> list[ByteRange]:
+    """Split the object into line-aligned ranges of about INGEST_RANGE_BYTES (one range if it cannot be split)."""
+    size = object_store.object_size(dropped.bucket, dropped.key, dropped.version_id)
+    with object_store.open_object(dropped.bucket, dropped.key, dropped.version_id) as stream:
+        return plan_ranges(stream, size, settings.range_bytes)
+
+
+def ingest_file_range(dropped: DroppedFile, settings: IngestSettings, now: datetime, byte_range: ByteRange) -> FileReport:
+    """One Map item: ingest the range and record its accounting (a retried range overwrites its record)."""
+    report = ingest_range(dropped, settings, now, byte_range)
+    FileLedger(settings.ledger_table).record_range(
+        dropped.bucket, dropped.key, dropped.version, byte_range.index, report.as_dict()
+    )
+    return report
+
+
+def finish_large_file(dropped: DroppedFile, settings: IngestSettings, error: str | None) -> FileReport:
+    """Sum the recorded range reports into the file's report and finish the claim. A failed execution is recorded
+    with its error and the whole file quarantined; ranges that never finished are then missing from the sums."""
+    ledger = FileLedger(settings.ledger_table)
+    report = FileReport(key=dropped.key, entity=None, version=dropped.version, file_id=dropped.file_id, ranges=0)
+    for range_report in ledger.range_reports(dropped.bucket, dropped.key, dropped.version):
+        part = FileReport.from_dict(range_report)
+        report.entity = report.entity or part.entity
+        report.add(part)
+        report.ranges += 1
+    if error is not None and report.file_error is None:
+        fault = UnreadableFile("large_file_failed", error)
+        _quarantine_whole_file(settings, dropped, fault)
+        report.file_error = fault.reason
+    report.check()
+    ledger.finish(dropped.bucket, dropped.key, dropped.version, large_file_owner(dropped), report.as_dict())
+    logger.info("large file ingested", extra=report.as_dict())
     return report
