@@ -1,7 +1,5 @@
 """The large-file state machine's steps: plan line-aligned byte ranges, ingest one range, finish the file."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Any
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 from unittest import mock
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 import boto3
 from moto import mock_aws
@@ -460,6 +460,29 @@ class LocalStack:
             if head.get("VersionId", "null") != "null":
                 s3_entity["object"].setdefault("versionId", head["VersionId"])
         return event
+
+    def object_created_event(self, bucket: str, key: str) -> dict[str, Any]:
+        """The ObjectCreated:Put notification S3 sends for the current version of `key` (to deliver it again)."""
+        head = self.client("s3").head_object(Bucket=bucket, Key=key)
+        record = {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": self.region,
+            "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "eventName": "ObjectCreated:Put",
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "FileDropped",
+                "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                "object": {
+                    "key": quote_plus(key),
+                    "size": head["ContentLength"],
+                    "eTag": head["ETag"].strip('"'),
+                    "sequencer": "0",
+                },
+            },
+        }
+        return self._as_s3_sends_it({"Records": [record]})
 
     def _deliver_to_target(self, target: dict[str, Any], event: dict[str, Any]) -> bool:
         """Deliver an EventBridge event to a Lambda or Step Functions target; False for targets moto handles."""

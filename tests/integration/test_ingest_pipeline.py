@@ -136,7 +136,7 @@ def test_dedupe_costs_one_read_and_one_write_request_per_hundred_new_rows(stack:
 def test_the_same_version_delivered_twice_changes_nothing(stack: LocalStack) -> None:
     # Given
     _drop(stack, "orders/first.csv", FIRST_FILE)
-    [notification] = _notifications_of(stack, "orders/first.csv")
+    notification = stack.object_created_event(stack.physical_id("RawBucket"), "orders/first.csv")
     curated_before = _object_etags(stack, "CuratedBucket")
     # When: S3 delivers the same event again
     answer = stack.invoke("IngestFileFunction", notification)
@@ -242,39 +242,6 @@ def test_the_glue_tables_declare_the_curated_columns_and_types(stack: LocalStack
         declared = [(column["Name"], column["Type"]) for column in table_input["StorageDescriptor"]["Columns"]]
         assert declared == expected, name
         assert table_input["Parameters"]["projection.dt.type"] == "date"
-
-
-def _notifications_of(stack: LocalStack, key: str) -> list[dict[str, Any]]:
-    bucket = stack.physical_id("RawBucket")
-    head = stack.client("s3").head_object(Bucket=bucket, Key=key)
-    return [
-        {
-            "Records": [
-                {
-                    "eventVersion": "2.1",
-                    "eventSource": "aws:s3",
-                    "awsRegion": stack.region,
-                    "eventTime": "2024-01-01T00:00:00.000Z",
-                    "eventName": "ObjectCreated:Put",
-                    "userIdentity": {"principalId": "AWS:AIDALOCALUSER"},
-                    "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-                    "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
-                    "s3": {
-                        "s3SchemaVersion": "1.0",
-                        "configurationId": "FileDropped",
-                        "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A"}, "arn": f"arn:aws:s3:::{bucket}"},
-                        "object": {
-                            "key": key,
-                            "size": head["ContentLength"],
-                            "eTag": head["ETag"].strip('"'),
-                            "versionId": head["VersionId"],
-                            "sequencer": "0",
-                        },
-                    },
-                }
-            ]
-        }
-    ]
 
 
 def _object_etags(stack: LocalStack, bucket_logical_id: str) -> dict[str, str]:
