@@ -31,7 +31,7 @@ class PlanEvent(BaseModel):
 class RangeModel(BaseModel):
     index: int = Field(ge=0)
     start: int = Field(ge=0)
-    end: int = Field(ge=0)
+    end: int | None = Field(ge=0)
     line_offset: int = Field(ge=0)
     header_end: int = Field(ge=0)
 

@@ -11,7 +11,8 @@ from cdp.ingest.ranges import ByteRange, plan_ranges
 
 def _lines_read(data: bytes, byte_range: ByteRange) -> list[tuple[int, bytes]]:
     """(file line number, content) of each data line a reader of this range sees, numbered as a reader would."""
-    body = data[: byte_range.header_end] + data[byte_range.start : byte_range.end + 1]
+    end = len(data) if byte_range.end is None else byte_range.end + 1
+    body = data[: byte_range.header_end] + data[byte_range.start : end]
     lines = body.splitlines()
     first_reader_line = 2 if (byte_range.header_end or (byte_range.index == 0 and not data.startswith(b"{"))) else 1
     data_lines = lines[first_reader_line - 1 :]
@@ -26,8 +27,8 @@ def test_csv_ranges_cover_every_line_once_with_its_line_number(range_bytes: int)
     # When
     ranges = plan_ranges(io.BytesIO(data), len(data), range_bytes)
     # Then: contiguous, every range starts on a line start, and lines keep their file line numbers
-    assert ranges[0].start == 0 and ranges[-1].end == len(data) - 1
-    assert all(previous.end + 1 == following.start for previous, following in zip(ranges, ranges[1:]))
+    assert ranges[0].start == 0 and ranges[-1].end is None
+    assert all(previous.end + 1 == following.start for previous, following in zip(ranges, ranges[1:]) if previous.end)
     assert all(data[byte_range.start - 1 : byte_range.start] == b"\n" for byte_range in ranges[1:])
     seen = [line for byte_range in ranges for line in _lines_read(data, byte_range)]
     assert seen == [(number + 1, row) for number, row in enumerate(rows)][1:]
@@ -53,7 +54,7 @@ def test_a_gzip_object_is_one_range_whatever_its_size() -> None:
     # When
     ranges = plan_ranges(io.BytesIO(data), len(data), 10)
     # Then
-    assert ranges == [ByteRange(index=0, start=0, end=len(data) - 1)]
+    assert ranges == [ByteRange(index=0, start=0, end=None)]
 
 
 def test_a_file_without_a_trailing_newline_keeps_its_last_line() -> None:

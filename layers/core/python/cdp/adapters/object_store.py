@@ -42,17 +42,18 @@ def _version(version_id: str | None) -> dict[str, str]:
     return {"VersionId": version_id} if version_id else {}
 
 
-def _body(bucket: str, key: str, version_id: str | None, byte_range: tuple[int, int] | None) -> Any:
+def _body(bucket: str, key: str, version_id: str | None, byte_range: tuple[int, int | None] | None) -> Any:
     request: dict[str, Any] = {"Bucket": bucket, "Key": key, **_version(version_id)}
     if byte_range is not None:
-        request["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+        start, end = byte_range
+        request["Range"] = f"bytes={start}-{'' if end is None else end}"
     return client("s3").get_object(**request)["Body"]
 
 
 def open_object(
-    bucket: str, key: str, version_id: str | None = None, byte_ranges: list[tuple[int, int]] | None = None
+    bucket: str, key: str, version_id: str | None = None, byte_ranges: list[tuple[int, int | None]] | None = None
 ) -> BinaryIO:
-    """A buffered stream over one object version, or over its inclusive byte ranges one after the other,
+    """A buffered stream over one object version, or over its inclusive byte ranges (end None: to the end) in turn,
     fetched from S3 as it is consumed (never the whole object in memory)."""
     bodies = [_body(bucket, key, version_id, byte_range) for byte_range in byte_ranges or [None]]  # type: ignore[list-item]
     return io.BufferedReader(_StreamingBodiesReader(bodies), buffer_size=STREAM_BUFFER_BYTES)  # type: ignore[return-value]

@@ -254,9 +254,10 @@ def ingest_range(
             store=ProfileStore(settings.profiles_table, settings.ledger_table),
             report=report,
         )
-        ranges = [(0, byte_range.header_end - 1)] if byte_range.header_end else []
-        ranges.append((byte_range.start, byte_range.end))
-        with object_store.open_object(dropped.bucket, dropped.key, dropped.version_id, ranges) as stream:
+        ranges: list[tuple[int, int | None]] = [(0, byte_range.header_end - 1)] if byte_range.header_end else []
+        if byte_range.start or byte_range.end is not None:
+            ranges.append((byte_range.start, byte_range.end))
+        with object_store.open_object(dropped.bucket, dropped.key, dropped.version_id, ranges or None) as stream:
             for batch_index, raw in enumerate(read_batches(stream, mapping.read_options)):
                 try:
                     run.ingest_batch(raw, batch_index)
@@ -309,7 +310,7 @@ def ingest_dropped_file(dropped: DroppedFile, settings: IngestSettings, now: dat
             dropped,
             settings,
             now,
-            whole_object(size),
+            whole_object(),
             lambda: ledger.renew(dropped.bucket, dropped.key, dropped.version, owner, datetime.now(now.tzinfo), lease),
         )
     except Exception:

@@ -16,11 +16,12 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 @dataclass(frozen=True)
 class ByteRange:
-    """Bytes [start, end] of the object; `line_offset` turns the reader's line numbers into the file's."""
+    """Bytes [start, end] of the object (end None: to its end); `line_offset` turns the reader's line numbers
+    into the file's."""
 
     index: int
     start: int
-    end: int
+    end: int | None
     line_offset: int = 0
     header_end: int = 0  # prepend bytes [0, header_end) when reading this range (0: nothing)
 
@@ -28,8 +29,8 @@ class ByteRange:
         return asdict(self)
 
 
-def whole_object(size: int) -> ByteRange:
-    return ByteRange(index=0, start=0, end=max(size - 1, 0))
+def whole_object() -> ByteRange:
+    return ByteRange(index=0, start=0, end=None)
 
 
 def _header_end(first_chunk: bytes) -> int:
@@ -45,7 +46,7 @@ def plan_ranges(stream: BinaryIO, size: int, range_bytes: int) -> list[ByteRange
     """Scan the object once (counting newlines, never holding more than a chunk) and cut it near every range_bytes."""
     first_chunk = stream.read(SCAN_CHUNK_BYTES)
     if size <= range_bytes or first_chunk.startswith(UNSPLITTABLE_MAGIC):
-        return [whole_object(size)]
+        return [whole_object()]
     header_end = _header_end(first_chunk)
     header_lines = 1 if header_end else 0
     cuts: list[tuple[int, int]] = [(0, 0)]  # (byte where a range starts, physical lines before it)
@@ -65,7 +66,7 @@ def plan_ranges(stream: BinaryIO, size: int, range_bytes: int) -> list[ByteRange
         lines_before += chunk.count(b"\n")
         offset += len(chunk)
         chunk = stream.read(SCAN_CHUNK_BYTES)
-    ends = [start - 1 for start, _ in cuts[1:]] + [size - 1]
+    ends: list[int | None] = [start - 1 for start, _ in cuts[1:]] + [None]
     return [
         ByteRange(
             index=index,
