@@ -23,6 +23,7 @@ from cdp.ingest.raw_rows import RawRows
 
 NEWLINE, CARRIAGE_RETURN = 10, 13
 MALFORMED_ROW = "malformed_row"
+UNTERMINATED_QUOTE = "unterminated_quote"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Records:
 
     records: list[bytes]
     lines: list[int]
+    unterminated: bool = False  # the last record ends (at the end of the file) inside an open quote
 
     def text(self, index: int) -> str:
         return self.records[index].removesuffix(b"\r").decode("utf-8")
@@ -89,7 +91,10 @@ class CsvFramer:
                     f"line {line}: a record over {self._max_record_bytes} bytes (unterminated quote?)",
                 )
         if pending.strip(b"\r\n"):
-            yield Records([pending.removesuffix(b"\n")], [line])
+            inside = False
+            for part in pending.split(b"\n"):
+                inside = self._quote is not None and self._still_quoted(part, inside)
+            yield Records([pending.removesuffix(b"\n")], [line], unterminated=inside)
 
     def _cut(self, data: bytes, line: int) -> tuple[list[bytes], list[int], bytes, int]:
         """The whole records in `data` with their lines, and the rest (an unfinished record) with its line."""
@@ -157,6 +162,11 @@ class CsvBatchParser:
         )
 
     def parse(self, records: Records) -> RawRows:
+        if records.unterminated:
+            last = len(records.lines) - 1
+            rows = self.parse(Records(records.records[:last], records.lines[:last]))
+            rejection = Rejection(records.lines[last], UNTERMINATED_QUOTE, {"raw": records.text(last)})
+            return RawRows(table=rows.table, lines=rows.lines, malformed=[*rows.malformed, rejection])
         invalid: list[int] = []
 
         def skip_invalid(row: pacsv.InvalidRow) -> str:
