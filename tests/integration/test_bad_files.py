@@ -4,26 +4,39 @@ from __future__ import annotations
 
 import gzip
 import json
+from typing import Any
 
 import pytest
 from cdp_local.runner import build_report
 from cdp_local.stack import LocalStack
 
+HEADER = b"order_id,line_id,customer_id,email,ordered_at,currency,sku,quantity,unit_price,status\n"
+GUEST_LINES = b"".join(b"O%d,1,,,2024-01-01T10:00:00Z,GBP,S,1,1.00,completed\n" % number for number in range(3000))
+
+
+def _ledger_reports(stack: LocalStack) -> list[dict[str, Any]]:
+    items = stack.client("dynamodb").scan(TableName=stack.physical_id("LedgerTable"))["Items"]
+    reports = [json.loads(item["report"]["S"]) for item in items if "report" in item]
+    for report in reports:
+        assert report["rows_in"] == report["rows_accepted"] + report["rows_quarantined"], report
+    return reports
+
 
 @pytest.mark.parametrize(
     ("key", "body", "reason"),
     [
-        ("orders/garbage.csv", bytes(range(256)) * 40, "unreadable_csv"),
-        ("orders/binary.csv", b"\xff\xfe\x00\x01" * 100, "not_utf8"),
+        ("orders/garbage.csv", bytes(range(256)) * 40, "binary_content"),
+        ("orders/binary.csv", b"\xff\xfe\x00\x01" * 100, "undecodable_text"),
         (
             "orders/truncated.csv.gz",
-            gzip.compress(b"".join(b"O%d,C%d\n" % (i, i * 7919) for i in range(5000)))[:2000],
-            "corrupt_gzip",
+            gzip.compress(b"".join(b"O%d,C%d\n" % (i, i * 7919) for i in range(5000)), mtime=0)[:2000],
+            "truncated_gzip",
         ),
         ("orders/empty.csv", b"", "empty_file"),
-        ("customers/header-only.csv", b"customer_id,email\n", "no_rows"),
+        ("customers/header-only.csv", b"customer_id,email\n", "header_only"),
         ("invoices/2024.csv", b"a,b\n1,2\n", "unknown_mapping"),
         ("orders/wrong-columns.csv", b"id,total\n1,2\n", "missing_columns"),
+        ("orders/fake.parquet", b"PAR1 this is not parquet", "not_parquet"),
     ],
 )
 def test_an_unreadable_file_is_quarantined_whole(stack: LocalStack, key: str, body: bytes, reason: str) -> None:
@@ -37,18 +50,62 @@ def test_an_unreadable_file_is_quarantined_whole(stack: LocalStack, key: str, bo
     [stored] = stack.client("s3").list_objects_v2(Bucket=quarantine, Prefix="files/")["Contents"]
     head = stack.client("s3").head_object(Bucket=quarantine, Key=stored["Key"])
     assert head["Metadata"]["reason"] == reason
+    assert head["ContentLength"] == len(body)
+    assert stack.async_failures == []
+
+
+@pytest.mark.parametrize(
+    ("manifest", "reason"),
+    [(b"{not json", "invalid_manifest"), (b'{"mapping": "no_such_mapping"}', "unknown_mapping")],
+)
+def test_a_bad_manifest_quarantines_its_data_file(stack: LocalStack, manifest: bytes, reason: str) -> None:
+    # Given
+    raw = stack.physical_id("RawBucket")
+    stack.client("s3").put_object(Bucket=raw, Key="orders/o.csv.manifest.json", Body=manifest)
+    # When
+    stack.client("s3").put_object(Bucket=raw, Key="orders/o.csv", Body=HEADER + GUEST_LINES[:200])
+    # Then: the manifest itself is not ingested; the data file is quarantined with the manifest's fault
+    [report] = _ledger_reports(stack)
+    assert (report["key"], report["file_error"], report["rows_in"]) == ("orders/o.csv", reason, 0)
     assert stack.async_failures == []
 
 
 def test_quarantined_rows_keep_their_line_reason_and_original_content(stack: LocalStack) -> None:
     # Given
-    body = (
-        b"order_id,customer_id,ordered_at,currency,total_amount,items,category,status\nO1,C1,nope,GBP,1,1,x,completed\n"
-    )
+    body = HEADER + b"O1,1,C1,,nope,GBP,S,1,1,completed\n"
     # When
     stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="orders/o.csv", Body=body)
     # Then
     quarantine = stack.physical_id("QuarantineBucket")
     [stored] = stack.client("s3").list_objects_v2(Bucket=quarantine, Prefix="rows/")["Contents"]
+    assert stored["Key"].startswith("rows/orders/")
     line = json.loads(stack.client("s3").get_object(Bucket=quarantine, Key=stored["Key"])["Body"].read())
     assert (line["line"], line["reason"], line["row"]["ordered_at"]) == (2, "invalid_timestamp", "nope")
+
+
+def test_a_gzip_truncated_mid_stream_keeps_the_rows_read_and_a_fixed_redrop_adds_only_the_rest(
+    stack: LocalStack,
+) -> None:
+    # Given: small read batches, so the fault comes after several batches were accepted
+    functions = stack.client("lambda")
+    name = stack.physical_id("IngestFileFunction")
+    variables = functions.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    functions.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {**{k: str(v) for k, v in variables.items()}, "INGEST_BATCH_BYTES": "4096"}}
+    )
+    complete = gzip.compress(HEADER + GUEST_LINES, mtime=0)
+    raw = stack.physical_id("RawBucket")
+    # When: the export is dropped cut short, then dropped again whole
+    stack.client("s3").put_object(Bucket=raw, Key="orders/cut.csv.gz", Body=complete[: len(complete) * 2 // 3])
+    [cut] = _ledger_reports(stack)
+    stack.client("s3").put_object(Bucket=raw, Key="orders/cut.csv.gz", Body=complete)
+    # Then: the rows read before the fault stay accepted; the report says where reading stopped
+    assert cut["file_error"] == "truncated_gzip"
+    assert 0 < cut["rows_accepted"] == cut["rows_in"] < 3000
+    assert cut["unread_from_line"] == cut["rows_in"] + 2
+    # Then: the fixed file adds only the missing rows; together every row is accepted once
+    [fixed] = [report for report in _ledger_reports(stack) if report["file_id"] != cut["file_id"]]
+    assert fixed["file_error"] is None
+    assert fixed["quarantine_reasons"] == {"duplicate_of_earlier_file": cut["rows_accepted"]}
+    assert cut["rows_accepted"] + fixed["rows_accepted"] == 3000
+    assert stack.async_failures == []

@@ -37,6 +37,7 @@ class IngestSettings(CoreSettings):
     curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
     large_file_threshold_bytes: int = Field(alias="LARGE_FILE_THRESHOLD_BYTES", gt=0)
     range_bytes: int = Field(alias="INGEST_RANGE_BYTES", gt=0)
+    batch_bytes: int = Field(alias="INGEST_BATCH_BYTES", default=4 << 20, gt=0)  # about this much text per batch
     large_file_state_machine_arn: str = Field(alias="LARGE_FILE_STATE_MACHINE_ARN", default="")
     file_lease_seconds: int = Field(alias="FILE_LEASE_SECONDS", default=300, gt=0)
     large_file_lease_seconds: int = Field(alias="LARGE_FILE_LEASE_SECONDS", default=7200, gt=0)

@@ -36,7 +36,7 @@ from cdp.clean.entities import ENTITIES, EntitySpec
 from cdp.clean.table import Rejection, UnreadableFile, clean_table
 from cdp.ingest.accounting import FileReport
 from cdp.ingest.curated import batch_number, file_id_of, with_lineage, write_curated
-from cdp.ingest.file_reader import RawRows, read_batches
+from cdp.ingest.file_reader import RawRows, ReadOptions, read_batches
 from cdp.ingest.mappings import MANIFEST_SUFFIX, SourceMapping, apply_mapping, manifest_key, mapping_for
 from cdp.ingest.ranges import ByteRange, plan_ranges, whole_object
 from cdp.ingest.record_appliers import apply_entity_records
@@ -258,7 +258,8 @@ def ingest_range(
         if byte_range.start or byte_range.end is not None:
             ranges.append((byte_range.start, byte_range.end))
         with object_store.open_object(dropped.bucket, dropped.key, dropped.version_id, ranges or None) as stream:
-            for batch_index, raw in enumerate(read_batches(stream, mapping.read_options)):
+            options = ReadOptions.for_key(dropped.key, mapping.read_options, batch_bytes=settings.batch_bytes)
+            for batch_index, raw in enumerate(read_batches(stream, options)):
                 try:
                     run.ingest_batch(raw, batch_index)
                 except UnreadableFile as fault:  # e.g. the columns the mapping needs are not in the file
