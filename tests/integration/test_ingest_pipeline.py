@@ -9,12 +9,14 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from cdp.adapters.file_ledger import FileLedger
+from cdp.adapters.natural_key_ledger import FirstSeen, NaturalKeyLedger
 from cdp.clean.entities import ENTITIES
 from cdp.clean.table import clean_table
 from cdp.ingest.pipeline import DroppedFile, FileBeingIngested, ingest_dropped_file
@@ -312,3 +314,18 @@ def _curated_rows(stack: LocalStack, entity: str) -> list[dict[str, Any]]:
     for item in listed:
         rows += pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())).to_pylist()
     return rows
+
+
+def test_a_key_claimed_by_a_concurrent_file_between_read_and_write_is_its_duplicate(stack: LocalStack) -> None:
+    # Given: file A has claimed O1#1; file B read the ledger before that, so it believes every key unseen
+    table = stack.physical_id("LedgerTable")
+    first = NaturalKeyLedger(table, "orders", FirstSeen("file-a", "orders/a.csv", "va", 0))
+    assert first.claim(["O1#1"], [2]) == {}
+    second = NaturalKeyLedger(table, "orders", FirstSeen("file-b", "orders/b.csv", "vb", 0))
+    # When
+    with mock.patch.object(NaturalKeyLedger, "_read", return_value={}):
+        duplicates = second.claim(["O0#1", "O1#1", "O2#1"], [2, 3, 4])
+    # Then: the lost race is reported with the winner, the other keys are B's, in two transactions
+    assert duplicates == {1: FirstSeen("file-a", "orders/a.csv", "va", 2)}
+    assert second.write_requests == 2
+    assert second.claim(["O0#1", "O2#1"], [2, 4]) == {}  # B's own rows, retried, are not duplicates
