@@ -86,3 +86,22 @@ def test_a_redelivered_large_file_starts_no_second_execution(stack: LocalStack) 
     assert answer["files"][0]["duplicate_delivery"] is True
     assert len(stack.executions("IngestLargeFileStateMachine")) == 1
     assert len(_file_reports(stack)) == 1
+
+
+def test_a_fault_inside_one_range_quarantines_the_file_and_the_other_ranges_still_add_up(stack: LocalStack) -> None:
+    # Given: binary garbage in the middle of the file (one range cannot be read)
+    middle = LARGE_FILE.index(b"\n", len(LARGE_FILE) // 2) + 1
+    body = LARGE_FILE[:middle] + b"\x00\x01\x02\x03" * 100 + b"\n" + LARGE_FILE[middle:]
+    # When
+    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="orders/broken.csv", Body=body)
+    stack.wait_for_executions(timeout=120)
+    # Then: the execution finished, the file is quarantined whole with the fault, the rest was ingested
+    [execution] = stack.executions("IngestLargeFileStateMachine")
+    assert execution["status"] == "SUCCEEDED"
+    [report] = _file_reports(stack)
+    assert report["file_error"] is not None
+    assert 0 < report["rows_accepted"] < ROWS
+    assert report["rows_in"] == report["rows_accepted"] + report["rows_quarantined"]
+    quarantine = stack.physical_id("QuarantineBucket")
+    [stored] = stack.client("s3").list_objects_v2(Bucket=quarantine, Prefix="files/")["Contents"]
+    assert stack.client("s3").head_object(Bucket=quarantine, Key=stored["Key"])["Metadata"]["reason"] == report["file_error"]

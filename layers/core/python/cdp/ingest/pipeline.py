@@ -44,7 +44,7 @@ from cdp.observability import logger
 from cdp.settings import IngestSettings
 
 DUPLICATE_OF_EARLIER_FILE = "duplicate_of_earlier_file"
-DUPLICATE_IN_FILE = "duplicate_key"
+DUPLICATE_IN_FILE = "duplicate_in_file"  # as clean_table names duplicates within one batch
 
 
 class FileBeingIngested(RuntimeError):
