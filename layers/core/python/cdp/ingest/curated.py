@@ -41,8 +41,7 @@ def with_lineage(accepted: pa.Table, source_key: str, source_version: str) -> pa
 def partition_dates(table: pa.Table, spec: EntitySpec, ingest_date: date) -> pa.ChunkedArray:
     """The UTC date of each row's date column (the ingest date where it is null, e.g. a customer without signup)."""
     column = table.column(spec.date_column)
-    if pa.types.is_timestamp(column.type):
-        column = pc.cast(pc.assume_timezone(column, "UTC") if column.type.tz is None else column, pa.timestamp("us", "UTC"))
+    if pa.types.is_timestamp(column.type):  # timestamp[us, tz=UTC]: its UTC date
         column = pc.cast(column, pa.date32())
     return pc.fill_null(column, pa.scalar(ingest_date, pa.date32()))
 
