@@ -19,6 +19,7 @@ from cdp.adapters.file_ledger import FileLedger
 from cdp.adapters.natural_key_ledger import FirstSeen, NaturalKeyLedger
 from cdp.clean.entities import ENTITIES
 from cdp.clean.table import clean_table
+from cdp.ingest import pipeline
 from cdp.ingest.pipeline import DroppedFile, FileBeingIngested, ingest_dropped_file
 from cdp.settings import IngestSettings
 from cdp_local.runner import build_report
@@ -329,3 +330,34 @@ def test_a_key_claimed_by_a_concurrent_file_between_read_and_write_is_its_duplic
     assert duplicates == {1: FirstSeen("file-a", "orders/a.csv", "va", 2)}
     assert second.write_requests == 2
     assert second.claim(["O0#1", "O2#1"], [2, 4]) == {}  # B's own rows, retried, are not duplicates
+
+
+def test_a_retry_after_a_crash_mid_file_overwrites_and_duplicates_nothing(stack: LocalStack, tmp_path: Path) -> None:
+    # Given: a file read in several batches, whose ingestion crashes on the third batch
+    body = _orders(*(f"O{n},1,,,2024-01-0{1 + n % 3}T10:00:00Z,GBP,S,1,1.00,completed" for n in range(600)))
+    bucket = stack.physical_id("RawBucket")
+    s3 = stack.client("s3")
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})  # deliver by hand
+    version = s3.put_object(Bucket=bucket, Key="orders/crash.csv", Body=body)["VersionId"]
+    dropped = DroppedFile(bucket, "orders/crash.csv", version, "")
+    settings = _settings(stack).model_copy(update={"batch_bytes": 4096})
+    real_write = pipeline.write_curated
+    calls = 0
+
+    def crash_on_third_batch(*args: Any, **kwargs: Any) -> list[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise ConnectionError("the function was killed")
+        return real_write(*args, **kwargs)
+
+    with mock.patch.object(pipeline, "write_curated", crash_on_third_batch), pytest.raises(ConnectionError):
+        ingest_dropped_file(dropped, settings, datetime.now(UTC), "first-attempt")
+    written_before_crash = set(_object_etags(stack, "CuratedBucket"))
+    # When: Lambda retries the event
+    report = ingest_dropped_file(dropped, settings, datetime.now(UTC), "second-attempt")
+    # Then: every row once, in the same deterministic objects, and the accounting holds
+    assert (report.rows_in, report.rows_accepted, report.quarantine_reasons, report.batches > 3) == (600, 600, {}, True)
+    assert written_before_crash <= set(_object_etags(stack, "CuratedBucket"))
+    table = _curated(stack, tmp_path).to_table()
+    assert sorted(table.column("source_line").to_pylist()) == list(range(2, 602))
