@@ -33,6 +33,7 @@ def _ledger_reports(stack: LocalStack) -> list[dict[str, Any]]:
             "truncated_gzip",
         ),
         ("orders/empty.csv", b"", "empty_file"),
+        ("orders/späce and ünïcode %2F.csv", b"\n\n", "empty_file"),
         ("customers/header-only.csv", b"customer_id,email\n", "header_only"),
         ("invoices/2024.csv", b"a,b\n1,2\n", "unknown_mapping"),
         ("orders/wrong-columns.csv", b"id,total\n1,2\n", "missing_columns"),

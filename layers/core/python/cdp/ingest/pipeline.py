@@ -99,8 +99,9 @@ def _manifest_of(dropped: DroppedFile) -> dict[str, Any] | None:
     return manifest
 
 
-def _ascii(text: str, limit: int) -> str:
-    return text[:limit].encode("ascii", "replace").decode()
+def _header_safe(text: str, limit: int) -> str:
+    """Printable ASCII only: S3 metadata travels in HTTP headers."""
+    return re.sub(r"[^\x20-\x7e]", "?", text[:limit])
 
 
 def _quarantine_whole_file(settings: IngestSettings, dropped: DroppedFile, fault: UnreadableFile) -> None:
@@ -112,8 +113,8 @@ def _quarantine_whole_file(settings: IngestSettings, dropped: DroppedFile, fault
         f"files/{_safe_name(dropped.key)}",
         metadata={
             "reason": fault.reason,
-            "detail": _ascii(fault.detail, 500),
-            "source-key": _ascii(dropped.key, 1000),
+            "detail": _header_safe(fault.detail, 500),
+            "source-key": _header_safe(dropped.key, 1000),
             "source-version": dropped.version,
         },
     )
