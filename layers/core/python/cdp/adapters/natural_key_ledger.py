@@ -9,6 +9,7 @@ comes back in the cancellation reasons with the winner, and that row becomes the
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ BATCH_GET_LIMIT = 100
 TRANSACTION_LIMIT = 100
 SORT_KEY = "NATURALKEY"
 MAX_TRANSACTION_ATTEMPTS = 8
+PARALLEL_REQUESTS = 8  # chunks of one batch are read and written concurrently (boto3 clients are thread-safe)
 
 
 @dataclass(frozen=True)
@@ -67,23 +69,35 @@ class NaturalKeyLedger:
             if key in existing and not self._is_this_row(existing[key], lines[index])
         }
         unseen = [index for index, key in enumerate(natural_keys) if key not in existing]
-        for start in range(0, len(unseen), TRANSACTION_LIMIT):
-            duplicates.update(self._put_conditionally(unseen[start : start + TRANSACTION_LIMIT], natural_keys, lines))
+        chunks = [unseen[start : start + TRANSACTION_LIMIT] for start in range(0, len(unseen), TRANSACTION_LIMIT)]
+        with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
+            for found, requests in pool.map(lambda chunk: self._put_conditionally(chunk, natural_keys, lines), chunks):
+                duplicates.update(found)
+                self.write_requests += requests
         return duplicates
 
     def _read(self, natural_keys: list[str]) -> dict[str, FirstSeen]:
+        chunks = [natural_keys[start : start + BATCH_GET_LIMIT] for start in range(0, len(natural_keys), BATCH_GET_LIMIT)]
+        found: dict[str, FirstSeen] = {}
+        with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
+            for chunk_found, requests in pool.map(self._read_chunk, chunks):
+                found.update(chunk_found)
+                self.read_requests += requests
+        return found
+
+    def _read_chunk(self, natural_keys: list[str]) -> tuple[dict[str, FirstSeen], int]:
         found: dict[str, FirstSeen] = {}
         prefix_length = len(_pk(self.entity, ""))
-        for start in range(0, len(natural_keys), BATCH_GET_LIMIT):
-            keys = [{"pk": {"S": _pk(self.entity, key)}, "sk": {"S": SORT_KEY}} for key in natural_keys[start : start + BATCH_GET_LIMIT]]
-            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                self.read_requests += 1
-                response = client("dynamodb").batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self.table_name, []):
-                    found[item["pk"]["S"][prefix_length:]] = _first_seen(item)
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        keys = [{"pk": {"S": _pk(self.entity, key)}, "sk": {"S": SORT_KEY}} for key in natural_keys]
+        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+        requests = 0
+        while request:
+            requests += 1
+            response = client("dynamodb").batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(self.table_name, []):
+                found[item["pk"]["S"][prefix_length:]] = _first_seen(item)
+            request = response.get("UnprocessedKeys") or {}
+        return found, requests
 
     def _put(self, natural_key: str, line: int) -> dict[str, Any]:
         return {
@@ -103,19 +117,21 @@ class NaturalKeyLedger:
             }
         }
 
-    def _put_conditionally(self, indexes: list[int], natural_keys: list[str], lines: list[int]) -> dict[int, FirstSeen]:
-        """One transaction per chunk; rows that lost a race are dropped from it and the rest are put again."""
+    def _put_conditionally(
+        self, indexes: list[int], natural_keys: list[str], lines: list[int]
+    ) -> tuple[dict[int, FirstSeen], int]:
+        """One transaction per chunk; rows that lost a race are dropped from it and the rest are put again.
+        Returns the duplicates and the requests made."""
         duplicates: dict[int, FirstSeen] = {}
         pending = list(indexes)
-        for _attempt in range(MAX_TRANSACTION_ATTEMPTS):
+        for attempt in range(MAX_TRANSACTION_ATTEMPTS):
             if not pending:
-                return duplicates
-            self.write_requests += 1
+                return duplicates, attempt
             try:
                 client("dynamodb").transact_write_items(
                     TransactItems=[self._put(natural_keys[index], lines[index]) for index in pending]
                 )
-                return duplicates
+                return duplicates, attempt + 1
             except ClientError as error:
                 if error.response["Error"]["Code"] != "TransactionCanceledException":
                     raise
