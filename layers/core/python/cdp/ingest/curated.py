@@ -55,9 +55,12 @@ def write_curated(
 ) -> list[str]:
     """Write one batch's rows, one object per date partition; returns the keys written."""
     days = partition_dates(table, spec, ingest_date)
-    keys = []
-    for day in pc.unique(days).to_pylist():
-        key = curated_key(spec.name, day, file_id, batch)
-        object_store.write_parquet(bucket, key, table.filter(pc.equal(days, pa.scalar(day, pa.date32()))))
+    order = pc.sort_indices(days)
+    table, days = table.take(order), days.take(order)
+    keys, offset = [], 0
+    for count in pc.value_counts(days).to_pylist():  # sorted, so each date is one run of rows
+        key = curated_key(spec.name, count["values"], file_id, batch)
+        object_store.write_parquet(bucket, key, table.slice(offset, count["counts"]))
         keys.append(key)
+        offset += count["counts"]
     return keys
