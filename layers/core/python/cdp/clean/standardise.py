@@ -106,8 +106,8 @@ def email(column: pa.Array, _context: Context) -> Standardised:
 def country(column: pa.Array, _context: Context) -> Standardised:
     """ISO 3166-1 alpha-2 from alpha-2, alpha-3 or an English name (case and punctuation ignored)."""
     values = blank_to_null(column)
-    key = pc.utf8_lower(pc.replace_substring_regex(values, r"[^\p{L}\p{N}]+", ""))
-    return _checked(_lookup(key, codes.COUNTRY_KEYS), pc.is_valid(_lookup(key, codes.COUNTRY_KEYS)))
+    alpha_2 = _lookup(codes.name_key(values), codes.COUNTRY_KEYS)
+    return Standardised(alpha_2, pc.and_(pc.is_valid(values), pc.is_null(alpha_2)))
 
 
 def phone(column: pa.Array, context: Context) -> Standardised:
