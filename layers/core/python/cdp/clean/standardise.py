@@ -106,7 +106,7 @@ def email(column: pa.Array, _context: Context) -> Standardised:
 def country(column: pa.Array, _context: Context) -> Standardised:
     """ISO 3166-1 alpha-2 from alpha-2, alpha-3 or an English name (case and punctuation ignored)."""
     values = blank_to_null(column)
-    alpha_2 = _lookup(codes.name_key(values), codes.COUNTRY_KEYS)
+    alpha_2 = per_distinct(values, lambda distinct: _lookup(codes.name_key(distinct), codes.COUNTRY_KEYS))
     return Standardised(alpha_2, pc.and_(pc.is_valid(values), pc.is_null(alpha_2)))
 
 
@@ -154,22 +154,53 @@ def _offset_micros(offset: pa.Array) -> pa.Array:
     return pc.multiply(sign, magnitude)
 
 
-def timestamp(column: pa.Array, context: Context) -> Standardised:
-    """Timestamps to UTC microseconds: ISO 8601 (with or without offset and fraction) or the mapping's formats;
-    values without an offset are local time in the mapping's timezone; impossible dates are invalid."""
-    values = pc.utf8_upper(blank_to_null(column))
+def _strict_iso(values: pa.Array, timezone: str) -> pa.Array | None:
+    """The fast path: Arrow's strict ISO 8601 cast, when every value has an offset or none has; else None."""
+    try:
+        return pc.cast(values, TIMESTAMP_TYPE)
+    except pa.ArrowInvalid:
+        pass
+    try:
+        naive = pc.cast(values, pa.timestamp("us"))
+    except pa.ArrowInvalid:
+        return None
+    return pc.assume_timezone(naive, timezone, ambiguous="earliest", nonexistent="latest")
+
+
+def _any_format(values: pa.Array, context: Context) -> pa.Array:
+    """Value by value: ISO 8601 or the mapping's formats, optional fraction and offset (else local time)."""
+    values = pc.utf8_upper(values)
     parts = pc.extract_regex(values, TIMESTAMP_PARTS)
     local = pc.coalesce(pc.struct_field(parts, "local"), values)
-    offset = pc.if_else(pc.equal(pc.struct_field(parts, "offset"), ""), pa.scalar(None, pa.string()), pc.struct_field(parts, "offset"))
-    fraction = pc.struct_field(parts, "fraction")
+    offset = pc.struct_field(parts, "offset")
+    offset = pc.if_else(pc.equal(offset, ""), pa.scalar(None, pa.string()), offset)
+    fraction = pc.utf8_slice_codeunits(pc.struct_field(parts, "fraction"), 1, 7)
+    micros = pc.cast(pc.utf8_slice_codeunits(pc.binary_join_element_wise(fraction, "000000", ""), 0, 6), pa.int64())
     naive = _parse_local(local, context.timestamp_formats + ISO_FORMATS)
-    micros = pc.cast(pc.utf8_slice_codeunits(pc.binary_join_element_wise(pc.utf8_slice_codeunits(fraction, 1, 7), "000000", ""), 0, 6), pa.int64())
     naive_micros = pc.add(pc.cast(naive, pa.int64()), pc.fill_null(micros, 0))
     with_offset = pc.cast(pc.subtract(naive_micros, _offset_micros(offset)), TIMESTAMP_TYPE)
     local_time = pc.assume_timezone(
         pc.cast(naive_micros, pa.timestamp("us")), context.timezone, ambiguous="earliest", nonexistent="latest"
     )
-    parsed = pc.if_else(pc.is_valid(offset), with_offset, pc.cast(local_time, TIMESTAMP_TYPE))
+    return pc.if_else(pc.is_valid(offset), with_offset, pc.cast(local_time, TIMESTAMP_TYPE))
+
+
+def per_distinct(values: pa.Array, function: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """`function` over the distinct values only, when values repeat (order lines of one order, countries)."""
+    encoded = pc.dictionary_encode(values)
+    if len(encoded.dictionary) * 2 > len(values):
+        return function(values)
+    return pc.take(function(encoded.dictionary), encoded.indices)
+
+
+def timestamp(column: pa.Array, context: Context) -> Standardised:
+    """Timestamps to UTC microseconds: ISO 8601 (with or without offset and fraction) or the mapping's formats;
+    values without an offset are local time in the mapping's timezone (a time skipped by a clock change moves
+    forward, a repeated one takes the earlier instant); impossible dates are invalid."""
+    values = blank_to_null(column)
+    parsed = _strict_iso(values, context.timezone)
+    if parsed is None:
+        parsed = per_distinct(values, lambda distinct: _any_format(distinct, context))
     return Standardised(parsed, pc.and_(pc.is_valid(values), pc.is_null(parsed)))
 
 

@@ -57,8 +57,7 @@ def context_of(raw: pa.Table) -> dict[str, str]:
     return {key.decode(): value.decode() for key, value in metadata.items() if key.startswith(b"cdp.")}
 
 
-def _context(raw: pa.Table, clean: dict[str, pa.Array], rule: ColumnRule) -> Context:
-    defaults = context_of(raw)
+def _context(defaults: dict[str, str], clean: dict[str, pa.Array], rule: ColumnRule) -> Context:
     return Context(
         clean=clean,
         timezone=defaults.get("cdp.timezone", "UTC"),
@@ -70,6 +69,8 @@ def _context(raw: pa.Table, clean: dict[str, pa.Array], rule: ColumnRule) -> Con
 
 def _record_first_reason(reasons: pa.Array, failed: pa.Array, reason: str) -> pa.Array:
     """Set `reason` on failed rows that do not have a reason yet (a row keeps its first fault)."""
+    if not pc.any(failed).as_py():
+        return reasons
     newly_failed = pc.and_(pc.is_null(reasons), pc.fill_null(failed, False))
     return pc.if_else(newly_failed, pa.scalar(reason), reasons)
 
@@ -86,13 +87,35 @@ def row_positions(count: int) -> pa.Array:
     return pc.subtract(pc.cumulative_sum(pa.nulls(count, pa.int64()).fill_null(1)), 1)
 
 
+def _key_codes(clean: dict[str, pa.Array], key: tuple[str, ...]) -> pa.Array:
+    """One int64 per row, equal exactly when the natural key is (nulls included): the key columns' dictionary
+    indices combined pairwise and re-encoded, so codes stay below the row count."""
+    codes: pa.Array | None = None
+    for name in key:
+        encoded = pc.dictionary_encode(clean[name], null_encoding="encode")
+        indices = pc.cast(encoded.indices, pa.int64())
+        if codes is None:
+            codes = indices
+            continue
+        pairs = pc.add(pc.multiply(codes, len(encoded.dictionary) + 1), indices)
+        codes = pc.cast(pc.dictionary_encode(pairs).indices, pa.int64())
+    assert codes is not None
+    return codes
+
+
 def _later_duplicates(clean: dict[str, pa.Array], key: tuple[str, ...], candidates: pa.Array) -> pa.Array:
-    """Rows whose natural key already appeared in an earlier candidate row."""
-    positions = row_positions(len(candidates))
-    keyed = pa.table({**{name: clean[name] for name in key}, "position": positions}).filter(candidates)
-    first_positions = keyed.group_by(list(key), use_threads=False).aggregate([("position", "min")])
-    is_first = pc.is_in(positions, first_positions.column("position_min"))
-    return pc.and_(candidates, pc.invert(is_first))
+    """Candidate rows whose natural key already appeared in an earlier candidate row. Dictionary indices are given
+    in order of first appearance, so a row is a first occurrence exactly when its index exceeds all earlier ones."""
+    positions = pc.indices_nonzero(candidates)
+    indices = pc.dictionary_encode(pc.take(_key_codes(clean, key), positions)).indices
+    if len(indices) == 0:
+        return candidates
+    running_max = pc.cumulative_max(pc.cast(indices, pa.int64()))
+    earlier_max = pa.concat_arrays([pa.array([-1], pa.int64()), running_max.slice(0, len(running_max) - 1)])
+    repeated = pc.indices_nonzero(pc.less_equal(pc.cast(indices, pa.int64()), earlier_max))
+    if len(repeated) == 0:
+        return pc.and_(candidates, pa.scalar(False))
+    return pc.is_in(row_positions(len(candidates)), pc.take(positions, repeated))
 
 
 def _standardise(spec: EntitySpec, raw: pa.Table) -> tuple[dict[str, pa.Array], pa.Array]:
@@ -103,12 +126,13 @@ def _standardise(spec: EntitySpec, raw: pa.Table) -> tuple[dict[str, pa.Array], 
         else pa.nulls(raw.num_rows, pa.string())
     )
     clean: dict[str, pa.Array] = {}
+    defaults = context_of(raw)
     rules = sorted(spec.columns, key=lambda rule: rule.name not in FIRST_COLUMNS)
     for rule in rules:
         column = raw.column(rule.name).combine_chunks()
         if rule.default is not None:
             column = pc.coalesce(blank_to_null(column), rule.default)
-        result = STANDARDISERS[rule.kind](column, _context(raw, clean, rule))
+        result = STANDARDISERS[rule.kind](column, _context(defaults, clean, rule))
         values = result.values
         reasons = _record_first_reason(reasons, result.invalid, INVALID_REASONS.get(rule.kind, f"invalid:{rule.name}"))
         if rule.minimum is not None or rule.maximum is not None:

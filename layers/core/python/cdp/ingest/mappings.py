@@ -32,7 +32,7 @@ class _Rule(BaseModel):
 
 
 class Join(_Rule):
-    """target = the source columns' trimmed values joined by `separator` (null if any is empty)."""
+    """target = the source columns' trimmed values joined by `separator` (an empty one joins as ""; null if all are)."""
 
     kind: Literal["join"]
     target: str
@@ -246,7 +246,10 @@ def _value_mapped(values: pa.Array, table: dict[str, str]) -> pa.Array:
 
 def _derived(rule: Join | Pattern, source: dict[str, pa.Array], length: int) -> pa.Array:
     if isinstance(rule, Join):
-        return pc.binary_join_element_wise(*(_column(source, name, length) for name in rule.sources), rule.separator)
+        parts = [_column(source, name, length) for name in rule.sources]
+        joined = pc.binary_join_element_wise(*parts, rule.separator, null_handling="replace", null_replacement="")
+        all_empty = pc.is_null(pc.coalesce(*parts))
+        return pc.if_else(all_empty, pa.scalar(None, pa.string()), joined)
     column = _column(source, rule.source, length)
     result = pa.nulls(len(column), pa.string())
     for pattern, value in rule.patterns.items():
