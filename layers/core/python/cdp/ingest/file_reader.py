@@ -1,92 +1,128 @@
-"""Turns the bytes of a dropped CSV (optionally gzip-compressed) into a table of raw strings with line numbers."""
+"""Streams a dropped file (CSV, JSON Lines or Parquet, optionally gzip) as bounded batches of raw string rows.
+
+`read_batches(stream, options)` yields `RawRows` batches of at most `options.batch_rows` rows, holding about one
+block of `options.batch_bytes` at a time whatever the file's size. Every fault of the file as a whole raises
+`UnreadableFile(reason, detail)` from the iterator: before the first batch when the start of the file shows it
+(empty_file, binary_content, undecodable_text, not_parquet, duplicate_columns, ...), or after earlier batches were
+yielded when it lies further on (truncated_gzip, corrupt_gzip, undecodable_text, record_too_large,
+corrupt_parquet). Batches already yielded stay valid; the caller decides what to do with them.
+"""
 
 from __future__ import annotations
 
-import csv
-import gzip
+import codecs
 import io
-import zlib
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, BinaryIO
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
-from cdp.clean.table import Rejection, UnreadableFile
+from cdp.clean.table import UnreadableFile
+from cdp.ingest.byte_stream import UTF8_BOM, ByteBlocks, utf8_blocks
+from cdp.ingest.csv_batches import read_csv_batches
+from cdp.ingest.jsonl_batches import read_jsonl_batches
+from cdp.ingest.parquet_batches import open_parquet, read_parquet_batches
+from cdp.ingest.raw_rows import RawRows
+from cdp.ingest.sniff import format_of_content, format_of_key, refuse_binary, sniff_delimiter, text_encoding
 
-GZIP_MAGIC = b"\x1f\x8b"
-UTF8_BOM = b"\xef\xbb\xbf"
+__all__ = ["RawRows", "ReadOptions", "read_batches", "read_csv_rows"]
+
+FORMATS = ("csv", "jsonl", "parquet")
+FORMAT_ALIASES = {"json": "jsonl", "ndjson": "jsonl", "tsv": "csv"}
+ENCODINGS = ("utf-8", "gbk", "gb18030")
+COMPRESSIONS = ("gzip",)
+
+
+def _encoding_name(encoding: str) -> str:
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError as error:
+        raise ValueError(f"unknown encoding {encoding!r}") from error
+    if name not in ENCODINGS:
+        raise ValueError(f"encoding {encoding!r} is not one of {', '.join(ENCODINGS)}")
+    return name
 
 
 @dataclass(frozen=True)
-class RawRows:
-    """Every well-formed row as strings, the source line of each, and the malformed rows already rejected."""
+class ReadOptions:
+    """How to read a file; None means detect: format from the key's suffix (see for_key), else the content;
+    compression by gzip's magic bytes; encoding as UTF-8 (BOM or not), else GB18030; delimiter among , ; tab |."""
 
-    table: pa.Table
-    lines: pa.Array
-    malformed: list[Rejection]
+    format: str | None = None
+    compression: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    quote_char: str | None = '"'
+    batch_rows: int = 50_000
+    batch_bytes: int = 4 << 20
+    max_record_bytes: int = 16 << 20
 
-    @property
-    def rows_in(self) -> int:
-        return self.table.num_rows + len(self.malformed)
+    def __post_init__(self) -> None:
+        if self.format is not None:
+            chosen = FORMAT_ALIASES.get(self.format.lower(), self.format.lower())
+            if chosen not in FORMATS:
+                raise ValueError(f"format {self.format!r} is not one of {', '.join(FORMATS)}")
+            object.__setattr__(self, "format", chosen)
+        if self.compression is not None and self.compression not in COMPRESSIONS:
+            raise ValueError(f"compression {self.compression!r} is not gzip or None")
+        if self.encoding is not None:
+            object.__setattr__(self, "encoding", _encoding_name(self.encoding))
+        for name in ("delimiter", "quote_char"):
+            value = getattr(self, name)
+            if value is not None and (len(value) != 1 or value in "\r\n"):
+                raise ValueError(f"{name} must be one character other than a newline, not {value!r}")
+        if self.delimiter is not None and self.delimiter == self.quote_char:
+            raise ValueError("the delimiter and the quote character must differ")
+        if min(self.batch_rows, self.batch_bytes, self.max_record_bytes) < 1:
+            raise ValueError("batch_rows, batch_bytes and max_record_bytes must be positive")
+
+    @classmethod
+    def declared(cls, values: Mapping[str, Any] | None, **settings: Any) -> ReadOptions:
+        """Options from a mapping's declared values (`SourceMapping.read_options`: format, encoding, delimiter;
+        None or absent means detect) plus any other field."""
+        chosen = {name: value for name, value in (values or {}).items() if value is not None}
+        return cls(**{**chosen, **settings})
+
+    @classmethod
+    def for_key(cls, key: str, declared: Mapping[str, Any] | None = None, **settings: Any) -> ReadOptions:
+        """Options for an S3 key: the declared values first, else the format the key's suffix names."""
+        options = cls.declared(declared, **settings)
+        return options if options.format else replace(options, format=format_of_key(key))
 
 
-def decompress(data: bytes) -> bytes:
-    """Undo gzip when the content says it is gzip (whatever the key's suffix)."""
-    if not data.startswith(GZIP_MAGIC):
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as error:
-        raise UnreadableFile("corrupt_gzip", str(error)) from error
+def _text_batches(blocks: ByteBlocks, options: ReadOptions, file_format: str) -> Iterator[RawRows]:
+    head = blocks.first.removeprefix(UTF8_BOM)
+    if not head.strip():
+        raise UnreadableFile("empty_file")
+    refuse_binary(head)
+    encoding = text_encoding(blocks.first, options.encoding, complete=len(blocks.first) < options.batch_bytes)
+    texts = utf8_blocks(blocks, encoding)
+    if file_format == "jsonl":
+        return read_jsonl_batches(texts, options.batch_rows, options.max_record_bytes)
+    delimiter = options.delimiter or sniff_delimiter(head.decode(encoding, errors="replace"), options.quote_char)
+    return read_csv_batches(texts, delimiter, options.quote_char, options.batch_rows, options.max_record_bytes)
 
 
-def _header(text_start: bytes) -> list[str]:
-    first_line = text_start.split(b"\n", 1)[0].rstrip(b"\r")
-    try:
-        return next(csv.reader([first_line.decode("utf-8")]))
-    except UnicodeDecodeError as error:
-        raise UnreadableFile("not_utf8", str(error)) from error
-
-
-def _line_numbers(row_count: int, malformed_lines: list[int]) -> pa.Array:
-    """Source line of each well-formed row: data starts on line 2, skipping the malformed lines."""
-    skipped = set(malformed_lines)
-    lines: list[int] = []
-    line = 2
-    while len(lines) < row_count:
-        if line not in skipped:
-            lines.append(line)
-        line += 1
-    return pa.array(lines, pa.int64())
+def read_batches(stream: BinaryIO, options: ReadOptions | Mapping[str, Any] | None = None) -> Iterator[RawRows]:
+    """Batches of the file's rows, as strings with their source lines (CSV: the physical line a row starts on,
+    header = 1; JSON Lines: the object's line; Parquet: the row's 1-based position), and its malformed rows.
+    A mapping of declared values (format, encoding, delimiter) is accepted in place of ReadOptions."""
+    chosen = options if isinstance(options, ReadOptions) else ReadOptions.declared(options)
+    blocks = ByteBlocks(stream, chosen.compression, chosen.batch_bytes)
+    file_format = chosen.format or format_of_content(blocks.first)
+    if file_format == "parquet":
+        source = open_parquet(blocks.first, blocks, stream, blocks.compressed)
+        yield from read_parquet_batches(source, chosen.batch_rows)
+    else:
+        yield from _text_batches(blocks, chosen, file_format)
 
 
 def read_csv_rows(data: bytes) -> RawRows:
-    """Parse CSV bytes as strings only (typing is the cleaner's job); rows with the wrong field count are rejected."""
-    content = decompress(data).removeprefix(UTF8_BOM)
-    if not content.strip():
-        raise UnreadableFile("empty_file")
-    header = _header(content)
-    if len(set(header)) != len(header) or not all(header):
-        raise UnreadableFile("bad_header", ",".join(header))
-
-    malformed: list[Rejection] = []
-
-    def reject_malformed(row: pacsv.InvalidRow) -> str:
-        malformed.append(Rejection(line=row.number, reason="malformed_row", row={"raw": row.text}))
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(content),
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 22),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=reject_malformed),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header}, strings_can_be_null=False
-            ),
-        )
-    except pa.ArrowInvalid as error:
-        raise UnreadableFile("unreadable_csv", str(error)) from error
-    if table.num_rows == 0 and not malformed:
-        raise UnreadableFile("no_rows")
-    lines = _line_numbers(table.num_rows, [rejection.line for rejection in malformed if rejection.line])
-    return RawRows(table=table, lines=lines, malformed=malformed)
+    """The whole of a small in-memory file as one RawRows (for tests and tools; ingest streams read_batches)."""
+    batches = list(read_batches(io.BytesIO(data), ReadOptions(format="csv")))
+    return RawRows(
+        table=pa.concat_tables([batch.table for batch in batches]),
+        lines=pa.concat_arrays([batch.lines for batch in batches]),
+        malformed=[rejection for batch in batches for rejection in batch.malformed],
+    )

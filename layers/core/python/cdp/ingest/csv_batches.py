@@ -1,0 +1,239 @@
+"""Reads CSV as a stream of batches: whole records cut from UTF-8 blocks, each with the physical line it starts on.
+
+pyarrow's streaming reader (`open_csv`) does not say where a row starts, and its row numbers count records, not
+lines, once a quoted field holds a newline. So records are framed here (split on newlines, quotes followed as
+pyarrow's parser sees them) and each batch of records is parsed by pyarrow's `read_csv`; the parsed row count is checked against the framed record count, and a batch where they disagree
+is re-parsed record by record, so a line number is never guessed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from cdp.clean.table import Rejection, UnreadableFile
+from cdp.ingest.raw_rows import RawRows
+
+NEWLINE, CARRIAGE_RETURN = 10, 13
+MALFORMED_ROW = "malformed_row"
+UNTERMINATED_QUOTE = "unterminated_quote"
+
+
+@dataclass(frozen=True)
+class Records:
+    """Whole non-empty CSV records (a record spanning lines keeps its inner newlines) and each one's start line."""
+
+    records: list[bytes]
+    lines: list[int]
+    unterminated: bool = False  # the last record ends (at the end of the file) inside an open quote
+
+    def text(self, index: int) -> str:
+        return self.records[index].removesuffix(b"\r").decode("utf-8")
+
+
+def _complete_record_pattern(delimiter: bytes, quote: bytes) -> re.Pattern[bytes]:
+    """A line that is one whole record whose quotes all open at a field start and close within the line."""
+    d, q = re.escape(delimiter), re.escape(quote)
+    field = b"(?:%s[^%s]*(?:%s%s[^%s]*)*%s[^%s%s]*|[^%s%s]*)" % (q, q, q, q, q, q, d, q, d, q)
+    return re.compile(b"%s(?:%s%s)*" % (field, d, field))
+
+
+class CsvFramer:
+    """Cuts a stream of UTF-8 blocks into batches of whole records, with the physical line each starts on.
+
+    A newline ends a record unless it lies inside a quoted field, by pyarrow's rules: a quote opens a quoted
+    field only at a field start; inside one, a doubled quote is a literal quote and a single quote closes it.
+    Lines without quotes, or matching one well-quoted record, are taken whole (C speed); only the others are
+    walked quote by quote. Never holds more than one block plus one unfinished record, and refuses a record
+    longer than `max_record_bytes` (an unterminated quote would otherwise swallow the file).
+    """
+
+    def __init__(self, delimiter: str, quote_char: str | None, batch_rows: int, max_record_bytes: int) -> None:
+        self._quote = quote_char.encode() if quote_char else None
+        self._field_starts = {ord(delimiter), NEWLINE, CARRIAGE_RETURN}
+        self._complete = _complete_record_pattern(delimiter.encode(), self._quote) if self._quote else None
+        self._batch_rows = batch_rows
+        self._max_record_bytes = max_record_bytes
+
+    def _still_quoted(self, line: bytes, inside: bool) -> bool:
+        """Whether a quoted field is open at the end of `line`, given whether one was open at its start."""
+        assert self._quote is not None
+        quote = self._quote[0]
+        position = line.find(self._quote)
+        while position >= 0:
+            if inside:
+                if position + 1 < len(line) and line[position + 1] == quote:
+                    position += 1
+                else:
+                    inside = False
+            elif position == 0 or line[position - 1] in self._field_starts:
+                inside = True
+            position = line.find(self._quote, position + 1)
+        return inside
+
+    def frames(self, blocks: Iterable[bytes]) -> Iterator[Records]:
+        """Batches of at most `batch_rows` non-empty records; the last record may lack its newline."""
+        pending, line = b"", 1
+        for block in blocks:
+            records, lines, pending, line = self._cut(pending + block, line)
+            for first in range(0, len(records), self._batch_rows):
+                yield Records(records[first : first + self._batch_rows], lines[first : first + self._batch_rows])
+            if len(pending) > self._max_record_bytes:
+                raise UnreadableFile(
+                    "record_too_large",
+                    f"line {line}: a record over {self._max_record_bytes} bytes (unterminated quote?)",
+                )
+        if pending.strip(b"\r\n"):
+            inside = False
+            for part in pending.split(b"\n"):
+                inside = self._quote is not None and self._still_quoted(part, inside)
+            yield Records([pending.removesuffix(b"\n")], [line], unterminated=inside)
+
+    def _cut(self, data: bytes, line: int) -> tuple[list[bytes], list[int], bytes, int]:
+        """The whole records in `data` with their lines, and the rest (an unfinished record) with its line."""
+        parts = data.split(b"\n")
+        rest = parts.pop()
+        if self._quote is None or self._quote not in data:
+            lines = [number for number, part in enumerate(parts, line) if part and part != b"\r"]
+            return [part for part in parts if part and part != b"\r"], lines, rest, line + len(parts)
+        assert self._complete is not None
+        whole = self._complete.fullmatch
+        records: list[bytes] = []
+        lines = []
+        open_from = -1  # index of the part where an unfinished quoted record starts
+        for index, part in enumerate(parts):
+            if open_from >= 0:
+                if not self._still_quoted(part, inside=True):
+                    records.append(b"\n".join(parts[open_from : index + 1]))
+                    lines.append(line + open_from)
+                    open_from = -1
+            elif self._quote in part and not whole(part) and self._still_quoted(part, inside=False):
+                open_from = index
+            elif part and part != b"\r":
+                records.append(part)
+                lines.append(line + index)
+        if open_from >= 0:
+            return records, lines, b"\n".join([*parts[open_from:], rest]), line + open_from
+        return records, lines, rest, line + len(parts)
+
+
+def header_names(text: str, delimiter: str, quote_char: str | None) -> list[str]:
+    """The header record's column names, trimmed; blank or repeated names make the file unreadable."""
+    names = [name.strip() for name in _split(text, delimiter, quote_char)]
+    if not all(names):
+        raise UnreadableFile("blank_column_name", text[:1000])
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UnreadableFile("duplicate_columns", ", ".join(repeated))
+    return names
+
+
+def python_csv_reader(
+    lines: Iterable[str], delimiter: str, quote_char: str | None, strict: bool
+) -> Iterator[list[str]]:
+    """The standard library's reader with the same dialect (for the header, sniffing and the exact slow path)."""
+    if quote_char is None:
+        return csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE, strict=strict)
+    return csv.reader(lines, delimiter=delimiter, quotechar=quote_char, strict=strict)
+
+
+def _split(text: str, delimiter: str, quote_char: str | None) -> list[str]:
+    return next(python_csv_reader([text], delimiter, quote_char, strict=True), [])
+
+
+class CsvBatchParser:
+    """Parses framed records with pyarrow into RawRows: every column a string, wrong-width rows rejected."""
+
+    def __init__(self, header: list[str], delimiter: str, quote_char: str | None) -> None:
+        self._header = header
+        self._delimiter = delimiter
+        self._quote_char = quote_char
+        self._convert = pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
+
+    def parse(self, records: Records) -> RawRows:
+        if records.unterminated:
+            last = len(records.lines) - 1
+            rows = self.parse(Records(records.records[:last], records.lines[:last]))
+            rejection = Rejection(records.lines[last], UNTERMINATED_QUOTE, {"raw": records.text(last)})
+            return RawRows(table=rows.table, lines=rows.lines, malformed=[*rows.malformed, rejection])
+        invalid: list[int] = []
+
+        def skip_invalid(row: pacsv.InvalidRow) -> str:
+            invalid.append(row.number - 1)  # pyarrow numbers the non-empty records of this batch from 1
+            return "skip"
+
+        data = b"\n".join(records.records)
+        try:
+            table = pacsv.read_csv(
+                io.BytesIO(data),
+                read_options=pacsv.ReadOptions(
+                    column_names=self._header, use_threads=False, block_size=max(len(data) + 1, 1 << 16)
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=self._delimiter,
+                    quote_char=self._quote_char or False,
+                    newlines_in_values=True,
+                    invalid_row_handler=skip_invalid,
+                ),
+                convert_options=self._convert,
+            )
+        except pa.ArrowInvalid:
+            return self._parse_one_by_one(records)
+        if table.num_rows + len(invalid) != len(records.lines):
+            return self._parse_one_by_one(records)
+        rejected = set(invalid)
+        lines = (
+            [line for index, line in enumerate(records.lines) if index not in rejected] if rejected else records.lines
+        )
+        malformed = [Rejection(records.lines[index], MALFORMED_ROW, {"raw": records.text(index)}) for index in invalid]
+        return RawRows(table=table, lines=pa.array(lines, pa.int64()), malformed=malformed)
+
+    def _parse_one_by_one(self, records: Records) -> RawRows:
+        """The exact but slow path, for a batch pyarrow splits differently (e.g. a bare carriage return)."""
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        malformed: list[Rejection] = []
+        for index, line in enumerate(records.lines):
+            text = records.text(index)
+            try:
+                fields = _split(text, self._delimiter, self._quote_char)
+            except csv.Error:
+                fields = []
+            if len(fields) == len(self._header):
+                rows.append(fields)
+                lines.append(line)
+            else:
+                malformed.append(Rejection(line, MALFORMED_ROW, {"raw": text}))
+        columns = list(zip(*rows)) if rows else [() for _ in self._header]
+        table = pa.table({name: pa.array(column, pa.string()) for name, column in zip(self._header, columns)})
+        return RawRows(table=table, lines=pa.array(lines, pa.int64()), malformed=malformed)
+
+
+def read_csv_batches(
+    utf8_blocks: Iterable[bytes], delimiter: str, quote_char: str | None, batch_rows: int, max_record_bytes: int
+) -> Iterator[RawRows]:
+    """The header is the first non-empty record; every later non-empty record is a row or a malformed row."""
+    frames = CsvFramer(delimiter, quote_char, batch_rows, max_record_bytes).frames(utf8_blocks)
+    first = next(frames, None)
+    if first is None:
+        raise UnreadableFile("empty_file")
+    parser = CsvBatchParser(header_names(first.text(0), delimiter, quote_char), delimiter, quote_char)
+    rows_seen = 0
+    rest = Records(first.records[1:], first.lines[1:])
+    for records in itertools.chain([rest] if rest.lines else [], frames):
+        batch = parser.parse(records)
+        rows_seen += batch.rows_in
+        yield batch
+    if rows_seen == 0:
+        raise UnreadableFile("header_only")

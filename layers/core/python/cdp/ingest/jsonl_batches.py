@@ -1,0 +1,91 @@
+"""Reads JSON Lines as a stream of batches: one object per physical line, every value as text.
+
+Top-level strings stay as they are, numbers keep their written digits, booleans and null become `true`,
+`false` and null, nested objects and arrays become JSON text. A line that is not a JSON object is a malformed
+row with its line number, never a reason to refuse the file. Columns are the keys seen so far in the file, in
+first-seen order, so a later batch's columns extend an earlier batch's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from cdp.clean.table import Rejection, UnreadableFile
+from cdp.ingest.raw_rows import RawRows
+
+INVALID_JSON = "invalid_json"
+NOT_AN_OBJECT = "not_a_json_object"
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | Decimal):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_number)
+
+
+def _lines(utf8_blocks: Iterable[bytes], max_record_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """(line number, content) of each non-blank physical line."""
+    pending, line = b"", 1
+    for block in utf8_blocks:
+        parts = (pending + block).split(b"\n")
+        pending = parts.pop()
+        for part in parts:
+            if part.strip():
+                yield line, part.rstrip(b"\r")
+            line += 1
+        if len(pending) > max_record_bytes:
+            raise UnreadableFile("record_too_large", f"line {line}: a line over {max_record_bytes} bytes")
+    if pending.strip():
+        yield line, pending.rstrip(b"\r")
+
+
+def _batch(
+    objects: list[dict[str, Any]], lines: list[int], malformed: list[Rejection], columns: dict[str, None]
+) -> RawRows:
+    table = pa.table({name: pa.array([_as_text(row.get(name)) for row in objects], pa.string()) for name in columns})
+    return RawRows(table=table, lines=pa.array(lines, pa.int64()), malformed=malformed)
+
+
+def read_jsonl_batches(utf8_blocks: Iterable[bytes], batch_rows: int, max_record_bytes: int) -> Iterator[RawRows]:
+    columns: dict[str, None] = {}
+    objects: list[dict[str, Any]] = []
+    lines: list[int] = []
+    malformed: list[Rejection] = []
+    seen = 0
+    for line, content in _lines(utf8_blocks, max_record_bytes):
+        seen += 1
+        try:
+            value = json.loads(content, parse_float=Decimal)
+        except ValueError as error:
+            malformed.append(Rejection(line, INVALID_JSON, {"raw": content.decode("utf-8"), "error": str(error)}))
+        else:
+            if isinstance(value, dict):
+                columns.update(dict.fromkeys(value))
+                objects.append(value)
+                lines.append(line)
+            else:
+                malformed.append(Rejection(line, NOT_AN_OBJECT, {"raw": content.decode("utf-8")}))
+        if len(objects) + len(malformed) >= batch_rows:
+            yield _batch(objects, lines, malformed, columns)
+            objects, lines, malformed = [], [], []
+    if objects or malformed:
+        yield _batch(objects, lines, malformed, columns)
+    if seen == 0:
+        raise UnreadableFile("empty_file")
