@@ -151,9 +151,34 @@ def _standardise(spec: EntitySpec, raw: pa.Table) -> tuple[dict[str, pa.Array], 
     return clean, reasons
 
 
-def clean_table(spec: EntitySpec, raw: pa.Table, lines: pa.Array) -> CleanResult:
+class FileKeys:
+    """The natural keys accepted from earlier batches of one file, so that a line repeated across a batch boundary
+    is still a `duplicate_in_file`. One instance per file; pass it to every clean_table call of that file."""
+
+    def __init__(self) -> None:
+        self._batches: list[pa.Array] = []
+
+    def seen(self, keys: pa.Array) -> pa.Array:
+        return pc.is_in(keys, pa.chunked_array(self._batches, pa.string())) if self._batches else pc.is_null(keys)
+
+    def add(self, keys: pa.Array) -> None:
+        self._batches.append(keys)
+
+
+def _key_text(clean: dict[str, pa.Array], key: tuple[str, ...]) -> pa.Array:
+    """The natural key as one string, equal exactly when the key is (each part length-prefixed, null as N)."""
+    parts = []
+    for name in key:
+        text = pc.cast(clean[name], pa.string())
+        prefixed = pc.binary_join_element_wise(pc.cast(pc.utf8_length(text), pa.string()), text, ":")
+        parts.append(pc.fill_null(prefixed, "N"))
+    return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "|")
+
+
+def clean_table(spec: EntitySpec, raw: pa.Table, lines: pa.Array, file_keys: FileKeys | None = None) -> CleanResult:
     """Standardise every canonical column of `raw` (all strings) and split accepted from rejected rows; accepted
-    has the entity's columns in the contract's order plus `source_line`, each rejected row one reason."""
+    has the entity's columns in the contract's order plus `source_line`, each rejected row one reason. With
+    `file_keys`, rows whose natural key an earlier batch of the same file accepted are duplicates too."""
     missing = [name for name in spec.column_names if name not in raw.column_names]
     if missing:
         raise UnreadableFile("missing_columns", ", ".join(missing))
@@ -162,6 +187,10 @@ def clean_table(spec: EntitySpec, raw: pa.Table, lines: pa.Array) -> CleanResult
     reasons = _record_first_reason(
         reasons, _later_duplicates(clean, spec.natural_key, pc.is_null(reasons)), "duplicate_in_file"
     )
+    if file_keys is not None:
+        keys = _key_text(clean, spec.natural_key)
+        reasons = _record_first_reason(reasons, pc.and_(pc.is_null(reasons), file_keys.seen(keys)), "duplicate_in_file")
+        file_keys.add(keys.filter(pc.is_null(reasons)))
 
     accepted_mask = pc.is_null(reasons)
     accepted = pa.table({**{name: clean[name] for name in spec.column_names}, LINE_COLUMN: lines}).filter(

@@ -103,7 +103,7 @@ class SourceMapping(_Rule):
     entity: str
     description: str = ""
     prefixes: tuple[str, ...] = ()
-    format: Literal["csv", "jsonl", "json", "parquet"] | None = None
+    format: Literal["csv", "jsonl", "parquet"] | None = None
     encoding: str | None = None
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     columns: dict[str, str] = Field(default_factory=dict)
