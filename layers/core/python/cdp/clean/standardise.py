@@ -296,6 +296,15 @@ def region_code(column: pa.Array, context: Context) -> Standardised:
     return Standardised(found, pc.and_(pc.is_valid(found), pa.scalar(False)))
 
 
+CLEAN_TYPES: dict[str, pa.DataType] = {
+    "timestamp": TIMESTAMP_TYPE,
+    "date": pa.date32(),
+    "money": MONEY_TYPE,
+    "integer": pa.int64(),
+    "boolean": pa.bool_(),
+}
+"""The clean type of each kind that is not a string."""
+
 STANDARDISERS: dict[str, Callable[[pa.Array, Context], Standardised]] = {
     "text": text,
     "email": email,

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.clean.entities import ColumnRule, EntitySpec
-from cdp.clean.standardise import STANDARDISERS, Context, blank_to_null
+from cdp.clean.standardise import CLEAN_TYPES, STANDARDISERS, Context, blank_to_null
 
 LINE_COLUMN = "source_line"
 MAPPING_REJECTION = "_mapping_rejection"  # optional raw column: a reason the source mapping already gave a row
@@ -49,6 +49,7 @@ INVALID_REASONS = {
     "country": "unknown_country",
 }
 FIRST_COLUMNS = ("country", "province", "city")  # what other columns read (phone region, region code)
+DERIVED_KINDS = ("region_code",)  # kinds that may have a value where their own column is empty
 
 
 def context_of(raw: pa.Table) -> dict[str, str]:
@@ -132,7 +133,11 @@ def _standardise(spec: EntitySpec, raw: pa.Table) -> tuple[dict[str, pa.Array], 
         column = raw.column(rule.name).combine_chunks()
         if rule.default is not None:
             column = pc.coalesce(blank_to_null(column), rule.default)
-        result = STANDARDISERS[rule.kind](column, _context(defaults, clean, rule))
+        context = _context(defaults, clean, rule)
+        if column.null_count == len(column) and rule.kind not in DERIVED_KINDS:
+            clean[rule.name] = pa.nulls(len(column), CLEAN_TYPES.get(rule.kind, pa.string()))
+            continue
+        result = STANDARDISERS[rule.kind](column, context)
         values = result.values
         reasons = _record_first_reason(reasons, result.invalid, INVALID_REASONS.get(rule.kind, f"invalid:{rule.name}"))
         if rule.minimum is not None or rule.maximum is not None:

@@ -221,6 +221,18 @@ def _column(source: dict[str, pa.Array], name: str, length: int) -> pa.Array:
     return source[name] if name in source else pa.nulls(length, pa.string())
 
 
+def _source_columns(mapping: SourceMapping) -> set[str]:
+    """Every source column the mapping reads."""
+    return {
+        *mapping.columns,
+        *(rule.within for rule in mapping.derivations if isinstance(rule, FillDown)),
+        *(name for rule in mapping.derivations if isinstance(rule, FillDown) for name in rule.columns),
+        *(name for rule in mapping.derivations if isinstance(rule, Join) for name in rule.sources),
+        *(rule.source for rule in mapping.derivations if isinstance(rule, Pattern)),
+        *(condition.column for rule in mapping.rejections for condition in rule.when),
+    }
+
+
 def _require_sources(mapping: SourceMapping, present: set[str]) -> None:
     """Refuse a file that lacks the source column of a required canonical column nothing else provides."""
     spec = ENTITIES[mapping.entity]
@@ -278,7 +290,7 @@ def apply_mapping(mapping: SourceMapping, raw: pa.Table) -> pa.Table:
     present = set(raw.column_names)
     _require_sources(mapping, present)
     length = raw.num_rows
-    source = {name: _trimmed(raw.column(name)) for name in raw.column_names}
+    source = {name: _trimmed(raw.column(name)) for name in _source_columns(mapping) & present}
     for rule in mapping.derivations:
         if isinstance(rule, FillDown):
             _fill_down(source, rule)
