@@ -232,6 +232,24 @@ def test_order_lines_keep_cancellations_and_derive_their_amount() -> None:
     assert result.rejected == []
 
 
+@pytest.mark.parametrize(
+    ("price", "expected"),
+    [("+5", Decimal("5")), (".5", Decimal("0.5")), ("12.3456", Decimal("12.3456")), ("1e3", None), ("1.23456", None),
+     ('"1,000.00"', None), ("9" * 300, None), ("123456789.1234", Decimal("123456789.1234"))],
+)  # fmt: skip
+def test_money_is_read_exactly_or_refused(price: str, expected: Decimal | None) -> None:
+    # Given: a file whose only price is this one (the whole-column fast path) and the same price beside a bad one
+    alone = ORDER_HEADER + "\n" + _order(unit_price=price, quantity="1") + "\n"
+    mixed = alone + _order(line_id="2", unit_price="bad") + "\n"
+    # When
+    results = [_clean("orders", data)[1] for data in (alone, mixed)]
+    # Then: both paths agree
+    for result in results:
+        prices = dict(zip(result.accepted.column("line_id").to_pylist(), result.accepted.column("unit_price").to_pylist()))
+        assert prices.get("1") == expected
+        assert ("invalid:unit_price" in [r.reason for r in result.rejected if r.row["line_id"] == "1"]) == (expected is None)
+
+
 def test_guest_order_lines_are_kept() -> None:
     # Given: a line with no identifier at all
     _, result = _clean("orders", ORDER_HEADER + "\n" + _order(customer_id="") + "\n")

@@ -23,6 +23,7 @@ LANGUAGE_PATTERN = (
     r"^(?P<language>[a-z]{2,3})(?:-(?P<script>[a-z]{4}))?(?:-(?P<region>[a-z]{2}|[0-9]{3}))?(?P<variants>(?:-[a-z0-9]{5,8})*)$"
 )
 MONEY_TYPE = pa.decimal128(18, 4)
+NUMBER_TEXT_LIMIT = 24  # longer number texts are checked by pattern
 TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
 ISO_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 # A local date-time, then optional fractional seconds and an optional UTC offset (only after a time of day).
@@ -212,16 +213,36 @@ def date(column: pa.Array, context: Context) -> Standardised:
     return Standardised(parsed, pc.and_(pc.is_valid(values), pc.is_null(parsed)))
 
 
+def _whole_column_cast(values: pa.Array, to: pa.DataType) -> Standardised | None:
+    """The fast path for numbers: one strict cast of the whole column, or None when some value needs checking
+    (Arrow's decimal cast wraps numbers of hundreds of digits instead of failing, so long values never take it)."""
+    if (pc.max(pc.utf8_length(values)).as_py() or 0) > NUMBER_TEXT_LIMIT:
+        return None
+    try:
+        cast = pc.cast(values, to)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return Standardised(cast, pc.and_(pc.is_valid(values), pa.scalar(False)))
+
+
 def money(column: pa.Array, _context: Context) -> Standardised:
-    """Decimal amounts with at most four places, as decimal128(18, 4); thousands separators are refused."""
-    values = pc.replace_substring_regex(blank_to_null(column), r"^\+", "")
+    """Decimal amounts with at most four places, as decimal128(18, 4); exponents and thousands separators are
+    refused."""
+    values = blank_to_null(column)
+    if not pc.any(pc.match_substring(values, "e", ignore_case=True)).as_py():
+        if (fast := _whole_column_cast(values, MONEY_TYPE)) is not None:
+            return fast
+    values = pc.replace_substring_regex(values, r"^\+", "")
     valid = pc.match_substring_regex(values, MONEY_PATTERN)
     invalid = _invalid_where(values, valid)
     return Standardised(pc.cast(_keep_valid(values, invalid), MONEY_TYPE), invalid)
 
 
 def integer(column: pa.Array, _context: Context) -> Standardised:
-    values = pc.replace_substring_regex(blank_to_null(column), r"^\+", "")
+    values = blank_to_null(column)
+    if (fast := _whole_column_cast(values, pa.int64())) is not None:
+        return fast
+    values = pc.replace_substring_regex(values, r"^\+", "")
     invalid = _invalid_where(values, pc.match_substring_regex(values, INTEGER_PATTERN))
     return Standardised(pc.cast(_keep_valid(values, invalid), pa.int64()), invalid)
 

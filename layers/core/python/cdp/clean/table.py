@@ -158,13 +158,18 @@ def _standardise(spec: EntitySpec, raw: pa.Table) -> tuple[dict[str, pa.Array], 
 
 class FileKeys:
     """The natural keys accepted from earlier batches of one file, so that a line repeated across a batch boundary
-    is still a `duplicate_in_file`. One instance per file; pass it to every clean_table call of that file."""
+    is still a `duplicate_in_file`. One instance per file; pass it to every clean_table call of that file. Each
+    batch costs one hash lookup per key seen so far (the earlier keys are probed against the batch's)."""
 
     def __init__(self) -> None:
         self._batches: list[pa.Array] = []
 
     def seen(self, keys: pa.Array) -> pa.Array:
-        return pc.is_in(keys, pa.chunked_array(self._batches, pa.string())) if self._batches else pc.is_null(keys)
+        if not self._batches:
+            return pc.is_in(keys, pa.array([], pa.string()))
+        earlier = pa.chunked_array(self._batches, pa.string())
+        repeated = earlier.filter(pc.is_in(earlier, keys))
+        return pc.is_in(keys, repeated)
 
     def add(self, keys: pa.Array) -> None:
         self._batches.append(keys)
@@ -172,6 +177,8 @@ class FileKeys:
 
 def _key_text(clean: dict[str, pa.Array], key: tuple[str, ...]) -> pa.Array:
     """The natural key as one string, equal exactly when the key is (each part length-prefixed, null as N)."""
+    if len(key) == 1 and pa.types.is_string(clean[key[0]].type):
+        return clean[key[0]]
     parts = []
     for name in key:
         text = pc.cast(clean[name], pa.string())
