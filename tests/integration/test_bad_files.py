@@ -22,7 +22,7 @@ from cdp_local.stack import LocalStack
         ),
         ("orders/empty.csv", b"", "empty_file"),
         ("customers/header-only.csv", b"customer_id,email\n", "no_rows"),
-        ("invoices/2024.csv", b"a,b\n1,2\n", "unknown_mapping"),
+        ("invoices/2024.csv", b"a,b\n1,2\n", "unknown_entity"),
         ("orders/wrong-columns.csv", b"id,total\n1,2\n", "missing_columns"),
     ],
 )
