@@ -84,7 +84,9 @@ def test_a_manifest_may_carry_an_inline_mapping() -> None:
      ({"mapping": {"name": "x", "version": 1, "entity": "invoices"}}, "invalid_mapping"),
      ({"mapping": {"name": "x", "version": 1, "entity": "orders", "columns": {"a": "total"}}}, "invalid_mapping"),
      ({"mapping": {"name": "x", "version": 1, "entity": "orders", "defaults": {"timezone": "Mars/Base"}}}, "invalid_mapping"),
-     ({"mapping": {"name": "x", "version": 1, "entity": "orders", "derivations": [{"kind": "eval", "code": "1"}]}}, "invalid_mapping")],
+     ({"mapping": {"name": "x", "version": 1, "entity": "orders", "derivations": [{"kind": "eval", "code": "1"}]}}, "invalid_mapping"),
+     ({"mapping": {"name": "x", "version": 1, "entity": "orders", "rejections": [{"reason": "r", "when": [{"column": "a", "matches": "(a+"}]}]}}, "invalid_mapping"),
+     ({"mapping": {"name": "x", "version": 1, "entity": "orders", "derivations": [{"kind": "pattern", "target": "status", "source": "a", "patterns": {"(?<=x)": "completed"}}]}}, "invalid_mapping")],
 )  # fmt: skip
 def test_a_bad_manifest_is_refused_with_a_reason(manifest: dict, reason: str) -> None:
     # Given / When / Then

@@ -31,6 +31,15 @@ class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _re2(pattern: str) -> str:
+    """Refuse a regular expression Arrow's RE2 cannot compile (RE2 also rules out catastrophic backtracking)."""
+    try:
+        pc.match_substring_regex(pa.array([""]), pattern)
+    except pa.ArrowInvalid as error:
+        raise ValueError(f"invalid regular expression {pattern!r}: {error}") from error
+    return pattern
+
+
 class Join(_Rule):
     """target = the source columns' trimmed values joined by `separator` (an empty one joins as ""; null if all are)."""
 
@@ -48,6 +57,13 @@ class Pattern(_Rule):
     source: str
     patterns: dict[str, str] = Field(min_length=1)
     otherwise: str | None = None
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, patterns: dict[str, str]) -> dict[str, str]:
+        for pattern in patterns:
+            _re2(pattern)
+        return patterns
 
 
 class FillDown(_Rule):
@@ -68,6 +84,11 @@ class Condition(_Rule):
     column: str
     matches: str
     negate: bool = False
+
+    @field_validator("matches")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        return _re2(pattern)
 
 
 class Rejection(_Rule):
