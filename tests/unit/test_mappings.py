@@ -34,6 +34,7 @@ def _through(mapping: SourceMapping, csv_text: str) -> CleanResult:
     [("orders/2024/01.csv", "canonical_orders"), ("canonical/customers/a.csv.gz", "canonical_customers"),
      ("Returns/x.csv", "canonical_returns"), ("online_retail/online_retail.csv.gz", "online_retail"),
      ("shopify/orders/export.csv", "shopify_orders"), ("tickets-2024-05.csv", "canonical_tickets"),
+     ("shopify/customers/export.csv", "shopify_customers"),
      ("loyalty/points.jsonl", "canonical_loyalty")],
 )  # fmt: skip
 def test_the_key_prefix_chooses_the_mapping(key: str, name: str) -> None:
@@ -175,6 +176,24 @@ def test_shopify_order_fields_are_filled_down_to_every_line_item() -> None:
     assert [r["ordered_at"] for r in rows] == [datetime(2024, 3, 1, 8, 59, tzinfo=UTC)] * 2 + [datetime(2024, 3, 2, 15, 0, tzinfo=UTC)]
     assert [(r["phone"], r["region_code"]) for r in rows] == [("+49301234567", None)] * 2 + [("+15125550100", "US-TX")]
     assert result.rejected == []
+
+
+def test_shopify_customers_keep_their_ids_consents_and_regions() -> None:
+    # Given: the Shopify customers export, with its apostrophe-prefixed ids and phones
+    data = (
+        "Customer ID,First Name,Last Name,Email,Accepts Email Marketing,Default Address City,"
+        "Default Address Province Code,Default Address Country Code,Default Address Zip,Phone,Accepts SMS Marketing,Total Spent\n"
+        "'7012345678901,Ann,Lee,Ann@Example.com,yes,San Francisco,CA,US,'94103,'+14155550123,no,10.00\n"
+        "'7012345678902,Li,Wei,li@example.cn,no,深圳,GD,CN,,138 0013 8000,yes,0.00\n"
+    )
+    # When
+    result = _through(mapping_for("shopify/customers/2024.csv", None), data)
+    # Then
+    columns = ["customer_id", "email", "phone", "email_consent", "sms_consent", "country", "region_code"]
+    assert [tuple(row[name] for name in columns) for row in result.accepted.to_pylist()] == [
+        ("7012345678901", "ann@example.com", "+14155550123", True, False, "US", "US-CA"),
+        ("7012345678902", "li@example.cn", "+8613800138000", False, True, "CN", "440300"),
+    ]
 
 
 def test_value_maps_constants_and_defaults_apply_only_where_the_source_is_silent() -> None:

@@ -113,7 +113,7 @@ def country(column: pa.Array, _context: Context) -> Standardised:
 
 def phone(column: pa.Array, context: Context) -> Standardised:
     """Phone numbers to E.164; national numbers are read in the row's country, else the mapping's phone region."""
-    digits = pc.replace_substring_regex(blank_to_null(column), r"[\s\-().\/]", "")
+    digits = pc.replace_substring_regex(blank_to_null(column), r"[\s\-().\/']", "")
     international = pc.replace_substring_regex(digits, r"^00", "+")
     region = context.clean.get("country", pa.nulls(len(column), pa.string()))
     if context.phone_region:

@@ -66,6 +66,22 @@ class Pattern(_Rule):
         return patterns
 
 
+class Replace(_Rule):
+    """target = the source column with every match of a regular expression (RE2) replaced, e.g. the leading
+    apostrophe spreadsheet exports put before long numbers ("'7012345678901")."""
+
+    kind: Literal["replace"]
+    target: str
+    source: str
+    pattern: str
+    replacement: str = ""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        return _re2(pattern)
+
+
 class FillDown(_Rule):
     """Empty cells of `columns` take the value of the row above with the same `within` value (Shopify writes an
     order's fields on its first line only). Works within one read batch."""
@@ -75,7 +91,7 @@ class FillDown(_Rule):
     within: str
 
 
-Derivation = Annotated[Join | Pattern | FillDown, Field(discriminator="kind")]
+Derivation = Annotated[Join | Pattern | Replace | FillDown, Field(discriminator="kind")]
 
 
 class Condition(_Rule):
@@ -249,7 +265,7 @@ def _source_columns(mapping: SourceMapping) -> set[str]:
         *(rule.within for rule in mapping.derivations if isinstance(rule, FillDown)),
         *(name for rule in mapping.derivations if isinstance(rule, FillDown) for name in rule.columns),
         *(name for rule in mapping.derivations if isinstance(rule, Join) for name in rule.sources),
-        *(rule.source for rule in mapping.derivations if isinstance(rule, Pattern)),
+        *(rule.source for rule in mapping.derivations if isinstance(rule, Pattern | Replace)),
         *(condition.column for rule in mapping.rejections for condition in rule.when),
     }
 
@@ -277,7 +293,10 @@ def _value_mapped(values: pa.Array, table: dict[str, str]) -> pa.Array:
     return pc.if_else(pc.is_valid(position), pc.take(replacements, position), values)
 
 
-def _derived(rule: Join | Pattern, source: dict[str, pa.Array], length: int) -> pa.Array:
+def _derived(rule: Join | Pattern | Replace, source: dict[str, pa.Array], length: int) -> pa.Array:
+    if isinstance(rule, Replace):
+        replaced = pc.replace_substring_regex(_column(source, rule.source, length), rule.pattern, rule.replacement)
+        return pc.if_else(pc.equal(replaced, ""), pa.scalar(None, pa.string()), replaced)
     if isinstance(rule, Join):
         parts = [_column(source, name, length) for name in rule.sources]
         joined = pc.binary_join_element_wise(*parts, rule.separator, null_handling="replace", null_replacement="")
