@@ -13,7 +13,14 @@ import pytest
 from cdp.clean.entities import ENTITIES
 from cdp.clean.table import MAPPING_REJECTION, CleanResult, UnreadableFile, clean_table
 from cdp.ingest.file_reader import read_csv_rows
-from cdp.ingest.mappings import MAPPINGS_DIR, SourceMapping, apply_mapping, mapping_for, shipped_mappings
+from cdp.ingest.mappings import (
+    MAPPINGS_DIR,
+    FillDownCarry,
+    SourceMapping,
+    apply_mapping,
+    mapping_for,
+    shipped_mappings,
+)
 from pydantic import ValidationError
 
 ONLINE_RETAIL_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
@@ -258,3 +265,21 @@ def test_fill_down_never_crosses_into_another_order() -> None:
     # Then
     assert result.accepted.column("email").to_pylist() == ["a@example.com", None, None]
     assert Counter(result.accepted.column("currency").to_pylist()) == {"GBP": 3}
+
+
+def test_fill_down_continues_across_the_batches_of_one_file() -> None:
+    # Given: an order whose second line item starts the next read batch, then a new order
+    mapping, carry = mapping_for("shopify/orders/x.csv", None), FillDownCarry()
+    first = SHOPIFY_HEADER + "\n#1,a@example.com,paid,,,,GBP,,,2024-01-01 10:00:00 +0000,1,A,1.00,A,,,,GB,,,\n"
+    second = SHOPIFY_HEADER + "\n#1,,,,,,,,,,2,B,1.00,B,,,,,,,\n#2,,paid,,,,EUR,,,2024-01-02 10:00:00 +0000,1,C,1.00,C,,,,GB,,,\n"
+    # When
+    results = [
+        clean_table(ENTITIES["orders"], apply_mapping(mapping, batch.table, carry), batch.lines)
+        for batch in (read_csv_rows(first.encode()), read_csv_rows(second.encode()))
+    ]
+    # Then
+    rows = [row for result in results for row in result.accepted.to_pylist()]
+    assert [(r["order_id"], r["email"], r["currency"], r["status"]) for r in rows] == [
+        ("#1", "a@example.com", "GBP", "completed"), ("#1", "a@example.com", "GBP", "completed"), ("#2", None, "EUR", "completed")
+    ]
+    assert all(result.rejected == [] for result in results)

@@ -84,7 +84,7 @@ class Replace(_Rule):
 
 class FillDown(_Rule):
     """Empty cells of `columns` take the value of the row above with the same `within` value (Shopify writes an
-    order's fields on its first line only). Works within one read batch."""
+    order's fields on its first line only); across read batches when apply_mapping is given a FillDownCarry."""
 
     kind: Literal["fill_down"]
     columns: tuple[str, ...] = Field(min_length=1)
@@ -231,14 +231,13 @@ def manifest_key(key: str) -> str:
 
 
 def _trimmed(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    values = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
+    combined = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    values = pc.utf8_trim_whitespace(pc.cast(combined, pa.string()))
     return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
 
 
 def _fill_down(columns: dict[str, pa.Array], rule: FillDown) -> None:
     """Fill empty cells from the nearest row above in the same group (rows of a group are consecutive)."""
-    if rule.within not in columns:
-        return
     group = columns[rule.within]
     positions = row_positions(len(group))
     for name in rule.columns:
@@ -251,6 +250,28 @@ def _fill_down(columns: dict[str, pa.Array], rule: FillDown) -> None:
         source_row = pc.fill_null_forward(anchor)
         filled = pc.take(values, source_row)
         columns[name] = pc.coalesce(values, filled)
+
+
+class FillDownCarry:
+    """The last row of the previous batch of one file, so that `fill_down` continues across batch boundaries
+    (an order whose line items straddle two batches). One instance per file; pass it to every apply_mapping call."""
+
+    def __init__(self) -> None:
+        self.last_row: dict[str, pa.Array] = {}
+
+    def fill(self, source: dict[str, pa.Array], rules: list[FillDown]) -> None:
+        """Fill down `source` in place, starting from the carried row, and carry this batch's last row on."""
+        names = [name for name in source if any(name == rule.within or name in rule.columns for rule in rules)]
+        carried = bool(self.last_row) and all(name in self.last_row for name in names) and len(source[names[0]]) > 0
+        columns = {
+            name: pa.concat_arrays([self.last_row[name], source[name]]) if carried else source[name] for name in names
+        }
+        for rule in rules:
+            _fill_down(columns, rule)
+        for name in names:
+            source[name] = columns[name].slice(1) if carried else columns[name]
+            if len(source[name]):
+                self.last_row[name] = source[name].slice(len(source[name]) - 1)
 
 
 def _column(source: dict[str, pa.Array], name: str, length: int) -> pa.Array:
@@ -323,17 +344,17 @@ def _rejections(mapping: SourceMapping, source: dict[str, pa.Array], length: int
     return reasons
 
 
-def apply_mapping(mapping: SourceMapping, raw: pa.Table) -> pa.Table:
+def apply_mapping(mapping: SourceMapping, raw: pa.Table, carry: FillDownCarry | None = None) -> pa.Table:
     """The canonical entity's columns as trimmed strings (null when empty), plus `MAPPING_REJECTION` when the
     mapping quarantines rows; the mapping's time zone, timestamp formats and phone region travel in the schema
-    metadata for clean_table."""
+    metadata for clean_table. With `carry`, fill_down continues from the previous batch of the same file."""
     present = set(raw.column_names)
     _require_sources(mapping, present)
     length = raw.num_rows
     source = {name: _trimmed(raw.column(name)) for name in _source_columns(mapping) & present}
-    for rule in mapping.derivations:
-        if isinstance(rule, FillDown):
-            _fill_down(source, rule)
+    fill_downs = [rule for rule in mapping.derivations if isinstance(rule, FillDown) and rule.within in source]
+    if fill_downs:
+        (carry or FillDownCarry()).fill(source, fill_downs)
 
     canonical: dict[str, pa.Array] = {}
     for source_name, target in mapping.columns.items():
