@@ -56,14 +56,14 @@ def _measure_clean_path(path: Path) -> dict[str, Any]:
     """In this (child) process: stream the file through read_batches + apply_mapping + clean_table."""
     from cdp.clean.entities import ENTITIES
     from cdp.clean.table import clean_table
-    from cdp.ingest.file_reader import read_batches
+    from cdp.ingest.file_reader import ReadOptions, read_batches
     from cdp.ingest.mappings import apply_mapping, mapping_for
 
     started = time.perf_counter()
     mapping = mapping_for(f"orders/{path.name}", None)
     rows = accepted = 0
     with path.open("rb") as stream:
-        for raw in read_batches(stream, mapping.read_options):
+        for raw in read_batches(stream, ReadOptions.for_key(path.name, mapping.read_options)):
             result = clean_table(ENTITIES[mapping.entity], apply_mapping(mapping, raw.table), raw.lines)
             rows += raw.table.num_rows + len(raw.malformed)
             accepted += result.accepted.num_rows

@@ -121,6 +121,8 @@ def _region_tables() -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
 def region_lookup(names: pa.Array, countries: pa.Array) -> pa.Array:
     """The region code of each name (a code, or a name in English, pinyin or Chinese, with or without 省/市/Sheng/
     Province...) within its row's country; a row without a country matches names unique in the whole table."""
+    if names.null_count == len(names):
+        return pa.nulls(len(names), pa.string())
     country_keys, country_codes, unique_keys, unique_codes = _region_tables()
     plain = name_key(names)
     key = pc.replace_substring_regex(plain, REGION_SUFFIXES, "")

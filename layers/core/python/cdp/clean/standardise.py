@@ -23,6 +23,7 @@ LANGUAGE_PATTERN = (
     r"^(?P<language>[a-z]{2,3})(?:-(?P<script>[a-z]{4}))?(?:-(?P<region>[a-z]{2}|[0-9]{3}))?(?P<variants>(?:-[a-z0-9]{5,8})*)$"
 )
 MONEY_TYPE = pa.decimal128(18, 4)
+NUMBER_TEXT_LIMIT = 24  # longer number texts are checked by pattern
 TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
 ISO_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 # A local date-time, then optional fractional seconds and an optional UTC offset (only after a time of day).
@@ -106,13 +107,13 @@ def email(column: pa.Array, _context: Context) -> Standardised:
 def country(column: pa.Array, _context: Context) -> Standardised:
     """ISO 3166-1 alpha-2 from alpha-2, alpha-3 or an English name (case and punctuation ignored)."""
     values = blank_to_null(column)
-    key = pc.utf8_lower(pc.replace_substring_regex(values, r"[^\p{L}\p{N}]+", ""))
-    return _checked(_lookup(key, codes.COUNTRY_KEYS), pc.is_valid(_lookup(key, codes.COUNTRY_KEYS)))
+    alpha_2 = per_distinct(values, lambda distinct: _lookup(codes.name_key(distinct), codes.COUNTRY_KEYS))
+    return Standardised(alpha_2, pc.and_(pc.is_valid(values), pc.is_null(alpha_2)))
 
 
 def phone(column: pa.Array, context: Context) -> Standardised:
     """Phone numbers to E.164; national numbers are read in the row's country, else the mapping's phone region."""
-    digits = pc.replace_substring_regex(blank_to_null(column), r"[\s\-().\/]", "")
+    digits = pc.replace_substring_regex(blank_to_null(column), r"[\s\-().\/']", "")
     international = pc.replace_substring_regex(digits, r"^00", "+")
     region = context.clean.get("country", pa.nulls(len(column), pa.string()))
     if context.phone_region:
@@ -154,22 +155,53 @@ def _offset_micros(offset: pa.Array) -> pa.Array:
     return pc.multiply(sign, magnitude)
 
 
-def timestamp(column: pa.Array, context: Context) -> Standardised:
-    """Timestamps to UTC microseconds: ISO 8601 (with or without offset and fraction) or the mapping's formats;
-    values without an offset are local time in the mapping's timezone; impossible dates are invalid."""
-    values = pc.utf8_upper(blank_to_null(column))
+def _strict_iso(values: pa.Array, timezone: str) -> pa.Array | None:
+    """The fast path: Arrow's strict ISO 8601 cast, when every value has an offset or none has; else None."""
+    try:
+        return pc.cast(values, TIMESTAMP_TYPE)
+    except pa.ArrowInvalid:
+        pass
+    try:
+        naive = pc.cast(values, pa.timestamp("us"))
+    except pa.ArrowInvalid:
+        return None
+    return pc.assume_timezone(naive, timezone, ambiguous="earliest", nonexistent="latest")
+
+
+def _any_format(values: pa.Array, context: Context) -> pa.Array:
+    """Value by value: ISO 8601 or the mapping's formats, optional fraction and offset (else local time)."""
+    values = pc.utf8_upper(values)
     parts = pc.extract_regex(values, TIMESTAMP_PARTS)
     local = pc.coalesce(pc.struct_field(parts, "local"), values)
-    offset = pc.if_else(pc.equal(pc.struct_field(parts, "offset"), ""), pa.scalar(None, pa.string()), pc.struct_field(parts, "offset"))
-    fraction = pc.struct_field(parts, "fraction")
+    offset = pc.struct_field(parts, "offset")
+    offset = pc.if_else(pc.equal(offset, ""), pa.scalar(None, pa.string()), offset)
+    fraction = pc.utf8_slice_codeunits(pc.struct_field(parts, "fraction"), 1, 7)
+    micros = pc.cast(pc.utf8_slice_codeunits(pc.binary_join_element_wise(fraction, "000000", ""), 0, 6), pa.int64())
     naive = _parse_local(local, context.timestamp_formats + ISO_FORMATS)
-    micros = pc.cast(pc.utf8_slice_codeunits(pc.binary_join_element_wise(pc.utf8_slice_codeunits(fraction, 1, 7), "000000", ""), 0, 6), pa.int64())
     naive_micros = pc.add(pc.cast(naive, pa.int64()), pc.fill_null(micros, 0))
     with_offset = pc.cast(pc.subtract(naive_micros, _offset_micros(offset)), TIMESTAMP_TYPE)
     local_time = pc.assume_timezone(
         pc.cast(naive_micros, pa.timestamp("us")), context.timezone, ambiguous="earliest", nonexistent="latest"
     )
-    parsed = pc.if_else(pc.is_valid(offset), with_offset, pc.cast(local_time, TIMESTAMP_TYPE))
+    return pc.if_else(pc.is_valid(offset), with_offset, pc.cast(local_time, TIMESTAMP_TYPE))
+
+
+def per_distinct(values: pa.Array, function: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """`function` over the distinct values only, when values repeat (order lines of one order, countries)."""
+    encoded = pc.dictionary_encode(values)
+    if len(encoded.dictionary) * 2 > len(values):
+        return function(values)
+    return pc.take(function(encoded.dictionary), encoded.indices)
+
+
+def timestamp(column: pa.Array, context: Context) -> Standardised:
+    """Timestamps to UTC microseconds: ISO 8601 (with or without offset and fraction) or the mapping's formats;
+    values without an offset are local time in the mapping's timezone (a time skipped by a clock change moves
+    forward, a repeated one takes the earlier instant); impossible dates are invalid."""
+    values = blank_to_null(column)
+    parsed = _strict_iso(values, context.timezone)
+    if parsed is None:
+        parsed = per_distinct(values, lambda distinct: _any_format(distinct, context))
     return Standardised(parsed, pc.and_(pc.is_valid(values), pc.is_null(parsed)))
 
 
@@ -181,16 +213,36 @@ def date(column: pa.Array, context: Context) -> Standardised:
     return Standardised(parsed, pc.and_(pc.is_valid(values), pc.is_null(parsed)))
 
 
+def _whole_column_cast(values: pa.Array, to: pa.DataType) -> Standardised | None:
+    """The fast path for numbers: one strict cast of the whole column, or None when some value needs checking
+    (Arrow's decimal cast wraps numbers of hundreds of digits instead of failing, so long values never take it)."""
+    if (pc.max(pc.utf8_length(values)).as_py() or 0) > NUMBER_TEXT_LIMIT:
+        return None
+    try:
+        cast = pc.cast(values, to)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return Standardised(cast, pc.and_(pc.is_valid(values), pa.scalar(False)))
+
+
 def money(column: pa.Array, _context: Context) -> Standardised:
-    """Decimal amounts with at most four places, as decimal128(18, 4); thousands separators are refused."""
-    values = pc.replace_substring_regex(blank_to_null(column), r"^\+", "")
+    """Decimal amounts with at most four places, as decimal128(18, 4); exponents and thousands separators are
+    refused."""
+    values = blank_to_null(column)
+    if not pc.any(pc.match_substring(values, "e", ignore_case=True)).as_py():
+        if (fast := _whole_column_cast(values, MONEY_TYPE)) is not None:
+            return fast
+    values = pc.replace_substring_regex(values, r"^\+", "")
     valid = pc.match_substring_regex(values, MONEY_PATTERN)
     invalid = _invalid_where(values, valid)
     return Standardised(pc.cast(_keep_valid(values, invalid), MONEY_TYPE), invalid)
 
 
 def integer(column: pa.Array, _context: Context) -> Standardised:
-    values = pc.replace_substring_regex(blank_to_null(column), r"^\+", "")
+    values = blank_to_null(column)
+    if (fast := _whole_column_cast(values, pa.int64())) is not None:
+        return fast
+    values = pc.replace_substring_regex(values, r"^\+", "")
     invalid = _invalid_where(values, pc.match_substring_regex(values, INTEGER_PATTERN))
     return Standardised(pc.cast(_keep_valid(values, invalid), pa.int64()), invalid)
 
@@ -264,6 +316,15 @@ def region_code(column: pa.Array, context: Context) -> Standardised:
             found = pc.coalesce(found, codes.region_lookup(context.clean[source], country_column))
     return Standardised(found, pc.and_(pc.is_valid(found), pa.scalar(False)))
 
+
+CLEAN_TYPES: dict[str, pa.DataType] = {
+    "timestamp": TIMESTAMP_TYPE,
+    "date": pa.date32(),
+    "money": MONEY_TYPE,
+    "integer": pa.int64(),
+    "boolean": pa.bool_(),
+}
+"""The clean type of each kind that is not a string."""
 
 STANDARDISERS: dict[str, Callable[[pa.Array, Context], Standardised]] = {
     "text": text,

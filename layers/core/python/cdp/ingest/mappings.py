@@ -31,8 +31,17 @@ class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _re2(pattern: str) -> str:
+    """Refuse a regular expression Arrow's RE2 cannot compile (RE2 also rules out catastrophic backtracking)."""
+    try:
+        pc.match_substring_regex(pa.array([""]), pattern)
+    except pa.ArrowInvalid as error:
+        raise ValueError(f"invalid regular expression {pattern!r}: {error}") from error
+    return pattern
+
+
 class Join(_Rule):
-    """target = the source columns' trimmed values joined by `separator` (null if any is empty)."""
+    """target = the source columns' trimmed values joined by `separator` (an empty one joins as ""; null if all are)."""
 
     kind: Literal["join"]
     target: str
@@ -49,17 +58,40 @@ class Pattern(_Rule):
     patterns: dict[str, str] = Field(min_length=1)
     otherwise: str | None = None
 
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, patterns: dict[str, str]) -> dict[str, str]:
+        for pattern in patterns:
+            _re2(pattern)
+        return patterns
+
+
+class Replace(_Rule):
+    """target = the source column with every match of a regular expression (RE2) replaced, e.g. the leading
+    apostrophe spreadsheet exports put before long numbers ("'7012345678901")."""
+
+    kind: Literal["replace"]
+    target: str
+    source: str
+    pattern: str
+    replacement: str = ""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        return _re2(pattern)
+
 
 class FillDown(_Rule):
     """Empty cells of `columns` take the value of the row above with the same `within` value (Shopify writes an
-    order's fields on its first line only). Works within one read batch."""
+    order's fields on its first line only); across read batches when apply_mapping is given a FillDownCarry."""
 
     kind: Literal["fill_down"]
     columns: tuple[str, ...] = Field(min_length=1)
     within: str
 
 
-Derivation = Annotated[Join | Pattern | FillDown, Field(discriminator="kind")]
+Derivation = Annotated[Join | Pattern | Replace | FillDown, Field(discriminator="kind")]
 
 
 class Condition(_Rule):
@@ -68,6 +100,11 @@ class Condition(_Rule):
     column: str
     matches: str
     negate: bool = False
+
+    @field_validator("matches")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        return _re2(pattern)
 
 
 class Rejection(_Rule):
@@ -103,7 +140,7 @@ class SourceMapping(_Rule):
     entity: str
     description: str = ""
     prefixes: tuple[str, ...] = ()
-    format: Literal["csv", "jsonl", "json", "parquet"] | None = None
+    format: Literal["csv", "jsonl", "parquet"] | None = None
     encoding: str | None = None
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     columns: dict[str, str] = Field(default_factory=dict)
@@ -194,14 +231,13 @@ def manifest_key(key: str) -> str:
 
 
 def _trimmed(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    values = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
+    combined = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    values = pc.utf8_trim_whitespace(pc.cast(combined, pa.string()))
     return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
 
 
 def _fill_down(columns: dict[str, pa.Array], rule: FillDown) -> None:
     """Fill empty cells from the nearest row above in the same group (rows of a group are consecutive)."""
-    if rule.within not in columns:
-        return
     group = columns[rule.within]
     positions = row_positions(len(group))
     for name in rule.columns:
@@ -216,9 +252,43 @@ def _fill_down(columns: dict[str, pa.Array], rule: FillDown) -> None:
         columns[name] = pc.coalesce(values, filled)
 
 
+class FillDownCarry:
+    """The last row of the previous batch of one file, so that `fill_down` continues across batch boundaries
+    (an order whose line items straddle two batches). One instance per file; pass it to every apply_mapping call."""
+
+    def __init__(self) -> None:
+        self.last_row: dict[str, pa.Array] = {}
+
+    def fill(self, source: dict[str, pa.Array], rules: list[FillDown]) -> None:
+        """Fill down `source` in place, starting from the carried row, and carry this batch's last row on."""
+        names = [name for name in source if any(name == rule.within or name in rule.columns for rule in rules)]
+        carried = bool(self.last_row) and all(name in self.last_row for name in names) and len(source[names[0]]) > 0
+        columns = {
+            name: pa.concat_arrays([self.last_row[name], source[name]]) if carried else source[name] for name in names
+        }
+        for rule in rules:
+            _fill_down(columns, rule)
+        for name in names:
+            source[name] = columns[name].slice(1) if carried else columns[name]
+            if len(source[name]):
+                self.last_row[name] = source[name].slice(len(source[name]) - 1)
+
+
 def _column(source: dict[str, pa.Array], name: str, length: int) -> pa.Array:
     """A source column, or all nulls when the file does not have it."""
     return source[name] if name in source else pa.nulls(length, pa.string())
+
+
+def _source_columns(mapping: SourceMapping) -> set[str]:
+    """Every source column the mapping reads."""
+    return {
+        *mapping.columns,
+        *(rule.within for rule in mapping.derivations if isinstance(rule, FillDown)),
+        *(name for rule in mapping.derivations if isinstance(rule, FillDown) for name in rule.columns),
+        *(name for rule in mapping.derivations if isinstance(rule, Join) for name in rule.sources),
+        *(rule.source for rule in mapping.derivations if isinstance(rule, Pattern | Replace)),
+        *(condition.column for rule in mapping.rejections for condition in rule.when),
+    }
 
 
 def _require_sources(mapping: SourceMapping, present: set[str]) -> None:
@@ -244,9 +314,15 @@ def _value_mapped(values: pa.Array, table: dict[str, str]) -> pa.Array:
     return pc.if_else(pc.is_valid(position), pc.take(replacements, position), values)
 
 
-def _derived(rule: Join | Pattern, source: dict[str, pa.Array], length: int) -> pa.Array:
+def _derived(rule: Join | Pattern | Replace, source: dict[str, pa.Array], length: int) -> pa.Array:
+    if isinstance(rule, Replace):
+        replaced = pc.replace_substring_regex(_column(source, rule.source, length), rule.pattern, rule.replacement)
+        return pc.if_else(pc.equal(replaced, ""), pa.scalar(None, pa.string()), replaced)
     if isinstance(rule, Join):
-        return pc.binary_join_element_wise(*(_column(source, name, length) for name in rule.sources), rule.separator)
+        parts = [_column(source, name, length) for name in rule.sources]
+        joined = pc.binary_join_element_wise(*parts, rule.separator, null_handling="replace", null_replacement="")
+        all_empty = pc.is_null(pc.coalesce(*parts))
+        return pc.if_else(all_empty, pa.scalar(None, pa.string()), joined)
     column = _column(source, rule.source, length)
     result = pa.nulls(len(column), pa.string())
     for pattern, value in rule.patterns.items():
@@ -268,17 +344,17 @@ def _rejections(mapping: SourceMapping, source: dict[str, pa.Array], length: int
     return reasons
 
 
-def apply_mapping(mapping: SourceMapping, raw: pa.Table) -> pa.Table:
+def apply_mapping(mapping: SourceMapping, raw: pa.Table, carry: FillDownCarry | None = None) -> pa.Table:
     """The canonical entity's columns as trimmed strings (null when empty), plus `MAPPING_REJECTION` when the
     mapping quarantines rows; the mapping's time zone, timestamp formats and phone region travel in the schema
-    metadata for clean_table."""
+    metadata for clean_table. With `carry`, fill_down continues from the previous batch of the same file."""
     present = set(raw.column_names)
     _require_sources(mapping, present)
     length = raw.num_rows
-    source = {name: _trimmed(raw.column(name)) for name in raw.column_names}
-    for rule in mapping.derivations:
-        if isinstance(rule, FillDown):
-            _fill_down(source, rule)
+    source = {name: _trimmed(raw.column(name)) for name in _source_columns(mapping) & present}
+    fill_downs = [rule for rule in mapping.derivations if isinstance(rule, FillDown) and rule.within in source]
+    if fill_downs:
+        (carry or FillDownCarry()).fill(source, fill_downs)
 
     canonical: dict[str, pa.Array] = {}
     for source_name, target in mapping.columns.items():
