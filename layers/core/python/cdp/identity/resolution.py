@@ -4,8 +4,11 @@
 (strongest identifiers first), so the same inputs in any order give the same profiles:
 - no identifier usable (all missing or blocked): a guest, `None`;
 - none bound: a new profile holding them (up to each type's limit);
-- bound: the profile of the strongest bound identifier; free identifiers are bound to it within their limits, an
-  identifier over its limit is not bound, and that is logged and recorded as a `limit` edge.
+- bound to one profile: that profile; free identifiers are bound to it within their limits, an identifier over its
+  limit is not bound, and that is logged and recorded as a `limit` edge;
+- bound to several profiles: starting from the profile of the strongest identifier, each other profile is merged
+  in (see cdp.identity.merge: survivor, guardrails, edges) or, when the rules forbid it, left as it is with its
+  identifiers and a `conflict` edge; the input resolves to the merged (or strongest) profile.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, identifier_text
+from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, identifier_text, parse_identifier
+from cdp.identity.merge import MergeEdge, merge_profiles
 from cdp.identity.rules import DEFAULT_RULES, Identifier, IdentityRules
 from cdp.observability import logger
 
@@ -24,17 +28,6 @@ MAX_REDIRECTS = 16
 MAX_ATTEMPTS = 5
 
 __all__ = ["Identifier", "MergeEdge", "ResolvedBatch", "current_profile_id", "resolve_batch"]
-
-
-@dataclass(frozen=True)
-class MergeEdge:
-    """One merge this batch made: `from_profile` now redirects to `to_profile`."""
-
-    edge_id: str
-    from_profile: str
-    to_profile: str
-    cause: str
-    identifiers: tuple[str, ...]
 
 
 @dataclass
@@ -115,14 +108,27 @@ class _Resolver:
         raise RuntimeError("could not resolve identifiers after repeated concurrent changes")
 
     def _resolve_once(self, identifiers: list[Identifier]) -> str:
-        owners = [self.live_profile(self.bound[i]) for i in identifiers if i in self.bound]
+        owner_of = {i: self.live_profile(self.bound[i]) for i in identifiers if i in self.bound}
+        owners = list(dict.fromkeys(owner_of.values()))
         if not owners:
             return self._create(identifiers)
         target = owners[0]
+        for other in owners[1:]:
+            linked_by = [identifier for identifier, owner in owner_of.items() if owner == other]
+            edge = merge_profiles(self.store, self.rules, target, other, linked_by, self.cause, self.now)
+            if edge is not None:
+                self._merged(edge)
+                target = edge.to_profile
         for identifier in identifiers:
             if identifier not in self.bound:
                 self._bind(target, identifier)
         return target
+
+    def _merged(self, edge: MergeEdge) -> None:
+        self.result.merges.append(edge)
+        self.live = {old: edge.to_profile if live == edge.from_profile else live for old, live in self.live.items()}
+        self.live[edge.from_profile] = edge.to_profile
+        self.bound.update({parse_identifier(text): edge.to_profile for text in edge.identifiers})
 
     def _create(self, identifiers: list[Identifier]) -> str:
         kept: list[Identifier] = []
