@@ -158,7 +158,11 @@ def merge_profiles(
         "from_records": sorted(r["pk"] for r in store.records_of(loser["profile_id"])),
         "to_records": sorted(r["pk"] for r in store.records_of(survivor["profile_id"])),
         "from_snapshot": {k: v for k, v in loser.items() if k not in ("pk", "sk")},
-        "attributes_taken": {name: survivor.get(name) for name in changes if not name.startswith("identifier_count_")},
+        "attributes_taken": {
+            name: {"before": survivor.get(name), "after": value}
+            for name, value in changes.items()
+            if not name.startswith("identifier_count_")
+        },
     }
     store.redirect(loser, survivor, changes, edge)
     logger.info(
