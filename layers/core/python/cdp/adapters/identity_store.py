@@ -357,3 +357,8 @@ class IdentityStore:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues={f":v{i}": value for i, value in enumerate(values.values())},
         )
+
+    def owner_of(self, identifier: Identifier) -> str | None:
+        """The profile id an identifier is bound to (as stored: redirects not followed), or None."""
+        item = self.profiles.get_item(Key=identity_key(identifier), ConsistentRead=True).get("Item")
+        return item["profile_id"] if item else None
