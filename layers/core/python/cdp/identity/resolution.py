@@ -23,6 +23,7 @@ from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, identif
 from cdp.identity.merge import MergeEdge, merge_profiles
 from cdp.identity.rules import DEFAULT_RULES, Identifier, IdentityRules
 from cdp.observability import logger
+from cdp.profiles.aggregates import aggregate_profile
 
 MAX_REDIRECTS = 16
 MAX_ATTEMPTS = 5
@@ -60,16 +61,12 @@ def current_profile_id(store: Any, profile_id: str) -> str | None:
 
 
 def new_profile_item(profile_id: str, now: datetime) -> dict[str, Any]:
-    """A new, empty profile: zero aggregates and empty maps, so later nested updates apply."""
+    """A new, empty profile: every aggregate at its zero (from `aggregate_profile`) and an empty consent map."""
     return {
         "profile_id": profile_id,
         "created_at": now.isoformat(),
         "updated_at": now.isoformat(),
-        "orders_count": 0,
-        "refunds_count": 0,
-        "units": 0,
-        "revenue": 0,
-        "categories": {},
+        **aggregate_profile([]),
         "consent": {},
     }
 
@@ -94,7 +91,6 @@ class _Resolver:
         return self.live[profile_id]
 
     def refresh(self, identifiers: Iterable[Identifier]) -> None:
-        identifiers = list(identifiers)
         self.bound.update(self.store.find_bound(identifiers))
         self.live.clear()
 
