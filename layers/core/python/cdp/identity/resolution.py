@@ -27,6 +27,7 @@ from cdp.profiles.aggregates import aggregate_profile
 
 MAX_REDIRECTS = 16
 MAX_ATTEMPTS = 5
+CREATE_IDENTIFIERS = 49  # 1 profile + 2 items per identifier within DynamoDB's 100-item transaction
 
 __all__ = ["Identifier", "MergeEdge", "ResolvedBatch", "current_profile_id", "resolve_batch"]
 
@@ -115,9 +116,7 @@ class _Resolver:
             if edge is not None:
                 self._merged(edge)
                 target = edge.to_profile
-        for identifier in identifiers:
-            if identifier not in self.bound:
-                self._bind(target, identifier)
+        self._bind_free(target, identifiers)
         return target
 
     def _merged(self, edge: MergeEdge) -> None:
@@ -127,29 +126,34 @@ class _Resolver:
         self.bound.update({parse_identifier(text): edge.to_profile for text in edge.identifiers})
 
     def _create(self, identifiers: list[Identifier]) -> str:
+        """A new profile created with (at most a transaction's worth of) identifiers within limits; then the rest."""
         kept: list[Identifier] = []
         for identifier in identifiers:
             if sum(1 for kept_type, _ in kept if kept_type == identifier[0]) < self.rules.limit(identifier[0]):
                 kept.append(identifier)
+        kept = kept[:CREATE_IDENTIFIERS]
         profile_id = uuid.uuid4().hex
         self.store.create_profile(new_profile_item(profile_id, self.now), kept)
         self.bound.update({identifier: profile_id for identifier in kept})
         self.result.created.add(profile_id)
-        for identifier in identifiers:
-            if identifier not in kept:
-                self._over_limit(profile_id, identifier)
+        self._bind_free(profile_id, identifiers)
         return profile_id
 
-    def _bind(self, profile_id: str, identifier: Identifier) -> None:
-        if self.store.bind(profile_id, identifier, self.rules.limit(identifier[0]), self.now.isoformat()):
-            self.bound[identifier] = profile_id
-        else:
-            self._over_limit(profile_id, identifier)
-
-    def _over_limit(self, profile_id: str, identifier: Identifier) -> None:
+    def _bind_free(self, profile_id: str, identifiers: list[Identifier]) -> None:
+        """Bind the input's free identifiers within their limits; those over a limit are logged and recorded once."""
+        refused: list[Identifier] = []
+        for identifier in identifiers:
+            if identifier in self.bound:
+                continue
+            if self.store.bind(profile_id, identifier, self.rules.limit(identifier[0]), self.now.isoformat()):
+                self.bound[identifier] = profile_id
+            else:
+                refused.append(identifier)
+        if not refused:
+            return
         logger.warning(
-            "identifier over its type's limit, not bound",
-            extra={"profile_id": profile_id, "identifier_type": identifier[0], "cause": self.cause},
+            "identifiers over their type's limit, not bound",
+            extra={"profile_id": profile_id, "count": len(refused), "cause": self.cause},
         )
         self.store.append_edge(
             profile_id,
@@ -159,8 +163,8 @@ class _Resolver:
                 "at": self.now.isoformat(),
                 "to_profile": profile_id,
                 "cause": self.cause,
-                "identifiers": [identifier_text(identifier)],
-                "limit": self.rules.limit(identifier[0]),
+                "identifiers": [identifier_text(identifier) for identifier in refused],
+                "limits": {t: self.rules.limit(t) for t, _ in refused},
             },
         )
 
