@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -81,9 +82,19 @@ def _survivor_first(
     )
 
 
-def recompute_aggregates(store: IdentityStore, profile_id: str) -> None:
-    """Every aggregate attribute of the profile, recomputed from its ledger records."""
-    store.set_attributes(profile_id, aggregate_profile(store.records_of(profile_id)))
+def recompute_aggregates(
+    store: IdentityStore, profile_id: str, arrived: Iterable[dict[str, Any]] = (), left: Iterable[str] = ()
+) -> None:
+    """Every aggregate attribute of the profile, recomputed from its ledger records.
+
+    The ByProfile index is eventually consistent, so the records just moved in (`arrived`) and out (`left`, keys)
+    are applied to what the index lists rather than trusted to have reached it.
+    """
+    records = {record["pk"]: record for record in store.records_of(profile_id)}
+    records.update({record["pk"]: record for record in arrived})
+    for record_pk in left:
+        records.pop(record_pk, None)
+    store.set_attributes(profile_id, aggregate_profile(records.values()))
 
 
 def _refusal(
@@ -178,6 +189,7 @@ def move_profile_contents(
     """Move identifiers and every ledger record still on `from_profile`, then recompute the survivor's aggregates."""
     for identifier in identifiers:
         store.move_identifier(identifier, from_profile, to_profile)
-    for record in store.records_of(from_profile):
-        store.move_record(record["pk"], from_profile, to_profile)
-    recompute_aggregates(store, to_profile)
+    moved = [
+        record for record in store.records_of(from_profile) if store.move_record(record["pk"], from_profile, to_profile)
+    ]
+    recompute_aggregates(store, to_profile, arrived=moved)

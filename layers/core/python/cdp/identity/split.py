@@ -84,11 +84,12 @@ def split_profile(
     merged_at = datetime.fromisoformat(merge["at"])
     loser_texts = set(merge["identifiers"])
     from_records = set(merge["from_records"])
-    records = [
-        record["pk"]
+    returning = [
+        record
         for record in store.records_of(profile_id)
         if record["pk"] in from_records or _arrived_for_loser_only(record, merged_at, loser_texts)
     ]
+    records = [record["pk"] for record in returning]
     survivor_counts = Counter(t for t, _ in store.members(profile_id)) - Counter(t for t, _ in moving)
     survivor_values: dict[str, Any] = {count_attribute(t): survivor_counts[t] for t, _ in moving}
     for name, taken in merge["attributes_taken"].items():
@@ -110,10 +111,9 @@ def split_profile(
     store.restore(snapshot, survivor, survivor_values, edge)
     for identifier in moving:
         store.move_identifier(identifier, profile_id, loser_id)
-    for record_pk in records:
-        store.move_record(record_pk, profile_id, loser_id)
-    recompute_aggregates(store, loser_id)
-    recompute_aggregates(store, profile_id)
+    moved = [record for record in returning if store.move_record(record["pk"], profile_id, loser_id)]
+    recompute_aggregates(store, loser_id, arrived=moved)
+    recompute_aggregates(store, profile_id, left=[record["pk"] for record in moved])
     logger.info("merge undone", extra={"survivor": profile_id, "restored": loser_id, "undoes": merge["edge_id"]})
     return SplitOutcome(
         edge["edge_id"], merge["edge_id"], profile_id, loser_id, tuple(edge["identifiers"]), tuple(records)
