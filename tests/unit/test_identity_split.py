@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import boto3
 import pytest
 from cdp.adapters.identity_store import IdentityStore
 from cdp.identity.resolution import current_profile_id, resolve_batch
 from cdp.identity.split import SplitRefused, split_profile
-from identity_tables import identity_tables, put_record
+from identity_tables import PROFILES, identity_tables, put_record
 
 MERGED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -19,6 +20,14 @@ MERGED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 def store() -> Iterator[IdentityStore]:
     with identity_tables() as identity_store:
         yield identity_store
+
+
+def _name(profile_id: str, **values: str) -> None:
+    boto3.resource("dynamodb").Table(PROFILES).update_item(
+        Key={"pk": f"PROFILE#{profile_id}", "sk": "PROFILE"},
+        UpdateExpression="SET " + ", ".join(f"{name} = :{name}" for name in values),
+        ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
+    )
 
 
 def _order(order_id: str, amount: str, at: datetime) -> dict[str, object]:
@@ -48,7 +57,11 @@ def test_split_after_more_activity_gives_each_side_its_own_records_and_aggregate
     _put_order("O1", "10.00", customer, ["customer_id#C1"], before)
     _put_order("O2", "5.00", anonymous, ["anonymous_id#anon-1"], before)
     put_record("events", "e1", anonymous, ["anonymous_id#anon-1"], {"event": "Product Viewed"}, before.isoformat())
+    _name(anonymous, first_name="Anon", city="Paris")
+    _name(customer, city="Berlin")
     [merge] = resolve_batch(store, [[("customer_id", "C1"), ("anonymous_id", "anon-1")]], "login", MERGED_AT).merges
+    merged = store.get_profile(customer)
+    assert merged is not None and (merged["first_name"], merged["city"]) == ("Anon", "Berlin")  # survivor newer
     # And more activity afterwards on each identifier set (both now applied to the survivor)
     after = MERGED_AT + timedelta(hours=1)
     _put_order("O3", "20.00", customer, ["customer_id#C1", "email#a@x.io"], after)
@@ -73,6 +86,8 @@ def test_split_after_more_activity_gives_each_side_its_own_records_and_aggregate
     restored, survivor = store.get_profile(anonymous), store.get_profile(customer)
     assert restored is not None and survivor is not None
     assert "redirect_to" not in restored
+    assert (restored["first_name"], restored["city"]) == ("Anon", "Paris")
+    assert ("first_name" in survivor, survivor["city"]) == (False, "Berlin")
     assert (restored["orders_count"], restored["revenue"]) == (2, Decimal("12.00"))
     assert (survivor["orders_count"], survivor["revenue"]) == (2, Decimal("30.00"))
     # And the edge log holds the merge and the unmerge, the merge untouched

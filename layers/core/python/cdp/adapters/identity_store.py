@@ -249,15 +249,17 @@ class IdentityStore:
         )
 
     def _versioned_update(self, profile: dict[str, Any], changes: dict[str, Any], now: str) -> dict[str, Any]:
-        """Set `changes` on a live profile still at the identity version read, and bump that version."""
+        """Set `changes` (None: remove) on a live profile still at the identity version read; bump that version."""
         names = {f"#v{i}": name for i, name in enumerate(changes)}
-        values = {f":v{i}": value for i, value in enumerate(changes.values())}
-        assignments = [f"#v{i} = :v{i}" for i in range(len(changes))]
+        values = {f":v{i}": value for i, value in enumerate(changes.values()) if value is not None}
+        assignments = [f"#v{i} = :v{i}" for i, value in enumerate(changes.values()) if value is not None]
+        removals = [f"#v{i}" for i, value in enumerate(changes.values()) if value is None]
+        expression = "SET " + ", ".join([*assignments, "updated_at = :now"]) + " ADD identity_version :one"
         condition, condition_values = _version_condition(profile)
         update: dict[str, Any] = {
             "TableName": self.profiles_table_name,
             "Key": _wire(profile_key(profile["profile_id"])),
-            "UpdateExpression": "SET " + ", ".join([*assignments, "updated_at = :now"]) + " ADD identity_version :one",
+            "UpdateExpression": expression + (" REMOVE " + ", ".join(removals) if removals else ""),
             "ConditionExpression": condition,
             "ExpressionAttributeValues": _wire({**values, **condition_values, ":now": now, ":one": 1}),
         }

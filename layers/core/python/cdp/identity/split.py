@@ -93,7 +93,7 @@ def split_profile(
     survivor_counts = Counter(t for t, _ in store.members(profile_id)) - Counter(t for t, _ in moving)
     survivor_values: dict[str, Any] = {count_attribute(t): survivor_counts[t] for t, _ in moving}
     for name, taken in merge["attributes_taken"].items():
-        if taken["before"] is not None and survivor.get(name) == taken["after"]:
+        if survivor.get(name) == taken["after"]:
             survivor_values[name] = taken["before"]
     snapshot = {**merge["from_snapshot"], "updated_at": now.isoformat()}
     snapshot.update({count_attribute(t): count for t, count in Counter(t for t, _ in moving).items()})
