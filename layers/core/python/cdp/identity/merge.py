@@ -42,8 +42,10 @@ class MergeEdge:
     identifiers: tuple[str, ...]
 
 
-def _counts(members: list[Identifier]) -> Counter[str]:
-    return Counter(identifier_type for identifier_type, _ in members)
+def _counts(profile: dict[str, Any]) -> Counter[str]:
+    """How many identifiers of each type the profile holds (kept on the profile item by every bind and merge)."""
+    prefix = count_attribute("")
+    return Counter({name[len(prefix) :]: int(value) for name, value in profile.items() if name.startswith(prefix)})
 
 
 def _consent_time(consent: Any) -> str:
@@ -69,16 +71,14 @@ def merged_attributes(survivor: dict[str, Any], loser: dict[str, Any]) -> dict[s
     return changes
 
 
-def _survivor_first(
-    first: tuple[dict[str, Any], list[Identifier]], second: tuple[dict[str, Any], list[Identifier]]
-) -> bool:
+def _survivor_first(first: dict[str, Any], second: dict[str, Any]) -> bool:
     """True when `first` survives: it holds the customer id, or neither does and it is the older."""
-    first_known, second_known = (any(t == "customer_id" for t, _ in side[1]) for side in (first, second))
+    first_known, second_known = (_counts(profile)["customer_id"] > 0 for profile in (first, second))
     if first_known != second_known:
         return first_known
-    return (str(first[0].get("created_at", "")), first[0]["profile_id"]) <= (
-        str(second[0].get("created_at", "")),
-        second[0]["profile_id"],
+    return (str(first.get("created_at", "")), first["profile_id"]) <= (
+        str(second.get("created_at", "")),
+        second["profile_id"],
     )
 
 
@@ -140,9 +140,8 @@ def merge_profiles(
         raise ConcurrentChange("a linked profile was merged meanwhile")
     kept_item, other_item = profiles[kept], profiles[other]
     assert kept_item is not None and other_item is not None
-    kept_members, other_members = store.members(kept), store.members(other)
-    combined = _counts(kept_members) + _counts(other_members)
-    if _counts(kept_members)["customer_id"] and _counts(other_members)["customer_id"]:
+    combined = _counts(kept_item) + _counts(other_item)
+    if _counts(kept_item)["customer_id"] and _counts(other_item)["customer_id"]:
         _refusal(store, kept, other, linked_by, "both profiles hold a customer id", cause, now)
         return None
     over = sorted(t for t, count in combined.items() if count > rules.limit(t))
@@ -151,10 +150,8 @@ def merge_profiles(
             store, kept, other, linked_by, f"merged profile would exceed the limit of {', '.join(over)}", cause, now
         )
         return None
-    if _survivor_first((kept_item, kept_members), (other_item, other_members)):
-        survivor, loser, loser_members = kept_item, other_item, other_members
-    else:
-        survivor, loser, loser_members = other_item, kept_item, kept_members
+    survivor, loser = (kept_item, other_item) if _survivor_first(kept_item, other_item) else (other_item, kept_item)
+    loser_members = store.members(loser["profile_id"])
     changes = merged_attributes(survivor, loser)
     changes.update({count_attribute(t): count for t, count in combined.items()})
     edge = {
