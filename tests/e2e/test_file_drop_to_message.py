@@ -53,11 +53,11 @@ def test_a_new_consenting_customer_gets_one_welcome_email_and_every_row_is_accou
         {"duplicate_in_file": 1, "duplicate_of_earlier_file": 3},
     )
     # Then: the re-dropped orders count once on the profile (O3 is a cancelled line of -5.00)
-    profiles = [item for item in stack.client("dynamodb").scan(TableName=stack.physical_id("ProfilesTable"))["Items"]
-                if item["sk"]["S"] == "PROFILE"]
+    items = stack.client("dynamodb").scan(TableName=stack.physical_id("ProfilesTable"))["Items"]
     assert report["profiles"] == 3
-    old_timer = next(item for item in profiles if item.get("email", {}).get("S") == "old@example.com")
-    assert (int(old_timer["orders_count"]["N"]), Decimal(old_timer["revenue"]["N"])) == (2, Decimal("50.50"))
+    [old_timer_id] = [item["profile_id"]["S"] for item in items if item["pk"]["S"] == "IDENTITY#email#old@example.com"]
+    old_timer = next(item for item in items if (item["pk"]["S"], item["sk"]["S"]) == (f"PROFILE#{old_timer_id}", "PROFILE"))
+    assert (int(old_timer["orders_count"]["N"]), Decimal(old_timer["revenue"]["N"])) == (3, Decimal("45.50"))
     # Then: only the recent signups started the journey; only the consenting one was emailed, once
     assert report["journeys"]["WelcomeJourneyStateMachine"] == {"started": 2, "completed": 2, "failed": 0, "failures": []}
     assert report["messages"]["email"] == 1
