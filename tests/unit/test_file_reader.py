@@ -235,6 +235,28 @@ def test_line_numbers_agree_with_the_standard_library_on_random_quoted_csv() -> 
     assert lines == expected_lines
 
 
+def test_stray_quotes_and_quoted_newlines_mixed_at_random_keep_the_standard_librarys_rows_and_lines() -> None:
+    # Given: hand-written fields: plain, with a quote inside an unquoted value, quoted with newlines and doubled quotes
+    generator = random.Random(11)
+    kinds = ["plain", '5" wide', 'a"b"c', '"x\ny"', '"q""uo\r\nte"', '""', '"a,b"', ""]
+    lines_of_text = ["k,v,w"] + [
+        f"{i},{generator.choice(kinds)},{generator.choice(kinds)}" for i in range(3000)
+    ]
+    text = "\n".join(lines_of_text) + "\n"
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader)
+    expected, expected_lines, previous_end = [], [], reader.line_num
+    for record in reader:
+        expected.append(record)
+        expected_lines.append(previous_end + 1)
+        previous_end = reader.line_num
+    # When
+    _, rows, lines = _read(text.encode(), batch_rows=101, batch_bytes=1000)
+    # Then
+    assert [[row["k"], row["v"], row["w"]] for row in rows] == expected
+    assert lines == expected_lines
+
+
 def test_an_unterminated_quote_at_the_end_is_one_malformed_row() -> None:
     # Given
     data = b'id,name\n1,Ann\n2,"Bob\n3,Cy\n'
