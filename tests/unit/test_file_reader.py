@@ -61,6 +61,20 @@ def test_csv_with_any_delimiter_is_sniffed_and_read_as_strings(delimiter: str, c
     assert all(field.type == pa.string() for batch in batches for field in batch.table.schema)
 
 
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_quoted_values_may_hold_the_delimiter_quotes_and_newlines_whatever_the_delimiter(delimiter: str) -> None:
+    # Given
+    quoted = f'"a{delimiter}b ""c""\nd"'
+    data = delimiter.join(["id", "text", "n"]).encode() + b"\n" + delimiter.join(["1", quoted, "x"]).encode() + b"\n2" + (
+        delimiter.join(["", '"e"', "y"]).encode() + b"\n"
+    )
+    # When
+    _, rows, lines = _read(data)
+    # Then
+    assert rows == [{"id": "1", "text": f'a{delimiter}b "c"\nd', "n": "x"}, {"id": "2", "text": "e", "n": "y"}]
+    assert lines == [2, 4]
+
+
 def test_a_declared_delimiter_wins_over_sniffing() -> None:
     # Given: a semicolon file whose values hold commas
     data = b"name;note\nAnn;a,b,c\nBob;d,e,f\n"
@@ -465,6 +479,14 @@ def test_invalid_options_are_refused_when_built(options: dict[str, Any]) -> None
     # Given / When / Then
     with pytest.raises(ValueError):
         ReadOptions(**options)
+
+
+@pytest.mark.parametrize("declared", [{"encoding": "latin-1"}, {"format": "xlsx"}, {"delimiter": "::"}, {"colour": "red"}])
+def test_declared_values_the_reader_cannot_honour_make_the_file_unreadable(declared: dict[str, Any]) -> None:
+    # Given / When / Then
+    with pytest.raises(UnreadableFile) as refused:
+        list(read_batches(io.BytesIO(_csv()), declared))
+    assert refused.value.reason == "invalid_read_options"
 
 
 def test_a_mapping_of_declared_values_is_accepted_in_place_of_options_and_content_decides_the_format() -> None:

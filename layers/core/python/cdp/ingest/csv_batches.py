@@ -42,8 +42,8 @@ class Records:
 def _single_line_records_pattern(delimiter: bytes, quote: bytes) -> re.Pattern[bytes]:
     """A run of lines that are each one whole record whose quotes all open at a field start and close on the line."""
     d, q = re.escape(delimiter), re.escape(quote)
-    field = b"(?:%s[^%s\n]*(?:%s%s[^%s\n]*)*%s[^%s%s\n]*|[^%s%s\n]*)" % (q, q, q, q, q, q, d, q, d, q)
-    return re.compile(b"(?:%s(?:%s%s)*\n){0,%d}" % (field, d, field, RUN_LINES))
+    field = b"(?:%s[^%s\n]*+(?:%s%s[^%s\n]*+)*+%s[^%s%s\n]*+|[^%s%s\n]*+)" % (q, q, q, q, q, q, d, q, d, q)
+    return re.compile(b"(?:%s(?:%s%s)*+\n){0,%d}" % (field, d, field, RUN_LINES))  # possessive: no backtracking
 
 
 class CsvFramer:
