@@ -304,7 +304,7 @@ def test_an_unterminated_quote_that_never_ends_refuses_the_file_instead_of_filli
         (b"\x07\x08\x0e" * 100 + b"a,b\n", "binary_content"),
         (b"\xff\xfe" + "a,b\n1,2\n".encode("utf-16-le"), "undecodable_text"),
         (b"a,a\n1,2\n", "duplicate_columns"),
-        (b"a,,c\n1,2,3\n", "blank_column_name"),
+        (b'"a,b\n1,2\n', "malformed_header"),
         (b"\x1f\x8b\x08\x00garbage", "truncated_gzip"),
         (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 64, "corrupt_gzip"),
     ],
@@ -499,6 +499,16 @@ def test_a_mapping_of_declared_values_is_accepted_in_place_of_options_and_conten
     # Then
     assert csv_rows == [{"a": "1", "b": "2"}]
     assert json_rows == [{"a": "1|2"}]
+
+
+def test_blank_header_names_are_named_by_position() -> None:
+    # Given: an export whose lines all end with a delimiter
+    data = b"id,name,\n1,Ann,\n2,Bob,\n"
+    # When
+    batches, rows, _ = _read(data)
+    # Then
+    assert batches[0].table.column_names == ["id", "name", "column_3"]
+    assert rows[1] == {"id": "2", "name": "Bob", "column_3": ""}
 
 
 def test_a_one_column_file_is_read_with_the_default_delimiter() -> None:

@@ -2,8 +2,9 @@
 
 pyarrow's streaming reader (`open_csv`) does not say where a row starts, and its row numbers count records, not
 lines, once a quoted field holds a newline. So records are framed here (split on newlines, quotes followed as
-pyarrow's parser sees them) and each batch of records is parsed by pyarrow's `read_csv`; the parsed row count is checked against the framed record count, and a batch where they disagree
-is re-parsed record by record, so a line number is never guessed.
+pyarrow's parser sees them) and each batch of records is parsed by pyarrow's `read_csv`. The parsed row count is
+checked against the framed record count; a batch where they disagree (a bare carriage return, which pyarrow takes
+for a line end) is re-parsed record by record, so a line number is never guessed.
 """
 
 from __future__ import annotations
@@ -142,10 +143,13 @@ class CsvFramer:
 
 
 def header_names(text: str, delimiter: str, quote_char: str | None) -> list[str]:
-    """The header record's column names, trimmed; blank or repeated names make the file unreadable."""
-    names = [name.strip() for name in _split(text, delimiter, quote_char)]
-    if not all(names):
-        raise UnreadableFile("blank_column_name", text[:1000])
+    """The header record's column names, trimmed; a blank name becomes `column_<position>` (as trailing
+    delimiters leave), a repeated name makes the file unreadable, since no mapping could tell the columns apart."""
+    try:
+        names = [name.strip() for name in _split(text, delimiter, quote_char)]
+    except csv.Error as error:
+        raise UnreadableFile("malformed_header", f"{error}: {text[:200]}") from error
+    names = [name or f"column_{position}" for position, name in enumerate(names, 1)]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise UnreadableFile("duplicate_columns", ", ".join(repeated))
@@ -247,7 +251,7 @@ def read_csv_batches(
         raise UnreadableFile("empty_file")
     parser = CsvBatchParser(header_names(first.text(0), delimiter, quote_char), delimiter, quote_char)
     rows_seen = 0
-    rest = Records(first.records[1:], first.lines[1:])
+    rest = Records(first.records[1:], first.lines[1:])  # a final, unterminated record is always yielded alone
     for records in itertools.chain([rest] if rest.lines else [], frames):
         batch = parser.parse(records)
         rows_seen += batch.rows_in
