@@ -556,6 +556,6 @@ def test_a_200_mb_csv_streams_in_bounded_memory(tmp_path: Path) -> None:
     # When
     _, baseline_mib = probe("import")
     counted, peak_mib = probe("read")
-    # Then: every row read, and the peak grew by far less than the file's 200 MB
+    # Then: every row read, and the peak grew by less than the file holds (a whole read would need 2-3 times it)
     assert counted == rows
-    assert peak_mib - baseline_mib < 120, (baseline_mib, peak_mib)
+    assert peak_mib - baseline_mib < 150, (baseline_mib, peak_mib)  # measured: about 95 MiB with the defaults
