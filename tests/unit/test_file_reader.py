@@ -381,6 +381,15 @@ def test_json_lines_in_gzip_and_gb18030_are_read_in_batches_with_growing_columns
     assert lines == list(range(1, 9))
 
 
+def test_a_json_line_longer_than_the_record_limit_refuses_the_file() -> None:
+    # Given: a 50 KB line where records are bounded to 10 KB
+    data = b'{"a": "1"}\n{"a": "' + b"x" * 50_000 + b'"}\n'
+    # When / Then
+    with pytest.raises(UnreadableFile) as refused:
+        _read(data, batch_bytes=4096, max_record_bytes=10_000)
+    assert (refused.value.reason, refused.value.detail.split(":")[0]) == ("record_too_large", "line 2")
+
+
 def _parquet(table: pa.Table, **write: Any) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink, **write)
