@@ -208,6 +208,16 @@ def test_a_bare_carriage_return_inside_a_value_still_gives_every_row_its_line() 
     assert _malformed(batches) == [(3, "malformed_row", "2,Bo\rb")]
 
 
+def test_a_bare_carriage_return_inside_a_quoted_value_is_kept_and_lines_stay_right() -> None:
+    # Given
+    data = b'id,name\n1,"Ann\rMarie"\n2,"Bob\nby"\n3,Cy\n'
+    # When
+    batches, rows, lines = _read(data)
+    # Then
+    assert [row["name"] for row in rows] == ["Ann\rMarie", "Bob\nby", "Cy"]
+    assert (lines, _malformed(batches)) == ([2, 3, 5], [])
+
+
 def test_a_file_larger_than_a_batch_yields_bounded_batches_whose_rows_and_lines_add_up() -> None:
     # Given: 10,001 rows, some of them spanning two lines, read 1,000 rows and 8 KiB at a time
     body = b"".join(b'%d,"note\n%d"\n' % (i, i) if i % 7 == 0 else b"%d,plain\n" % i for i in range(10_001))

@@ -3,8 +3,8 @@
 pyarrow's streaming reader (`open_csv`) does not say where a row starts, and its row numbers count records, not
 lines, once a quoted field holds a newline. So records are framed here (split on newlines, quotes followed as
 pyarrow's parser sees them) and each batch of records is parsed by pyarrow's `read_csv`. The parsed row count is
-checked against the framed record count; a batch where they disagree (a bare carriage return, which pyarrow takes
-for a line end) is re-parsed record by record, so a line number is never guessed.
+checked against the framed record count; a batch holding a bare carriage return (which pyarrow takes for a line
+end) or where the counts disagree is parsed record by record instead, so a line number is never guessed.
 """
 
 from __future__ import annotations
@@ -195,6 +195,8 @@ class CsvBatchParser:
             return "skip"
 
         data = b"\n".join(records.records)
+        if data.count(b"\r") != data.count(b"\r\n"):  # pyarrow ends a row at a bare CR, the framing does not
+            return self._parse_one_by_one(records)
         try:
             table = pacsv.read_csv(
                 io.BytesIO(data),
@@ -221,7 +223,7 @@ class CsvBatchParser:
         return RawRows(table=table, lines=pa.array(lines, pa.int64()), malformed=malformed)
 
     def _parse_one_by_one(self, records: Records) -> RawRows:
-        """The exact but slow path, for a batch pyarrow splits differently (e.g. a bare carriage return)."""
+        """The exact but slow path, for a batch pyarrow would split differently (a bare carriage return)."""
         rows: list[list[str]] = []
         lines: list[int] = []
         malformed: list[Rejection] = []
