@@ -61,6 +61,20 @@ def test_csv_with_any_delimiter_is_sniffed_and_read_as_strings(delimiter: str, c
     assert all(field.type == pa.string() for batch in batches for field in batch.table.schema)
 
 
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_quoted_values_may_hold_the_delimiter_quotes_and_newlines_whatever_the_delimiter(delimiter: str) -> None:
+    # Given
+    quoted = f'"a{delimiter}b ""c""\nd"'
+    data = delimiter.join(["id", "text", "n"]).encode() + b"\n" + delimiter.join(["1", quoted, "x"]).encode() + b"\n2" + (
+        delimiter.join(["", '"e"', "y"]).encode() + b"\n"
+    )
+    # When
+    _, rows, lines = _read(data)
+    # Then
+    assert rows == [{"id": "1", "text": f'a{delimiter}b "c"\nd', "n": "x"}, {"id": "2", "text": "e", "n": "y"}]
+    assert lines == [2, 4]
+
+
 def test_a_declared_delimiter_wins_over_sniffing() -> None:
     # Given: a semicolon file whose values hold commas
     data = b"name;note\nAnn;a,b,c\nBob;d,e,f\n"
@@ -194,6 +208,16 @@ def test_a_bare_carriage_return_inside_a_value_still_gives_every_row_its_line() 
     assert _malformed(batches) == [(3, "malformed_row", "2,Bo\rb")]
 
 
+def test_a_bare_carriage_return_inside_a_quoted_value_is_kept_and_lines_stay_right() -> None:
+    # Given
+    data = b'id,name\n1,"Ann\rMarie"\n2,"Bob\nby"\n3,Cy\n'
+    # When
+    batches, rows, lines = _read(data)
+    # Then
+    assert [row["name"] for row in rows] == ["Ann\rMarie", "Bob\nby", "Cy"]
+    assert (lines, _malformed(batches)) == ([2, 3, 5], [])
+
+
 def test_a_file_larger_than_a_batch_yields_bounded_batches_whose_rows_and_lines_add_up() -> None:
     # Given: 10,001 rows, some of them spanning two lines, read 1,000 rows and 8 KiB at a time
     body = b"".join(b'%d,"note\n%d"\n' % (i, i) if i % 7 == 0 else b"%d,plain\n" % i for i in range(10_001))
@@ -235,6 +259,28 @@ def test_line_numbers_agree_with_the_standard_library_on_random_quoted_csv() -> 
     assert lines == expected_lines
 
 
+def test_stray_quotes_and_quoted_newlines_mixed_at_random_keep_the_standard_librarys_rows_and_lines() -> None:
+    # Given: hand-written fields: plain, with a quote inside an unquoted value, quoted with newlines and doubled quotes
+    generator = random.Random(11)
+    kinds = ["plain", '5" wide', 'a"b"c', '"x\ny"', '"q""uo\r\nte"', '""', '"a,b"', ""]
+    lines_of_text = ["k,v,w"] + [
+        f"{i},{generator.choice(kinds)},{generator.choice(kinds)}" for i in range(3000)
+    ]
+    text = "\n".join(lines_of_text) + "\n"
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader)
+    expected, expected_lines, previous_end = [], [], reader.line_num
+    for record in reader:
+        expected.append(record)
+        expected_lines.append(previous_end + 1)
+        previous_end = reader.line_num
+    # When
+    _, rows, lines = _read(text.encode(), batch_rows=101, batch_bytes=1000)
+    # Then
+    assert [[row["k"], row["v"], row["w"]] for row in rows] == expected
+    assert lines == expected_lines
+
+
 def test_an_unterminated_quote_at_the_end_is_one_malformed_row() -> None:
     # Given
     data = b'id,name\n1,Ann\n2,"Bob\n3,Cy\n'
@@ -268,7 +314,7 @@ def test_an_unterminated_quote_that_never_ends_refuses_the_file_instead_of_filli
         (b"\x07\x08\x0e" * 100 + b"a,b\n", "binary_content"),
         (b"\xff\xfe" + "a,b\n1,2\n".encode("utf-16-le"), "undecodable_text"),
         (b"a,a\n1,2\n", "duplicate_columns"),
-        (b"a,,c\n1,2,3\n", "blank_column_name"),
+        (b'"a,b\n1,2\n', "malformed_header"),
         (b"\x1f\x8b\x08\x00garbage", "truncated_gzip"),
         (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 64, "corrupt_gzip"),
     ],
@@ -343,6 +389,15 @@ def test_json_lines_in_gzip_and_gb18030_are_read_in_batches_with_growing_columns
     assert batches[-1].table.column_names == ["id", "名字", "late"]
     assert [row["名字"] for row in rows] == ["张" + str(i) for i in range(8)]
     assert lines == list(range(1, 9))
+
+
+def test_a_json_line_longer_than_the_record_limit_refuses_the_file() -> None:
+    # Given: a 50 KB line where records are bounded to 10 KB
+    data = b'{"a": "1"}\n{"a": "' + b"x" * 50_000 + b'"}\n'
+    # When / Then
+    with pytest.raises(UnreadableFile) as refused:
+        _read(data, batch_bytes=4096, max_record_bytes=10_000)
+    assert (refused.value.reason, refused.value.detail.split(":")[0]) == ("record_too_large", "line 2")
 
 
 def _parquet(table: pa.Table, **write: Any) -> bytes:
@@ -445,6 +500,14 @@ def test_invalid_options_are_refused_when_built(options: dict[str, Any]) -> None
         ReadOptions(**options)
 
 
+@pytest.mark.parametrize("declared", [{"encoding": "latin-1"}, {"format": "xlsx"}, {"delimiter": "::"}, {"colour": "red"}])
+def test_declared_values_the_reader_cannot_honour_make_the_file_unreadable(declared: dict[str, Any]) -> None:
+    # Given / When / Then
+    with pytest.raises(UnreadableFile) as refused:
+        list(read_batches(io.BytesIO(_csv()), declared))
+    assert refused.value.reason == "invalid_read_options"
+
+
 def test_a_mapping_of_declared_values_is_accepted_in_place_of_options_and_content_decides_the_format() -> None:
     # Given: the mapping helper's SourceMapping.read_options shape
     declared = {"format": None, "encoding": None, "delimiter": "|"}
@@ -455,6 +518,16 @@ def test_a_mapping_of_declared_values_is_accepted_in_place_of_options_and_conten
     # Then
     assert csv_rows == [{"a": "1", "b": "2"}]
     assert json_rows == [{"a": "1|2"}]
+
+
+def test_blank_header_names_are_named_by_position() -> None:
+    # Given: an export whose lines all end with a delimiter
+    data = b"id,name,\n1,Ann,\n2,Bob,\n"
+    # When
+    batches, rows, _ = _read(data)
+    # Then
+    assert batches[0].table.column_names == ["id", "name", "column_3"]
+    assert rows[1] == {"id": "2", "name": "Bob", "column_3": ""}
 
 
 def test_a_one_column_file_is_read_with_the_default_delimiter() -> None:
@@ -502,6 +575,6 @@ def test_a_200_mb_csv_streams_in_bounded_memory(tmp_path: Path) -> None:
     # When
     _, baseline_mib = probe("import")
     counted, peak_mib = probe("read")
-    # Then: every row read, and the peak grew by far less than the file's 200 MB
+    # Then: every row read, and the peak grew by less than the file holds (a whole read would need 2-3 times it)
     assert counted == rows
-    assert peak_mib - baseline_mib < 120, (baseline_mib, peak_mib)
+    assert peak_mib - baseline_mib < 150, (baseline_mib, peak_mib)  # measured: about 95 MiB with the defaults

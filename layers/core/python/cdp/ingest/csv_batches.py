@@ -2,8 +2,9 @@
 
 pyarrow's streaming reader (`open_csv`) does not say where a row starts, and its row numbers count records, not
 lines, once a quoted field holds a newline. So records are framed here (split on newlines, quotes followed as
-pyarrow's parser sees them) and each batch of records is parsed by pyarrow's `read_csv`; the parsed row count is checked against the framed record count, and a batch where they disagree
-is re-parsed record by record, so a line number is never guessed.
+pyarrow's parser sees them) and each batch of records is parsed by pyarrow's `read_csv`. The parsed row count is
+checked against the framed record count; a batch holding a bare carriage return (which pyarrow takes for a line
+end) or where the counts disagree is parsed record by record instead, so a line number is never guessed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from cdp.ingest.raw_rows import RawRows
 NEWLINE, CARRIAGE_RETURN = 10, 13
 MALFORMED_ROW = "malformed_row"
 UNTERMINATED_QUOTE = "unterminated_quote"
+RUN_LINES = 128  # lines matched per regex call: bounds the regex engine's backtracking memory
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,11 @@ class Records:
         return self.records[index].removesuffix(b"\r").decode("utf-8")
 
 
-def _complete_record_pattern(delimiter: bytes, quote: bytes) -> re.Pattern[bytes]:
-    """A line that is one whole record whose quotes all open at a field start and close within the line."""
+def _single_line_records_pattern(delimiter: bytes, quote: bytes) -> re.Pattern[bytes]:
+    """A run of lines that are each one whole record whose quotes all open at a field start and close on the line."""
     d, q = re.escape(delimiter), re.escape(quote)
-    field = b"(?:%s[^%s]*(?:%s%s[^%s]*)*%s[^%s%s]*|[^%s%s]*)" % (q, q, q, q, q, q, d, q, d, q)
-    return re.compile(b"%s(?:%s%s)*" % (field, d, field))
+    field = b"(?:%s[^%s\n]*+(?:%s%s[^%s\n]*+)*+%s[^%s%s\n]*+|[^%s%s\n]*+)" % (q, q, q, q, q, q, d, q, d, q)
+    return re.compile(b"(?:%s(?:%s%s)*+\n){0,%d}" % (field, d, field, RUN_LINES))  # possessive: no backtracking
 
 
 class CsvFramer:
@@ -58,7 +60,9 @@ class CsvFramer:
     def __init__(self, delimiter: str, quote_char: str | None, batch_rows: int, max_record_bytes: int) -> None:
         self._quote = quote_char.encode() if quote_char else None
         self._field_starts = {ord(delimiter), NEWLINE, CARRIAGE_RETURN}
-        self._complete = _complete_record_pattern(delimiter.encode(), self._quote) if self._quote else None
+        self._single_line_records = (
+            _single_line_records_pattern(delimiter.encode(), self._quote) if self._quote else None
+        )
         self._batch_rows = batch_rows
         self._max_record_bytes = max_record_bytes
 
@@ -96,39 +100,56 @@ class CsvFramer:
                 inside = self._quote is not None and self._still_quoted(part, inside)
             yield Records([pending.removesuffix(b"\n")], [line], unterminated=inside)
 
+    @staticmethod
+    def _non_empty(parts: list[bytes], line: int) -> tuple[list[bytes], list[int]]:
+        lines = [number for number, part in enumerate(parts, line) if part and part != b"\r"]
+        return [part for part in parts if part and part != b"\r"], lines
+
     def _cut(self, data: bytes, line: int) -> tuple[list[bytes], list[int], bytes, int]:
         """The whole records in `data` with their lines, and the rest (an unfinished record) with its line."""
-        parts = data.split(b"\n")
-        rest = parts.pop()
-        if self._quote is None or self._quote not in data:
-            lines = [number for number, part in enumerate(parts, line) if part and part != b"\r"]
-            return [part for part in parts if part and part != b"\r"], lines, rest, line + len(parts)
-        assert self._complete is not None
-        whole = self._complete.fullmatch
-        records: list[bytes] = []
-        lines = []
-        open_from = -1  # index of the part where an unfinished quoted record starts
-        for index, part in enumerate(parts):
-            if open_from >= 0:
-                if not self._still_quoted(part, inside=True):
-                    records.append(b"\n".join(parts[open_from : index + 1]))
-                    lines.append(line + open_from)
-                    open_from = -1
-            elif self._quote in part and not whole(part) and self._still_quoted(part, inside=False):
-                open_from = index
-            elif part and part != b"\r":
-                records.append(part)
-                lines.append(line + index)
-        if open_from >= 0:
-            return records, lines, b"\n".join([*parts[open_from:], rest]), line + open_from
-        return records, lines, rest, line + len(parts)
+        if self._quote is None or self._single_line_records is None or self._quote not in data:
+            parts = data.split(b"\n")
+            rest = parts.pop()
+            records, lines = self._non_empty(parts, line)
+            return records, lines, rest, line + len(parts)
+        records, lines = [], []
+        position = 0
+        while True:
+            run = self._single_line_records.match(data, position)
+            run_end = run.end() if run else position
+            if run_end > position:
+                parts = data[position:run_end].split(b"\n")[:-1]
+                run_records, run_lines = self._non_empty(parts, line)
+                records += run_records
+                lines += run_lines
+                line += len(parts)
+                position = run_end
+                continue
+            record_end = data.find(b"\n", position)
+            if record_end < 0:
+                return records, lines, data[position:], line
+            inside, spanned = self._still_quoted(data[position:record_end], inside=False), 1
+            while inside:
+                line_start, record_end = record_end + 1, data.find(b"\n", record_end + 1)
+                if record_end < 0:
+                    return records, lines, data[position:], line
+                inside, spanned = self._still_quoted(data[line_start:record_end], inside=True), spanned + 1
+            record = data[position:record_end]
+            if record and record != b"\r":
+                records.append(record)
+                lines.append(line)
+            line += spanned
+            position = record_end + 1
 
 
 def header_names(text: str, delimiter: str, quote_char: str | None) -> list[str]:
-    """The header record's column names, trimmed; blank or repeated names make the file unreadable."""
-    names = [name.strip() for name in _split(text, delimiter, quote_char)]
-    if not all(names):
-        raise UnreadableFile("blank_column_name", text[:1000])
+    """The header record's column names, trimmed; a blank name becomes `column_<position>` (as trailing
+    delimiters leave), a repeated name makes the file unreadable, since no mapping could tell the columns apart."""
+    try:
+        names = [name.strip() for name in _split(text, delimiter, quote_char)]
+    except csv.Error as error:
+        raise UnreadableFile("malformed_header", f"{error}: {text[:200]}") from error
+    names = [name or f"column_{position}" for position, name in enumerate(names, 1)]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise UnreadableFile("duplicate_columns", ", ".join(repeated))
@@ -174,6 +195,8 @@ class CsvBatchParser:
             return "skip"
 
         data = b"\n".join(records.records)
+        if data.count(b"\r") != data.count(b"\r\n"):  # pyarrow ends a row at a bare CR, the framing does not
+            return self._parse_one_by_one(records)
         try:
             table = pacsv.read_csv(
                 io.BytesIO(data),
@@ -200,7 +223,7 @@ class CsvBatchParser:
         return RawRows(table=table, lines=pa.array(lines, pa.int64()), malformed=malformed)
 
     def _parse_one_by_one(self, records: Records) -> RawRows:
-        """The exact but slow path, for a batch pyarrow splits differently (e.g. a bare carriage return)."""
+        """The exact but slow path, for a batch pyarrow would split differently (a bare carriage return)."""
         rows: list[list[str]] = []
         lines: list[int] = []
         malformed: list[Rejection] = []
@@ -230,7 +253,7 @@ def read_csv_batches(
         raise UnreadableFile("empty_file")
     parser = CsvBatchParser(header_names(first.text(0), delimiter, quote_char), delimiter, quote_char)
     rows_seen = 0
-    rest = Records(first.records[1:], first.lines[1:])
+    rest = Records(first.records[1:], first.lines[1:])  # a final, unterminated record is always yielded alone
     for records in itertools.chain([rest] if rest.lines else [], frames):
         batch = parser.parse(records)
         rows_seen += batch.rows_in

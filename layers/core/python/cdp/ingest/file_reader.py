@@ -79,10 +79,14 @@ class ReadOptions:
 
     @classmethod
     def declared(cls, values: Mapping[str, Any] | None, **settings: Any) -> ReadOptions:
-        """Options from a mapping's declared values (`SourceMapping.read_options`: format, encoding, delimiter;
-        None or absent means detect) plus any other field."""
+        """Options from a source mapping's declared values (`SourceMapping.read_options`: format, encoding,
+        delimiter; None or absent means detect) plus any other field. A declared value the reader cannot honour
+        (an unknown format or encoding) makes the file unreadable: UnreadableFile("invalid_read_options")."""
         chosen = {name: value for name, value in (values or {}).items() if value is not None}
-        return cls(**{**chosen, **settings})
+        try:
+            return cls(**{**chosen, **settings})
+        except (TypeError, ValueError) as error:
+            raise UnreadableFile("invalid_read_options", str(error)) from error
 
     @classmethod
     def for_key(cls, key: str, declared: Mapping[str, Any] | None = None, **settings: Any) -> ReadOptions:
@@ -93,7 +97,7 @@ class ReadOptions:
 
 def _text_batches(blocks: ByteBlocks, options: ReadOptions, file_format: str) -> Iterator[RawRows]:
     head = blocks.first.removeprefix(UTF8_BOM)
-    if not head.strip():
+    if not head.strip() and len(blocks.first) < options.batch_bytes:
         raise UnreadableFile("empty_file")
     refuse_binary(head)
     encoding = text_encoding(blocks.first, options.encoding, complete=len(blocks.first) < options.batch_bytes)

@@ -28,16 +28,18 @@ def _json_number(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # Decimal keeps a number's written digits ("12.50")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_number)
+
+
 def _as_text(value: Any) -> str | None:
-    if value is None:
-        return None
+    if value is None or isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return value
     if isinstance(value, int | Decimal):
         return str(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_number)
+    return _ENCODER.encode(value)
 
 
 def _lines(utf8_blocks: Iterable[bytes], max_record_bytes: int) -> Iterator[tuple[int, bytes]]:
@@ -72,7 +74,7 @@ def read_jsonl_batches(utf8_blocks: Iterable[bytes], batch_rows: int, max_record
     for line, content in _lines(utf8_blocks, max_record_bytes):
         seen += 1
         try:
-            value = json.loads(content, parse_float=Decimal)
+            value = _DECODER.decode(content.decode("utf-8"))
         except ValueError as error:
             malformed.append(Rejection(line, INVALID_JSON, {"raw": content.decode("utf-8"), "error": str(error)}))
         else:

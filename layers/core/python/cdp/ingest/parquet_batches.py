@@ -77,7 +77,7 @@ def open_parquet(head: bytes, blocks: Iterable[bytes], stream: BinaryIO, compres
         raise UnreadableFile("not_parquet", "no PAR1 magic bytes at the start")
     if compressed:
         return _spooled(blocks)
-    if stream.seekable():
+    if getattr(stream, "seekable", lambda: False)():
         stream.seek(0)
         return stream
     return _spooled(blocks)
