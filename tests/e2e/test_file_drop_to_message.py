@@ -46,13 +46,14 @@ def test_a_new_consenting_customer_gets_one_welcome_email_and_every_row_is_accou
     assert (customers["rows_accepted"], customers["quarantine_reasons"]) == (3, {"invalid_email": 1})
     orders = [file for file in report["files"] if file["key"] == "orders/orders.csv.gz"]
     assert len(orders) == 2  # two object versions, each accounted for
-    assert all(file["quarantine_reasons"] == {"negative_amount": 1, "duplicate_key": 1} for file in orders)
+    assert all(file["quarantine_reasons"] == {"duplicate_in_file": 1} for file in orders)
     # Then: the re-delivered orders count once on the profile
     profiles = [item for item in stack.client("dynamodb").scan(TableName=stack.physical_id("ProfilesTable"))["Items"]
                 if item["sk"]["S"] == "PROFILE"]
     assert report["profiles"] == 3
     old_timer = next(item for item in profiles if item.get("email", {}).get("S") == "old@example.com")
-    assert (int(old_timer["orders_count"]["N"]), Decimal(old_timer["revenue"]["N"])) == (2, Decimal("50.50"))
+    # O3 (-5.00) is kept: orders are line-level, and negative lines reduce revenue
+    assert (int(old_timer["orders_count"]["N"]), Decimal(old_timer["revenue"]["N"])) == (3, Decimal("45.50"))
     # Then: only the recent signups started the journey; only the consenting one was emailed, once
     assert report["journeys"]["WelcomeJourneyStateMachine"] == {"started": 2, "completed": 2, "failed": 0, "failures": []}
     assert report["messages"]["email"] == 1

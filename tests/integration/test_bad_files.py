@@ -13,16 +13,16 @@ from cdp_local.stack import LocalStack
 @pytest.mark.parametrize(
     ("key", "body", "reason"),
     [
-        ("orders/garbage.csv", bytes(range(256)) * 40, "unreadable_csv"),
-        ("orders/binary.csv", b"\xff\xfe\x00\x01" * 100, "not_utf8"),
+        ("orders/garbage.csv", bytes(range(256)) * 40, "binary_content"),
+        ("orders/binary.csv", b"\xff\xfe\x00\x01" * 100, "undecodable_text"),
         (
             "orders/truncated.csv.gz",
             gzip.compress(b"".join(b"O%d,C%d\n" % (i, i * 7919) for i in range(5000)))[:2000],
-            "corrupt_gzip",
+            "truncated_gzip",
         ),
         ("orders/empty.csv", b"", "empty_file"),
-        ("customers/header-only.csv", b"customer_id,email\n", "no_rows"),
-        ("invoices/2024.csv", b"a,b\n1,2\n", "unknown_entity"),
+        ("customers/header-only.csv", b"customer_id,email\n", "header_only"),
+        ("invoices/2024.csv", b"a,b\n1,2\n", "unknown_mapping"),
         ("orders/wrong-columns.csv", b"id,total\n1,2\n", "missing_columns"),
     ],
 )
