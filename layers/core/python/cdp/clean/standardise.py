@@ -93,9 +93,7 @@ def _punycode_domains(values: pa.Array) -> pa.Array:
             encoded.append(f"{local}@{domain.encode('idna').decode('ascii')}" if local else None)
         except UnicodeError:
             encoded.append(None)
-    replaced = pa.array(encoded, pa.string())
-    rank_among_replaced = pc.subtract(pc.cumulative_sum(pc.cast(non_ascii, pa.int64())), 1)
-    return pc.if_else(non_ascii, pc.take(replaced, pc.max_element_wise(rank_among_replaced, 0)), values)
+    return _where(non_ascii, pa.array(encoded, pa.string()), values)
 
 
 def email(column: pa.Array, _context: Context) -> Standardised:
@@ -290,12 +288,24 @@ def language(column: pa.Array, _context: Context) -> Standardised:
     return _checked(tagged, pc.is_valid(tagged))
 
 
-def json_text(column: pa.Array, _context: Context) -> Standardised:
-    """A JSON object as text; anything else is invalid (parsed in Python only for the non-empty values)."""
-    values = blank_to_null(column)
+def _where(mask: pa.Array, subset: pa.Array, otherwise: pa.Array) -> pa.Array:
+    """Put `subset` (one value per true row of `mask`, in order) back in place; other rows keep `otherwise`."""
+    rank = pc.max_element_wise(pc.subtract(pc.cumulative_sum(pc.cast(mask, pa.int64())), 1), 0)
+    return pc.if_else(mask, pc.take(subset, rank) if len(subset) else pa.nulls(len(mask), subset.type), otherwise)
+
+
+def _json_objects(values: pa.Array) -> pa.Array:
     looks_like_object = pc.fill_null(pc.and_(pc.starts_with(values, "{"), pc.ends_with(values, "}")), False)
-    valid = [_is_json_object(text) if text is not None else None for text in values.to_pylist()]
-    return _checked(values, pc.and_(looks_like_object, pa.array(valid, pa.bool_())))
+    candidates = pc.take(values, pc.indices_nonzero(looks_like_object)).to_pylist()
+    parsed = pa.array([_is_json_object(text) for text in candidates], pa.bool_())
+    return _where(looks_like_object, parsed, pc.and_(looks_like_object, pa.scalar(False)))
+
+
+def json_text(column: pa.Array, _context: Context) -> Standardised:
+    """A JSON object as text; anything else is invalid. Arrow has no JSON validator, so the distinct values that
+    look like objects are parsed in Python: the one per-value step of the clean path, on events only."""
+    values = blank_to_null(column)
+    return _checked(values, per_distinct(values, _json_objects))
 
 
 def _is_json_object(text: str) -> bool:
