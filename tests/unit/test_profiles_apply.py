@@ -217,20 +217,22 @@ def atomic_requests() -> Any:
 
 @pytest.mark.usefixtures("atomic_requests")
 def test_concurrent_overlapping_batches_count_once(store: ProfileStore) -> None:
-    # Given one customer and two overlapping batches, applied from two threads at once
+    # Given one customer's 40 lines, and three threads each delivering all of them in small batches, in its own order
     apply_records(store, "orders", [order_line("O0", "1", "C1", "1.00")], "test", NOW, HORIZON)
     rows = [order_line(f"O{n}", "1", "C1", "1.00") for n in range(1, 41)]
-    first, second = rows[:30], rows[10:]
     errors: list[BaseException] = []
 
-    def run(batch: list[dict]) -> None:
+    def deliver(seed: int) -> None:
+        batches = [rows[start : start + 4] for start in range(0, len(rows), 4)]
+        random.Random(seed).shuffle(batches)
         try:
-            apply_records(store, "orders", batch, "test", NOW, HORIZON)
+            for batch in batches:
+                apply_records(store, "orders", batch, f"lambda-{seed}", NOW, HORIZON)
         except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=run, args=(batch,)) for batch in (first, second)]
-    # When both run
+    threads = [threading.Thread(target=deliver, args=(seed,)) for seed in range(3)]
+    # When they run at once
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -239,6 +241,7 @@ def test_concurrent_overlapping_batches_count_once(store: ProfileStore) -> None:
     assert errors == []
     profile = profile_of(store, "C1")
     assert (profile["orders_count"], profile["revenue"]) == (41, Decimal("41.00"))
+    assert len(ledger_items()) == 41
 
 
 def test_chunks_beyond_the_transaction_limit(store: ProfileStore) -> None:
