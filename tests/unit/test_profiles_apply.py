@@ -13,6 +13,7 @@ import boto3
 import pytest
 from cdp.adapters.clients import client
 from cdp.adapters.profile_store import ProfileStore
+from cdp.adapters.segment_store import SegmentStore
 from cdp.identity.resolution import resolve_batch
 from cdp.profiles.aggregates import aggregate_profile
 from cdp.profiles.apply import UnknownEntity, apply_records
@@ -364,3 +365,15 @@ def test_unknown_entity_is_refused(store: ProfileStore) -> None:
     # Given / When / Then consents belong to cdp.privacy
     with pytest.raises(UnknownEntity):
         apply_records(store, "consents", [], "test", NOW, HORIZON)
+
+
+def test_segments_score_the_new_aggregates(store: ProfileStore) -> None:
+    # Given a buyer made by apply_records and a profile with no orders yet
+    apply_records(store, "orders", [order_line("O1", "1", "C1", "12.50", 2)], "test", NOW, HORIZON)
+    apply_records(store, "customers", [{"customer_id": "C2", "signup_at": NOW}], "test", NOW, HORIZON)
+    # When segments load profiles for scoring
+    table, _ = SegmentStore(PROFILES).load_profiles()
+    # Then the buyer's orders, revenue and last order are read, and the empty profile scores as a non-buyer
+    rows = {row["orders_count"]: row for row in table.to_pylist()}
+    assert (rows[1]["revenue"], rows[1]["last_order_at"] is not None) == (25.0, True)
+    assert (rows[0]["revenue"], rows[0]["last_order_at"]) == (0.0, None)
