@@ -16,7 +16,7 @@ from cdp.adapters.profile_store import ProfileStore
 from cdp.adapters.segment_store import SegmentStore
 from cdp.identity.resolution import resolve_batch
 from cdp.profiles.aggregates import aggregate_profile
-from cdp.profiles.apply import UnknownEntity, apply_records
+from cdp.profiles.apply import MalformedRecord, UnknownEntity, apply_records
 from cdp.profiles.read import public_profile
 from moto.dynamodb.responses import DynamoHandler
 
@@ -377,3 +377,13 @@ def test_segments_score_the_new_aggregates(store: ProfileStore) -> None:
     rows = {row["orders_count"]: row for row in table.to_pylist()}
     assert (rows[1]["revenue"], rows[1]["last_order_at"] is not None) == (25.0, True)
     assert (rows[0]["revenue"], rows[0]["last_order_at"]) == (0.0, None)
+
+
+def test_a_row_without_its_natural_key_refuses_the_batch_before_writing(store: ProfileStore) -> None:
+    # Given a batch whose second line lost its line id
+    rows = [order_line("O1", "1", "C1", "1.00"), order_line("O1", "", "C1", "1.00")]
+    # When it is applied
+    with pytest.raises(MalformedRecord, match="row 1 lacks its natural key line_id"):
+        apply_records(store, "orders", rows, "test", NOW, HORIZON)
+    # Then nothing was written
+    assert ledger_items() == []
