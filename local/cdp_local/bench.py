@@ -106,22 +106,26 @@ def ingest_through_local_stack(data: bytes) -> dict[str, Any]:
     from cdp_local.stack import LocalStack
 
     writes: Counter[str] = Counter()
+    items: Counter[str] = Counter()
     with LocalStack() as stack:
         import boto3
 
-        def count(event_name: str, **_: Any) -> None:
+        def count(event_name: str, params: dict[str, Any], **_: Any) -> None:
             operation = event_name.rsplit(".", 1)[-1]
             if operation in WRITE_OPERATIONS:
                 writes[operation] += 1
+                batched = sum(len(requests) for requests in params.get("RequestItems", {}).values())
+                items[operation] += len(params.get("TransactItems", [])) or batched or 1
 
         boto3.DEFAULT_SESSION or boto3.setup_default_session()
-        boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", count)  # type: ignore[union-attr]
+        boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb", count)  # type: ignore[union-attr]
         started = time.perf_counter()
         stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="orders/bench.csv", Body=data)
         elapsed = time.perf_counter() - started
         failures = [failure.error for failure in stack.async_failures]
     return {"rows": ORDER_ROWS, "seconds": round(elapsed, 2), "rows_per_s": round(ORDER_ROWS / elapsed),
             "dynamodb_write_requests": dict(writes), "write_requests_per_order": round(sum(writes.values()) / ORDER_ROWS, 3),
+            "dynamodb_items_written": dict(items), "items_written_per_order": round(sum(items.values()) / ORDER_ROWS, 3),
             "failures": failures, "note": "DynamoDB is moto in-process: request counts are meaningful, latency is not"}
 
 

@@ -13,9 +13,10 @@ import boto3
 import pytest
 from cdp.adapters.clients import client
 from cdp.adapters.profile_store import ProfileStore
+from cdp.adapters.segment_store import SegmentStore
 from cdp.identity.resolution import resolve_batch
 from cdp.profiles.aggregates import aggregate_profile
-from cdp.profiles.apply import UnknownEntity, apply_records
+from cdp.profiles.apply import MalformedRecord, UnknownEntity, apply_records
 from cdp.profiles.read import public_profile
 from moto.dynamodb.responses import DynamoHandler
 
@@ -217,20 +218,22 @@ def atomic_requests() -> Any:
 
 @pytest.mark.usefixtures("atomic_requests")
 def test_concurrent_overlapping_batches_count_once(store: ProfileStore) -> None:
-    # Given one customer and two overlapping batches, applied from two threads at once
+    # Given one customer's 40 lines, and three threads each delivering all of them in small batches, in its own order
     apply_records(store, "orders", [order_line("O0", "1", "C1", "1.00")], "test", NOW, HORIZON)
     rows = [order_line(f"O{n}", "1", "C1", "1.00") for n in range(1, 41)]
-    first, second = rows[:30], rows[10:]
     errors: list[BaseException] = []
 
-    def run(batch: list[dict]) -> None:
+    def deliver(seed: int) -> None:
+        batches = [rows[start : start + 4] for start in range(0, len(rows), 4)]
+        random.Random(seed).shuffle(batches)
         try:
-            apply_records(store, "orders", batch, "test", NOW, HORIZON)
+            for batch in batches:
+                apply_records(store, "orders", batch, f"lambda-{seed}", NOW, HORIZON)
         except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=run, args=(batch,)) for batch in (first, second)]
-    # When both run
+    threads = [threading.Thread(target=deliver, args=(seed,)) for seed in range(3)]
+    # When they run at once
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -239,6 +242,7 @@ def test_concurrent_overlapping_batches_count_once(store: ProfileStore) -> None:
     assert errors == []
     profile = profile_of(store, "C1")
     assert (profile["orders_count"], profile["revenue"]) == (41, Decimal("41.00"))
+    assert len(ledger_items()) == 41
 
 
 def test_chunks_beyond_the_transaction_limit(store: ProfileStore) -> None:
@@ -361,3 +365,25 @@ def test_unknown_entity_is_refused(store: ProfileStore) -> None:
     # Given / When / Then consents belong to cdp.privacy
     with pytest.raises(UnknownEntity):
         apply_records(store, "consents", [], "test", NOW, HORIZON)
+
+
+def test_segments_score_the_new_aggregates(store: ProfileStore) -> None:
+    # Given a buyer made by apply_records and a profile with no orders yet
+    apply_records(store, "orders", [order_line("O1", "1", "C1", "12.50", 2)], "test", NOW, HORIZON)
+    apply_records(store, "customers", [{"customer_id": "C2", "signup_at": NOW}], "test", NOW, HORIZON)
+    # When segments load profiles for scoring
+    table, _ = SegmentStore(PROFILES).load_profiles()
+    # Then the buyer's orders, revenue and last order are read, and the empty profile scores as a non-buyer
+    rows = {row["orders_count"]: row for row in table.to_pylist()}
+    assert (rows[1]["revenue"], rows[1]["last_order_at"] is not None) == (25.0, True)
+    assert (rows[0]["revenue"], rows[0]["last_order_at"]) == (0.0, None)
+
+
+def test_a_row_without_its_natural_key_refuses_the_batch_before_writing(store: ProfileStore) -> None:
+    # Given a batch whose second line lost its line id
+    rows = [order_line("O1", "1", "C1", "1.00"), order_line("O1", "", "C1", "1.00")]
+    # When it is applied
+    with pytest.raises(MalformedRecord, match="row 1 lacks its natural key line_id"):
+        apply_records(store, "orders", rows, "test", NOW, HORIZON)
+    # Then nothing was written
+    assert ledger_items() == []

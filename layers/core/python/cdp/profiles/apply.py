@@ -71,6 +71,10 @@ class UnknownEntity(ValueError):
     """An entity apply_records does not apply (consents belong to cdp.privacy)."""
 
 
+class MalformedRecord(ValueError):
+    """A row without its natural key: cleaning should have rejected it; nothing of the batch is applied."""
+
+
 @dataclass
 class ProfileOutcome:
     """What a batch did to profiles, and the domain events it raises."""
@@ -198,6 +202,10 @@ def apply_records(
     """Resolve each row to a profile, then per profile write its new ledger items and aggregates atomically."""
     if entity not in NATURAL_KEYS:
         raise UnknownEntity(f"profiles do not apply entity {entity!r}")
+    for position, row in enumerate(rows):
+        missing = [name for name in NATURAL_KEYS[entity] if row.get(name) in (None, "")]
+        if missing:
+            raise MalformedRecord(f"{entity} row {position} lacks its natural key {', '.join(missing)}")
     outcome = ProfileOutcome()
     resolved = resolve_batch(store, [identifiers_of(row) for row in rows], f"{entity}:{source}", now)
     by_profile: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)

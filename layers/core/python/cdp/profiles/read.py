@@ -10,7 +10,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-IDENTITY = ("profile_id", "created_at", "updated_at", "merged_at", "redirect_to")
+IDENTITY = (
+    "profile_id",
+    "customer_id",
+    "email",
+    "phone",
+    "anonymous_id",
+    "created_at",
+    "updated_at",
+    "merged_at",
+    "redirect_to",
+)
 ATTRIBUTES = (
     "first_name",
     "last_name",
