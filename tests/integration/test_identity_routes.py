@@ -61,10 +61,12 @@ def test_reads_follow_redirects_and_lookups_find_the_survivor(stack: LocalStack)
     by_email = _lookup(stack, {"email": " Jane@Example.com "})
     by_anonymous_id = _lookup(stack, {"anonymous_id": "anon-1"})
     by_sample = stack.invoke("GetProfileFunction", _event("http_lookup_profile.json"))
-    # Then each answers the survivor
+    # Then each answers the survivor, with the identifiers it holds
     for response in (by_old_id, by_email, by_anonymous_id, by_sample):
         assert response["statusCode"] == 200
-        assert json.loads(response["body"])["profile_id"] == survivor
+        identity = json.loads(response["body"])["identity"]
+        assert identity["profile_id"] == survivor
+        assert identity["identifiers"] == [{"type": "anonymous_id", "value": "anon-1"}]
 
 
 def test_unknown_answers_404_and_malformed_400(stack: LocalStack) -> None:
