@@ -8,12 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cdp.adapters.identity_store import IdentityStore
+from cdp.adapters.profile_store import ProfileStore
 from cdp.identity.resolution import resolve_batch
+from cdp.profiles.apply import apply_records
 from cdp_local.stack import LocalStack
 from cdp_local.template import REPO_ROOT
 
 EVENTS = REPO_ROOT / "events"
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+CART = json.dumps({"sku": "SKU-1", "quantity": 1})
 
 
 def _event(name: str) -> dict[str, Any]:
@@ -97,3 +100,45 @@ def test_split_refusals_and_malformed_bodies(stack: LocalStack) -> None:
     assert nothing["statusCode"] == 409
     assert [response["statusCode"] for response in malformed] == [400, 400, 400, 400]
     assert _store(stack).edges(profile_id) == []
+
+
+def _events(stack: LocalStack, rows: list[dict[str, Any]], at: datetime) -> None:
+    store = ProfileStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable"))
+    rows = [{"occurred_at": at, "email": None, "customer_id": None, "anonymous_id": None, **row} for row in rows]
+    apply_records(store, "events", rows, "web", at, timedelta(days=30))
+
+
+def test_browsing_attaches_on_login_and_a_split_after_more_activity_separates_it_again(stack: LocalStack) -> None:
+    # Given an anonymous visitor who browsed and added to the cart, and a known customer
+    _events(stack, [{"event_id": "e1", "event": "Product Viewed", "anonymous_id": "anon-1"}], NOW)
+    _events(
+        stack,
+        [{"event_id": "e2", "event": "Product Added", "anonymous_id": "anon-1", "properties": CART}],
+        NOW + timedelta(minutes=1),
+    )
+    _events(stack, [{"event_id": "e3", "event": "Page Viewed", "customer_id": "C1"}], NOW + timedelta(minutes=2))
+    store = _store(stack)
+    anonymous = store.owner_of(("anonymous_id", "anon-1"))
+    customer = store.owner_of(("customer_id", "C1"))
+    assert anonymous is not None and customer is not None and anonymous != customer
+    # When the visitor logs in (an event carrying both ids), then browses on, and the customer shops on
+    login = [{"event_id": "e4", "event": "Signed In", "customer_id": "C1", "anonymous_id": "anon-1"}]
+    _events(stack, login, NOW + timedelta(minutes=3))
+    merged = json.loads(_get(stack, anonymous)["body"])
+    _events(
+        stack, [{"event_id": "e5", "event": "Product Viewed", "anonymous_id": "anon-1"}], NOW + timedelta(minutes=4)
+    )
+    _events(stack, [{"event_id": "e6", "event": "Page Viewed", "customer_id": "C1"}], NOW + timedelta(minutes=5))
+    # Then the anonymous history and cart joined the customer's profile, found by the old id too
+    assert merged["identity"]["profile_id"] == customer
+    assert merged["behaviour"]["events_count"] == 4
+    assert merged["behaviour"]["cart_items_count"] == 1
+    # When the merge is split over the API
+    response = _split(stack, customer, "")
+    # Then the anonymous side is back with its own and its later records, and each side's aggregates are its own
+    assert response["statusCode"] == 200, response
+    assert json.loads(response["body"])["restored_profile_id"] == anonymous
+    restored, survivor = (json.loads(_get(stack, profile_id)["body"]) for profile_id in (anonymous, customer))
+    assert restored["identity"]["profile_id"] == anonymous
+    assert (restored["behaviour"]["events_count"], restored["behaviour"]["cart_items_count"]) == (3, 1)
+    assert (survivor["behaviour"]["events_count"], survivor["behaviour"]["cart_items_count"]) == (3, 0)
