@@ -21,27 +21,33 @@ def _store() -> IdentityStore:
     return IdentityStore(settings.profiles_table, settings.ledger_table)
 
 
+def _presented(store: IdentityStore, item: dict[str, Any]) -> dict[str, Any]:
+    return public_profile(item, identifiers=store.members(item["profile_id"]))
+
+
 @app.get("/v1/profiles/lookup")
 def lookup_profile() -> dict[str, Any]:
     query = dict(app.current_event.query_string_parameters or {})
+    store = _store()
     try:
-        item = profile_by_identifier(_store(), query)
+        item = profile_by_identifier(store, query)
     except MalformedLookup as error:
         raise BadRequestError(str(error)) from error
     if item is None:
         raise NotFoundError("no profile holds that identifier")
-    return public_profile(item)
+    return _presented(store, item)
 
 
 @app.get("/v1/profiles/<profile_id>")
 def get_profile(profile_id: str) -> dict[str, Any]:
+    store = _store()
     try:
-        item = live_profile(_store(), profile_id)
+        item = live_profile(store, profile_id)
     except MalformedLookup as error:
         raise BadRequestError(str(error)) from error
     if item is None:
         raise NotFoundError(f"no profile {profile_id}")
-    return public_profile(item)
+    return _presented(store, item)
 
 
 @observed_handler

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +13,7 @@ import boto3
 from cdp.adapters.clients import reset_clients
 from cdp.adapters.identity_store import IdentityStore
 from moto import mock_aws
+from moto.dynamodb import models as dynamodb_models
 
 PROFILES = "profiles"
 LEDGER = "ledger"
@@ -82,3 +84,18 @@ def put_record(
         }
     )
     return pk
+
+
+@contextmanager
+def atomic_transactions() -> Iterator[None]:
+    """DynamoDB runs each transaction atomically; moto's rollback restores a whole-table copy, so for tests with
+    threads its transactions are serialised here as DynamoDB serialises them."""
+    original = dynamodb_models.DynamoDBBackend.transact_write_items
+    lock = threading.Lock()
+
+    def atomic(backend: Any, items: list[dict[str, Any]]) -> None:
+        with lock:
+            original(backend, items)
+
+    with mock.patch.object(dynamodb_models.DynamoDBBackend, "transact_write_items", atomic):
+        yield

@@ -6,16 +6,13 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
-from unittest import mock
 
 import boto3
 import pytest
 from cdp.adapters.identity_store import IdentityStore
 from cdp.identity.resolution import current_profile_id, resolve_batch
 from cdp.identity.rules import IdentityRules
-from identity_tables import PROFILES, identity_tables, put_record
-from moto.dynamodb import models as dynamodb_models
+from identity_tables import PROFILES, atomic_transactions, identity_tables, put_record
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -147,18 +144,9 @@ def test_two_lambdas_merging_the_same_pair_at_once_merge_it_once(store: Identity
         except BaseException as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
 
-    # When two threads link them at the same moment (DynamoDB runs each transaction atomically; moto's rollback
-    # restores a whole-table copy, so its transactions are serialised here as DynamoDB serialises them)
-    original = dynamodb_models.DynamoDBBackend.transact_write_items
-    lock = threading.Lock()
-
-    def atomic(backend: Any, items: list[dict[str, Any]]) -> None:
-        with lock:
-            original(backend, items)
-
-    patch = mock.patch.object(dynamodb_models.DynamoDBBackend, "transact_write_items", atomic)
+    # When two threads link them at the same moment
     threads = [threading.Thread(target=link, args=(f"lambda-{n}",)) for n in range(2)]
-    with patch:
+    with atomic_transactions():
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,9 +12,10 @@ import pytest
 from cdp.adapters.identity_store import IdentityStore
 from cdp.identity.resolution import current_profile_id, resolve_batch
 from cdp.identity.split import SplitRefused, split_profile
-from identity_tables import PROFILES, identity_tables, put_record
+from identity_tables import PROFILES, atomic_transactions, identity_tables, put_record
 
 MERGED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+SPLIT_AT = MERGED_AT + timedelta(hours=3)
 
 
 @pytest.fixture
@@ -113,3 +115,30 @@ def test_a_split_with_nothing_to_undo_is_refused(store: IdentityStore) -> None:
     with pytest.raises(SplitRefused) as refused:
         split_profile(store, first, merge.edge_id, "admin", MERGED_AT)
     assert refused.value.status == 409
+
+
+def test_two_concurrent_splits_of_one_merge_undo_it_once(store: IdentityStore) -> None:
+    # Given one merge
+    resolve_batch(store, [[("email", "a@x.io")]], "m1", MERGED_AT - timedelta(days=1))
+    resolve_batch(store, [[("phone", "+4911")]], "m2", MERGED_AT)
+    [merge] = resolve_batch(store, [[("email", "a@x.io"), ("phone", "+4911")]], "m3", MERGED_AT).merges
+    outcomes: list[str] = []
+
+    def split() -> None:
+        try:
+            outcomes.append(split_profile(store, merge.to_profile, merge.edge_id, "admin", SPLIT_AT).edge_id)
+        except SplitRefused as refused:
+            outcomes.append(f"refused {refused.status}")
+
+    # When two administrators split it at the same moment
+    threads = [threading.Thread(target=split) for _ in range(2)]
+    with atomic_transactions():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    # Then one split is made and the other refused with 409, leaving exactly one unmerge edge
+    assert sorted(outcome.startswith("refused") for outcome in outcomes) == [False, True]
+    assert "refused 409" in outcomes
+    assert [e["kind"] for e in store.edges(merge.to_profile)] == ["unmerge", "merge"]
+    assert current_profile_id(store, merge.from_profile) == merge.from_profile

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cdp.adapters.identity_store import IdentityStore, count_attribute, parse_identifier
+from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, count_attribute, parse_identifier
 from cdp.identity.merge import recompute_aggregates
 from cdp.observability import logger
 
@@ -108,7 +108,10 @@ def split_profile(
         "identifiers": [f"{t}#{v}" for t, v in moving],
         "records": sorted(records),
     }
-    store.restore(snapshot, survivor, survivor_values, edge)
+    try:
+        store.restore(snapshot, survivor, survivor_values, edge)
+    except ConcurrentChange as error:
+        raise SplitRefused("the profile changed while splitting; read it and try again", 409) from error
     for identifier in moving:
         store.move_identifier(identifier, profile_id, loser_id)
     moved = [record for record in returning if store.move_record(record["pk"], profile_id, loser_id)]
