@@ -24,7 +24,7 @@ from cdp.adapters.profile_store import ProfileStore
 from cdp.adapters.sources import find_source, shop_secret
 from cdp.observability import logger, metrics, observed_handler
 from cdp.settings import load_settings
-from cdp.tracking.apply import TrackingPorts, apply_calls, apply_webhook, parse_call
+from cdp.tracking.apply import TrackingPorts, apply_calls, apply_webhook
 from cdp.tracking.http_body import BadBody, decoded_body, raw_body
 from cdp.tracking.messages import (
     MAX_BATCH_BYTES,
@@ -34,12 +34,13 @@ from cdp.tracking.messages import (
     Call,
     GroupCall,
     IdentifyCall,
+    InvalidCall,
     PageCall,
     ScreenCall,
     TrackCall,
     field_errors,
+    parse_call,
 )
-from cdp.tracking.rows import InvalidCall
 from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify import MAX_WEBHOOK_BYTES, signature_is_valid
 

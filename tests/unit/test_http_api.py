@@ -330,7 +330,8 @@ def test_the_lambda_authorizer_gets_a_request_event_without_the_body() -> None:
         authorizer_event["routeArn"]
         == "arn:aws:execute-api:eu-west-1:123456789012:local/$default/POST/v1/batch"
     )
-    assert authorizer_event["identitySource"] == [WRITE_KEY_AUTHORIZATION]
+    assert authorizer_event["identitySource"] == []  # none configured: body write keys must reach the function
+    assert authorizer_event["headers"]["authorization"] == WRITE_KEY_AUTHORIZATION
     assert authorizer_event["version"] == "2.0" and authorizer_event["routeKey"] == "POST /v1/batch"
     assert "body" not in authorizer_event and "authorizer" not in authorizer_event["requestContext"]
 
@@ -346,10 +347,14 @@ def test_a_request_the_authorizer_refuses_is_403_forbidden() -> None:
 
 
 def test_a_missing_identity_source_is_401_without_calling_the_authorizer() -> None:
-    # Given
+    # Given: an authorizer whose identity source is the Authorization header
     lambdas = RecordingLambdas()
+    template = json.loads(json.dumps(load_template()))
+    template["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["WriteKeyAuthorizer"]["Identity"] = {
+        "Headers": ["Authorization"]
+    }
     # When
-    response = _api(lambdas).handle("POST", "/v1/batch", {"Host": HOST}, b"{}")
+    response = _api(lambdas, template).handle("POST", "/v1/batch", {"Host": HOST}, b"{}")
     # Then
     assert (response.status, _message(response)) == (401, "Unauthorized")
     assert lambdas.calls == []

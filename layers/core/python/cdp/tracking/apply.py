@@ -12,13 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
 from cdp.adapters.event_bus import DomainEvent
 from cdp.identity.resolution import resolve_batch
 from cdp.profiles.apply import apply_records
-from cdp.tracking.messages import CALL_MODELS, MAX_CALL_BYTES, Call, field_errors
-from cdp.tracking.rows import CanonicalRows, InvalidCall, Lineage, call_rows
+from cdp.tracking.messages import Call, InvalidCall
+from cdp.tracking.rows import CanonicalRows, Lineage, call_rows
 from cdp.tracking.shopify import TOPICS, checkout_updated, webhook_rows
 
 
@@ -57,25 +55,6 @@ class TrackingResult:
     duplicates: list[int] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     applied: Applied = field(default_factory=Applied)
-
-
-def parse_call(raw: Any, batch_context: dict[str, Any] | None = None, call_type: str | None = None) -> Call:
-    """One call validated against its type's model (`call_type` for the single-call routes); raises InvalidCall."""
-    if not isinstance(raw, dict):
-        raise InvalidCall([{"field": "", "message": "a call must be a JSON object"}])
-    if len(json.dumps(raw, separators=(",", ":")).encode()) > MAX_CALL_BYTES:
-        raise InvalidCall([{"field": "", "message": "call larger than 32 KB"}])
-    kind = call_type or raw.get("type")
-    model = CALL_MODELS.get(kind) if isinstance(kind, str) else None
-    if model is None:
-        raise InvalidCall([{"field": "type", "message": f"type must be one of {', '.join(CALL_MODELS)}"}])
-    if batch_context:
-        context = raw.get("context")
-        raw = {**raw, "context": {**batch_context, **(context if isinstance(context, dict) else {})}}
-    try:
-        return model.model_validate({**raw, "type": kind})
-    except ValidationError as error:
-        raise InvalidCall(field_errors(error.errors())) from None
 
 
 def apply_rows(ports: TrackingPorts, rows: CanonicalRows, source: str, now: datetime) -> Applied:

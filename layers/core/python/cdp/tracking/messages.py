@@ -7,12 +7,13 @@ the models are strict: a messageId has fewer than 100 characters, identities are
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -172,3 +173,30 @@ def field_errors(errors: list[Any], prefix: tuple[str | int, ...] = ()) -> list[
         }
         for error in errors
     ]
+
+
+class InvalidCall(ValueError):
+    """A call whose content the platform cannot use, with field-level errors."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{error['field']}: {error['message']}" for error in errors))
+        self.errors = errors
+
+
+def parse_call(raw: Any, batch_context: dict[str, Any] | None = None, call_type: str | None = None) -> Call:
+    """One call validated against its type's model (`call_type` for the single-call routes); raises InvalidCall."""
+    if not isinstance(raw, dict):
+        raise InvalidCall([{"field": "", "message": "a call must be a JSON object"}])
+    if len(json.dumps(raw, separators=(",", ":")).encode()) > MAX_CALL_BYTES:
+        raise InvalidCall([{"field": "", "message": "call larger than 32 KB"}])
+    kind = call_type or raw.get("type")
+    model = CALL_MODELS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise InvalidCall([{"field": "type", "message": f"type must be one of {', '.join(CALL_MODELS)}"}])
+    if batch_context:
+        context = raw.get("context")
+        raw = {**raw, "context": {**batch_context, **(context if isinstance(context, dict) else {})}}
+    try:
+        return model.model_validate({**raw, "type": kind})
+    except ValidationError as error:
+        raise InvalidCall(field_errors(error.errors())) from None

@@ -21,6 +21,7 @@ from cdp.tracking.messages import (
     Call,
     GroupCall,
     IdentifyCall,
+    InvalidCall,
     OrderCompletedProperties,
     PageCall,
     ScreenCall,
@@ -51,14 +52,6 @@ CALL_EVENT_NAMES = {
 GENDERS = {"female", "male", "other"}
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 _PHONE_SEPARATORS = re.compile(r"[\s().\-]")
-
-
-class InvalidCall(ValueError):
-    """A call whose content the platform cannot use, with field-level errors."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{error['field']}: {error['message']}" for error in errors))
-        self.errors = errors
 
 
 @dataclass(frozen=True)

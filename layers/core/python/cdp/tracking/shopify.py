@@ -22,14 +22,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cdp.adapters.event_bus import DomainEvent
-from cdp.tracking.messages import aware, field_errors
+from cdp.tracking.messages import InvalidCall, aware, field_errors
 from cdp.tracking.rows import (
     CUSTOMER_COLUMNS,
     EVENT_COLUMNS,
     ORDER_COLUMNS,
     CanonicalRows,
     Identifier,
-    InvalidCall,
     Lineage,
     country_code,
     e164,
