@@ -1,0 +1,240 @@
+"""DynamoDB access for identity resolution: identity items, profile membership, merges, redirects and edges.
+
+Items (ProfilesTable unless noted):
+- `IDENTITY#<type>#<value>` / `IDENTITY`: `profile_id` (the identifier's owner; unique by key).
+- `PROFILE#<id>` / `IDENTIFIER#<type>#<value>`: membership, so a profile's identifiers can be listed.
+- `PROFILE#<id>` / `PROFILE`: adds `identity_version` (bumped by every bind, merge and split, the optimistic lock of
+  merges), `identifier_count_<type>` (checked against the limits inside the binding transaction), and on a merged
+  profile `redirect_to` / `merged_at`.
+- `PROFILE#<id>` / `EDGE#<timestamp>#<edge id>`: an append-only identity edge (merge, unmerge, conflict, limit).
+- LedgerTable `RECORD#...` / `RECORD` (the profiles helper's record ledger): `profile_id` is moved by merges and splits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from cdp.adapters.clients import client, dynamodb_table
+from cdp.identity.rules import Identifier
+
+BATCH_GET_LIMIT = 100
+BY_PROFILE_INDEX = "ByProfile"
+MEMBER_PREFIX = "IDENTIFIER#"
+EDGE_PREFIX = "EDGE#"
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class ConcurrentChange(RuntimeError):
+    """Another writer changed one of the profiles first; re-read and decide again."""
+
+
+def _wire(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in item.items()}
+
+
+def profile_key(profile_id: str) -> dict[str, str]:
+    return {"pk": f"PROFILE#{profile_id}", "sk": "PROFILE"}
+
+
+def identity_key(identifier: Identifier) -> dict[str, str]:
+    return {"pk": f"IDENTITY#{identifier[0]}#{identifier[1]}", "sk": "IDENTITY"}
+
+
+def member_key(profile_id: str, identifier: Identifier) -> dict[str, str]:
+    return {"pk": f"PROFILE#{profile_id}", "sk": f"{MEMBER_PREFIX}{identifier[0]}#{identifier[1]}"}
+
+
+def count_attribute(identifier_type: str) -> str:
+    return f"identifier_count_{identifier_type}"
+
+
+def identifier_text(identifier: Identifier) -> str:
+    return f"{identifier[0]}#{identifier[1]}"
+
+
+def parse_identifier(text: str) -> Identifier:
+    identifier_type, _, value = text.partition("#")
+    return (identifier_type, value)
+
+
+def _cancelled(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] in ("TransactionCanceledException", "ConditionalCheckFailedException")
+
+
+class IdentityStore:
+    """Identity items, memberships, redirects, merge edges and the ledger's `profile_id`."""
+
+    def __init__(self, profiles_table: str, ledger_table: str) -> None:
+        self.profiles_table_name = profiles_table
+        self.ledger_table_name = ledger_table
+        self.profiles = dynamodb_table(profiles_table)
+        self.ledger = dynamodb_table(ledger_table)
+
+    # ------------------------------------------------------------------ reads
+    def _batch_get(self, table: str, keys: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
+        unique = list({(key["pk"], key["sk"]): key for key in keys}.values())
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {table: {"Keys": unique[start : start + BATCH_GET_LIMIT]}}
+            while request:
+                response = self.profiles.meta.client.batch_get_item(RequestItems=request)
+                yield from response["Responses"].get(table, [])
+                request = response.get("UnprocessedKeys") or {}
+
+    def find_bound(self, identifiers: Iterable[Identifier]) -> dict[Identifier, str]:
+        """Which of these identifiers are bound, and to which profile id (batched reads, no redirects followed)."""
+        keys = [identity_key(identifier) for identifier in identifiers]
+        bound: dict[Identifier, str] = {}
+        for item in self._batch_get(self.profiles_table_name, keys):
+            _, identifier_type, value = item["pk"].split("#", 2)
+            bound[(identifier_type, value)] = item["profile_id"]
+        return bound
+
+    def get_profiles(self, profile_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        keys = [profile_key(profile_id) for profile_id in profile_ids]
+        return {item["profile_id"]: item for item in self._batch_get(self.profiles_table_name, keys)}
+
+    def get_profile(self, profile_id: str) -> dict[str, Any] | None:
+        return self.profiles.get_item(Key=profile_key(profile_id), ConsistentRead=True).get("Item")
+
+    def _query_profile(self, profile_id: str, prefix: str, newest_first: bool = False) -> list[dict[str, Any]]:
+        paginator = client("dynamodb").get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.profiles_table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"PROFILE#{profile_id}"}, ":prefix": {"S": prefix}},
+            ScanIndexForward=not newest_first,
+            ConsistentRead=True,
+        )
+        return [
+            {name: _deserializer.deserialize(value) for name, value in item.items()}
+            for page in pages
+            for item in page["Items"]
+        ]
+
+    def members(self, profile_id: str) -> list[Identifier]:
+        """The identifiers a profile holds (its membership items)."""
+        return [
+            parse_identifier(item["sk"][len(MEMBER_PREFIX) :])
+            for item in self._query_profile(profile_id, MEMBER_PREFIX)
+        ]
+
+    def edges(self, profile_id: str, newest_first: bool = True) -> list[dict[str, Any]]:
+        return self._query_profile(profile_id, EDGE_PREFIX, newest_first)
+
+    def records_of(self, profile_id: str) -> list[dict[str, Any]]:
+        """The profile's ledger records, through the ByProfile index."""
+        paginator = client("dynamodb").get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.ledger_table_name,
+            IndexName=BY_PROFILE_INDEX,
+            KeyConditionExpression="profile_id = :profile_id",
+            ExpressionAttributeValues={":profile_id": {"S": profile_id}},
+        )
+        return [
+            {name: _deserializer.deserialize(value) for name, value in item.items()}
+            for page in pages
+            for item in page["Items"]
+        ]
+
+    def scan_identities(self) -> Iterator[tuple[Identifier, str]]:
+        """Every identity item as (identifier, profile id): the data a rule preview replays."""
+        paginator = client("dynamodb").get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self.profiles_table_name,
+            FilterExpression="sk = :sk",
+            ExpressionAttributeValues={":sk": {"S": "IDENTITY"}},
+        )
+        for page in pages:
+            for item in page["Items"]:
+                _, identifier_type, value = item["pk"]["S"].split("#", 2)
+                yield (identifier_type, value), item["profile_id"]["S"]
+
+    def scan_records(self) -> Iterator[dict[str, Any]]:
+        """Every ledger record (pk `RECORD#...`) with its identifiers and profile id."""
+        paginator = client("dynamodb").get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self.ledger_table_name,
+            FilterExpression="begins_with(pk, :prefix)",
+            ProjectionExpression="pk, profile_id, identifiers, applied_at",
+            ExpressionAttributeValues={":prefix": {"S": "RECORD#"}},
+        )
+        for page in pages:
+            for item in page["Items"]:
+                yield {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+    # ------------------------------------------------------------------ writes
+    def _transact(self, writes: list[dict[str, Any]]) -> None:
+        try:
+            client("dynamodb").transact_write_items(TransactItems=writes)
+        except ClientError as error:
+            if _cancelled(error):
+                raise ConcurrentChange(str(error)) from error
+            raise
+
+    def _put(self, item: dict[str, Any], condition: str = "attribute_not_exists(pk)") -> dict[str, Any]:
+        return {"Put": {"TableName": self.profiles_table_name, "Item": _wire(item), "ConditionExpression": condition}}
+
+    def create_profile(self, profile: dict[str, Any], identifiers: list[Identifier]) -> None:
+        """Put a new profile with its identifiers in one transaction; ConcurrentChange if one was bound first."""
+        profile_id = profile["profile_id"]
+        counts: dict[str, int] = {}
+        for identifier_type, _ in identifiers:
+            counts[identifier_type] = counts.get(identifier_type, 0) + 1
+        item = {
+            **profile,
+            **profile_key(profile_id),
+            "identity_version": 1,
+            **{count_attribute(name): count for name, count in counts.items()},
+        }
+        writes = [self._put(item)]
+        for identifier in identifiers:
+            writes.append(self._put({**identity_key(identifier), "profile_id": profile_id}))
+            writes.append(self._put({**member_key(profile_id, identifier), "profile_id": profile_id}))
+        self._transact(writes)
+
+    def bind(self, profile_id: str, identifier: Identifier, limit: int, now: str) -> bool:
+        """Bind a free identifier to a live profile within its type's limit; False if the limit is reached.
+
+        Raises ConcurrentChange when the identifier was bound meanwhile or the profile was merged away.
+        """
+        count = count_attribute(identifier[0])
+        profile_update = {
+            "Update": {
+                "TableName": self.profiles_table_name,
+                "Key": _wire(profile_key(profile_id)),
+                "UpdateExpression": "ADD #count :one, identity_version :one SET updated_at = :now",
+                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(redirect_to) "
+                "AND (attribute_not_exists(#count) OR #count < :limit)",
+                "ExpressionAttributeNames": {"#count": count},
+                "ExpressionAttributeValues": _wire({":one": 1, ":limit": limit, ":now": now}),
+            }
+        }
+        writes = [
+            self._put({**identity_key(identifier), "profile_id": profile_id}),
+            self._put({**member_key(profile_id, identifier), "profile_id": profile_id}),
+            profile_update,
+        ]
+        try:
+            client("dynamodb").transact_write_items(TransactItems=writes)
+        except ClientError as error:
+            if not _cancelled(error):
+                raise
+            reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["None"] and reasons[2:] == ["ConditionalCheckFailed"]:
+                live = self.get_profile(profile_id)
+                if live is not None and "redirect_to" not in live:
+                    return False
+            raise ConcurrentChange(str(error)) from error
+        return True
+
+    def append_edge(self, profile_id: str, edge: dict[str, Any]) -> None:
+        """Append an edge item; edges are never updated."""
+        self.profiles.put_item(
+            Item={"pk": f"PROFILE#{profile_id}", "sk": f"{EDGE_PREFIX}{edge['at']}#{edge['edge_id']}", **edge},
+            ConditionExpression="attribute_not_exists(pk)",
+        )

@@ -1,0 +1,186 @@
+"""Identity resolution of a batch: which profile each input's identifiers belong to (issue 5: one person, one profile).
+
+`resolve_batch` reads every identifier of the batch at once, then decides input by input in a canonical order
+(strongest identifiers first), so the same inputs in any order give the same profiles:
+- no identifier usable (all missing or blocked): a guest, `None`;
+- none bound: a new profile holding them (up to each type's limit);
+- bound: the profile of the strongest bound identifier; free identifiers are bound to it within their limits, an
+  identifier over its limit is not bound, and that is logged and recorded as a `limit` edge.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, identifier_text
+from cdp.identity.rules import DEFAULT_RULES, Identifier, IdentityRules
+from cdp.observability import logger
+
+MAX_REDIRECTS = 16
+MAX_ATTEMPTS = 5
+
+__all__ = ["Identifier", "MergeEdge", "ResolvedBatch", "current_profile_id", "resolve_batch"]
+
+
+@dataclass(frozen=True)
+class MergeEdge:
+    """One merge this batch made: `from_profile` now redirects to `to_profile`."""
+
+    edge_id: str
+    from_profile: str
+    to_profile: str
+    cause: str
+    identifiers: tuple[str, ...]
+
+
+@dataclass
+class ResolvedBatch:
+    """One profile id (or None for a guest) per input set, the profiles created and the merges made."""
+
+    profile_ids: list[str | None]
+    created: set[str] = field(default_factory=set)
+    merges: list[MergeEdge] = field(default_factory=list)
+
+
+def identity_store_for(store: Any) -> IdentityStore:
+    """The identity adapter over the same tables as `store` (an IdentityStore, or any store naming both tables)."""
+    if isinstance(store, IdentityStore):
+        return store
+    return IdentityStore(store.profiles_table_name, store.ledger_table_name)
+
+
+def current_profile_id(store: Any, profile_id: str) -> str | None:
+    """The live profile `profile_id` is or was merged into (following redirects); None if there is no such profile."""
+    identity = identity_store_for(store)
+    for _ in range(MAX_REDIRECTS):
+        item = identity.get_profile(profile_id)
+        if item is None:
+            return None
+        if "redirect_to" not in item:
+            return profile_id
+        profile_id = item["redirect_to"]
+    raise RuntimeError(f"redirect chain longer than {MAX_REDIRECTS} from {profile_id}")
+
+
+def new_profile_item(profile_id: str, now: datetime) -> dict[str, Any]:
+    """A new, empty profile: zero aggregates and empty maps, so later nested updates apply."""
+    return {
+        "profile_id": profile_id,
+        "created_at": now.isoformat(),
+        "updated_at": now.isoformat(),
+        "orders_count": 0,
+        "refunds_count": 0,
+        "units": 0,
+        "revenue": 0,
+        "categories": {},
+        "consent": {},
+    }
+
+
+class _Resolver:
+    """The state of one batch: bindings read once, kept current as the batch binds and creates."""
+
+    def __init__(
+        self, store: IdentityStore, rules: IdentityRules, cause: str, now: datetime, bound: dict[Identifier, str]
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.cause = cause
+        self.now = now
+        self.bound = bound
+        self.live: dict[str, str] = {}
+        self.result = ResolvedBatch(profile_ids=[])
+
+    def live_profile(self, profile_id: str) -> str:
+        if profile_id not in self.live:
+            self.live[profile_id] = current_profile_id(self.store, profile_id) or profile_id
+        return self.live[profile_id]
+
+    def refresh(self, identifiers: Iterable[Identifier]) -> None:
+        identifiers = list(identifiers)
+        self.bound.update(self.store.find_bound(identifiers))
+        self.live.clear()
+
+    def resolve(self, identifiers: list[Identifier]) -> str:
+        for _attempt in range(MAX_ATTEMPTS):
+            try:
+                return self._resolve_once(identifiers)
+            except ConcurrentChange:
+                logger.info("identity changed concurrently, re-reading", extra={"cause": self.cause})
+                self.refresh(identifiers)
+        raise RuntimeError("could not resolve identifiers after repeated concurrent changes")
+
+    def _resolve_once(self, identifiers: list[Identifier]) -> str:
+        owners = [self.live_profile(self.bound[i]) for i in identifiers if i in self.bound]
+        if not owners:
+            return self._create(identifiers)
+        target = owners[0]
+        for identifier in identifiers:
+            if identifier not in self.bound:
+                self._bind(target, identifier)
+        return target
+
+    def _create(self, identifiers: list[Identifier]) -> str:
+        kept: list[Identifier] = []
+        for identifier in identifiers:
+            if sum(1 for kept_type, _ in kept if kept_type == identifier[0]) < self.rules.limit(identifier[0]):
+                kept.append(identifier)
+        profile_id = uuid.uuid4().hex
+        self.store.create_profile(new_profile_item(profile_id, self.now), kept)
+        self.bound.update({identifier: profile_id for identifier in kept})
+        self.result.created.add(profile_id)
+        for identifier in identifiers:
+            if identifier not in kept:
+                self._over_limit(profile_id, identifier)
+        return profile_id
+
+    def _bind(self, profile_id: str, identifier: Identifier) -> None:
+        if self.store.bind(profile_id, identifier, self.rules.limit(identifier[0]), self.now.isoformat()):
+            self.bound[identifier] = profile_id
+        else:
+            self._over_limit(profile_id, identifier)
+
+    def _over_limit(self, profile_id: str, identifier: Identifier) -> None:
+        logger.warning(
+            "identifier over its type's limit, not bound",
+            extra={"profile_id": profile_id, "identifier_type": identifier[0], "cause": self.cause},
+        )
+        self.store.append_edge(
+            profile_id,
+            {
+                "edge_id": uuid.uuid4().hex,
+                "kind": "limit",
+                "at": self.now.isoformat(),
+                "to_profile": profile_id,
+                "cause": self.cause,
+                "identifiers": [identifier_text(identifier)],
+                "limit": self.rules.limit(identifier[0]),
+            },
+        )
+
+
+def resolve_batch(
+    store: Any,
+    identifier_sets: list[list[Identifier]],
+    cause: str,
+    now: datetime,
+    rules: IdentityRules = DEFAULT_RULES,
+) -> ResolvedBatch:
+    """Resolve each input's identifiers to a profile id (None for a guest), creating, binding and merging as needed.
+
+    `store` is an IdentityStore or any store with `profiles_table_name` and `ledger_table_name` (the ProfileStore).
+    """
+    identity = identity_store_for(store)
+    usable = [rules.usable(identifiers) for identifiers in identifier_sets]
+    resolver = _Resolver(identity, rules, cause, now, identity.find_bound(i for ids in usable for i in ids))
+    resolved: dict[tuple[Identifier, ...], str] = {}
+    for identifiers in sorted(
+        {tuple(ids) for ids in usable if ids}, key=lambda ids: [(rules.rank(t), v) for t, v in ids]
+    ):
+        resolved[identifiers] = resolver.resolve(list(identifiers))
+    resolver.result.profile_ids = [resolver.live_profile(resolved[tuple(ids)]) if ids else None for ids in usable]
+    return resolver.result
