@@ -50,16 +50,19 @@ SHOPIFY_PATH = "/v1/webhooks/shopify"
 app = APIGatewayHttpResolver(enable_validation=True)
 
 
-def _json(status: HTTPStatus, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+Answer = Response[dict[str, Any]]
 
 
-def _failure(status: HTTPStatus, error: str, fields: list[dict[str, str]] | None = None) -> Response:
+def _json(status: HTTPStatus, body: dict[str, Any]) -> Answer:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def _failure(status: HTTPStatus, error: str, fields: list[dict[str, str]] | None = None) -> Answer:
     return _json(status, {"success": False, "error": error, **({"fields": fields} if fields is not None else {})})
 
 
 @app.exception_handler(RequestValidationError)
-def _invalid_request(error: RequestValidationError) -> Response:
+def _invalid_request(error: RequestValidationError) -> Answer:
     return _failure(HTTPStatus.BAD_REQUEST, "invalid request", field_errors(list(error.errors())))
 
 
@@ -72,7 +75,7 @@ def _ports(settings: TrackingSettings) -> TrackingPorts:
     )
 
 
-def _source_of(body_write_key: str | None, settings: TrackingSettings) -> str | Response:
+def _source_of(body_write_key: str | None, settings: TrackingSettings) -> str | Answer:
     """The source the gateway authorizer found from the Basic header, else the body's `writeKey`'s; or 401/403."""
     authorized = app.current_event.request_context.authorizer.get_lambda or {}
     if authorized.get("source_id"):
@@ -85,7 +88,7 @@ def _source_of(body_write_key: str | None, settings: TrackingSettings) -> str | 
     return str(source["source_id"])
 
 
-def _single(call: Call) -> Response:
+def _single(call: Call) -> Answer:
     settings = load_settings(TrackingSettings)
     source_id = _source_of(call.write_key, settings)
     if isinstance(source_id, Response):
@@ -99,37 +102,37 @@ def _single(call: Call) -> Response:
 
 
 @app.post("/v1/identify")
-def identify(call: Annotated[IdentifyCall, Body()]) -> Response:
+def identify(call: Annotated[IdentifyCall, Body()]) -> Answer:
     return _single(call)
 
 
 @app.post("/v1/track")
-def track(call: Annotated[TrackCall, Body()]) -> Response:
+def track(call: Annotated[TrackCall, Body()]) -> Answer:
     return _single(call)
 
 
 @app.post("/v1/page")
-def page(call: Annotated[PageCall, Body()]) -> Response:
+def page(call: Annotated[PageCall, Body()]) -> Answer:
     return _single(call)
 
 
 @app.post("/v1/screen")
-def screen(call: Annotated[ScreenCall, Body()]) -> Response:
+def screen(call: Annotated[ScreenCall, Body()]) -> Answer:
     return _single(call)
 
 
 @app.post("/v1/group")
-def group(call: Annotated[GroupCall, Body()]) -> Response:
+def group(call: Annotated[GroupCall, Body()]) -> Answer:
     return _single(call)
 
 
 @app.post("/v1/alias")
-def alias(call: Annotated[AliasCall, Body()]) -> Response:
+def alias(call: Annotated[AliasCall, Body()]) -> Answer:
     return _single(call)
 
 
 @app.post(BATCH_PATH)
-def batch(request: Annotated[BatchRequest, Body()]) -> Response:
+def batch(request: Annotated[BatchRequest, Body()]) -> Answer:
     """Each call is validated on its own: good ones are applied, bad ones reported by index (partial acceptance)."""
     settings = load_settings(TrackingSettings)
     source_id = _source_of(request.write_key, settings)
@@ -167,9 +170,9 @@ def batch(request: Annotated[BatchRequest, Body()]) -> Response:
 def shopify_webhook(
     topic: Annotated[str, Header(alias="x-shopify-topic")],
     shop: Annotated[str, Header(alias="x-shopify-shop-domain")],
-    signature: Annotated[str, Header(alias="x-shopify-hmac-sha256")],
     webhook_id: Annotated[str, Header(alias="x-shopify-webhook-id")],
-) -> Response:
+    signature: Annotated[str | None, Header(alias="x-shopify-hmac-sha256")] = None,
+) -> Answer:
     """A Shopify webhook, applied once per webhook id; an unsigned, mis-signed or unknown shop's one changes nothing."""
     settings = load_settings(TrackingSettings)
     try:
@@ -191,12 +194,10 @@ def shopify_webhook(
 
 
 @app.get("/v1/openapi.json")
-def openapi_document() -> Response:
-    return Response(
-        status_code=HTTPStatus.OK,
-        content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_json_schema(title="Customer data platform: tracking API", version="1.0.0"),
-    )
+def openapi_document() -> Answer:
+    """This API's OpenAPI 3 document, generated from the routes' pydantic models."""
+    document = app.get_openapi_schema(title="Customer data platform: tracking API", version="1.0.0")
+    return _json(HTTPStatus.OK, document.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 def _with_decoded_body(event: dict[str, Any]) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def test_a_checkout_update_publishes_checkout_updated_with_the_recovery_url(stac
     queue_url = stack.client("sqs").create_queue(QueueName="checkouts")["QueueUrl"]
     queue_arn = stack.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"]["QueueArn"]  # fmt: skip
-    bus = stack.physical_id("EventBus")
+    bus = f"{stack.stack_name}-customer-events"
     events = stack.client("events")
     events.put_rule(Name="checkouts", EventBusName=bus, EventPattern=json.dumps({"detail-type": ["Checkout Updated"]}))
     events.put_targets(Rule="checkouts", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
