@@ -205,3 +205,19 @@ def test_profiles_are_read_with_an_iam_signature_only(stack: LocalStack, api_and
     assert "web@example.com" in answer.body.decode()
     missing = "/v1/profiles/nobody"
     assert api.handle("GET", missing, _signed_get(missing), b"").status == 404
+
+
+def test_the_sample_track_event_authenticates_with_its_body_write_key(stack: LocalStack) -> None:
+    # Given: the write key the sample body carries belongs to a source, and the authorizer passed no source
+    from cdp.adapters.sources import create_source
+    from cdp_local.template import REPO_ROOT
+
+    create_source(stack.physical_id("ProfilesTable"), "web", write_key="WRITE_KEY")
+    event = json.loads((REPO_ROOT / "events" / "http_post_track.json").read_text())
+    # When
+    response = stack.invoke("TrackEventsFunction", event)
+    # Then
+    assert (response["statusCode"], json.loads(response["body"])) == (200, {"success": True})
+    assert [i["pk"]["S"] for i in _items(stack, "LedgerTable", "MESSAGEID#")] == [
+        "MESSAGEID#http:web#022bb90c-bbac-11e4-8dfc-aa07a5b093dd"
+    ]
