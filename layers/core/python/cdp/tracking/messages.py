@@ -44,9 +44,7 @@ class Call(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    message_id: str = Field(
-        default_factory=lambda: uuid.uuid4().hex, alias="messageId", min_length=1, max_length=99
-    )
+    message_id: str = Field(default_factory=lambda: uuid.uuid4().hex, alias="messageId", min_length=1, max_length=99)
     user_id: Identity | None = Field(default=None, alias="userId")
     anonymous_id: Identity | None = Field(default=None, alias="anonymousId")
     timestamp: datetime | None = None

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cdp.identity.rules import Identifier
 from cdp.tracking.messages import (
     ORDER_COMPLETED,
     AliasCall,
@@ -29,8 +30,6 @@ from cdp.tracking.messages import (
     aware,
     field_errors,
 )
-
-Identifier = tuple[str, str]
 
 EVENT_COLUMNS = ("event_id", "event", "occurred_at", "customer_id", "anonymous_id", "email", "properties")
 CUSTOMER_COLUMNS = (
