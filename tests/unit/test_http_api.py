@@ -106,6 +106,30 @@ def test_the_template_routes_reach_their_functions() -> None:
     ]
 
 
+@pytest.mark.parametrize("call", ["identify", "track", "page", "screen", "group", "alias", "batch"])
+def test_every_tracking_route_goes_through_the_write_key_authorizer(call: str) -> None:
+    # Given
+    lambdas = RecordingLambdas()
+    headers = {"Host": HOST, "Authorization": WRITE_KEY_AUTHORIZATION}
+    # When
+    response = _api(lambdas).handle("POST", f"/v1/{call}", headers, b"{}")
+    # Then
+    assert response.status == 200
+    assert [function for function, _ in lambdas.calls] == ["AuthorizeWriteKeyFunction", "TrackEventsFunction"]
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/v1/webhooks/shopify"), ("GET", "/v1/openapi.json")])
+def test_webhooks_and_the_openapi_document_need_no_authorizer(method: str, path: str) -> None:
+    # Given
+    lambdas = RecordingLambdas()
+    # When
+    response = _api(lambdas).handle(method, path, {"Host": HOST}, b"")
+    # Then
+    assert response.status == 200
+    assert [function for function, _ in lambdas.calls] == ["TrackEventsFunction"]
+    assert "authorizer" not in lambdas.events_of("TrackEventsFunction")[0]["requestContext"]
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
