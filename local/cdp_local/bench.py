@@ -110,7 +110,7 @@ def http_tracking(single_calls: int = 200, batches: int = 20, batch_size: int = 
     from cdp_local.runner import create_local_source, http_api
     from cdp_local.stack import LocalStack
 
-    with LocalStack() as stack:
+    with LocalStack(function_output=io.StringIO()) as stack:
         api = http_api(stack)
         authorization = "Basic " + base64.b64encode(f"{create_local_source(stack)}:".encode()).decode()
         headers = {"host": "localhost", "content-type": "application/json", "authorization": authorization}
