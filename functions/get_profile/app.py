@@ -1,13 +1,14 @@
-"""GET /v1/profiles/{id}: an administrator reads one unified profile (IAM-authorised route)."""
+"""GET /v1/profiles/{id} (following merge redirects) and GET /v1/profiles/lookup?email=... (IAM-authorised routes)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cdp.adapters.profile_store import ProfileStore
+from cdp.adapters.identity_store import IdentityStore
+from cdp.identity.lookup import MalformedLookup, live_profile, profile_by_identifier
 from cdp.observability import observed_handler
 from cdp.profiles.read import public_profile
 from cdp.settings import CoreSettings, load_settings
@@ -15,10 +16,29 @@ from cdp.settings import CoreSettings, load_settings
 app = APIGatewayHttpResolver(enable_validation=True)
 
 
+def _store() -> IdentityStore:
+    settings = load_settings(CoreSettings)
+    return IdentityStore(settings.profiles_table, settings.ledger_table)
+
+
+@app.get("/v1/profiles/lookup")
+def lookup_profile() -> dict[str, Any]:
+    query = dict(app.current_event.query_string_parameters or {})
+    try:
+        item = profile_by_identifier(_store(), query)
+    except MalformedLookup as error:
+        raise BadRequestError(str(error)) from error
+    if item is None:
+        raise NotFoundError("no profile holds that identifier")
+    return public_profile(item)
+
+
 @app.get("/v1/profiles/<profile_id>")
 def get_profile(profile_id: str) -> dict[str, Any]:
-    settings = load_settings(CoreSettings)
-    item = ProfileStore(settings.profiles_table, settings.ledger_table).get_profile(profile_id)
+    try:
+        item = live_profile(_store(), profile_id)
+    except MalformedLookup as error:
+        raise BadRequestError(str(error)) from error
     if item is None:
         raise NotFoundError(f"no profile {profile_id}")
     return public_profile(item)

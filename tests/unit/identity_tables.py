@@ -62,3 +62,23 @@ def table_snapshot() -> dict[str, list[dict[str, Any]]]:
         name: sorted(dynamodb.scan(TableName=name)["Items"], key=lambda item: (item["pk"]["S"], item["sk"]["S"]))
         for name in (PROFILES, LEDGER)
     }
+
+
+def put_record(
+    entity: str, key: str, profile_id: str, identifiers: list[str], record: dict[str, Any], applied_at: str
+) -> str:
+    """One record-ledger item as the profiles helper writes it (contract layout); returns its pk."""
+    pk = f"RECORD#{entity}#{key}"
+    boto3.resource("dynamodb").Table(LEDGER).put_item(
+        Item={
+            "pk": pk,
+            "sk": "RECORD",
+            "profile_id": profile_id,
+            "entity": entity,
+            "source": "test",
+            "applied_at": applied_at,
+            "identifiers": identifiers,
+            "record": record,
+        }
+    )
+    return pk

@@ -90,3 +90,33 @@ def test_same_inputs_in_any_order_give_the_same_profiles() -> None:
         groupings.append(sorted(sorted(group) for group in groups.values()))
     assert all(grouping == groupings[0] for grouping in groupings)
     assert groupings[0] == [[0, 1, 2], [3], [4]]
+
+
+def test_oversized_and_duplicated_inputs_are_bounded_and_recorded_once(store: IdentityStore) -> None:
+    # Given one input carrying 130 anonymous ids (over the limit of 100, and over one transaction), sent twice
+    identifiers = [("anonymous_id", f"device-{n:03}") for n in range(130)]
+    # When the batch is resolved
+    result = resolve_batch(store, [identifiers, list(reversed(identifiers))], "hostile", NOW)
+    # Then both inputs resolve to one new profile holding exactly 100 of them, and one limit edge names the rest
+    [profile_id] = result.created
+    assert result.profile_ids == [profile_id, profile_id]
+    assert len(store.members(profile_id)) == 100
+    [edge] = store.edges(profile_id)
+    assert (edge["kind"], len(edge["identifiers"]), edge["limits"]) == ("limit", 30, {"anonymous_id": 100})
+
+
+def test_an_identifier_left_on_a_merged_profile_still_resolves_to_the_survivor(store: IdentityStore) -> None:
+    # Given a merge whose clean-up was interrupted: the loser redirects but still owns an identity item
+    survivor = resolve_batch(store, [[("customer_id", "C1")]], "m1", NOW).profile_ids[0]
+    loser = resolve_batch(store, [[("anonymous_id", "anon-1")]], "m2", NOW).profile_ids[0]
+    assert survivor is not None and loser is not None
+    store.profiles.update_item(
+        Key={"pk": f"PROFILE#{loser}", "sk": "PROFILE"},
+        UpdateExpression="SET redirect_to = :to",
+        ExpressionAttributeValues={":to": survivor},
+    )
+    # When that identifier arrives with a new email
+    result = resolve_batch(store, [[("anonymous_id", "anon-1"), ("email", "a@x.io")]], "m3", NOW)
+    # Then it resolves to the survivor, which takes the email
+    assert result.profile_ids == [survivor]
+    assert store.find_bound([("email", "a@x.io")]) == {("email", "a@x.io"): survivor}

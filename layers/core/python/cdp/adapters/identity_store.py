@@ -62,6 +62,15 @@ def parse_identifier(text: str) -> Identifier:
     return (identifier_type, value)
 
 
+def _version_condition(profile: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Live (not redirected) and still at the identity version read: the optimistic lock of merges and splits."""
+    if "identity_version" not in profile:
+        return "attribute_not_exists(redirect_to) AND attribute_not_exists(identity_version)", {}
+    return "attribute_not_exists(redirect_to) AND identity_version = :version", {
+        ":version": profile["identity_version"]
+    }
+
+
 def _cancelled(error: ClientError) -> bool:
     return error.response["Error"]["Code"] in ("TransactionCanceledException", "ConditionalCheckFailedException")
 
@@ -238,3 +247,120 @@ class IdentityStore:
             Item={"pk": f"PROFILE#{profile_id}", "sk": f"{EDGE_PREFIX}{edge['at']}#{edge['edge_id']}", **edge},
             ConditionExpression="attribute_not_exists(pk)",
         )
+
+    def _versioned_update(self, profile: dict[str, Any], changes: dict[str, Any], now: str) -> dict[str, Any]:
+        """Set `changes` (None: remove) on a live profile still at the identity version read; bump that version."""
+        names = {f"#v{i}": name for i, name in enumerate(changes)}
+        values = {f":v{i}": value for i, value in enumerate(changes.values()) if value is not None}
+        assignments = [f"#v{i} = :v{i}" for i, value in enumerate(changes.values()) if value is not None]
+        removals = [f"#v{i}" for i, value in enumerate(changes.values()) if value is None]
+        expression = "SET " + ", ".join([*assignments, "updated_at = :now"]) + " ADD identity_version :one"
+        condition, condition_values = _version_condition(profile)
+        update: dict[str, Any] = {
+            "TableName": self.profiles_table_name,
+            "Key": _wire(profile_key(profile["profile_id"])),
+            "UpdateExpression": expression + (" REMOVE " + ", ".join(removals) if removals else ""),
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": _wire({**values, **condition_values, ":now": now, ":one": 1}),
+        }
+        if names:
+            update["ExpressionAttributeNames"] = names
+        return update
+
+    def redirect(
+        self,
+        loser: dict[str, Any],
+        survivor: dict[str, Any],
+        survivor_values: dict[str, Any],
+        edge: dict[str, Any],
+    ) -> None:
+        """The merge itself, all or nothing: the loser redirects, the survivor takes `survivor_values`, the edge is
+        appended. Both profiles must still be live at the `identity_version` read (else ConcurrentChange)."""
+        now = edge["at"]
+        survivor_update = self._versioned_update(survivor, survivor_values, now)
+        condition, condition_values = _version_condition(loser)
+        loser_update = {
+            "TableName": self.profiles_table_name,
+            "Key": _wire(profile_key(loser["profile_id"])),
+            "UpdateExpression": "SET redirect_to = :to, merged_at = :now ADD identity_version :one",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": _wire(
+                {**condition_values, ":to": survivor["profile_id"], ":now": now, ":one": 1}
+            ),
+        }
+        edge_item = {"pk": f"PROFILE#{survivor['profile_id']}", "sk": f"{EDGE_PREFIX}{now}#{edge['edge_id']}", **edge}
+        self._transact([{"Update": loser_update}, {"Update": survivor_update}, self._put(edge_item)])
+
+    def restore(
+        self, snapshot: dict[str, Any], survivor: dict[str, Any], survivor_values: dict[str, Any], edge: dict[str, Any]
+    ) -> None:
+        """Undo a merge, all or nothing: the loser's item is put back from `snapshot` (only while it still redirects
+        to the survivor), the survivor takes `survivor_values`, the unmerge edge is appended."""
+        loser_item = {**snapshot, **profile_key(snapshot["profile_id"])}
+        restore = self._put(loser_item, "redirect_to = :to")
+        restore["Put"]["ExpressionAttributeValues"] = _wire({":to": survivor["profile_id"]})
+        survivor_update = self._versioned_update(survivor, survivor_values, edge["at"])
+        edge_item = {
+            "pk": f"PROFILE#{survivor['profile_id']}",
+            "sk": f"{EDGE_PREFIX}{edge['at']}#{edge['edge_id']}",
+            **edge,
+        }
+        self._transact([restore, {"Update": survivor_update}, self._put(edge_item)])
+
+    def move_identifier(self, identifier: Identifier, from_profile: str, to_profile: str) -> bool:
+        """Re-point an identity item and its membership; False if it no longer belonged to `from_profile`."""
+        move = {
+            "Update": {
+                "TableName": self.profiles_table_name,
+                "Key": _wire(identity_key(identifier)),
+                "UpdateExpression": "SET profile_id = :to",
+                "ConditionExpression": "profile_id = :from",
+                "ExpressionAttributeValues": _wire({":to": to_profile, ":from": from_profile}),
+            }
+        }
+        writes = [
+            move,
+            {"Delete": {"TableName": self.profiles_table_name, "Key": _wire(member_key(from_profile, identifier))}},
+            {
+                "Put": {
+                    "TableName": self.profiles_table_name,
+                    "Item": _wire({**member_key(to_profile, identifier), "profile_id": to_profile}),
+                }
+            },
+        ]
+        try:
+            self._transact(writes)
+        except ConcurrentChange:
+            return False
+        return True
+
+    def move_record(self, record_pk: str, from_profile: str, to_profile: str) -> bool:
+        """Re-point one ledger record; False if it no longer belonged to `from_profile`."""
+        try:
+            self.ledger.update_item(
+                Key={"pk": record_pk, "sk": "RECORD"},
+                UpdateExpression="SET profile_id = :to",
+                ConditionExpression="profile_id = :from",
+                ExpressionAttributeValues={":to": to_profile, ":from": from_profile},
+            )
+        except ClientError as error:
+            if _cancelled(error):
+                return False
+            raise
+        return True
+
+    def set_attributes(self, profile_id: str, values: dict[str, Any]) -> None:
+        """Overwrite these attributes of a live profile (recomputed aggregates)."""
+        names = {f"#v{i}": name for i, name in enumerate(values)}
+        self.profiles.update_item(
+            Key=profile_key(profile_id),
+            UpdateExpression="SET " + ", ".join(f"#v{i} = :v{i}" for i in range(len(values))),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":v{i}": value for i, value in enumerate(values.values())},
+        )
+
+    def owner_of(self, identifier: Identifier) -> str | None:
+        """The profile id an identifier is bound to (as stored: redirects not followed), or None."""
+        item = self.profiles.get_item(Key=identity_key(identifier), ConsistentRead=True).get("Item")
+        return item["profile_id"] if item else None

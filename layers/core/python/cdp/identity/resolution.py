@@ -4,8 +4,11 @@
 (strongest identifiers first), so the same inputs in any order give the same profiles:
 - no identifier usable (all missing or blocked): a guest, `None`;
 - none bound: a new profile holding them (up to each type's limit);
-- bound: the profile of the strongest bound identifier; free identifiers are bound to it within their limits, an
-  identifier over its limit is not bound, and that is logged and recorded as a `limit` edge.
+- bound to one profile: that profile; free identifiers are bound to it within their limits, an identifier over its
+  limit is not bound, and that is logged and recorded as a `limit` edge;
+- bound to several profiles: starting from the profile of the strongest identifier, each other profile is merged
+  in (see cdp.identity.merge: survivor, guardrails, edges) or, when the rules forbid it, left as it is with its
+  identifiers and a `conflict` edge; the input resolves to the merged (or strongest) profile.
 """
 
 from __future__ import annotations
@@ -16,25 +19,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, identifier_text
+from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, identifier_text, parse_identifier
+from cdp.identity.merge import MergeEdge, merge_profiles
 from cdp.identity.rules import DEFAULT_RULES, Identifier, IdentityRules
 from cdp.observability import logger
+from cdp.profiles.aggregates import aggregate_profile
 
 MAX_REDIRECTS = 16
 MAX_ATTEMPTS = 5
+CREATE_IDENTIFIERS = 49  # 1 profile + 2 items per identifier within DynamoDB's 100-item transaction
 
 __all__ = ["Identifier", "MergeEdge", "ResolvedBatch", "current_profile_id", "resolve_batch"]
-
-
-@dataclass(frozen=True)
-class MergeEdge:
-    """One merge this batch made: `from_profile` now redirects to `to_profile`."""
-
-    edge_id: str
-    from_profile: str
-    to_profile: str
-    cause: str
-    identifiers: tuple[str, ...]
 
 
 @dataclass
@@ -67,16 +62,12 @@ def current_profile_id(store: Any, profile_id: str) -> str | None:
 
 
 def new_profile_item(profile_id: str, now: datetime) -> dict[str, Any]:
-    """A new, empty profile: zero aggregates and empty maps, so later nested updates apply."""
+    """A new, empty profile: every aggregate at its zero (from `aggregate_profile`) and an empty consent map."""
     return {
         "profile_id": profile_id,
         "created_at": now.isoformat(),
         "updated_at": now.isoformat(),
-        "orders_count": 0,
-        "refunds_count": 0,
-        "units": 0,
-        "revenue": 0,
-        "categories": {},
+        **aggregate_profile([]),
         "consent": {},
     }
 
@@ -101,7 +92,6 @@ class _Resolver:
         return self.live[profile_id]
 
     def refresh(self, identifiers: Iterable[Identifier]) -> None:
-        identifiers = list(identifiers)
         self.bound.update(self.store.find_bound(identifiers))
         self.live.clear()
 
@@ -115,39 +105,55 @@ class _Resolver:
         raise RuntimeError("could not resolve identifiers after repeated concurrent changes")
 
     def _resolve_once(self, identifiers: list[Identifier]) -> str:
-        owners = [self.live_profile(self.bound[i]) for i in identifiers if i in self.bound]
+        owner_of = {i: self.live_profile(self.bound[i]) for i in identifiers if i in self.bound}
+        owners = list(dict.fromkeys(owner_of.values()))
         if not owners:
             return self._create(identifiers)
         target = owners[0]
-        for identifier in identifiers:
-            if identifier not in self.bound:
-                self._bind(target, identifier)
+        for other in owners[1:]:
+            linked_by = [identifier for identifier, owner in owner_of.items() if owner == other]
+            edge = merge_profiles(self.store, self.rules, target, other, linked_by, self.cause, self.now)
+            if edge is not None:
+                self._merged(edge)
+                target = edge.to_profile
+        self._bind_free(target, identifiers)
         return target
 
+    def _merged(self, edge: MergeEdge) -> None:
+        self.result.merges.append(edge)
+        self.live = {old: edge.to_profile if live == edge.from_profile else live for old, live in self.live.items()}
+        self.live[edge.from_profile] = edge.to_profile
+        self.bound.update({parse_identifier(text): edge.to_profile for text in edge.identifiers})
+
     def _create(self, identifiers: list[Identifier]) -> str:
+        """A new profile created with (at most a transaction's worth of) identifiers within limits; then the rest."""
         kept: list[Identifier] = []
         for identifier in identifiers:
             if sum(1 for kept_type, _ in kept if kept_type == identifier[0]) < self.rules.limit(identifier[0]):
                 kept.append(identifier)
+        kept = kept[:CREATE_IDENTIFIERS]
         profile_id = uuid.uuid4().hex
         self.store.create_profile(new_profile_item(profile_id, self.now), kept)
         self.bound.update({identifier: profile_id for identifier in kept})
         self.result.created.add(profile_id)
-        for identifier in identifiers:
-            if identifier not in kept:
-                self._over_limit(profile_id, identifier)
+        self._bind_free(profile_id, identifiers)
         return profile_id
 
-    def _bind(self, profile_id: str, identifier: Identifier) -> None:
-        if self.store.bind(profile_id, identifier, self.rules.limit(identifier[0]), self.now.isoformat()):
-            self.bound[identifier] = profile_id
-        else:
-            self._over_limit(profile_id, identifier)
-
-    def _over_limit(self, profile_id: str, identifier: Identifier) -> None:
+    def _bind_free(self, profile_id: str, identifiers: list[Identifier]) -> None:
+        """Bind the input's free identifiers within their limits; those over a limit are logged and recorded once."""
+        refused: list[Identifier] = []
+        for identifier in identifiers:
+            if identifier in self.bound:
+                continue
+            if self.store.bind(profile_id, identifier, self.rules.limit(identifier[0]), self.now.isoformat()):
+                self.bound[identifier] = profile_id
+            else:
+                refused.append(identifier)
+        if not refused:
+            return
         logger.warning(
-            "identifier over its type's limit, not bound",
-            extra={"profile_id": profile_id, "identifier_type": identifier[0], "cause": self.cause},
+            "identifiers over their type's limit, not bound",
+            extra={"profile_id": profile_id, "count": len(refused), "cause": self.cause},
         )
         self.store.append_edge(
             profile_id,
@@ -157,8 +163,8 @@ class _Resolver:
                 "at": self.now.isoformat(),
                 "to_profile": profile_id,
                 "cause": self.cause,
-                "identifiers": [identifier_text(identifier)],
-                "limit": self.rules.limit(identifier[0]),
+                "identifiers": [identifier_text(identifier) for identifier in refused],
+                "limits": {t: self.rules.limit(t) for t, _ in refused},
             },
         )
 

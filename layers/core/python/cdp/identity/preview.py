@@ -1,0 +1,142 @@
+"""Merge preview: what a candidate rule set would do to today's profiles, computed in memory, changing nothing.
+
+The evidence is what resolution saw: every ledger record's identifiers (in the order applied) and every identity
+item. It is replayed through the candidate rules (blocked values, limits, priority, the customer-id guardrail)
+with an in-memory union of profiles, and the resulting groups are compared with today's profiles: a group holding
+evidence of several profiles is a merge, a profile whose evidence falls into several groups is a split.
+
+CLI (reads PROFILES_TABLE and LEDGER_TABLE, AWS credentials from the environment; prints JSON):
+    python -m cdp.identity.preview candidate-rules.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cdp.adapters.identity_store import IdentityStore, parse_identifier
+from cdp.identity.rules import Identifier, IdentityRules, InvalidRules
+
+EXAMPLES = 5
+
+
+@dataclass
+class PreviewReport:
+    """Counts and a few examples (profile ids only: no identifier values) of what the rules would change."""
+
+    profiles_now: int = 0
+    profiles_after: int = 0
+    merges: int = 0
+    splits: int = 0
+    identifiers_dropped: int = 0
+    merge_examples: list[list[str]] = field(default_factory=list)
+    split_examples: list[str] = field(default_factory=list)
+
+
+class _Replay:
+    """Union of groups under the rules: a group's identifiers and per-type counts."""
+
+    def __init__(self, rules: IdentityRules) -> None:
+        self.rules = rules
+        self.parent: dict[int, int] = {}
+        self.counts: dict[int, Counter[str]] = {}
+        self.owner: dict[Identifier, int] = {}
+
+    def find(self, group: int) -> int:
+        while self.parent[group] != group:
+            self.parent[group] = self.parent[self.parent[group]]
+            group = self.parent[group]
+        return group
+
+    def _new_group(self) -> int:
+        group = len(self.parent)
+        self.parent[group] = group
+        self.counts[group] = Counter()
+        return group
+
+    def _bind(self, group: int, identifier: Identifier) -> None:
+        if self.counts[group][identifier[0]] < self.rules.limit(identifier[0]):
+            self.owner[identifier] = group
+            self.counts[group][identifier[0]] += 1
+
+    def _may_merge(self, first: int, second: int) -> bool:
+        if self.counts[first]["customer_id"] and self.counts[second]["customer_id"]:
+            return False
+        combined = self.counts[first] + self.counts[second]
+        return all(count <= self.rules.limit(t) for t, count in combined.items())
+
+    def resolve(self, identifiers: list[Identifier]) -> int | None:
+        if not identifiers:
+            return None
+        groups = list(dict.fromkeys(self.find(self.owner[i]) for i in identifiers if i in self.owner))
+        target = groups[0] if groups else self._new_group()
+        for other in groups[1:]:
+            if self._may_merge(target, other):
+                self.parent[other] = target
+                self.counts[target] += self.counts[other]
+        for identifier in identifiers:
+            if identifier not in self.owner:
+                self._bind(target, identifier)
+        return target
+
+
+def preview_rules(
+    identities: Iterable[tuple[Identifier, str]], records: Iterable[dict[str, Any]], rules: IdentityRules
+) -> PreviewReport:
+    """Replay the evidence through `rules` and compare the groups with today's profiles (pure)."""
+    evidence: list[tuple[str, list[tuple[str, str]]]] = [
+        (record["profile_id"], [parse_identifier(text) for text in record.get("identifiers") or []])
+        for record in sorted(records, key=lambda r: (str(r.get("applied_at", "")), r["pk"]))
+    ]
+    evidence += [(profile_id, [identifier]) for identifier, profile_id in sorted(identities)]
+    replay = _Replay(rules)
+    placed = [(profile_id, replay.resolve(rules.usable(identifiers))) for profile_id, identifiers in evidence]
+    profiles_of: defaultdict[int, set[str]] = defaultdict(set)
+    groups_of: defaultdict[str, set[int]] = defaultdict(set)
+    for profile_id, group in placed:
+        groups_of.setdefault(profile_id, set())
+        if group is not None:
+            root = replay.find(group)
+            profiles_of[root].add(profile_id)
+            groups_of[profile_id].add(root)
+    merged = sorted(sorted(profiles) for profiles in profiles_of.values() if len(profiles) > 1)
+    split = sorted(profile_id for profile_id, groups in groups_of.items() if len(groups) > 1)
+    evidence_identifiers = {identifier for _, identifiers in evidence for identifier in identifiers}
+    return PreviewReport(
+        profiles_now=len(groups_of),
+        profiles_after=len(profiles_of),
+        merges=len(merged),
+        splits=len(split),
+        identifiers_dropped=len(evidence_identifiers - set(replay.owner)),
+        merge_examples=merged[:EXAMPLES],
+        split_examples=split[:EXAMPLES],
+    )
+
+
+def preview_store(store: IdentityStore, rules: IdentityRules) -> PreviewReport:
+    """Scan identity items and ledger records (reads only) and preview `rules` over them."""
+    return preview_rules(list(store.scan_identities()), list(store.scan_records()), rules)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m cdp.identity.preview candidate-rules.json", file=sys.stderr)
+        return 2
+    try:
+        with open(argv[0], encoding="utf-8") as rules_file:
+            rules = IdentityRules.from_json_text(rules_file.read())
+    except (OSError, InvalidRules) as error:
+        print(f"cannot use the rules: {error}", file=sys.stderr)
+        return 2
+    store = IdentityStore(os.environ["PROFILES_TABLE"], os.environ["LEDGER_TABLE"])
+    print(json.dumps(asdict(preview_store(store, rules)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,115 @@
+"""Split: a merge undone from its edge after more activity on both sides, aggregates right on both (moto)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import boto3
+import pytest
+from cdp.adapters.identity_store import IdentityStore
+from cdp.identity.resolution import current_profile_id, resolve_batch
+from cdp.identity.split import SplitRefused, split_profile
+from identity_tables import PROFILES, identity_tables, put_record
+
+MERGED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store() -> Iterator[IdentityStore]:
+    with identity_tables() as identity_store:
+        yield identity_store
+
+
+def _name(profile_id: str, **values: str) -> None:
+    boto3.resource("dynamodb").Table(PROFILES).update_item(
+        Key={"pk": f"PROFILE#{profile_id}", "sk": "PROFILE"},
+        UpdateExpression="SET " + ", ".join(f"{name} = :{name}" for name in values),
+        ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
+    )
+
+
+def _order(order_id: str, amount: str, at: datetime) -> dict[str, object]:
+    return {
+        "order_id": order_id,
+        "line_id": "1",
+        "ordered_at": at.isoformat(),
+        "currency": "EUR",
+        "quantity": 1,
+        "unit_price": Decimal(amount),
+        "line_amount": Decimal(amount),
+        "status": "completed",
+        "category": "shoes",
+    }
+
+
+def _put_order(order_id: str, amount: str, profile_id: str, identifiers: list[str], at: datetime) -> str:
+    return put_record("orders", f"{order_id}#1", profile_id, identifiers, _order(order_id, amount, at), at.isoformat())
+
+
+def test_split_after_more_activity_gives_each_side_its_own_records_and_aggregates(store: IdentityStore) -> None:
+    # Given a customer and an anonymous shopper, each with an order, merged by a login
+    before = MERGED_AT - timedelta(days=1)
+    customer = resolve_batch(store, [[("customer_id", "C1"), ("email", "a@x.io")]], "f", before).profile_ids[0]
+    anonymous = resolve_batch(store, [[("anonymous_id", "anon-1")]], "e", before - timedelta(days=1)).profile_ids[0]
+    assert customer is not None and anonymous is not None
+    _put_order("O1", "10.00", customer, ["customer_id#C1"], before)
+    _put_order("O2", "5.00", anonymous, ["anonymous_id#anon-1"], before)
+    put_record("events", "e1", anonymous, ["anonymous_id#anon-1"], {"event": "Product Viewed"}, before.isoformat())
+    _name(anonymous, first_name="Anon", city="Paris")
+    _name(customer, city="Berlin")
+    [merge] = resolve_batch(store, [[("customer_id", "C1"), ("anonymous_id", "anon-1")]], "login", MERGED_AT).merges
+    merged = store.get_profile(customer)
+    assert merged is not None and (merged["first_name"], merged["city"]) == ("Anon", "Berlin")  # survivor newer
+    # And more activity afterwards on each identifier set (both now applied to the survivor)
+    after = MERGED_AT + timedelta(hours=1)
+    _put_order("O3", "20.00", customer, ["customer_id#C1", "email#a@x.io"], after)
+    _put_order("O4", "7.00", customer, ["anonymous_id#anon-1"], after)
+    # When the merge is split (no edge named: the latest)
+    outcome = split_profile(store, customer, None, "admin", after + timedelta(hours=1))
+    # Then the anonymous profile is back under its own id with its identifier and records
+    assert (outcome.undoes, outcome.restored, outcome.identifiers) == (
+        merge.edge_id,
+        anonymous,
+        ("anonymous_id#anon-1",),
+    )
+    assert current_profile_id(store, anonymous) == anonymous
+    assert store.find_bound([("anonymous_id", "anon-1")]) == {("anonymous_id", "anon-1"): anonymous}
+    assert sorted(r["pk"] for r in store.records_of(anonymous)) == [
+        "RECORD#events#e1",
+        "RECORD#orders#O2#1",
+        "RECORD#orders#O4#1",
+    ]
+    assert sorted(r["pk"] for r in store.records_of(customer)) == ["RECORD#orders#O1#1", "RECORD#orders#O3#1"]
+    # And both sides' aggregates are recomputed from their own records
+    restored, survivor = store.get_profile(anonymous), store.get_profile(customer)
+    assert restored is not None and survivor is not None
+    assert "redirect_to" not in restored
+    assert (restored["first_name"], restored["city"]) == ("Anon", "Paris")
+    assert ("first_name" in survivor, survivor["city"]) == (False, "Berlin")
+    assert (restored["orders_count"], restored["revenue"]) == (2, Decimal("12.00"))
+    assert (survivor["orders_count"], survivor["revenue"]) == (2, Decimal("30.00"))
+    # And the edge log holds the merge and the unmerge, the merge untouched
+    edges = store.edges(customer)
+    assert [(e["kind"], e.get("undoes")) for e in edges] == [("unmerge", merge.edge_id), ("merge", None)]
+    # And later anonymous browsing resolves to the restored profile
+    assert resolve_batch(store, [[("anonymous_id", "anon-1")]], "e9", after).profile_ids == [anonymous]
+
+
+def test_a_split_with_nothing_to_undo_is_refused(store: IdentityStore) -> None:
+    # Given a profile that never merged, and a redirected one
+    first = resolve_batch(store, [[("email", "a@x.io")]], "m1", MERGED_AT - timedelta(days=1)).profile_ids[0]
+    second = resolve_batch(store, [[("phone", "+4911")]], "m2", MERGED_AT).profile_ids[0]
+    assert first is not None and second is not None
+    [merge] = resolve_batch(store, [[("email", "a@x.io"), ("phone", "+4911")]], "m3", MERGED_AT).merges
+    # When splits are asked that cannot be made, Then each is refused with a status
+    cases = [("unknown", None, 404), (second, None, 409), (first, "no-such-edge", 404)]
+    for profile_id, edge_id, status in cases:
+        with pytest.raises(SplitRefused) as refused:
+            split_profile(store, profile_id, edge_id, "admin", MERGED_AT)
+        assert refused.value.status == status
+    split_profile(store, first, merge.edge_id, "admin", MERGED_AT)
+    with pytest.raises(SplitRefused) as refused:
+        split_profile(store, first, merge.edge_id, "admin", MERGED_AT)
+    assert refused.value.status == 409
