@@ -1,9 +1,16 @@
-"""DynamoDB access for profiles, identities and the order ledger, with exactly-once order application."""
+"""DynamoDB access for profiles and the record ledger: each source record applied exactly once, atomically.
+
+`apply_ledger_items` is the design (see README: Table design). `find_bound_profiles`, `bind_identifiers`,
+`create_profile`, `update_attributes` and `apply_orders` serve the pre-ledger callers still on main
+(cdp.ingest.pipeline, cdp.tracking.apply) until they switch to cdp.profiles.apply.apply_records.
+"""
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +25,7 @@ from cdp.profiles.keys import identity_key, order_ledger_key, profile_key
 
 BATCH_GET_LIMIT = 100
 TRANSACTION_LIMIT = 100
+APPLY_ATTEMPTS = 25
 _serializer = TypeSerializer()
 
 
@@ -232,6 +240,95 @@ class ProfileStore:
             update["ConditionExpression"] = "attribute_not_exists(last_order_at) OR last_order_at < :last"
         expression = ("SET " + ", ".join(assignments) + " " if assignments else "") + "ADD " + ", ".join(additions)
         update.update(UpdateExpression=expression, ExpressionAttributeValues=_serialise(values))
+        if names:
+            update["ExpressionAttributeNames"] = names
+        return {"Update": update}
+
+    # ------------------------------------------------------------------ ledger records, exactly once
+    def apply_ledger_items(
+        self,
+        profile_id: str,
+        items: list[dict[str, Any]],
+        changes: Callable[[dict[str, Any], list[dict[str, Any]]], dict[str, Any]],
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        """Write new ledger items and the profile changes they make, one transaction per 99 items.
+
+        Each ledger put is conditional (`attribute_not_exists(pk)`); the profile update is conditional on the
+        aggregate and identity versions read. When the transaction is cancelled, the records already in the ledger
+        are dropped, the profile re-read (following a merge redirect) and the rest retried, so every record counts
+        once however often and however concurrently it arrives. Returns the items this call applied.
+        """
+        applied: list[dict[str, Any]] = []
+        for start in range(0, len(items), TRANSACTION_LIMIT - 1):
+            applied += self._apply_ledger_chunk(profile_id, items[start : start + TRANSACTION_LIMIT - 1], changes, now)
+        return applied
+
+    def _apply_ledger_chunk(
+        self,
+        profile_id: str,
+        items: list[dict[str, Any]],
+        changes: Callable[[dict[str, Any], list[dict[str, Any]]], dict[str, Any]],
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        for attempt in range(APPLY_ATTEMPTS):
+            profile = self.profiles.get_item(Key=profile_key(profile_id), ConsistentRead=True).get("Item")
+            if profile is None:
+                raise LookupError(f"profile {profile_id} does not exist")
+            if "redirect_to" in profile:
+                profile_id = profile["redirect_to"]
+                continue
+            items = [{**item, "profile_id": profile_id} for item in items]
+            writes = [
+                {
+                    "Put": {
+                        "TableName": self.ledger_table_name,
+                        "Item": _serialise(item),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+                for item in items
+            ]
+            writes.append(self._versioned_profile_update(profile, changes(profile, items), now))
+            try:
+                client("dynamodb").transact_write_items(TransactItems=writes)
+                return items
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+                if reasons and not all(code in ("None", "ConditionalCheckFailed", None) for code in reasons):
+                    raise
+                items = [item for item, code in zip(items, reasons) if code != "ConditionalCheckFailed"]
+                if not items:
+                    return []
+                time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
+        raise RuntimeError(f"profile {profile_id} kept changing; records not applied")
+
+    def _versioned_profile_update(
+        self, profile: dict[str, Any], values: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        """SET the changed attributes, bump `aggregates_version`, only if both versions are still those read."""
+        names = {f"#v{i}": name for i, name in enumerate(values)}
+        expression_values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(values.values())}
+        expression_values.update({":now": now.isoformat(), ":one": 1})
+        conditions = ["attribute_exists(pk)", "attribute_not_exists(redirect_to)"]
+        for version in ("aggregates_version", "identity_version"):
+            if version in profile:
+                conditions.append(f"{version} = :{version}")
+                expression_values[f":{version}"] = profile[version]
+            else:
+                conditions.append(f"attribute_not_exists({version})")
+        assignments = [f"#v{i} = :v{i}" for i in range(len(values))]
+        update: dict[str, Any] = {
+            "TableName": self.profiles_table_name,
+            "Key": _serialise(profile_key(profile["profile_id"])),
+            "UpdateExpression": "SET "
+            + ", ".join([*assignments, "updated_at = :now"])
+            + " ADD aggregates_version :one",
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeValues": _serialise(expression_values),
+        }
         if names:
             update["ExpressionAttributeNames"] = names
         return {"Update": update}

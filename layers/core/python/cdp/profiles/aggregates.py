@@ -1,16 +1,230 @@
-"""LOCAL STAND-IN (untracked) until the profiles branch lands."""
+"""Profile aggregates as an order-independent fold over ledger records (pure; no AWS, no pyarrow).
+
+`aggregate_profile(records)` recomputes every aggregate attribute from ledger items; `fold_records(item, records)`
+adds new records to the aggregates already on a profile item. Every step is commutative (sums, counts, maxima by
+timestamp with a deterministic tie-break, set unions), so applying records incrementally in any batches gives
+exactly what `aggregate_profile` gives over all of them. Money stays Decimal; timestamps are ISO strings (UTC).
+
+Money: `revenue` is the face-value sum of completed order lines net of returns in every currency, and
+`revenue_by_currency` keeps the exact per-currency figures (no exchange rates are applied; most customers buy in one).
+Order lines count only when `status` is `completed`; a negative completed line (cancelled units) reduces units
+and revenue; `cancelled`, `refunded` and `pending` lines add nothing (refunded money arrives as `returns`).
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+FAVOURITES = 3
+CENT = Decimal("0.01")
+OPEN_TICKET_STATUSES = ("open", "pending")
+CART_EVENTS = ("Product Added", "Product Removed")
+
+
+def _zero() -> dict[str, Any]:
+    return {
+        "orders_count": 0,
+        "order_ids": [],
+        "units": 0,
+        "revenue": Decimal(0),
+        "revenue_by_currency": {},
+        "average_order_value": Decimal(0),
+        "first_order_at": None,
+        "last_order_at": None,
+        "categories": {},
+        "brands": {},
+        "favourite_categories": [],
+        "favourite_brands": [],
+        "returns_count": 0,
+        "return_ids": [],
+        "returned_units": 0,
+        "returned_amount": Decimal(0),
+        "events_count": 0,
+        "last_seen_at": None,
+        "active_hours": {},
+        "product_views_count": 0,
+        "cart_products": {},
+        "checkout_started_at": None,
+        "last_order_completed_at": None,
+        "cart_status": "empty",
+        "cart_items_count": 0,
+        "ticket_states": {},
+        "open_tickets_count": 0,
+        "last_ticket_rating": None,
+        "last_ticket_rating_at": None,
+        "last_nps": None,
+        "last_nps_at": None,
+        "last_csat": None,
+        "last_csat_at": None,
+        "last_rating": None,
+        "last_rating_at": None,
+        "points_balance": 0,
+        "loyalty_tier": None,
+        "loyalty_tier_at": None,
+        "points_expiries": {},
+    }
+
+
+AGGREGATE_ATTRIBUTES = tuple(_zero())
+
+
+def _later(at: str | None, current: str | None) -> bool:
+    return at is not None and (current is None or at > current)
+
+
+def _max(current: str | None, at: str | None) -> str | None:
+    return at if _later(at, current) else current
+
+
+def _min(current: str | None, at: str | None) -> str | None:
+    return at if at is not None and (current is None or at < current) else current
+
+
+def _add(counts: dict[str, Any], key: str | None, amount: Any) -> None:
+    if key:
+        counts[key] = counts.get(key, 0) + amount
+
+
+def _union(values: list[str], value: str) -> bool:
+    """Add `value` to a sorted list used as a set; True if it was new."""
+    if value in values:
+        return False
+    values.append(value)
+    values.sort()
+    return True
+
+
+def _latest(state: dict[str, Any], value_name: str, at_name: str, value: Any, at: str) -> None:
+    """Keep the value observed last (ties: the larger value, so the outcome never depends on arrival order)."""
+    current_at = state[at_name]
+    if _later(at, current_at) or (at == current_at and value is not None and str(value) > str(state[value_name])):
+        state[value_name], state[at_name] = value, at
+
+
+def _fold_order(state: dict[str, Any], record: dict[str, Any]) -> None:
+    if record.get("status", "completed") != "completed":
+        return
+    amount = Decimal(record.get("line_amount") or 0)
+    quantity = int(record.get("quantity") or 0)
+    if _union(state["order_ids"], str(record["order_id"])):
+        state["orders_count"] += 1
+    state["units"] += quantity
+    state["revenue"] += amount
+    _add(state["revenue_by_currency"], record.get("currency"), amount)
+    state["first_order_at"] = _min(state["first_order_at"], record.get("ordered_at"))
+    state["last_order_at"] = _max(state["last_order_at"], record.get("ordered_at"))
+    if quantity > 0:
+        _add(state["categories"], record.get("category"), 1)
+        _add(state["brands"], record.get("brand"), 1)
+
+
+def _fold_return(state: dict[str, Any], record: dict[str, Any]) -> None:
+    amount = Decimal(record["amount"])
+    if _union(state["return_ids"], str(record["return_id"])):
+        state["returns_count"] += 1
+    state["returned_units"] += int(record.get("quantity") or 0)
+    state["returned_amount"] += amount
+    state["revenue"] -= amount
+    _add(state["revenue_by_currency"], record.get("currency"), -amount)
+
+
+def _fold_event(state: dict[str, Any], record: dict[str, Any]) -> None:
+    state["events_count"] += 1
+    at = record.get("occurred_at")
+    if at is None:
+        return
+    state["last_seen_at"] = _max(state["last_seen_at"], at)
+    _add(state["active_hours"], at[11:13], 1)
+    name = record["event"]
+    if name == "Product Viewed":
+        state["product_views_count"] += 1
+    elif name in CART_EVENTS and record.get("sku"):
+        current = state["cart_products"].get(record["sku"])
+        action = "added" if name == "Product Added" else "removed"
+        candidate = {"action": action, "at": at, "quantity": int(record.get("quantity") or 1)}
+        if current is None or (at, action) > (current["at"], current["action"]):
+            state["cart_products"][record["sku"]] = candidate
+    elif name == "Checkout Started":
+        state["checkout_started_at"] = _max(state["checkout_started_at"], at)
+    elif name == "Order Completed":
+        state["last_order_completed_at"] = _max(state["last_order_completed_at"], at)
+
+
+def _fold_ticket(state: dict[str, Any], record: dict[str, Any]) -> None:
+    at = record["updated_at"]
+    current = state["ticket_states"].get(record["ticket_id"])
+    if current is None or (at, record["status"]) > (current["updated_at"], current["status"]):
+        state["ticket_states"][record["ticket_id"]] = {"status": record["status"], "updated_at": at}
+    if record.get("rating") is not None:
+        _latest(state, "last_ticket_rating", "last_ticket_rating_at", int(record["rating"]), at)
+
+
+def _fold_feedback(state: dict[str, Any], record: dict[str, Any]) -> None:
+    kind = record["kind"]
+    _latest(state, f"last_{kind}", f"last_{kind}_at", int(record["score"]), record["responded_at"])
+
+
+def _fold_loyalty(state: dict[str, Any], record: dict[str, Any]) -> None:
+    points = int(record.get("points") or 0)
+    state["points_balance"] += points
+    if record.get("tier"):
+        _latest(state, "loyalty_tier", "loyalty_tier_at", record["tier"], record["occurred_at"])
+    if points > 0 and record.get("expires_at"):
+        _add(state["points_expiries"], record["expires_at"][:10], points)
+
+
+FOLDS = {
+    "orders": _fold_order,
+    "returns": _fold_return,
+    "events": _fold_event,
+    "tickets": _fold_ticket,
+    "feedback": _fold_feedback,
+    "loyalty": _fold_loyalty,
+}
+
+
+def _finish(state: dict[str, Any]) -> dict[str, Any]:
+    """Attributes derived from the folded state (the same function after every fold, so never out of step)."""
+    count = state["orders_count"]
+    state["average_order_value"] = (state["revenue"] / count).quantize(CENT) if count else Decimal(0)
+    for counts, favourites in (("categories", "favourite_categories"), ("brands", "favourite_brands")):
+        ranked = sorted(state[counts].items(), key=lambda item: (-item[1], item[0]))
+        state[favourites] = [name for name, _ in ranked[:FAVOURITES]]
+    completed = state["last_order_completed_at"]
+    state["cart_products"] = {
+        sku: entry for sku, entry in state["cart_products"].items() if completed is None or entry["at"] > completed
+    }
+    in_cart = [entry for entry in state["cart_products"].values() if entry["action"] == "added"]
+    state["cart_items_count"] = sum(int(entry["quantity"]) for entry in in_cart)
+    latest_add = max((entry["at"] for entry in in_cart), default=None)
+    if not in_cart:
+        state["cart_status"] = "empty"
+    elif _later(state["checkout_started_at"], latest_add):
+        state["cart_status"] = "checkout_started"
+    else:
+        state["cart_status"] = "open"
+    state["open_tickets_count"] = sum(
+        1 for ticket in state["ticket_states"].values() if ticket["status"] in OPEN_TICKET_STATUSES
+    )
+    return state
+
+
+def fold_records(item: dict[str, Any], records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The aggregate attributes after adding these ledger items' records to those stored on `item`."""
+    state = _zero()
+    state.update(copy.deepcopy({name: item[name] for name in AGGREGATE_ATTRIBUTES if item.get(name) is not None}))
+    for name in ("revenue", "returned_amount"):
+        state[name] = Decimal(state[name])
+    for ledger_item in records:
+        fold = FOLDS.get(ledger_item.get("entity", ""))
+        if fold is not None:
+            fold(state, ledger_item["record"])
+    return _finish(state)
+
 
 def aggregate_profile(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    orders = [r for r in records if r.get("entity") == "orders"]
-    return {
-        "orders_count": len({r["record"]["order_id"] for r in orders}),
-        "revenue": sum((Decimal(str(r["record"].get("line_amount", 0))) for r in orders), Decimal(0)),
-        "categories": {},
-    }
+    """Every aggregate attribute (zeros included) recomputed from ledger items (`entity`, `record`)."""
+    return fold_records({}, records)
