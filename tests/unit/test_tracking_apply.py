@@ -1,4 +1,4 @@
-"""Applying calls: replays skipped, ids remembered only after the rows were applied, links resolved first."""
+"""Applying calls: replays skipped, ids remembered only after the rows were applied, links resolved after rows."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_seen_ids_and_repeats_inside_a_batch_are_duplicates(calls_to_profiles) -
     assert register.remembered == [("http:web", ["m2"], NOW, WINDOW)]
 
 
-def test_links_are_resolved_before_rows_are_applied_customers_first(calls_to_profiles) -> None:
+def test_rows_are_applied_customers_first_then_links_are_resolved(calls_to_profiles) -> None:
     # Given
     calls = [
         (0, _track("m1", anonymousId="a1")),
@@ -86,9 +86,9 @@ def test_links_are_resolved_before_rows_are_applied_customers_first(calls_to_pro
     apply_calls(_ports(FakeRegister()), "web", calls, NOW)
     # Then
     assert calls_to_profiles == [
-        ("links", [[("customer_id", "u1"), ("anonymous_id", "a1")]]),
         ("customers", ["m2"]),
         ("events", ["m1", "m2"]),
+        ("links", [[("customer_id", "u1"), ("anonymous_id", "a1")]]),
     ]
 
 

@@ -1,8 +1,8 @@
 """Applies tracking calls: each call validated on its own, replays skipped by messageId, rows applied to profiles.
 
-A call becomes canonical rows (`cdp.tracking.rows`); identifier sets that belong together (alias, or userId with
-anonymousId) are linked first through `cdp.identity.resolution.resolve_batch`, then customers, orders and events
-rows go through `cdp.profiles.apply.apply_records`. Ids are remembered only once everything was applied.
+A call becomes canonical rows (`cdp.tracking.rows`); customers, orders and events rows go through
+`cdp.profiles.apply.apply_records`, then identifier sets that belong together (alias, or userId with anonymousId)
+are linked through `cdp.identity.resolution.resolve_batch`. Ids are remembered only once everything was applied.
 """
 
 from __future__ import annotations
@@ -58,10 +58,12 @@ class TrackingResult:
 
 
 def apply_rows(ports: TrackingPorts, rows: CanonicalRows, source: str, now: datetime) -> Applied:
-    """Link identifier sets, then apply customers, orders and events rows to profiles."""
+    """Apply customers, orders and events rows to profiles, then link the identifier sets that belong together.
+
+    Linking after applying lets a new person's first rows create their profile (and its signup event); a link
+    that names a known profile is a no-op, one joining two profiles merges them.
+    """
     applied = Applied()
-    if rows.links:
-        applied.linked_profiles = resolve_batch(ports.store, rows.links, source, now).profile_ids
     for entity, entity_rows in rows.by_entity():
         if not entity_rows:
             continue
@@ -71,6 +73,8 @@ def apply_rows(ports: TrackingPorts, rows: CanonicalRows, source: str, now: date
         applied.records_applied += outcome.records_applied
         applied.guest_records += outcome.guest_records
         applied.events += outcome.events
+    if rows.links:
+        applied.linked_profiles = resolve_batch(ports.store, rows.links, source, now).profile_ids
     return applied
 
 
