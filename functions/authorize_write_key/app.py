@@ -1,4 +1,9 @@
-"""HTTP API Lambda authorizer (payload 2.0, simple responses): the write key is the HTTP Basic username."""
+"""HTTP API Lambda authorizer (payload 2.0, simple responses) for the tracking routes.
+
+A request with an Authorization header must carry a known write key as its HTTP Basic username, else it is refused
+(403) at the gateway. A request without one is let through with no source: the Segment spec also allows `writeKey`
+in the JSON body, which only the function can read, and the function answers 401/403 when that is missing or unknown.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,16 @@ from cdp.observability import logger, observed_handler
 from cdp.settings import CoreSettings, load_settings
 from cdp.tracking.write_keys import write_key_from_authorization
 
+BODY_WRITE_KEY = {"isAuthorized": True, "context": {"source_id": ""}}
+
 
 @observed_handler
 @event_source(data_class=APIGatewayAuthorizerEventV2)
 def handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -> dict[str, Any]:
-    write_key = write_key_from_authorization(event.headers.get("authorization"))
+    authorization = event.headers.get("authorization")
+    if not authorization:
+        return BODY_WRITE_KEY
+    write_key = write_key_from_authorization(authorization)
     source = find_source(load_settings(CoreSettings).profiles_table, write_key) if write_key else None
     if source is None:
         logger.info("write key refused")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import io
 import json
@@ -146,6 +147,44 @@ def cold_imports() -> dict[str, float]:
     return figures
 
 
+def _percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    return {"p50": round(ordered[len(ordered) // 2], 3), "p99": round(ordered[int(len(ordered) * 0.99)], 3)}
+
+
+def http_tracking(single_calls: int = 200, batches: int = 20, batch_size: int = 100) -> dict[str, Any]:
+    """Warm per-event latency of the tracking handler in-process (moto): single track calls and 100-call batches."""
+    from cdp_local.runner import create_local_source, http_api
+    from cdp_local.stack import LocalStack
+
+    with LocalStack(function_output=io.StringIO()) as stack:
+        api = http_api(stack)
+        authorization = "Basic " + base64.b64encode(f"{create_local_source(stack)}:".encode()).decode()
+        headers = {"host": "localhost", "content-type": "application/json", "authorization": authorization}
+
+        def track(number: int) -> dict[str, Any]:
+            return {"type": "track", "messageId": f"bench-{number}", "userId": f"U{number % 500:04d}",
+                    "event": "Product Viewed", "properties": {"product_id": f"P{number % 50}"}}
+
+        def timed(path: str, body: dict[str, Any]) -> float:
+            started = time.perf_counter()
+            response = api.handle("POST", path, headers, json.dumps(body).encode())
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status != 200:
+                raise RuntimeError(f"{path} answered {response.status}: {response.body[:200]!r}")
+            return elapsed
+
+        timed("/v1/track", track(-1))  # warm-up: imports, settings, clients
+        single = [timed("/v1/track", track(number)) for number in range(single_calls)]
+        batched = [
+            timed("/v1/batch", {"batch": [track(single_calls + b * batch_size + i) for i in range(batch_size)]})
+            / batch_size
+            for b in range(batches)
+        ]
+    return {"single_track_ms_per_event": _percentiles(single), "batch_of_100_ms_per_event": _percentiles(batched),
+            "note": "whole request through the local HTTP API (authorizer + handler) on moto: compare, not AWS latency"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench.json")
@@ -167,6 +206,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "clean_path_1m_order_lines": clean_path_figures,
         "cold_import_ms": cold_imports(),
+        "http_tracking_warm": http_tracking(),
         "ingest_100k_orders_local_stack": ingest_through_local_stack(data),
     }
     arguments.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

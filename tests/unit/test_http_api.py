@@ -106,6 +106,30 @@ def test_the_template_routes_reach_their_functions() -> None:
     ]
 
 
+@pytest.mark.parametrize("call", ["identify", "track", "page", "screen", "group", "alias", "batch"])
+def test_every_tracking_route_goes_through_the_write_key_authorizer(call: str) -> None:
+    # Given
+    lambdas = RecordingLambdas()
+    headers = {"Host": HOST, "Authorization": WRITE_KEY_AUTHORIZATION}
+    # When
+    response = _api(lambdas).handle("POST", f"/v1/{call}", headers, b"{}")
+    # Then
+    assert response.status == 200
+    assert [function for function, _ in lambdas.calls] == ["AuthorizeWriteKeyFunction", "TrackEventsFunction"]
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/v1/webhooks/shopify"), ("GET", "/v1/openapi.json")])
+def test_webhooks_and_the_openapi_document_need_no_authorizer(method: str, path: str) -> None:
+    # Given
+    lambdas = RecordingLambdas()
+    # When
+    response = _api(lambdas).handle(method, path, {"Host": HOST}, b"")
+    # Then
+    assert response.status == 200
+    assert [function for function, _ in lambdas.calls] == ["TrackEventsFunction"]
+    assert "authorizer" not in lambdas.events_of("TrackEventsFunction")[0]["requestContext"]
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
@@ -330,7 +354,8 @@ def test_the_lambda_authorizer_gets_a_request_event_without_the_body() -> None:
         authorizer_event["routeArn"]
         == "arn:aws:execute-api:eu-west-1:123456789012:local/$default/POST/v1/batch"
     )
-    assert authorizer_event["identitySource"] == [WRITE_KEY_AUTHORIZATION]
+    assert authorizer_event["identitySource"] == []  # none configured: body write keys must reach the function
+    assert authorizer_event["headers"]["authorization"] == WRITE_KEY_AUTHORIZATION
     assert authorizer_event["version"] == "2.0" and authorizer_event["routeKey"] == "POST /v1/batch"
     assert "body" not in authorizer_event and "authorizer" not in authorizer_event["requestContext"]
 
@@ -346,10 +371,14 @@ def test_a_request_the_authorizer_refuses_is_403_forbidden() -> None:
 
 
 def test_a_missing_identity_source_is_401_without_calling_the_authorizer() -> None:
-    # Given
+    # Given: an authorizer whose identity source is the Authorization header
     lambdas = RecordingLambdas()
+    template = json.loads(json.dumps(load_template()))
+    template["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["WriteKeyAuthorizer"]["Identity"] = {
+        "Headers": ["Authorization"]
+    }
     # When
-    response = _api(lambdas).handle("POST", "/v1/batch", {"Host": HOST}, b"{}")
+    response = _api(lambdas, template).handle("POST", "/v1/batch", {"Host": HOST}, b"{}")
     # Then
     assert (response.status, _message(response)) == (401, "Unauthorized")
     assert lambdas.calls == []

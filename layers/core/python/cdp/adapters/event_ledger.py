@@ -1,49 +1,54 @@
-"""The ledger of behaviour events per profile, and the messageId register that makes replays harmless."""
+"""The messageId register (LedgerTable, `MESSAGEID#<source>#<id>`): a message seen within the window is a replay.
+
+Ids are looked up before a batch is applied and remembered only after it was applied, so a failed attempt is
+retried in full by the client rather than lost; the record ledger behind `apply_records` keeps a retry that races
+the register from counting twice. Items expire through the table's TTL (`expires_at`) after the window.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from cdp.adapters.clients import dynamodb_table
-from cdp.profiles.keys import event_ledger_key, message_id_key
+from cdp.profiles.keys import message_id_key
+
+BATCH_GET_LIMIT = 100
 
 
-class EventLedger:
+class MessageRegister:
     def __init__(self, ledger_table: str) -> None:
+        self.table_name = ledger_table
         self.table = dynamodb_table(ledger_table)
 
-    def first_sighting(self, source_id: str, message_id: str, now: datetime, window: timedelta) -> bool:
-        """Register a messageId; False if it was already seen within the window (a replay)."""
-        try:
-            self.table.put_item(
-                Item={**message_id_key(source_id, message_id), "expires_at": int((now + window).timestamp())},
-                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
-                ExpressionAttributeValues={":now": int(now.timestamp())},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+    def seen(self, source: str, message_ids: Iterable[str], now: datetime) -> set[str]:
+        """Which of these ids this source sent before and whose window has not yet ended at `now`."""
+        wanted = list(dict.fromkeys(message_ids))
+        seen: set[str] = set()
+        prefix = len(message_id_key(source, "")["pk"])
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            keys = [message_id_key(source, message_id) for message_id in wanted[start : start + BATCH_GET_LIMIT]]
+            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ProjectionExpression": "pk, expires_at"}}
+            while request:
+                response = self.table.meta.client.batch_get_item(RequestItems=request)
+                seen.update(
+                    item["pk"][prefix:]
+                    for item in response["Responses"].get(self.table_name, [])
+                    if int(item["expires_at"]) > now.timestamp()
+                )
+                request = response.get("UnprocessedKeys") or {}
+        return seen
 
-    def record_event(
-        self,
-        profile_id: str,
-        occurred_at: datetime,
-        message_id: str,
-        call: str,
-        event: str | None,
-        properties: dict[str, Any],
-    ) -> None:
-        self.table.put_item(
-            Item={
-                **event_ledger_key(profile_id, occurred_at.isoformat(), message_id),
-                "call": call,
-                "event": event or call,
-                "properties": json.dumps(properties, default=str)[:30000],
-            }
-        )
+    def remember(self, source: str, message_ids: Iterable[str], received_at: datetime, window: timedelta) -> None:
+        """Register applied ids with the time they were received; they count as replays until the window ends."""
+        expires_at = int((received_at + window).timestamp())
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
+            for message_id in message_ids:
+                writer.put_item(
+                    Item={
+                        **message_id_key(source, message_id),
+                        "received_at": received_at.isoformat(),
+                        "expires_at": expires_at,
+                    }
+                )

@@ -1,117 +1,140 @@
-"""Applies validated tracking messages: dedupe by messageId, resolve the person, update profile and ledger."""
+"""Applies tracking calls: each call validated on its own, replays skipped by messageId, rows applied to profiles.
+
+A call becomes canonical rows (`cdp.tracking.rows`); customers, orders and events rows go through
+`cdp.profiles.apply.apply_records`, then identifier sets that belong together (alias, or userId with anonymousId)
+are linked through `cdp.identity.resolution.resolve_batch`. Ids are remembered only once everything was applied.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
-from pydantic import ValidationError
+from cdp.adapters.event_bus import DomainEvent
+from cdp.identity.resolution import resolve_batch
+from cdp.profiles.apply import apply_records
+from cdp.tracking.messages import Call, InvalidCall
+from cdp.tracking.rows import CanonicalRows, Lineage, call_rows
+from cdp.tracking.shopify import TOPICS, checkout_updated, webhook_rows
 
-from cdp.adapters.event_ledger import EventLedger
-from cdp.adapters.profile_store import ProfileStore
-from cdp.profiles.changes import CustomerChange, OrderChange
-from cdp.profiles.upsert import ProfileOutcome, apply_orders, upsert_customers
-from cdp.tracking.messages import MAX_MESSAGE_BYTES, TrackingBatch, TrackingMessage
 
-DEDUPE_WINDOW = timedelta(days=7)
+class Register(Protocol):
+    def seen(self, source: str, message_ids: list[str], now: datetime) -> set[str]: ...
+    def remember(self, source: str, message_ids: list[str], received_at: datetime, window: timedelta) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrackingPorts:
+    """What applying needs: the profile store, the messageId register and the two windows from settings."""
+
+    store: Any
+    register: Register
+    dedupe_window: timedelta
+    backfill_horizon: timedelta
 
 
 @dataclass
-class BatchResult:
-    accepted: int = 0
-    duplicates: int = 0
+class Applied:
+    """What a set of rows did to profiles, summed over entities, and the domain events to publish."""
+
+    created: int = 0
+    updated: int = 0
+    records_applied: int = 0
+    guest_records: int = 0
+    linked_profiles: list[str | None] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)
+
+
+@dataclass
+class TrackingResult:
+    """Per-call outcome by index: accepted, accepted-duplicate (a replay inside the window) or rejected."""
+
+    accepted: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    outcome: ProfileOutcome = field(default_factory=ProfileOutcome)
+    applied: Applied = field(default_factory=Applied)
 
 
-def _customer_change(message: TrackingMessage, source: str, observed_at: datetime) -> CustomerChange:
-    traits = message.traits
-    consents = {
-        channel: bool(traits[f"{channel}_consent"]) for channel in ("email", "sms") if f"{channel}_consent" in traits
-    }
-    created_at = traits.get("createdAt") or traits.get("created_at")
-    return CustomerChange(
-        identifiers={
-            "customer_id": message.user_id,
-            "email": traits.get("email"),
-            "phone": traits.get("phone"),
-            "anonymous_id": message.anonymous_id,
-        },
-        attributes={
-            "first_name": traits.get("firstName") or traits.get("first_name"),
-            "last_name": traits.get("lastName") or traits.get("last_name"),
-            "email": (traits.get("email") or "").strip().lower() or None,
-            "phone": traits.get("phone"),
-        },
-        consents=consents,
-        consent_source=source,
-        observed_at=observed_at,
-        signed_up_at=datetime.fromisoformat(created_at) if isinstance(created_at, str) else None,
-    )
+def apply_rows(ports: TrackingPorts, rows: CanonicalRows, source: str, now: datetime) -> Applied:
+    """Apply customers, orders and events rows to profiles, then link the identifier sets that belong together.
+
+    Linking after applying lets a new person's first rows create their profile (and its signup event); a link
+    that names a known profile is a no-op, one joining two profiles merges them.
+    """
+    applied = Applied()
+    for entity, entity_rows in rows.by_entity():
+        if not entity_rows:
+            continue
+        outcome = apply_records(ports.store, entity, entity_rows, source, now, ports.backfill_horizon)
+        applied.created += outcome.created
+        applied.updated += outcome.updated
+        applied.records_applied += outcome.records_applied
+        applied.guest_records += outcome.guest_records
+        applied.events += outcome.events
+    if rows.links:
+        applied.linked_profiles = resolve_batch(ports.store, rows.links, source, now).profile_ids
+    return applied
 
 
-def _order_of(message: TrackingMessage, occurred_at: datetime, source: str) -> OrderChange | None:
-    """An `Order Completed` event (Segment E-commerce spec v2) as an order; None if it names no order id."""
-    properties = message.properties
-    if not properties.get("order_id"):
-        return None
-    try:
-        amount = Decimal(str(properties.get("total", properties.get("revenue", 0))))
-    except InvalidOperation:
-        return None
-    products = properties.get("products") or []
-    return OrderChange(
-        order_id=str(properties["order_id"]),
-        ordered_at=occurred_at,
-        currency=str(properties.get("currency", "USD")).upper(),
-        amount=amount,
-        items=sum(int(p.get("quantity", 1)) for p in products if isinstance(p, dict)) or 1,
-        category=next((p.get("category") for p in products if isinstance(p, dict) and p.get("category")), None),
-        status="completed",
-        source=source,
-    )
-
-
-def apply_batch(
-    batch: TrackingBatch,
+def apply_calls(
+    ports: TrackingPorts,
     source_id: str,
-    store: ProfileStore,
-    ledger: EventLedger,
+    calls: list[tuple[int, Call]],
     received_at: datetime,
-    backfill_horizon: timedelta,
-) -> BatchResult:
-    """Validate each message on its own: good ones are applied, bad ones reported by index (partial acceptance)."""
-    result = BatchResult()
-    source = f"http:{source_id}"
-    for index, raw in enumerate(batch.batch):
-        if len(json.dumps(raw, default=str).encode()) > MAX_MESSAGE_BYTES:
-            result.rejected.append({"index": index, "errors": ["message larger than 32 KB"]})
+    batch_sent_at: datetime | None = None,
+) -> TrackingResult:
+    """Apply valid calls (index, call): replays within the window are reported as duplicates and change nothing."""
+    result = TrackingResult()
+    register_source = f"http:{source_id}"
+    seen = ports.register.seen(register_source, [call.message_id for _, call in calls], received_at)
+    rows = CanonicalRows()
+    fresh: list[str] = []
+    for index, call in calls:
+        if call.message_id in seen:
+            result.duplicates.append(index)
             continue
+        lineage = Lineage(f"http/{source_id}", call.message_id, index)
         try:
-            message = TrackingMessage.model_validate(raw)
-        except ValidationError as error:
-            result.rejected.append({"index": index, "errors": [detail["msg"] for detail in error.errors()]})
+            rows.extend(call_rows(call, source_id, call.occurred_at(received_at, batch_sent_at), lineage))
+        except InvalidCall as invalid:
+            result.rejected.append({"index": index, "errors": invalid.errors})
             continue
-        if not ledger.first_sighting(source_id, message.message_id, received_at, DEDUPE_WINDOW):
-            result.duplicates += 1
-            continue
-        occurred_at = message.corrected_timestamp(received_at, batch.sent_at)
-        change = _customer_change(message, source, received_at)
-        outcome = upsert_customers(store, [change], received_at, backfill_horizon)
-        profile_id = outcome.profile_ids[0] if outcome.profile_ids else None
-        if profile_id and message.type != "identify":
-            ledger.record_event(
-                profile_id, occurred_at, message.message_id, message.type, message.event, message.properties
-            )
-        order = _order_of(message, occurred_at, source) if message.event == "Order Completed" else None
-        if order and message.user_id:
-            outcome.orders_applied += apply_orders(store, [(message.user_id, order)], received_at).orders_applied
-        result.outcome.created += outcome.created
-        result.outcome.updated += outcome.updated
-        result.outcome.orders_applied += outcome.orders_applied
-        result.outcome.events.extend(outcome.events)
-        result.accepted += 1
+        seen.add(call.message_id)
+        fresh.append(call.message_id)
+        result.accepted.append(index)
+    if fresh:
+        result.applied = apply_rows(ports, rows, register_source, received_at)
+        ports.register.remember(register_source, fresh, received_at, ports.dedupe_window)
     return result
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    """`applied`, `duplicate` (webhook id seen within the window) or `ignored` (a topic the platform does not read)."""
+
+    status: str
+    events: list[DomainEvent] = field(default_factory=list)
+
+
+def apply_webhook(
+    ports: TrackingPorts, shop: str, topic: str, webhook_id: str, body: bytes, received_at: datetime
+) -> WebhookOutcome:
+    """Apply a verified Shopify webhook once per `X-Shopify-Webhook-Id`; raises InvalidCall for an unusable body."""
+    if topic not in TOPICS:
+        return WebhookOutcome("ignored")
+    source = f"shopify:{shop}"
+    if ports.register.seen(source, [webhook_id], received_at):
+        return WebhookOutcome("duplicate")
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidCall([{"field": "", "message": "body is not valid JSON"}]) from None
+    rows = webhook_rows(topic, payload, Lineage(f"shopify/{shop}", webhook_id, 0))
+    applied = apply_rows(ports, rows, source, received_at)
+    events = list(applied.events)
+    if topic == "checkouts/update":
+        events += checkout_updated(rows, applied.linked_profiles[0] if applied.linked_profiles else None, shop)
+    ports.register.remember(source, [webhook_id], received_at, ports.dedupe_window)
+    return WebhookOutcome("applied", events)

@@ -1,54 +1,200 @@
-"""Segment HTTP Tracking API messages (the subset of the spec the platform reads), validated with pydantic."""
+"""Segment HTTP Tracking API calls (identify, track, page, screen, group, alias, batch) as pydantic models.
+
+Field names and meanings follow the Segment Spec (common fields, one model per call). Where the spec is loose
+the models are strict: a messageId has fewer than 100 characters, identities are strings, the traits and the
+`Order Completed` properties the platform reads are typed, so a wrong type is a field-level error.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Literal
+import json
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-MAX_MESSAGE_BYTES = 32 * 1024
+MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
+MAX_BATCH_CALLS = 2500
+
+Identity = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class TrackingMessage(BaseModel):
-    """One call of the Segment spec: common fields plus identify traits or track event/properties."""
+class KnownTraits(BaseModel):
+    """The identify traits the platform maps to customer columns (Segment reserved traits); others pass through."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    type: Literal["identify", "track", "page", "screen", "group", "alias"]
-    message_id: str = Field(alias="messageId", min_length=1, max_length=200)
-    user_id: str | None = Field(default=None, alias="userId", max_length=200)
-    anonymous_id: str | None = Field(default=None, alias="anonymousId", max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    first_name: str | None = Field(default=None, alias="firstName", max_length=200)
+    last_name: str | None = Field(default=None, alias="lastName", max_length=200)
+    birthday: date | None = None
+    gender: str | None = Field(default=None, max_length=40)
+    created_at: datetime | None = Field(default=None, alias="createdAt")
+    email_consent: bool | None = None
+    sms_consent: bool | None = None
+    address: dict[str, Any] | None = None
+
+
+class Call(BaseModel):
+    """The Segment Spec's common fields, shared by every call."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    message_id: str = Field(default_factory=lambda: uuid.uuid4().hex, alias="messageId", min_length=1, max_length=99)
+    user_id: Identity | None = Field(default=None, alias="userId")
+    anonymous_id: Identity | None = Field(default=None, alias="anonymousId")
     timestamp: datetime | None = None
     sent_at: datetime | None = Field(default=None, alias="sentAt")
-    event: str | None = Field(default=None, max_length=200)
-    properties: dict[str, Any] = Field(default_factory=dict)
-    traits: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
+    integrations: dict[str, Any] = Field(default_factory=dict)
+    write_key: str | None = Field(default=None, alias="writeKey", exclude=True)
 
     @model_validator(mode="after")
-    def _needs_an_identity(self) -> TrackingMessage:
+    def _needs_an_identity(self) -> Call:
         if not self.user_id and not self.anonymous_id:
             raise ValueError("userId or anonymousId is required")
-        if self.type == "track" and not self.event:
-            raise ValueError("track calls need an event name")
         return self
 
-    def corrected_timestamp(self, received_at: datetime, batch_sent_at: datetime | None) -> datetime:
-        """Segment's clock-skew correction: timestamp + (receivedAt - sentAt), else receivedAt."""
+    def occurred_at(self, received_at: datetime, batch_sent_at: datetime | None = None) -> datetime:
+        """The spec's clock-skew correction: timestamp + (receivedAt - sentAt); receivedAt when no timestamp."""
         if self.timestamp is None:
             return received_at
-        timestamp = self.timestamp if self.timestamp.tzinfo else self.timestamp.replace(tzinfo=UTC)
         sent_at = self.sent_at or batch_sent_at
         if sent_at is None:
-            return timestamp
-        sent_at = sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)
-        return timestamp + (received_at - sent_at)
+            return aware(self.timestamp)
+        return aware(self.timestamp) + (received_at - aware(sent_at))
 
 
-class TrackingBatch(BaseModel):
+def aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class IdentifyCall(Call):
+    type: Literal["identify"] = "identify"
+    traits: KnownTraits = Field(default_factory=KnownTraits)
+
+
+class TrackCall(Call):
+    type: Literal["track"] = "track"
+    event: str = Field(min_length=1, max_length=200)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class PageCall(Call):
+    type: Literal["page"] = "page"
+    name: str | None = Field(default=None, max_length=200)
+    category: str | None = Field(default=None, max_length=200)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScreenCall(Call):
+    type: Literal["screen"] = "screen"
+    name: str | None = Field(default=None, max_length=200)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class GroupCall(Call):
+    type: Literal["group"] = "group"
+    group_id: Identity = Field(alias="groupId")
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+
+class AliasCall(Call):
+    """Links `previousId` (the anonymous visitor, as Segment's browser and mobile libraries send it) to `userId`."""
+
+    type: Literal["alias"] = "alias"
+    user_id: Identity = Field(alias="userId")
+    previous_id: Identity = Field(alias="previousId")
+
+
+CALL_MODELS: dict[str, type[Call]] = {
+    model.model_fields["type"].default: model
+    for model in (IdentifyCall, TrackCall, PageCall, ScreenCall, GroupCall, AliasCall)
+}
+
+
+class BatchRequest(BaseModel):
+    """`POST /v1/batch`: up to 2,500 calls (each with its `type`), validated one by one for partial acceptance."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    batch: list[dict[str, Any]] = Field(min_length=1)
+    batch: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_CALLS,
+        description="Identify, track, page, screen, group and alias calls, each with its `type`.",
+    )
     sent_at: datetime | None = Field(default=None, alias="sentAt")
+    context: dict[str, Any] = Field(default_factory=dict)
+    integrations: dict[str, Any] = Field(default_factory=dict)
+    write_key: str | None = Field(default=None, alias="writeKey", exclude=True)
+
+
+class Product(BaseModel):
+    """A product of an e-commerce v2 event (`products[]`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    product_id: str | int | None = None
+    sku: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=500)
+    category: str | None = Field(default=None, max_length=200)
+    brand: str | None = Field(default=None, max_length=200)
+    price: Decimal | None = None
+    quantity: int = 1
+
+
+class OrderCompletedProperties(BaseModel):
+    """The properties of Segment e-commerce v2 `Order Completed` the platform turns into order lines."""
+
+    model_config = ConfigDict(extra="allow")
+
+    order_id: str | int
+    total: Decimal | None = None
+    revenue: Decimal | None = None
+    currency: str = Field(default="USD", min_length=3, max_length=3)
+    products: list[Product] = Field(default_factory=list)
+
+
+ORDER_COMPLETED = "Order Completed"
+
+
+def field_errors(errors: list[Any], prefix: tuple[str | int, ...] = ()) -> list[dict[str, str]]:
+    """Pydantic errors as `{"field": "batch.2.traits.email", "message": ...}` (body location dropped)."""
+    return [
+        {
+            "field": ".".join(str(part) for part in (*prefix, *error["loc"]) if part != "body"),
+            "message": error["msg"],
+        }
+        for error in errors
+    ]
+
+
+class InvalidCall(ValueError):
+    """A call whose content the platform cannot use, with field-level errors."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{error['field']}: {error['message']}" for error in errors))
+        self.errors = errors
+
+
+def parse_call(raw: Any, batch_context: dict[str, Any] | None = None, call_type: str | None = None) -> Call:
+    """One call validated against its type's model (`call_type` for the single-call routes); raises InvalidCall."""
+    if not isinstance(raw, dict):
+        raise InvalidCall([{"field": "", "message": "a call must be a JSON object"}])
+    if len(json.dumps(raw, separators=(",", ":")).encode()) > MAX_CALL_BYTES:
+        raise InvalidCall([{"field": "", "message": "call larger than 32 KB"}])
+    kind = call_type or raw.get("type")
+    model = CALL_MODELS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise InvalidCall([{"field": "type", "message": f"type must be one of {', '.join(CALL_MODELS)}"}])
+    if batch_context:
+        context = raw.get("context")
+        raw = {**raw, "context": {**batch_context, **(context if isinstance(context, dict) else {})}}
+    try:
+        return model.model_validate({**raw, "type": kind})
+    except ValidationError as error:
+        raise InvalidCall(field_errors(error.errors())) from None

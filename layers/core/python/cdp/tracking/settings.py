@@ -1,0 +1,19 @@
+"""Settings of the tracking function: the messageId dedupe window and where shop webhook secrets live."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+
+from cdp.settings import CoreSettings
+
+
+class TrackingSettings(CoreSettings):
+    dedupe_window_days: int = Field(default=7, alias="TRACKING_DEDUPE_WINDOW_DAYS", ge=1, le=365)
+    shop_secret_prefix: str = Field(default="/cdp/shopify/", alias="SHOP_SECRET_PARAMETER_PREFIX", min_length=1)
+
+    @property
+    def dedupe_window(self) -> timedelta:
+        """A messageId seen within this window is a replay and changes nothing."""
+        return timedelta(days=self.dedupe_window_days)

@@ -1,0 +1,119 @@
+"""Applying calls: replays skipped, ids remembered only after the rows were applied, links resolved after rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from cdp.tracking import apply
+from cdp.tracking.apply import TrackingPorts, apply_calls
+from cdp.tracking.messages import parse_call
+
+NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
+WINDOW = timedelta(days=7)
+
+
+class FakeRegister:
+    def __init__(self, seen: set[str] | None = None) -> None:
+        self.known = set(seen or ())
+        self.remembered: list[tuple[str, list[str], datetime, timedelta]] = []
+
+    def seen(self, source: str, message_ids: list[str], now: datetime) -> set[str]:
+        return self.known & set(message_ids)
+
+    def remember(self, source: str, message_ids: list[str], received_at: datetime, window: timedelta) -> None:
+        self.remembered.append((source, message_ids, received_at, window))
+
+
+class Outcome:
+    created = updated = guest_records = 0
+    events: list[Any] = []
+
+    def __init__(self, rows: int) -> None:
+        self.records_applied = rows
+
+
+@pytest.fixture
+def calls_to_profiles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """Records what would reach identity resolution and apply_records, in order."""
+    made: list[tuple[str, Any]] = []
+
+    class Resolved:
+        def __init__(self, sets: list[Any]) -> None:
+            self.profile_ids = [f"p{i}" for i in range(len(sets))]
+
+    def resolve_batch(store: Any, sets: list[Any], cause: str, now: datetime) -> Resolved:
+        made.append(("links", sets))
+        return Resolved(sets)
+
+    def apply_records(store: Any, entity: str, rows: list[dict], source: str, now: datetime, horizon: Any) -> Outcome:
+        made.append((entity, [row["source_version"] for row in rows]))
+        return Outcome(len(rows))
+
+    monkeypatch.setattr(apply, "resolve_batch", resolve_batch)
+    monkeypatch.setattr(apply, "apply_records", apply_records)
+    return made
+
+
+def _ports(register: FakeRegister) -> TrackingPorts:
+    return TrackingPorts(store=object(), register=register, dedupe_window=WINDOW, backfill_horizon=timedelta(days=30))
+
+
+def _track(message_id: str, **fields: Any):
+    return parse_call({"type": "track", "messageId": message_id, "userId": "u1", "event": "E", **fields})
+
+
+def test_seen_ids_and_repeats_inside_a_batch_are_duplicates(calls_to_profiles) -> None:
+    # Given: m1 was seen before; m2 comes twice in the batch
+    register = FakeRegister({"m1"})
+    calls = [(0, _track("m1")), (1, _track("m2")), (2, _track("m2"))]
+    # When
+    result = apply_calls(_ports(register), "web", calls, NOW)
+    # Then
+    assert (result.accepted, result.duplicates) == ([1], [0, 2])
+    assert calls_to_profiles == [("events", ["m2"])]
+    assert register.remembered == [("http:web", ["m2"], NOW, WINDOW)]
+
+
+def test_rows_are_applied_customers_first_then_links_are_resolved(calls_to_profiles) -> None:
+    # Given
+    calls = [
+        (0, _track("m1", anonymousId="a1")),
+        (1, parse_call({"type": "identify", "messageId": "m2", "userId": "u1", "traits": {"email": "a@b.co"}})),
+    ]
+    # When
+    apply_calls(_ports(FakeRegister()), "web", calls, NOW)
+    # Then
+    assert calls_to_profiles == [
+        ("customers", ["m2"]),
+        ("events", ["m1", "m2"]),
+        ("links", [[("customer_id", "u1"), ("anonymous_id", "a1")]]),
+    ]
+
+
+def test_a_failed_application_remembers_nothing_so_the_retry_is_applied(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given: the profile store fails
+    def failing(*_: Any) -> None:
+        raise ConnectionError("DynamoDB unavailable")
+
+    monkeypatch.setattr(apply, "apply_records", failing)
+    register = FakeRegister()
+    # When
+    with pytest.raises(ConnectionError):
+        apply_calls(_ports(register), "web", [(0, _track("m1"))], NOW)
+    # Then
+    assert register.remembered == []
+
+
+def test_a_call_with_unusable_order_properties_is_rejected_alone(calls_to_profiles) -> None:
+    # Given
+    calls = [
+        (0, _track("m1", event="Order Completed", properties={"products": []})),
+        (1, _track("m2")),
+    ]
+    # When
+    result = apply_calls(_ports(FakeRegister()), "web", calls, NOW)
+    # Then
+    assert result.accepted == [1]
+    assert result.rejected == [{"index": 0, "errors": [{"field": "properties.order_id", "message": "Field required"}]}]
