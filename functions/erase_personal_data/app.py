@@ -6,22 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.observability import logger, observed_handler
 from cdp.privacy.erase_objects import erase_objects
 from cdp.privacy.erasure import ErasureBuckets, current_salt
+from cdp.privacy.requests import ErasureRequestedEvent
 from cdp.settings import load_settings
-from pydantic import BaseModel, Field
-
-
-class ErasureRequested(BaseModel):
-    erasure_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-
-
-class ErasureRequestedEvent(EventBridgeModel):
-    detail: ErasureRequested
 
 
 @observed_handler

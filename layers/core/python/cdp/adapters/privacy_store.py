@@ -120,23 +120,20 @@ class PrivacyStore:
                 raise
         return items
 
-    def identity_items(self, identifiers: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
-        keys = [{"pk": f"IDENTITY#{kind}#{value}", "sk": "IDENTITY"} for kind, value in dict.fromkeys(identifiers)]
-        items: list[dict[str, Any]] = []
-        for start in range(0, len(keys), BATCH_GET_LIMIT):
-            request: dict[str, Any] = {self.profiles_table_name: {"Keys": keys[start : start + BATCH_GET_LIMIT]}}
-            while request:
-                response = self.profiles.meta.client.batch_get_item(RequestItems=request)
-                items += response["Responses"][self.profiles_table_name]
-                request = response.get("UnprocessedKeys") or {}
-        return items
+    def identities_and_memberships(self, profile_ids: list[str]) -> list[dict[str, Any]]:
+        """The `IDENTITY#...` items bound to these profiles and their `SEGMENT#...` memberships.
 
-    def segment_memberships(self, profile_id: str) -> list[dict[str, Any]]:
-        """The profile's `SEGMENT#<name>` / `PROFILE#<id>` items (a filtered, paginated scan: erasure is rare)."""
+        One filtered, paginated scan: erasure is rare, and a scan finds every item whatever wrote it.
+        """
+        ids = {f":p{i}": {"S": profile_id} for i, profile_id in enumerate(profile_ids)}
+        members = {f":m{i}": {"S": f"PROFILE#{profile_id}"} for i, profile_id in enumerate(profile_ids)}
         pages = client("dynamodb").get_paginator("scan").paginate(
             TableName=self.profiles_table_name,
-            FilterExpression="begins_with(pk, :segment) AND sk = :member",
-            ExpressionAttributeValues={":segment": {"S": "SEGMENT#"}, ":member": {"S": f"PROFILE#{profile_id}"}},
+            FilterExpression=(
+                f"(sk = :identity AND profile_id IN ({', '.join(ids)})) OR "
+                f"(begins_with(pk, :segment) AND sk IN ({', '.join(members)}))"
+            ),
+            ExpressionAttributeValues={":identity": {"S": "IDENTITY"}, ":segment": {"S": "SEGMENT#"}, **ids, **members},
         )
         return [_plain(item) for page in pages for item in page["Items"]]
 

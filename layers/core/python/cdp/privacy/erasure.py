@@ -112,9 +112,12 @@ def erase_profile(store: PrivacyStore, profile_id: str, salt: str, now: datetime
     profiles = merged_profiles(store, live)
     profile_items = [item for pid in profiles for item in store.profile_items(pid)]
     ledger_items = [item for pid in profiles for item in store.ledger_items(pid)]
-    identifiers = _identifiers_of(profile_items + ledger_items)
-    identity_items = [item for item in store.identity_items(identifiers) if item.get("profile_id") in profiles]
-    memberships = [item for pid in profiles for item in store.segment_memberships(pid)]
+    bound = store.identities_and_memberships(profiles)
+    identity_items = [item for item in bound if item["sk"] == "IDENTITY"]
+    memberships = [item for item in bound if item["sk"] != "IDENTITY"]
+    identifiers = _identifiers_of(profile_items + ledger_items) | {
+        (kind, value) for _, kind, value in (str(item["pk"]).split("#", 2) for item in identity_items)
+    }
     digests = sorted(identifier_digest(salt, identifier) for identifier in identifiers)
     erasure_id = uuid.uuid4().hex
     store.mark_erased(digests, erasure_id, now.isoformat())

@@ -53,7 +53,8 @@ def export_profile(store: PrivacyStore, profile_id: str) -> dict[str, Any] | Non
             key = str(item["pk"] if str(item["pk"]).startswith("RECORD#") else item["sk"])
             if kind := _kind(key, LEDGER_ITEM_KINDS):
                 sections[kind].append(item)
-        sections["segment_memberships"] += store.segment_memberships(pid)
+    bound = store.identities_and_memberships(profiles)
+    sections["segment_memberships"] = [item for item in bound if item["sk"] != "IDENTITY"]
     profile = next(item for item in sections["profile"] if item["profile_id"] == live)
     return _json_ready(
         {
@@ -63,6 +64,7 @@ def export_profile(store: PrivacyStore, profile_id: str) -> dict[str, Any] | Non
             "consents": profile.get("consent", {}),
             "identifiers": sorted(
                 {str(item["sk"])[len(MEMBER_PREFIX) :] for item in sections["identifiers"]}
+                | {str(item["pk"]).removeprefix("IDENTITY#") for item in bound if item["sk"] == "IDENTITY"}
                 | {f"{name}#{profile[name]}" for name in ("customer_id", "email", "phone") if profile.get(name)}
             ),
             "merge_edges": _without_keys(sections["merge_edges"], "pk", "sk"),

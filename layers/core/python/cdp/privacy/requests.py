@@ -9,6 +9,7 @@ from http import HTTPStatus
 from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 MAX_BODY_BYTES = 16 * 1024
@@ -54,3 +55,13 @@ def validation_errors(errors: list[Any]) -> list[dict[str, str]]:
 
 def json_response(status: HTTPStatus, body: dict[str, Any]) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body, default=str))
+
+
+class ErasureRequested(BaseModel):
+    """The detail of an `Erasure Requested` event: only the erasure's id (its status item holds the rest)."""
+
+    erasure_id: str = Field(pattern=ID_PATTERN.pattern)
+
+
+class ErasureRequestedEvent(EventBridgeModel):
+    detail: ErasureRequested  # type: ignore[assignment]
