@@ -15,7 +15,6 @@ from moto.ses.models import ses_backends
 from tests.integration.test_privacy_erasure import CUSTOMERS, ORDERS, SALT, _call, _drop, _post_tracking, _profile_of
 
 
-
 @pytest.fixture
 def stack():
     with LocalStack() as local_stack:
