@@ -9,7 +9,8 @@ import pytest
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.privacy.consent import apply_consent_records
 from cdp_local.runner import http_api
-from cdp_local.stack import LocalStack
+from cdp_local.stack import FunctionError, LocalStack
+from cdp_local.template import REPO_ROOT
 from moto.ses.models import ses_backends
 
 from tests.integration.test_privacy_erasure import CUSTOMERS, ORDERS, SALT, _call, _drop, _post_tracking, _profile_of
@@ -111,3 +112,18 @@ def test_hostile_and_malformed_requests_get_clear_errors(stack: LocalStack) -> N
     # When / Then: no signature
     for method, path in (("DELETE", "/v1/profiles/p"), ("POST", "/v1/consents"), ("GET", "/v1/profiles/p/export"), ("GET", "/v1/erasures/e")):
         assert api.handle(method, path, {"host": "localhost"}, b"").status == 403
+
+
+def test_the_privacy_sample_events_are_accepted_by_their_handlers(stack: LocalStack) -> None:
+    # Given: the sample events in events/ (for `sam local invoke -e`); none of the people or erasures they name exist
+    def event(name: str) -> dict:
+        return json.loads((REPO_ROOT / "events" / name).read_text())
+
+    # When / Then
+    assert stack.invoke("EraseProfileFunction", event("http_delete_profile.json"))["statusCode"] == 404
+    assert stack.invoke("EraseProfileFunction", event("http_get_erasure.json"))["statusCode"] == 404
+    assert stack.invoke("ExportProfileFunction", event("http_export_profile.json"))["statusCode"] == 404
+    posted = stack.invoke("ManageConsentFunction", event("http_post_consent.json"))
+    assert (posted["statusCode"], json.loads(posted["body"])["applied"]) == (200, True)
+    with pytest.raises(FunctionError, match="no erasure"):
+        stack.invoke("ErasePersonalDataFunction", event("eventbridge_erasure_requested.json"))
