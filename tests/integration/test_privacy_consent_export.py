@@ -13,7 +13,7 @@ from cdp_local.stack import FunctionError, LocalStack
 from cdp_local.template import REPO_ROOT
 from moto.ses.models import ses_backends
 
-from tests.integration.test_privacy_erasure import CUSTOMERS, ORDERS, SALT, _call, _drop, _post_tracking, _profile_of
+from tests.integration.test_privacy_no_trace import CUSTOMERS, ORDERS, SALT, _call, _drop, _post_tracking, _profile_of
 
 
 @pytest.fixture

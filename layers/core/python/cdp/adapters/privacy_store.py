@@ -60,7 +60,23 @@ class PrivacyStore:
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
+            if error.response["Error"]["Code"] == "ValidationException":  # a profile without a consent map yet
+                return self._start_consent_map(profile_id, change)
             raise
+        return True
+
+    def _start_consent_map(self, profile_id: str, change: ConsentChange) -> bool:
+        try:
+            self.profiles.update_item(
+                Key={"pk": f"PROFILE#{profile_id}", "sk": "PROFILE"},
+                UpdateExpression="SET consent = :consent",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(consent) AND attribute_not_exists(redirect_to)",
+                ExpressionAttributeValues={":consent": {change.key: change.value()}},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
         return True
 
     def profile_consistently(self, profile_id: str) -> dict[str, Any] | None:
@@ -121,7 +137,8 @@ class PrivacyStore:
         return items
 
     def identities_and_memberships(self, profile_ids: list[str]) -> list[dict[str, Any]]:
-        """The `IDENTITY#...` items bound to these profiles and their `SEGMENT#...` memberships.
+        """The `IDENTITY#...` items bound to these profiles, their `SEGMENT#...` memberships, and the edges other
+        profiles hold about them (conflicts: linked, not merged).
 
         One filtered, paginated scan: erasure is rare, and a scan finds every item whatever wrote it.
         """
@@ -131,9 +148,12 @@ class PrivacyStore:
             TableName=self.profiles_table_name,
             FilterExpression=(
                 f"(sk = :identity AND profile_id IN ({', '.join(ids)})) OR "
-                f"(begins_with(pk, :segment) AND sk IN ({', '.join(members)}))"
+                f"(begins_with(pk, :segment) AND sk IN ({', '.join(members)})) OR "
+                f"(begins_with(sk, :edge) AND from_profile IN ({', '.join(ids)}) AND NOT pk IN ({', '.join(members)}))"
             ),
-            ExpressionAttributeValues={":identity": {"S": "IDENTITY"}, ":segment": {"S": "SEGMENT#"}, **ids, **members},
+            ExpressionAttributeValues={
+                ":identity": {"S": "IDENTITY"}, ":segment": {"S": "SEGMENT#"}, ":edge": {"S": "EDGE#"}, **ids, **members
+            },
         )
         return [_plain(item) for page in pages for item in page["Items"]]
 
@@ -144,6 +164,17 @@ class PrivacyStore:
                 batch.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
                 deleted += 1
         return deleted
+
+    def scrub_edges(self, edges: Iterable[dict[str, Any]]) -> int:
+        """Remove the identifiers and snapshots from edges other profiles keep about an erased one."""
+        scrubbed = 0
+        for edge in edges:
+            self.profiles.update_item(
+                Key={"pk": edge["pk"], "sk": edge["sk"]},
+                UpdateExpression="REMOVE identifiers, linked_by, from_snapshot, attributes_taken",
+            )
+            scrubbed += 1
+        return scrubbed
 
     # ------------------------------------------------------------------ erasure status
     def put_erasure(self, erasure: dict[str, Any]) -> None:

@@ -90,18 +90,23 @@ def _identifiers_of(items: Iterable[dict[str, Any]]) -> set[Identifier]:
 
 
 def merged_profiles(store: PrivacyStore, profile_id: str) -> list[str]:
-    """The profile and, through its merge edges, every profile merged into it (transitively)."""
-    seen: list[str] = []
+    """The profile and every profile merged into it (transitively): merge edges whose loser still redirects here.
+
+    Conflict edges (another person, linked but not merged) and profiles split off again are not followed.
+    """
+    found = [profile_id]
     pending = [profile_id]
     while pending:
         current = pending.pop()
-        if current in seen:
-            continue
-        seen.append(current)
         for item in store.profile_items(current):
-            if str(item.get("sk", "")).startswith("EDGE#") and item.get("to_profile") == current:
-                pending.append(str(item["from_profile"]))
-    return seen
+            loser_id = str(item.get("from_profile", ""))
+            if not str(item.get("sk", "")).startswith("EDGE#") or item.get("kind") != "merge" or loser_id in found:
+                continue
+            loser = store.profile_consistently(loser_id)
+            if loser is not None and loser.get("redirect_to") == current:
+                found.append(loser_id)
+                pending.append(loser_id)
+    return found
 
 
 def erase_profile(store: PrivacyStore, profile_id: str, salt: str, now: datetime) -> dict[str, Any] | None:
@@ -114,20 +119,14 @@ def erase_profile(store: PrivacyStore, profile_id: str, salt: str, now: datetime
     ledger_items = [item for pid in profiles for item in store.ledger_items(pid)]
     bound = store.identities_and_memberships(profiles)
     identity_items = [item for item in bound if item["sk"] == "IDENTITY"]
-    memberships = [item for item in bound if item["sk"] != "IDENTITY"]
+    memberships = [item for item in bound if str(item["pk"]).startswith("SEGMENT#")]
+    others_edges = [item for item in bound if str(item["sk"]).startswith("EDGE#")]
     identifiers = _identifiers_of(profile_items + ledger_items) | {
         (kind, value) for _, kind, value in (str(item["pk"]).split("#", 2) for item in identity_items)
     }
     digests = sorted(identifier_digest(salt, identifier) for identifier in identifiers)
     erasure_id = uuid.uuid4().hex
-    store.mark_erased(digests, erasure_id, now.isoformat())
-    deleted = {
-        "profile_items": store.delete_items(store.profiles_table_name, profile_items),
-        "identity_items": store.delete_items(store.profiles_table_name, identity_items),
-        "segment_memberships": store.delete_items(store.profiles_table_name, memberships),
-        "ledger_items": store.delete_items(store.ledger_table_name, ledger_items),
-    }
-    erasure = {
+    erasure: dict[str, Any] = {
         "erasure_id": erasure_id,
         "profile_id": live,
         "requested_id": profile_id,
@@ -135,9 +134,17 @@ def erase_profile(store: PrivacyStore, profile_id: str, salt: str, now: datetime
         "status": "objects_pending",
         "requested_at": now.isoformat(),
         "identifier_digests": digests,
-        "deleted": deleted,
     }
-    store.put_erasure(erasure)
+    store.put_erasure(erasure)  # first, so an interrupted erasure is still on record with what it must remove
+    store.mark_erased(digests, erasure_id, now.isoformat())
+    erasure["deleted"] = {
+        "profile_items": store.delete_items(store.profiles_table_name, profile_items),
+        "identity_items": store.delete_items(store.profiles_table_name, identity_items),
+        "segment_memberships": store.delete_items(store.profiles_table_name, memberships),
+        "ledger_items": store.delete_items(store.ledger_table_name, ledger_items),
+        "other_profiles_edges_scrubbed": store.scrub_edges(others_edges),
+    }
+    store.update_erasure(erasure_id, {"deleted": erasure["deleted"]})
     return erasure
 
 
