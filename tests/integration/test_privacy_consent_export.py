@@ -19,7 +19,7 @@ from tests.integration.test_privacy_no_trace import CUSTOMERS, ORDERS, SALT, _ca
 @pytest.fixture
 def stack():
     with LocalStack() as local_stack:
-        local_stack.client("ssm").put_parameter(Name="/cdp/erasure-salt", Value=SALT, Type="SecureString")
+        local_stack.client("ssm").put_parameter(Name="/cdp/erasure-salt", Value=SALT, Type="SecureString", Overwrite=True)
         yield local_stack
 
 

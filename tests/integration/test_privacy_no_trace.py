@@ -43,7 +43,7 @@ def logs() -> io.StringIO:
 @pytest.fixture
 def stack(logs: io.StringIO):
     with LocalStack(function_output=logs) as local_stack:
-        local_stack.client("ssm").put_parameter(Name="/cdp/erasure-salt", Value=SALT, Type="SecureString")
+        local_stack.client("ssm").put_parameter(Name="/cdp/erasure-salt", Value=SALT, Type="SecureString", Overwrite=True)
         yield local_stack
 
 
