@@ -128,7 +128,8 @@ def test_after_erasure_no_trace_of_the_person_remains_and_a_re_drop_does_not_bri
     # Then: 202 with an erasure id whose status shows the S3 part completed
     assert status == 202
     status, erasure = _call(stack, "GET", accepted["status_url"])
-    assert (status, erasure["status"]) == (200, "completed")
+    assert (status, erasure["status"], erasure["deleted"]["identity_items"]) == (200, "completed", 3)
+    assert erasure["objects"]["versions_deleted"]["raw"] == 2
     assert "identifier_digests" not in erasure
     # Then: no table item, object version or function log line holds her email or phone
     for table in stack.client("dynamodb").list_tables()["TableNames"]:

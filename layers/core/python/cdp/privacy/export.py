@@ -7,27 +7,19 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from decimal import Decimal
 from typing import Any
 
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.identity.resolution import current_profile_id
 from cdp.privacy.erasure import MEMBER_PREFIX, merged_profiles
+from cdp.privacy.requests import json_default
 
 PROFILE_ITEM_KINDS = {"PROFILE": "profile", "IDENTIFIER#": "identifiers", "EDGE#": "merge_edges", "MESSAGE#": "journey_messages"}
 LEDGER_ITEM_KINDS = {"RECORD#": "ledger_records", "ORDER#": "orders", "EVENT#": "events"}
 
 
-def _number(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, set):
-        return sorted(value)
-    return str(value)
-
-
 def _json_ready(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_number))
+    return json.loads(json.dumps(value, default=json_default))
 
 
 def _kind(key: str, kinds: dict[str, str]) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from http import HTTPStatus
 from typing import Any, Literal
 
@@ -53,8 +54,19 @@ def validation_errors(errors: list[Any]) -> list[dict[str, str]]:
     ]
 
 
+def json_default(value: Any) -> Any:
+    """DynamoDB numbers as JSON numbers, sets as sorted lists, anything else as text."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set):
+        return sorted(value)
+    return str(value)
+
+
 def json_response(status: HTTPStatus, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body, default=str))
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body, default=json_default)
+    )
 
 
 class ErasureRequested(BaseModel):
