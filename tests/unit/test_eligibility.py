@@ -9,12 +9,12 @@ from cdp.journeys.eligibility import EligibilityRequest, decide, seconds_until_s
 
 NOON = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CONSENTING = {"email": "a@b.co", "phone": "+447700900123", "signed_up_at": "2026-11-18T10:00:00+00:00",
-              "orders_count": 0, "consent": {"email": {"granted": True}, "sms": {"granted": True}}}
+              "orders_count": 0, "consent": {"email:marketing": {"granted": True}, "sms:marketing": {"granted": True}}}
 
 
-def _request(channel: str = "email", **rules: object) -> EligibilityRequest:
-    return EligibilityRequest(journey="welcome", step="s", channel=channel, profile_id="p", execution_id="x",
-                              rules=rules)
+def _request(channel: str = "email", purpose: str = "marketing", **rules: object) -> EligibilityRequest:
+    return EligibilityRequest(journey="welcome", step="s", channel=channel, purpose=purpose, profile_id="p",
+                              execution_id="x", rules=rules)
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,11 @@ def _request(channel: str = "email", **rules: object) -> EligibilityRequest:
         (CONSENTING, {"status": "sent"}, _request(), "already_sent"),
         (CONSENTING, {"status": "suppressed"}, _request(), "eligible"),
         ({**CONSENTING, "email": None}, None, _request(), "no_email"),
-        ({**CONSENTING, "consent": {"email": {"granted": False}}}, None, _request(), "no_consent"),
+        ({**CONSENTING, "consent": {"email:marketing": {"granted": False}}}, None, _request(), "no_consent"),
+        ({**CONSENTING, "consent": {"email": {"granted": True}}}, None, _request(), "no_consent"),
+        ({**CONSENTING, "consent": {}}, None, _request(purpose="transactional"), "eligible"),
+        ({**CONSENTING, "consent": {"email:transactional": {"granted": False}}}, None, _request(purpose="transactional"),
+         "no_consent"),
         ({**CONSENTING, "consent": {}}, None, _request(), "no_consent"),
         ({**CONSENTING, "suppressed": {"email": True}}, None, _request(), "suppressed"),
         ({**CONSENTING, "signed_up_at": "2025-01-01T00:00:00+00:00"}, None, _request(max_signup_age_days=30),

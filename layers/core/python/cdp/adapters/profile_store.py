@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from cdp.adapters.clients import client, dynamodb_table
 from cdp.identity.resolve import Identifier
 from cdp.observability import logger
+from cdp.privacy.consent import ConsentChange, consent_key
 from cdp.profiles.changes import CustomerChange, OrderChange, OrderTotals, total_orders
 from cdp.profiles.keys import identity_key, order_ledger_key, profile_key
 
@@ -136,8 +137,11 @@ class ProfileStore:
 
     @staticmethod
     def _consent_values(change: CustomerChange) -> dict[str, Any]:
+        """`<channel>:marketing` entries (privacy helper's layout) for the channels this record states."""
         return {
-            channel: {"granted": granted, "source": change.consent_source, "updated_at": change.observed_at.isoformat()}
+            consent_key(channel, "marketing"): ConsentChange(
+                channel, "marketing", granted, change.observed_at, change.consent_source
+            ).value()
             for channel, granted in change.consents.items()
         }
 

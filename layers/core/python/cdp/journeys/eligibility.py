@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field
 
+from cdp.privacy.consent import consent_granted
+
 QUIET_HOURS_START = time(21, 0)
 QUIET_HOURS_END = time(9, 0)
 CHANNEL_ADDRESS = {"email": "email", "sms": "phone"}
@@ -25,6 +27,7 @@ class EligibilityRequest(BaseModel):
     journey: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
     step: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
     channel: str = Field(pattern=r"^(email|sms)$")
+    purpose: str = Field(default="marketing", pattern=r"^(marketing|transactional)$")
     profile_id: str = Field(min_length=1, max_length=64)
     execution_id: str = Field(min_length=1)
     rules: StepRules = Field(default_factory=StepRules)
@@ -62,7 +65,7 @@ def decide(
         return Decision(False, "already_sent")
     if not profile.get(CHANNEL_ADDRESS[request.channel]):
         return Decision(False, f"no_{CHANNEL_ADDRESS[request.channel]}")
-    if not profile.get("consent", {}).get(request.channel, {}).get("granted", False):
+    if not consent_granted(profile.get("consent"), request.channel, request.purpose):
         return Decision(False, "no_consent")
     if profile.get("suppressed", {}).get(request.channel):
         return Decision(False, "suppressed")

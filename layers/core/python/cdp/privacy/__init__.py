@@ -1,0 +1,1 @@
+"""Privacy: consent per channel and purpose, erasure (right to be forgotten) and export (right of access)."""

@@ -1,0 +1,175 @@
+"""Erasure, S3 part (batch function, pyarrow): a person's rows removed from every object version that holds them.
+
+Matching is by salted digest, so the request carries no PII: a row matches when one of its identifier values,
+normalised as identity resolution stores it, hashes to an erased digest.
+- Curated Parquet: each affected key is rewritten from its latest version without the matching rows (or removed
+  when none remain), and every older version of that key is deleted.
+- Quarantine: `rows/...jsonl` records likewise rewritten without the matching records; whole-file quarantine
+  objects (`files/...`) that hold the person are deleted with all their versions.
+- Raw drops: deleted with all their versions, not rewritten. A rewrite would be a new ObjectCreated and re-run the
+  ingest; the curated Parquet keeps everyone else's rows, and raw drops expire after 90 days anyway.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cdp.adapters import object_store, object_versions
+from cdp.identity.rules import DEFAULT_RULES
+from cdp.privacy.erasure import ERASABLE_COLUMNS, identifier_digest
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass
+class ObjectErasure:
+    """What the S3 part changed, per bucket role."""
+
+    versions_deleted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    objects_rewritten: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    rows_removed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {
+            "versions_deleted": dict(self.versions_deleted),
+            "objects_rewritten": dict(self.objects_rewritten),
+            "rows_removed": dict(self.rows_removed),
+        }
+
+
+class Matcher:
+    """Does a value (of a known or unknown identifier type) hash to an erased digest?"""
+
+    def __init__(self, salt: str, digests: Iterable[str]) -> None:
+        self.salt = salt
+        self.digests = frozenset(digests)
+
+    def value_matches(self, value: object, types: Iterable[str] = ERASABLE_COLUMNS) -> bool:
+        for identifier_type in types:
+            identifier = DEFAULT_RULES.normalise(identifier_type, value)
+            if identifier is not None and identifier_digest(self.salt, identifier) in self.digests:
+                return True
+        return False
+
+    def record_matches(self, record: Any) -> bool:
+        """Any string anywhere in a JSON-like record (a quarantined row, whatever its column names)."""
+        if isinstance(record, dict):
+            return any(self.record_matches(value) for value in record.values())
+        if isinstance(record, list):
+            return any(self.record_matches(value) for value in record)
+        return isinstance(record, str) and self.value_matches(record)
+
+    def table_mask(self, table: pa.Table) -> pa.Array:
+        """True for rows whose identifier columns hold an erased value (digests of distinct values only)."""
+        mask = pa.array([False] * table.num_rows)
+        for name in ERASABLE_COLUMNS:
+            if name not in table.column_names:
+                continue
+            column = table.column(name).cast(pa.string())
+            erased = [value for value in pc.unique(column).to_pylist() if self.value_matches(value, (name,))]
+            if erased:
+                mask = pc.or_(mask, pc.fill_null(pc.is_in(column, value_set=pa.array(erased, pa.string())), False))
+        return mask
+
+
+def _text(body: bytes) -> str:
+    return (gzip.decompress(body) if body[:2] == GZIP_MAGIC else body).decode("utf-8", errors="replace")
+
+
+def _delimited_text_matches(matcher: Matcher, body: bytes) -> bool:
+    """A CSV-like drop holds the person when any of its cells is an erased identifier."""
+    try:
+        text = _text(body)
+    except (OSError, EOFError):
+        return False
+    return any(matcher.value_matches(cell) for row in csv.reader(io.StringIO(text)) for cell in row)
+
+
+def _versions_by_key(bucket: str) -> dict[str, list[dict[str, Any]]]:
+    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for version in object_versions.object_versions(bucket):
+        by_key[version["Key"]].append(version)
+    return by_key
+
+
+def _latest_body(bucket: str, versions: list[dict[str, Any]]) -> bytes | None:
+    latest = next((v for v in versions if v.get("IsLatest") and "Size" in v), None)
+    return object_store.read_object(bucket, latest["Key"], latest["VersionId"]) if latest else None
+
+
+def _all_versions(versions: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(version["Key"], version["VersionId"]) for version in versions]
+
+
+def erase_raw(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
+    for key, versions in _versions_by_key(bucket).items():
+        bodies = (object_store.read_object(bucket, key, v["VersionId"]) for v in versions if "Size" in v)
+        if any(_delimited_text_matches(matcher, body) for body in bodies):
+            result.versions_deleted["raw"] += object_versions.delete_versions(bucket, _all_versions(versions))
+
+
+def _parquet_holds(matcher: Matcher, body: bytes) -> bool:
+    return bool(pc.any(matcher.table_mask(pq.read_table(io.BytesIO(body)))).as_py())
+
+
+def erase_curated(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
+    for key, versions in _versions_by_key(bucket).items():
+        if not key.endswith(".parquet"):
+            continue
+        bodies = [object_store.read_object(bucket, key, v["VersionId"]) for v in versions if "Size" in v]
+        if not any(_parquet_holds(matcher, body) for body in bodies):
+            continue
+        latest = _latest_body(bucket, versions)
+        object_versions.delete_versions(bucket, _all_versions(versions))
+        result.versions_deleted["curated"] += len(versions)
+        if latest is None:
+            continue
+        table = pq.read_table(io.BytesIO(latest))
+        mask = matcher.table_mask(table)
+        kept = table.filter(pc.invert(mask))
+        result.rows_removed["curated"] += table.num_rows - kept.num_rows
+        if kept.num_rows:
+            object_store.write_parquet(bucket, key, kept)
+            result.objects_rewritten["curated"] += 1
+
+
+def erase_quarantine(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
+    for key, versions in _versions_by_key(bucket).items():
+        bodies = [object_store.read_object(bucket, key, v["VersionId"]) for v in versions if "Size" in v]
+        if key.endswith(".jsonl"):
+            holds = any(matcher.record_matches(json.loads(line)) for body in bodies for line in _text(body).splitlines() if line.strip())
+        else:
+            holds = any(_delimited_text_matches(matcher, body) for body in bodies)
+        if not holds:
+            continue
+        latest = _latest_body(bucket, versions)
+        result.versions_deleted["quarantine"] += object_versions.delete_versions(bucket, _all_versions(versions))
+        if latest is None or not key.endswith(".jsonl"):
+            continue
+        records = [json.loads(line) for line in _text(latest).splitlines() if line.strip()]
+        kept = [record for record in records if not matcher.record_matches(record)]
+        result.rows_removed["quarantine"] += len(records) - len(kept)
+        if kept:
+            object_store.write_json_lines(bucket, key, kept)
+            result.objects_rewritten["quarantine"] += 1
+
+
+def erase_objects(salt: str, digests: Iterable[str], raw: str, curated: str, quarantine: str) -> ObjectErasure:
+    """Remove the person (by identifier digests) from every version of every object in the three buckets."""
+    matcher = Matcher(salt, digests)
+    result = ObjectErasure()
+    erase_raw(raw, matcher, result)
+    erase_curated(curated, matcher, result)
+    erase_quarantine(quarantine, matcher, result)
+    return result

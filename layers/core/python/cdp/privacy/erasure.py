@@ -1,0 +1,153 @@
+"""Erasure (GDPR art. 17, PIPL art. 47), DynamoDB part: a person's items deleted, their identifiers remembered hashed.
+
+`erase_profile` follows redirects, then deletes every item of the profile and of the profiles merged into it (profile,
+identifier memberships, merge edges, journey messages, identity items, ledger orders/events/records, segment
+memberships), writes `ERASED#<sha256(salt + "<type>#<value>")>` for each identifier it held, and an `ERASURE#<id>`
+status item (no PII: the digests and counts) that the asynchronous S3 part (cdp.privacy.erase_objects) completes.
+`drop_erased` keeps an erased person's rows out of later ingests, so a re-dropped file does not resurrect them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from cdp.adapters.privacy_store import PrivacyStore, erasure_salt
+from cdp.identity.resolution import current_profile_id
+from cdp.identity.rules import DEFAULT_RULES, Identifier
+from cdp.settings import CoreSettings, load_settings
+
+ERASABLE_COLUMNS = ("customer_id", "email", "phone", "anonymous_id")
+MEMBER_PREFIX = "IDENTIFIER#"
+ERASURE_REQUESTED = "Erasure Requested"
+PRIVACY_EVENTS_SOURCE = "cdp.privacy"
+
+
+class PrivacySettings(CoreSettings):
+    """Where the erasure salt lives (an SSM SecureString parameter's name)."""
+
+    erasure_salt_parameter: str = Field(alias="ERASURE_SALT_PARAMETER", min_length=1)
+
+
+class ErasureBuckets(PrivacySettings):
+    """The buckets the asynchronous S3 part rewrites."""
+
+    raw_bucket: str = Field(alias="RAW_BUCKET", min_length=1)
+    curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
+    quarantine_bucket: str = Field(alias="QUARANTINE_BUCKET", min_length=1)
+
+
+def current_salt() -> str:
+    return erasure_salt(load_settings(PrivacySettings).erasure_salt_parameter)
+
+
+def identifier_digest(salt: str, identifier: Identifier) -> str:
+    return hashlib.sha256(f"{salt}{identifier[0]}#{identifier[1]}".encode()).hexdigest()
+
+
+def row_digests(salt: str, row: dict[str, Any]) -> set[str]:
+    """Digests of the row's identifiers, normalised as identity resolution stores them."""
+    identifiers = DEFAULT_RULES.usable((name, row.get(name)) for name in ERASABLE_COLUMNS)
+    return {identifier_digest(salt, identifier) for identifier in identifiers}
+
+
+def privacy_store_for(store: Any) -> PrivacyStore:
+    """The privacy adapter over the same tables as `store` (any store naming both tables)."""
+    if isinstance(store, PrivacyStore):
+        return store
+    return PrivacyStore(store.profiles_table_name, store.ledger_table_name)
+
+
+def drop_erased(store: Any, rows: list[dict[str, Any]], salt: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The rows that carry no erased identifier, and how many were dropped (one batched read)."""
+    salt = current_salt() if salt is None else salt
+    digests = [row_digests(salt, row) for row in rows]
+    erased = privacy_store_for(store).erased_among(d for row in digests for d in row)
+    if not erased:
+        return rows, 0
+    kept = [row for row, row_digest in zip(rows, digests) if not row_digest & erased]
+    return kept, len(rows) - len(kept)
+
+
+def _identifiers_of(items: Iterable[dict[str, Any]]) -> set[Identifier]:
+    """Every identifier these items name: memberships, identity attributes, ledger records' and edges' lists."""
+    found: set[Identifier] = set()
+    for item in items:
+        if str(item.get("sk", "")).startswith(MEMBER_PREFIX):
+            identifier_type, _, value = item["sk"][len(MEMBER_PREFIX) :].partition("#")
+            found.add((identifier_type, value))
+        if item.get("sk") == "PROFILE":
+            found.update(DEFAULT_RULES.usable((name, item.get(name)) for name in ERASABLE_COLUMNS))
+        for text in item.get("identifiers") or ():
+            identifier_type, _, value = str(text).partition("#")
+            found.add((identifier_type, value))
+    return found
+
+
+def merged_profiles(store: PrivacyStore, profile_id: str) -> list[str]:
+    """The profile and every profile merged into it (transitively): merge edges whose loser still redirects here.
+
+    Conflict edges (another person, linked but not merged) and profiles split off again are not followed.
+    """
+    found = [profile_id]
+    pending = [profile_id]
+    while pending:
+        current = pending.pop()
+        for item in store.profile_items(current):
+            loser_id = str(item.get("from_profile", ""))
+            if not str(item.get("sk", "")).startswith("EDGE#") or item.get("kind") != "merge" or loser_id in found:
+                continue
+            loser = store.profile_consistently(loser_id)
+            if loser is not None and loser.get("redirect_to") == current:
+                found.append(loser_id)
+                pending.append(loser_id)
+    return found
+
+
+def erase_profile(store: PrivacyStore, profile_id: str, salt: str, now: datetime) -> dict[str, Any] | None:
+    """Erase the person's DynamoDB items; the ERASURE status item, or None when no such profile exists."""
+    live = current_profile_id(store, profile_id)
+    if live is None:
+        return None
+    profiles = merged_profiles(store, live)
+    profile_items = [item for pid in profiles for item in store.profile_items(pid)]
+    ledger_items = [item for pid in profiles for item in store.ledger_items(pid)]
+    bound = store.identities_and_memberships(profiles)
+    identity_items = [item for item in bound if item["sk"] == "IDENTITY"]
+    memberships = [item for item in bound if str(item["pk"]).startswith("SEGMENT#")]
+    others_edges = [item for item in bound if str(item["sk"]).startswith("EDGE#")]
+    identifiers = _identifiers_of(profile_items + ledger_items) | {
+        (kind, value) for _, kind, value in (str(item["pk"]).split("#", 2) for item in identity_items)
+    }
+    digests = sorted(identifier_digest(salt, identifier) for identifier in identifiers)
+    erasure_id = uuid.uuid4().hex
+    erasure: dict[str, Any] = {
+        "erasure_id": erasure_id,
+        "profile_id": live,
+        "requested_id": profile_id,
+        "merged_profiles": profiles[1:],
+        "status": "objects_pending",
+        "requested_at": now.isoformat(),
+        "identifier_digests": digests,
+    }
+    store.put_erasure(erasure)  # first, so an interrupted erasure is still on record with what it must remove
+    store.mark_erased(digests, erasure_id, now.isoformat())
+    erasure["deleted"] = {
+        "profile_items": store.delete_items(store.profiles_table_name, profile_items),
+        "identity_items": store.delete_items(store.profiles_table_name, identity_items),
+        "segment_memberships": store.delete_items(store.profiles_table_name, memberships),
+        "ledger_items": store.delete_items(store.ledger_table_name, ledger_items),
+        "other_profiles_edges_scrubbed": store.scrub_edges(others_edges),
+    }
+    store.update_erasure(erasure_id, {"deleted": erasure["deleted"]})
+    return erasure
+
+
+def erasure_status(erasure: dict[str, Any]) -> dict[str, Any]:
+    """An erasure as the API shows it: status and counts (the digests stay internal)."""
+    return {name: value for name, value in erasure.items() if name not in ("pk", "sk", "identifier_digests")}

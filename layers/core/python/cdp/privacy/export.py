@@ -1,0 +1,69 @@
+"""Export (GDPR art. 15/20, PIPL art. 45): everything held about a person, as one JSON document.
+
+Follows redirects, and includes the profiles merged into the person's profile. Every read is paginated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from cdp.adapters.privacy_store import PrivacyStore
+from cdp.identity.resolution import current_profile_id
+from cdp.privacy.erasure import MEMBER_PREFIX, merged_profiles
+from cdp.privacy.requests import json_default
+
+PROFILE_ITEM_KINDS = {"PROFILE": "profile", "IDENTIFIER#": "identifiers", "EDGE#": "merge_edges", "MESSAGE#": "journey_messages"}
+LEDGER_ITEM_KINDS = {"RECORD#": "ledger_records", "ORDER#": "orders", "EVENT#": "events"}
+
+
+def _json_ready(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=json_default))
+
+
+def _kind(key: str, kinds: dict[str, str]) -> str | None:
+    return next((kind for prefix, kind in kinds.items() if key.startswith(prefix)), None)
+
+
+def _without_keys(items: list[dict[str, Any]], *names: str) -> list[dict[str, Any]]:
+    return [{name: value for name, value in item.items() if name not in names} for item in items]
+
+
+def export_profile(store: PrivacyStore, profile_id: str) -> dict[str, Any] | None:
+    """The person's data in sections; None when there is no such profile."""
+    live = current_profile_id(store, profile_id)
+    if live is None:
+        return None
+    profiles = merged_profiles(store, live)
+    sections: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for pid in profiles:
+        for item in store.profile_items(pid):
+            if kind := _kind(str(item["sk"]), PROFILE_ITEM_KINDS):
+                sections[kind].append(item)
+        for item in store.ledger_items(pid):
+            key = str(item["pk"] if str(item["pk"]).startswith("RECORD#") else item["sk"])
+            if kind := _kind(key, LEDGER_ITEM_KINDS):
+                sections[kind].append(item)
+    bound = store.identities_and_memberships(profiles)
+    sections["segment_memberships"] = [item for item in bound if item["sk"] != "IDENTITY"]
+    profile = next(item for item in sections["profile"] if item["profile_id"] == live)
+    return _json_ready(
+        {
+            "profile_id": live,
+            "merged_profiles": profiles[1:],
+            "profile": {name: value for name, value in profile.items() if name not in ("pk", "sk", "consent")},
+            "consents": profile.get("consent", {}),
+            "identifiers": sorted(
+                {str(item["sk"])[len(MEMBER_PREFIX) :] for item in sections["identifiers"]}
+                | {str(item["pk"]).removeprefix("IDENTITY#") for item in bound if item["sk"] == "IDENTITY"}
+                | {f"{name}#{profile[name]}" for name in ("customer_id", "email", "phone") if profile.get(name)}
+            ),
+            "merge_edges": _without_keys(sections["merge_edges"], "pk", "sk"),
+            "journey_messages": _without_keys(sections["journey_messages"], "pk", "sk"),
+            "ledger_records": _without_keys(sections["ledger_records"], "sk"),
+            "orders": _without_keys(sections["orders"], "pk", "sk"),
+            "events": _without_keys(sections["events"], "pk", "sk"),
+            "segment_memberships": sorted(str(item["pk"]).removeprefix("SEGMENT#") for item in sections["segment_memberships"]),
+        }
+    )

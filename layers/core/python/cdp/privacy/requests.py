@@ -1,0 +1,79 @@
+"""Request bodies and HTTP answers of the privacy routes (pydantic; shared by their handlers)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from http import HTTPStatus
+from typing import Any, Literal
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, model_validator
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ConsentRequest(BaseModel):
+    """POST /v1/consents: who (a profile id or identifiers), which channel and purpose, granted or not, when."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    profile_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    customer_id: str | None = Field(default=None, min_length=1, max_length=256)
+    email: str | None = Field(default=None, min_length=3, max_length=256, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(default=None, min_length=4, max_length=32, pattern=r"^\+[1-9][0-9]{3,14}$")
+    channel: Literal["email", "sms", "push"]
+    purpose: Literal["marketing", "transactional", "profiling"] = "marketing"
+    granted: StrictBool
+    recorded_at: AwareDatetime
+    source: str = Field(default="api", min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def names_someone(self) -> ConsentRequest:
+        if not (self.profile_id or self.customer_id or self.email or self.phone):
+            raise ValueError("give a profile_id or at least one of customer_id, email, phone")
+        if self.recorded_at > datetime.now(UTC) + MAX_CLOCK_SKEW:
+            raise ValueError("recorded_at is in the future")  # it would outrank every later statement
+        return self
+
+    def as_row(self) -> dict[str, Any]:
+        """The request as a canonical `consents` row."""
+        return self.model_dump(exclude={"profile_id"})
+
+
+def validation_errors(errors: list[Any]) -> list[dict[str, str]]:
+    """pydantic / Powertools validation errors as {field, message}, without echoing the input."""
+    return [
+        {"field": ".".join(str(part) for part in error.get("loc", ()) if part != "body"), "message": error.get("msg", "")}
+        for error in errors
+    ]
+
+
+def json_default(value: Any) -> Any:
+    """DynamoDB numbers as JSON numbers, sets as sorted lists, anything else as text."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set):
+        return sorted(value)
+    return str(value)
+
+
+def json_response(status: HTTPStatus, body: dict[str, Any]) -> Response:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body, default=json_default)
+    )
+
+
+class ErasureRequested(BaseModel):
+    """The detail of an `Erasure Requested` event: only the erasure's id (its status item holds the rest)."""
+
+    erasure_id: str = Field(pattern=ID_PATTERN.pattern)
+
+
+class ErasureRequestedEvent(EventBridgeModel):
+    detail: ErasureRequested  # type: ignore[assignment]

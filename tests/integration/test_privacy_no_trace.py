@@ -1,0 +1,149 @@
+"""Consent, erasure and export through the template-driven local stack (IAM-signed HTTP routes, file drops)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from cdp.adapters.privacy_store import PrivacyStore
+from cdp.privacy.erasure import drop_erased
+from cdp_local.runner import create_local_source, http_api
+from cdp_local.stack import LOCAL_CREDENTIALS, LocalStack
+
+SALT = "local-erasure-salt"
+RECENT = (datetime.now(UTC) - timedelta(days=2)).isoformat(timespec="seconds")
+ANN_EMAIL, ANN_PHONE = "ann.lee@example.com", "+447700900123"
+ANN_TRACES = ("ann.lee@example.com", "7700900123", "7700 900123")
+CUSTOMERS = f"""customer_id,email,phone,first_name,last_name,country,city,signup_at,email_consent,sms_consent
+C1, Ann.Lee@Example.com ,07700 900123,Ann,Lee,GB,London,{RECENT},true,true
+C2,bob@example.com,07700 900456,Bob,Ray,GB,Leeds,2020-01-01T00:00:00Z,true,false
+C1,ann.lee@example.com,07700 900123,Ann,Lee,GB,London,{RECENT},true,true
+""".encode()
+ORDERS = b"""order_id,customer_id,ordered_at,currency,total_amount,items,category,status
+O1,C1,2026-01-01T10:00:00Z,GBP,20.00,1,books,completed
+O2,C2,2026-02-01T10:00:00Z,GBP,30.50,2,toys,completed
+O3,C1,2026-03-01T10:00:00Z,GBP,-5,1,toys,completed
+"""
+
+
+@pytest.fixture
+def logs() -> io.StringIO:
+    return io.StringIO()
+
+
+@pytest.fixture
+def stack(logs: io.StringIO):
+    with LocalStack(function_output=logs) as local_stack:
+        local_stack.client("ssm").put_parameter(Name="/cdp/erasure-salt", Value=SALT, Type="SecureString", Overwrite=True)
+        yield local_stack
+
+
+def _signed(method: str, path: str, body: bytes = b"", secret: str = LOCAL_CREDENTIALS[1]) -> dict[str, str]:
+    headers = {"host": "localhost", "content-type": "application/json"}
+    request = AWSRequest(method=method, url=f"http://localhost{path}", headers=headers, data=body)
+    SigV4Auth(Credentials(LOCAL_CREDENTIALS[0], secret), "execute-api", "eu-west-1").add_auth(request)
+    return dict(request.headers.items())
+
+
+def _call(stack: LocalStack, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    response = http_api(stack).handle(method, path, _signed(method, path, data), data)
+    return response.status, json.loads(response.body) if response.body else None
+
+
+def _drop(stack: LocalStack, key: str, body: bytes) -> None:
+    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key=key, Body=body)
+
+
+def _items(stack: LocalStack, logical_id: str) -> list[dict[str, Any]]:
+    pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=stack.physical_id(logical_id))
+    return [item for page in pages for item in page["Items"]]
+
+
+def _profile_of(stack: LocalStack, customer_id: str) -> dict[str, Any]:
+    identity = next(i for i in _items(stack, "ProfilesTable") if i["pk"]["S"] == f"IDENTITY#customer_id#{customer_id}")
+    return PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable")).profile_consistently(
+        identity["profile_id"]["S"]
+    ) or {}
+
+
+def _post_tracking(stack: LocalStack) -> None:
+    write_key = create_local_source(stack)
+    batch = {"batch": [
+        {"type": "identify", "messageId": "t1", "userId": "C1", "traits": {"email": ANN_EMAIL, "phone": ANN_PHONE}},
+        {"type": "track", "messageId": "t2", "userId": "C1", "event": "Product Viewed", "properties": {"sku": "S1"}},
+        {"type": "track", "messageId": "t3", "userId": "C2", "event": "Product Viewed", "properties": {"sku": "S2"}},
+    ]}
+    authorization = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+    response = http_api(stack).handle(
+        "POST", "/v1/batch", {"host": "localhost", "content-type": "application/json", "authorization": authorization},
+        json.dumps(batch).encode(),
+    )
+    assert response.status == 200
+
+
+def _object_texts(stack: LocalStack) -> dict[str, str]:
+    """Every version of every object in every bucket, decompressed, Parquet read back to text."""
+    s3 = stack.client("s3")
+    texts = {}
+    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
+        if bucket == "cdp-local-artifacts":
+            continue
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for version in page.get("Versions", []):
+                body = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+                if body[:2] == b"\x1f\x8b":
+                    body = gzip.decompress(body)
+                text = str(pq.read_table(io.BytesIO(body)).to_pylist()) if body[:4] == b"PAR1" else body.decode("utf-8", "replace")
+                texts[f"{bucket}/{version['Key']}@{version['VersionId']}"] = text
+    return texts
+
+
+def _traces(text: str) -> list[str]:
+    return [trace for trace in ANN_TRACES if trace in text.lower()]
+
+
+def test_after_erasure_no_trace_of_the_person_remains_and_a_re_drop_does_not_bring_her_back(
+    stack: LocalStack, logs: io.StringIO
+) -> None:
+    # Given: Ann and Bob from a customers file, an orders file (one of Ann's rows quarantined) and HTTP events
+    _drop(stack, "customers/customers.csv", CUSTOMERS)
+    _drop(stack, "orders/orders.csv.gz", gzip.compress(ORDERS))
+    _post_tracking(stack)
+    stack.wait_for_executions(timeout=60)
+    ann, bob = _profile_of(stack, "C1"), _profile_of(stack, "C2")
+    assert any(_traces(text) for text in _object_texts(stack).values())
+    # When: Ann's profile is erased
+    status, accepted = _call(stack, "DELETE", f"/v1/profiles/{ann['profile_id']}")
+    stack.wait_for_executions(timeout=30)
+    # Then: 202 with an erasure id whose status shows the S3 part completed
+    assert status == 202
+    status, erasure = _call(stack, "GET", accepted["status_url"])
+    assert (status, erasure["status"], erasure["deleted"]["identity_items"]) == (200, "completed", 3)
+    assert erasure["objects"]["versions_deleted"]["raw"] == 2
+    assert "identifier_digests" not in erasure
+    # Then: no table item, object version or function log line holds her email or phone
+    for table in stack.client("dynamodb").list_tables()["TableNames"]:
+        pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=table)
+        leaks = [item for page in pages for item in page["Items"] if _traces(json.dumps(item)) or ann["profile_id"] in json.dumps(item) and "ERASURE#" not in json.dumps(item)]
+        assert leaks == [], table
+    assert {name: _traces(text) for name, text in _object_texts(stack).items() if _traces(text)} == {}
+    assert _traces(logs.getvalue()) == []
+    # Then: Bob is intact: profile, order, curated rows
+    bob_after = _profile_of(stack, "C2")
+    assert (bob_after["email"], int(bob_after["orders_count"])) == ("bob@example.com", int(bob["orders_count"]))
+    assert any("bob@example.com" in text for text in _object_texts(stack).values())
+    # When: the same customers rows arrive again (the lead wires drop_erased in front of profile application)
+    rows = [{"customer_id": "C1", "email": ANN_EMAIL, "phone": ANN_PHONE}, {"customer_id": "C2", "email": "bob@example.com"}]
+    kept, dropped = drop_erased(PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable")), rows, SALT)
+    # Then: her row is dropped, his kept
+    assert (kept, dropped) == ([rows[1]], 1)

@@ -1,0 +1,66 @@
+"""Erased identifiers: salted digests, rows of erased people dropped, matching in Parquet and quarantined rows."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+import pytest
+from cdp.privacy.erase_objects import Matcher
+from cdp.privacy.erasure import drop_erased, identifier_digest, row_digests
+
+SALT = "s3cret"
+
+
+def test_the_digest_is_sha256_of_salt_type_and_value_as_stored() -> None:
+    # Given / When / Then
+    assert identifier_digest(SALT, ("email", "a@b.co")) == hashlib.sha256(b"s3cretemail#a@b.co").hexdigest()
+    assert row_digests(SALT, {"email": " A@B.co ", "phone": None}) == {identifier_digest(SALT, ("email", "a@b.co"))}
+    assert row_digests(SALT, {"email": "null", "customer_id": ""}) == set()
+
+
+class _Register:
+    """An erased register in memory (the PrivacyStore's `erased_among`)."""
+
+    profiles_table_name = ledger_table_name = "unused"
+
+    def __init__(self, erased: set[str]) -> None:
+        self.erased = erased
+        self.reads = 0
+
+    def erased_among(self, digests):
+        self.reads += 1
+        return self.erased & set(digests)
+
+
+@pytest.fixture
+def register(monkeypatch: pytest.MonkeyPatch) -> _Register:
+    erased = _Register({identifier_digest(SALT, ("email", "gone@example.com")), identifier_digest(SALT, ("customer_id", "C9"))})
+    monkeypatch.setattr("cdp.privacy.erasure.privacy_store_for", lambda store: store)
+    return erased
+
+
+def test_rows_carrying_any_erased_identifier_are_dropped_in_one_read(register: _Register) -> None:
+    # Given: rows by erased email (other case), erased customer id, someone else, and a guest
+    rows = [{"email": "Gone@Example.com"}, {"customer_id": "C9", "email": "new@example.com"},
+            {"customer_id": "C1", "email": "kept@example.com"}, {"email": None}]
+    # When
+    kept, dropped = drop_erased(register, rows, SALT)
+    # Then
+    assert (kept, dropped, register.reads) == (rows[2:], 2, 1)
+
+
+def test_nothing_erased_keeps_every_row(register: _Register) -> None:
+    # Given / When / Then
+    assert drop_erased(register, [{"email": "x@example.com"}], SALT) == ([{"email": "x@example.com"}], 0)
+
+
+def test_matching_finds_the_person_in_parquet_columns_and_anywhere_in_a_quarantined_row() -> None:
+    # Given
+    matcher = Matcher(SALT, {identifier_digest(SALT, ("email", "gone@example.com")), identifier_digest(SALT, ("phone", "+447700900123"))})
+    table = pa.table({"customer_id": ["C1", "C2", None], "email": ["gone@example.com", "x@example.com", None],
+                      "phone": [None, "+447700900123", None]})
+    # When / Then
+    assert matcher.table_mask(table).to_pylist() == [True, True, False]
+    assert matcher.record_matches({"line": 3, "row": {"E-Mail": " GONE@example.com", "n": ["a"]}})
+    assert not matcher.record_matches({"line": 4, "row": {"email": "someone@example.com"}})
