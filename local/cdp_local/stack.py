@@ -46,6 +46,8 @@ from cdp_local.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec, function_
 ACCOUNT_ID = "123456789012"
 LOCAL_CREDENTIALS = ("testing", "testing")
 ARTIFACT_BUCKET = "cdp-local-artifacts"
+ERASURE_SALT_PARAMETER = "/cdp/erasure-salt"  # the template's ErasureSaltParameterName default
+LOCAL_ERASURE_SALT = "local-erasure-salt"
 ASYNC_ATTEMPTS = 3  # Lambda retries a failed asynchronous invocation twice before its dead-letter queue
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -195,6 +197,9 @@ class LocalStack:
         return template
 
     def _deploy(self) -> None:
+        self.client("ssm").put_parameter(
+            Name=ERASURE_SALT_PARAMETER, Value=LOCAL_ERASURE_SALT, Type="SecureString", Overwrite=True
+        )
         s3 = self.client("s3")
         s3.create_bucket(Bucket=ARTIFACT_BUCKET, CreateBucketConfiguration={"LocationConstraint": self.region})
         for logical_id, resource in self.template["Resources"].items():
@@ -622,7 +627,9 @@ def _as_a_fresh_process() -> None:
 
 def _reset_platform_caches() -> None:
     from cdp.adapters.clients import reset_clients
+    from cdp.adapters.privacy_store import erasure_salt
     from cdp.settings import load_settings
 
     reset_clients()
     load_settings.cache_clear()
+    erasure_salt.cache_clear()

@@ -137,7 +137,7 @@ def test_webhooks_and_the_openapi_document_need_no_authorizer(method: str, path:
         ("POST", "/v1/batch/"),
         ("GET", "/v1/profiles"),
         ("GET", "/v1/profiles/p-1/x"),
-        ("DELETE", "/v1/profiles/p-1"),
+        ("PUT", "/v1/profiles/p-1"),
         ("GET", "/"),
     ],
 )

@@ -32,4 +32,14 @@ def test_importing_the_handler_does_not_load_pyarrow(logical_id: str) -> None:
     loaded = subprocess.run([sys.executable, "-c", program], env=environment, capture_output=True, text=True, check=True)
     # Then
     assert loaded.stdout.strip() == "False"
-    assert len(LIGHT_FUNCTIONS) == 5
+    assert {
+        "AuthorizeWriteKeyFunction",
+        "TrackEventsFunction",
+        "GetProfileFunction",
+        "SplitProfileFunction",
+        "ManageConsentFunction",
+        "EraseProfileFunction",
+        "ExportProfileFunction",
+        "CheckJourneyEligibilityFunction",
+        "SendJourneyMessageFunction",
+    } <= set(LIGHT_FUNCTIONS)

@@ -47,12 +47,14 @@ def calls_to_profiles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
         made.append(("links", sets))
         return Resolved(sets)
 
-    def apply_records(store: Any, entity: str, rows: list[dict], source: str, now: datetime, horizon: Any) -> Outcome:
+    def apply_entity_records(
+        store: Any, entity: str, rows: list[dict], source: str, now: datetime, horizon: Any
+    ) -> tuple[Outcome, int]:
         made.append((entity, [row["source_version"] for row in rows]))
-        return Outcome(len(rows))
+        return Outcome(len(rows)), 0
 
     monkeypatch.setattr(apply, "resolve_batch", resolve_batch)
-    monkeypatch.setattr(apply, "apply_records", apply_records)
+    monkeypatch.setattr(apply, "apply_entity_records", apply_entity_records)
     return made
 
 
@@ -97,7 +99,7 @@ def test_a_failed_application_remembers_nothing_so_the_retry_is_applied(monkeypa
     def failing(*_: Any) -> None:
         raise ConnectionError("DynamoDB unavailable")
 
-    monkeypatch.setattr(apply, "apply_records", failing)
+    monkeypatch.setattr(apply, "apply_entity_records", failing)
     register = FakeRegister()
     # When
     with pytest.raises(ConnectionError):

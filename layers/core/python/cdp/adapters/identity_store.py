@@ -7,7 +7,7 @@ Items (ProfilesTable unless noted):
   merges), `identifier_count_<type>` (checked against the limits inside the binding transaction), and on a merged
   profile `redirect_to` / `merged_at`.
 - `PROFILE#<id>` / `EDGE#<timestamp>#<edge id>`: an append-only identity edge (merge, unmerge, conflict, limit).
-- LedgerTable `RECORD#...` / `RECORD` (the profiles helper's record ledger): `profile_id` is moved by merges and splits.
+- LedgerTable `RECORD#...` / `RECORD` (the record ledger, written by cdp.profiles.apply): `profile_id` is moved by merges and splits.
 """
 
 from __future__ import annotations

@@ -39,8 +39,8 @@ from cdp.ingest.curated import batch_number, file_id_of, with_lineage, write_cur
 from cdp.ingest.file_reader import RawRows, ReadOptions, read_batches
 from cdp.ingest.mappings import MANIFEST_SUFFIX, SourceMapping, apply_mapping, manifest_key, mapping_for
 from cdp.ingest.ranges import ByteRange, plan_ranges, whole_object
-from cdp.ingest.record_appliers import apply_entity_records
 from cdp.observability import logger
+from cdp.profiles.record_appliers import apply_entity_records
 from cdp.settings import IngestSettings
 
 DUPLICATE_OF_EARLIER_FILE = "duplicate_of_earlier_file"
@@ -185,9 +185,10 @@ class _FileRun:
         if accepted.num_rows:
             curated = with_lineage(accepted, dropped.key, dropped.version)
             write_curated(self.settings.curated_bucket, spec, curated, dropped.file_id, batch, self.now.date())
-            outcome = apply_entity_records(
+            outcome, erased = apply_entity_records(
                 self.store, spec.name, accepted.to_pylist(), dropped.source, self.now, self.settings.backfill_horizon
             )
+            report.erased_records += erased
             report.profiles_created += outcome.created
             report.profiles_updated += outcome.updated
             report.records_applied += outcome.records_applied

@@ -7,12 +7,13 @@ sent only on an explicit grant; transactional messages are allowed unless explic
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from cdp.identity.resolution import resolve_batch
 from cdp.identity.rules import Identifier
+from cdp.profiles.apply import ProfileOutcome
 
 Channel = Literal["email", "sms", "push"]
 Purpose = Literal["marketing", "transactional", "profiling"]
@@ -39,17 +40,6 @@ class ConsentChange:
 
     def value(self) -> dict[str, Any]:
         return {"granted": self.granted, "source": self.source, "recorded_at": stored_time(self.recorded_at)}
-
-
-@dataclass
-class ProfileOutcome:
-    """What a batch did to profiles (the fields of the profiles helper's ProfileOutcome, cdp.profiles.apply)."""
-
-    created: int = 0
-    updated: int = 0
-    records_applied: int = 0
-    guest_records: int = 0
-    events: list[Any] = field(default_factory=list)
 
 
 class ConsentWriter(Protocol):

@@ -105,7 +105,7 @@ def _versions_by_key(bucket: str) -> dict[str, list[dict[str, Any]]]:
 
 def _latest_body(bucket: str, versions: list[dict[str, Any]]) -> bytes | None:
     latest = next((v for v in versions if v.get("IsLatest") and "Size" in v), None)
-    return object_store.read_object(bucket, latest["Key"], latest["VersionId"]) if latest else None
+    return object_store.open_object(bucket, latest["Key"], latest["VersionId"]).read() if latest else None
 
 
 def _all_versions(versions: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -114,7 +114,7 @@ def _all_versions(versions: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 def erase_raw(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
     for key, versions in _versions_by_key(bucket).items():
-        bodies = (object_store.read_object(bucket, key, v["VersionId"]) for v in versions if "Size" in v)
+        bodies = (object_store.open_object(bucket, key, v["VersionId"]).read() for v in versions if "Size" in v)
         if any(_delimited_text_matches(matcher, body) for body in bodies):
             result.versions_deleted["raw"] += object_versions.delete_versions(bucket, _all_versions(versions))
 
@@ -127,7 +127,7 @@ def erase_curated(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
     for key, versions in _versions_by_key(bucket).items():
         if not key.endswith(".parquet"):
             continue
-        bodies = [object_store.read_object(bucket, key, v["VersionId"]) for v in versions if "Size" in v]
+        bodies = [object_store.open_object(bucket, key, v["VersionId"]).read() for v in versions if "Size" in v]
         if not any(_parquet_holds(matcher, body) for body in bodies):
             continue
         latest = _latest_body(bucket, versions)
@@ -146,7 +146,7 @@ def erase_curated(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
 
 def erase_quarantine(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
     for key, versions in _versions_by_key(bucket).items():
-        bodies = [object_store.read_object(bucket, key, v["VersionId"]) for v in versions if "Size" in v]
+        bodies = [object_store.open_object(bucket, key, v["VersionId"]).read() for v in versions if "Size" in v]
         if key.endswith(".jsonl"):
             holds = any(matcher.record_matches(json.loads(line)) for body in bodies for line in _text(body).splitlines() if line.strip())
         else:

@@ -10,6 +10,7 @@ status item (no PII: the digests and counts) that the asynchronous S3 part (cdp.
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -20,7 +21,7 @@ from pydantic import Field
 from cdp.adapters.privacy_store import PrivacyStore, erasure_salt
 from cdp.identity.resolution import current_profile_id
 from cdp.identity.rules import DEFAULT_RULES, Identifier
-from cdp.settings import CoreSettings, load_settings
+from cdp.settings import CoreSettings
 
 ERASABLE_COLUMNS = ("customer_id", "email", "phone", "anonymous_id")
 MEMBER_PREFIX = "IDENTIFIER#"
@@ -42,8 +43,13 @@ class ErasureBuckets(PrivacySettings):
     quarantine_bucket: str = Field(alias="QUARANTINE_BUCKET", min_length=1)
 
 
+DEFAULT_SALT_PARAMETER = "/cdp/erasure-salt"  # the template's ErasureSaltParameterName default
+
+
 def current_salt() -> str:
-    return erasure_salt(load_settings(PrivacySettings).erasure_salt_parameter)
+    """The salt, from the parameter the function's environment names (every function has it in the template's
+    Globals; code run outside a function, e.g. a backfill script, falls back to the template's default name)."""
+    return erasure_salt(os.environ.get("ERASURE_SALT_PARAMETER") or DEFAULT_SALT_PARAMETER)
 
 
 def identifier_digest(salt: str, identifier: Identifier) -> str:

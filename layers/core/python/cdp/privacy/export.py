@@ -15,7 +15,7 @@ from cdp.privacy.erasure import MEMBER_PREFIX, merged_profiles
 from cdp.privacy.requests import json_default
 
 PROFILE_ITEM_KINDS = {"PROFILE": "profile", "IDENTIFIER#": "identifiers", "EDGE#": "merge_edges", "MESSAGE#": "journey_messages"}
-LEDGER_ITEM_KINDS = {"RECORD#": "ledger_records", "ORDER#": "orders", "EVENT#": "events"}
+RECORD_PREFIX = "RECORD#"
 
 
 def _json_ready(value: Any) -> Any:
@@ -37,14 +37,15 @@ def export_profile(store: PrivacyStore, profile_id: str) -> dict[str, Any] | Non
         return None
     profiles = merged_profiles(store, live)
     sections: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for pid in profiles:
         for item in store.profile_items(pid):
             if kind := _kind(str(item["sk"]), PROFILE_ITEM_KINDS):
                 sections[kind].append(item)
         for item in store.ledger_items(pid):
-            key = str(item["pk"] if str(item["pk"]).startswith("RECORD#") else item["sk"])
-            if kind := _kind(key, LEDGER_ITEM_KINDS):
-                sections[kind].append(item)
+            if str(item["pk"]).startswith(RECORD_PREFIX):
+                source = {"source": item["source"], "applied_at": item["applied_at"]}
+                records[str(item["entity"])].append({**item["record"], **source})
     bound = store.identities_and_memberships(profiles)
     sections["segment_memberships"] = [item for item in bound if item["sk"] != "IDENTITY"]
     profile = next(item for item in sections["profile"] if item["profile_id"] == live)
@@ -61,9 +62,7 @@ def export_profile(store: PrivacyStore, profile_id: str) -> dict[str, Any] | Non
             ),
             "merge_edges": _without_keys(sections["merge_edges"], "pk", "sk"),
             "journey_messages": _without_keys(sections["journey_messages"], "pk", "sk"),
-            "ledger_records": _without_keys(sections["ledger_records"], "sk"),
-            "orders": _without_keys(sections["orders"], "pk", "sk"),
-            "events": _without_keys(sections["events"], "pk", "sk"),
+            "records": dict(records),
             "segment_memberships": sorted(str(item["pk"]).removeprefix("SEGMENT#") for item in sections["segment_memberships"]),
         }
     )

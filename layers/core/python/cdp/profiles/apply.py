@@ -25,6 +25,8 @@ from cdp.profiles.aggregates import fold_records
 PROFILE_EVENTS_SOURCE = "cdp.profiles"
 IDENTIFIER_COLUMNS = ("customer_id", "email", "phone", "anonymous_id")
 CUSTOMER_ATTRIBUTES = (
+    "email",
+    "phone",
     "first_name",
     "last_name",
     "birthday",

@@ -15,12 +15,6 @@ def identity_key(identifier_type: str, value: str) -> dict[str, str]:
     return {"pk": f"IDENTITY#{identifier_type}#{value}", "sk": "IDENTITY"}
 
 
-def order_ledger_key(profile_id: str, order_id: str) -> dict[str, str]:
-    return {"pk": f"PROFILE#{profile_id}", "sk": f"ORDER#{order_id}"}
-
-
-def event_ledger_key(profile_id: str, timestamp: str, message_id: str) -> dict[str, str]:
-    return {"pk": f"PROFILE#{profile_id}", "sk": f"EVENT#{timestamp}#{message_id}"}
 
 
 def message_id_key(source_id: str, message_id: str) -> dict[str, str]:

@@ -1,8 +1,8 @@
 """Applies tracking calls: each call validated on its own, replays skipped by messageId, rows applied to profiles.
 
 A call becomes canonical rows (`cdp.tracking.rows`); customers, orders and events rows go through
-`cdp.profiles.apply.apply_records`, then identifier sets that belong together (alias, or userId with anonymousId)
-are linked through `cdp.identity.resolution.resolve_batch`. Ids are remembered only once everything was applied.
+`cdp.profiles.record_appliers.apply_entity_records` (erased people dropped, consent columns recorded), then
+identifier sets that belong together (alias, or userId with anonymousId) are linked through `cdp.identity.resolution.resolve_batch`. Ids are remembered only once everything was applied.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from cdp.adapters.event_bus import DomainEvent
 from cdp.identity.resolution import resolve_batch
-from cdp.profiles.apply import apply_records
+from cdp.profiles.record_appliers import apply_entity_records
 from cdp.tracking.messages import Call, InvalidCall
 from cdp.tracking.rows import CanonicalRows, Lineage, call_rows
 from cdp.tracking.shopify import TOPICS, checkout_updated, webhook_rows
@@ -67,7 +67,7 @@ def apply_rows(ports: TrackingPorts, rows: CanonicalRows, source: str, now: date
     for entity, entity_rows in rows.by_entity():
         if not entity_rows:
             continue
-        outcome = apply_records(ports.store, entity, entity_rows, source, now, ports.backfill_horizon)
+        outcome, _erased = apply_entity_records(ports.store, entity, entity_rows, source, now, ports.backfill_horizon)
         applied.created += outcome.created
         applied.updated += outcome.updated
         applied.records_applied += outcome.records_applied

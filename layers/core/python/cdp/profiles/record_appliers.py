@@ -1,0 +1,58 @@
+"""Applies one batch of an entity's accepted rows to profiles, after dropping rows of erased people.
+
+Every entity goes through the profiles' `apply_records`, except `consents`, which privacy's
+`apply_consent_records` applies; a customers row's `email_consent` / `sms_consent` columns are also consent
+statements (`<channel>:marketing`), recorded as of the customer's signup (or now) so an old export never
+overrides a newer unsubscribe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from cdp.privacy.consent import CUSTOMER_CONSENT_COLUMNS, apply_consent_records
+from cdp.privacy.erasure import drop_erased, privacy_store_for
+from cdp.profiles.apply import ProfileOutcome, apply_records
+
+RecordApplier = Callable[[Any, str, list[dict[str, Any]], str, datetime, timedelta], ProfileOutcome]
+
+
+def _apply_consents(
+    store: Any, entity: str, rows: list[dict[str, Any]], source: str, now: datetime, backfill_horizon: timedelta
+) -> ProfileOutcome:
+    return apply_consent_records(privacy_store_for(store), entity, rows, source, now, backfill_horizon)
+
+
+RECORD_APPLIERS: dict[str, RecordApplier] = {"consents": _apply_consents}
+
+
+def customer_consent_rows(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The consent statements a batch of customers rows carries, as canonical `consents` rows."""
+    return [
+        {
+            "customer_id": row.get("customer_id"),
+            "email": row.get("email"),
+            "phone": row.get("phone"),
+            "channel": channel,
+            "purpose": "marketing",
+            "granted": bool(row[column]),
+            "recorded_at": row.get("signup_at") or now,
+            "source": None,
+        }
+        for row in rows
+        for column, channel in CUSTOMER_CONSENT_COLUMNS.items()
+        if row.get(column) is not None
+    ]
+
+
+def apply_entity_records(
+    store: Any, entity: str, rows: list[dict[str, Any]], source: str, now: datetime, backfill_horizon: timedelta
+) -> tuple[ProfileOutcome, int]:
+    """Apply the rows; returns the outcome and how many rows were dropped because their person was erased."""
+    kept, erased = drop_erased(store, rows)
+    outcome = RECORD_APPLIERS.get(entity, apply_records)(store, entity, kept, source, now, backfill_horizon)
+    if entity == "customers" and kept:
+        _apply_consents(store, "consents", customer_consent_rows(kept, now), source, now, backfill_horizon)
+    return outcome, erased
