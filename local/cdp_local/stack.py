@@ -25,7 +25,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any, TextIO
 from unittest import mock
 from urllib.parse import quote_plus, unquote_plus
@@ -560,13 +560,18 @@ def _transactions_that_snapshot_only_touched_items() -> Any:
     """moto backs up every table a transaction touches with a deep copy, once per item: quadratic in table size.
 
     This keeps moto's transaction semantics (conditions, cancellation reasons, rollback) but snapshots only the
-    items the transaction names, so a local run of thousands of customers stays fast. Local-stack only.
+    items the transaction names, so a local run of thousands of customers stays fast. Local-stack only. moto's
+    models module sees a `copy` whose deepcopy skips tables only inside this thread's transaction: patching the
+    shared `copy.deepcopy` itself raced between threads and could leave it patched after the stack stopped.
     """
     real_deepcopy = copy.deepcopy
     original = dynamodb_models.DynamoDBBackend.transact_write_items
+    in_transaction = threading.local()
 
     def deepcopy_except_tables(value: Any, memo: Any = None) -> Any:
-        return value if isinstance(value, Table) else real_deepcopy(value, memo)
+        if getattr(in_transaction, "active", False) and isinstance(value, Table):
+            return value
+        return real_deepcopy(value, memo)
 
     def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
         snapshots = []
@@ -581,15 +586,20 @@ def _transactions_that_snapshot_only_touched_items() -> Any:
             current = table.items.get(hash_value, {})
             before = current.get(range_value) if range_value is not None else current or None
             snapshots.append((table, hash_value, range_value, real_deepcopy(before)))
+        in_transaction.active = True
         try:
-            with mock.patch.object(dynamodb_models.copy, "deepcopy", deepcopy_except_tables):
-                original(backend, transact_items)
+            original(backend, transact_items)
         except Exception:
             for table, hash_value, range_value, before in reversed(snapshots):
                 _restore_item(table, hash_value, range_value, before)
             raise
+        finally:
+            in_transaction.active = False
 
-    return mock.patch.object(dynamodb_models.DynamoDBBackend, "transact_write_items", transact_write_items)
+    patches = ExitStack()
+    patches.enter_context(mock.patch.object(dynamodb_models, "copy", SimpleNamespace(deepcopy=deepcopy_except_tables)))
+    patches.enter_context(mock.patch.object(dynamodb_models.DynamoDBBackend, "transact_write_items", transact_write_items))
+    return patches
 
 
 def _restore_item(table: Table, hash_value: Any, range_value: Any, before: Any) -> None:
