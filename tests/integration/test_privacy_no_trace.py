@@ -15,7 +15,6 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from cdp.adapters.privacy_store import PrivacyStore
-from cdp.privacy.erasure import drop_erased
 from cdp_local.runner import create_local_source, http_api
 from cdp_local.stack import LOCAL_CREDENTIALS, LocalStack
 
@@ -33,6 +32,21 @@ O1,C1,2026-01-01T10:00:00Z,GBP,20.00,1,books,completed
 O2,C2,2026-02-01T10:00:00Z,GBP,30.50,2,toys,completed
 O3,C1,2026-03-01T10:00:00Z,GBP,-5,1,toys,completed
 """
+
+
+CUSTOMERS_AGAIN = f"""customer_id,email,phone,first_name,signup_at
+C1,ann.lee@example.com,07700 900123,Ann,{RECENT}
+C9,ANN.LEE@example.com,,Ann,not a date
+C3,carl@example.com,,Carl,{RECENT}
+""".encode()
+ORDERS_AGAIN = b"""order_id,customer_id,ordered_at,currency,total_amount,items,category,status
+O7,C1,2026-04-01T10:00:00Z,GBP,12.00,1,books,completed
+O8,C2,2026-04-02T10:00:00Z,GBP,8.00,1,books,completed
+"""
+CONSENTS_AGAIN = f"""email,channel,purpose,granted,recorded_at
+ann.lee@example.com,email,marketing,true,{RECENT}
+bob@example.com,email,marketing,true,{RECENT}
+""".encode()
 
 
 @pytest.fixture
@@ -108,6 +122,17 @@ def _object_texts(stack: LocalStack) -> dict[str, str]:
     return texts
 
 
+def _file_reports(stack: LocalStack) -> list[dict[str, Any]]:
+    return [json.loads(item["report"]["S"]) for item in _items(stack, "LedgerTable") if "report" in item]
+
+
+def _quarantined_records(stack: LocalStack) -> list[dict[str, Any]]:
+    s3, bucket = stack.client("s3"), stack.physical_id("QuarantineBucket")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="rows/").get("Contents", [])]
+    bodies = (s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode() for key in keys)
+    return [json.loads(line) for body in bodies for line in body.splitlines() if line.strip()]
+
+
 def _traces(text: str) -> list[str]:
     return [trace for trace in ANN_TRACES if trace in text.lower()]
 
@@ -142,8 +167,26 @@ def test_after_erasure_no_trace_of_the_person_remains_and_a_re_drop_does_not_bri
     bob_after = _profile_of(stack, "C2")
     assert (bob_after["email"], int(bob_after["orders_count"])) == ("bob@example.com", int(bob["orders_count"]))
     assert any("bob@example.com" in text for text in _object_texts(stack).values())
-    # When: the same customers rows arrive again (the lead wires drop_erased in front of profile application)
-    rows = [{"customer_id": "C1", "email": ANN_EMAIL, "phone": ANN_PHONE}, {"customer_id": "C2", "email": "bob@example.com"}]
-    kept, dropped = drop_erased(PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable")), rows, SALT)
-    # Then: her row is dropped, his kept
-    assert (kept, dropped) == ([rows[1]], 1)
+    # When: files holding her rows are dropped again: customers (one row rejected for its date), orders, consents
+    _drop(stack, "customers/again.csv", CUSTOMERS_AGAIN)
+    _drop(stack, "orders/again.csv", ORDERS_AGAIN)
+    _drop(stack, "consents/again.csv", CONSENTS_AGAIN)
+    # Then: each of her rows is quarantined as `erased_subject` with its line only, the others accepted
+    reports = {report["key"]: report for report in _file_reports(stack)}
+    assert [(reports[key]["rows_in"], reports[key]["rows_accepted"], reports[key]["quarantine_reasons"])
+            for key in ("customers/again.csv", "orders/again.csv", "consents/again.csv")] == [
+        (3, 1, {"erased_subject": 2}), (2, 1, {"erased_subject": 1}), (2, 1, {"erased_subject": 1})]
+    assert all(r["rows_in"] == r["rows_accepted"] + r["rows_quarantined"] for r in reports.values())
+    erased_records = [record for record in _quarantined_records(stack) if record["reason"] == "erased_subject"]
+    assert sorted((record["source_key"], record["line"], "row" in record) for record in erased_records) == [
+        ("consents/again.csv", 2, False), ("customers/again.csv", 2, False), ("customers/again.csv", 3, False),
+        ("orders/again.csv", 2, False)]  # fmt: skip
+    # Then: still no trace of her in any table, in curated or quarantine objects, or in the logs; Carl is in
+    for table in stack.client("dynamodb").list_tables()["TableNames"]:
+        pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=table)
+        assert [item for page in pages for item in page["Items"] if _traces(json.dumps(item))] == [], table
+    raw = stack.physical_id("RawBucket")
+    stored = {name: text for name, text in _object_texts(stack).items() if not name.startswith(f"{raw}/")}
+    assert {name: _traces(text) for name, text in stored.items() if _traces(text)} == {}
+    assert _traces(logs.getvalue()) == []
+    assert _profile_of(stack, "C3")["email"] == "carl@example.com"

@@ -15,7 +15,6 @@ SUMMED = (
     "profiles_updated",
     "records_applied",
     "guest_records",
-    "erased_records",
     "natural_key_read_requests",
     "natural_key_write_requests",
 )
@@ -40,7 +39,6 @@ class FileReport:
     profiles_updated: int = 0
     records_applied: int = 0
     guest_records: int = 0
-    erased_records: int = 0  # accepted rows of erased people: not applied to profiles
     natural_key_read_requests: int = 0
     natural_key_write_requests: int = 0
     ranges: int = 1

@@ -8,6 +8,11 @@ accepted (they are valid rows, already curated and applied); the report counts o
 fault and `unread_from_line`, and the whole object is in quarantine. A corrected re-drop then adds just the
 missing rows: the earlier ones come back as `duplicate_of_earlier_file`.
 
+Erased people: before anything is stored, every row of the batch (accepted or rejected) is checked against the
+erased register in one batched read; a row carrying an erased identifier is counted as quarantined with reason
+`erased_subject`, and only its line and reason are written (never its content), so nothing of the person lands in
+curated Parquet, quarantine, the natural-key ledger or profiles.
+
 Idempotency: the file ledger lets one invocation claim a version (a lease renewed per batch), a finished version
 is never ingested again, curated and quarantine names are deterministic, the natural-key ledger recognises a
 retried row as itself, and the profiles' record ledger applies each record once.
@@ -40,11 +45,13 @@ from cdp.ingest.file_reader import RawRows, ReadOptions, read_batches
 from cdp.ingest.mappings import MANIFEST_SUFFIX, SourceMapping, apply_mapping, manifest_key, mapping_for
 from cdp.ingest.ranges import ByteRange, plan_ranges, whole_object
 from cdp.observability import logger
-from cdp.profiles.record_appliers import apply_entity_records
+from cdp.privacy.erasure import ERASABLE_COLUMNS, current_salt, erased_flags, record_digests, row_digests
+from cdp.profiles.record_appliers import apply_checked_records
 from cdp.settings import IngestSettings
 
 DUPLICATE_OF_EARLIER_FILE = "duplicate_of_earlier_file"
 DUPLICATE_IN_FILE = "duplicate_in_file"  # as clean_table names duplicates within one batch
+ERASED_SUBJECT = "erased_subject"
 
 
 class FileBeingIngested(RuntimeError):
@@ -131,6 +138,13 @@ def _quarantine_record(dropped: DroppedFile, line: int | None, reason: str, row:
     }
 
 
+def _erased_record(dropped: DroppedFile, line: int | None) -> dict[str, Any]:
+    """An erased person's row in quarantine: where it was and why, never what it held."""
+    record = _quarantine_record(dropped, line, ERASED_SUBJECT, {})
+    del record["row"]
+    return record
+
+
 def _natural_keys(spec: EntitySpec, accepted: pa.Table) -> list[str]:
     columns = [pc.cast(accepted.column(name), pa.string()) for name in spec.natural_key]
     return pc.binary_join_element_wise(*columns, "#", null_handling="replace").to_pylist()  # type: ignore[no-any-return]
@@ -165,8 +179,8 @@ class _FileRun:
             for r in raw.malformed
         ]
         quarantined += self._rejected_with_original_rows(raw, lines, result.rejected)
+        accepted, quarantined = self._without_erased_people(result.accepted, quarantined)
 
-        accepted = result.accepted
         duplicates = self.keys.claim(_natural_keys(spec, accepted), accepted.column("source_line").to_pylist())
         if duplicates:
             quarantined += self._duplicates(raw, lines, accepted, duplicates)
@@ -185,15 +199,35 @@ class _FileRun:
         if accepted.num_rows:
             curated = with_lineage(accepted, dropped.key, dropped.version)
             write_curated(self.settings.curated_bucket, spec, curated, dropped.file_id, batch, self.now.date())
-            outcome, erased = apply_entity_records(
+            outcome = apply_checked_records(
                 self.store, spec.name, accepted.to_pylist(), dropped.source, self.now, self.settings.backfill_horizon
             )
-            report.erased_records += erased
             report.profiles_created += outcome.created
             report.profiles_updated += outcome.updated
             report.records_applied += outcome.records_applied
             report.guest_records += outcome.guest_records
             publish(self.settings.event_bus_name, outcome.events)
+
+    def _without_erased_people(
+        self, accepted: pa.Table, quarantined: list[dict[str, Any]]
+    ) -> tuple[pa.Table, list[dict[str, Any]]]:
+        """Accepted rows and quarantine records of erased people become `erased_subject` records without content
+        (one batched read of the erased register for the whole batch)."""
+        salt = current_salt()
+        columns = [name for name in ERASABLE_COLUMNS if name in accepted.column_names]
+        digests = [row_digests(salt, row) for row in accepted.select(columns).to_pylist()]
+        digests += [record_digests(salt, record["row"]) for record in quarantined]
+        flags = erased_flags(self.store, digests)
+        accepted_flags, quarantined_flags = flags[: accepted.num_rows], flags[accepted.num_rows :]
+        if not any(flags):
+            return accepted, quarantined
+        kept = [
+            _erased_record(self.dropped, record["line"]) if erased else record
+            for record, erased in zip(quarantined, quarantined_flags)
+        ]
+        erased_lines = pc.filter(accepted.column("source_line"), pa.array(accepted_flags, pa.bool_())).to_pylist()
+        kept += [_erased_record(self.dropped, line) for line in erased_lines]
+        return accepted.filter(pc.invert(pa.array(accepted_flags, pa.bool_()))), kept
 
     def _original_rows(self, raw: RawRows, lines: pa.Array, wanted: list[int]) -> list[dict[str, Any]]:
         positions = pc.index_in(pa.array(wanted, pa.int64()), value_set=lines)

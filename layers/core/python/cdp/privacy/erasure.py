@@ -4,7 +4,9 @@
 identifier memberships, merge edges, journey messages, identity items, ledger orders/events/records, segment
 memberships), writes `ERASED#<sha256(salt + "<type>#<value>")>` for each identifier it held, and an `ERASURE#<id>`
 status item (no PII: the digests and counts) that the asynchronous S3 part (cdp.privacy.erase_objects) completes.
-`drop_erased` keeps an erased person's rows out of later ingests, so a re-dropped file does not resurrect them.
+`drop_erased` keeps an erased person's rows out of later ingests, so a re-dropped file does not resurrect them;
+`erased_flags` answers, for many rows' digests at once (`row_digests` for canonical rows, `record_digests` for
+original rows of any layout), which rows belong to an erased person, in one batched read of the register.
 """
 
 from __future__ import annotations
@@ -62,6 +64,19 @@ def row_digests(salt: str, row: dict[str, Any]) -> set[str]:
     return {identifier_digest(salt, identifier) for identifier in identifiers}
 
 
+def record_digests(salt: str, record: Any) -> set[str]:
+    """Digests of every string anywhere in a JSON-like record (an original row, whatever its column names), each
+    read as every erasable identifier type, as the S3 part of erasure matches quarantined rows."""
+    if isinstance(record, dict):
+        return set().union(*(record_digests(salt, value) for value in record.values()))
+    if isinstance(record, list):
+        return set().union(*(record_digests(salt, value) for value in record))
+    if not isinstance(record, str):
+        return set()
+    identifiers = (DEFAULT_RULES.normalise(name, record) for name in ERASABLE_COLUMNS)
+    return {identifier_digest(salt, identifier) for identifier in identifiers if identifier is not None}
+
+
 def privacy_store_for(store: Any) -> PrivacyStore:
     """The privacy adapter over the same tables as `store` (any store naming both tables)."""
     if isinstance(store, PrivacyStore):
@@ -69,14 +84,19 @@ def privacy_store_for(store: Any) -> PrivacyStore:
     return PrivacyStore(store.profiles_table_name, store.ledger_table_name)
 
 
+def erased_flags(store: Any, digest_sets: list[set[str]]) -> list[bool]:
+    """For each row's digests, whether any is erased: one batched read of the register for all of them."""
+    if not any(digest_sets):
+        return [False] * len(digest_sets)
+    erased = privacy_store_for(store).erased_among(digest for digests in digest_sets for digest in digests)
+    return [bool(digests & erased) for digests in digest_sets]
+
+
 def drop_erased(store: Any, rows: list[dict[str, Any]], salt: str | None = None) -> tuple[list[dict[str, Any]], int]:
     """The rows that carry no erased identifier, and how many were dropped (one batched read)."""
     salt = current_salt() if salt is None else salt
-    digests = [row_digests(salt, row) for row in rows]
-    erased = privacy_store_for(store).erased_among(d for row in digests for d in row)
-    if not erased:
-        return rows, 0
-    kept = [row for row, row_digest in zip(rows, digests) if not row_digest & erased]
+    flags = erased_flags(store, [row_digests(salt, row) for row in rows])
+    kept = [row for row, erased in zip(rows, flags) if not erased]
     return kept, len(rows) - len(kept)
 
 

@@ -52,7 +52,14 @@ def apply_entity_records(
 ) -> tuple[ProfileOutcome, int]:
     """Apply the rows; returns the outcome and how many rows were dropped because their person was erased."""
     kept, erased = drop_erased(store, rows)
-    outcome = RECORD_APPLIERS.get(entity, apply_records)(store, entity, kept, source, now, backfill_horizon)
-    if entity == "customers" and kept:
-        _apply_consents(store, "consents", customer_consent_rows(kept, now), source, now, backfill_horizon)
-    return outcome, erased
+    return apply_checked_records(store, entity, kept, source, now, backfill_horizon), erased
+
+
+def apply_checked_records(
+    store: Any, entity: str, rows: list[dict[str, Any]], source: str, now: datetime, backfill_horizon: timedelta
+) -> ProfileOutcome:
+    """Apply rows already checked against the erased register (the file pipeline checks before its curated write)."""
+    outcome = RECORD_APPLIERS.get(entity, apply_records)(store, entity, rows, source, now, backfill_horizon)
+    if entity == "customers" and rows:
+        _apply_consents(store, "consents", customer_consent_rows(rows, now), source, now, backfill_horizon)
+    return outcome
