@@ -1,4 +1,5 @@
-"""`Erasure Requested` (EventBridge): remove the erased person's rows from raw, curated and quarantine objects."""
+"""`Erasure Requested` (EventBridge): remove the erased person's rows from raw, curated and quarantine objects and
+their data-request exports."""
 
 from __future__ import annotations
 
@@ -24,7 +25,12 @@ def handler(event: ErasureRequestedEvent, context: LambdaContext) -> dict[str, A
     if erasure is None:
         raise ValueError(f"no erasure {event.detail.erasure_id}")
     result = erase_objects(
-        current_salt(), erasure["identifier_digests"], settings.raw_bucket, settings.curated_bucket, settings.quarantine_bucket
+        current_salt(),
+        erasure["identifier_digests"],
+        settings.raw_bucket,
+        settings.curated_bucket,
+        settings.quarantine_bucket,
+        settings.exports_bucket,
     )
     store.update_erasure(
         event.detail.erasure_id, {"status": "completed", "completed_at": datetime.now(UTC).isoformat(), "objects": result.as_dict()}

@@ -3,7 +3,8 @@
 
 Tracking calls are authenticated by the source's write key: the HTTP Basic username (checked by the write-key
 authorizer at the gateway) or, as Segment also allows, `writeKey` in the JSON body (checked here). Webhooks are
-authenticated by their Shopify HMAC signature. Bodies may be gzip-encoded; limits are Segment's (32 KB per call,
+authenticated by their Shopify HMAC signature; the mandatory privacy topics (customers/redact, customers/data_request,
+shop/redact) are acted on by `cdp.tracking.shopify_privacy`. Bodies may be gzip-encoded; limits are Segment's (32 KB per call,
 500 KB per batch) and are answered 400, as Segment does.
 """
 
@@ -20,9 +21,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cdp.adapters.event_bus import publish
 from cdp.adapters.event_ledger import MessageRegister
+from cdp.adapters.privacy_store import PrivacyStore
 from cdp.adapters.profile_store import ProfileStore
+from cdp.adapters.shop_data import ShopData
 from cdp.adapters.sources import find_source, shop_secret
 from cdp.observability import logger, metrics, observed_handler
+from cdp.privacy.erasure import current_salt
 from cdp.settings import load_settings
 from cdp.tracking.apply import TrackingPorts, apply_calls, apply_webhook
 from cdp.tracking.http_body import BadBody, decoded_body, raw_body
@@ -43,6 +47,7 @@ from cdp.tracking.messages import (
 )
 from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify import MAX_WEBHOOK_BYTES, signature_is_valid
+from cdp.tracking.shopify_privacy import PRIVACY_TOPICS, PrivacyPorts, apply_privacy_webhook
 
 BATCH_PATH = "/v1/batch"
 SHOPIFY_PATH = "/v1/webhooks/shopify"
@@ -72,6 +77,18 @@ def _ports(settings: TrackingSettings) -> TrackingPorts:
         register=MessageRegister(settings.ledger_table),
         dedupe_window=settings.dedupe_window,
         backfill_horizon=settings.backfill_horizon,
+    )
+
+
+def _privacy_ports(settings: TrackingSettings) -> PrivacyPorts:
+    return PrivacyPorts(
+        store=PrivacyStore(settings.profiles_table, settings.ledger_table),
+        shop_data=ShopData(
+            settings.profiles_table, settings.ledger_table, settings.privacy_exports_bucket, settings.shop_secret_prefix
+        ),
+        register=MessageRegister(settings.ledger_table),
+        dedupe_window=settings.dedupe_window,
+        salt=current_salt(),
     )
 
 
@@ -186,7 +203,10 @@ def shopify_webhook(
         logger.warning("webhook signature refused", extra={"shop": shop, "topic": topic})
         return _failure(HTTPStatus.UNAUTHORIZED, "invalid webhook signature")
     try:
-        outcome = apply_webhook(_ports(settings), shop, topic, webhook_id, body, datetime.now(UTC))
+        if topic in PRIVACY_TOPICS:
+            outcome = apply_privacy_webhook(_privacy_ports(settings), shop, topic, webhook_id, body, datetime.now(UTC))
+        else:
+            outcome = apply_webhook(_ports(settings), shop, topic, webhook_id, body, datetime.now(UTC))
     except InvalidCall as invalid:
         return _failure(HTTPStatus.BAD_REQUEST, "invalid webhook payload", invalid.errors)
     publish(settings.event_bus_name, outcome.events)

@@ -40,14 +40,16 @@ def _demo(out_dir: Path, report_path: Path, customers: int, log_level: str) -> i
 
 def _api(host: str, port: int) -> int:
     from cdp_local.http_api import serve
-    from cdp_local.runner import create_local_source, http_api
+    from cdp_local.runner import create_local_source, http_api, register_demo_shop
     from cdp_local.stack import LOCAL_CREDENTIALS, LocalStack
 
     with LocalStack() as stack:
         write_key = create_local_source(stack)
+        shop, shop_secret = register_demo_shop(stack)
         print(
             f"HTTP API on http://{host}:{port}  (write key: {write_key}; IAM routes: SigV4 with "
-            f"{LOCAL_CREDENTIALS[0]}/{LOCAL_CREDENTIALS[1]} in {stack.region})",
+            f"{LOCAL_CREDENTIALS[0]}/{LOCAL_CREDENTIALS[1]} in {stack.region}; "
+            f"Shopify webhooks: shop {shop}, secret {shop_secret})",
             flush=True,
         )
         serve(http_api(stack), host=host, port=port)

@@ -15,6 +15,8 @@ from cdp_local.stack import LOCAL_CREDENTIALS, LocalStack
 TRACKING_FOLDER = "tracking"
 TRACKING_BATCH_SIZE = 100
 LOCAL_SOURCE_ID = "local-demo"
+DEMO_SHOP = "demo.myshopify.com"
+DEMO_SHOP_SECRET = "shpss_local_demo_webhook_secret"  # local only: the sample webhooks in events/shopify are signed with it
 
 Progress = Callable[[str], None]
 
@@ -35,6 +37,14 @@ def create_local_source(stack: LocalStack) -> str:
     from cdp.adapters.sources import create_source
 
     return create_source(stack.physical_id("ProfilesTable"), LOCAL_SOURCE_ID)
+
+
+def register_demo_shop(stack: LocalStack) -> tuple[str, str]:
+    """Register the demo Shopify shop's webhook secret where the tracking function looks for it; (domain, secret)."""
+    from cdp.adapters.sources import register_shop
+
+    register_shop(f"/{stack.stack_name}/shopify/", DEMO_SHOP, DEMO_SHOP_SECRET)
+    return DEMO_SHOP, DEMO_SHOP_SECRET
 
 
 def http_api(stack: LocalStack) -> Any:

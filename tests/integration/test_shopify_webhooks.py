@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
+import contextlib
+import io
 import json
+import subprocess
 from typing import Any
 
 import pytest
-from cdp.adapters.sources import register_shop
-from cdp_local.runner import http_api
+from cdp_local.__main__ import main
+from cdp_local.runner import DEMO_SHOP, DEMO_SHOP_SECRET, http_api, register_demo_shop
 from cdp_local.stack import LocalStack
 from cdp_local.template import REPO_ROOT
 
-SHOP = "demo.myshopify.com"
-SECRET = "shpss_local_webhook_secret"
+from tests.integration.shopify_shop import shopify_signature
+
+SHOP = DEMO_SHOP
 SAMPLES = REPO_ROOT / "events" / "shopify"
 
 
@@ -23,13 +25,9 @@ def _sample(name: str) -> bytes:
     return (SAMPLES / f"{name}.json").read_bytes()
 
 
-def _signature(body: bytes, secret: str = SECRET) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
 @pytest.fixture
 def api(stack: LocalStack):
-    register_shop(f"/{stack.stack_name}/shopify/", SHOP, SECRET)
+    register_demo_shop(stack)
     return http_api(stack)
 
 
@@ -41,7 +39,7 @@ def _deliver(
     if webhook_id is not None:
         headers["x-shopify-webhook-id"] = webhook_id
     if signature is not None:
-        headers["x-shopify-hmac-sha256"] = _signature(body) if signature == "sign" else signature
+        headers["x-shopify-hmac-sha256"] = shopify_signature(body) if signature == "sign" else signature
     return api.handle("POST", "/v1/webhooks/shopify", headers, body)
 
 
@@ -59,7 +57,7 @@ def _changed_items(stack: LocalStack) -> int:
 
 @pytest.mark.parametrize(
     ("signature", "shop"),
-    [(None, SHOP), ("AAAA", SHOP), (_signature(b"{}"), SHOP), (_signature(b"x", "wrong"), SHOP),
+    [(None, SHOP), ("AAAA", SHOP), (shopify_signature(b"{}"), SHOP), (shopify_signature(b"x", "wrong"), SHOP),
      ("sign", "unknown.myshopify.com")],
 )  # fmt: skip
 def test_an_unsigned_mis_signed_or_unknown_shops_webhook_is_401_and_changes_nothing(
@@ -138,3 +136,27 @@ def test_a_payload_or_headers_without_what_is_read_is_400_with_fields(stack: Loc
     assert without_id.status == 400
     assert [field["field"] for field in json.loads(without_id.body)["fields"]] == ["header.x-shopify-webhook-id"]
     assert _items(stack, "LedgerTable", "MESSAGEID#") == []
+
+
+def test_make_api_registers_the_demo_shop_so_a_sample_signed_with_openssl_is_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given: a sample webhook signed as the README shows (openssl dgst -sha256 -hmac SECRET -binary FILE | base64)
+    sample = SAMPLES / "orders_create.json"
+    digest = subprocess.run(["openssl", "dgst", "-sha256", "-hmac", DEMO_SHOP_SECRET, "-binary", str(sample)],
+                            capture_output=True, check=True).stdout  # fmt: skip
+    headers = {"host": "localhost", "content-type": "application/json", "x-shopify-topic": "orders/create",
+               "x-shopify-shop-domain": DEMO_SHOP, "x-shopify-webhook-id": "sample-1",
+               "x-shopify-hmac-sha256": base64.b64encode(digest).decode()}  # fmt: skip
+    answers = []
+    monkeypatch.setattr(
+        "cdp_local.http_api.serve",
+        lambda api, host, port: answers.append(api.handle("POST", "/v1/webhooks/shopify", headers, sample.read_bytes())),
+    )
+    # When: `make api` starts (its server answers that one request); a buffer that outlives the test takes its output
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        main(["api", "--port", "0"])
+    # Then: the shop and secret are printed at start and the signed sample is applied
+    assert f"shop {DEMO_SHOP}, secret {DEMO_SHOP_SECRET}" in output.getvalue()
+    assert (answers[0].status, json.loads(answers[0].body)) == (200, {"success": True, "outcome": "applied"})

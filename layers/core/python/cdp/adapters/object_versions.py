@@ -10,9 +10,10 @@ from cdp.adapters.clients import client
 DELETE_BATCH = 1000
 
 
-def object_versions(bucket: str) -> Iterator[dict[str, Any]]:
-    """Every version and delete marker in the bucket (paginated), each with Key, VersionId and IsLatest."""
-    for page in client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket):
+def object_versions(bucket: str, prefix: str = "") -> Iterator[dict[str, Any]]:
+    """Every version and delete marker in the bucket (or under a key prefix; paginated), each with Key, VersionId
+    and IsLatest."""
+    for page in client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
         yield from page.get("Versions", [])
         yield from page.get("DeleteMarkers", [])
 

@@ -6,6 +6,7 @@ normalised as identity resolution stores it, hashes to an erased digest.
   when none remain), and every older version of that key is deleted.
 - Quarantine: `rows/...jsonl` records likewise rewritten without the matching records; whole-file quarantine
   objects (`files/...`) that hold the person are deleted with all their versions.
+- Data-request exports (`*.json` in the exports bucket): deleted with all their versions when they hold the person.
 - Raw drops: deleted with all their versions, not rewritten. A rewrite would be a new ObjectCreated and re-run the
   ingest; the curated Parquet keeps everyone else's rows, and raw drops expire after 90 days anyway.
 """
@@ -165,11 +166,28 @@ def erase_quarantine(bucket: str, matcher: Matcher, result: ObjectErasure) -> No
             result.objects_rewritten["quarantine"] += 1
 
 
-def erase_objects(salt: str, digests: Iterable[str], raw: str, curated: str, quarantine: str) -> ObjectErasure:
-    """Remove the person (by identifier digests) from every version of every object in the three buckets."""
+def _export_holds(matcher: Matcher, document: Any) -> bool:
+    """An export (cdp.privacy.export documents, under `profiles`) names its people's identifiers as `type#value`."""
+    profiles = document.get("profiles", []) if isinstance(document, dict) else []
+    identifiers = (str(text).split("#", 1) for profile in profiles for text in profile.get("identifiers", []))
+    return any(matcher.value_matches(value, (kind,)) for kind, value in identifiers) or matcher.record_matches(document)
+
+
+def erase_exports(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
+    for key, versions in _versions_by_key(bucket).items():
+        bodies = [object_store.open_object(bucket, key, v["VersionId"]).read() for v in versions if "Size" in v]
+        if key.endswith(".json") and any(_export_holds(matcher, json.loads(body)) for body in bodies):
+            result.versions_deleted["exports"] += object_versions.delete_versions(bucket, _all_versions(versions))
+
+
+def erase_objects(
+    salt: str, digests: Iterable[str], raw: str, curated: str, quarantine: str, exports: str
+) -> ObjectErasure:
+    """Remove the person (by identifier digests) from every version of every object in the four buckets."""
     matcher = Matcher(salt, digests)
     result = ObjectErasure()
     erase_raw(raw, matcher, result)
     erase_curated(curated, matcher, result)
     erase_quarantine(quarantine, matcher, result)
+    erase_exports(exports, matcher, result)
     return result

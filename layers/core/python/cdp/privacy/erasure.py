@@ -4,6 +4,9 @@
 identifier memberships, merge edges, journey messages, identity items, ledger orders/events/records, segment
 memberships), writes `ERASED#<sha256(salt + "<type>#<value>")>` for each identifier it held, and an `ERASURE#<id>`
 status item (no PII: the digests and counts) that the asynchronous S3 part (cdp.privacy.erase_objects) completes.
+`erase_identifiers` erases by identifiers instead (a shop's `customers/redact`): every live profile holding one of
+them, and the identifiers no profile holds, which are still registered erased and searched for in S3 (a guest's
+orders carry an email but have no profile).
 `drop_erased` keeps an erased person's rows out of later ingests, so a re-dropped file does not resurrect them;
 `erased_flags` answers, for many rows' digests at once (`row_digests` for canonical rows, `record_digests` for
 original rows of any layout), which rows belong to an erased person, in one batched read of the register.
@@ -21,7 +24,7 @@ from typing import Any
 from pydantic import Field
 
 from cdp.adapters.privacy_store import PrivacyStore, erasure_salt
-from cdp.identity.resolution import current_profile_id
+from cdp.identity.resolution import current_profile_id, identity_store_for
 from cdp.identity.rules import DEFAULT_RULES, Identifier
 from cdp.settings import CoreSettings
 
@@ -43,6 +46,7 @@ class ErasureBuckets(PrivacySettings):
     raw_bucket: str = Field(alias="RAW_BUCKET", min_length=1)
     curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
     quarantine_bucket: str = Field(alias="QUARANTINE_BUCKET", min_length=1)
+    exports_bucket: str = Field(alias="PRIVACY_EXPORTS_BUCKET", min_length=1)
 
 
 DEFAULT_SALT_PARAMETER = "/cdp/erasure-salt"  # the template's ErasureSaltParameterName default
@@ -172,6 +176,40 @@ def erase_profile(store: PrivacyStore, profile_id: str, salt: str, now: datetime
     }
     store.update_erasure(erasure_id, {"deleted": erasure["deleted"]})
     return erasure
+
+
+def live_profiles_holding(store: Any, identifiers: Iterable[Identifier]) -> list[str]:
+    """The live profiles (redirects followed) these identifiers are bound to, each once, in identifier order."""
+    bound = identity_store_for(store).find_bound(DEFAULT_RULES.usable(identifiers))
+    live = (current_profile_id(store, profile_id) for profile_id in bound.values())
+    return list(dict.fromkeys(profile_id for profile_id in live if profile_id is not None))
+
+
+def erase_identifiers(
+    store: PrivacyStore, identifiers: Iterable[Identifier], salt: str, now: datetime
+) -> list[dict[str, Any]]:
+    """Erase every profile holding one of the identifiers; identifiers left over (nobody holds them, or a profile
+    held them once) get an erasure of their own with no profile, so later ingests drop them and S3 is searched."""
+    usable = DEFAULT_RULES.usable(identifiers)
+    erasures = [
+        erasure
+        for profile_id in live_profiles_holding(store, usable)
+        if (erasure := erase_profile(store, profile_id, salt, now)) is not None
+    ]
+    covered = {digest for erasure in erasures for digest in erasure["identifier_digests"]}
+    left = sorted({identifier_digest(salt, identifier) for identifier in usable} - covered)
+    if left:
+        erasure = {
+            "erasure_id": uuid.uuid4().hex,
+            "status": "objects_pending",
+            "requested_at": now.isoformat(),
+            "identifier_digests": left,
+            "deleted": {},
+        }
+        store.put_erasure(erasure)
+        store.mark_erased(left, erasure["erasure_id"], now.isoformat())
+        erasures.append(erasure)
+    return erasures
 
 
 def erasure_status(erasure: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Export (GDPR art. 15/20, PIPL art. 45): everything held about a person, as one JSON document.
 
 Follows redirects, and includes the profiles merged into the person's profile. Every read is paginated.
+`export_identifiers` exports by identifiers (a shop's `customers/data_request`): every live profile holding one.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any
 
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.identity.resolution import current_profile_id
-from cdp.privacy.erasure import MEMBER_PREFIX, merged_profiles
+from cdp.identity.rules import Identifier
+from cdp.privacy.erasure import MEMBER_PREFIX, live_profiles_holding, merged_profiles
 from cdp.privacy.requests import json_default
 
 PROFILE_ITEM_KINDS = {"PROFILE": "profile", "IDENTIFIER#": "identifiers", "EDGE#": "merge_edges", "MESSAGE#": "journey_messages"}
@@ -66,3 +68,9 @@ def export_profile(store: PrivacyStore, profile_id: str) -> dict[str, Any] | Non
             "segment_memberships": sorted(str(item["pk"]).removeprefix("SEGMENT#") for item in sections["segment_memberships"]),
         }
     )
+
+
+def export_identifiers(store: PrivacyStore, identifiers: list[Identifier]) -> list[dict[str, Any]]:
+    """The export of each live profile holding one of the identifiers (none when nobody holds them)."""
+    exports = (export_profile(store, profile_id) for profile_id in live_profiles_holding(store, identifiers))
+    return [exported for exported in exports if exported is not None]
