@@ -6,7 +6,7 @@ import gzip
 import io
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -26,6 +26,8 @@ from cdp_local.runner import build_report
 from cdp_local.stack import LocalStack
 from cdp_local.template import load_template
 
+NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
+RETENTION = timedelta(days=400)
 HEADER = "order_id,line_id,customer_id,email,ordered_at,currency,sku,quantity,unit_price,status\n"
 
 
@@ -320,9 +322,9 @@ def _curated_rows(stack: LocalStack, entity: str) -> list[dict[str, Any]]:
 def test_a_key_claimed_by_a_concurrent_file_between_read_and_write_is_its_duplicate(stack: LocalStack) -> None:
     # Given: file A has claimed O1#1; file B read the ledger before that, so it believes every key unseen
     table = stack.physical_id("LedgerTable")
-    first = NaturalKeyLedger(table, "orders", FirstSeen("file-a", "orders/a.csv", "va", 0))
+    first = NaturalKeyLedger(table, "orders", FirstSeen("file-a", "orders/a.csv", "va", 0), NOW, RETENTION)
     assert first.claim(["O1#1"], [2]) == {}
-    second = NaturalKeyLedger(table, "orders", FirstSeen("file-b", "orders/b.csv", "vb", 0))
+    second = NaturalKeyLedger(table, "orders", FirstSeen("file-b", "orders/b.csv", "vb", 0), NOW, RETENTION)
     # When
     with mock.patch.object(NaturalKeyLedger, "_read", return_value={}):
         duplicates = second.claim(["O0#1", "O1#1", "O2#1"], [2, 3, 4])
@@ -361,3 +363,33 @@ def test_a_retry_after_a_crash_mid_file_overwrites_and_duplicates_nothing(stack:
     assert written_before_crash <= set(_object_etags(stack, "CuratedBucket"))
     table = _curated(stack, tmp_path).to_table()
     assert sorted(table.column("source_line").to_pylist()) == list(range(2, 602))
+
+
+def test_natural_keys_expire_after_the_retention_through_the_tables_ttl(stack: LocalStack) -> None:
+    # Given: the template's TTL on the ledger (moto's CloudFormation does not apply it), and an accepted order line
+    ledger = stack.physical_id("LedgerTable")
+    ttl = load_template()["Resources"]["LedgerTable"]["Properties"]["TimeToLiveSpecification"]
+    _drop(stack, "orders/a.csv", _orders("O1,1,C1,,2024-01-01T10:00:00Z,GBP,S,1,1.00,completed"))
+    # When
+    item = stack.client("dynamodb").get_item(TableName=ledger, Key={"pk": {"S": "NATURALKEY#orders#O1#1"}, "sk": {"S": "NATURALKEY"}})
+    # Then: the item expires the template's NaturalKeyRetentionDays (400) after it was accepted
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+    remembered_for = int(item["Item"]["expires_at"]["N"]) - datetime.now(UTC).timestamp()
+    assert timedelta(days=399, hours=23) < timedelta(seconds=remembered_for) <= RETENTION
+    assert [(f["rows_in"], f["rows_accepted"]) for f in _files(stack)] == [(1, 1)]
+
+
+@pytest.mark.parametrize(("later", "duplicate"), [(timedelta(days=399), True), (timedelta(days=401), False)])
+def test_a_duplicate_older_than_the_retention_is_accepted_again(
+    stack: LocalStack, later: timedelta, duplicate: bool
+) -> None:
+    # Given: file A accepted O1#1 (its item not yet swept by TTL, as DynamoDB may take days to delete it)
+    table = stack.physical_id("LedgerTable")
+    assert NaturalKeyLedger(table, "orders", FirstSeen("file-a", "orders/a.csv", "va", 0), NOW, RETENTION).claim(["O1#1"], [2]) == {}
+    # When: file B brings the same key later
+    second = NaturalKeyLedger(table, "orders", FirstSeen("file-b", "orders/b.csv", "vb", 0), NOW + later, RETENTION)
+    found = second.claim(["O1#1"], [5])
+    # Then: within the retention it is A's duplicate; after it, B's own row, now remembered from B
+    assert found == ({0: FirstSeen("file-a", "orders/a.csv", "va", 2)} if duplicate else {})
+    third = NaturalKeyLedger(table, "orders", FirstSeen("file-c", "orders/c.csv", "vc", 0), NOW + later, RETENTION)
+    assert third.claim(["O1#1"], [7])[0].file_id == ("file-a" if duplicate else "file-b")

@@ -41,6 +41,12 @@ class IngestSettings(CoreSettings):
     large_file_state_machine_arn: str = Field(alias="LARGE_FILE_STATE_MACHINE_ARN", default="")
     file_lease_seconds: int = Field(alias="FILE_LEASE_SECONDS", default=300, gt=0)
     large_file_lease_seconds: int = Field(alias="LARGE_FILE_LEASE_SECONDS", default=7200, gt=0)
+    natural_key_retention_days: int = Field(alias="NATURAL_KEY_RETENTION_DAYS", default=400, ge=1)
+
+    @property
+    def natural_key_retention(self) -> timedelta:
+        """How long an accepted natural key is remembered for cross-file dedupe (the ledger item's TTL)."""
+        return timedelta(days=self.natural_key_retention_days)
 
 
 class MessagingSettings(CoreSettings):

@@ -1,16 +1,22 @@
 """Cross-file dedupe: the first accepted row of each natural key, so curated Parquet holds every row once.
 
 LedgerTable item `NATURALKEY#<entity>#<natural key joined by #>` / `NATURALKEY`, attributes `file_id`,
-`source_key`, `source_version`, `line`. Keys are first read with BatchGetItem (100 per request); only unseen
-keys are written, as conditional puts in TransactWriteItems of 100 (`attribute_not_exists(pk)` or the same file
+`source_key`, `source_version`, `line` and `expires_at` (epoch seconds: first accepted + the retention, the
+table's TTL attribute). Keys are first read with BatchGetItem (100 per request); only unseen keys are written, as
+conditional puts in TransactWriteItems of 100 (`attribute_not_exists(pk)`, or an expired item, or the same file
 and line, so a retry of the same row is not a duplicate of itself). A put that loses a race to a concurrent file
 comes back in the cancellation reasons with the winner, and that row becomes the duplicate.
+
+Retention: once a key's item has expired, a row with that key is accepted again (a duplicate older than the
+retention is not detected). An expired item counts as absent even before DynamoDB's TTL sweep deletes it (that
+can take days), so the behaviour does not depend on the sweep. Items written without `expires_at` never expire.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -38,6 +44,10 @@ def _pk(entity: str, natural_key: str) -> str:
     return f"NATURALKEY#{entity}#{natural_key}"
 
 
+def _expired(item: dict[str, Any], now: int) -> bool:
+    return "expires_at" in item and int(item["expires_at"]["N"]) <= now
+
+
 def _first_seen(item: dict[str, Any]) -> FirstSeen:
     return FirstSeen(
         file_id=item["file_id"]["S"],
@@ -48,12 +58,14 @@ def _first_seen(item: dict[str, Any]) -> FirstSeen:
 
 
 class NaturalKeyLedger:
-    """The natural keys one file's rows claim; counts the DynamoDB requests it makes."""
+    """The natural keys one file's rows claim, remembered for `retention` from `now`; counts its DynamoDB requests."""
 
-    def __init__(self, table_name: str, entity: str, owner: FirstSeen) -> None:
+    def __init__(self, table_name: str, entity: str, owner: FirstSeen, now: datetime, retention: timedelta) -> None:
         self.table_name = table_name
         self.entity = entity
         self.owner = owner  # `line` is unused: each claim carries its own
+        self.now = int(now.timestamp())
+        self.expires_at = int((now + retention).timestamp())
         self.read_requests = 0
         self.write_requests = 0
 
@@ -95,7 +107,8 @@ class NaturalKeyLedger:
             requests += 1
             response = client("dynamodb").batch_get_item(RequestItems=request)
             for item in response["Responses"].get(self.table_name, []):
-                found[item["pk"]["S"][prefix_length:]] = _first_seen(item)
+                if not _expired(item, self.now):
+                    found[item["pk"]["S"][prefix_length:]] = _first_seen(item)
             request = response.get("UnprocessedKeys") or {}
         return found, requests
 
@@ -110,9 +123,16 @@ class NaturalKeyLedger:
                     "source_key": {"S": self.owner.source_key},
                     "source_version": {"S": self.owner.source_version},
                     "line": {"N": str(line)},
+                    "expires_at": {"N": str(self.expires_at)},
                 },
-                "ConditionExpression": "attribute_not_exists(pk) OR (file_id = :file_id AND line = :line)",
-                "ExpressionAttributeValues": {":file_id": {"S": self.owner.file_id}, ":line": {"N": str(line)}},
+                "ConditionExpression": (
+                    "attribute_not_exists(pk) OR expires_at <= :now OR (file_id = :file_id AND line = :line)"
+                ),
+                "ExpressionAttributeValues": {
+                    ":file_id": {"S": self.owner.file_id},
+                    ":line": {"N": str(line)},
+                    ":now": {"N": str(self.now)},
+                },
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }

@@ -285,7 +285,11 @@ def ingest_range(
             mapping=mapping,
             spec=spec,
             keys=NaturalKeyLedger(
-                settings.ledger_table, spec.name, FirstSeen(dropped.file_id, dropped.key, dropped.version, 0)
+                settings.ledger_table,
+                spec.name,
+                FirstSeen(dropped.file_id, dropped.key, dropped.version, 0),
+                now,
+                settings.natural_key_retention,
             ),
             store=ProfileStore(settings.profiles_table, settings.ledger_table),
             report=report,
