@@ -90,13 +90,16 @@ def _profile_of(stack: LocalStack, customer_id: str) -> dict[str, Any]:
     ) or {}
 
 
-def _post_tracking(stack: LocalStack) -> None:
+TRACKING = [
+    {"type": "identify", "messageId": "t1", "userId": "C1", "traits": {"email": ANN_EMAIL, "phone": ANN_PHONE}},
+    {"type": "track", "messageId": "t2", "userId": "C1", "event": "Product Viewed", "properties": {"sku": "S1"}},
+    {"type": "track", "messageId": "t3", "userId": "C2", "event": "Product Viewed", "properties": {"sku": "S2"}},
+]
+
+
+def _post_tracking(stack: LocalStack, calls: list[dict[str, Any]] = TRACKING) -> None:
     write_key = create_local_source(stack)
-    batch = {"batch": [
-        {"type": "identify", "messageId": "t1", "userId": "C1", "traits": {"email": ANN_EMAIL, "phone": ANN_PHONE}},
-        {"type": "track", "messageId": "t2", "userId": "C1", "event": "Product Viewed", "properties": {"sku": "S1"}},
-        {"type": "track", "messageId": "t3", "userId": "C2", "event": "Product Viewed", "properties": {"sku": "S2"}},
-    ]}
+    batch = {"batch": calls}
     authorization = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
     response = http_api(stack).handle(
         "POST", "/v1/batch", {"host": "localhost", "content-type": "application/json", "authorization": authorization},
@@ -181,6 +184,10 @@ def test_after_erasure_no_trace_of_the_person_remains_and_a_re_drop_does_not_bri
     assert sorted((record["source_key"], record["line"], "row" in record) for record in erased_records) == [
         ("consents/again.csv", 2, False), ("customers/again.csv", 2, False), ("customers/again.csv", 3, False),
         ("orders/again.csv", 2, False)]  # fmt: skip
+    # When: her app sends a call linking her customer id and a device (the link is how a profile would come back)
+    _post_tracking(stack, [{"type": "track", "messageId": "t9", "userId": "C1", "anonymousId": "dev-9", "event": "Opened"}])
+    # Then: nothing of it is bound
+    assert [i["pk"]["S"] for i in _items(stack, "ProfilesTable") if i["pk"]["S"] in ("IDENTITY#customer_id#C1", "IDENTITY#anonymous_id#dev-9")] == []
     # Then: still no trace of her in any table, in curated or quarantine objects, or in the logs; Carl is in
     for table in stack.client("dynamodb").list_tables()["TableNames"]:
         pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=table)

@@ -7,7 +7,7 @@ import hashlib
 import pyarrow as pa
 import pytest
 from cdp.privacy.erase_objects import Matcher
-from cdp.privacy.erasure import drop_erased, identifier_digest, row_digests
+from cdp.privacy.erasure import drop_erased, drop_erased_links, identifier_digest, row_digests
 
 SALT = "s3cret"
 
@@ -48,6 +48,16 @@ def test_rows_carrying_any_erased_identifier_are_dropped_in_one_read(register: _
     kept, dropped = drop_erased(register, rows, SALT)
     # Then
     assert (kept, dropped, register.reads) == (rows[2:], 2, 1)
+
+
+def test_identifier_sets_holding_an_erased_identifier_are_not_linked_in_one_read(register: _Register) -> None:
+    # Given: a set with the erased customer id, one with the erased email in other case, and someone else's
+    links = [[("customer_id", "C9"), ("anonymous_id", "a1")], [("email", " GONE@example.com")],
+             [("customer_id", "C1"), ("anonymous_id", "a2")]]  # fmt: skip
+    # When
+    kept = drop_erased_links(register, links, SALT)
+    # Then
+    assert (kept, register.reads) == ([links[2]], 1)
 
 
 def test_nothing_erased_keeps_every_row(register: _Register) -> None:

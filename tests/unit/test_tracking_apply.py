@@ -55,6 +55,7 @@ def calls_to_profiles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
 
     monkeypatch.setattr(apply, "resolve_batch", resolve_batch)
     monkeypatch.setattr(apply, "apply_entity_records", apply_entity_records)
+    monkeypatch.setattr(apply, "drop_erased_links", lambda store, links: links)
     return made
 
 

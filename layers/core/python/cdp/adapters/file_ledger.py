@@ -71,37 +71,32 @@ class FileLedger:
 
     def renew(self, bucket: str, key: str, version: str, owner: str, now: datetime, lease: timedelta) -> None:
         """Extend our lease (called per batch); LeaseLost if another invocation has taken the file over."""
-        try:
-            self.table.update_item(
-                Key=file_key(bucket, key, version),
-                UpdateExpression="SET lease_expires_at = :expires",
-                ConditionExpression="#status = :ingesting AND #owner = :owner",
-                ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
-                ExpressionAttributeValues={
-                    ":expires": int((now + lease).timestamp()),
-                    ":ingesting": INGESTING,
-                    ":owner": owner,
-                },
-            )
-        except ClientError as error:
-            if _conditional_failed(error):
-                raise LeaseLost(f"{bucket}/{key}@{version}") from error
-            raise
+        self._update_own_claim(
+            bucket, key, version, owner, "SET lease_expires_at = :expires", {":expires": int((now + lease).timestamp())}
+        )
 
     def finish(self, bucket: str, key: str, version: str, owner: str, report: dict[str, Any]) -> None:
         """Record the finished accounting; LeaseLost if the claim is no longer ours."""
+        self._update_own_claim(
+            bucket,
+            key,
+            version,
+            owner,
+            "SET #status = :done, report = :report REMOVE lease_expires_at",
+            {":done": DONE, ":report": json.dumps(report)},
+        )
+
+    def _update_own_claim(
+        self, bucket: str, key: str, version: str, owner: str, update: str, values: dict[str, Any]
+    ) -> None:
+        """Update the claim while it is `owner`'s and still ingesting; LeaseLost otherwise."""
         try:
             self.table.update_item(
                 Key=file_key(bucket, key, version),
-                UpdateExpression="SET #status = :done, report = :report REMOVE lease_expires_at",
+                UpdateExpression=update,
                 ConditionExpression="#status = :ingesting AND #owner = :owner",
                 ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
-                ExpressionAttributeValues={
-                    ":done": DONE,
-                    ":report": json.dumps(report),
-                    ":ingesting": INGESTING,
-                    ":owner": owner,
-                },
+                ExpressionAttributeValues={**values, ":ingesting": INGESTING, ":owner": owner},
             )
         except ClientError as error:
             if _conditional_failed(error):

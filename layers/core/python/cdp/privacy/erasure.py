@@ -104,6 +104,18 @@ def drop_erased(store: Any, rows: list[dict[str, Any]], salt: str | None = None)
     return kept, len(rows) - len(kept)
 
 
+def drop_erased_links(
+    store: Any, links: list[list[Identifier]], salt: str | None = None
+) -> list[list[Identifier]]:
+    """The identifier sets to link that hold no erased identifier (one batched read), so linking cannot bind an
+    erased person's identifier again."""
+    if not links:
+        return []
+    salt = current_salt() if salt is None else salt
+    digest_sets = [{identifier_digest(salt, i) for i in DEFAULT_RULES.usable(link)} for link in links]
+    return [link for link, erased in zip(links, erased_flags(store, digest_sets)) if not erased]
+
+
 def _identifiers_of(items: Iterable[dict[str, Any]]) -> set[Identifier]:
     """Every identifier these items name: memberships, identity attributes, ledger records' and edges' lists."""
     found: set[Identifier] = set()

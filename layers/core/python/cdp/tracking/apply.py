@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from cdp.adapters.event_bus import DomainEvent
 from cdp.identity.resolution import resolve_batch
+from cdp.privacy.erasure import drop_erased_links
 from cdp.profiles.record_appliers import apply_entity_records
 from cdp.tracking.messages import Call, InvalidCall
 from cdp.tracking.rows import CanonicalRows, Lineage, call_rows
@@ -73,8 +74,9 @@ def apply_rows(ports: TrackingPorts, rows: CanonicalRows, source: str, now: date
         applied.records_applied += outcome.records_applied
         applied.guest_records += outcome.guest_records
         applied.events += outcome.events
-    if rows.links:
-        applied.linked_profiles = resolve_batch(ports.store, rows.links, source, now).profile_ids
+    links = drop_erased_links(ports.store, rows.links)
+    if links:
+        applied.linked_profiles = resolve_batch(ports.store, links, source, now).profile_ids
     return applied
 
 
