@@ -45,7 +45,8 @@ from cdp.ingest.file_reader import RawRows, ReadOptions, read_batches
 from cdp.ingest.mappings import MANIFEST_SUFFIX, SourceMapping, apply_mapping, manifest_key, mapping_for
 from cdp.ingest.ranges import ByteRange, plan_ranges, whole_object
 from cdp.observability import logger
-from cdp.privacy.erasure import ERASABLE_COLUMNS, current_salt, erased_flags, record_digests, row_digests
+from cdp.privacy.erase_objects import Matcher
+from cdp.privacy.erasure import current_salt, privacy_store_for, record_digests
 from cdp.profiles.record_appliers import apply_checked_records
 from cdp.settings import IngestSettings
 
@@ -211,23 +212,25 @@ class _FileRun:
     def _without_erased_people(
         self, accepted: pa.Table, quarantined: list[dict[str, Any]]
     ) -> tuple[pa.Table, list[dict[str, Any]]]:
-        """Accepted rows and quarantine records of erased people become `erased_subject` records without content
-        (one batched read of the erased register for the whole batch)."""
+        """Accepted rows and quarantine records of erased people become `erased_subject` records without content.
+
+        The distinct identifier values of the accepted rows and every string of the quarantined ones are looked up
+        in the erased register in one batched read; the rows are then matched column-wise against what was found.
+        """
         salt = current_salt()
-        columns = [name for name in ERASABLE_COLUMNS if name in accepted.column_names]
-        digests = [row_digests(salt, row) for row in accepted.select(columns).to_pylist()]
-        digests += [record_digests(salt, record["row"]) for record in quarantined]
-        flags = erased_flags(self.store, digests)
-        accepted_flags, quarantined_flags = flags[: accepted.num_rows], flags[accepted.num_rows :]
-        if not any(flags):
+        candidates = Matcher.candidate_digests(salt, accepted)
+        candidates = candidates.union(*(record_digests(salt, record["row"]) for record in quarantined))
+        erased = privacy_store_for(self.store).erased_among(candidates) if candidates else set()
+        if not erased:
             return accepted, quarantined
+        matcher = Matcher(salt, erased)
         kept = [
-            _erased_record(self.dropped, record["line"]) if erased else record
-            for record, erased in zip(quarantined, quarantined_flags)
+            _erased_record(self.dropped, record["line"]) if matcher.record_matches(record["row"]) else record
+            for record in quarantined
         ]
-        erased_lines = pc.filter(accepted.column("source_line"), pa.array(accepted_flags, pa.bool_())).to_pylist()
-        kept += [_erased_record(self.dropped, line) for line in erased_lines]
-        return accepted.filter(pc.invert(pa.array(accepted_flags, pa.bool_()))), kept
+        mask = matcher.table_mask(accepted)
+        kept += [_erased_record(self.dropped, line) for line in pc.filter(accepted.column("source_line"), mask).to_pylist()]
+        return accepted.filter(pc.invert(mask)), kept
 
     def _original_rows(self, raw: RawRows, lines: pa.Array, wanted: list[int]) -> list[dict[str, Any]]:
         positions = pc.index_in(pa.array(wanted, pa.int64()), value_set=lines)

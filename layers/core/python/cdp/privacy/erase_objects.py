@@ -71,6 +71,17 @@ class Matcher:
             return any(self.record_matches(value) for value in record)
         return isinstance(record, str) and self.value_matches(record)
 
+    @staticmethod
+    def candidate_digests(salt: str, table: pa.Table) -> set[str]:
+        """Digests of the distinct values of the table's identifier columns: what to look up in the erased register
+        before matching the table against the digests found."""
+        digests: set[str] = set()
+        for name in (name for name in ERASABLE_COLUMNS if name in table.column_names):
+            values = pc.unique(table.column(name).cast(pa.string())).drop_null().to_pylist()
+            identifiers = (DEFAULT_RULES.normalise(name, value) for value in values)
+            digests.update(identifier_digest(salt, identifier) for identifier in identifiers if identifier is not None)
+        return digests
+
     def table_mask(self, table: pa.Table) -> pa.Array:
         """True for rows whose identifier columns hold an erased value (digests of distinct values only)."""
         mask = pa.array([False] * table.num_rows)
