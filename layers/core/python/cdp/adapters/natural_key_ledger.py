@@ -7,6 +7,9 @@ conditional puts in TransactWriteItems of 100 (`attribute_not_exists(pk)`, or an
 and line, so a retry of the same row is not a duplicate of itself). A put that loses a race to a concurrent file
 comes back in the cancellation reasons with the winner, and that row becomes the duplicate.
 
+Natural keys made of identifiers (customers: customer_id; consents: customer_id, email, phone...) name a person:
+`forget_identifiers` deletes those items for an erasure (one filtered scan of the ledger; erasure is rare).
+
 Retention: once a key's item has expired, a row with that key is accepted again (a duplicate older than the
 retention is not detected). An expired item counts as absent even before DynamoDB's TTL sweep deletes it (that
 can take days), so the behaviour does not depend on the sweep. Items written without `expires_at` never expire.
@@ -21,8 +24,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cdp.adapters.clients import client
+from cdp.adapters.clients import client, dynamodb_table
 
+IDENTIFIER_KEYED_ENTITIES = ("customers", "consents")  # their natural keys hold customer ids, emails or phones
 BATCH_GET_LIMIT = 100
 TRANSACTION_LIMIT = 100
 SORT_KEY = "NATURALKEY"
@@ -161,3 +165,28 @@ class NaturalKeyLedger:
                         duplicates[index] = _first_seen(reason["Item"])
                         pending.remove(index)
         raise RuntimeError(f"natural keys of {self.entity} still contended after {MAX_TRANSACTION_ATTEMPTS} attempts")
+
+
+def forget_identifiers(table_name: str, values: list[str]) -> int:
+    """Delete the natural-key items of identifier-keyed entities whose key holds one of these identifier values
+    (each a whole `#`-separated part of the key); returns how many were deleted."""
+    if not values:
+        return 0
+    prefixes = {f":e{i}": {"S": _pk(entity, "")} for i, entity in enumerate(IDENTIFIER_KEYED_ENTITIES)}
+    parts = {f":v{i}": {"S": f"#{value}#"} for i, value in enumerate(values)}
+    wholes = {f":w{i}": {"S": f"{_pk(entity, '')}{value}"} for i, (entity, value) in
+              enumerate((entity, value) for entity in IDENTIFIER_KEYED_ENTITIES for value in values)}  # fmt: skip
+    pages = client("dynamodb").get_paginator("scan").paginate(
+        TableName=table_name,
+        FilterExpression=(
+            f"({' OR '.join(f'begins_with(pk, {name})' for name in prefixes)}) AND "
+            f"({' OR '.join(f'contains(pk, {name})' for name in parts)} OR pk IN ({', '.join(wholes)}))"
+        ),
+        ExpressionAttributeValues={**prefixes, **parts, **wholes},
+        ProjectionExpression="pk, sk",
+    )
+    keys = [{"pk": item["pk"]["S"], "sk": item["sk"]["S"]} for page in pages for item in page["Items"]]
+    with dynamodb_table(table_name).batch_writer() as batch:
+        for key in keys:
+            batch.delete_item(Key=key)
+    return len(keys)

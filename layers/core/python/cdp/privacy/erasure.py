@@ -2,7 +2,7 @@
 
 `erase_profile` follows redirects, then deletes every item of the profile and of the profiles merged into it (profile,
 identifier memberships, merge edges, journey messages, identity items, ledger orders/events/records, segment
-memberships), writes `ERASED#<sha256(salt + "<type>#<value>")>` for each identifier it held, and an `ERASURE#<id>`
+memberships, the natural-key items of customers and consents rows that name an identifier of theirs), writes `ERASED#<sha256(salt + "<type>#<value>")>` for each identifier it held, and an `ERASURE#<id>`
 status item (no PII: the digests and counts) that the asynchronous S3 part (cdp.privacy.erase_objects) completes.
 `erase_identifiers` erases by identifiers instead (a shop's `customers/redact`): every live profile holding one of
 them, and the identifiers no profile holds, which are still registered erased and searched for in S3 (a guest's
@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import Field
 
+from cdp.adapters.natural_key_ledger import forget_identifiers
 from cdp.adapters.privacy_store import PrivacyStore, erasure_salt
 from cdp.identity.resolution import current_profile_id, identity_store_for
 from cdp.identity.rules import DEFAULT_RULES, Identifier
@@ -185,6 +186,7 @@ def erase_profile(store: PrivacyStore, profile_id: str, salt: str, now: datetime
         "segment_memberships": store.delete_items(store.profiles_table_name, memberships),
         "ledger_items": store.delete_items(store.ledger_table_name, ledger_items),
         "other_profiles_edges_scrubbed": store.scrub_edges(others_edges),
+        "natural_keys": forget_identifiers(store.ledger_table_name, sorted({value for _, value in identifiers})),
     }
     store.update_erasure(erasure_id, {"deleted": erasure["deleted"]})
     return erasure
