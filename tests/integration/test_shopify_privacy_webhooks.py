@@ -66,6 +66,16 @@ def _outcome(response) -> tuple[int, str | None]:
     return response.status, json.loads(response.body).get("outcome")
 
 
+@pytest.mark.parametrize("topic", ["customers/redact", "customers/data_request", "shop/redact"])
+def test_the_sample_privacy_webhooks_are_applied(stack: LocalStack, api, topic: str) -> None:
+    # Given: the sample payload of the topic in events/shopify, as a newcomer would post it to `make api`
+    body = (SAMPLES / f"{topic.replace('/', '_')}.json").read_bytes()
+    # When
+    response = _deliver(api, topic, body, "sample-1")
+    # Then
+    assert _outcome(response) == (200, "applied")
+
+
 def test_customers_redact_erases_the_person_once_and_later_webhooks_do_not_bring_them_back(
     stack: LocalStack, api
 ) -> None:
