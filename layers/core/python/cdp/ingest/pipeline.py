@@ -141,9 +141,7 @@ def _quarantine_record(dropped: DroppedFile, line: int | None, reason: str, row:
 
 def _erased_record(dropped: DroppedFile, line: int | None) -> dict[str, Any]:
     """An erased person's row in quarantine: where it was and why, never what it held."""
-    record = _quarantine_record(dropped, line, ERASED_SUBJECT, {})
-    del record["row"]
-    return record
+    return {name: value for name, value in _quarantine_record(dropped, line, ERASED_SUBJECT, {}).items() if name != "row"}
 
 
 def _natural_keys(spec: EntitySpec, accepted: pa.Table) -> list[str]:
