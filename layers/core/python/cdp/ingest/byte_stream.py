@@ -40,7 +40,7 @@ class _Prefixed(io.RawIOBase):
         return len(chunk)
 
 
-def _read_fully(stream: BinaryIO, size: int) -> bytes:
+def read_fully(stream: BinaryIO, size: int) -> bytes:
     """Up to `size` bytes; short only at the end of the stream (network bodies may return less per read)."""
     parts: list[bytes] = []
     remaining = size
@@ -63,7 +63,7 @@ def _decompressed_blocks(stream: BinaryIO, block_bytes: int) -> Iterator[bytes]:
     produced = 0
     while True:
         try:
-            block = _read_fully(inflated, block_bytes)  # type: ignore[arg-type]
+            block = read_fully(inflated, block_bytes)  # type: ignore[arg-type]
         except EOFError as error:
             raise UnreadableFile("truncated_gzip", f"after {produced} decompressed bytes: {error}") from error
         except (OSError, zlib.error) as error:
@@ -78,7 +78,7 @@ class ByteBlocks:
     """The decompressed content of a stream as blocks of at most `block_bytes`; `first` is there to sniff."""
 
     def __init__(self, stream: BinaryIO, compression: str | None, block_bytes: int) -> None:
-        head = _read_fully(stream, block_bytes)
+        head = read_fully(stream, block_bytes)
         self.compressed = head.startswith(GZIP_MAGIC)
         if compression == "gzip" and not self.compressed:
             raise UnreadableFile("not_gzip", "declared gzip, but the content has no gzip header")
@@ -93,7 +93,7 @@ class ByteBlocks:
         block = head
         while block:
             yield block
-            block = _read_fully(stream, block_bytes)
+            block = read_fully(stream, block_bytes)
 
     def __iter__(self) -> Iterator[bytes]:
         if self.first:

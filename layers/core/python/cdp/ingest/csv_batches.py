@@ -100,6 +100,41 @@ class CsvFramer:
                 inside = self._quote is not None and self._still_quoted(part, inside)
             yield Records([pending.removesuffix(b"\n")], [line], unterminated=inside)
 
+    def record_start(self, data: bytes, position: int, target: int) -> tuple[int, bool]:
+        """The first record start at or after `target` in `data`, walking whole records from the record start
+        `position` by the same rules as `frames`: (that start, True); or, when `data` ends first, (the start of
+        its unfinished last record, False). Lines without a quote are skipped at C speed (find), so the cost
+        is one pass over the bytes plus a regex over the lines that hold quotes."""
+        while position < target:
+            if position >= len(data):
+                return position, False
+            quote_at = data.find(self._quote, position) if self._quote else -1
+            plain_end = len(data) if quote_at < 0 else data.rfind(b"\n", position, quote_at) + 1
+            if plain_end > position:  # whole lines without quotes: each ends a record
+                newline = data.find(b"\n", max(position, target - 1), plain_end)
+                if newline >= 0:
+                    return newline + 1, True
+                position = max(position, data.rfind(b"\n", position, plain_end) + 1)
+                if quote_at < 0:
+                    return position, False
+                continue
+            assert self._single_line_records is not None
+            run = self._single_line_records.match(data, position)
+            if run and run.end() > position:  # whole single-line records
+                if target - 1 < run.end():
+                    return data.find(b"\n", max(position, target - 1)) + 1, True
+                position = run.end()
+                continue
+            record_end = data.find(b"\n", position)
+            inside = record_end >= 0 and self._still_quoted(data[position:record_end], inside=False)
+            while inside:
+                line_start, record_end = record_end + 1, data.find(b"\n", record_end + 1)
+                inside = record_end >= 0 and self._still_quoted(data[line_start:record_end], inside=True)
+            if record_end < 0:
+                return position, False
+            position = record_end + 1
+        return position, True
+
     @staticmethod
     def _non_empty(parts: list[bytes], line: int) -> tuple[list[bytes], list[int]]:
         lines = [number for number, part in enumerate(parts, line) if part and part != b"\r"]

@@ -26,7 +26,7 @@ from cdp.ingest.parquet_batches import open_parquet, read_parquet_batches
 from cdp.ingest.raw_rows import RawRows
 from cdp.ingest.sniff import format_of_content, format_of_key, refuse_binary, sniff_delimiter, text_encoding
 
-__all__ = ["RawRows", "ReadOptions", "read_batches", "read_csv_rows"]
+__all__ = ["RawRows", "ReadOptions", "TextLayout", "read_batches", "read_csv_rows", "text_layout"]
 
 FORMATS = ("csv", "jsonl", "parquet")
 FORMAT_ALIASES = {"json": "jsonl", "ndjson": "jsonl", "tsv": "csv"}
@@ -95,17 +95,35 @@ class ReadOptions:
         return options if options.format else replace(options, format=format_of_key(key))
 
 
-def _text_batches(blocks: ByteBlocks, options: ReadOptions, file_format: str) -> Iterator[RawRows]:
-    head = blocks.first.removeprefix(UTF8_BOM)
-    if not head.strip() and len(blocks.first) < options.batch_bytes:
+@dataclass(frozen=True)
+class TextLayout:
+    """How a text file is read throughout: its encoding and (CSV) delimiter, chosen once from its first block."""
+
+    format: str
+    encoding: str
+    delimiter: str | None  # None for JSON Lines
+
+
+def text_layout(first: bytes, options: ReadOptions, file_format: str, complete: bool) -> TextLayout:
+    """The declared encoding and delimiter, else those detected in the first decompressed block (`complete`: it
+    is the whole file); refuses an empty or binary file, or one whose start does not decode."""
+    head = first.removeprefix(UTF8_BOM)
+    if not head.strip() and complete:
         raise UnreadableFile("empty_file")
     refuse_binary(head)
-    encoding = text_encoding(blocks.first, options.encoding, complete=len(blocks.first) < options.batch_bytes)
-    texts = utf8_blocks(blocks, encoding)
+    encoding = text_encoding(first, options.encoding, complete=complete)
     if file_format == "jsonl":
-        return read_jsonl_batches(texts, options.batch_rows, options.max_record_bytes)
+        return TextLayout(file_format, encoding, None)
     delimiter = options.delimiter or sniff_delimiter(head.decode(encoding, errors="replace"), options.quote_char)
-    return read_csv_batches(texts, delimiter, options.quote_char, options.batch_rows, options.max_record_bytes)
+    return TextLayout(file_format, encoding, delimiter)
+
+
+def _text_batches(blocks: ByteBlocks, options: ReadOptions, file_format: str) -> Iterator[RawRows]:
+    layout = text_layout(blocks.first, options, file_format, complete=len(blocks.first) < options.batch_bytes)
+    texts = utf8_blocks(blocks, layout.encoding)
+    if layout.delimiter is None:
+        return read_jsonl_batches(texts, options.batch_rows, options.max_record_bytes)
+    return read_csv_batches(texts, layout.delimiter, options.quote_char, options.batch_rows, options.max_record_bytes)
 
 
 def read_batches(stream: BinaryIO, options: ReadOptions | Mapping[str, Any] | None = None) -> Iterator[RawRows]:
