@@ -4,8 +4,9 @@
 block of `options.batch_bytes` at a time whatever the file's size. Every fault of the file as a whole raises
 `UnreadableFile(reason, detail)` from the iterator: before the first batch when the start of the file shows it
 (empty_file, binary_content, undecodable_text, not_parquet, duplicate_columns, ...), or after earlier batches were
-yielded when it lies further on (truncated_gzip, corrupt_gzip, undecodable_text, record_too_large,
-corrupt_parquet). Batches already yielded stay valid; the caller decides what to do with them.
+yielded when it lies further on (truncated_gzip, corrupt_gzip, record_too_large, corrupt_parquet). Batches already
+yielded stay valid; the caller decides what to do with them. Text that does not decode beyond the first block
+(which chose the encoding) is not a fault of the file: the row holding it is a malformed row, undecodable_text.
 """
 
 from __future__ import annotations
@@ -120,10 +121,13 @@ def text_layout(first: bytes, options: ReadOptions, file_format: str, complete: 
 
 def _text_batches(blocks: ByteBlocks, options: ReadOptions, file_format: str) -> Iterator[RawRows]:
     layout = text_layout(blocks.first, options, file_format, complete=len(blocks.first) < options.batch_bytes)
-    texts = utf8_blocks(blocks, layout.encoding)
+    undecodable: set[int] = set()  # filled in by utf8_blocks as it reads, checked by the record reader
+    texts = utf8_blocks(blocks, layout.encoding, undecodable, options.max_record_bytes)
     if layout.delimiter is None:
-        return read_jsonl_batches(texts, options.batch_rows, options.max_record_bytes)
-    return read_csv_batches(texts, layout.delimiter, options.quote_char, options.batch_rows, options.max_record_bytes)
+        return read_jsonl_batches(texts, options.batch_rows, options.max_record_bytes, undecodable)
+    return read_csv_batches(
+        texts, layout.delimiter, options.quote_char, options.batch_rows, options.max_record_bytes, undecodable
+    )
 
 
 def read_batches(stream: BinaryIO, options: ReadOptions | Mapping[str, Any] | None = None) -> Iterator[RawRows]:
