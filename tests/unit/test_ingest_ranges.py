@@ -182,3 +182,18 @@ def test_json_lines_blank_lines_never_make_a_range_of_their_own() -> None:
     # Then
     assert len(ranges) == 30
     assert [row for byte_range in ranges for row in _read_range(data, byte_range)] == _read_whole(data)
+
+
+def test_an_undecodable_byte_in_the_first_block_of_a_later_range_rejects_only_its_row() -> None:
+    # Given: GBK names, one line with a byte that is not GBK near the middle, past the block that chose the encoding
+    rows = [f"{n},王芳\n".encode("gbk") for n in range(200)]
+    rows[120] = b"120,\xff\xff\n"
+    data = "id,name\n".encode("gbk") + b"".join(rows)
+    ranges = plan_ranges(io.BytesIO(data), len(data), 64, ReadOptions(batch_bytes=256))
+    [holding] = [r for r in ranges if r.start <= data.index(b"\xff") <= (r.end or len(data))]
+    assert holding.index > 0  # a later range, whose first block (all of it) holds the bad byte
+    # When
+    seen = [row for byte_range in ranges for row in _read_range(data, byte_range)]
+    # Then
+    assert [(line, reason) for line, reason, _ in seen if reason != "row"] == [(122, "undecodable_text")]
+    assert len(seen) == 200 and [line for line, _, _ in seen] == list(range(2, 202))

@@ -58,6 +58,7 @@ class ReadOptions:
     batch_rows: int = 50_000
     batch_bytes: int = 4 << 20
     max_record_bytes: int = 16 << 20
+    check_encoding: bool = True  # False: the file's start was checked (this is a later byte range of it)
 
     def __post_init__(self) -> None:
         if self.format is not None:
@@ -112,7 +113,10 @@ def text_layout(first: bytes, options: ReadOptions, file_format: str, complete: 
     if not head.strip() and complete:
         raise UnreadableFile("empty_file")
     refuse_binary(head)
-    encoding = text_encoding(first, options.encoding, complete=complete)
+    if options.encoding is not None and not options.check_encoding:
+        encoding = options.encoding  # text that does not decode is then a fault of its row (undecodable_text)
+    else:
+        encoding = text_encoding(first, options.encoding, complete=complete)
     if file_format == "jsonl":
         return TextLayout(file_format, encoding, None)
     delimiter = options.delimiter or sniff_delimiter(head.decode(encoding, errors="replace"), options.quote_char)

@@ -47,10 +47,12 @@ class ByteRange:
         return asdict(self)
 
     @property
-    def read_options(self) -> dict[str, str]:
-        """The values the planner chose, as a source mapping declares them (`ReadOptions.declared`)."""
+    def read_options(self) -> dict[str, Any]:
+        """The values the planner chose, as a source mapping declares them (`ReadOptions.declared`). The encoding
+        was checked on the object's start: a later range's text that does not decode is a fault of its rows."""
         chosen = {"format": self.format, "encoding": self.encoding, "delimiter": self.delimiter}
-        return {name: value for name, value in chosen.items() if value is not None}
+        options: dict[str, Any] = {name: value for name, value in chosen.items() if value is not None}
+        return {**options, "check_encoding": False} if self.index and self.encoding else options
 
 
 def whole_object() -> ByteRange:
