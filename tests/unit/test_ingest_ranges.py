@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 from typing import Any
 
 import pytest
@@ -80,7 +81,7 @@ def _read_range(data: bytes, byte_range: ByteRange) -> list[tuple[int, str, Any]
         lines = [line + byte_range.line_offset for line in raw.lines.to_pylist()]
         seen += [(line, "row", row) for line, row in zip(lines, raw.table.to_pylist())]
         seen += [(r.line + byte_range.line_offset, r.reason, r.row["raw"]) for r in raw.malformed if r.line]
-    return seen
+    return sorted(seen, key=lambda row: row[0])  # a batch lists its malformed rows after its rows
 
 
 def _read_whole(data: bytes) -> list[tuple[int, str, Any]]:
@@ -197,3 +198,18 @@ def test_an_undecodable_byte_in_the_first_block_of_a_later_range_rejects_only_it
     # Then
     assert [(line, reason) for line, reason, _ in seen if reason != "row"] == [(122, "undecodable_text")]
     assert len(seen) == 200 and [line for line, _, _ in seen] == list(range(2, 202))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_quoting_split_anywhere_reads_as_the_whole_file(seed: int) -> None:
+    # Given: random fields: plain, stray quotes, text after a closing quote, quoted newlines and doubled quotes
+    generator = random.Random(seed)
+    kinds = ["plain", '5" wide', 'a"b"c', '"x\ny"', '"q""uo\r\nte"', '""', '"a,b"', "", '"ab"cd', '"x"y"\nz"', '"\n\n"']
+    text = "k,v,w\n" + "".join(f"{n},{generator.choice(kinds)},{generator.choice(kinds)}\n" for n in range(300))
+    data = text.encode()
+    whole = _read_whole(data)
+    # When
+    ranges = plan_ranges(io.BytesIO(data), len(data), generator.randrange(1, 400))
+    # Then
+    assert len(ranges) > 1
+    assert [row for byte_range in ranges for row in _read_range(data, byte_range)] == whole

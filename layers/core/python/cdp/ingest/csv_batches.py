@@ -43,11 +43,13 @@ class Records:
         return self.records[index].removesuffix(b"\r").decode("utf-8")
 
 
-def _single_line_records_pattern(delimiter: bytes, quote: bytes) -> re.Pattern[bytes]:
-    """A run of lines that are each one whole record whose quotes all open at a field start and close on the line."""
+def _records_pattern(delimiter: bytes, quote: bytes, most: int, quoted_newlines: bool) -> re.Pattern[bytes]:
+    """Up to `most` whole records whose quotes all open at a field start and close in the record (on the line
+    they open on, unless quoted_newlines). Possessive quantifiers: no backtracking."""
     d, q = re.escape(delimiter), re.escape(quote)
-    field = b"(?:%s[^%s\n]*+(?:%s%s[^%s\n]*+)*+%s[^%s%s\n]*+|[^%s%s\n]*+)" % (q, q, q, q, q, q, d, q, d, q)
-    return re.compile(b"(?:%s(?:%s%s)*+\n){0,%d}" % (field, d, field, RUN_LINES))  # possessive: no backtracking
+    inside = b"[^%s]" % q if quoted_newlines else b"[^%s\n]" % q
+    field = b"(?:%s%s*+(?:%s%s%s*+)*+%s[^%s%s\n]*+|[^%s%s\n]*+)" % (q, inside, q, q, inside, q, q, d, d, q)
+    return re.compile(b"(?:%s(?:%s%s)*+\n){0,%d}" % (field, d, field, most))
 
 
 class CsvFramer:
@@ -63,8 +65,14 @@ class CsvFramer:
     def __init__(self, delimiter: str, quote_char: str | None, batch_rows: int, max_record_bytes: int) -> None:
         self._quote = quote_char.encode() if quote_char else None
         self._field_starts = {ord(delimiter), NEWLINE, CARRIAGE_RETURN}
-        self._single_line_records = (
-            _single_line_records_pattern(delimiter.encode(), self._quote) if self._quote else None
+        self._single_line_records, self._records, self._record = (
+            (
+                _records_pattern(delimiter.encode(), self._quote, RUN_LINES, quoted_newlines=False),
+                _records_pattern(delimiter.encode(), self._quote, RUN_LINES, quoted_newlines=True),
+                _records_pattern(delimiter.encode(), self._quote, 1, quoted_newlines=True),
+            )
+            if self._quote
+            else (None, None, None)
         )
         self._batch_rows = batch_rows
         self._max_record_bytes = max_record_bytes
@@ -121,13 +129,17 @@ class CsvFramer:
                 if quote_at < 0:
                     return position, False
                 continue
-            assert self._single_line_records is not None
-            run = self._single_line_records.match(data, position)
-            if run and run.end() > position:  # whole single-line records
-                if target - 1 < run.end():
-                    return data.find(b"\n", max(position, target - 1)) + 1, True
-                position = run.end()
-                continue
+            assert self._records is not None and self._record is not None
+            run = self._records.match(data, position)
+            if run and run.end() > position:  # whole well-quoted records, quoted newlines and all
+                if run.end() < target:
+                    position = run.end()
+                    continue
+                while position < target:
+                    record = self._record.match(data, position)
+                    assert record is not None
+                    position = record.end()
+                return position, True
             record_end = data.find(b"\n", position)
             inside = record_end >= 0 and self._still_quoted(data[position:record_end], inside=False)
             while inside:
