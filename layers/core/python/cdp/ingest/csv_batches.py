@@ -65,15 +65,10 @@ class CsvFramer:
     def __init__(self, delimiter: str, quote_char: str | None, batch_rows: int, max_record_bytes: int) -> None:
         self._quote = quote_char.encode() if quote_char else None
         self._field_starts = {ord(delimiter), NEWLINE, CARRIAGE_RETURN}
-        self._single_line_records, self._records, self._record = (
-            (
-                _records_pattern(delimiter.encode(), self._quote, RUN_LINES, quoted_newlines=False),
-                _records_pattern(delimiter.encode(), self._quote, RUN_LINES, quoted_newlines=True),
-                _records_pattern(delimiter.encode(), self._quote, 1, quoted_newlines=True),
-            )
-            if self._quote
-            else (None, None, None)
-        )
+        quote, separator = self._quote, delimiter.encode()
+        self._single_line_records = _records_pattern(separator, quote, RUN_LINES, False) if quote else None
+        self._records = _records_pattern(separator, quote, RUN_LINES, True) if quote else None  # record_start's
+        self._record = _records_pattern(separator, quote, 1, True) if quote else None
         self._batch_rows = batch_rows
         self._max_record_bytes = max_record_bytes
 
