@@ -51,14 +51,20 @@ def _curated_column(stack: LocalStack, name: str) -> list[tuple[int, Any]]:
     return list(zip(curated.column("source_line").to_pylist(), curated.column(name).to_pylist()))
 
 
-def test_a_large_file_is_split_into_ranges_and_every_row_is_accounted_for(stack: LocalStack) -> None:
-    # When
-    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="orders/big.csv", Body=LARGE_FILE)
-    stack.wait_for_executions(timeout=120)
-    # Then: one successful execution, several ranges, and the file's accounting adds up
+def _ingest_large_file(stack: LocalStack, key: str, body: bytes) -> dict[str, Any]:
+    """Drop the file, let its one execution run to success, and return the file's report from the ledger."""
+    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key=key, Body=body)
+    stack.wait_for_executions(timeout=180)
     [execution] = stack.executions("IngestLargeFileStateMachine")
     assert execution["status"] == "SUCCEEDED"
     [report] = _file_reports(stack)
+    return report
+
+
+def test_a_large_file_is_split_into_ranges_and_every_row_is_accounted_for(stack: LocalStack) -> None:
+    # When
+    report = _ingest_large_file(stack, "orders/big.csv", LARGE_FILE)
+    # Then: one successful execution, several ranges, and the file's accounting adds up
     assert report["ranges"] > 3
     assert (report["rows_in"], report["rows_accepted"], report["rows_quarantined"]) == (ROWS, ROWS - 2, 2)
     assert report["quarantine_reasons"] == {"invalid_timestamp": 2}
@@ -98,12 +104,8 @@ def test_a_fault_inside_one_range_quarantines_the_file_and_the_other_ranges_stil
     middle = LARGE_FILE.index(b"\n", len(LARGE_FILE) // 2) + 1
     body = LARGE_FILE[:middle] + b"\x01\x02\x03\x04" * 10 + b"\n" + LARGE_FILE[middle:]
     # When
-    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="orders/broken.csv", Body=body)
-    stack.wait_for_executions(timeout=120)
+    report = _ingest_large_file(stack, "orders/broken.csv", body)
     # Then: the execution finished, the file is quarantined whole with the fault, the rest was ingested
-    [execution] = stack.executions("IngestLargeFileStateMachine")
-    assert execution["status"] == "SUCCEEDED"
-    [report] = _file_reports(stack)
     assert report["file_error"] is not None
     assert 0 < report["rows_accepted"] < ROWS
     assert report["rows_in"] == report["rows_accepted"] + report["rows_quarantined"]
@@ -136,12 +138,8 @@ def test_quoted_newlines_are_never_cut_through_the_state_machine(range_bytes: st
     data, expected = _multiline_file(40)
     with LocalStack(parameters={"LargeFileThresholdBytes": "1000", "IngestRangeBytes": range_bytes}) as stack:
         # When
-        stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="orders/notes.csv", Body=data)
-        stack.wait_for_executions(timeout=180)
+        report = _ingest_large_file(stack, "orders/notes.csv", data)
         # Then: every row accepted once, whole, with the physical line it starts on
-        [execution] = stack.executions("IngestLargeFileStateMachine")
-        assert execution["status"] == "SUCCEEDED"
-        [report] = _file_reports(stack)
         assert report["ranges"] > 5
         assert (report["rows_in"], report["rows_accepted"], report["rows_quarantined"]) == (40, 40, 0)
         assert sorted(_curated_column(stack, "product_name")) == expected
