@@ -34,6 +34,9 @@ class RangeModel(BaseModel):
     end: int | None = Field(ge=0)
     line_offset: int = Field(ge=0)
     header_end: int = Field(ge=0)
+    format: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
 
 
 class RangeEvent(BaseModel):

@@ -39,29 +39,39 @@ def _file_reports(stack: LocalStack) -> list[dict[str, Any]]:
     return [json.loads(item["report"]["S"]) for item in items if "report" in item]
 
 
-def _curated_lines(stack: LocalStack) -> list[int]:
+def _curated_column(stack: LocalStack, name: str) -> list[tuple[int, Any]]:
+    """(source_line, value of `name`) of every curated order line."""
     bucket = stack.physical_id("CuratedBucket")
     s3 = stack.client("s3")
     tables = [
         pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()))
         for item in s3.list_objects_v2(Bucket=bucket, Prefix="orders/").get("Contents", [])
     ]
-    return sorted(pa.concat_tables(tables).column("source_line").to_pylist())
+    curated = pa.concat_tables(tables)
+    return list(zip(curated.column("source_line").to_pylist(), curated.column(name).to_pylist()))
+
+
+def _ingest_large_file(stack: LocalStack, key: str, body: bytes) -> dict[str, Any]:
+    """Drop the file, let its one execution run to success, and return the file's report from the ledger."""
+    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key=key, Body=body)
+    stack.wait_for_executions(timeout=180)
+    [execution] = stack.executions("IngestLargeFileStateMachine")
+    assert execution["status"] == "SUCCEEDED"
+    [report] = _file_reports(stack)
+    return report
 
 
 def test_a_large_file_is_split_into_ranges_and_every_row_is_accounted_for(stack: LocalStack) -> None:
     # When
-    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="orders/big.csv", Body=LARGE_FILE)
-    stack.wait_for_executions(timeout=120)
+    report = _ingest_large_file(stack, "orders/big.csv", LARGE_FILE)
     # Then: one successful execution, several ranges, and the file's accounting adds up
-    [execution] = stack.executions("IngestLargeFileStateMachine")
-    assert execution["status"] == "SUCCEEDED"
-    [report] = _file_reports(stack)
     assert report["ranges"] > 3
     assert (report["rows_in"], report["rows_accepted"], report["rows_quarantined"]) == (ROWS, ROWS - 2, 2)
     assert report["quarantine_reasons"] == {"invalid_timestamp": 2}
     # Then: every row kept its own file line number across ranges
-    assert _curated_lines(stack) == [line for line in range(2, ROWS + 2) if line not in BAD_LINES]
+    assert sorted(line for line, _ in _curated_column(stack, "order_id")) == [
+        line for line in range(2, ROWS + 2) if line not in BAD_LINES
+    ]
     quarantine = stack.physical_id("QuarantineBucket")
     s3 = stack.client("s3")
     quarantined = [
@@ -89,19 +99,48 @@ def test_a_redelivered_large_file_starts_no_second_execution(stack: LocalStack) 
 
 
 def test_a_fault_inside_one_range_quarantines_the_file_and_the_other_ranges_still_add_up(stack: LocalStack) -> None:
-    # Given: binary garbage in the middle of the file (one range cannot be read)
+    # Given: control-byte garbage in the middle of the file: too little for the planner to call the whole file
+    # binary from its start (under 1% of it), too much for the one range that holds it (which cannot be read)
     middle = LARGE_FILE.index(b"\n", len(LARGE_FILE) // 2) + 1
-    body = LARGE_FILE[:middle] + b"\x00\x01\x02\x03" * 100 + b"\n" + LARGE_FILE[middle:]
+    body = LARGE_FILE[:middle] + b"\x01\x02\x03\x04" * 10 + b"\n" + LARGE_FILE[middle:]
     # When
-    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="orders/broken.csv", Body=body)
-    stack.wait_for_executions(timeout=120)
+    report = _ingest_large_file(stack, "orders/broken.csv", body)
     # Then: the execution finished, the file is quarantined whole with the fault, the rest was ingested
-    [execution] = stack.executions("IngestLargeFileStateMachine")
-    assert execution["status"] == "SUCCEEDED"
-    [report] = _file_reports(stack)
     assert report["file_error"] is not None
     assert 0 < report["rows_accepted"] < ROWS
     assert report["rows_in"] == report["rows_accepted"] + report["rows_quarantined"]
     quarantine = stack.physical_id("QuarantineBucket")
     [stored] = stack.client("s3").list_objects_v2(Bucket=quarantine, Prefix="files/")["Contents"]
     assert stack.client("s3").head_object(Bucket=quarantine, Key=stored["Key"])["Metadata"]["reason"] == report["file_error"]
+
+
+PRODUCT_NAMES = ['"Mug\nwith ""handle"", blue"', "Plate", '"Bowl\n\n(set of 2)"', '5" frame', '"Cup,\r\nsaucer"']
+
+
+def _multiline_file(rows: int) -> tuple[bytes, list[tuple[int, str]]]:
+    """Orders whose quoted product names hold newlines, at many byte offsets; and each row's (line, name)."""
+    text, expected, line = HEADER, [], 2
+    for number in range(rows):
+        written = PRODUCT_NAMES[number % len(PRODUCT_NAMES)]
+        text += (
+            f"O{number},1,C{number % 7},c{number % 7}@example.com,2024-03-01T10:00:00Z,GBP,SKU{number % 3},"
+            f"1,{number % 13 + 1}.99,completed,{written}\n"
+        )
+        name = written[1:-1].replace('""', '"') if written.startswith('"') else written
+        expected.append((line, name))
+        line += written.count("\n") + 1
+    return text.replace("unit_price,status\n", "unit_price,status,product_name\n", 1).encode(), expected
+
+
+@pytest.mark.parametrize("range_bytes", ["61", "450"])
+def test_quoted_newlines_are_never_cut_through_the_state_machine(range_bytes: str) -> None:
+    # Given: tiny ranges over a file whose quoted fields hold newlines
+    data, expected = _multiline_file(40)
+    with LocalStack(parameters={"LargeFileThresholdBytes": "1000", "IngestRangeBytes": range_bytes}) as stack:
+        # When
+        report = _ingest_large_file(stack, "orders/notes.csv", data)
+        # Then: every row accepted once, whole, with the physical line it starts on
+        assert report["ranges"] > 5
+        assert (report["rows_in"], report["rows_accepted"], report["rows_quarantined"]) == (40, 40, 0)
+        assert sorted(_curated_column(stack, "product_name")) == expected
+        assert stack.async_failures == []

@@ -169,18 +169,61 @@ def test_text_that_is_neither_utf8_nor_gb18030_is_refused() -> None:
     assert _refusal(data) == "undecodable_text"
 
 
-def test_an_undecodable_byte_far_into_the_file_is_reported_after_the_earlier_batches_with_its_line() -> None:
-    # Given: 2,000 good lines, then a byte that is not UTF-8, read in small blocks
-    data = b"id,name\n" + b"".join(b"%d,name%d\n" % (i, i) for i in range(2000)) + b"2000,bad\xff\n"
-    batches: list[RawRows] = []
+def _names_with_a_bad_byte_at(offset: int, encoding: str) -> tuple[bytes, int, int]:
+    """A CSV of Chinese names in `encoding` with one byte that is not `encoding` (0xFF) in the line at about
+    `offset`, and 1,000 good lines after it; returns the file, that line's number and the count of rows."""
+    head = "id,name\n".encode(encoding)
+    row_bytes = len("1000000,王芳\n".encode(encoding))
+    before = (offset - len(head)) // row_bytes
+    rows = [f"{number:07d},王芳\n".encode(encoding) for number in range(before)]
+    rows.append(f"{before:07d},王".encode(encoding) + b"\xff" + "芳\n".encode(encoding))
+    rows += [f"{number:07d},李娜\n".encode(encoding) for number in range(before + 1, before + 1001)]
+    return head + b"".join(rows), before + 2, len(rows)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_an_undecodable_byte_beyond_the_detected_start_rejects_its_row_only_and_reading_goes_on(encoding: str) -> None:
+    # Given: one bad byte at 5 MiB, past the first 4 MiB block that chose the encoding
+    data, bad_line, row_count = _names_with_a_bad_byte_at(5 << 20, encoding)
     # When
-    with pytest.raises(UnreadableFile) as refused:
-        for batch in read_batches(io.BytesIO(data), ReadOptions(batch_rows=500, batch_bytes=4096, encoding="utf-8")):
-            batches.append(batch)
+    batches, rows, lines = _read(data)
+    # Then: that row is quarantined as undecodable_text with its line, every other row is read, in order
+    assert _malformed(batches) == [(bad_line, "undecodable_text", f"{bad_line - 2:07d},王\ufffd芳")]
+    assert len(rows) == row_count - 1 and lines == [line for line in range(2, row_count + 2) if line != bad_line]
+    assert rows[-1] == {"id": f"{row_count - 1:07d}", "name": "李娜"}
+    assert sum(batch.rows_in for batch in batches) == row_count
+
+
+def test_an_undecodable_byte_inside_a_quoted_multi_line_field_rejects_that_whole_record() -> None:
+    # Given: small blocks, so the bad byte lies beyond the block that chose UTF-8
+    data = b"id,note\n" + b"".join(b"%d,plain\n" % i for i in range(20)) + b'20,"one\ntw\xffo\nthree"\n21,last\n'
+    # When
+    batches, rows, lines = _read(data, batch_bytes=64, batch_rows=7)
     # Then
-    assert refused.value.reason == "undecodable_text"
-    assert "line 2002" in refused.value.detail
-    assert 0 < sum(batch.rows_in for batch in batches) < 2001
+    assert _malformed(batches) == [(22, "undecodable_text", '20,"one\ntw\ufffdo\nthree"')]
+    assert lines == [*range(2, 22), 25] and rows[-1] == {"id": "21", "note": "last"}
+    assert sum(batch.rows_in for batch in batches) == 22
+
+
+def test_a_last_line_cut_inside_a_character_is_an_undecodable_row() -> None:
+    # Given: the file ends in the middle of a three-byte UTF-8 character, with no newline
+    data = b"id,name\n" + b"".join(b"%d,name\n" % i for i in range(20)) + "20,中".encode()[:-1]
+    # When
+    batches, rows, lines = _read(data, batch_bytes=64)
+    # Then
+    assert _malformed(batches) == [(22, "undecodable_text", "20,\ufffd")]
+    assert len(rows) == 20 and sum(batch.rows_in for batch in batches) == 21
+
+
+def test_an_undecodable_json_line_is_rejected_and_the_lines_after_it_are_read() -> None:
+    # Given
+    data = b"".join(b'{"event_id": "e%d"}\n' % i for i in range(10)) + b'{"event_id": "\xff"}\n{"event_id": "e11"}\n'
+    # When
+    batches, rows, lines = _read(data, batch_bytes=32)
+    # Then
+    assert _malformed(batches) == [(11, "undecodable_text", '{"event_id": "\ufffd"}')]
+    assert lines == [*range(1, 11), 12]
+    assert sum(batch.rows_in for batch in batches) == 12
 
 
 def test_malformed_rows_keep_their_line_and_original_text_and_raise_no_decode_warning(monkeypatch) -> None:
@@ -235,6 +278,18 @@ def test_a_file_larger_than_a_batch_yields_bounded_batches_whose_rows_and_lines_
     assert lines == expected_lines
 
 
+def _standard_library_records(text: str) -> tuple[list[list[str]], list[int]]:
+    """The records after the header as Python's csv module reads them, and the physical line each starts on."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader)
+    records, lines, previous_end = [], [], reader.line_num
+    for record in reader:
+        records.append(record)
+        lines.append(previous_end + 1)
+        previous_end = reader.line_num
+    return records, lines
+
+
 def test_line_numbers_agree_with_the_standard_library_on_random_quoted_csv() -> None:
     # Given: random records with quoted delimiters, doubled quotes, CRLF and newlines in values, read in tiny blocks
     generator = random.Random(7)
@@ -245,16 +300,11 @@ def test_line_numbers_agree_with_the_standard_library_on_random_quoted_csv() -> 
     records = [[str(i), "".join(generator.choices(alphabet, k=generator.randrange(12))), "x"] for i in range(400)]
     writer.writerows(records)
     text = buffer.getvalue()
-    reader = csv.reader(io.StringIO(text, newline=""))
-    next(reader)
-    expected_lines = []
-    previous_end = reader.line_num
-    for _ in reader:
-        expected_lines.append(previous_end + 1)
-        previous_end = reader.line_num
+    expected, expected_lines = _standard_library_records(text)
     # When
     _, rows, lines = _read(text.encode(), batch_rows=37, batch_bytes=97)
     # Then
+    assert expected == records
     assert [[row["k"], row["v"], row["w"]] for row in rows] == records
     assert lines == expected_lines
 
@@ -267,13 +317,7 @@ def test_stray_quotes_and_quoted_newlines_mixed_at_random_keep_the_standard_libr
         f"{i},{generator.choice(kinds)},{generator.choice(kinds)}" for i in range(3000)
     ]
     text = "\n".join(lines_of_text) + "\n"
-    reader = csv.reader(io.StringIO(text, newline=""))
-    next(reader)
-    expected, expected_lines, previous_end = [], [], reader.line_num
-    for record in reader:
-        expected.append(record)
-        expected_lines.append(previous_end + 1)
-        previous_end = reader.line_num
+    expected, expected_lines = _standard_library_records(text)
     # When
     _, rows, lines = _read(text.encode(), batch_rows=101, batch_bytes=1000)
     # Then

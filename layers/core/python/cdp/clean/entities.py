@@ -138,10 +138,7 @@ ORDERS = EntitySpec(
     columns=(
         _text("order_id", required=True),
         _text("line_id", required=True),
-        _text("customer_id"),
-        ColumnRule("email", "email"),
-        ColumnRule("phone", "phone"),
-        _text("anonymous_id"),
+        *_identity(anonymous_id=True),
         ColumnRule("ordered_at", "timestamp", required=True),
         ColumnRule("currency", "currency", required=True),
         _text("sku"),

@@ -1,11 +1,11 @@
 """Streams an object's bytes in bounded blocks: gzip undone on the fly, text checked and transcoded to UTF-8.
 
-Nothing here holds more than one block (plus the decompressor's window), whatever the object's size.
+Nothing here holds more than one block (plus the decompressor's window and one unfinished line), whatever the
+object's size.
 """
 
 from __future__ import annotations
 
-import codecs
 import gzip
 import io
 import zlib
@@ -40,7 +40,7 @@ class _Prefixed(io.RawIOBase):
         return len(chunk)
 
 
-def _read_fully(stream: BinaryIO, size: int) -> bytes:
+def read_fully(stream: BinaryIO, size: int) -> bytes:
     """Up to `size` bytes; short only at the end of the stream (network bodies may return less per read)."""
     parts: list[bytes] = []
     remaining = size
@@ -63,7 +63,7 @@ def _decompressed_blocks(stream: BinaryIO, block_bytes: int) -> Iterator[bytes]:
     produced = 0
     while True:
         try:
-            block = _read_fully(inflated, block_bytes)  # type: ignore[arg-type]
+            block = read_fully(inflated, block_bytes)  # type: ignore[arg-type]
         except EOFError as error:
             raise UnreadableFile("truncated_gzip", f"after {produced} decompressed bytes: {error}") from error
         except (OSError, zlib.error) as error:
@@ -78,7 +78,7 @@ class ByteBlocks:
     """The decompressed content of a stream as blocks of at most `block_bytes`; `first` is there to sniff."""
 
     def __init__(self, stream: BinaryIO, compression: str | None, block_bytes: int) -> None:
-        head = _read_fully(stream, block_bytes)
+        head = read_fully(stream, block_bytes)
         self.compressed = head.startswith(GZIP_MAGIC)
         if compression == "gzip" and not self.compressed:
             raise UnreadableFile("not_gzip", "declared gzip, but the content has no gzip header")
@@ -93,7 +93,7 @@ class ByteBlocks:
         block = head
         while block:
             yield block
-            block = _read_fully(stream, block_bytes)
+            block = read_fully(stream, block_bytes)
 
     def __iter__(self) -> Iterator[bytes]:
         if self.first:
@@ -101,24 +101,40 @@ class ByteBlocks:
         yield from self._blocks
 
 
-def utf8_blocks(blocks: ByteBlocks, encoding: str) -> Iterator[bytes]:
-    """The blocks as UTF-8 (BOM removed), checked to decode in `encoding`; a byte that does not decode makes
-    the file an UnreadableFile("undecodable_text") naming the line, even after earlier blocks were returned."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    lines_before = 1
-    first = True
-    for block in blocks:
-        if first:
-            block = block.removeprefix(UTF8_BOM) if encoding == "utf-8" else block
-            first = False
-        try:
-            text = decoder.decode(block)
-        except UnicodeDecodeError as error:
-            line = lines_before + block.count(b"\n", 0, error.start)
-            raise UnreadableFile("undecodable_text", f"line {line}: not {encoding}: {error.reason}") from error
-        lines_before += block.count(b"\n")
-        yield block if encoding == "utf-8" else text.encode("utf-8")
+def _as_utf8(lines: bytes, encoding: str, first_line: int, undecodable_lines: set[int]) -> bytes:
+    """Whole lines as UTF-8; a line that does not decode gets U+FFFD for its bad bytes and its number noted."""
     try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError as error:
-        raise UnreadableFile("undecodable_text", f"line {lines_before}: the text ends inside a character") from error
+        text = lines.decode(encoding)
+    except UnicodeDecodeError:
+        parts = lines.split(b"\n")
+        for number, part in enumerate(parts):
+            try:
+                parts[number] = part.decode(encoding).encode("utf-8")
+            except UnicodeDecodeError:
+                parts[number] = part.decode(encoding, errors="replace").encode("utf-8")
+                undecodable_lines.add(first_line + number)
+        return b"\n".join(parts)
+    return lines if encoding == "utf-8" else text.encode("utf-8")
+
+
+def utf8_blocks(blocks: ByteBlocks, encoding: str, undecodable_lines: set[int], max_line_bytes: int) -> Iterator[bytes]:
+    """The blocks as UTF-8 (BOM removed), cut at line ends so that each line is decoded whole (a newline is never
+    part of a character in UTF-8, GBK or GB18030). A line that does not decode in `encoding` is passed on with its
+    bad bytes as U+FFFD and its number (the first line is 1) added to `undecodable_lines` before the block holding
+    it is returned, for the record reader to reject the row it belongs to; the rest of the file is read on.
+    A line longer than max_line_bytes is an UnreadableFile("record_too_large")."""
+    pending, line = b"", 1
+    for number, block in enumerate(blocks):
+        if number == 0 and encoding == "utf-8":
+            block = block.removeprefix(UTF8_BOM)
+        cut = block.rfind(b"\n") + 1
+        if not cut:
+            pending += block
+            if len(pending) > max_line_bytes:
+                raise UnreadableFile("record_too_large", f"line {line}: a line over {max_line_bytes} bytes")
+            continue
+        lines, pending = pending + block[:cut], block[cut:]
+        yield _as_utf8(lines, encoding, line, undecodable_lines)
+        line += lines.count(b"\n")
+    if pending:
+        yield _as_utf8(pending, encoding, line, undecodable_lines)

@@ -9,11 +9,13 @@ end) or where the counts disagree is parsed record by record instead, so a line 
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import itertools
 import re
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -24,6 +26,7 @@ from cdp.ingest.raw_rows import RawRows
 
 NEWLINE, CARRIAGE_RETURN = 10, 13
 MALFORMED_ROW = "malformed_row"
+UNDECODABLE_TEXT = "undecodable_text"
 UNTERMINATED_QUOTE = "unterminated_quote"
 RUN_LINES = 128  # lines matched per regex call: bounds the regex engine's backtracking memory
 
@@ -40,11 +43,13 @@ class Records:
         return self.records[index].removesuffix(b"\r").decode("utf-8")
 
 
-def _single_line_records_pattern(delimiter: bytes, quote: bytes) -> re.Pattern[bytes]:
-    """A run of lines that are each one whole record whose quotes all open at a field start and close on the line."""
+def _records_pattern(delimiter: bytes, quote: bytes, most: int, quoted_newlines: bool) -> re.Pattern[bytes]:
+    """Up to `most` whole records whose quotes all open at a field start and close in the record (on the line
+    they open on, unless quoted_newlines). Possessive quantifiers: no backtracking."""
     d, q = re.escape(delimiter), re.escape(quote)
-    field = b"(?:%s[^%s\n]*+(?:%s%s[^%s\n]*+)*+%s[^%s%s\n]*+|[^%s%s\n]*+)" % (q, q, q, q, q, q, d, q, d, q)
-    return re.compile(b"(?:%s(?:%s%s)*+\n){0,%d}" % (field, d, field, RUN_LINES))  # possessive: no backtracking
+    inside = b"[^%s]" % q if quoted_newlines else b"[^%s\n]" % q
+    field = b"(?:%s%s*+(?:%s%s%s*+)*+%s[^%s%s\n]*+|[^%s%s\n]*+)" % (q, inside, q, q, inside, q, q, d, d, q)
+    return re.compile(b"(?:%s(?:%s%s)*+\n){0,%d}" % (field, d, field, most))
 
 
 class CsvFramer:
@@ -60,9 +65,10 @@ class CsvFramer:
     def __init__(self, delimiter: str, quote_char: str | None, batch_rows: int, max_record_bytes: int) -> None:
         self._quote = quote_char.encode() if quote_char else None
         self._field_starts = {ord(delimiter), NEWLINE, CARRIAGE_RETURN}
-        self._single_line_records = (
-            _single_line_records_pattern(delimiter.encode(), self._quote) if self._quote else None
-        )
+        quote, separator = self._quote, delimiter.encode()
+        self._single_line_records = _records_pattern(separator, quote, RUN_LINES, False) if quote else None
+        self._records = _records_pattern(separator, quote, RUN_LINES, True) if quote else None  # record_start's
+        self._record = _records_pattern(separator, quote, 1, True) if quote else None
         self._batch_rows = batch_rows
         self._max_record_bytes = max_record_bytes
 
@@ -99,6 +105,45 @@ class CsvFramer:
             for part in pending.split(b"\n"):
                 inside = self._quote is not None and self._still_quoted(part, inside)
             yield Records([pending.removesuffix(b"\n")], [line], unterminated=inside)
+
+    def record_start(self, data: bytes, position: int, target: int) -> tuple[int, bool]:
+        """The first record start at or after `target` in `data`, walking whole records from the record start
+        `position` by the same rules as `frames`: (that start, True); or, when `data` ends first, (the start of
+        its unfinished last record, False). Lines without a quote are skipped at C speed (find), so the cost
+        is one pass over the bytes plus a regex over the lines that hold quotes."""
+        while position < target:
+            if position >= len(data):
+                return position, False
+            quote_at = data.find(self._quote, position) if self._quote else -1
+            plain_end = len(data) if quote_at < 0 else data.rfind(b"\n", position, quote_at) + 1
+            if plain_end > position:  # whole lines without quotes: each ends a record
+                newline = data.find(b"\n", max(position, target - 1), plain_end)
+                if newline >= 0:
+                    return newline + 1, True
+                position = max(position, data.rfind(b"\n", position, plain_end) + 1)
+                if quote_at < 0:
+                    return position, False
+                continue
+            assert self._records is not None and self._record is not None
+            run = self._records.match(data, position)
+            if run and run.end() > position:  # whole well-quoted records, quoted newlines and all
+                if run.end() < target:
+                    position = run.end()
+                    continue
+                while position < target:
+                    record = self._record.match(data, position)
+                    assert record is not None
+                    position = record.end()
+                return position, True
+            record_end = data.find(b"\n", position)
+            inside = record_end >= 0 and self._still_quoted(data[position:record_end], inside=False)
+            while inside:
+                line_start, record_end = record_end + 1, data.find(b"\n", record_end + 1)
+                inside = record_end >= 0 and self._still_quoted(data[line_start:record_end], inside=True)
+            if record_end < 0:
+                return position, False
+            position = record_end + 1
+        return position, True
 
     @staticmethod
     def _non_empty(parts: list[bytes], line: int) -> tuple[list[bytes], list[int]]:
@@ -243,10 +288,35 @@ class CsvBatchParser:
         return RawRows(table=table, lines=pa.array(lines, pa.int64()), malformed=malformed)
 
 
+def _without_undecodable(records: Records, undecodable_lines: AbstractSet[int]) -> tuple[Records, list[Rejection]]:
+    """The records that span none of the undecodable lines, and an `undecodable_text` rejection for each that does."""
+    last_line = records.lines[-1] + records.records[-1].count(b"\n")
+    hit = set()
+    for line in undecodable_lines:
+        if records.lines[0] <= line <= last_line:
+            index = bisect.bisect_right(records.lines, line) - 1
+            if line <= records.lines[index] + records.records[index].count(b"\n"):
+                hit.add(index)
+    if not hit:
+        return records, []
+    kept = [index for index in range(len(records.lines)) if index not in hit]
+    rejected = [
+        Rejection(records.lines[index], UNDECODABLE_TEXT, {"raw": records.text(index)}) for index in sorted(hit)
+    ]
+    unterminated = records.unterminated and len(records.lines) - 1 not in hit
+    return Records([records.records[i] for i in kept], [records.lines[i] for i in kept], unterminated), rejected
+
+
 def read_csv_batches(
-    utf8_blocks: Iterable[bytes], delimiter: str, quote_char: str | None, batch_rows: int, max_record_bytes: int
+    utf8_blocks: Iterable[bytes],
+    delimiter: str,
+    quote_char: str | None,
+    batch_rows: int,
+    max_record_bytes: int,
+    undecodable_lines: AbstractSet[int] = frozenset(),
 ) -> Iterator[RawRows]:
-    """The header is the first non-empty record; every later non-empty record is a row or a malformed row."""
+    """The header is the first non-empty record; every later non-empty record is a row or a malformed row (one
+    spanning a line of `undecodable_lines`, filled in as the blocks are read, is rejected as undecodable_text)."""
     frames = CsvFramer(delimiter, quote_char, batch_rows, max_record_bytes).frames(utf8_blocks)
     first = next(frames, None)
     if first is None:
@@ -255,7 +325,10 @@ def read_csv_batches(
     rows_seen = 0
     rest = Records(first.records[1:], first.lines[1:])  # a final, unterminated record is always yielded alone
     for records in itertools.chain([rest] if rest.lines else [], frames):
-        batch = parser.parse(records)
+        readable, undecodable = _without_undecodable(records, undecodable_lines) if undecodable_lines else (records, [])
+        batch = parser.parse(readable)
+        if undecodable:
+            batch = RawRows(table=batch.table, lines=batch.lines, malformed=[*batch.malformed, *undecodable])
         rows_seen += batch.rows_in
         yield batch
     if rows_seen == 0:

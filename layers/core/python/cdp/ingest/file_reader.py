@@ -4,8 +4,9 @@
 block of `options.batch_bytes` at a time whatever the file's size. Every fault of the file as a whole raises
 `UnreadableFile(reason, detail)` from the iterator: before the first batch when the start of the file shows it
 (empty_file, binary_content, undecodable_text, not_parquet, duplicate_columns, ...), or after earlier batches were
-yielded when it lies further on (truncated_gzip, corrupt_gzip, undecodable_text, record_too_large,
-corrupt_parquet). Batches already yielded stay valid; the caller decides what to do with them.
+yielded when it lies further on (truncated_gzip, corrupt_gzip, record_too_large, corrupt_parquet). Batches already
+yielded stay valid; the caller decides what to do with them. Text that does not decode beyond the first block
+(which chose the encoding) is not a fault of the file: the row holding it is a malformed row, undecodable_text.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from cdp.ingest.parquet_batches import open_parquet, read_parquet_batches
 from cdp.ingest.raw_rows import RawRows
 from cdp.ingest.sniff import format_of_content, format_of_key, refuse_binary, sniff_delimiter, text_encoding
 
-__all__ = ["RawRows", "ReadOptions", "read_batches", "read_csv_rows"]
+__all__ = ["RawRows", "ReadOptions", "TextLayout", "read_batches", "read_csv_rows", "text_layout"]
 
 FORMATS = ("csv", "jsonl", "parquet")
 FORMAT_ALIASES = {"json": "jsonl", "ndjson": "jsonl", "tsv": "csv"}
@@ -57,6 +58,7 @@ class ReadOptions:
     batch_rows: int = 50_000
     batch_bytes: int = 4 << 20
     max_record_bytes: int = 16 << 20
+    check_encoding: bool = True  # False: the file's start was checked (this is a later byte range of it)
 
     def __post_init__(self) -> None:
         if self.format is not None:
@@ -95,17 +97,41 @@ class ReadOptions:
         return options if options.format else replace(options, format=format_of_key(key))
 
 
-def _text_batches(blocks: ByteBlocks, options: ReadOptions, file_format: str) -> Iterator[RawRows]:
-    head = blocks.first.removeprefix(UTF8_BOM)
-    if not head.strip() and len(blocks.first) < options.batch_bytes:
+@dataclass(frozen=True)
+class TextLayout:
+    """How a text file is read throughout: its encoding and (CSV) delimiter, chosen once from its first block."""
+
+    format: str
+    encoding: str
+    delimiter: str | None  # None for JSON Lines
+
+
+def text_layout(first: bytes, options: ReadOptions, file_format: str, complete: bool) -> TextLayout:
+    """The declared encoding and delimiter, else those detected in the first decompressed block (`complete`: it
+    is the whole file); refuses an empty or binary file, or one whose start does not decode."""
+    head = first.removeprefix(UTF8_BOM)
+    if not head.strip() and complete:
         raise UnreadableFile("empty_file")
     refuse_binary(head)
-    encoding = text_encoding(blocks.first, options.encoding, complete=len(blocks.first) < options.batch_bytes)
-    texts = utf8_blocks(blocks, encoding)
+    if options.encoding is not None and not options.check_encoding:
+        encoding = options.encoding  # text that does not decode is then a fault of its row (undecodable_text)
+    else:
+        encoding = text_encoding(first, options.encoding, complete=complete)
     if file_format == "jsonl":
-        return read_jsonl_batches(texts, options.batch_rows, options.max_record_bytes)
+        return TextLayout(file_format, encoding, None)
     delimiter = options.delimiter or sniff_delimiter(head.decode(encoding, errors="replace"), options.quote_char)
-    return read_csv_batches(texts, delimiter, options.quote_char, options.batch_rows, options.max_record_bytes)
+    return TextLayout(file_format, encoding, delimiter)
+
+
+def _text_batches(blocks: ByteBlocks, options: ReadOptions, file_format: str) -> Iterator[RawRows]:
+    layout = text_layout(blocks.first, options, file_format, complete=len(blocks.first) < options.batch_bytes)
+    undecodable: set[int] = set()  # filled in by utf8_blocks as it reads, checked by the record reader
+    texts = utf8_blocks(blocks, layout.encoding, undecodable, options.max_record_bytes)
+    if layout.delimiter is None:
+        return read_jsonl_batches(texts, options.batch_rows, options.max_record_bytes, undecodable)
+    return read_csv_batches(
+        texts, layout.delimiter, options.quote_char, options.batch_rows, options.max_record_bytes, undecodable
+    )
 
 
 def read_batches(stream: BinaryIO, options: ReadOptions | Mapping[str, Any] | None = None) -> Iterator[RawRows]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,7 @@ from cdp.ingest.raw_rows import RawRows
 
 INVALID_JSON = "invalid_json"
 NOT_AN_OBJECT = "not_a_json_object"
+UNDECODABLE_TEXT = "undecodable_text"
 
 
 def _json_number(value: Any) -> Any:
@@ -65,7 +67,26 @@ def _batch(
     return RawRows(table=table, lines=pa.array(lines, pa.int64()), malformed=malformed)
 
 
-def read_jsonl_batches(utf8_blocks: Iterable[bytes], batch_rows: int, max_record_bytes: int) -> Iterator[RawRows]:
+def _parsed(line: int, content: bytes, undecodable_lines: AbstractSet[int]) -> dict[str, Any] | Rejection:
+    """The line's object, or why it is a malformed row."""
+    text = content.decode("utf-8")
+    if line in undecodable_lines:
+        return Rejection(line, UNDECODABLE_TEXT, {"raw": text})
+    try:
+        value = _DECODER.decode(text)
+    except ValueError as error:
+        return Rejection(line, INVALID_JSON, {"raw": text, "error": str(error)})
+    return value if isinstance(value, dict) else Rejection(line, NOT_AN_OBJECT, {"raw": text})
+
+
+def read_jsonl_batches(
+    utf8_blocks: Iterable[bytes],
+    batch_rows: int,
+    max_record_bytes: int,
+    undecodable_lines: AbstractSet[int] = frozenset(),
+) -> Iterator[RawRows]:
+    """Batches of at most batch_rows lines; a line in `undecodable_lines` (filled in as the blocks are read) is
+    rejected as undecodable_text."""
     columns: dict[str, None] = {}
     objects: list[dict[str, Any]] = []
     lines: list[int] = []
@@ -73,17 +94,13 @@ def read_jsonl_batches(utf8_blocks: Iterable[bytes], batch_rows: int, max_record
     seen = 0
     for line, content in _lines(utf8_blocks, max_record_bytes):
         seen += 1
-        try:
-            value = _DECODER.decode(content.decode("utf-8"))
-        except ValueError as error:
-            malformed.append(Rejection(line, INVALID_JSON, {"raw": content.decode("utf-8"), "error": str(error)}))
+        parsed = _parsed(line, content, undecodable_lines)
+        if isinstance(parsed, Rejection):
+            malformed.append(parsed)
         else:
-            if isinstance(value, dict):
-                columns.update(dict.fromkeys(value))
-                objects.append(value)
-                lines.append(line)
-            else:
-                malformed.append(Rejection(line, NOT_AN_OBJECT, {"raw": content.decode("utf-8")}))
+            columns.update(dict.fromkeys(parsed))
+            objects.append(parsed)
+            lines.append(line)
         if len(objects) + len(malformed) >= batch_rows:
             yield _batch(objects, lines, malformed, columns)
             objects, lines, malformed = [], [], []

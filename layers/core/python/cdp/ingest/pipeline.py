@@ -299,7 +299,8 @@ def ingest_range(
         if byte_range.start or byte_range.end is not None:
             ranges.append((byte_range.start, byte_range.end))
         with object_store.open_object(dropped.bucket, dropped.key, dropped.version_id, ranges or None) as stream:
-            options = ReadOptions.for_key(dropped.key, mapping.read_options, batch_bytes=settings.batch_bytes)
+            declared = {**mapping.read_options, **byte_range.read_options}  # as the planner chose for every range
+            options = ReadOptions.for_key(dropped.key, declared, batch_bytes=settings.batch_bytes)
             for batch_index, raw in enumerate(read_batches(stream, options)):
                 try:
                     run.ingest_batch(raw, batch_index)
@@ -370,10 +371,16 @@ def large_file_owner(dropped: DroppedFile) -> str:
 
 
 def plan_file_ranges(dropped: DroppedFile, settings: IngestSettings) -> list[ByteRange]:
-    """Split the object into line-aligned ranges of about INGEST_RANGE_BYTES (one range if it cannot be split)."""
+    """Split the object into ranges of about INGEST_RANGE_BYTES at record starts (one range if it cannot be split,
+    or if its mapping or declared options are at fault: that range's ingest then reports the fault)."""
     size = object_store.object_size(dropped.bucket, dropped.key, dropped.version_id)
+    try:
+        declared = mapping_for(dropped.key, _manifest_of(dropped)).read_options
+        options = ReadOptions.for_key(dropped.key, declared, batch_bytes=settings.batch_bytes)
+    except UnreadableFile:
+        return [whole_object()]
     with object_store.open_object(dropped.bucket, dropped.key, dropped.version_id) as stream:
-        return plan_ranges(stream, size, settings.range_bytes)
+        return plan_ranges(stream, size, settings.range_bytes, options)
 
 
 def ingest_file_range(dropped: DroppedFile, settings: IngestSettings, now: datetime, byte_range: ByteRange) -> FileReport:
