@@ -7,12 +7,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import boto3
 import pytest
 from cdp.adapters.identity_store import IdentityStore
 from cdp.identity.resolution import current_profile_id, resolve_batch
 from cdp.identity.split import SplitRefused, split_profile
-from identity_tables import PROFILES, atomic_transactions, identity_tables, put_record
+from identity_tables import apply_record, atomic_transactions, identity_tables, set_profile
 
 MERGED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 SPLIT_AT = MERGED_AT + timedelta(hours=3)
@@ -22,14 +21,6 @@ SPLIT_AT = MERGED_AT + timedelta(hours=3)
 def store() -> Iterator[IdentityStore]:
     with identity_tables() as identity_store:
         yield identity_store
-
-
-def _name(profile_id: str, **values: str) -> None:
-    boto3.resource("dynamodb").Table(PROFILES).update_item(
-        Key={"pk": f"PROFILE#{profile_id}", "sk": "PROFILE"},
-        UpdateExpression="SET " + ", ".join(f"{name} = :{name}" for name in values),
-        ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
-    )
 
 
 def _order(order_id: str, amount: str, at: datetime) -> dict[str, object]:
@@ -47,7 +38,7 @@ def _order(order_id: str, amount: str, at: datetime) -> dict[str, object]:
 
 
 def _put_order(order_id: str, amount: str, profile_id: str, identifiers: list[str], at: datetime) -> str:
-    return put_record("orders", f"{order_id}#1", profile_id, identifiers, _order(order_id, amount, at), at.isoformat())
+    return apply_record("orders", f"{order_id}#1", profile_id, identifiers, _order(order_id, amount, at), at.isoformat())
 
 
 def test_split_after_more_activity_gives_each_side_its_own_records_and_aggregates(store: IdentityStore) -> None:
@@ -58,9 +49,9 @@ def test_split_after_more_activity_gives_each_side_its_own_records_and_aggregate
     assert customer is not None and anonymous is not None
     _put_order("O1", "10.00", customer, ["customer_id#C1"], before)
     _put_order("O2", "5.00", anonymous, ["anonymous_id#anon-1"], before)
-    put_record("events", "e1", anonymous, ["anonymous_id#anon-1"], {"event": "Product Viewed"}, before.isoformat())
-    _name(anonymous, first_name="Anon", city="Paris")
-    _name(customer, city="Berlin")
+    apply_record("events", "e1", anonymous, ["anonymous_id#anon-1"], {"event": "Product Viewed"}, before.isoformat())
+    set_profile(anonymous, first_name="Anon", city="Paris")
+    set_profile(customer, city="Berlin")
     [merge] = resolve_batch(store, [[("customer_id", "C1"), ("anonymous_id", "anon-1")]], "login", MERGED_AT).merges
     merged = store.get_profile(customer)
     assert merged is not None and (merged["first_name"], merged["city"]) == ("Anon", "Berlin")  # survivor newer
