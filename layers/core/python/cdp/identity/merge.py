@@ -191,29 +191,55 @@ def merge_profiles(
     cause: str,
     now: datetime,
 ) -> MergeEdge | None:
-    """Merge two live profiles an input links, or record why not (None). ConcurrentChange: re-read and retry."""
-    profiles = {profile_id: store.get_profile(profile_id) for profile_id in (kept, other)}
-    if any(item is None or "redirect_to" in item for item in profiles.values()):
-        raise ConcurrentChange("a linked profile was merged meanwhile")
-    kept_item, other_item = profiles[kept], profiles[other]
-    assert kept_item is not None and other_item is not None
+    """Merge two live profiles an input links, or record why not (None).
+
+    While records keep arriving on either profile the merge is re-read and retried here; ConcurrentChange when one
+    of them was merged away meanwhile (re-resolve).
+    """
+    for attempt in range(MOVE_ATTEMPTS):
+        profiles = {profile_id: store.get_profile(profile_id) for profile_id in (kept, other)}
+        if any(item is None or "redirect_to" in item for item in profiles.values()):
+            raise ConcurrentChange("a linked profile was merged meanwhile")
+        kept_item, other_item = profiles[kept], profiles[other]
+        assert kept_item is not None and other_item is not None
+        refusal = _refusal_reason(store, rules, kept_item, other_item)
+        if refusal:
+            _refusal(store, kept, other, linked_by, refusal, cause, now)
+            return None
+        try:
+            return _merge(store, kept_item, other_item, linked_by, cause, now)
+        except ConcurrentChange:
+            backoff(attempt)
+    raise ConcurrentChange("the linked profiles kept changing")
+
+
+def _refusal_reason(
+    store: IdentityStore, rules: IdentityRules, kept_item: dict[str, Any], other_item: dict[str, Any]
+) -> str | None:
+    """Why the rules refuse to merge these profiles, or None."""
     if _split_apart(store, kept_item, other_item):
-        _refusal(store, kept, other, linked_by, "a split separated these profiles", cause, now)
-        return None
-    combined = _counts(kept_item) + _counts(other_item)
+        return "a split separated these profiles"
     if _counts(kept_item)["customer_id"] and _counts(other_item)["customer_id"]:
-        _refusal(store, kept, other, linked_by, "both profiles hold a customer id", cause, now)
-        return None
+        return "both profiles hold a customer id"
+    combined = _counts(kept_item) + _counts(other_item)
     over = sorted(t for t, count in combined.items() if count > rules.limit(t))
     if over:
-        _refusal(
-            store, kept, other, linked_by, f"merged profile would exceed the limit of {', '.join(over)}", cause, now
-        )
-        return None
+        return f"merged profile would exceed the limit of {', '.join(over)}"
+    return None
+
+
+def _merge(
+    store: IdentityStore,
+    kept_item: dict[str, Any],
+    other_item: dict[str, Any],
+    linked_by: list[Identifier],
+    cause: str,
+    now: datetime,
+) -> MergeEdge:
     survivor, loser = (kept_item, other_item) if _survivor_first(kept_item, other_item) else (other_item, kept_item)
     loser_members = store.members(loser["profile_id"])
     changes = merged_attributes(survivor, loser)
-    changes.update({count_attribute(t): count for t, count in combined.items()})
+    changes.update({count_attribute(t): count for t, count in (_counts(kept_item) + _counts(other_item)).items()})
     edge = {
         "edge_id": uuid.uuid4().hex,
         "kind": "merge",
