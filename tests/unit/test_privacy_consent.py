@@ -151,3 +151,20 @@ def test_a_profiles_statements_of_one_batch_cost_one_write(store: PrivacyStore) 
     assert outcome.records_applied == 6
     assert {name: count for name, count in calls.items() if "Get" not in name and "Query" not in name} == {
         "TransactWriteItems": 3}
+
+
+def test_journeys_read_the_profile_strongly_consistent_and_follow_a_merge(store: PrivacyStore) -> None:
+    # Given: a profile merged into another, which holds the withdrawal
+    table = store.profiles
+    table.put_item(Item={"pk": "PROFILE#old", "sk": "PROFILE", "profile_id": "old", "redirect_to": "new"})
+    table.put_item(Item={"pk": "PROFILE#new", "sk": "PROFILE", "profile_id": "new",
+                         "consent": {"email:marketing": {"granted": False}}})
+    reads: list[dict] = []
+    table.meta.client.meta.events.register("provide-client-params.dynamodb.GetItem", lambda params, **_: reads.append(params))
+    # When: a journey step reads the profile it was started for
+    profile = store.profile_consistently("old", follow_redirects=True)
+    # Then: it sees the live profile's consent, through strongly consistent reads only
+    assert profile is not None and profile["profile_id"] == "new"
+    assert not consent_granted(profile["consent"], "email", "marketing")
+    assert [(read["Key"]["pk"], read["ConsistentRead"]) for read in reads] == [("PROFILE#old", True), ("PROFILE#new", True)]
+    assert store.profile_consistently("old")["redirect_to"] == "new"

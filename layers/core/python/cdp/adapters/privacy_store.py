@@ -26,6 +26,7 @@ from cdp.privacy.consent import ConsentChange, became_current, newest_per_key
 BATCH_GET_LIMIT = 100
 STATEMENTS_PER_TRANSACTION = 99  # and the profile update: DynamoDB's 100 items per transaction
 CONSENT_ATTEMPTS = 25
+MAX_REDIRECTS = 16
 BY_PROFILE_INDEX = "ByProfile"
 _deserializer = TypeDeserializer()
 _serializer = TypeSerializer()
@@ -161,11 +162,15 @@ class PrivacyStore:
         )
         return [_plain(item) for page in pages for item in page["Items"]]
 
-    def profile_consistently(self, profile_id: str) -> dict[str, Any] | None:
-        """The profile as last written (strongly consistent read), as a send decision needs it."""
-        return self.profiles.get_item(Key={"pk": f"PROFILE#{profile_id}", "sk": "PROFILE"}, ConsistentRead=True).get(
-            "Item"
-        )
+    def profile_consistently(self, profile_id: str, follow_redirects: bool = False) -> dict[str, Any] | None:
+        """The profile as last written (strongly consistent read), as a send decision needs it; with
+        `follow_redirects`, the live profile it was merged into."""
+        for _ in range(MAX_REDIRECTS):
+            item = self.profiles.get_item(Key=profile_key(profile_id), ConsistentRead=True).get("Item")
+            if item is None or not follow_redirects or "redirect_to" not in item:
+                return item
+            profile_id = item["redirect_to"]
+        raise RuntimeError(f"redirect chain longer than {MAX_REDIRECTS} from {profile_id}")
 
     # ------------------------------------------------------------------ the erased register
     def erased_among(self, digests: Iterable[str]) -> set[str]:
