@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -112,3 +112,24 @@ def atomic_transactions() -> Iterator[None]:
 
     with mock.patch.object(dynamodb_models.DynamoDBBackend, "transact_write_items", atomic):
         yield
+
+
+def run_at_once(*calls: Callable[[], Any]) -> tuple[list[Any], list[BaseException]]:
+    """Run the calls on threads at the same moment, transactions atomic as DynamoDB runs them: their results (in
+    the order they finished) and the errors raised."""
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], Any]) -> None:
+        try:
+            results.append(call())
+        except BaseException as error:  # noqa: BLE001 - returned to the test, which asserts on it
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    with atomic_transactions():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return results, errors

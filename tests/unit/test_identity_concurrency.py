@@ -7,7 +7,6 @@ record is held by exactly one live profile.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from cdp.adapters.identity_store import IdentityStore
 from cdp.identity.resolution import resolve_batch
 from cdp.identity.split import split_profile
 from cdp.profiles.aggregates import aggregate_profile, fold_records
-from identity_tables import apply_record, atomic_transactions, identity_tables
+from identity_tables import apply_record, identity_tables, run_at_once
 
 MERGED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 CUSTOMER = [("customer_id", "C1"), ("email", "a@x.io")]
@@ -105,12 +104,11 @@ def test_a_record_applied_during_a_split_counts_once_on_one_side(
     store: IdentityStore, monkeypatch: pytest.MonkeyPatch, step: str, side: str
 ) -> None:
     # Given a merged pair, and another Lambda about to apply an event (anonymous identifiers only) to one of the ids
+    later = MERGED_AT + timedelta(hours=1)
     customer, anonymous = _two_profiles(store)
     [merge] = resolve_batch(store, [[*CUSTOMER, *DEVICE]], "login", MERGED_AT).merges
-    target = {"loser": anonymous, "survivor": customer}[side]
-    later = MERGED_AT + timedelta(hours=1)
+    _before_first_call(monkeypatch, step, lambda: _event("late", {"loser": anonymous, "survivor": customer}[side], DEVICE, later))
     keys = {f"RECORD#events#{key}" for key in ("c0", "c1", "a0", "a1", "a2", "late")}
-    _before_first_call(monkeypatch, step, lambda: _event("late", target, DEVICE, later))
     # When the merge is split
     split_profile(store, customer, merge.edge_id, "admin", later + timedelta(minutes=1))
     # Then each record is held by exactly one side, each side's aggregates count exactly its own records
@@ -123,33 +121,19 @@ def test_merges_and_splits_under_concurrent_applications_keep_aggregates_exact(s
     # Given two profiles with records
     customer, anonymous = _two_profiles(store)
     keys = {f"RECORD#events#{key}" for key in ("c0", "c1", "a0", "a1", "a2")}
-    errors: list[BaseException] = []
 
     def apply_many(prefix: str, profile_id: str, identifiers: list[tuple[str, str]]) -> None:
-        try:
-            for n in range(12):
-                _event(f"{prefix}{n}", profile_id, identifiers, MERGED_AT + timedelta(minutes=n))
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
-            errors.append(error)
+        for n in range(12):
+            _event(f"{prefix}{n}", profile_id, identifiers, MERGED_AT + timedelta(minutes=n))
 
     def merge_then_split() -> None:
-        try:
-            [merge] = resolve_batch(store, [[*CUSTOMER, *DEVICE]], "login", MERGED_AT).merges
-            split_profile(store, customer, merge.edge_id, "admin", MERGED_AT + timedelta(hours=1))
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
-            errors.append(error)
+        [merge] = resolve_batch(store, [[*CUSTOMER, *DEVICE]], "login", MERGED_AT).merges
+        split_profile(store, customer, merge.edge_id, "admin", MERGED_AT + timedelta(hours=1))
 
     # When two Lambdas keep applying events to each profile id while another merges and splits them
-    threads = [
-        threading.Thread(target=apply_many, args=("x", anonymous, DEVICE)),
-        threading.Thread(target=apply_many, args=("y", customer, CUSTOMER)),
-        threading.Thread(target=merge_then_split),
-    ]
-    with atomic_transactions():
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    _, errors = run_at_once(
+        lambda: apply_many("x", anonymous, DEVICE), lambda: apply_many("y", customer, CUSTOMER), merge_then_split
+    )
     # Then nothing failed, every record is held once and every aggregate is exact on both sides
     assert errors == []
     keys |= {f"RECORD#events#{prefix}{n}" for prefix in "xy" for n in range(12)}

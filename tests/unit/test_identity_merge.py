@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,7 +10,7 @@ import pytest
 from cdp.adapters.identity_store import IdentityStore
 from cdp.identity.resolution import current_profile_id, resolve_batch
 from cdp.identity.rules import IdentityRules
-from identity_tables import apply_record, atomic_transactions, identity_tables, set_profile
+from identity_tables import apply_record, identity_tables, run_at_once, set_profile
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -130,24 +129,12 @@ def test_two_lambdas_merging_the_same_pair_at_once_merge_it_once(store: Identity
     first = _profile([("email", "a@x.io")], "m1", NOW - timedelta(days=2), store)
     second = _profile([("anonymous_id", "anon-9")], "m2", NOW - timedelta(days=1), store)
     apply_record("events", "e1", second, ["anonymous_id#anon-9"], {"event": "Product Viewed"}, "2026-11-22T00:00:00")
-    results: list[list[str | None]] = []
-    errors: list[BaseException] = []
 
-    def link(cause: str) -> None:
-        try:
-            results.append(
-                resolve_batch(store, [[("email", "a@x.io"), ("anonymous_id", "anon-9")]], cause, NOW).profile_ids
-            )
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
-            errors.append(error)
+    def link(cause: str) -> list[str | None]:
+        return resolve_batch(store, [[("email", "a@x.io"), ("anonymous_id", "anon-9")]], cause, NOW).profile_ids
 
     # When two threads link them at the same moment
-    threads = [threading.Thread(target=link, args=(f"lambda-{n}",)) for n in range(2)]
-    with atomic_transactions():
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    results, errors = run_at_once(lambda: link("lambda-0"), lambda: link("lambda-1"))
     # Then both resolve to the survivor, exactly one merge edge exists, and the record moved once
     assert errors == []
     assert results == [[first], [first]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,7 +14,7 @@ from cdp.identity.resolution import current_profile_id, resolve_batch
 from cdp.identity.split import SplitRefused, split_profile
 from cdp.profiles.apply import profile_changes
 from cdp_local.stack import _transactions_that_snapshot_only_touched_items
-from identity_tables import LEDGER, PROFILES, apply_record, atomic_transactions, identity_tables, set_profile
+from identity_tables import LEDGER, PROFILES, apply_record, identity_tables, run_at_once, set_profile
 
 MERGED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 SPLIT_AT = MERGED_AT + timedelta(hours=3)
@@ -117,24 +116,15 @@ def test_two_concurrent_splits_of_one_merge_undo_it_once(store: IdentityStore) -
     resolve_batch(store, [[("email", "a@x.io")]], "m1", MERGED_AT - timedelta(days=1))
     resolve_batch(store, [[("phone", "+4911")]], "m2", MERGED_AT)
     [merge] = resolve_batch(store, [[("email", "a@x.io"), ("phone", "+4911")]], "m3", MERGED_AT).merges
-    outcomes: list[str] = []
 
-    def split() -> None:
-        try:
-            outcomes.append(split_profile(store, merge.to_profile, merge.edge_id, "admin", SPLIT_AT).edge_id)
-        except SplitRefused as refused:
-            outcomes.append(f"refused {refused.status}")
+    def split() -> str:
+        return split_profile(store, merge.to_profile, merge.edge_id, "admin", SPLIT_AT).edge_id
 
     # When two administrators split it at the same moment
-    threads = [threading.Thread(target=split) for _ in range(2)]
-    with atomic_transactions():
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    outcomes, errors = run_at_once(split, split)
     # Then one split is made and the other refused with 409, leaving exactly one unmerge edge
-    assert sorted(outcome.startswith("refused") for outcome in outcomes) == [False, True]
-    assert "refused 409" in outcomes
+    assert len(outcomes) == 1
+    assert [(type(error), getattr(error, "status", None)) for error in errors] == [(SplitRefused, 409)]
     assert [e["kind"] for e in store.edges(merge.to_profile)] == ["unmerge", "merge"]
     assert current_profile_id(store, merge.from_profile) == merge.from_profile
 

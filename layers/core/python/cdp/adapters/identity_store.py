@@ -87,15 +87,10 @@ def parse_identifier(text: str) -> Identifier:
 def _version_condition(profile: dict[str, Any], prefix: str = "") -> tuple[str, dict[str, Any]]:
     """Live (not redirected) and still at the identity and aggregates versions read: the optimistic lock that
     merges, splits and record application (ProfileStore.apply_ledger_items) all honour."""
-    conditions = ["attribute_exists(pk)", "attribute_not_exists(redirect_to)"]
-    values: dict[str, Any] = {}
-    for version in ("identity_version", "aggregates_version"):
-        if version in profile:
-            conditions.append(f"{version} = :{prefix}{version}")
-            values[f":{prefix}{version}"] = profile[version]
-        else:
-            conditions.append(f"attribute_not_exists({version})")
-    return " AND ".join(conditions), values
+    versions = ("identity_version", "aggregates_version")
+    held = [f"{v} = :{prefix}{v}" if v in profile else f"attribute_not_exists({v})" for v in versions]
+    condition = " AND ".join(["attribute_exists(pk)", "attribute_not_exists(redirect_to)", *held])
+    return condition, {f":{prefix}{v}": profile[v] for v in versions if v in profile}
 
 
 def _cancelled(error: ClientError) -> bool:

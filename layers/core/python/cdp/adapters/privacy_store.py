@@ -20,8 +20,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client, dynamodb_table
-from cdp.profiles.keys import profile_key
 from cdp.privacy.consent import ConsentChange, became_current, newest_per_key
+from cdp.profiles.keys import profile_key
 
 BATCH_GET_LIMIT = 100
 STATEMENTS_PER_TRANSACTION = 99  # and the profile update: DynamoDB's 100 items per transaction

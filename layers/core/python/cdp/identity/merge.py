@@ -23,7 +23,6 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -142,16 +141,19 @@ def indexed_records(store: IdentityStore, profile_id: str) -> tuple[dict[str, An
     when `aggregate_profile` over it equals the aggregates stored on the item (kept exact by every versioned
     write); after a few waits the ledger is taken as it is, and the gap logged.
     """
-    for attempt in range(INDEX_CATCH_UP_ATTEMPTS):
+    attempt = 0
+    while True:
         item = store.get_profile(profile_id)
         if item is None:
             raise LookupError(f"profile {profile_id} does not exist")
         records = store.records_of(profile_id)
         if aggregate_profile(records) == fold_records(item, []):
             return item, records
+        attempt += 1
+        if attempt == INDEX_CATCH_UP_ATTEMPTS:
+            logger.warning("ledger index and aggregates disagree; taking the ledger", extra={"profile_id": profile_id})
+            return item, records
         time.sleep(0.05 * 2**attempt)
-    logger.warning("ledger index and profile aggregates disagree; taking the ledger", extra={"profile_id": profile_id})
-    return item, records
 
 
 def _refusal(

@@ -37,6 +37,8 @@ class SplitRefused(ValueError):
 
 @dataclass(frozen=True)
 class SplitOutcome:
+    """The unmerge edge made, the merge it undid, both profiles, and what went back to the restored one."""
+
     edge_id: str
     undoes: str
     survivor: str
