@@ -140,3 +140,27 @@ def test_merges_and_splits_under_concurrent_applications_keep_aggregates_exact(s
     held = _assert_exact(store, [customer, anonymous], keys)
     assert set(held) == {customer, anonymous}
     assert {f"RECORD#events#y{n}" for n in range(12)} <= held[customer]
+
+
+def test_a_merge_waits_for_the_ledger_index_to_list_a_record_just_applied(
+    store: IdentityStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two profiles, and a ByProfile index that has not yet caught up with the anonymous profile's last event
+    customer, anonymous = _two_profiles(store)
+    original = IdentityStore.records_of
+    lagging: list[str] = []
+
+    def records_of(self: IdentityStore, profile_id: str) -> list[dict[str, Any]]:
+        records = original(self, profile_id)
+        if profile_id == anonymous and not lagging:
+            lagging.append(profile_id)
+            return [record for record in records if record["pk"] != "RECORD#events#a2"]
+        return records
+
+    monkeypatch.setattr(IdentityStore, "records_of", records_of)
+    # When a login links them
+    resolve_batch(store, [[*CUSTOMER, *DEVICE]], "login", MERGED_AT)
+    # Then the merge noticed the listing disagreed with the stored aggregates, listed again, and moved all five
+    assert lagging == [anonymous]
+    keys = {f"RECORD#events#{key}" for key in ("c0", "c1", "a0", "a1", "a2")}
+    assert _assert_exact(store, [customer, anonymous], keys) == {customer: keys}
