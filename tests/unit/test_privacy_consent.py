@@ -168,3 +168,19 @@ def test_journeys_read_the_profile_strongly_consistent_and_follow_a_merge(store:
     assert not consent_granted(profile["consent"], "email", "marketing")
     assert [(read["Key"]["pk"], read["ConsistentRead"]) for read in reads] == [("PROFILE#old", True), ("PROFILE#new", True)]
     assert store.profile_consistently("old")["redirect_to"] == "new"
+
+
+def test_a_person_with_more_statements_than_a_transaction_holds_keeps_them_all(store: PrivacyStore) -> None:
+    # Given: a consents file with 150 statements about one person, alternating, one minute apart, shuffled
+    rows = [_row(n % 2 == 0, T0 + timedelta(minutes=n), email="a@example.com") for n in range(150)]
+    rows = rows[::2] + rows[1::2]
+    calls = _calls(store)
+    # When
+    outcome = apply_consent_records(store, rows, "s3://raw/consents/c.csv", T0)
+    # Then: two transactions (99 statements each at most) after the profile's creation, every statement kept,
+    # the newest current
+    profile = _profile(store)
+    assert calls["TransactWriteItems"] == 3 and outcome.records_applied >= 1
+    assert (len(store.consent_history(profile["profile_id"])), profile["consent_statements"]) == (150, 150)
+    assert profile["consent"]["email:marketing"]["recorded_at"] == "2026-11-20T14:29:00.000000+00:00"
+    assert profile["consent"]["email:marketing"]["granted"] is False
