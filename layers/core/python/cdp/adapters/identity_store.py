@@ -16,13 +16,13 @@ Items (ProfilesTable unless noted):
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client, dynamodb_table
+from cdp.identity.moves import RecordMove
 from cdp.identity.rules import Identifier
 
 BATCH_GET_LIMIT = 100
@@ -42,17 +42,6 @@ class ConcurrentChange(RuntimeError):
     def __init__(self, message: str, moved_away: frozenset[str] = frozenset()) -> None:
         super().__init__(message)
         self.moved_away = moved_away
-
-
-@dataclass(frozen=True)
-class RecordMove:
-    """One ledger record re-pointed from one profile to another, its `merged_by` list from `before` to `after`."""
-
-    pk: str
-    from_profile: str
-    to_profile: str
-    merged_by_before: tuple[str, ...]
-    merged_by_after: tuple[str, ...]
 
 
 def _wire(item: dict[str, Any]) -> dict[str, Any]:
@@ -84,13 +73,13 @@ def parse_identifier(text: str) -> Identifier:
     return (identifier_type, value)
 
 
-def _version_condition(profile: dict[str, Any], prefix: str = "") -> tuple[str, dict[str, Any]]:
+def _version_condition(profile: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Live (not redirected) and still at the identity and aggregates versions read: the optimistic lock that
     merges, splits and record application (ProfileStore.apply_ledger_items) all honour."""
     versions = ("identity_version", "aggregates_version")
-    held = [f"{v} = :{prefix}{v}" if v in profile else f"attribute_not_exists({v})" for v in versions]
+    held = [f"{v} = :{v}" if v in profile else f"attribute_not_exists({v})" for v in versions]
     condition = " AND ".join(["attribute_exists(pk)", "attribute_not_exists(redirect_to)", *held])
-    return condition, {f":{prefix}{v}": profile[v] for v in versions if v in profile}
+    return condition, {f":{v}": profile[v] for v in versions if v in profile}
 
 
 def _cancelled(error: ClientError) -> bool:
@@ -386,24 +375,21 @@ class IdentityStore:
             }
         }
 
-    def _aggregates_update(self, profile: dict[str, Any], values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    def _aggregates_update(self, profile: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
         """SET `values` on a live profile still at both versions read, and bump `aggregates_version`."""
-        names = {f"#{prefix}{i}": name for i, name in enumerate(values)}
-        condition, condition_values = _version_condition(profile, prefix)
-        assignments = ", ".join(f"#{prefix}{i} = :{prefix}{i}" for i in range(len(values)))
+        names = {f"#v{i}": name for i, name in enumerate(values)}
+        condition, condition_values = _version_condition(profile)
         return {
             "Update": {
                 "TableName": self.profiles_table_name,
                 "Key": _wire(profile_key(profile["profile_id"])),
-                "UpdateExpression": f"SET {assignments} ADD aggregates_version :{prefix}one",
+                "UpdateExpression": "SET "
+                + ", ".join(f"#v{i} = :v{i}" for i in range(len(values)))
+                + " ADD aggregates_version :one",
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": _wire(
-                    {
-                        **{f":{prefix}{i}": value for i, value in enumerate(values.values())},
-                        **condition_values,
-                        f":{prefix}one": 1,
-                    }
+                    {**{f":v{i}": value for i, value in enumerate(values.values())}, **condition_values, ":one": 1}
                 ),
             }
         }
@@ -416,7 +402,7 @@ class IdentityStore:
         naming in `moved_away` the records another writer moved first.
         """
         writes = [self._record_move(move) for move in moves]
-        writes += [self._aggregates_update(item, values, f"p{n}") for n, (item, values) in enumerate(profile_values)]
+        writes += [self._aggregates_update(item, values) for item, values in profile_values]
         try:
             client("dynamodb").transact_write_items(TransactItems=writes)
         except ClientError as error:

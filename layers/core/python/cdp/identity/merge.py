@@ -27,13 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cdp.adapters.identity_store import (
-    ConcurrentChange,
-    IdentityStore,
-    RecordMove,
-    count_attribute,
-    identifier_text,
-)
+from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, count_attribute, identifier_text
+from cdp.identity.moves import RecordMove
 from cdp.identity.rules import Identifier, IdentityRules
 from cdp.observability import logger
 from cdp.profiles.aggregates import AGGREGATE_ATTRIBUTES, aggregate_profile, fold_records

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, RecordMove, count_attribute, parse_identifier
+from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, count_attribute, parse_identifier
 from cdp.identity.merge import MOVE_ATTEMPTS, MOVES_PER_TRANSACTION, backoff, indexed_records
+from cdp.identity.moves import RecordMove
 from cdp.observability import logger
 from cdp.profiles.aggregates import aggregate_profile, fold_records
 
