@@ -36,11 +36,15 @@ _deserializer = TypeDeserializer()
 class ConcurrentChange(RuntimeError):
     """Another writer changed one of the profiles first; re-read and decide again.
 
-    `moved_away`: ledger records (pks) a move found no longer where it expected them.
+    `reasons`: the cancelled transaction's reason code per item; `moved_away`: ledger records (pks) a move found no
+    longer where it expected them.
     """
 
-    def __init__(self, message: str, moved_away: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, message: str, reasons: tuple[str | None, ...] = (), moved_away: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__(message)
+        self.reasons = reasons
         self.moved_away = moved_away
 
 
@@ -193,7 +197,8 @@ class IdentityStore:
             client("dynamodb").transact_write_items(TransactItems=writes)
         except ClientError as error:
             if _cancelled(error):
-                raise ConcurrentChange(str(error)) from error
+                reasons = tuple(reason.get("Code") for reason in error.response.get("CancellationReasons", []))
+                raise ConcurrentChange(str(error), reasons) from error
             raise
 
     def _put(self, item: dict[str, Any], condition: str = "attribute_not_exists(pk)") -> dict[str, Any]:
@@ -240,16 +245,13 @@ class IdentityStore:
             profile_update,
         ]
         try:
-            client("dynamodb").transact_write_items(TransactItems=writes)
-        except ClientError as error:
-            if not _cancelled(error):
-                raise
-            reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
-            if reasons[:1] == ["None"] and reasons[2:] == ["ConditionalCheckFailed"]:
+            self._transact(writes)
+        except ConcurrentChange as change:
+            if change.reasons[:1] == ("None",) and change.reasons[2:] == ("ConditionalCheckFailed",):
                 live = self.get_profile(profile_id)
                 if live is not None and "redirect_to" not in live:
                     return False
-            raise ConcurrentChange(str(error)) from error
+            raise
         return True
 
     def append_edge(self, profile_id: str, edge: dict[str, Any]) -> None:
@@ -404,15 +406,10 @@ class IdentityStore:
         writes = [self._record_move(move) for move in moves]
         writes += [self._aggregates_update(item, values) for item, values in profile_values]
         try:
-            client("dynamodb").transact_write_items(TransactItems=writes)
-        except ClientError as error:
-            if not _cancelled(error):
-                raise
-            reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
-            moved_away = frozenset(
-                move.pk for move, code in zip(moves, reasons) if code == "ConditionalCheckFailed"
-            )
-            raise ConcurrentChange(str(error), moved_away) from error
+            self._transact(writes)
+        except ConcurrentChange as change:
+            moved_away = frozenset(move.pk for move, code in zip(moves, change.reasons) if code == "ConditionalCheckFailed")
+            raise ConcurrentChange(str(change), change.reasons, moved_away) from change
 
     def owner_of(self, identifier: Identifier) -> str | None:
         """The profile id an identifier is bound to (as stored: redirects not followed), or None."""
