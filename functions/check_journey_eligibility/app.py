@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cdp.adapters.journey_messages import JourneyMessages
-from cdp.adapters.profile_store import ProfileStore
+from cdp.adapters.privacy_store import PrivacyStore
 from cdp.journeys.eligibility import EligibilityRequest
 from cdp.journeys.send import check_step
 from cdp.observability import metrics, observed_handler
@@ -20,7 +20,8 @@ from cdp.settings import CoreSettings, load_settings
 def handler(request: EligibilityRequest, context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(CoreSettings)
     now = datetime.now(UTC)
-    profile = ProfileStore(settings.profiles_table, settings.ledger_table).get_profile(request.profile_id)
+    store = PrivacyStore(settings.profiles_table, settings.ledger_table)
+    profile = store.profile_consistently(request.profile_id, follow_redirects=True)
     decision = check_step(request, profile, JourneyMessages(settings.profiles_table), now)
     metrics.add_dimension(name="journey", value=request.journey)
     metrics.add_metric(name="EligibleSteps" if decision.eligible else "SuppressedSteps", unit="Count", value=1)

@@ -37,12 +37,12 @@ def post_consent() -> Response:
         if profile_id is None:
             return json_response(HTTPStatus.NOT_FOUND, {"error": "no such profile"})
         change = ConsentChange(request.channel, request.purpose, request.granted, request.recorded_at, request.source)
-        applied = store.record_consent(profile_id, change)
+        [applied] = store.record_consents(profile_id, [change], now)
     else:
         rows, erased = drop_erased(store, [request.as_row()], current_salt())
         if erased:
             return json_response(HTTPStatus.CONFLICT, {"error": "this identifier was erased; it is not processed"})
-        applied = apply_consent_records(store, "consents", rows, request.source, now, settings.backfill_horizon).records_applied == 1
+        applied = apply_consent_records(store, rows, request.source, now).records_applied == 1
     metrics.add_metric(name="ConsentsRecorded" if applied else "ConsentsOutdated", unit="Count", value=1)
     return json_response(
         HTTPStatus.OK, {"applied": applied, "reason": "recorded" if applied else "a newer statement is kept"}

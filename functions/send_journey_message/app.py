@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cdp.adapters.journey_messages import JourneyMessages
-from cdp.adapters.profile_store import ProfileStore
+from cdp.adapters.privacy_store import PrivacyStore
 from cdp.journeys.send import SendRequest, send_step_message
 from cdp.observability import metrics, observed_handler
 from cdp.settings import MessagingSettings, load_settings
@@ -18,8 +19,9 @@ from cdp.settings import MessagingSettings, load_settings
 @event_parser(model=SendRequest)
 def handler(request: SendRequest, context: LambdaContext) -> dict[str, Any]:
     settings = load_settings(MessagingSettings)
-    profile = ProfileStore(settings.profiles_table, settings.ledger_table).get_profile(request.profile_id)
-    result = send_step_message(request, profile, JourneyMessages(settings.profiles_table), settings, datetime.now(UTC))
+    store = PrivacyStore(settings.profiles_table, settings.ledger_table)
+    read_profile = partial(store.profile_consistently, follow_redirects=True)
+    result = send_step_message(request, read_profile, JourneyMessages(settings.profiles_table), settings, datetime.now(UTC))
     metrics.add_dimension(name="channel", value=request.channel)
     metrics.add_metric(name="MessagesSent" if result["status"] == "sent" else "MessagesNotSent", unit="Count", value=1)
     return result

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cdp.adapters.privacy_store import PrivacyStore
-from cdp.privacy.consent import apply_consent_records
+from cdp.privacy.consent import ConsentChange, apply_consent_records
 from cdp_local.runner import http_api
 from cdp_local.stack import FunctionError, LocalStack
 from cdp_local.template import REPO_ROOT
@@ -38,8 +38,7 @@ def test_consent_via_api_and_file_newer_wins_and_an_older_replay_never_overrides
     store = PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable"))
     older = {"customer_id": "C1", "email": None, "phone": None, "channel": "email", "purpose": "marketing",
              "granted": True, "recorded_at": now - timedelta(days=1), "source": None}
-    replay = apply_consent_records(store, "consents", [older, {**older, "customer_id": None}], "s3://raw/consents/c.csv",
-                                   now, timedelta(days=30))
+    replay = apply_consent_records(store, [older, {**older, "customer_id": None}], "s3://raw/consents/c.csv", now)
     # Then: the API statement is kept; the replay applied nothing and its guest row was counted
     assert (status, answer["applied"]) == (200, True)
     assert (replay.records_applied, replay.guest_records) == (0, 1)
@@ -51,7 +50,7 @@ def test_consent_via_api_and_file_newer_wins_and_an_older_replay_never_overrides
     assert (status, answer["applied"]) == (200, False)
     # When: a consents file grants SMS transactional, newer
     newer = {**older, "channel": "sms", "purpose": "transactional", "recorded_at": now}
-    outcome = apply_consent_records(store, "consents", [newer], "s3://raw/consents/c.csv", now, timedelta(days=30))
+    outcome = apply_consent_records(store, [newer], "s3://raw/consents/c.csv", now)
     # Then
     assert (outcome.records_applied, _profile_of(stack, "C1")["consent"]["sms:transactional"]["source"]) == (1, "s3://raw/consents/c.csv")
 
@@ -73,6 +72,48 @@ def test_an_unsubscribe_stops_the_next_send(stack: LocalStack) -> None:
     assert len(ses_backends[stack.client("sts").get_caller_identity()["Account"]][stack.region].sent_messages) == sent_before
 
 
+def test_an_unsubscribe_between_the_journeys_check_and_its_send_stops_the_send(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given: the welcome journey (its real ASL in moto's interpreter) about to email Ann, who consented; the moment
+    # its eligibility check has passed, she unsubscribes in the preference centre
+    store = PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable"))
+    handler_of = stack._handler_of
+    unsubscribed: list[str] = []
+
+    def check_then_unsubscribe(logical_id: str):
+        handler = handler_of(logical_id)
+        if logical_id != "CheckJourneyEligibilityFunction":
+            return handler
+
+        def checked(event, context):
+            answer = handler(event, context)
+            if event["step"] == "welcome_email" and answer["eligible"]:
+                now = datetime.now(UTC)
+                change = ConsentChange("email", "marketing", False, now, "preference_centre")
+                if store.record_consents(event["profile_id"], [change], now) == [True]:
+                    unsubscribed.append(event["profile_id"])
+            return answer
+
+        return checked
+
+    monkeypatch.setattr(stack, "_handler_of", check_then_unsubscribe)
+    account = stack.client("sts").get_caller_identity()["Account"]
+    # When: her customers row arrives and the journey runs to its end
+    _drop(stack, "customers/customers.csv", CUSTOMERS)
+    stack.wait_for_executions(timeout=60)
+    # Then: the check passed and she unsubscribed, yet the send step read her withdrawal and sent nothing
+    ann = _profile_of(stack, "C1")
+    assert unsubscribed == [ann["profile_id"]]
+    assert ses_backends[account][stack.region].sent_messages == []
+    message = stack.client("dynamodb").get_item(
+        TableName=stack.physical_id("ProfilesTable"),
+        Key={"pk": {"S": f"PROFILE#{ann['profile_id']}"}, "sk": {"S": "MESSAGE#welcome#welcome_email"}},
+        ConsistentRead=True,
+    )["Item"]
+    assert (message["status"]["S"], message["reason"]["S"]) == ("suppressed", "no_consent")
+
+
 def test_export_holds_everything_about_the_person_and_nothing_of_others(stack: LocalStack) -> None:
     # Given: Ann with a customers row, orders, tracking events and a welcome message
     _drop(stack, "customers/customers.csv", CUSTOMERS)
@@ -86,6 +127,8 @@ def test_export_holds_everything_about_the_person_and_nothing_of_others(stack: L
     assert status == 200
     assert {"customer_id#C1", "email#ann.lee@example.com"} <= set(export["identifiers"])
     assert export["consents"]["email:marketing"]["granted"] is True
+    assert [(h["channel"], h["purpose"], h["granted"]) for h in export["consent_history"]] == [
+        ("email", "marketing", True), ("sms", "marketing", True)]
     assert [order["order_id"] for order in export["records"]["orders"]] == ["O1", "O3"]  # O3: a negative line, kept (cancellations reduce revenue)
     assert len(export["records"]["events"]) >= 1
     assert {message["step"] for message in export["journey_messages"]} >= {"welcome_email"}

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 from unittest import mock
 
 import boto3
 from cdp.adapters.clients import reset_clients
 from cdp.adapters.identity_store import IdentityStore
+from cdp.adapters.profile_store import ProfileStore
+from cdp.profiles.apply import profile_changes
 from moto import mock_aws
 from moto.dynamodb import models as dynamodb_models
 
@@ -66,24 +69,34 @@ def table_snapshot() -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def put_record(
+def apply_record(
     entity: str, key: str, profile_id: str, identifiers: list[str], record: dict[str, Any], applied_at: str
 ) -> str:
-    """One record-ledger item as the profiles helper writes it (contract layout); returns its pk."""
+    """One record-ledger item applied as `apply_records` applies it (ledger put and aggregates in one versioned
+    transaction, following a merge redirect); returns its pk."""
     pk = f"RECORD#{entity}#{key}"
-    boto3.resource("dynamodb").Table(LEDGER).put_item(
-        Item={
-            "pk": pk,
-            "sk": "RECORD",
-            "profile_id": profile_id,
-            "entity": entity,
-            "source": "test",
-            "applied_at": applied_at,
-            "identifiers": identifiers,
-            "record": record,
-        }
-    )
+    item = {
+        "pk": pk,
+        "sk": "RECORD",
+        "profile_id": profile_id,
+        "entity": entity,
+        "source": "test",
+        "applied_at": applied_at,
+        "identifiers": identifiers,
+        "record": record,
+    }
+    at = datetime.fromisoformat(applied_at)
+    ProfileStore(PROFILES, LEDGER).apply_ledger_items(profile_id, [item], profile_changes, at)
     return pk
+
+
+def set_profile(profile_id: str, **values: object) -> None:
+    """Set attributes on a profile item directly (names, cities: what a customers file would have written)."""
+    boto3.resource("dynamodb").Table(PROFILES).update_item(
+        Key={"pk": f"PROFILE#{profile_id}", "sk": "PROFILE"},
+        UpdateExpression="SET " + ", ".join(f"{name} = :{name}" for name in values),
+        ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
+    )
 
 
 @contextmanager
@@ -99,3 +112,24 @@ def atomic_transactions() -> Iterator[None]:
 
     with mock.patch.object(dynamodb_models.DynamoDBBackend, "transact_write_items", atomic):
         yield
+
+
+def run_at_once(*calls: Callable[[], Any]) -> tuple[list[Any], list[BaseException]]:
+    """Run the calls on threads at the same moment, transactions atomic as DynamoDB runs them: their results (in
+    the order they finished) and the errors raised."""
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], Any]) -> None:
+        try:
+            results.append(call())
+        except BaseException as error:  # noqa: BLE001 - returned to the test, which asserts on it
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    with atomic_transactions():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return results, errors

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import boto3
 import pytest
 from cdp.adapters.identity_store import IdentityStore
 from cdp.identity.resolution import current_profile_id, resolve_batch
 from cdp.identity.rules import IdentityRules
-from identity_tables import PROFILES, atomic_transactions, identity_tables, put_record
+from identity_tables import apply_record, identity_tables, run_at_once, set_profile
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -29,22 +27,14 @@ def _profile(identifiers: list[tuple[str, str]], cause: str, at: datetime, store
     return profile_id
 
 
-def _set(profile_id: str, **values: object) -> None:
-    boto3.resource("dynamodb").Table(PROFILES).update_item(
-        Key={"pk": f"PROFILE#{profile_id}", "sk": "PROFILE"},
-        UpdateExpression="SET " + ", ".join(f"{name} = :{name}" for name in values),
-        ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
-    )
-
-
 def test_anonymous_browsing_attaches_to_the_customer_who_logs_in(store: IdentityStore) -> None:
     # Given an anonymous visitor with two browse events, and a known customer with an order
     anonymous = _profile([("anonymous_id", "anon-1")], "e1", NOW - timedelta(days=2), store)
-    put_record("events", "e1", anonymous, ["anonymous_id#anon-1"], {"event": "Product Viewed"}, "2026-11-21T08:00:00")
-    put_record("events", "e2", anonymous, ["anonymous_id#anon-1"], {"event": "Product Added"}, "2026-11-21T08:01:00")
+    apply_record("events", "e1", anonymous, ["anonymous_id#anon-1"], {"event": "Product Viewed"}, "2026-11-21T08:00:00")
+    apply_record("events", "e2", anonymous, ["anonymous_id#anon-1"], {"event": "Product Added"}, "2026-11-21T08:01:00")
     customer = _profile([("customer_id", "C1"), ("email", "a@x.io")], "file", NOW - timedelta(days=1), store)
     order = {"order_id": "O1", "line_amount": Decimal("12.50")}
-    put_record("orders", "O1#1", customer, ["customer_id#C1"], order, "2026-11-22T08:00:00")
+    apply_record("orders", "O1#1", customer, ["customer_id#C1"], order, "2026-11-22T08:00:00")
     # When the visitor logs in (a message carrying both the user id and the anonymous id)
     result = resolve_batch(store, [[("customer_id", "C1"), ("anonymous_id", "anon-1")]], "msg-login", NOW)
     # Then the anonymous profile merged into the customer's, which now holds its events and identifiers
@@ -66,8 +56,14 @@ def test_anonymous_browsing_attaches_to_the_customer_who_logs_in(store: Identity
     [edge] = store.edges(customer)
     assert edge["kind"] == "merge" and edge["from_profile"] == anonymous and edge["cause"] == "msg-login"
     assert edge["identifiers"] == ["anonymous_id#anon-1"]
-    assert edge["from_records"] == ["RECORD#events#e1", "RECORD#events#e2"]
-    assert edge["to_records"] == ["RECORD#orders#O1#1"]
+    # And each moved record names the merge that moved it; the customer's own record names none
+    merged_by = {r["pk"]: r.get("merged_by", []) for r in store.records_of(customer)}
+    assert merged_by == {
+        "RECORD#events#e1": [edge["edge_id"]],
+        "RECORD#events#e2": [edge["edge_id"]],
+        "RECORD#orders#O1#1": [],
+    }
+    assert survivor["events_count"] == 2
     # And later browsing on that device resolves straight to the customer
     assert resolve_batch(store, [[("anonymous_id", "anon-1")]], "e3", NOW).profile_ids == [customer]
 
@@ -78,8 +74,8 @@ def test_without_customer_ids_the_older_profile_survives_and_newer_non_null_attr
     # Given an older email profile and a newer phone profile with attributes of their own
     older = _profile([("email", "a@x.io")], "m1", NOW - timedelta(days=3), store)
     newer = _profile([("phone", "+4911")], "m2", NOW - timedelta(days=1), store)
-    _set(older, first_name="Ann", city="Berlin", updated_at="2026-11-20T00:00:00+00:00")
-    _set(newer, first_name="Anna", last_name="Lee", city=None, updated_at="2026-11-22T00:00:00+00:00")
+    set_profile(older, first_name="Ann", city="Berlin", updated_at="2026-11-20T00:00:00+00:00")
+    set_profile(newer, first_name="Anna", last_name="Lee", city=None, updated_at="2026-11-22T00:00:00+00:00")
     # When one input links them
     result = resolve_batch(store, [[("phone", "+4911"), ("email", "a@x.io")]], "m3", NOW)
     # Then the older survives, taking the newer's non-null values and keeping its own where the newer has none
@@ -132,25 +128,13 @@ def test_two_lambdas_merging_the_same_pair_at_once_merge_it_once(store: Identity
     # Given two profiles and records on each
     first = _profile([("email", "a@x.io")], "m1", NOW - timedelta(days=2), store)
     second = _profile([("anonymous_id", "anon-9")], "m2", NOW - timedelta(days=1), store)
-    put_record("events", "e1", second, ["anonymous_id#anon-9"], {"event": "Product Viewed"}, "2026-11-22T00:00:00")
-    results: list[list[str | None]] = []
-    errors: list[BaseException] = []
+    apply_record("events", "e1", second, ["anonymous_id#anon-9"], {"event": "Product Viewed"}, "2026-11-22T00:00:00")
 
-    def link(cause: str) -> None:
-        try:
-            results.append(
-                resolve_batch(store, [[("email", "a@x.io"), ("anonymous_id", "anon-9")]], cause, NOW).profile_ids
-            )
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
-            errors.append(error)
+    def link(cause: str) -> list[str | None]:
+        return resolve_batch(store, [[("email", "a@x.io"), ("anonymous_id", "anon-9")]], cause, NOW).profile_ids
 
     # When two threads link them at the same moment
-    threads = [threading.Thread(target=link, args=(f"lambda-{n}",)) for n in range(2)]
-    with atomic_transactions():
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    results, errors = run_at_once(lambda: link("lambda-0"), lambda: link("lambda-1"))
     # Then both resolve to the survivor, exactly one merge edge exists, and the record moved once
     assert errors == []
     assert results == [[first], [first]]

@@ -12,7 +12,7 @@ from cdp.adapters.identity_store import IdentityStore
 from cdp.identity.preview import main, preview_store
 from cdp.identity.resolution import resolve_batch
 from cdp.identity.rules import DEFAULT_RULES, IdentityRules
-from identity_tables import LEDGER, PROFILES, identity_tables, put_record, table_snapshot
+from identity_tables import LEDGER, PROFILES, apply_record, identity_tables, table_snapshot
 
 START = datetime(2026, 11, 20, tzinfo=UTC)
 STRICT = IdentityRules(limits={"customer_id": 1, "email": 1})
@@ -31,7 +31,7 @@ def _apply(
     at = START + timedelta(minutes=minute)
     profile_id = resolve_batch(store, [identifiers], key, at, rules).profile_ids[0]
     assert profile_id is not None
-    put_record("events", key, profile_id, [f"{t}#{v}" for t, v in identifiers], {"event": "Page"}, at.isoformat())
+    apply_record("events", key, profile_id, [f"{t}#{v}" for t, v in identifiers], {"event": "Page"}, at.isoformat())
     return profile_id
 
 

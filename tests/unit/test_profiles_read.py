@@ -43,6 +43,7 @@ def test_sections_group_the_flat_attributes() -> None:
         "value",
         "sentiment",
         "consent",
+        "consent_history",
         "segments",
     ]
     assert profile["identity"] == {"profile_id": "p1", "identifiers": [{"type": "email", "value": "ada@example.com"}]}

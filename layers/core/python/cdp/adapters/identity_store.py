@@ -4,10 +4,13 @@ Items (ProfilesTable unless noted):
 - `IDENTITY#<type>#<value>` / `IDENTITY`: `profile_id` (the identifier's owner; unique by key).
 - `PROFILE#<id>` / `IDENTIFIER#<type>#<value>`: membership, so a profile's identifiers can be listed.
 - `PROFILE#<id>` / `PROFILE`: adds `identity_version` (bumped by every bind, merge and split, the optimistic lock of
-  merges), `identifier_count_<type>` (checked against the limits inside the binding transaction), and on a merged
-  profile `redirect_to` / `merged_at`.
+  merges), `identifier_count_<type>` (checked against the limits inside the binding transaction), `split_from` (the
+  profiles a split separated it from, never merged again automatically), and on a merged profile `redirect_to` /
+  `merged_at` / `merge_edge`. Merges and splits also honour `aggregates_version`, the lock of record application.
 - `PROFILE#<id>` / `EDGE#<timestamp>#<edge id>`: an append-only identity edge (merge, unmerge, conflict, limit).
-- LedgerTable `RECORD#...` / `RECORD` (the record ledger, written by cdp.profiles.apply): `profile_id` is moved by merges and splits.
+- LedgerTable `RECORD#...` / `RECORD` (the record ledger, written by cdp.profiles.apply): `profile_id` is moved by
+  merges and splits, in the same transaction as the aggregates of the profiles it leaves or joins; `merged_by` lists
+  the merge edges that moved it, newest last, so a split takes back exactly what its merge brought.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client, dynamodb_table
+from cdp.identity.moves import RecordMove
 from cdp.identity.rules import Identifier
 
 BATCH_GET_LIMIT = 100
@@ -30,7 +34,18 @@ _deserializer = TypeDeserializer()
 
 
 class ConcurrentChange(RuntimeError):
-    """Another writer changed one of the profiles first; re-read and decide again."""
+    """Another writer changed one of the profiles first; re-read and decide again.
+
+    `reasons`: the cancelled transaction's reason code per item; `moved_away`: ledger records (pks) a move found no
+    longer where it expected them.
+    """
+
+    def __init__(
+        self, message: str, reasons: tuple[str | None, ...] = (), moved_away: frozenset[str] = frozenset()
+    ) -> None:
+        super().__init__(message)
+        self.reasons = reasons
+        self.moved_away = moved_away
 
 
 def _wire(item: dict[str, Any]) -> dict[str, Any]:
@@ -63,12 +78,12 @@ def parse_identifier(text: str) -> Identifier:
 
 
 def _version_condition(profile: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Live (not redirected) and still at the identity version read: the optimistic lock of merges and splits."""
-    if "identity_version" not in profile:
-        return "attribute_not_exists(redirect_to) AND attribute_not_exists(identity_version)", {}
-    return "attribute_not_exists(redirect_to) AND identity_version = :version", {
-        ":version": profile["identity_version"]
-    }
+    """Live (not redirected) and still at the identity and aggregates versions read: the optimistic lock that
+    merges, splits and record application (ProfileStore.apply_ledger_items) all honour."""
+    versions = ("identity_version", "aggregates_version")
+    held = [f"{v} = :{v}" if v in profile else f"attribute_not_exists({v})" for v in versions]
+    condition = " AND ".join(["attribute_exists(pk)", "attribute_not_exists(redirect_to)", *held])
+    return condition, {f":{v}": profile[v] for v in versions if v in profile}
 
 
 def _cancelled(error: ClientError) -> bool:
@@ -182,7 +197,8 @@ class IdentityStore:
             client("dynamodb").transact_write_items(TransactItems=writes)
         except ClientError as error:
             if _cancelled(error):
-                raise ConcurrentChange(str(error)) from error
+                reasons = tuple(reason.get("Code") for reason in error.response.get("CancellationReasons", []))
+                raise ConcurrentChange(str(error), reasons) from error
             raise
 
     def _put(self, item: dict[str, Any], condition: str = "attribute_not_exists(pk)") -> dict[str, Any]:
@@ -229,16 +245,13 @@ class IdentityStore:
             profile_update,
         ]
         try:
-            client("dynamodb").transact_write_items(TransactItems=writes)
-        except ClientError as error:
-            if not _cancelled(error):
-                raise
-            reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
-            if reasons[:1] == ["None"] and reasons[2:] == ["ConditionalCheckFailed"]:
+            self._transact(writes)
+        except ConcurrentChange as change:
+            if change.reasons[:1] == ("None",) and change.reasons[2:] == ("ConditionalCheckFailed",):
                 live = self.get_profile(profile_id)
                 if live is not None and "redirect_to" not in live:
                     return False
-            raise ConcurrentChange(str(error)) from error
+            raise
         return True
 
     def append_edge(self, profile_id: str, edge: dict[str, Any]) -> None:
@@ -275,30 +288,39 @@ class IdentityStore:
         edge: dict[str, Any],
     ) -> None:
         """The merge itself, all or nothing: the loser redirects, the survivor takes `survivor_values`, the edge is
-        appended. Both profiles must still be live at the `identity_version` read (else ConcurrentChange)."""
+        appended. Both profiles must still be live at the versions read (else ConcurrentChange)."""
         now = edge["at"]
         survivor_update = self._versioned_update(survivor, survivor_values, now)
         condition, condition_values = _version_condition(loser)
         loser_update = {
             "TableName": self.profiles_table_name,
             "Key": _wire(profile_key(loser["profile_id"])),
-            "UpdateExpression": "SET redirect_to = :to, merged_at = :now ADD identity_version :one",
+            "UpdateExpression": "SET redirect_to = :to, merged_at = :now, merge_edge = :edge ADD identity_version :one",
             "ConditionExpression": condition,
             "ExpressionAttributeValues": _wire(
-                {**condition_values, ":to": survivor["profile_id"], ":now": now, ":one": 1}
+                {**condition_values, ":to": survivor["profile_id"], ":now": now, ":edge": edge["edge_id"], ":one": 1}
             ),
         }
         edge_item = {"pk": f"PROFILE#{survivor['profile_id']}", "sk": f"{EDGE_PREFIX}{now}#{edge['edge_id']}", **edge}
         self._transact([{"Update": loser_update}, {"Update": survivor_update}, self._put(edge_item)])
 
     def restore(
-        self, snapshot: dict[str, Any], survivor: dict[str, Any], survivor_values: dict[str, Any], edge: dict[str, Any]
+        self,
+        restored: dict[str, Any],
+        redirected: dict[str, Any],
+        survivor: dict[str, Any],
+        survivor_values: dict[str, Any],
+        edge: dict[str, Any],
     ) -> None:
-        """Undo a merge, all or nothing: the loser's item is put back from `snapshot` (only while it still redirects
-        to the survivor), the survivor takes `survivor_values`, the unmerge edge is appended."""
-        loser_item = {**snapshot, **profile_key(snapshot["profile_id"])}
-        restore = self._put(loser_item, "redirect_to = :to")
-        restore["Put"]["ExpressionAttributeValues"] = _wire({":to": survivor["profile_id"]})
+        """Undo a merge, all or nothing: the loser's item is replaced by `restored` (only while it still redirects
+        to the survivor at the identity version read in `redirected`), the survivor takes `survivor_values` under
+        its versions, the unmerge edge is appended."""
+        restore = self._put(
+            {**restored, **profile_key(restored["profile_id"])}, "redirect_to = :to AND identity_version = :version"
+        )
+        restore["Put"]["ExpressionAttributeValues"] = _wire(
+            {":to": survivor["profile_id"], ":version": redirected.get("identity_version", 0)}
+        )
         survivor_update = self._versioned_update(survivor, survivor_values, edge["at"])
         edge_item = {
             "pk": f"PROFILE#{survivor['profile_id']}",
@@ -334,31 +356,60 @@ class IdentityStore:
             return False
         return True
 
-    def move_record(self, record_pk: str, from_profile: str, to_profile: str) -> bool:
-        """Re-point one ledger record; False if it no longer belonged to `from_profile`."""
-        try:
-            self.ledger.update_item(
-                Key={"pk": record_pk, "sk": "RECORD"},
-                UpdateExpression="SET profile_id = :to",
-                ConditionExpression="profile_id = :from",
-                ExpressionAttributeValues={":to": to_profile, ":from": from_profile},
-            )
-        except ClientError as error:
-            if _cancelled(error):
-                return False
-            raise
-        return True
-
-    def set_attributes(self, profile_id: str, values: dict[str, Any]) -> None:
-        """Overwrite these attributes of a live profile (recomputed aggregates)."""
-        names = {f"#v{i}": name for i, name in enumerate(values)}
-        self.profiles.update_item(
-            Key=profile_key(profile_id),
-            UpdateExpression="SET " + ", ".join(f"#v{i} = :v{i}" for i in range(len(values))),
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={f":v{i}": value for i, value in enumerate(values.values())},
+    def _record_move(self, move: RecordMove) -> dict[str, Any]:
+        condition = "profile_id = :from AND " + (
+            "merged_by = :before" if move.merged_by_before else "(attribute_not_exists(merged_by) OR merged_by = :before)"
         )
+        return {
+            "Update": {
+                "TableName": self.ledger_table_name,
+                "Key": _wire({"pk": move.pk, "sk": "RECORD"}),
+                "UpdateExpression": "SET profile_id = :to, merged_by = :after",
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": _wire(
+                    {
+                        ":from": move.from_profile,
+                        ":to": move.to_profile,
+                        ":before": list(move.merged_by_before),
+                        ":after": list(move.merged_by_after),
+                    }
+                ),
+            }
+        }
+
+    def _aggregates_update(self, profile: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+        """SET `values` on a live profile still at both versions read, and bump `aggregates_version`."""
+        names = {f"#v{i}": name for i, name in enumerate(values)}
+        condition, condition_values = _version_condition(profile)
+        return {
+            "Update": {
+                "TableName": self.profiles_table_name,
+                "Key": _wire(profile_key(profile["profile_id"])),
+                "UpdateExpression": "SET "
+                + ", ".join(f"#v{i} = :v{i}" for i in range(len(values)))
+                + " ADD aggregates_version :one",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": _wire(
+                    {**{f":v{i}": value for i, value in enumerate(values.values())}, **condition_values, ":one": 1}
+                ),
+            }
+        }
+
+    def move_records(self, moves: list[RecordMove], profile_values: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        """Re-point ledger records and set the aggregates they change, in one transaction (at most 100 items).
+
+        Each profile of `profile_values` (its item as read, the values to set) must still be live at the versions
+        read; each record still on its `from_profile` with its `merged_by` as read. Otherwise ConcurrentChange,
+        naming in `moved_away` the records another writer moved first.
+        """
+        writes = [self._record_move(move) for move in moves]
+        writes += [self._aggregates_update(item, values) for item, values in profile_values]
+        try:
+            self._transact(writes)
+        except ConcurrentChange as change:
+            moved_away = frozenset(move.pk for move, code in zip(moves, change.reasons) if code == "ConditionalCheckFailed")
+            raise ConcurrentChange(str(change), change.reasons, moved_away) from change
 
     def owner_of(self, identifier: Identifier) -> str | None:
         """The profile id an identifier is bound to (as stored: redirects not followed), or None."""

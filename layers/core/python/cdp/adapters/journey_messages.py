@@ -43,11 +43,12 @@ class JourneyMessages:
         return True
 
     def record_suppressed(self, step: JourneyStep, reason: str, now: datetime) -> None:
-        """Note why a message was not sent (never over a message that was sent)."""
+        """Note why a message was not sent (never over a message that was sent, nor over another execution's claim;
+        over this execution's own claim, so a send refused after claiming does not stay `sending`)."""
         self._put_if(
             {**self._record(step, now), "status": "suppressed", "reason": reason},
-            "attribute_not_exists(pk) OR #status = :suppressed",
-            {":suppressed": "suppressed"},
+            "attribute_not_exists(pk) OR #status = :suppressed OR (#status = :sending AND execution_id = :execution)",
+            {":suppressed": "suppressed", ":sending": "sending", ":execution": step.execution_id},
         )
 
     def claim(self, step: JourneyStep, now: datetime) -> bool:

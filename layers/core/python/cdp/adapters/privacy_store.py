@@ -1,24 +1,35 @@
 """DynamoDB and SSM access for privacy: conditional consent writes, erasure of a person's items, erased markers.
 
 Items written here (ProfilesTable): `ERASED#<sha256(salt + "<type>#<value>")>` / `ERASED` (an erased identifier,
-no PII) and `ERASURE#<id>` / `ERASURE` (an erasure's status and counts, no PII).
+no PII), `ERASURE#<id>` / `ERASURE` (an erasure's status and counts, no PII), and the consent history:
+`PROFILE#<id>` / `CONSENT#<recorded_at>#<channel:purpose>#<digest of granted and source>` (channel, purpose, granted,
+source, recorded_at, received_at), put once, never changed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import random
+import time
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from functools import cache
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client, dynamodb_table
-from cdp.privacy.consent import ConsentChange
+from cdp.privacy.consent import ConsentChange, became_current, newest_per_key
+from cdp.profiles.keys import profile_key
 
 BATCH_GET_LIMIT = 100
+STATEMENTS_PER_TRANSACTION = 99  # and the profile update: DynamoDB's 100 items per transaction
+CONSENT_ATTEMPTS = 25
+MAX_REDIRECTS = 16
 BY_PROFILE_INDEX = "ByProfile"
 _deserializer = TypeDeserializer()
+_serializer = TypeSerializer()
 
 
 @cache
@@ -31,6 +42,11 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
+def _statement_key(profile_id: str, change: ConsentChange) -> dict[str, str]:
+    digest = hashlib.sha256(f"{change.granted}#{change.source}".encode()).hexdigest()[:16]
+    return {"pk": f"PROFILE#{profile_id}", "sk": f"CONSENT#{change.value()['recorded_at']}#{change.key}#{digest}"}
+
+
 class PrivacyStore:
     """Consent writes, the erased register and erasure of a profile's items in both tables."""
 
@@ -41,49 +57,120 @@ class PrivacyStore:
         self.ledger = dynamodb_table(ledger_table)
 
     # ------------------------------------------------------------------ consent
-    def record_consent(self, profile_id: str, change: ConsentChange) -> bool:
-        """Store the statement unless the profile holds a newer (or equal) one for its key; True when stored."""
-        try:
-            self.profiles.update_item(
-                Key={"pk": f"PROFILE#{profile_id}", "sk": "PROFILE"},
-                UpdateExpression="SET consent.#key = :value",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND attribute_not_exists(redirect_to) AND "
-                    "(attribute_not_exists(consent.#key.recorded_at) OR consent.#key.recorded_at < :recorded_at)"
-                ),
-                ExpressionAttributeNames={"#key": change.key},
-                ExpressionAttributeValues={
-                    ":value": change.value(),
-                    ":recorded_at": change.value()["recorded_at"],
-                },
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            if error.response["Error"]["Code"] == "ValidationException":  # a profile without a consent map yet
-                return self._start_consent_map(profile_id, change)
-            raise
-        return True
+    def record_consents(self, profile_id: str, changes: list[ConsentChange], now: datetime) -> list[bool]:
+        """Record statements about one profile: each new one joins the history, the newest per key becomes current.
 
-    def _start_consent_map(self, profile_id: str, change: ConsentChange) -> bool:
-        try:
-            self.profiles.update_item(
-                Key={"pk": f"PROFILE#{profile_id}", "sk": "PROFILE"},
-                UpdateExpression="SET consent = :consent",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(consent) AND attribute_not_exists(redirect_to)",
-                ExpressionAttributeValues={":consent": {change.key: change.value()}},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        One transaction per 99 statements (the history puts and one profile update, conditional on the stored
+        times and history count read, and on the profile being live: a merged profile's redirect is followed).
+        Returns, per change, whether it became the current statement for its key (a repeated change: once).
+        """
+        unique = list(dict.fromkeys(changes))
+        current: dict[ConsentChange, bool] = {}
+        for start in range(0, len(unique), STATEMENTS_PER_TRANSACTION):
+            chunk = unique[start : start + STATEMENTS_PER_TRANSACTION]
+            profile_id, became = self._record_chunk(profile_id, chunk, now)
+            current.update(zip(chunk, became))
+        return [current.pop(change, False) for change in changes]
 
-    def profile_consistently(self, profile_id: str) -> dict[str, Any] | None:
-        """The profile as last written (strongly consistent read), as a send decision needs it."""
-        return self.profiles.get_item(Key={"pk": f"PROFILE#{profile_id}", "sk": "PROFILE"}, ConsistentRead=True).get(
-            "Item"
+    def _record_chunk(
+        self, profile_id: str, changes: list[ConsentChange], now: datetime
+    ) -> tuple[str, list[bool]]:
+        new = list(changes)
+        for attempt in range(CONSENT_ATTEMPTS):
+            item = self.profile_consistently(profile_id)
+            if item is None:
+                return profile_id, [False] * len(changes)
+            if "redirect_to" in item:
+                profile_id = item["redirect_to"]
+                continue
+            consent = item.get("consent") if isinstance(item.get("consent"), dict) else None
+            winners = newest_per_key(consent, changes)
+            new = [change for change in new if (consent or {}).get(change.key) != change.value()]
+            if not new:
+                return profile_id, [False] * len(changes)
+            writes = [self._statement_put(profile_id, change, now) for change in new]
+            writes.append(self._consent_update(item, winners, len(new), now))
+            try:
+                client("dynamodb").transact_write_items(TransactItems=writes)
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+                if not all(code in ("None", "ConditionalCheckFailed", None) for code in reasons):
+                    raise
+                new = [change for change, code in zip(new, reasons) if code != "ConditionalCheckFailed"]
+                time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
+                continue
+            return profile_id, [became_current(change, winners) for change in changes]
+        raise RuntimeError(f"profile {profile_id} kept changing; consent not recorded")
+
+    def _statement_put(self, profile_id: str, change: ConsentChange, now: datetime) -> dict[str, Any]:
+        item = {**_statement_key(profile_id, change), **change.statement(), "received_at": now.isoformat()}
+        return {
+            "Put": {
+                "TableName": self.profiles_table_name,
+                "Item": {name: _serializer.serialize(value) for name, value in item.items()},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _consent_update(
+        self, item: dict[str, Any], winners: dict[str, dict[str, Any]], statements: int, now: datetime
+    ) -> dict[str, Any]:
+        """The profile's current consent and history count, conditional on what was read (live, same times)."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":statements": statements, ":now": now.isoformat()}
+        conditions = ["attribute_exists(pk)", "attribute_not_exists(redirect_to)"]
+        if "consent_statements" in item:
+            conditions.append("consent_statements = :read_statements")
+            values[":read_statements"] = item["consent_statements"]
+        else:
+            conditions.append("attribute_not_exists(consent_statements)")
+        assignments = ["consent_updated_at = :now"]
+        if not isinstance(item.get("consent"), dict):
+            conditions.append("attribute_not_exists(consent)")
+            assignments.append("consent = :consent")
+            values[":consent"] = winners
+        for n, (key, entry) in enumerate(winners.items() if isinstance(item.get("consent"), dict) else ()):
+            names[f"#k{n}"] = key
+            values[f":v{n}"] = entry
+            stored = item["consent"].get(key)
+            if isinstance(stored, dict) and "recorded_at" in stored:
+                conditions.append(f"consent.#k{n}.recorded_at = :t{n}")
+                values[f":t{n}"] = stored["recorded_at"]
+            else:
+                conditions.append(f"attribute_not_exists(consent.#k{n})")
+            assignments.append(f"consent.#k{n} = :v{n}")
+        update: dict[str, Any] = {
+            "TableName": self.profiles_table_name,
+            "Key": {name: _serializer.serialize(value) for name, value in profile_key(item["profile_id"]).items()},
+            "UpdateExpression": "SET " + ", ".join(assignments) + " ADD consent_statements :statements",
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeValues": {name: _serializer.serialize(value) for name, value in values.items()},
+        }
+        if names:
+            update["ExpressionAttributeNames"] = names
+        return {"Update": update}
+
+    def consent_history(self, profile_id: str) -> list[dict[str, Any]]:
+        """The profile's consent statements, oldest first."""
+        pages = client("dynamodb").get_paginator("query").paginate(
+            TableName=self.profiles_table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"PROFILE#{profile_id}"}, ":prefix": {"S": "CONSENT#"}},
+            ConsistentRead=True,
         )
+        return [_plain(item) for page in pages for item in page["Items"]]
+
+    def profile_consistently(self, profile_id: str, follow_redirects: bool = False) -> dict[str, Any] | None:
+        """The profile as last written (strongly consistent read), as a send decision needs it; with
+        `follow_redirects`, the live profile it was merged into."""
+        for _ in range(MAX_REDIRECTS):
+            item = self.profiles.get_item(Key=profile_key(profile_id), ConsistentRead=True).get("Item")
+            if item is None or not follow_redirects or "redirect_to" not in item:
+                return item
+            profile_id = item["redirect_to"]
+        raise RuntimeError(f"redirect chain longer than {MAX_REDIRECTS} from {profile_id}")
 
     # ------------------------------------------------------------------ the erased register
     def erased_among(self, digests: Iterable[str]) -> set[str]:

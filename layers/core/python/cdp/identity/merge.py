@@ -4,31 +4,55 @@
   exceed a type's limit. Either way a `conflict` edge is appended and every identifier stays where it was.
 - Survivor: the profile holding a customer id; otherwise the older one (`created_at`, then the smaller id).
 - Attributes: newer non-null wins (a loser's value is taken where the survivor has none, or where the loser was
-  updated more recently); consent per `channel:purpose`, the newer record wins. Aggregates are recomputed from the
-  ledger with `aggregate_profile`; segment scores are left to the next segment run.
-- The loser's item stays as a redirect (`redirect_to`, `merged_at`); its identity items, memberships and ledger
-  records move to the survivor. The merge edge (`PROFILE#<survivor>` / `EDGE#<at>#<edge id>`) keeps what a split
-  needs: the loser's snapshot, the identifiers moved and both sides' record keys.
+  updated more recently); consent per `channel:purpose`, the newer record wins. Aggregates: the loser's records are
+  folded into the survivor's (equal to `aggregate_profile` over both); segment scores are left to the next run.
+- The loser's item stays as a redirect (`redirect_to`, `merged_at`, `merge_edge`); its identity items and memberships
+  move to the survivor, then its ledger records in transactions of up to 98 that also fold them into the survivor's
+  aggregates (`fold_records`) under the survivor's versions, so a record that `apply_records` adds to either profile
+  meanwhile is counted exactly once: before the redirect it is on the loser and moves; after it, the application's
+  own versioned transaction fails, and it re-reads, follows the redirect and lands on the survivor.
+- A profile pair a split separated (`split_from`) is never merged again automatically: a `conflict` edge instead.
+- The merge edge (`PROFILE#<survivor>` / `EDGE#<at>#<edge id>`) keeps what a split needs and stays small whatever the
+  profiles hold: the loser's snapshot without its aggregates, and the identifiers moved (bounded by the limits).
+  Records are not listed: each moved record names the merge in its `merged_by`.
 """
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, count_attribute, identifier_text
+from cdp.identity.moves import RecordMove
 from cdp.identity.rules import Identifier, IdentityRules
 from cdp.observability import logger
-from cdp.profiles.aggregates import aggregate_profile
+from cdp.profiles.aggregates import AGGREGATE_ATTRIBUTES, aggregate_profile, fold_records
 
 IDENTITY_ATTRIBUTES = frozenset(
-    {"pk", "sk", "profile_id", "created_at", "updated_at", "identity_version", "redirect_to", "merged_at"}
+    {
+        "pk",
+        "sk",
+        "profile_id",
+        "created_at",
+        "updated_at",
+        "identity_version",
+        "aggregates_version",
+        "redirect_to",
+        "merged_at",
+        "merge_edge",
+        "split_from",
+    }
 )
 SEGMENT_ATTRIBUTES = frozenset({"rfm", "lifecycle_stage", "segments"})
+MOVES_PER_TRANSACTION = 98  # with up to two profile updates, within DynamoDB's 100 items per transaction
+MOVE_ATTEMPTS = 25
+INDEX_CATCH_UP_ATTEMPTS = 6
+MAX_REDIRECTS = 16
 
 
 @dataclass(frozen=True)
@@ -54,7 +78,7 @@ def _consent_time(consent: Any) -> str:
 
 def merged_attributes(survivor: dict[str, Any], loser: dict[str, Any]) -> dict[str, Any]:
     """What the survivor takes from the loser: newer non-null wins; consent entry by entry, newer wins."""
-    skipped = IDENTITY_ATTRIBUTES | SEGMENT_ATTRIBUTES | set(aggregate_profile([])) | {"consent"}
+    skipped = IDENTITY_ATTRIBUTES | SEGMENT_ATTRIBUTES | set(AGGREGATE_ATTRIBUTES) | {"consent", "consent_statements"}
     loser_newer = str(loser.get("updated_at", "")) > str(survivor.get("updated_at", ""))
     changes: dict[str, Any] = {}
     for name, value in loser.items():
@@ -68,6 +92,11 @@ def merged_attributes(survivor: dict[str, Any], loser: dict[str, Any]) -> dict[s
             consent[key] = entry
     if consent != (survivor.get("consent") or {}):
         changes["consent"] = consent
+    if loser.get("consent_statements"):
+        changes["consent_statements"] = int(survivor.get("consent_statements") or 0) + int(loser["consent_statements"])
+    split_from = sorted(set(survivor.get("split_from") or []) | set(loser.get("split_from") or []))
+    if split_from != sorted(survivor.get("split_from") or []):
+        changes["split_from"] = split_from
     return changes
 
 
@@ -82,19 +111,44 @@ def _survivor_first(first: dict[str, Any], second: dict[str, Any]) -> bool:
     )
 
 
-def recompute_aggregates(
-    store: IdentityStore, profile_id: str, arrived: Iterable[dict[str, Any]] = (), left: Iterable[str] = ()
-) -> None:
-    """Every aggregate attribute of the profile, recomputed from its ledger records.
+def backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
 
-    The ByProfile index is eventually consistent, so the records just moved in (`arrived`) and out (`left`, keys)
-    are applied to what the index lists rather than trusted to have reached it.
+
+def live_profile(store: IdentityStore, profile_id: str) -> tuple[dict[str, Any], list[str]]:
+    """The live profile `profile_id` is or was merged into, and the merge edges on the way (oldest first)."""
+    edges: list[str] = []
+    for _ in range(MAX_REDIRECTS):
+        item = store.get_profile(profile_id)
+        if item is None:
+            raise LookupError(f"profile {profile_id} does not exist")
+        if "redirect_to" not in item:
+            return item, edges
+        edges.append(str(item.get("merge_edge", "")))
+        profile_id = item["redirect_to"]
+    raise RuntimeError(f"redirect chain longer than {MAX_REDIRECTS} from {profile_id}")
+
+
+def indexed_records(store: IdentityStore, profile_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The profile item and its ledger records, once the ByProfile index has caught up with its aggregates.
+
+    The index is eventually consistent: a record applied just before may not be listed yet. The listing is taken
+    when `aggregate_profile` over it equals the aggregates stored on the item (kept exact by every versioned
+    write); after a few waits the ledger is taken as it is, and the gap logged.
     """
-    records = {record["pk"]: record for record in store.records_of(profile_id)}
-    records.update({record["pk"]: record for record in arrived})
-    for record_pk in left:
-        records.pop(record_pk, None)
-    store.set_attributes(profile_id, aggregate_profile(records.values()))
+    attempt = 0
+    while True:
+        item = store.get_profile(profile_id)
+        if item is None:
+            raise LookupError(f"profile {profile_id} does not exist")
+        records = store.records_of(profile_id)
+        if aggregate_profile(records) == fold_records(item, []):
+            return item, records
+        attempt += 1
+        if attempt == INDEX_CATCH_UP_ATTEMPTS:
+            logger.warning("ledger index and aggregates disagree; taking the ledger", extra={"profile_id": profile_id})
+            return item, records
+        time.sleep(0.05 * 2**attempt)
 
 
 def _refusal(
@@ -134,26 +188,55 @@ def merge_profiles(
     cause: str,
     now: datetime,
 ) -> MergeEdge | None:
-    """Merge two live profiles an input links, or record why not (None). ConcurrentChange: re-read and retry."""
-    profiles = {profile_id: store.get_profile(profile_id) for profile_id in (kept, other)}
-    if any(item is None or "redirect_to" in item for item in profiles.values()):
-        raise ConcurrentChange("a linked profile was merged meanwhile")
-    kept_item, other_item = profiles[kept], profiles[other]
-    assert kept_item is not None and other_item is not None
-    combined = _counts(kept_item) + _counts(other_item)
+    """Merge two live profiles an input links, or record why not (None).
+
+    While records keep arriving on either profile the merge is re-read and retried here; ConcurrentChange when one
+    of them was merged away meanwhile (re-resolve).
+    """
+    for attempt in range(MOVE_ATTEMPTS):
+        profiles = {profile_id: store.get_profile(profile_id) for profile_id in (kept, other)}
+        if any(item is None or "redirect_to" in item for item in profiles.values()):
+            raise ConcurrentChange("a linked profile was merged meanwhile")
+        kept_item, other_item = profiles[kept], profiles[other]
+        assert kept_item is not None and other_item is not None
+        refusal = _refusal_reason(store, rules, kept_item, other_item)
+        if refusal:
+            _refusal(store, kept, other, linked_by, refusal, cause, now)
+            return None
+        try:
+            return _merge(store, kept_item, other_item, linked_by, cause, now)
+        except ConcurrentChange:
+            backoff(attempt)
+    raise ConcurrentChange("the linked profiles kept changing")
+
+
+def _refusal_reason(
+    store: IdentityStore, rules: IdentityRules, kept_item: dict[str, Any], other_item: dict[str, Any]
+) -> str | None:
+    """Why the rules refuse to merge these profiles, or None."""
+    if _split_apart(store, kept_item, other_item):
+        return "a split separated these profiles"
     if _counts(kept_item)["customer_id"] and _counts(other_item)["customer_id"]:
-        _refusal(store, kept, other, linked_by, "both profiles hold a customer id", cause, now)
-        return None
+        return "both profiles hold a customer id"
+    combined = _counts(kept_item) + _counts(other_item)
     over = sorted(t for t, count in combined.items() if count > rules.limit(t))
     if over:
-        _refusal(
-            store, kept, other, linked_by, f"merged profile would exceed the limit of {', '.join(over)}", cause, now
-        )
-        return None
+        return f"merged profile would exceed the limit of {', '.join(over)}"
+    return None
+
+
+def _merge(
+    store: IdentityStore,
+    kept_item: dict[str, Any],
+    other_item: dict[str, Any],
+    linked_by: list[Identifier],
+    cause: str,
+    now: datetime,
+) -> MergeEdge:
     survivor, loser = (kept_item, other_item) if _survivor_first(kept_item, other_item) else (other_item, kept_item)
     loser_members = store.members(loser["profile_id"])
     changes = merged_attributes(survivor, loser)
-    changes.update({count_attribute(t): count for t, count in combined.items()})
+    changes.update({count_attribute(t): count for t, count in (_counts(kept_item) + _counts(other_item)).items()})
     edge = {
         "edge_id": uuid.uuid4().hex,
         "kind": "merge",
@@ -163,9 +246,7 @@ def merge_profiles(
         "cause": cause,
         "linked_by": [identifier_text(i) for i in linked_by],
         "identifiers": sorted(identifier_text(i) for i in loser_members),
-        "from_records": sorted(r["pk"] for r in store.records_of(loser["profile_id"])),
-        "to_records": sorted(r["pk"] for r in store.records_of(survivor["profile_id"])),
-        "from_snapshot": {k: v for k, v in loser.items() if k not in ("pk", "sk")},
+        "from_snapshot": {k: v for k, v in loser.items() if k not in ("pk", "sk", *AGGREGATE_ATTRIBUTES)},
         "attributes_taken": {
             name: {"before": survivor.get(name), "after": value}
             for name, value in changes.items()
@@ -176,17 +257,56 @@ def merge_profiles(
     logger.info(
         "profiles merged", extra={"survivor": survivor["profile_id"], "loser": loser["profile_id"], "cause": cause}
     )
-    move_profile_contents(store, loser["profile_id"], survivor["profile_id"], loser_members)
+    move_profile_contents(store, loser["profile_id"], survivor["profile_id"], loser_members, edge["edge_id"])
     return MergeEdge(edge["edge_id"], loser["profile_id"], survivor["profile_id"], cause, tuple(edge["identifiers"]))
 
 
+def _split_apart(store: IdentityStore, first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Did a split separate these two profiles (or profiles since merged into them)?"""
+    for one, other in ((first, second), (second, first)):
+        for profile_id in one.get("split_from") or []:
+            if profile_id == other["profile_id"] or live_profile(store, profile_id)[0]["profile_id"] == other["profile_id"]:
+                return True
+    return False
+
+
 def move_profile_contents(
-    store: IdentityStore, from_profile: str, to_profile: str, identifiers: list[Identifier]
+    store: IdentityStore, from_profile: str, to_profile: str, identifiers: list[Identifier], edge_id: str
 ) -> None:
-    """Move identifiers and every ledger record still on `from_profile`, then recompute the survivor's aggregates."""
+    """Move identifiers, then every ledger record of the (redirected, so frozen) loser into the survivor.
+
+    Each transaction moves up to 98 records and folds them into the live survivor's aggregates under its versions;
+    when the survivor changed meanwhile it is re-read (following a redirect, whose merge edges the records also
+    record) and the transaction retried, so each record is counted once.
+    """
     for identifier in identifiers:
         store.move_identifier(identifier, from_profile, to_profile)
-    moved = [
-        record for record in store.records_of(from_profile) if store.move_record(record["pk"], from_profile, to_profile)
-    ]
-    recompute_aggregates(store, to_profile, arrived=moved)
+    _, records = indexed_records(store, from_profile)
+    pending = {record["pk"]: record for record in records}
+    attempt = 0
+    while pending:
+        survivor, later_edges = live_profile(store, to_profile)
+        chunk = list(pending.values())[:MOVES_PER_TRANSACTION]
+        moves = [
+            RecordMove(
+                record["pk"],
+                from_profile,
+                survivor["profile_id"],
+                tuple(record.get("merged_by") or ()),
+                (*(record.get("merged_by") or ()), edge_id, *later_edges),
+            )
+            for record in chunk
+        ]
+        try:
+            store.move_records(moves, [(survivor, fold_records(survivor, chunk))])
+        except ConcurrentChange as change:
+            for pk in change.moved_away:
+                pending.pop(pk, None)
+            attempt += 1
+            if attempt >= MOVE_ATTEMPTS:
+                raise RuntimeError(f"profile {to_profile} kept changing; records not moved") from change
+            backoff(attempt)
+            continue
+        attempt = 0
+        for record in chunk:
+            pending.pop(record["pk"])

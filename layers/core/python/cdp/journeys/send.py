@@ -1,7 +1,9 @@
-"""Sends one journey message exactly once: claim the record, re-check eligibility, deliver, mark sent."""
+"""Sends one journey message exactly once: claim the record, re-read the profile consistently, re-check eligibility,
+deliver, mark sent. The profile is read after the claim, so a consent withdrawn before the send is honoured."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -37,14 +39,16 @@ def check_step(
 
 def send_step_message(
     request: SendRequest,
-    profile: dict[str, Any] | None,
+    read_profile: Callable[[str], dict[str, Any] | None],
     messages: JourneyMessages,
     settings: MessagingSettings,
     now: datetime,
 ) -> dict[str, Any]:
-    """Deliver the step's message unless it was already sent or the profile stopped being eligible."""
+    """Deliver the step's message unless it was already sent or the profile (read by `read_profile`, strongly
+    consistent, once the message is claimed) stopped being eligible."""
     if not messages.claim(request, now):
         return {"status": "skipped", "reason": "already_sent", "message_id": None}
+    profile = read_profile(request.profile_id)
     decision = decide(request, profile, previous_send=None, now=now)
     if not decision.eligible or profile is None:
         messages.record_suppressed(request, decision.reason, now)

@@ -1,14 +1,18 @@
 """Consent per `<channel>:<purpose>` on the profile item: which record wins, and whether a message may be sent.
 
-Layout (profile item): `consent["email:marketing"] = {granted, source, recorded_at}`. A newer `recorded_at` wins;
-an older record replayed never overrides a newer one (the write is conditional on the stored time). Marketing is
-sent only on an explicit grant; transactional messages are allowed unless explicitly refused.
+Layout (profile item): `consent["email:marketing"] = {granted, source, recorded_at}` (the current statement per key)
+and `consent_statements` (how many the history holds). Every statement received is also kept, append-only, as a
+history item (see cdp.adapters.privacy_store). A newer `recorded_at` wins; an older statement arriving late joins the
+history but never overrides a newer one (the write is conditional on the stored times). A batch's statements about
+one profile are planned together and written at once. Marketing is sent only on an explicit grant; transactional
+messages are allowed unless explicitly refused.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from cdp.identity.resolution import resolve_batch
@@ -41,12 +45,31 @@ class ConsentChange:
     def value(self) -> dict[str, Any]:
         return {"granted": self.granted, "source": self.source, "recorded_at": stored_time(self.recorded_at)}
 
+    def statement(self) -> dict[str, Any]:
+        """The history entry: channel, purpose, granted, source, recorded_at."""
+        return {"channel": self.channel, "purpose": self.purpose, **self.value()}
+
 
 class ConsentWriter(Protocol):
     profiles_table_name: str
     ledger_table_name: str
 
-    def record_consent(self, profile_id: str, change: ConsentChange) -> bool: ...
+    def record_consents(self, profile_id: str, changes: list[ConsentChange], now: datetime) -> list[bool]: ...
+
+
+def newest_per_key(consent: dict[str, Any] | None, changes: list[ConsentChange]) -> dict[str, dict[str, Any]]:
+    """The entries these statements set: per key the newest of them, where it is newer than the stored one."""
+    current = {key: entry for key, entry in (consent or {}).items() if isinstance(entry, dict)}
+    winners: dict[str, dict[str, Any]] = {}
+    for change in sorted(changes, key=lambda change: stored_time(change.recorded_at)):
+        stored = current.get(change.key, {}).get("recorded_at")
+        if stored is None or change.value()["recorded_at"] > str(stored):
+            current[change.key] = winners[change.key] = change.value()
+    return winners
+
+
+def became_current(change: ConsentChange, winners: dict[str, dict[str, Any]]) -> bool:
+    return winners.get(change.key) == change.value()
 
 
 def consent_key(channel: str, purpose: str) -> str:
@@ -107,30 +130,27 @@ def row_identifiers(row: dict[str, Any]) -> list[Identifier]:
 
 
 def apply_consent_records(
-    store: ConsentWriter,
-    entity: str,
-    rows: list[dict[str, Any]],
-    source: str,
-    now: datetime,
-    backfill_horizon: timedelta,
+    store: ConsentWriter, rows: list[dict[str, Any]], source: str, now: datetime
 ) -> ProfileOutcome:
-    """Apply a batch of canonical `consents` rows: resolve each person, keep the newest statement per key.
+    """Apply a batch of canonical `consents` rows: resolve each person, then one write per profile for all of its
+    statements (the newest per key wins; every statement joins the history).
 
-    Rows without any identifier are guests (counted, skipped). `backfill_horizon` is part of the shared signature;
-    consent raises no journey events, so it is not consulted.
+    Rows without any identifier are guests (counted, skipped).
     """
-    if entity != "consents":
-        raise ValueError(f"apply_consent_records applies the consents entity, not {entity!r}")
     outcome = ProfileOutcome()
     resolved = resolve_batch(store, [row_identifiers(row) for row in rows], cause=f"consent:{source}", now=now)
     outcome.created = len(resolved.created)
-    touched: set[str] = set()
+    by_profile: dict[str, list[ConsentChange]] = defaultdict(list)
     for row, profile_id in zip(rows, resolved.profile_ids):
         if profile_id is None:
             outcome.guest_records += 1
             continue
-        if store.record_consent(profile_id, consent_change_from_row(row, source)):
-            outcome.records_applied += 1
+        by_profile[profile_id].append(consent_change_from_row(row, source))
+    touched: set[str] = set()
+    for profile_id, changes in by_profile.items():
+        applied = sum(store.record_consents(profile_id, changes, now))
+        outcome.records_applied += applied
+        if applied:
             touched.add(profile_id)
     outcome.updated = len(touched - resolved.created)
     return outcome

@@ -22,7 +22,7 @@ RecordApplier = Callable[[Any, str, list[dict[str, Any]], str, datetime, timedel
 def _apply_consents(
     store: Any, entity: str, rows: list[dict[str, Any]], source: str, now: datetime, backfill_horizon: timedelta
 ) -> ProfileOutcome:
-    return apply_consent_records(privacy_store_for(store), entity, rows, source, now, backfill_horizon)
+    return apply_consent_records(privacy_store_for(store), rows, source, now)
 
 
 RECORD_APPLIERS: dict[str, RecordApplier] = {"consents": _apply_consents}
