@@ -144,7 +144,8 @@ def _measure_file_path(path: Path) -> dict[str, Any]:
     mapping = mapping_for(key, None)
     spec = ENTITIES[mapping.entity]
     file_id = file_id_of("bench-raw", key, "v1")
-    ledger = NaturalKeyLedger("bench-ledger", spec.name, FirstSeen(file_id, key, "v1", 0))
+    ledger = NaturalKeyLedger("bench-ledger", spec.name, FirstSeen(file_id, key, "v1", 0), datetime.now(UTC),
+                              timedelta(days=400))
     rows = accepted_rows = claimed_rows = batches = 0
     seconds = dict.fromkeys(("map_and_clean", "curated_parquet"), 0.0)
     claim_seconds = 0.0
