@@ -1,6 +1,7 @@
 """Identity resolution of a batch: which profile each input's identifiers belong to (issue 5: one person, one profile).
 
-`resolve_batch` reads every identifier of the batch at once, then decides input by input in a canonical order
+`resolve_batch` reads every identifier of the batch at once, and the live profile behind each profile they are bound
+to (redirect chains followed in rounds of batched reads), then decides input by input in a canonical order
 (strongest identifiers first), so the same inputs in any order give the same profiles:
 - no identifier usable (all missing or blocked): a guest, `None`;
 - none bound: a new profile holding them (up to each type's limit);
@@ -29,7 +30,7 @@ MAX_REDIRECTS = 16
 MAX_ATTEMPTS = 5
 CREATE_IDENTIFIERS = 49  # 1 profile + 2 items per identifier within DynamoDB's 100-item transaction
 
-__all__ = ["Identifier", "MergeEdge", "ResolvedBatch", "current_profile_id", "resolve_batch"]
+__all__ = ["Identifier", "MergeEdge", "ResolvedBatch", "current_profile_id", "live_profile_ids", "resolve_batch"]
 
 
 @dataclass
@@ -48,17 +49,32 @@ def identity_store_for(store: Any) -> IdentityStore:
     return IdentityStore(store.profiles_table_name, store.ledger_table_name)
 
 
+def live_profile_ids(store: Any, profile_ids: Iterable[str]) -> dict[str, str | None]:
+    """The live profile each id is or was merged into (None: no such profile), following the redirect chains of all
+    of them at once: one round of consistent batched reads (profile id and redirect only) per hop."""
+    identity = identity_store_for(store)
+    live: dict[str, str | None] = {}
+    hop = {profile_id: profile_id for profile_id in profile_ids}
+    for _ in range(MAX_REDIRECTS):
+        if not hop:
+            return live
+        items = identity.get_profiles(set(hop.values()), attributes=("profile_id", "redirect_to"))
+        following: dict[str, str] = {}
+        for profile_id, current in hop.items():
+            item = items.get(current)
+            if item is None or "redirect_to" not in item:
+                live[profile_id] = current if item is not None else None
+            else:
+                following[profile_id] = item["redirect_to"]
+        hop = following
+    if hop:
+        raise RuntimeError(f"redirect chain longer than {MAX_REDIRECTS} from {sorted(hop)[0]}")
+    return live
+
+
 def current_profile_id(store: Any, profile_id: str) -> str | None:
     """The live profile `profile_id` is or was merged into (following redirects); None if there is no such profile."""
-    identity = identity_store_for(store)
-    for _ in range(MAX_REDIRECTS):
-        item = identity.get_profile(profile_id)
-        if item is None:
-            return None
-        if "redirect_to" not in item:
-            return profile_id
-        profile_id = item["redirect_to"]
-    raise RuntimeError(f"redirect chain longer than {MAX_REDIRECTS} from {profile_id}")
+    return live_profile_ids(store, [profile_id])[profile_id]
 
 
 def new_profile_item(profile_id: str, now: datetime) -> dict[str, Any]:
@@ -86,14 +102,20 @@ class _Resolver:
         self.live: dict[str, str] = {}
         self.result = ResolvedBatch(profile_ids=[])
 
+    def follow(self, profile_ids: Iterable[str]) -> None:
+        """Learn the live profile behind each of these ids not known yet (batched reads; unknown ids stay as they are)."""
+        unknown = set(profile_ids) - set(self.live)
+        if unknown:
+            self.live.update({old: live or old for old, live in live_profile_ids(self.store, unknown).items()})
+
     def live_profile(self, profile_id: str) -> str:
-        if profile_id not in self.live:
-            self.live[profile_id] = current_profile_id(self.store, profile_id) or profile_id
+        self.follow([profile_id])
         return self.live[profile_id]
 
     def refresh(self, identifiers: Iterable[Identifier]) -> None:
         self.bound.update(self.store.find_bound(identifiers))
         self.live.clear()
+        self.follow(self.bound.values())
 
     def resolve(self, identifiers: list[Identifier]) -> str:
         for _attempt in range(MAX_ATTEMPTS):
@@ -122,7 +144,7 @@ class _Resolver:
     def _merged(self, edge: MergeEdge) -> None:
         self.result.merges.append(edge)
         self.live = {old: edge.to_profile if live == edge.from_profile else live for old, live in self.live.items()}
-        self.live[edge.from_profile] = edge.to_profile
+        self.live[edge.from_profile] = self.live[edge.to_profile] = edge.to_profile
         self.bound.update({parse_identifier(text): edge.to_profile for text in edge.identifiers})
 
     def _create(self, identifiers: list[Identifier]) -> str:
@@ -135,6 +157,7 @@ class _Resolver:
         profile_id = uuid.uuid4().hex
         self.store.create_profile(new_profile_item(profile_id, self.now), kept)
         self.bound.update({identifier: profile_id for identifier in kept})
+        self.live[profile_id] = profile_id
         self.result.created.add(profile_id)
         self._bind_free(profile_id, identifiers)
         return profile_id
@@ -183,6 +206,7 @@ def resolve_batch(
     identity = identity_store_for(store)
     usable = [rules.usable(identifiers) for identifiers in identifier_sets]
     resolver = _Resolver(identity, rules, cause, now, identity.find_bound(i for ids in usable for i in ids))
+    resolver.follow(resolver.bound.values())
     resolved: dict[tuple[Identifier, ...], str] = {}
     for identifiers in sorted(
         {tuple(ids) for ids in usable if ids}, key=lambda ids: [(rules.rank(t), v) for t, v in ids]
