@@ -3,18 +3,21 @@ rounds, one profile read per 100 profiles, and exactly-once under concurrent per
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
 from cdp.adapters.clients import reset_clients
+from cdp.adapters.identity_store import IdentityStore
 from cdp.adapters.profile_store import ProfileStore
-from cdp.identity.resolution import live_profile_ids, resolve_batch
+from cdp.identity.resolution import live_profile_ids, new_profile_item, resolve_batch
 from cdp.profiles.apply import apply_records
 from cdp.profiles.record_appliers import apply_entity_records
 
@@ -86,22 +89,46 @@ def order_line(number: int, customer_number: int) -> dict[str, Any]:
     }
 
 
-def test_a_customers_batch_of_new_people_costs_four_requests_a_person_and_no_single_reads(requests) -> None:
+def test_a_customers_batch_of_new_people_costs_about_three_requests_a_person_and_no_single_reads(requests) -> None:
     # Given a customers batch of new people, each with three identifiers and both consent columns
     store, counter = requests
     rows = [customer(number) for number in range(PEOPLE)]
     # When it is applied with its consent columns, as the ingest pipeline does
     counter.start()
     outcome, erased = apply_entity_records(store, "customers", rows, "s3://raw/customers.csv", NOW, HORIZON)
-    # Then each person costs one creating and one applying transaction and two consent writes, and every read is
-    # batched, 100 keys a request: erased digests, identities (for profiles, then consents), live profiles, profiles
+    # Then new profiles are created 14 to a transaction (7 items each), each person's record is applied in one
+    # transaction and two consent writes; every read is batched, 100 keys a request (erased digests, identities for
+    # profiles then consents, live profiles, the profiles applied to)
     assert (outcome.created, outcome.records_applied, erased) == (PEOPLE, PEOPLE, 0)
     calls = counter.by_operation
     assert calls["GetItem"] == 0
-    assert calls["TransactWriteItems"] == 2 * PEOPLE
+    assert calls["TransactWriteItems"] == math.ceil(PEOPLE / 14) + PEOPLE
     assert calls["UpdateItem"] <= 2 * PEOPLE
     assert calls["BatchGetItem"] <= 16
-    assert sum(calls.values()) <= 4 * PEOPLE + 16
+    assert sum(calls.values()) <= 3.1 * PEOPLE + 16
+
+
+def test_new_profiles_created_together_survive_a_concurrent_writer_binding_one_identifier_first(requests) -> None:
+    # Given four new people, one of whose emails another writer binds while the batch is being decided
+    store, _ = requests
+    identity = IdentityStore(PROFILES, LEDGER)
+    people = [[("customer_id", f"C{number}"), ("email", f"p{number}@x.io")] for number in range(4)]
+    original = IdentityStore.create_profiles
+
+    def create_after_a_rival(self: IdentityStore, creations: list[Any]) -> None:
+        if not identity.find_bound([("email", "p2@x.io")]):
+            identity.create_profile(new_profile_item("rival", NOW), [("email", "p2@x.io")])
+        original(self, creations)
+
+    # When the batch is resolved
+    with mock.patch.object(IdentityStore, "create_profiles", create_after_a_rival):
+        resolved = resolve_batch(store, people, "batch", NOW)
+    # Then the other three are created, and the third resolves to the rival's profile with its customer id bound
+    assert resolved.profile_ids[2] == "rival"
+    assert resolved.created == {resolved.profile_ids[n] for n in (0, 1, 3)}
+    assert identity.find_bound(i for identifiers in people for i in identifiers) == {
+        identifier: profile_id for identifiers, profile_id in zip(people, resolved.profile_ids) for identifier in identifiers
+    }
 
 
 def test_an_orders_batch_reads_its_profiles_in_batches_and_writes_one_transaction_a_profile(requests) -> None:

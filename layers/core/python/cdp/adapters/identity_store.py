@@ -202,6 +202,15 @@ class IdentityStore:
 
     def create_profile(self, profile: dict[str, Any], identifiers: list[Identifier]) -> None:
         """Put a new profile with its identifiers in one transaction; ConcurrentChange if one was bound first."""
+        self._transact(self._creation(profile, identifiers))
+
+    def create_profiles(self, creations: list[tuple[dict[str, Any], list[Identifier]]]) -> None:
+        """Put several new profiles with their identifiers in one transaction (at most 100 items in all): all or
+        none; ConcurrentChange if any identifier was bound first."""
+        self._transact([write for profile, identifiers in creations for write in self._creation(profile, identifiers)])
+
+    def _creation(self, profile: dict[str, Any], identifiers: list[Identifier]) -> list[dict[str, Any]]:
+        """The conditional puts that create a profile: its item (counts, identity version 1), identities, memberships."""
         profile_id = profile["profile_id"]
         counts: dict[str, int] = {}
         for identifier_type, _ in identifiers:
@@ -216,7 +225,7 @@ class IdentityStore:
         for identifier in identifiers:
             writes.append(self._put({**identity_key(identifier), "profile_id": profile_id}))
             writes.append(self._put({**member_key(profile_id, identifier), "profile_id": profile_id}))
-        self._transact(writes)
+        return writes
 
     def bind(self, profile_id: str, identifier: Identifier, limit: int, now: str) -> bool:
         """Bind a free identifier to a live profile within its type's limit; False if the limit is reached.
