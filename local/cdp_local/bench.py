@@ -291,6 +291,48 @@ def ingest_through_local_stack(data: bytes) -> dict[str, Any]:
             "failures": failures, "note": "DynamoDB is moto in-process: request counts are meaningful, latency is not"}
 
 
+CUSTOMER_ROWS = 2_000
+
+
+def customers_csv(rows: int, seed: int = 13) -> bytes:
+    """A synthetic canonical customers export: three identifiers, a signup and both consent columns per person."""
+    rng = random.Random(seed)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["customer_id", "email", "phone", "first_name", "country", "signup_at", "email_consent", "sms_consent"])
+    for number in range(rows):
+        signup = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=rng.randrange(20_000))
+        writer.writerow([f"C{number:06d}", f"c{number}@example.com", f"+4479{number:08d}", "Ann", "GB",
+                         signup.isoformat(), rng.choice(["true", "false"]), rng.choice(["true", "false"])])
+    return buffer.getvalue().encode()
+
+
+def requests_per_customer(data: bytes, rows: int) -> dict[str, Any]:
+    """The ingest handler on moto for one customers file of new people: DynamoDB requests (reads and writes) per
+    customer by operation, so the per-person cost of identity, profile and consent writes can be watched."""
+    from cdp_local.stack import LocalStack
+
+    requests: Counter[str] = Counter()
+
+    def count(event_name: str, **_: Any) -> None:
+        requests[event_name.rsplit(".", 1)[-1]] += 1
+
+    with LocalStack(function_output=io.StringIO()) as stack:
+        import boto3
+
+        session = boto3.DEFAULT_SESSION or boto3.setup_default_session() or boto3.DEFAULT_SESSION
+        session.events.register("provide-client-params.dynamodb", count)  # type: ignore[union-attr]
+        started = time.perf_counter()
+        stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="customers/bench.csv", Body=data)
+        elapsed = time.perf_counter() - started
+        session.events.unregister("provide-client-params.dynamodb", count)  # type: ignore[union-attr]
+        failures = [failure.error for failure in stack.async_failures]
+    return {"rows": rows, "seconds": round(elapsed, 2),
+            "dynamodb_requests_per_customer": {name: round(n / rows, 3) for name, n in sorted(requests.items())},
+            "total_requests_per_customer": round(sum(requests.values()) / rows, 3), "failures": failures,
+            "note": "every DynamoDB request of the ingest (natural keys, identity, profiles, consent, file ledger)"}
+
+
 def cold_imports() -> dict[str, float]:
     """Milliseconds to import each handler module in a fresh interpreter (the cold-start import cost)."""
     figures = {}
@@ -377,6 +419,7 @@ def main() -> None:
         "cold_import_ms": cold_imports(),
         "http_tracking_warm": http_tracking(),
         "ingest_100k_orders_local_stack": ingest_through_local_stack(data),
+        "ingest_customers_local_stack": requests_per_customer(customers_csv(CUSTOMER_ROWS), CUSTOMER_ROWS),
     }
     results = _with_large_file(results, arguments.large_file_mb)
     arguments.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -15,7 +15,7 @@ Items (ProfilesTable unless noted):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -77,6 +77,24 @@ def parse_identifier(text: str) -> Identifier:
     return (identifier_type, value)
 
 
+def batch_get_items(
+    dynamodb: Any, table: str, keys: list[dict[str, str]], consistent: bool = False, attributes: Sequence[str] = ()
+) -> Iterator[dict[str, Any]]:
+    """BatchGetItem through a Table resource's client (plain values) in requests of 100 keys, duplicates dropped,
+    unprocessed keys asked again; `attributes` projects the items to those names."""
+    unique = list({(key["pk"], key["sk"]): key for key in keys}.values())
+    projection: dict[str, Any] = {"ConsistentRead": consistent}
+    if attributes:
+        names = {f"#a{position}": name for position, name in enumerate(attributes)}
+        projection.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
+    for start in range(0, len(unique), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {table: {"Keys": unique[start : start + BATCH_GET_LIMIT], **projection}}
+        while request:
+            response = dynamodb.batch_get_item(RequestItems=request)
+            yield from response["Responses"].get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+
+
 def _version_condition(profile: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Live (not redirected) and still at the identity and aggregates versions read: the optimistic lock that
     merges, splits and record application (ProfileStore.apply_ledger_items) all honour."""
@@ -100,27 +118,21 @@ class IdentityStore:
         self.ledger = dynamodb_table(ledger_table)
 
     # ------------------------------------------------------------------ reads
-    def _batch_get(self, table: str, keys: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
-        unique = list({(key["pk"], key["sk"]): key for key in keys}.values())
-        for start in range(0, len(unique), BATCH_GET_LIMIT):
-            request: dict[str, Any] = {table: {"Keys": unique[start : start + BATCH_GET_LIMIT]}}
-            while request:
-                response = self.profiles.meta.client.batch_get_item(RequestItems=request)
-                yield from response["Responses"].get(table, [])
-                request = response.get("UnprocessedKeys") or {}
-
     def find_bound(self, identifiers: Iterable[Identifier]) -> dict[Identifier, str]:
         """Which of these identifiers are bound, and to which profile id (batched reads, no redirects followed)."""
         keys = [identity_key(identifier) for identifier in identifiers]
         bound: dict[Identifier, str] = {}
-        for item in self._batch_get(self.profiles_table_name, keys):
+        for item in batch_get_items(self.profiles.meta.client, self.profiles_table_name, keys):
             _, identifier_type, value = item["pk"].split("#", 2)
             bound[(identifier_type, value)] = item["profile_id"]
         return bound
 
-    def get_profiles(self, profile_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def get_profiles(self, profile_ids: Iterable[str], attributes: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+        """The profile items that exist among these ids, read consistently in batches; `attributes` (which must
+        include `profile_id`) projects them to those names."""
         keys = [profile_key(profile_id) for profile_id in profile_ids]
-        return {item["profile_id"]: item for item in self._batch_get(self.profiles_table_name, keys)}
+        items = batch_get_items(self.profiles.meta.client, self.profiles_table_name, keys, True, attributes)
+        return {item["profile_id"]: item for item in items}
 
     def get_profile(self, profile_id: str) -> dict[str, Any] | None:
         return self.profiles.get_item(Key=profile_key(profile_id), ConsistentRead=True).get("Item")
@@ -206,6 +218,15 @@ class IdentityStore:
 
     def create_profile(self, profile: dict[str, Any], identifiers: list[Identifier]) -> None:
         """Put a new profile with its identifiers in one transaction; ConcurrentChange if one was bound first."""
+        self._transact(self._creation(profile, identifiers))
+
+    def create_profiles(self, creations: list[tuple[dict[str, Any], list[Identifier]]]) -> None:
+        """Put several new profiles with their identifiers in one transaction (at most 100 items in all): all or
+        none; ConcurrentChange if any identifier was bound first."""
+        self._transact([write for profile, identifiers in creations for write in self._creation(profile, identifiers)])
+
+    def _creation(self, profile: dict[str, Any], identifiers: list[Identifier]) -> list[dict[str, Any]]:
+        """The conditional puts that create a profile: its item (counts, identity version 1), identities, memberships."""
         profile_id = profile["profile_id"]
         counts: dict[str, int] = {}
         for identifier_type, _ in identifiers:
@@ -220,7 +241,7 @@ class IdentityStore:
         for identifier in identifiers:
             writes.append(self._put({**identity_key(identifier), "profile_id": profile_id}))
             writes.append(self._put({**member_key(profile_id, identifier), "profile_id": profile_id}))
-        self._transact(writes)
+        return writes
 
     def bind(self, profile_id: str, identifier: Identifier, limit: int, now: str) -> bool:
         """Bind a free identifier to a live profile within its type's limit; False if the limit is reached.

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +16,14 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client, dynamodb_table
+from cdp.adapters.identity_store import batch_get_items
 from cdp.profiles.keys import profile_key
 
 TRANSACTION_LIMIT = 100
 APPLY_ATTEMPTS = 25
+PARALLEL_PROFILES = 1  # profiles of one batch applied concurrently (boto3 clients are thread-safe)
+Item = dict[str, Any]
+ProfileChanges = Callable[[Item, list[Item]], Item]  # (profile item, new ledger items) -> attributes to set
 _serializer = TypeSerializer()
 
 
@@ -35,38 +40,56 @@ class ProfileStore:
         self.profiles = dynamodb_table(profiles_table)
 
     # ------------------------------------------------------------------ ledger records, exactly once
+    def apply_ledger_batch(
+        self, items_by_profile: Mapping[str, list[dict[str, Any]]], changes: ProfileChanges, now: datetime
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Apply each profile's new ledger items (see apply_ledger_items) for a whole batch: the profiles are read
+        consistently 100 to a request, then the profiles' transactions run concurrently (each touches only its own
+        profile and ledger items). Returns the items applied, by profile id in the order given."""
+        keys = [profile_key(profile_id) for profile_id in items_by_profile]
+        read = batch_get_items(self.profiles.meta.client, self.profiles_table_name, keys, consistent=True)
+        profiles = {item["pk"].removeprefix("PROFILE#"): item for item in read}
+        with ThreadPoolExecutor(PARALLEL_PROFILES) as pool:
+            applied = pool.map(
+                lambda profile_id: self.apply_ledger_items(
+                    profile_id, items_by_profile[profile_id], changes, now, profiles.get(profile_id)
+                ),
+                list(items_by_profile),
+            )
+            return dict(zip(items_by_profile, applied, strict=True))
+
     def apply_ledger_items(
         self,
         profile_id: str,
         items: list[dict[str, Any]],
-        changes: Callable[[dict[str, Any], list[dict[str, Any]]], dict[str, Any]],
+        changes: ProfileChanges,
         now: datetime,
+        profile: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Write new ledger items and the profile changes they make, one transaction per 99 items.
 
         Each ledger put is conditional (`attribute_not_exists(pk)`); the profile update is conditional on the
-        aggregate and identity versions read. When the transaction is cancelled, the records already in the ledger
-        are dropped, the profile re-read (following a merge redirect) and the rest retried, so every record counts
-        once however often and however concurrently it arrives. Returns the items this call applied.
+        aggregate and identity versions read (`profile`, when the caller has just read it, is used for the first
+        transaction). When the transaction is cancelled, the records already in the ledger are dropped, the profile
+        re-read (following a merge redirect) and the rest retried, so every record counts once however often and
+        however concurrently it arrives. Returns the items this call applied.
         """
         applied: list[dict[str, Any]] = []
         for start in range(0, len(items), TRANSACTION_LIMIT - 1):
-            applied += self._apply_ledger_chunk(profile_id, items[start : start + TRANSACTION_LIMIT - 1], changes, now)
+            chunk = items[start : start + TRANSACTION_LIMIT - 1]
+            applied += self._apply_ledger_chunk(profile_id, chunk, changes, now, None if start else profile)
         return applied
 
     def _apply_ledger_chunk(
-        self,
-        profile_id: str,
-        items: list[dict[str, Any]],
-        changes: Callable[[dict[str, Any], list[dict[str, Any]]], dict[str, Any]],
-        now: datetime,
-    ) -> list[dict[str, Any]]:
+        self, profile_id: str, items: list[Item], changes: ProfileChanges, now: datetime, profile: Item | None
+    ) -> list[Item]:
         for attempt in range(APPLY_ATTEMPTS):
-            profile = self.profiles.get_item(Key=profile_key(profile_id), ConsistentRead=True).get("Item")
+            if profile is None:
+                profile = self._read_profile(profile_id)
             if profile is None:
                 raise LookupError(f"profile {profile_id} does not exist")
             if "redirect_to" in profile:
-                profile_id = profile["redirect_to"]
+                profile_id, profile = profile["redirect_to"], None
                 continue
             items = [{**item, "profile_id": profile_id} for item in items]
             writes = [
@@ -92,6 +115,7 @@ class ProfileStore:
                 items = [item for item, code in zip(items, reasons) if code != "ConditionalCheckFailed"]
                 if not items:
                     return []
+                profile = None
                 time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
         raise RuntimeError(f"profile {profile_id} kept changing; records not applied")
 
@@ -126,3 +150,10 @@ class ProfileStore:
     # ------------------------------------------------------------------ reads
     def get_profile(self, profile_id: str) -> dict[str, Any] | None:
         return self.profiles.get_item(Key=profile_key(profile_id)).get("Item")
+
+    def _read_profile(self, profile_id: str) -> dict[str, Any] | None:
+        """A consistent read through the thread-safe client (applications run on several threads)."""
+        response = self.profiles.meta.client.get_item(
+            TableName=self.profiles_table_name, Key=profile_key(profile_id), ConsistentRead=True
+        )
+        return response.get("Item")  # type: ignore[no-any-return]

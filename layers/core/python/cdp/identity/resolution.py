@@ -1,9 +1,11 @@
 """Identity resolution of a batch: which profile each input's identifiers belong to (issue 5: one person, one profile).
 
-`resolve_batch` reads every identifier of the batch at once, then decides input by input in a canonical order
+`resolve_batch` reads every identifier of the batch at once, and the live profile behind each profile they are bound
+to (redirect chains followed in rounds of batched reads), then decides input by input in a canonical order
 (strongest identifiers first), so the same inputs in any order give the same profiles:
 - no identifier usable (all missing or blocked): a guest, `None`;
-- none bound: a new profile holding them (up to each type's limit);
+- none bound: a new profile holding them (up to each type's limit); new profiles are written several to a
+  transaction, before any decision that binds to or merges a profile;
 - bound to one profile: that profile; free identifiers are bound to it within their limits, an identifier over its
   limit is not bound, and that is logged and recorded as a `limit` edge;
 - bound to several profiles: starting from the profile of the strongest identifier, each other profile is merged
@@ -27,9 +29,10 @@ from cdp.profiles.aggregates import aggregate_profile
 
 MAX_REDIRECTS = 16
 MAX_ATTEMPTS = 5
-CREATE_IDENTIFIERS = 49  # 1 profile + 2 items per identifier within DynamoDB's 100-item transaction
+TRANSACTION_ITEMS = 100  # DynamoDB's limit on the items of one TransactWriteItems
+CREATE_IDENTIFIERS = 49  # 1 profile + 2 items per identifier within one transaction
 
-__all__ = ["Identifier", "MergeEdge", "ResolvedBatch", "current_profile_id", "resolve_batch"]
+__all__ = ["Identifier", "MergeEdge", "ResolvedBatch", "current_profile_id", "live_profile_ids", "resolve_batch"]
 
 
 @dataclass
@@ -41,6 +44,19 @@ class ResolvedBatch:
     merges: list[MergeEdge] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Creation:
+    """A new profile decided on, not yet written: its item, the identifiers it is created with, the input's."""
+
+    profile: dict[str, Any]
+    kept: list[Identifier]
+    identifiers: list[Identifier]
+
+    @property
+    def items(self) -> int:
+        return 1 + 2 * len(self.kept)
+
+
 def identity_store_for(store: Any) -> IdentityStore:
     """The identity adapter over the same tables as `store` (an IdentityStore, or any store naming both tables)."""
     if isinstance(store, IdentityStore):
@@ -48,17 +64,32 @@ def identity_store_for(store: Any) -> IdentityStore:
     return IdentityStore(store.profiles_table_name, store.ledger_table_name)
 
 
+def live_profile_ids(store: Any, profile_ids: Iterable[str]) -> dict[str, str | None]:
+    """The live profile each id is or was merged into (None: no such profile), following the redirect chains of all
+    of them at once: one round of consistent batched reads (profile id and redirect only) per hop."""
+    identity = identity_store_for(store)
+    live: dict[str, str | None] = {}
+    hop = {profile_id: profile_id for profile_id in profile_ids}
+    for _ in range(MAX_REDIRECTS):
+        if not hop:
+            return live
+        items = identity.get_profiles(set(hop.values()), attributes=("profile_id", "redirect_to"))
+        following: dict[str, str] = {}
+        for profile_id, current in hop.items():
+            item = items.get(current)
+            if item is None or "redirect_to" not in item:
+                live[profile_id] = current if item is not None else None
+            else:
+                following[profile_id] = item["redirect_to"]
+        hop = following
+    if hop:
+        raise RuntimeError(f"redirect chain longer than {MAX_REDIRECTS} from {sorted(hop)[0]}")
+    return live
+
+
 def current_profile_id(store: Any, profile_id: str) -> str | None:
     """The live profile `profile_id` is or was merged into (following redirects); None if there is no such profile."""
-    identity = identity_store_for(store)
-    for _ in range(MAX_REDIRECTS):
-        item = identity.get_profile(profile_id)
-        if item is None:
-            return None
-        if "redirect_to" not in item:
-            return profile_id
-        profile_id = item["redirect_to"]
-    raise RuntimeError(f"redirect chain longer than {MAX_REDIRECTS} from {profile_id}")
+    return live_profile_ids(store, [profile_id])[profile_id]
 
 
 def new_profile_item(profile_id: str, now: datetime) -> dict[str, Any]:
@@ -85,15 +116,24 @@ class _Resolver:
         self.bound = bound
         self.live: dict[str, str] = {}
         self.result = ResolvedBatch(profile_ids=[])
+        self.pending: list[_Creation] = []
+        self.replaced: dict[str, str] = {}  # a creation that lost a race: the profile its input resolved to instead
+
+    def follow(self, profile_ids: Iterable[str]) -> None:
+        """Learn the live profile behind each of these ids not known yet (batched reads; unknown ids stay as they are)."""
+        unknown = {profile_id for profile_id in profile_ids if profile_id not in self.live}
+        if unknown:
+            self.live.update({old: live or old for old, live in live_profile_ids(self.store, unknown).items()})
 
     def live_profile(self, profile_id: str) -> str:
-        if profile_id not in self.live:
-            self.live[profile_id] = current_profile_id(self.store, profile_id) or profile_id
+        profile_id = self.replaced.get(profile_id, profile_id)
+        self.follow([profile_id])
         return self.live[profile_id]
 
     def refresh(self, identifiers: Iterable[Identifier]) -> None:
         self.bound.update(self.store.find_bound(identifiers))
         self.live.clear()
+        self.follow(self.bound.values())
 
     def resolve(self, identifiers: list[Identifier]) -> str:
         for _attempt in range(MAX_ATTEMPTS):
@@ -105,6 +145,8 @@ class _Resolver:
         raise RuntimeError("could not resolve identifiers after repeated concurrent changes")
 
     def _resolve_once(self, identifiers: list[Identifier]) -> str:
+        if any(identifier in self.bound for identifier in identifiers):
+            self.flush()  # the profiles this input may bind to or merge must exist first
         owner_of = {i: self.live_profile(self.bound[i]) for i in identifiers if i in self.bound}
         owners = list(dict.fromkeys(owner_of.values()))
         if not owners:
@@ -122,22 +164,54 @@ class _Resolver:
     def _merged(self, edge: MergeEdge) -> None:
         self.result.merges.append(edge)
         self.live = {old: edge.to_profile if live == edge.from_profile else live for old, live in self.live.items()}
-        self.live[edge.from_profile] = edge.to_profile
+        self.live[edge.from_profile] = self.live[edge.to_profile] = edge.to_profile
         self.bound.update({parse_identifier(text): edge.to_profile for text in edge.identifiers})
 
     def _create(self, identifiers: list[Identifier]) -> str:
-        """A new profile created with (at most a transaction's worth of) identifiers within limits; then the rest."""
+        """A new profile with (at most a transaction's worth of) identifiers within limits, created with the next
+        flush; any other identifiers are bound after creating it at once."""
         kept: list[Identifier] = []
         for identifier in identifiers:
             if sum(1 for kept_type, _ in kept if kept_type == identifier[0]) < self.rules.limit(identifier[0]):
                 kept.append(identifier)
         kept = kept[:CREATE_IDENTIFIERS]
         profile_id = uuid.uuid4().hex
-        self.store.create_profile(new_profile_item(profile_id, self.now), kept)
+        self.pending.append(_Creation(new_profile_item(profile_id, self.now), kept, identifiers))
         self.bound.update({identifier: profile_id for identifier in kept})
+        self.live[profile_id] = profile_id
         self.result.created.add(profile_id)
-        self._bind_free(profile_id, identifiers)
+        if len(kept) < len(identifiers):
+            self.flush()
+            if profile_id in self.replaced:
+                return self.replaced[profile_id]
+            self._bind_free(profile_id, identifiers)
         return profile_id
+
+    def flush(self) -> None:
+        """Create the pending profiles, several to a transaction. When a transaction is cancelled (an identifier was
+        bound meanwhile by another writer), its profiles are created one by one, and the input of each that still
+        fails is resolved again: its profile id then stands for the profile it resolves to."""
+        while self.pending:
+            group, items = [], 0
+            while self.pending and items + self.pending[0].items <= TRANSACTION_ITEMS:
+                items += self.pending[0].items
+                group.append(self.pending.pop(0))
+            try:
+                self.store.create_profiles([(creation.profile, creation.kept) for creation in group])
+            except ConcurrentChange:
+                for creation in group:
+                    self._create_alone(creation)
+
+    def _create_alone(self, creation: _Creation) -> None:
+        try:
+            self.store.create_profile(creation.profile, creation.kept)
+        except ConcurrentChange:
+            profile_id = creation.profile["profile_id"]
+            logger.info("identity changed concurrently, re-reading", extra={"cause": self.cause})
+            self.result.created.discard(profile_id)
+            self.bound = {identifier: owner for identifier, owner in self.bound.items() if owner != profile_id}
+            self.refresh(creation.identifiers)
+            self.replaced[profile_id] = self.resolve(creation.identifiers)
 
     def _bind_free(self, profile_id: str, identifiers: list[Identifier]) -> None:
         """Bind the input's free identifiers within their limits; those over a limit are logged and recorded once."""
@@ -183,10 +257,12 @@ def resolve_batch(
     identity = identity_store_for(store)
     usable = [rules.usable(identifiers) for identifiers in identifier_sets]
     resolver = _Resolver(identity, rules, cause, now, identity.find_bound(i for ids in usable for i in ids))
+    resolver.follow(resolver.bound.values())
     resolved: dict[tuple[Identifier, ...], str] = {}
     for identifiers in sorted(
         {tuple(ids) for ids in usable if ids}, key=lambda ids: [(rules.rank(t), v) for t, v in ids]
     ):
         resolved[identifiers] = resolver.resolve(list(identifiers))
+    resolver.flush()
     resolver.result.profile_ids = [resolver.live_profile(resolved[tuple(ids)]) if ids else None for ids in usable]
     return resolver.result

@@ -2,7 +2,8 @@
 
 Rows are resolved to profiles through identity resolution (guest rows, with no usable identifier, are counted and
 skipped); each row becomes a ledger item (pk `RECORD#<entity>#<natural key>`), and per profile the new ledger items
-and the profile's new aggregates are written in one transaction (see ProfileStore.apply_ledger_items).
+and the profile's new aggregates are written in one transaction (see ProfileStore.apply_ledger_items); the profiles of
+a batch are read together and their transactions run concurrently (ProfileStore.apply_ledger_batch).
 Customer records carry attributes: each attribute keeps the value observed last (`attributes_observed_at`), so an
 older file delivered late never overwrites newer data. Never imports pyarrow.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -21,23 +22,11 @@ from typing import Any, Protocol
 from cdp.adapters.event_bus import DomainEvent
 from cdp.identity.resolution import Identifier, resolve_batch
 from cdp.profiles.aggregates import fold_records
+from cdp.profiles.read import PERSON_ATTRIBUTES
 
 PROFILE_EVENTS_SOURCE = "cdp.profiles"
 IDENTIFIER_COLUMNS = ("customer_id", "email", "phone", "anonymous_id")
-CUSTOMER_ATTRIBUTES = (
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "birthday",
-    "gender",
-    "language",
-    "timezone",
-    "country",
-    "province",
-    "city",
-    "region_code",
-)
+CUSTOMER_ATTRIBUTES = ("email", "phone", *PERSON_ATTRIBUTES)
 NATURAL_KEYS = {
     "customers": ("customer_id",),
     "orders": ("order_id", "line_id"),
@@ -87,18 +76,25 @@ class ProfileOutcome:
     guest_records: int = 0
     events: list[DomainEvent] = field(default_factory=list)
 
+    def add(self, other: ProfileOutcome) -> None:
+        """Count another batch's outcome into this one."""
+        self.created += other.created
+        self.updated += other.updated
+        self.records_applied += other.records_applied
+        self.guest_records += other.guest_records
+        self.events += other.events
+
+
+LedgerItems = list[dict[str, Any]]
+
 
 class ProfileLedger(Protocol):
     profiles_table_name: str
     ledger_table_name: str
 
-    def apply_ledger_items(
-        self,
-        profile_id: str,
-        items: list[dict[str, Any]],
-        changes: Callable[[dict[str, Any], list[dict[str, Any]]], dict[str, Any]],
-        now: datetime,
-    ) -> list[dict[str, Any]]: ...
+    def apply_ledger_batch(
+        self, items_by_profile: Mapping[str, LedgerItems], changes: Callable[..., dict[str, Any]], now: datetime
+    ) -> dict[str, LedgerItems]: ...
 
 
 def _stored(value: Any) -> Any:
@@ -201,7 +197,8 @@ def apply_records(
     now: datetime,
     backfill_horizon: timedelta,
 ) -> ProfileOutcome:
-    """Resolve each row to a profile, then per profile write its new ledger items and aggregates atomically."""
+    """Resolve each row to a profile, then per profile write its new ledger items and aggregates atomically
+    (profiles concurrently; outcome and events in the order of the batch's first row of each profile)."""
     if entity not in NATURAL_KEYS:
         raise UnknownEntity(f"profiles do not apply entity {entity!r}")
     for position, row in enumerate(rows):
@@ -227,8 +224,8 @@ def apply_records(
             "identifiers": [f"{kind}#{value}" for kind, value in identifiers_of(row)],
             "record": record,
         }
-    for profile_id, items in by_profile.items():
-        applied = store.apply_ledger_items(profile_id, list(items.values()), profile_changes, now)
+    items_by_profile = {profile_id: list(items.values()) for profile_id, items in by_profile.items()}
+    for profile_id, applied in store.apply_ledger_batch(items_by_profile, profile_changes, now).items():
         outcome.records_applied += len(applied)
         if profile_id in resolved.created:
             outcome.created += 1

@@ -21,7 +21,7 @@ IDENTITY = (
     "merged_at",
     "redirect_to",
 )
-ATTRIBUTES = (
+PERSON_ATTRIBUTES = (
     "first_name",
     "last_name",
     "birthday",
@@ -32,8 +32,8 @@ ATTRIBUTES = (
     "province",
     "city",
     "region_code",
-    "signed_up_at",
-)
+)  # what a customer record says about the person besides identifiers; each keeps its newest observation
+ATTRIBUTES = (*PERSON_ATTRIBUTES, "signed_up_at")
 BEHAVIOUR = (
     "orders_count",
     "units",

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from cdp.adapters.event_bus import DomainEvent
 from cdp.identity.resolution import resolve_batch
 from cdp.privacy.erasure import drop_erased_links
+from cdp.profiles.apply import ProfileOutcome
 from cdp.profiles.record_appliers import apply_entity_records
 from cdp.tracking.messages import Call, InvalidCall
 from cdp.tracking.rows import CanonicalRows, Lineage, call_rows
@@ -37,15 +38,11 @@ class TrackingPorts:
 
 
 @dataclass
-class Applied:
-    """What a set of rows did to profiles, summed over entities, and the domain events to publish."""
+class Applied(ProfileOutcome):
+    """What a set of rows did to profiles, summed over entities, the domain events to publish and the profiles the
+    linked identifier sets resolved to."""
 
-    created: int = 0
-    updated: int = 0
-    records_applied: int = 0
-    guest_records: int = 0
     linked_profiles: list[str | None] = field(default_factory=list)
-    events: list[DomainEvent] = field(default_factory=list)
 
 
 @dataclass
@@ -69,11 +66,7 @@ def apply_rows(ports: TrackingPorts, rows: CanonicalRows, source: str, now: date
         if not entity_rows:
             continue
         outcome, _erased = apply_entity_records(ports.store, entity, entity_rows, source, now, ports.backfill_horizon)
-        applied.created += outcome.created
-        applied.updated += outcome.updated
-        applied.records_applied += outcome.records_applied
-        applied.guest_records += outcome.guest_records
-        applied.events += outcome.events
+        applied.add(outcome)
     links = drop_erased_links(ports.store, rows.links)
     if links:
         applied.linked_profiles = resolve_batch(ports.store, links, source, now).profile_ids
