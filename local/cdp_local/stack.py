@@ -563,10 +563,12 @@ def _transactions_that_snapshot_only_touched_items() -> Any:
     items the transaction names, so a local run of thousands of customers stays fast. Local-stack only. moto's
     models module sees a `copy` whose deepcopy skips tables only inside this thread's transaction: patching the
     shared `copy.deepcopy` itself raced between threads and could leave it patched after the stack stopped.
+    Transactions run one at a time, as DynamoDB makes them atomic: handlers apply a batch's profiles on threads.
     """
     real_deepcopy = copy.deepcopy
     original = dynamodb_models.DynamoDBBackend.transact_write_items
     in_transaction = threading.local()
+    one_at_a_time = threading.Lock()
 
     def deepcopy_except_tables(value: Any, memo: Any = None) -> Any:
         if getattr(in_transaction, "active", False) and isinstance(value, Table):
@@ -574,6 +576,10 @@ def _transactions_that_snapshot_only_touched_items() -> Any:
         return real_deepcopy(value, memo)
 
     def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+        with one_at_a_time:
+            atomic_transact_write_items(backend, transact_items)
+
+    def atomic_transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
         snapshots = []
         for entry in transact_items:
             operation = next(iter(entry.values()))

@@ -28,12 +28,14 @@ _KEYS: dict[str, Any] = {
 
 @contextmanager
 def identity_tables() -> Iterator[IdentityStore]:
+    """moto tables laid out as the template's ProfilesTable and LedgerTable; transactions atomic (handlers apply a
+    batch's profiles on threads)."""
     credentials = {
         "AWS_DEFAULT_REGION": "eu-west-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
     }
-    with mock.patch.dict(os.environ, credentials), mock_aws():
+    with mock.patch.dict(os.environ, credentials), mock_aws(), atomic_transactions():
         reset_clients()
         dynamodb = boto3.client("dynamodb")
         dynamodb.create_table(

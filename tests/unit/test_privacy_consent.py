@@ -18,6 +18,8 @@ from cdp.privacy.consent import (
 )
 from moto import mock_aws
 
+from tests.unit.identity_tables import atomic_transactions
+
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
@@ -64,7 +66,7 @@ def test_customer_consent_columns_map_to_marketing_per_channel() -> None:
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    with mock_aws():
+    with mock_aws(), atomic_transactions():
         reset_clients()
         dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
         for name in ("profiles", "ledger"):

@@ -13,6 +13,8 @@ from cdp.privacy.erasure import erase_profile, identifier_digest
 from cdp.privacy.export import export_profile
 from moto import mock_aws
 
+from tests.unit.identity_tables import atomic_transactions
+
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 KEYS = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 
@@ -20,7 +22,7 @@ KEYS = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "Key
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    with mock_aws():
+    with mock_aws(), atomic_transactions():
         reset_clients()
         dynamodb = boto3.client("dynamodb")
         attributes = [{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk")]

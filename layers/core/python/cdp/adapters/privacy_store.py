@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -20,10 +20,11 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client, dynamodb_table
+from cdp.adapters.identity_store import batch_get_items
+from cdp.adapters.profile_batches import for_each_profile
 from cdp.privacy.consent import ConsentChange, became_current, newest_per_key
 from cdp.profiles.keys import profile_key
 
-BATCH_GET_LIMIT = 100
 STATEMENTS_PER_TRANSACTION = 99  # and the profile update: DynamoDB's 100 items per transaction
 CONSENT_ATTEMPTS = 25
 MAX_REDIRECTS = 16
@@ -57,27 +58,40 @@ class PrivacyStore:
         self.ledger = dynamodb_table(ledger_table)
 
     # ------------------------------------------------------------------ consent
-    def record_consents(self, profile_id: str, changes: list[ConsentChange], now: datetime) -> list[bool]:
+    def record_consents_batch(
+        self, changes_by_profile: Mapping[str, list[ConsentChange]], now: datetime
+    ) -> dict[str, list[bool]]:
+        """record_consents for a batch's profiles: read together, 100 to a request, then written concurrently."""
+        return for_each_profile(
+            self.profiles,
+            changes_by_profile,
+            lambda profile_id, profile: self.record_consents(profile_id, changes_by_profile[profile_id], now, profile),
+        )
+
+    def record_consents(
+        self, profile_id: str, changes: list[ConsentChange], now: datetime, profile: dict[str, Any] | None = None
+    ) -> list[bool]:
         """Record statements about one profile: each new one joins the history, the newest per key becomes current.
 
         One transaction per 99 statements (the history puts and one profile update, conditional on the stored
         times and history count read, and on the profile being live: a merged profile's redirect is followed).
+        `profile`, when the caller has just read it consistently, saves the first read.
         Returns, per change, whether it became the current statement for its key (a repeated change: once).
         """
         unique = list(dict.fromkeys(changes))
         current: dict[ConsentChange, bool] = {}
         for start in range(0, len(unique), STATEMENTS_PER_TRANSACTION):
             chunk = unique[start : start + STATEMENTS_PER_TRANSACTION]
-            profile_id, became = self._record_chunk(profile_id, chunk, now)
+            profile_id, became = self._record_chunk(profile_id, chunk, now, None if start else profile)
             current.update(zip(chunk, became))
         return [current.pop(change, False) for change in changes]
 
     def _record_chunk(
-        self, profile_id: str, changes: list[ConsentChange], now: datetime
+        self, profile_id: str, changes: list[ConsentChange], now: datetime, profile: dict[str, Any] | None
     ) -> tuple[str, list[bool]]:
         new = list(changes)
         for attempt in range(CONSENT_ATTEMPTS):
-            item = self.profile_consistently(profile_id)
+            item = profile if attempt == 0 and profile is not None else self.profile_consistently(profile_id)
             if item is None:
                 return profile_id, [False] * len(changes)
             if "redirect_to" in item:
@@ -175,15 +189,9 @@ class PrivacyStore:
     # ------------------------------------------------------------------ the erased register
     def erased_among(self, digests: Iterable[str]) -> set[str]:
         """Which of these identifier digests were erased (batched reads)."""
-        keys = [{"pk": f"ERASED#{digest}", "sk": "ERASED"} for digest in dict.fromkeys(digests)]
-        found: set[str] = set()
-        for start in range(0, len(keys), BATCH_GET_LIMIT):
-            request: dict[str, Any] = {self.profiles_table_name: {"Keys": keys[start : start + BATCH_GET_LIMIT]}}
-            while request:
-                response = self.profiles.meta.client.batch_get_item(RequestItems=request)
-                found.update(item["pk"][len("ERASED#") :] for item in response["Responses"][self.profiles_table_name])
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        keys = [{"pk": f"ERASED#{digest}", "sk": "ERASED"} for digest in digests]
+        read = batch_get_items(self.profiles.meta.client, self.profiles_table_name, keys, attributes=("pk",))
+        return {item["pk"].removeprefix("ERASED#") for item in read}
 
     def mark_erased(self, digests: Iterable[str], erasure_id: str, erased_at: str) -> None:
         with self.profiles.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:

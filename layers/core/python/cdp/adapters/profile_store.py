@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -16,12 +15,11 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client, dynamodb_table
-from cdp.adapters.identity_store import batch_get_items
+from cdp.adapters.profile_batches import for_each_profile
 from cdp.profiles.keys import profile_key
 
 TRANSACTION_LIMIT = 100
 APPLY_ATTEMPTS = 25
-PARALLEL_PROFILES = 1  # profiles of one batch applied concurrently (boto3 clients are thread-safe)
 Item = dict[str, Any]
 ProfileChanges = Callable[[Item, list[Item]], Item]  # (profile item, new ledger items) -> attributes to set
 _serializer = TypeSerializer()
@@ -46,17 +44,13 @@ class ProfileStore:
         """Apply each profile's new ledger items (see apply_ledger_items) for a whole batch: the profiles are read
         consistently 100 to a request, then the profiles' transactions run concurrently (each touches only its own
         profile and ledger items). Returns the items applied, by profile id in the order given."""
-        keys = [profile_key(profile_id) for profile_id in items_by_profile]
-        read = batch_get_items(self.profiles.meta.client, self.profiles_table_name, keys, consistent=True)
-        profiles = {item["pk"].removeprefix("PROFILE#"): item for item in read}
-        with ThreadPoolExecutor(PARALLEL_PROFILES) as pool:
-            applied = pool.map(
-                lambda profile_id: self.apply_ledger_items(
-                    profile_id, items_by_profile[profile_id], changes, now, profiles.get(profile_id)
-                ),
-                list(items_by_profile),
-            )
-            return dict(zip(items_by_profile, applied, strict=True))
+        return for_each_profile(
+            self.profiles,
+            items_by_profile,
+            lambda profile_id, profile: self.apply_ledger_items(
+                profile_id, items_by_profile[profile_id], changes, now, profile
+            ),
+        )
 
     def apply_ledger_items(
         self,

@@ -11,6 +11,7 @@ messages are allowed unless explicitly refused.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -54,7 +55,9 @@ class ConsentWriter(Protocol):
     profiles_table_name: str
     ledger_table_name: str
 
-    def record_consents(self, profile_id: str, changes: list[ConsentChange], now: datetime) -> list[bool]: ...
+    def record_consents_batch(
+        self, changes_by_profile: Mapping[str, list[ConsentChange]], now: datetime
+    ) -> dict[str, list[bool]]: ...
 
 
 def newest_per_key(consent: dict[str, Any] | None, changes: list[ConsentChange]) -> dict[str, dict[str, Any]]:
@@ -147,8 +150,8 @@ def apply_consent_records(
             continue
         by_profile[profile_id].append(consent_change_from_row(row, source))
     touched: set[str] = set()
-    for profile_id, changes in by_profile.items():
-        applied = sum(store.record_consents(profile_id, changes, now))
+    for profile_id, became_current_by_change in store.record_consents_batch(by_profile, now).items():
+        applied = sum(became_current_by_change)
         outcome.records_applied += applied
         if applied:
             touched.add(profile_id)
