@@ -9,18 +9,26 @@ import boto3
 from botocore.config import Config
 
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
+# DynamoDB requests are built by this code, never from raw input, and DynamoDB validates them itself: botocore's
+# client-side validation is most of the CPU of sending a 100-put transaction (5.3 ms with it, 2.0 ms without, here),
+# the hot path of ingest, so it is off for DynamoDB only.
+_DYNAMODB = _RETRIES.merge(Config(parameter_validation=False))
+
+
+def _config(service: str) -> Config:
+    return _DYNAMODB if service == "dynamodb" else _RETRIES
 
 
 @cache
 def client(service: str) -> Any:
     """A boto3 client for `service`, with standard retries."""
-    return boto3.client(service, config=_RETRIES)  # type: ignore[call-overload]
+    return boto3.client(service, config=_config(service))  # type: ignore[call-overload]
 
 
 @cache
 def dynamodb_table(name: str) -> Any:
     """A boto3 DynamoDB Table resource."""
-    return boto3.resource("dynamodb", config=_RETRIES).Table(name)
+    return boto3.resource("dynamodb", config=_DYNAMODB).Table(name)
 
 
 def reset_clients() -> None:
