@@ -12,6 +12,7 @@ from cdp.adapters.identity_store import IdentityStore
 from cdp.identity.preview import main, preview_store
 from cdp.identity.resolution import resolve_batch
 from cdp.identity.rules import DEFAULT_RULES, IdentityRules
+from cdp.identity.split import split_profile
 from identity_tables import LEDGER, PROFILES, apply_record, identity_tables, table_snapshot
 
 START = datetime(2026, 11, 20, tzinfo=UTC)
@@ -58,6 +59,19 @@ def test_preview_counts_merges_and_splits_and_changes_nothing(store: IdentitySto
     assert changed.identifiers_dropped == 1
     # And nothing in either table changed
     assert table_snapshot() == before
+
+
+def test_profiles_a_split_separated_are_not_previewed_as_merging_again(store: IdentityStore) -> None:
+    # Given two people wrongly merged by an event carrying both their identifiers, then split apart
+    first = _apply(store, "e1", [("email", "a@x.io")], 1, DEFAULT_RULES)
+    second = _apply(store, "e2", [("phone", "+4911")], 2, DEFAULT_RULES)
+    _apply(store, "e3", [("email", "a@x.io"), ("phone", "+4911")], 3, DEFAULT_RULES)
+    split_profile(store, first, None, "admin", START + timedelta(hours=1))
+    # When today's rules are previewed over that evidence
+    report = preview_store(store, DEFAULT_RULES)
+    # Then the linking event does not merge them again in the preview, as resolution would not
+    assert (report.profiles_now, report.profiles_after, report.merges) == (2, 2, 0)
+    assert {first, second} == {profile for pair in store.scan_split_pairs() for profile in pair}
 
 
 def test_the_cli_previews_a_rules_file_and_refuses_a_bad_one(

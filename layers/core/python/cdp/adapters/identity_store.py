@@ -190,6 +190,19 @@ class IdentityStore:
                 _, identifier_type, value = item["pk"]["S"].split("#", 2)
                 yield (identifier_type, value), item["profile_id"]["S"]
 
+    def scan_split_pairs(self) -> Iterator[tuple[str, str]]:
+        """Every (profile id, profile id) pair a split separated (profile items' `split_from`)."""
+        pages = client("dynamodb").get_paginator("scan").paginate(
+            TableName=self.profiles_table_name,
+            FilterExpression="sk = :sk AND attribute_exists(split_from)",
+            ProjectionExpression="profile_id, split_from",
+            ExpressionAttributeValues={":sk": {"S": "PROFILE"}},
+        )
+        for page in pages:
+            for item in page["Items"]:
+                profile_id = item["profile_id"]["S"]
+                yield from ((profile_id, other["S"]) for other in item["split_from"]["L"])
+
     def scan_records(self) -> Iterator[dict[str, Any]]:
         """Every ledger record (pk `RECORD#...`) with its identifiers and profile id."""
         paginator = client("dynamodb").get_paginator("scan")

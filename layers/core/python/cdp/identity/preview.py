@@ -1,8 +1,8 @@
 """Merge preview: what a candidate rule set would do to today's profiles, computed in memory, changing nothing.
 
 The evidence is what resolution saw: every ledger record's identifiers (in the order applied) and every identity
-item. It is replayed through the candidate rules (blocked values, limits, priority, the customer-id guardrail)
-with an in-memory union of profiles, and the resulting groups are compared with today's profiles: a group holding
+item. It is replayed through the candidate rules (blocked values, limits, priority, the customer-id guardrail, and
+profiles a split separated never merging again) with an in-memory union of profiles, and the resulting groups are compared with today's profiles: a group holding
 evidence of several profiles is a merge, a profile whose evidence falls into several groups is a split.
 
 CLI (reads PROFILES_TABLE and LEDGER_TABLE, AWS credentials from the environment; prints JSON):
@@ -39,12 +39,14 @@ class PreviewReport:
 
 
 class _Replay:
-    """Union of groups under the rules: a group's identifiers and per-type counts."""
+    """Union of groups under the rules: a group's identifiers, per-type counts and today's profiles in it."""
 
-    def __init__(self, rules: IdentityRules) -> None:
+    def __init__(self, rules: IdentityRules, separated: Iterable[tuple[str, str]]) -> None:
         self.rules = rules
+        self.separated = {frozenset(pair) for pair in separated}
         self.parent: dict[int, int] = {}
         self.counts: dict[int, Counter[str]] = {}
+        self.profiles: dict[int, set[str]] = {}
         self.owner: dict[Identifier, int] = {}
 
     def find(self, group: int) -> int:
@@ -57,6 +59,7 @@ class _Replay:
         group = len(self.parent)
         self.parent[group] = group
         self.counts[group] = Counter()
+        self.profiles[group] = set()
         return group
 
     def _bind(self, group: int, identifier: Identifier) -> None:
@@ -67,18 +70,22 @@ class _Replay:
     def _may_merge(self, first: int, second: int) -> bool:
         if self.counts[first]["customer_id"] and self.counts[second]["customer_id"]:
             return False
+        if any(frozenset((one, other)) in self.separated for one in self.profiles[first] for other in self.profiles[second]):
+            return False
         combined = self.counts[first] + self.counts[second]
         return all(count <= self.rules.limit(t) for t, count in combined.items())
 
-    def resolve(self, identifiers: list[Identifier]) -> int | None:
+    def resolve(self, profile_id: str, identifiers: list[Identifier]) -> int | None:
         if not identifiers:
             return None
         groups = list(dict.fromkeys(self.find(self.owner[i]) for i in identifiers if i in self.owner))
         target = groups[0] if groups else self._new_group()
+        self.profiles[target].add(profile_id)
         for other in groups[1:]:
             if self._may_merge(target, other):
                 self.parent[other] = target
                 self.counts[target] += self.counts[other]
+                self.profiles[target] |= self.profiles[other]
         for identifier in identifiers:
             if identifier not in self.owner:
                 self._bind(target, identifier)
@@ -86,16 +93,20 @@ class _Replay:
 
 
 def preview_rules(
-    identities: Iterable[tuple[Identifier, str]], records: Iterable[dict[str, Any]], rules: IdentityRules
+    identities: Iterable[tuple[Identifier, str]],
+    records: Iterable[dict[str, Any]],
+    rules: IdentityRules,
+    separated: Iterable[tuple[str, str]] = (),
 ) -> PreviewReport:
-    """Replay the evidence through `rules` and compare the groups with today's profiles (pure)."""
+    """Replay the evidence through `rules` and compare the groups with today's profiles (pure); `separated` are
+    the profile pairs splits separated."""
     evidence: list[tuple[str, list[tuple[str, str]]]] = [
         (record["profile_id"], [parse_identifier(text) for text in record.get("identifiers") or []])
         for record in sorted(records, key=lambda r: (str(r.get("applied_at", "")), r["pk"]))
     ]
     evidence += [(profile_id, [identifier]) for identifier, profile_id in sorted(identities)]
-    replay = _Replay(rules)
-    placed = [(profile_id, replay.resolve(rules.usable(identifiers))) for profile_id, identifiers in evidence]
+    replay = _Replay(rules, separated)
+    placed = [(profile_id, replay.resolve(profile_id, rules.usable(identifiers))) for profile_id, identifiers in evidence]
     profiles_of: defaultdict[int, set[str]] = defaultdict(set)
     groups_of: defaultdict[str, set[int]] = defaultdict(set)
     for profile_id, group in placed:
@@ -120,7 +131,9 @@ def preview_rules(
 
 def preview_store(store: IdentityStore, rules: IdentityRules) -> PreviewReport:
     """Scan identity items and ledger records (reads only) and preview `rules` over them."""
-    return preview_rules(list(store.scan_identities()), list(store.scan_records()), rules)
+    return preview_rules(
+        list(store.scan_identities()), list(store.scan_records()), rules, list(store.scan_split_pairs())
+    )
 
 
 def main(argv: list[str]) -> int:
