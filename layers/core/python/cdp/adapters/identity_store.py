@@ -177,44 +177,33 @@ class IdentityStore:
             for item in page["Items"]
         ]
 
-    def scan_identities(self) -> Iterator[tuple[Identifier, str]]:
-        """Every identity item as (identifier, profile id): the data a rule preview replays."""
-        paginator = client("dynamodb").get_paginator("scan")
-        pages = paginator.paginate(
-            TableName=self.profiles_table_name,
-            FilterExpression="sk = :sk",
-            ExpressionAttributeValues={":sk": {"S": "IDENTITY"}},
+    def _scan(self, table: str, condition: str, values: dict[str, Any], projection: str | None = None) -> Iterator[Any]:
+        """Every item of `table` matching the filter `condition`, in DynamoDB's wire format (paginated reads)."""
+        options = {"ProjectionExpression": projection} if projection else {}
+        pages = client("dynamodb").get_paginator("scan").paginate(
+            TableName=table, FilterExpression=condition, ExpressionAttributeValues=values, **options
         )
         for page in pages:
-            for item in page["Items"]:
-                _, identifier_type, value = item["pk"]["S"].split("#", 2)
-                yield (identifier_type, value), item["profile_id"]["S"]
+            yield from page["Items"]
+
+    def scan_identities(self) -> Iterator[tuple[Identifier, str]]:
+        """Every identity item as (identifier, profile id): the data a rule preview replays."""
+        for item in self._scan(self.profiles_table_name, "sk = :sk", {":sk": {"S": "IDENTITY"}}):
+            _, identifier_type, value = item["pk"]["S"].split("#", 2)
+            yield (identifier_type, value), item["profile_id"]["S"]
 
     def scan_split_pairs(self) -> Iterator[tuple[str, str]]:
         """Every (profile id, profile id) pair a split separated (profile items' `split_from`)."""
-        pages = client("dynamodb").get_paginator("scan").paginate(
-            TableName=self.profiles_table_name,
-            FilterExpression="sk = :sk AND attribute_exists(split_from)",
-            ProjectionExpression="profile_id, split_from",
-            ExpressionAttributeValues={":sk": {"S": "PROFILE"}},
-        )
-        for page in pages:
-            for item in page["Items"]:
-                profile_id = item["profile_id"]["S"]
-                yield from ((profile_id, other["S"]) for other in item["split_from"]["L"])
+        condition = "sk = :sk AND attribute_exists(split_from)"
+        for item in self._scan(self.profiles_table_name, condition, {":sk": {"S": "PROFILE"}}, "profile_id, split_from"):
+            profile_id = item["profile_id"]["S"]
+            yield from ((profile_id, other["S"]) for other in item["split_from"]["L"])
 
     def scan_records(self) -> Iterator[dict[str, Any]]:
         """Every ledger record (pk `RECORD#...`) with its identifiers and profile id."""
-        paginator = client("dynamodb").get_paginator("scan")
-        pages = paginator.paginate(
-            TableName=self.ledger_table_name,
-            FilterExpression="begins_with(pk, :prefix)",
-            ProjectionExpression="pk, profile_id, identifiers, applied_at",
-            ExpressionAttributeValues={":prefix": {"S": "RECORD#"}},
-        )
-        for page in pages:
-            for item in page["Items"]:
-                yield {name: _deserializer.deserialize(value) for name, value in item.items()}
+        projection = "pk, profile_id, identifiers, applied_at"
+        for item in self._scan(self.ledger_table_name, "begins_with(pk, :prefix)", {":prefix": {"S": "RECORD#"}}, projection):
+            yield {name: _deserializer.deserialize(value) for name, value in item.items()}
 
     # ------------------------------------------------------------------ writes
     def _transact(self, writes: list[dict[str, Any]]) -> None:
