@@ -104,7 +104,16 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
     """Everything the run did, read back from the stack's own tables and executions."""
     ledger_items = list(_scan(stack, "LedgerTable"))
     profile_items = list(_scan(stack, "ProfilesTable"))
-    files = [json.loads(item["report"]) for item in ledger_items if item["pk"].startswith("FILE#") and "report" in item]
+    files = {
+        (item["pk"], item["sk"]): json.loads(item["report"])
+        for item in ledger_items
+        if item["pk"].startswith("FILE#") and "report" in item
+    }
+    applied = {
+        (item["pk"], item["sk"].removesuffix("#PROFILES")): len(item["applied_batches"])
+        for item in ledger_items
+        if item["pk"].startswith("FILE#") and item["sk"].endswith("#PROFILES")
+    }
     sends = [item for item in profile_items if item["sk"].startswith("MESSAGE#")]
     machines = [
         logical_id
@@ -124,18 +133,22 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
     return {
         "files": [
             {
-                name: report[name]
-                for name in (
-                    "key",
-                    "entity",
-                    "rows_in",
-                    "rows_accepted",
-                    "rows_quarantined",
-                    "quarantine_reasons",
-                    "file_error",
-                )
+                **{
+                    name: report[name]
+                    for name in (
+                        "key",
+                        "entity",
+                        "rows_in",
+                        "rows_accepted",
+                        "rows_quarantined",
+                        "quarantine_reasons",
+                        "file_error",
+                        "profile_batches",
+                    )
+                },
+                "profile_batches_applied": applied.get((pk, sk), 0),
             }
-            for report in sorted(files, key=lambda report: report["key"])
+            for (pk, sk), report in sorted(files.items(), key=lambda file: file[1]["key"])
         ],
         "profiles": sum(item["sk"] == "PROFILE" for item in profile_items),
         "segments": dict(

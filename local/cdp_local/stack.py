@@ -2,8 +2,9 @@
 
 moto deploys what CloudFormation can (via aws-sam-translator); what moto does not dispatch without Docker is
 wired here, each from the template's own declarations: S3 notifications and async invokes (with retries and the
-function's DLQ), EventBridge rules whose targets are Lambda or Step Functions, schedules, and the Lambda tasks
-of state machines (moto's Step Functions interpreter runs them, calling back into `invoke`).
+function's DLQ), SQS event sources (polled once the producing invocation returns), EventBridge rules whose
+targets are Lambda or Step Functions, schedules, and the Lambda tasks of state machines (moto's Step Functions
+interpreter runs them, calling back into `invoke`).
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.events.models import Rule
+from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from samtranslator.translator.transform import transform
 
-from cdp_local.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec, function_specs, load_template
+from cdp_local.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec, function_events, function_specs, load_template
 
 ACCOUNT_ID = "123456789012"
 LOCAL_CREDENTIALS = ("testing", "testing")
@@ -127,6 +129,7 @@ class LocalStack:
         self._function_variable_names: list[str] = []
         self._modules: dict[str, ModuleType] = {}
         self._invoke_lock = threading.RLock()
+        self._polling = threading.local()  # set while this thread delivers queued messages (no nested polling)
         self._exits = ExitStack()
 
     # ------------------------------------------------------------------ lifecycle
@@ -236,6 +239,7 @@ class LocalStack:
         self._apply_bucket_properties_moto_skips()
         self._create_email_identities()
         self._create_state_machines()
+        self._stop_moto_polling_queues()
 
     def _resolve(self, value: Any) -> str:
         """Resolve the intrinsics DefinitionSubstitutions and notifications use: Ref and GetAtt X.Arn."""
@@ -359,6 +363,59 @@ class LocalStack:
                 return json.loads(json.dumps(result, default=str))
             except Exception as error:  # a Lambda turns any unhandled exception into an error payload
                 raise FunctionError({"errorType": type(error).__name__, "errorMessage": str(error)}) from error
+            finally:
+                self.deliver_queued_messages()
+
+    # ------------------------------------------------------------------ SQS event sources
+    def _queue_event_sources(self) -> list[tuple[str, str, int]]:
+        """(function logical id, queue URL, batch size) of every SQS event in the template."""
+        return [
+            (function, self.physical_ids[properties["Queue"]["Fn::GetAtt"][0]], int(properties.get("BatchSize", 10)))
+            for function, _event_name, properties in function_events(self.template, "SQS")
+        ]
+
+    def _stop_moto_polling_queues(self) -> None:
+        """moto invokes a queue's mapped function inside send_message, one message at a time, ignoring partial
+        failures; deliver_queued_messages plays Lambda's poller instead, so moto's mappings are detached."""
+        for queue in sqs_backends[ACCOUNT_ID][self.region].queues.values():
+            queue.lambda_event_source_mappings.clear()
+
+    def deliver_queued_messages(self) -> int:
+        """Lambda's SQS poller, run once the producing invocation has returned: every queued message goes to its
+        function in batches of the event's BatchSize; a batch's successes are deleted, its reported failures (or the
+        whole batch when the invocation fails) become visible again at once and are retried until the queue's
+        redrive policy moves them to the dead-letter queue (as SQS does on receive). Returns the batches delivered."""
+        if getattr(self._polling, "active", False):
+            return 0
+        self._polling.active = True
+        delivered = 0
+        try:
+            while sum(self._deliver_one_round(*source) for source in self._queue_event_sources()):
+                delivered += 1
+        finally:
+            self._polling.active = False
+        return delivered
+
+    def _deliver_one_round(self, function: str, queue_url: str, batch_size: int) -> int:
+        sqs = self.client("sqs")
+        received = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=min(batch_size, 10), AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not received:
+            return 0
+        queue_arn = self._arn_of(next(logical for logical, physical in self.physical_ids.items() if physical == queue_url))
+        event = {"Records": [_sqs_record(message, queue_arn, self.region) for message in received]}
+        try:
+            failed = {failure["itemIdentifier"] for failure in self.invoke(function, event).get("batchItemFailures", [])}
+        except FunctionError:
+            failed = {message["MessageId"] for message in received}
+        for message in received:
+            if message["MessageId"] in failed:
+                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            else:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(received)
 
     def _seed_function_environments(self) -> None:
         """Give os.environ every variable any function has, once, so invocations only ever change values.
@@ -554,6 +611,21 @@ class LocalStack:
                     raise TimeoutError(f"{running} executions still running after {timeout}s")
                 return
             time.sleep(0.05)
+
+
+def _sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """A received SQS message as Lambda's SQS event source hands it to the function."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
 
 
 def _transactions_that_snapshot_only_touched_items() -> Any:

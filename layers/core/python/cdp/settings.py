@@ -42,6 +42,7 @@ class IngestSettings(CoreSettings):
     file_lease_seconds: int = Field(alias="FILE_LEASE_SECONDS", default=300, gt=0)
     large_file_lease_seconds: int = Field(alias="LARGE_FILE_LEASE_SECONDS", default=7200, gt=0)
     natural_key_retention_days: int = Field(alias="NATURAL_KEY_RETENTION_DAYS", default=400, ge=1)
+    profile_batches_queue_url: str = Field(alias="PROFILE_BATCHES_QUEUE_URL", min_length=1)
 
     @property
     def natural_key_retention(self) -> timedelta:

@@ -4,6 +4,9 @@ Item `FILE#<bucket>/<key>` / `VERSION#<version>`: `status` (`ingesting` or `done
 while ingesting, `report` (JSON) once done. A claim succeeds when there is no item or the previous owner's lease
 has run out (it crashed), so two concurrent deliveries never both ingest and a crashed one is taken over.
 Range reports of a file split across a state machine are items `FILE#...` / `VERSION#<version>#RANGE#<nnnnn>`.
+Which of a version's queued batches have been applied to profiles: item `FILE#...` / `VERSION#<version>#PROFILES`,
+number set `applied_batches` (a set, so a redelivered batch adds nothing; its own item, so a claim that replaces or
+releases the version's item never loses it).
 """
 
 from __future__ import annotations
@@ -137,3 +140,12 @@ class FileLedger:
             if "LastEvaluatedKey" not in page:
                 return reports
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def record_profile_batch(self, bucket: str, key: str, version: str, batch: int) -> None:
+        """Note that the version's batch number `batch` has been applied to profiles."""
+        item_key = file_key(bucket, key, version)
+        self.table.update_item(
+            Key={"pk": item_key["pk"], "sk": f"{item_key['sk']}#PROFILES"},
+            UpdateExpression="ADD applied_batches :batch",
+            ExpressionAttributeValues={":batch": {batch}},
+        )

@@ -64,7 +64,7 @@ def object_size(bucket: str, key: str, version_id: str | None = None) -> int:
 
 
 def read_small_object(bucket: str, key: str) -> bytes | None:
-    """The whole body of a small object (a manifest), or None when there is no such key."""
+    """The whole body of a small object (a manifest, a curated batch), or None when there is no such key."""
     try:
         return client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]
     except ClientError as error:
@@ -106,3 +106,11 @@ def write_parquet(bucket: str, key: str, table: Any) -> None:
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
     write_bytes(bucket, key, buffer.getvalue(), "application/vnd.apache.parquet")
+
+
+def read_parquet(bucket: str, key: str) -> Any:
+    """A Parquet object as a pyarrow table, or None when there is no such key (pyarrow imported here, as above)."""
+    import pyarrow.parquet as pq
+
+    body = read_small_object(bucket, key)
+    return None if body is None else pq.read_table(io.BytesIO(body))

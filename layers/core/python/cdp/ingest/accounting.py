@@ -11,10 +11,7 @@ SUMMED = (
     "rows_accepted",
     "rows_quarantined",
     "batches",
-    "profiles_created",
-    "profiles_updated",
-    "records_applied",
-    "guest_records",
+    "profile_batches",
     "natural_key_read_requests",
     "natural_key_write_requests",
 )
@@ -35,10 +32,7 @@ class FileReport:
     file_error: str | None = None
     unread_from_line: int | None = None  # a whole-file fault stopped reading here; that rest is in files/
     batches: int = 0
-    profiles_created: int = 0
-    profiles_updated: int = 0
-    records_applied: int = 0
-    guest_records: int = 0
+    profile_batches: int = 0  # batches of accepted rows queued for profiles (see cdp.ingest.queued_batches)
     natural_key_read_requests: int = 0
     natural_key_write_requests: int = 0
     ranges: int = 1

@@ -8,6 +8,7 @@ version, batch number from its place in the file), so a retry after a crash over
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pyarrow as pa
@@ -16,6 +17,7 @@ import pyarrow.compute as pc
 from cdp.adapters import object_store
 from cdp.clean.entities import EntitySpec
 
+PARALLEL_PUTS = 8  # a batch spread over many dates is many small objects
 BATCHES_PER_RANGE = 100_000  # batch numbers of a split file: range index x this + batch index within the range
 
 
@@ -52,15 +54,19 @@ def curated_key(entity: str, day: date, file_id: str, batch: int) -> str:
 
 def write_curated(
     bucket: str, spec: EntitySpec, table: pa.Table, file_id: str, batch: int, ingest_date: date
-) -> list[str]:
-    """Write one batch's rows, one object per date partition; returns the keys written."""
+) -> list[date]:
+    """Write one batch's rows, one object per date partition (PARALLEL_PUTS at a time); returns those dates."""
     days = partition_dates(table, spec, ingest_date)
     order = pc.sort_indices(days)
     table, days = table.take(order), days.take(order)
-    keys, offset = [], 0
+    parts, offset = [], 0
     for count in pc.value_counts(days).to_pylist():  # sorted, so each date is one run of rows
-        key = curated_key(spec.name, count["values"], file_id, batch)
-        object_store.write_parquet(bucket, key, table.slice(offset, count["counts"]))
-        keys.append(key)
+        parts.append((count["values"], table.slice(offset, count["counts"])))
         offset += count["counts"]
-    return keys
+
+    def put(part: tuple[date, pa.Table]) -> None:
+        object_store.write_parquet(bucket, curated_key(spec.name, part[0], file_id, batch), part[1])
+
+    with ThreadPoolExecutor(PARALLEL_PUTS) as pool:
+        list(pool.map(put, parts))
+    return [day for day, _ in parts]

@@ -1,4 +1,7 @@
-"""Ingests one dropped object version, streaming: read -> map -> clean -> dedupe -> quarantine, curated, profiles.
+"""Ingests one dropped object version, streaming: read -> map -> clean -> dedupe -> quarantine, curated, queued.
+
+Each batch's accepted rows are written as curated Parquet and queued for profiles (`queued_batches`): the profile
+updates run on their own function, so a file's own work fits one Lambda however many people it touches.
 
 Nothing is lost: per file rows_in == rows_accepted + rows_quarantined. Every quarantined row is written to
 `rows/<entity>/<file id>-<batch>.jsonl` in the quarantine bucket with its line, machine-readable reason and
@@ -32,7 +35,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.adapters import object_store
-from cdp.adapters.event_bus import publish
 from cdp.adapters.file_ledger import FileLedger
 from cdp.adapters.natural_key_ledger import FirstSeen, NaturalKeyLedger
 from cdp.adapters.profile_store import ProfileStore
@@ -43,11 +45,11 @@ from cdp.ingest.accounting import FileReport
 from cdp.ingest.curated import batch_number, file_id_of, with_lineage, write_curated
 from cdp.ingest.file_reader import RawRows, ReadOptions, read_batches
 from cdp.ingest.mappings import MANIFEST_SUFFIX, SourceMapping, apply_mapping, manifest_key, mapping_for
+from cdp.ingest.queued_batches import CuratedBatch, SourceObject, queue_for_profiles
 from cdp.ingest.ranges import ByteRange, plan_ranges, whole_object
 from cdp.observability import logger
 from cdp.privacy.erase_objects import Matcher
 from cdp.privacy.erasure import current_salt, privacy_store_for, record_digests
-from cdp.profiles.record_appliers import apply_checked_records
 from cdp.settings import IngestSettings
 
 DUPLICATE_OF_EARLIER_FILE = "duplicate_of_earlier_file"
@@ -197,15 +199,20 @@ class _FileRun:
             )
         if accepted.num_rows:
             curated = with_lineage(accepted, dropped.key, dropped.version)
-            write_curated(self.settings.curated_bucket, spec, curated, dropped.file_id, batch, self.now.date())
-            outcome = apply_checked_records(
-                self.store, spec.name, accepted.to_pylist(), dropped.source, self.now, self.settings.backfill_horizon
+            days = write_curated(self.settings.curated_bucket, spec, curated, dropped.file_id, batch, self.now.date())
+            queue_for_profiles(
+                self.settings.profile_batches_queue_url,
+                CuratedBatch(
+                    source=SourceObject(bucket=dropped.bucket, key=dropped.key, version=dropped.version),
+                    entity=spec.name,
+                    curated_bucket=self.settings.curated_bucket,
+                    file_id=dropped.file_id,
+                    batch=batch,
+                    days=days,
+                    ingested_at=self.now,
+                ),
             )
-            report.profiles_created += outcome.created
-            report.profiles_updated += outcome.updated
-            report.records_applied += outcome.records_applied
-            report.guest_records += outcome.guest_records
-            publish(self.settings.event_bus_name, outcome.events)
+            report.profile_batches += 1
 
     def _without_erased_people(
         self, accepted: pa.Table, quarantined: list[dict[str, Any]]
