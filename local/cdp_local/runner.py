@@ -204,7 +204,9 @@ def summary(report: dict[str, Any]) -> str:
     accepted = sum(file["rows_accepted"] for file in report["files"])
     lines = [
         f"files: {len(report['files'])}  rows in: {rows_in:,}  accepted: {accepted:,}  quarantined: {rows_in - accepted:,}",
-        f"profiles: {report['profiles']:,}",
+        f"profiles: {report['profiles']:,}  (batches applied: "
+        f"{sum(file['profile_batches_applied'] for file in report['files'])} of "
+        f"{sum(file['profile_batches'] for file in report['files'])} queued)",
         "segments: " + ", ".join(f"{name}={size}" for name, size in report["segments"].items()),
         "journeys: "
         + ", ".join(
