@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -69,16 +69,22 @@ def row_digests(salt: str, row: dict[str, Any]) -> set[str]:
     return {identifier_digest(salt, identifier) for identifier in identifiers}
 
 
-def record_digests(salt: str, record: Any) -> set[str]:
-    """Digests of every string anywhere in a JSON-like record (an original row, whatever its column names), each
-    read as every erasable identifier type, as the S3 part of erasure matches quarantined rows."""
+def record_strings(record: Any) -> Iterator[str]:
+    """Every string anywhere in a JSON-like record (an original row, whatever its column names)."""
     if isinstance(record, dict):
-        return set().union(*(record_digests(salt, value) for value in record.values()))
-    if isinstance(record, list):
-        return set().union(*(record_digests(salt, value) for value in record))
-    if not isinstance(record, str):
-        return set()
-    identifiers = (DEFAULT_RULES.normalise(name, record) for name in ERASABLE_COLUMNS)
+        for value in record.values():
+            yield from record_strings(value)
+    elif isinstance(record, list):
+        for value in record:
+            yield from record_strings(value)
+    elif isinstance(record, str):
+        yield record
+
+
+def record_digests(salt: str, record: Any) -> set[str]:
+    """Digests of every string anywhere in a JSON-like record, each read as every erasable identifier type, as the
+    S3 part of erasure matches quarantined rows."""
+    identifiers = (DEFAULT_RULES.normalise(name, text) for text in record_strings(record) for name in ERASABLE_COLUMNS)
     return {identifier_digest(salt, identifier) for identifier in identifiers if identifier is not None}
 
 
