@@ -153,7 +153,7 @@ def test_an_expired_claim_counts_as_absent(reads_first: bool, later: timedelta, 
     assert _item("O1#1")["claim"] == {"S": "file-a#2" if duplicate else "file-b#5"}  # type: ignore[index]
 
 
-def test_a_re_drop_of_a_fully_seen_file_reads_after_its_first_batch() -> None:
+def test_a_re_drop_of_a_fully_seen_file_reads_after_its_first_100_keys() -> None:
     # Given: file A's 1,000 keys, claimed in four batches of 250
     batches = [(_keys(250, first=start), list(range(start, start + 250))) for start in range(0, 1000, 250)]
     first = _ledger(A)
@@ -163,12 +163,12 @@ def test_a_re_drop_of_a_fully_seen_file_reads_after_its_first_batch() -> None:
     again = _ledger(B)
     with requests_sent() as sent:
         found = [again.claim(keys, lines) for keys, lines in batches]
-    # Then: every row is A's duplicate; the first batch cost one cancelled transaction per 100 rows, the others
-    # one read per 100 rows and no write; one read per batch named A's object
+    # Then: every row is A's duplicate; the first 100 keys cost one cancelled transaction, every other key one read
+    # per 100 and no write (2 + 3 + 3 + 3 reads); one read per batch named A's object
     assert [len(duplicates) for duplicates in found] == [250] * 4
     assert found[3][0] == FirstSeen("file-a", "orders/a.csv", "va", 750)
-    assert sent == Counter({"PutItem": 1, "TransactWriteItems": 3, "BatchGetItem": 3 * 3 + 4})
-    assert (again.read_requests, again.write_requests) == (13, 4)
+    assert sent == Counter({"PutItem": 1, "TransactWriteItems": 1, "BatchGetItem": 11 + 4})
+    assert (again.read_requests, again.write_requests) == (15, 2)
 
 
 def test_a_mostly_new_batch_after_a_re_drop_goes_back_to_writing_first() -> None:

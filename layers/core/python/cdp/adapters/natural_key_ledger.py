@@ -10,9 +10,10 @@ Keys are claimed with conditional puts in TransactWriteItems of 100 (`attribute_
 item, or the same claim, so a retry of the same row is not a duplicate of itself), without reading first: a
 transaction that meets claimed keys is cancelled, and its cancellation reasons carry each claimed key's item
 (`ReturnValuesOnConditionCheckFailure: ALL_OLD`), so those rows become duplicates and the rest is put again. A file
-of new keys costs one request per 100 rows. Once a call finds most of its keys claimed (a re-dropped file), the next
-calls read first (BatchGetItem, 100 keys a request) and put only the unseen keys, so a re-drop costs one read per
-100 rows instead of cancelled writes.
+of new keys costs one request per 100 rows. A file's first call sends its first 100 keys alone; when most of them
+(or, later, of a call's keys) were claimed already (a re-dropped file), the rest and the next calls read first
+(BatchGetItem, 100 keys a request) and put only the unseen keys, so a re-drop costs one read per 100 rows instead of
+cancelled writes, and a file of new keys goes back to writing first.
 
 Natural keys made of identifiers (customers: customer_id; consents: customer_id, email, phone...) name a person:
 `forget_identifiers` deletes those items for an erasure (one filtered scan of the ledger; erasure is rare).
@@ -83,30 +84,36 @@ class NaturalKeyLedger:
         self.expires_at = int((now + retention).timestamp())
         self.read_requests = 0
         self.write_requests = 0
-        self.reads_first = False  # True after a call that found most of its keys already claimed
+        self.reads_first: bool | None = None  # after a call: whether most of its keys were claimed already
         self._file_recorded = False
 
     def claim(self, natural_keys: list[str], lines: list[int]) -> dict[int, FirstSeen]:
         """Claim each row's natural key (unique within the call); returns {row index: first owner} for duplicates."""
         self._record_file()
+        claimed: dict[int, dict[str, Any]] = {}
+        pending = list(range(len(natural_keys)))
+        if self.reads_first is None:  # the file's first call: one transaction tells new keys from a re-drop
+            probe, pending = pending[:TRANSACTION_LIMIT], pending[TRANSACTION_LIMIT:]
+            claimed, requests = self._put_conditionally(probe, natural_keys, lines)
+            self.write_requests += requests
+            self.reads_first = len(claimed) * 2 > len(probe)
+        seen_before = len(claimed)
         if self.reads_first:
-            existing = self._read(natural_keys)
-            claimed = {
-                index: existing[key]
-                for index, key in enumerate(natural_keys)
-                if key in existing and _claim_of(existing[key]) != (self.owner.file_id, lines[index])
-            }
-            unseen = [index for index, key in enumerate(natural_keys) if key not in existing]
-            seen_before = len(natural_keys) - len(unseen)
-        else:
-            claimed, unseen = {}, list(range(len(natural_keys)))
-        chunks = [unseen[start : start + TRANSACTION_LIMIT] for start in range(0, len(unseen), TRANSACTION_LIMIT)]
+            existing = self._read([natural_keys[index] for index in pending])
+            seen_before += len(existing)
+            claimed.update(
+                (index, existing[natural_keys[index]])
+                for index in pending
+                if natural_keys[index] in existing
+                and _claim_of(existing[natural_keys[index]]) != (self.owner.file_id, lines[index])
+            )
+            pending = [index for index in pending if natural_keys[index] not in existing]
+        chunks = [pending[start : start + TRANSACTION_LIMIT] for start in range(0, len(pending), TRANSACTION_LIMIT)]
         with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
             for found, requests in pool.map(lambda chunk: self._put_conditionally(chunk, natural_keys, lines), chunks):
                 claimed.update(found)
+                seen_before += len(found)
                 self.write_requests += requests
-        if not self.reads_first:
-            seen_before = len(claimed)
         self.reads_first = seen_before * 2 > len(natural_keys)
         return self._first_seen(claimed)
 
