@@ -157,3 +157,14 @@ def test_the_ingest_check_looks_digests_up_when_the_register_is_bigger_than_the_
     # Then: the Query stopped at the batch's budget, the digests were looked up by key, and the row matches
     assert matcher is not None and matcher.table_mask(batch).to_pylist() == [True]
     assert sent == Counter({"Query": 1, "BatchGetItem": 1})
+
+
+def test_a_batch_without_identifier_values_costs_no_request(store: PrivacyStore) -> None:
+    # Given: a batch whose rows carry no identifier, and no quarantined record
+    batch = pa.table({"customer_id": pa.array([None, None], pa.string()), "email": pa.array([None, None], pa.string())})
+    # When
+    with requests_sent() as sent:
+        matcher = Matcher.of_erased_among(store, SALT, batch, [])
+    # Then
+    assert matcher is None
+    assert sent == Counter()

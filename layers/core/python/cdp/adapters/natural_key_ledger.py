@@ -135,58 +135,47 @@ class NaturalKeyLedger:
         self._file_recorded = True
 
     def _first_seen(self, claimed: dict[int, dict[str, Any]]) -> dict[int, FirstSeen]:
-        """The owners of claimed items: sources from their files' items (one batched read for other files)."""
+        """The owners of claimed items, their objects named by their files' items (one batched read for the other
+        files; items in the layout before `claim` name theirs)."""
         claims = {index: _claim_of(item) for index, item in claimed.items()}
         sources = {self.owner.file_id: (self.owner.source_key, self.owner.source_version)}
-        sources.update(
-            (file_id, (item["source_key"]["S"], item["source_version"]["S"]))
-            for item in claimed.values()
-            if "source_key" in item
-            for file_id, _ in [_claim_of(item)]
-        )
-        sources.update(self._file_sources({file_id for file_id, _ in claims.values()} - set(sources)))
-        return {
-            index: FirstSeen(file_id, *sources.get(file_id, ("", "")), line)
-            for index, (file_id, line) in claims.items()
+        for index, item in claimed.items():
+            if "source_key" in item:
+                sources[claims[index][0]] = (item["source_key"]["S"], item["source_version"]["S"])
+        unnamed = sorted({file_id for file_id, _ in claims.values()} - set(sources))
+        keys = [{"pk": {"S": _file_pk(file_id)}, "sk": {"S": SORT_KEY}} for file_id in unnamed]
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            items, requests = self._get_items(keys[start : start + BATCH_GET_LIMIT])
+            self.read_requests += requests
+            for item in items:
+                sources[item["pk"]["S"].removeprefix(_file_pk(""))] = (item["source_key"]["S"], item["source_version"]["S"])
+        return {  # a file item already swept by TTL (clocks apart) leaves the object unnamed, never the row
+            index: FirstSeen(file_id, *sources.get(file_id, ("", "")), line) for index, (file_id, line) in claims.items()
         }
 
-    def _file_sources(self, file_ids: set[str]) -> dict[str, tuple[str, str]]:
-        keys = [{"pk": {"S": _file_pk(file_id)}, "sk": {"S": SORT_KEY}} for file_id in sorted(file_ids)]
-        found: dict[str, tuple[str, str]] = {}
-        for start in range(0, len(keys), BATCH_GET_LIMIT):
-            request: dict[str, Any] = {self.table_name: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}}
-            while request:
-                self.read_requests += 1
-                response = client("dynamodb").batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self.table_name, []):
-                    found[item["pk"]["S"].removeprefix(_file_pk(""))] = (item["source_key"]["S"], item["source_version"]["S"])
-                request = response.get("UnprocessedKeys") or {}
-        return found
-
-    def _read(self, natural_keys: list[str]) -> dict[str, dict[str, Any]]:
-        chunks = [natural_keys[start : start + BATCH_GET_LIMIT] for start in range(0, len(natural_keys), BATCH_GET_LIMIT)]
-        found: dict[str, dict[str, Any]] = {}
-        with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
-            for chunk_found, requests in pool.map(self._read_chunk, chunks):
-                found.update(chunk_found)
-                self.read_requests += requests
-        return found
-
-    def _read_chunk(self, natural_keys: list[str]) -> tuple[dict[str, dict[str, Any]], int]:
-        """The unexpired claim items of these keys, by key; and the requests made."""
-        found: dict[str, dict[str, Any]] = {}
-        prefix_length = len(_pk(self.entity, ""))
-        keys = [{"pk": {"S": _pk(self.entity, key)}, "sk": {"S": SORT_KEY}} for key in natural_keys]
+    def _get_items(self, keys: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        """Up to 100 items by key (consistent BatchGetItem, unprocessed keys asked again); and the requests made."""
+        items: list[dict[str, Any]] = []
         request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
         requests = 0
         while request:
             requests += 1
             response = client("dynamodb").batch_get_item(RequestItems=request)
-            for item in response["Responses"].get(self.table_name, []):
-                if not _expired(item, self.now):
-                    found[item["pk"]["S"][prefix_length:]] = item
+            items += response["Responses"].get(self.table_name, [])
             request = response.get("UnprocessedKeys") or {}
-        return found, requests
+        return items, requests
+
+    def _read(self, natural_keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The unexpired claim items of these keys, by key (100 keys a request, concurrently)."""
+        chunks = [natural_keys[start : start + BATCH_GET_LIMIT] for start in range(0, len(natural_keys), BATCH_GET_LIMIT)]
+        keys = ([{"pk": {"S": _pk(self.entity, key)}, "sk": {"S": SORT_KEY}} for key in chunk] for chunk in chunks)
+        prefix_length = len(_pk(self.entity, ""))
+        found: dict[str, dict[str, Any]] = {}
+        with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
+            for items, requests in pool.map(self._get_items, keys):
+                found.update((item["pk"]["S"][prefix_length:], item) for item in items if not _expired(item, self.now))
+                self.read_requests += requests
+        return found
 
     def _put(self, natural_key: str, line: int) -> dict[str, Any]:
         claim = {"S": f"{self.owner.file_id}#{line}"}

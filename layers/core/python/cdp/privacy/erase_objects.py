@@ -93,6 +93,8 @@ class Matcher:
         matched against the digests locally. Otherwise the digests are looked up by key."""
         distinct = sum(pc.count_distinct(table.column(name)).as_py() for name in ERASABLE_COLUMNS if name in table.column_names)
         strings = sum(1 for record in records for _ in record_strings(record))
+        if not distinct + strings:
+            return None
         register = store.erased_register(distinct + strings * len(ERASABLE_COLUMNS))
         if register is not None and not register:
             return None
