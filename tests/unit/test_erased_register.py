@@ -3,6 +3,7 @@ is not, strongly consistent either way; the ingest check digests nothing while t
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,12 +34,15 @@ def store() -> Iterator[PrivacyStore]:
 
 
 @contextmanager
-def requests_sent() -> Iterator[Counter[str]]:
-    """The DynamoDB operations sent inside the block (shared client and the table resource's), by name."""
+def requests_sent(bodies: list[dict[str, Any]] | None = None) -> Iterator[Counter[str]]:
+    """The DynamoDB operations sent inside the block (shared client and the table resource's), by name; their
+    request bodies appended to `bodies` when given."""
     sent: Counter[str] = Counter()
 
-    def count(model: Any, **_: Any) -> None:
+    def count(model: Any, params: dict[str, Any], **_: Any) -> None:
         sent[model.name] += 1
+        if bodies is not None:
+            bodies.append(json.loads(params["body"]))
 
     clients = (client("dynamodb"), dynamodb_table(PROFILES).meta.client)
     for each in clients:
@@ -168,3 +172,17 @@ def test_a_batch_without_identifier_values_costs_no_request(store: PrivacyStore)
     # Then
     assert matcher is None
     assert sent == Counter()
+
+
+def test_the_register_is_read_strongly_consistent_either_way(store: PrivacyStore) -> None:
+    # Given: a register bigger than one digest's lookup
+    store.mark_erased([_digest("email", f"gone{n}@example.com") for n in range(40)], "e1", NOW.isoformat())
+    bodies: list[dict[str, Any]] = []
+    # When: one digest is checked (a Query cut short, then a lookup by key)
+    with requests_sent(bodies) as sent:
+        store.erased_among({_digest("email", "kept@example.com")})
+    # Then
+    assert sent == Counter({"Query": 1, "BatchGetItem": 1})
+    query, lookup = bodies
+    assert query["ConsistentRead"] is True
+    assert lookup["RequestItems"][PROFILES]["ConsistentRead"] is True
