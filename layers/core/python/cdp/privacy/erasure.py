@@ -2,14 +2,14 @@
 
 `erase_profile` follows redirects, then deletes every item of the profile and of the profiles merged into it (profile,
 identifier memberships, merge edges, journey messages, identity items, ledger orders/events/records, segment
-memberships, the natural-key items of customers and consents rows that name an identifier of theirs), writes `ERASED#<sha256(salt + "<type>#<value>")>` for each identifier it held, and an `ERASURE#<id>`
-status item (no PII: the digests and counts) that the asynchronous S3 part (cdp.privacy.erase_objects) completes.
+memberships, the natural-key items of customers and consents rows that name an identifier of theirs), registers each identifier it held in the erased register (`ERASED` / `<sha256(salt + "<type>#<value>")>`), and
+writes an `ERASURE#<id>` status item (no PII: the digests and counts) that the asynchronous S3 part (cdp.privacy.erase_objects) completes.
 `erase_identifiers` erases by identifiers instead (a shop's `customers/redact`): every live profile holding one of
 them, and the identifiers no profile holds, which are still registered erased and searched for in S3 (a guest's
 orders carry an email but have no profile).
 `drop_erased` keeps an erased person's rows out of later ingests, so a re-dropped file does not resurrect them;
 `erased_flags` answers, for many rows' digests at once (`row_digests` for canonical rows, `record_digests` for
-original rows of any layout), which rows belong to an erased person, in one batched read of the register.
+original rows of any layout), which rows belong to an erased person, in one read of the register (whole or by key).
 """
 
 from __future__ import annotations
