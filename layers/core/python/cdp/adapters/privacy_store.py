@@ -1,14 +1,21 @@
 """DynamoDB and SSM access for privacy: conditional consent writes, erasure of a person's items, erased markers.
 
-Items written here (ProfilesTable): `ERASED#<sha256(salt + "<type>#<value>")>` / `ERASED` (an erased identifier,
-no PII), `ERASURE#<id>` / `ERASURE` (an erasure's status and counts, no PII), and the consent history:
+Items written here (ProfilesTable): `ERASED` / `<sha256(salt + "<type>#<value>")>` (an erased identifier, no PII:
+the erased register, one partition with the digest as sort key), `ERASURE#<id>` / `ERASURE` (an erasure's status and counts, no PII), and the consent history:
 `PROFILE#<id>` / `CONSENT#<recorded_at>#<channel:purpose>#<digest of granted and source>` (channel, purpose, granted,
 source, recorded_at, received_at), put once, never changed.
+
+The register is small (erasures are rare) and read strongly consistently. `erased_among` reads it whole (a Query of
+its partition) when that costs less than looking the digests up (BatchGetItem, 100 a request, 1 RCU each): the
+Query is limited to as many items as the lookups' RCU would read (a register item is about 150 bytes, so 4 KB per
+RCU holds ~27) and to as many pages as their requests; a register found bigger than that is remembered per
+container, and later lookups of as few digests go straight to the point reads.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,6 +36,10 @@ STATEMENTS_PER_TRANSACTION = 99  # and the profile update: DynamoDB's 100 items 
 CONSENT_ATTEMPTS = 25
 MAX_REDIRECTS = 16
 BY_PROFILE_INDEX = "ByProfile"
+ERASED_PARTITION = "ERASED"
+BATCH_GET_LIMIT = 100
+REGISTER_ITEMS_PER_RCU = 27  # a register item (digest, erasure id, time) is about 150 bytes; an RCU reads 4 KB
+_register_larger_than: dict[str, int] = {}  # per table: a register size this container has seen exceeded
 _deserializer = TypeDeserializer()
 _serializer = TypeSerializer()
 
@@ -188,16 +199,51 @@ class PrivacyStore:
 
     # ------------------------------------------------------------------ the erased register
     def erased_among(self, digests: Iterable[str]) -> set[str]:
-        """Which of these identifier digests were erased (batched reads)."""
-        keys = [{"pk": f"ERASED#{digest}", "sk": "ERASED"} for digest in digests]
-        read = batch_get_items(self.profiles.meta.client, self.profiles_table_name, keys, attributes=("pk",))
-        return {item["pk"].removeprefix("ERASED#") for item in read}
+        """Which of these identifier digests were erased (strongly consistent): the register read whole or the
+        digests looked up, whichever costs less (see the module docstring)."""
+        wanted = set(digests)
+        if not wanted:
+            return set()
+        register = self.erased_register(len(wanted))
+        return wanted & register if register is not None else self.erased_by_key(wanted)
+
+    def erased_register(self, lookups: int) -> frozenset[str] | None:
+        """The whole register (consistent Query), if it costs no more than looking up `lookups` digests would:
+        at most that many items and ceil(lookups / 100) requests; None when it is bigger."""
+        limit = lookups * REGISTER_ITEMS_PER_RCU
+        if limit <= _register_larger_than.get(self.profiles_table_name, -1):
+            return None
+        request: dict[str, Any] = {
+            "TableName": self.profiles_table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": ERASED_PARTITION}},
+            "ProjectionExpression": "sk",
+            "ConsistentRead": True,
+        }
+        digests: set[str] = set()
+        for _ in range(math.ceil(lookups / BATCH_GET_LIMIT)):
+            page = client("dynamodb").query(**request, Limit=limit - len(digests) + 1)
+            digests.update(item["sk"]["S"] for item in page["Items"])
+            if len(digests) > limit:
+                break
+            if "LastEvaluatedKey" not in page:
+                return frozenset(digests)
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        table = self.profiles_table_name
+        _register_larger_than[table] = max(_register_larger_than.get(table, -1), len(digests) - 1)
+        return None
+
+    def erased_by_key(self, digests: Iterable[str]) -> set[str]:
+        """Which of these digests are in the register, looked up by key (consistent BatchGetItem, 100 a request)."""
+        keys = [{"pk": ERASED_PARTITION, "sk": digest} for digest in digests]
+        read = batch_get_items(self.profiles.meta.client, self.profiles_table_name, keys, consistent=True, attributes=("sk",))
+        return {item["sk"] for item in read}
 
     def mark_erased(self, digests: Iterable[str], erasure_id: str, erased_at: str) -> None:
         with self.profiles.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
             for digest in digests:
                 batch.put_item(
-                    Item={"pk": f"ERASED#{digest}", "sk": "ERASED", "erasure_id": erasure_id, "erased_at": erased_at}
+                    Item={"pk": ERASED_PARTITION, "sk": digest, "erasure_id": erasure_id, "erased_at": erased_at}
                 )
 
     # ------------------------------------------------------------------ a person's items

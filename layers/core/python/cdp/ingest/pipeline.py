@@ -49,7 +49,7 @@ from cdp.ingest.queued_batches import CuratedBatch, SourceObject, queue_for_prof
 from cdp.ingest.ranges import ByteRange, plan_ranges, whole_object
 from cdp.observability import logger
 from cdp.privacy.erase_objects import Matcher
-from cdp.privacy.erasure import current_salt, privacy_store_for, record_digests
+from cdp.privacy.erasure import current_salt, privacy_store_for
 from cdp.settings import IngestSettings
 
 DUPLICATE_OF_EARLIER_FILE = "duplicate_of_earlier_file"
@@ -219,16 +219,14 @@ class _FileRun:
     ) -> tuple[pa.Table, list[dict[str, Any]]]:
         """Accepted rows and quarantine records of erased people become `erased_subject` records without content.
 
-        The distinct identifier values of the accepted rows and every string of the quarantined ones are looked up
-        in the erased register in one batched read; the rows are then matched column-wise against what was found.
+        The distinct identifier values of the accepted rows and every string of the quarantined ones are checked
+        against the erased register as it is now (Matcher.of_erased_among: usually one Query of the small register);
+        the rows are then matched column-wise against the erased digests found.
         """
-        salt = current_salt()
-        candidates = Matcher.candidate_digests(salt, accepted)
-        candidates = candidates.union(*(record_digests(salt, record["row"]) for record in quarantined))
-        erased = privacy_store_for(self.store).erased_among(candidates) if candidates else set()
-        if not erased:
+        store = privacy_store_for(self.store)
+        matcher = Matcher.of_erased_among(store, current_salt(), accepted, [record["row"] for record in quarantined])
+        if matcher is None:
             return accepted, quarantined
-        matcher = Matcher(salt, erased)
         kept = [
             _erased_record(self.dropped, record["line"]) if matcher.record_matches(record["row"]) else record
             for record in quarantined

@@ -27,8 +27,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cdp.adapters import object_store, object_versions
+from cdp.adapters.privacy_store import PrivacyStore
 from cdp.identity.rules import DEFAULT_RULES
-from cdp.privacy.erasure import ERASABLE_COLUMNS, identifier_digest
+from cdp.privacy.erasure import ERASABLE_COLUMNS, identifier_digest, record_digests, record_strings
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -81,6 +82,25 @@ class Matcher:
             identifiers = (DEFAULT_RULES.normalise(name, value) for value in values)
             digests.update(identifier_digest(salt, identifier) for identifier in identifiers if identifier is not None)
         return digests
+
+    @classmethod
+    def of_erased_among(cls, store: PrivacyStore, salt: str, table: pa.Table, records: list[Any]) -> Matcher | None:
+        """A matcher of the erased people among the table's identifier values and every string of the records
+        (strongly consistent), or None when none of them is erased.
+
+        The register is read whole when that costs less than looking up every candidate digest (erasures are
+        rare, so it usually does): an empty register then settles it without digesting a value, and a small one is
+        matched against the digests locally. Otherwise the digests are looked up by key."""
+        distinct = sum(pc.count_distinct(table.column(name)).as_py() for name in ERASABLE_COLUMNS if name in table.column_names)
+        strings = sum(1 for record in records for _ in record_strings(record))
+        if not distinct + strings:
+            return None
+        register = store.erased_register(distinct + strings * len(ERASABLE_COLUMNS))
+        if register is not None and not register:
+            return None
+        candidates = cls.candidate_digests(salt, table).union(*(record_digests(salt, record) for record in records))
+        erased = candidates & register if register is not None else store.erased_by_key(candidates)
+        return cls(salt, erased) if erased else None
 
     def table_mask(self, table: pa.Table) -> pa.Array:
         """True for rows whose identifier columns hold an erased value (digests of distinct values only)."""

@@ -2,14 +2,14 @@
 
 `erase_profile` follows redirects, then deletes every item of the profile and of the profiles merged into it (profile,
 identifier memberships, merge edges, journey messages, identity items, ledger orders/events/records, segment
-memberships, the natural-key items of customers and consents rows that name an identifier of theirs), writes `ERASED#<sha256(salt + "<type>#<value>")>` for each identifier it held, and an `ERASURE#<id>`
-status item (no PII: the digests and counts) that the asynchronous S3 part (cdp.privacy.erase_objects) completes.
+memberships, the natural-key items of customers and consents rows that name an identifier of theirs), registers each identifier it held in the erased register (`ERASED` / `<sha256(salt + "<type>#<value>")>`), and
+writes an `ERASURE#<id>` status item (no PII: the digests and counts) that the asynchronous S3 part (cdp.privacy.erase_objects) completes.
 `erase_identifiers` erases by identifiers instead (a shop's `customers/redact`): every live profile holding one of
 them, and the identifiers no profile holds, which are still registered erased and searched for in S3 (a guest's
 orders carry an email but have no profile).
 `drop_erased` keeps an erased person's rows out of later ingests, so a re-dropped file does not resurrect them;
 `erased_flags` answers, for many rows' digests at once (`row_digests` for canonical rows, `record_digests` for
-original rows of any layout), which rows belong to an erased person, in one batched read of the register.
+original rows of any layout), which rows belong to an erased person, in one read of the register (whole or by key).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -69,16 +69,22 @@ def row_digests(salt: str, row: dict[str, Any]) -> set[str]:
     return {identifier_digest(salt, identifier) for identifier in identifiers}
 
 
-def record_digests(salt: str, record: Any) -> set[str]:
-    """Digests of every string anywhere in a JSON-like record (an original row, whatever its column names), each
-    read as every erasable identifier type, as the S3 part of erasure matches quarantined rows."""
+def record_strings(record: Any) -> Iterator[str]:
+    """Every string anywhere in a JSON-like record (an original row, whatever its column names)."""
     if isinstance(record, dict):
-        return set().union(*(record_digests(salt, value) for value in record.values()))
-    if isinstance(record, list):
-        return set().union(*(record_digests(salt, value) for value in record))
-    if not isinstance(record, str):
-        return set()
-    identifiers = (DEFAULT_RULES.normalise(name, record) for name in ERASABLE_COLUMNS)
+        for value in record.values():
+            yield from record_strings(value)
+    elif isinstance(record, list):
+        for value in record:
+            yield from record_strings(value)
+    elif isinstance(record, str):
+        yield record
+
+
+def record_digests(salt: str, record: Any) -> set[str]:
+    """Digests of every string anywhere in a JSON-like record, each read as every erasable identifier type, as the
+    S3 part of erasure matches quarantined rows."""
+    identifiers = (DEFAULT_RULES.normalise(name, text) for text in record_strings(record) for name in ERASABLE_COLUMNS)
     return {identifier_digest(salt, identifier) for identifier in identifiers if identifier is not None}
 
 
