@@ -78,6 +78,16 @@ class AsyncFailure:
     dead_letter_queue: str | None
 
 
+@dataclass(frozen=True)
+class _QueueEventSource:
+    """An SQS event of a function in the template, resolved to its deployed queue."""
+
+    function: str
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+
+
 @dataclass
 class _LambdaContext:
     """The parts of the Lambda context object handlers and Powertools read."""
@@ -129,6 +139,7 @@ class LocalStack:
         self._function_variable_names: list[str] = []
         self._modules: dict[str, ModuleType] = {}
         self._invoke_lock = threading.RLock()
+        self._queue_event_sources: list[_QueueEventSource] = []
         self._polling = threading.local()  # set while this thread delivers queued messages (no nested polling)
         self._exits = ExitStack()
 
@@ -239,6 +250,7 @@ class LocalStack:
         self._apply_bucket_properties_moto_skips()
         self._create_email_identities()
         self._create_state_machines()
+        self._queue_event_sources = self._resolve_queue_event_sources()
         self._stop_moto_polling_queues()
 
     def _resolve(self, value: Any) -> str:
@@ -367,12 +379,14 @@ class LocalStack:
                 self.deliver_queued_messages()
 
     # ------------------------------------------------------------------ SQS event sources
-    def _queue_event_sources(self) -> list[tuple[str, str, int]]:
-        """(function logical id, queue URL, batch size) of every SQS event in the template."""
-        return [
-            (function, self.physical_ids[properties["Queue"]["Fn::GetAtt"][0]], int(properties.get("BatchSize", 10)))
-            for function, _event_name, properties in function_events(self.template, "SQS")
-        ]
+    def _resolve_queue_event_sources(self) -> list[_QueueEventSource]:
+        """Every SQS event of the template, with its queue's URL and ARN (resolved once, at deploy)."""
+        sources = []
+        for function, _event_name, properties in function_events(self.template, "SQS"):
+            queue = properties["Queue"]["Fn::GetAtt"][0]
+            batch_size = int(properties.get("BatchSize", 10))
+            sources.append(_QueueEventSource(function, self.physical_ids[queue], self._arn_of(queue), batch_size))
+        return sources
 
     def _stop_moto_polling_queues(self) -> None:
         """moto invokes a queue's mapped function inside send_message, one message at a time, ignoring partial
@@ -384,37 +398,38 @@ class LocalStack:
         """Lambda's SQS poller, run once the producing invocation has returned: every queued message goes to its
         function in batches of the event's BatchSize; a batch's successes are deleted, its reported failures (or the
         whole batch when the invocation fails) become visible again at once and are retried until the queue's
-        redrive policy moves them to the dead-letter queue (as SQS does on receive). Returns the batches delivered."""
+        redrive policy moves them to the dead-letter queue (as SQS does on receive). Returns the messages delivered."""
         if getattr(self._polling, "active", False):
             return 0
         self._polling.active = True
         delivered = 0
         try:
-            while sum(self._deliver_one_round(*source) for source in self._queue_event_sources()):
-                delivered += 1
+            while round_delivered := sum(self._deliver_one_round(source) for source in self._queue_event_sources):
+                delivered += round_delivered
         finally:
             self._polling.active = False
         return delivered
 
-    def _deliver_one_round(self, function: str, queue_url: str, batch_size: int) -> int:
+    def _deliver_one_round(self, source: _QueueEventSource) -> int:
         sqs = self.client("sqs")
         received = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=min(batch_size, 10), AttributeNames=["All"],
+            QueueUrl=source.queue_url, MaxNumberOfMessages=min(source.batch_size, 10), AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not received:
             return 0
-        queue_arn = self._arn_of(next(logical for logical, physical in self.physical_ids.items() if physical == queue_url))
-        event = {"Records": [_sqs_record(message, queue_arn, self.region) for message in received]}
+        event = {"Records": [_sqs_record(message, source.queue_arn, self.region) for message in received]}
         try:
-            failed = {failure["itemIdentifier"] for failure in self.invoke(function, event).get("batchItemFailures", [])}
+            response = self.invoke(source.function, event)
+            failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
         except FunctionError:
             failed = {message["MessageId"] for message in received}
         for message in received:
+            handle = message["ReceiptHandle"]
             if message["MessageId"] in failed:
-                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+                sqs.change_message_visibility(QueueUrl=source.queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
             else:
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=handle)
         return len(received)
 
     def _seed_function_environments(self) -> None:
