@@ -111,8 +111,9 @@ IN_PROCESS_ANSWERS: dict[str, dict[str, Any]] = {
 }
 
 
-# The network a Lambda in the region would wait on, simulated by the in-process answers (see below).
-LATENCY_MS = {"dynamodb": 10.0, "PutObject": 25.0, "SendMessage": 10.0, "ssm": 10.0}
+# The network a Lambda in the region would wait on, simulated by the in-process answers (see below); a request
+# not named here (SQS, SSM...) waits as long as a DynamoDB one.
+LATENCY_MS = {"dynamodb": 10.0, "PutObject": 25.0}
 S3_READ_MB_PER_S = 80.0  # one GetObject stream into a Lambda
 
 
@@ -131,9 +132,8 @@ class _ThrottledFile:
         self._file.close()
 
 
-def _latency_seconds(model: Any) -> float:
-    service = model.service_model.service_name
-    return LATENCY_MS.get(model.name, LATENCY_MS.get(service, LATENCY_MS["dynamodb"])) / 1000
+def _latency_seconds(operation: str) -> float:
+    return LATENCY_MS.get(operation, LATENCY_MS["dynamodb"]) / 1000
 
 
 def _answer_every_call_in_process(raw_objects: dict[str, Path]) -> Counter[str]:
@@ -157,7 +157,7 @@ def _answer_every_call_in_process(raw_objects: dict[str, Path]) -> Counter[str]:
                 return AWSResponse("https://in-process", 404, {}, None), {"Error": {"Code": "NoSuchKey"}}  # type: ignore[arg-type]
             body = StreamingBody(_ThrottledFile(path), path.stat().st_size)  # type: ignore[no-untyped-call]
             return AWSResponse("https://in-process", 200, {}, None), {"Body": body}  # type: ignore[arg-type]
-        time.sleep(_latency_seconds(model))
+        time.sleep(_latency_seconds(model.name))
         return AWSResponse("https://in-process", 200, {}, None), IN_PROCESS_ANSWERS.get(model.name, {})  # type: ignore[arg-type]
 
     boto3.setup_default_session(region_name="eu-west-1", aws_access_key_id="bench", aws_secret_access_key="bench")
@@ -220,8 +220,7 @@ def clean_path(path: Path) -> dict[str, Any]:
 def one_request_at_a_time_seconds(cpu_seconds: float, requests: dict[str, int], file_mb: float) -> float:
     """A pessimistic bound: the CPU time plus every request's latency (LATENCY_MS) one after another, with nothing
     overlapped, plus reading the object (S3_READ_MB_PER_S)."""
-    waits = sum(count * LATENCY_MS.get(operation, LATENCY_MS["dynamodb"]) / 1000
-                for operation, count in requests.items() if operation != "GetObject")
+    waits = sum(count * _latency_seconds(operation) for operation, count in requests.items() if operation != "GetObject")
     return cpu_seconds + waits + file_mb / S3_READ_MB_PER_S
 
 

@@ -101,4 +101,3 @@ def apply_curated_batch(batch: CuratedBatch, settings: CoreSettings) -> tuple[Pr
         batch.source.bucket, batch.source.key, batch.source.version, batch.batch
     )
     return outcome, erased
-
