@@ -46,7 +46,7 @@ def read_transactions(path: Path) -> Transactions:
     if path.stat().st_size == 0:
         raise InvalidTransactions(f"{path}: empty file")
     options = pacsv.ConvertOptions(column_types={"customer_id": pa.string(), "date": pa.string(),
-                                                 "amount": pa.float64()})
+                                                 "amount": pa.float64()}, strings_can_be_null=True)
     try:
         table = pacsv.read_csv(path, convert_options=options)
     except pa.ArrowInvalid as error:

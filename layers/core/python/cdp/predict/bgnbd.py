@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln, hyp2f1
 
-from cdp.predict.fitting import FitFailed, maximise
+from cdp.predict.fitting import FitFailed, maximise, standard_errors
 from cdp.predict.summary import PurchaseHistories
 
 SCALED_MAX_AGE = 10.0  # the fit runs with time rescaled so the oldest customer is this old (better conditioning)
@@ -33,38 +33,46 @@ class BgNbdParameters:
 
 @dataclass(frozen=True)
 class GroupedHistories:
-    """Distinct (x, t_x, T) triples and how many customers share each."""
+    """Distinct (x, t_x, T) triples and how many customers share each; the terms that depend on x alone are
+    computed once per distinct x (`repeat_values`, indexed by `repeat_index`)."""
 
     frequency: np.ndarray
     recency: np.ndarray
     age: np.ndarray
     weight: np.ndarray
+    repeat_values: np.ndarray
+    repeat_index: np.ndarray
 
     @classmethod
     def of(cls, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> GroupedHistories:
         rows, weight = np.unique(np.column_stack([frequency, recency, age]).astype(float), axis=0,
                                  return_counts=True)
-        return cls(frequency=rows[:, 0], recency=rows[:, 1], age=rows[:, 2], weight=weight.astype(float))
+        repeat_values, repeat_index = np.unique(rows[:, 0], return_inverse=True)
+        return cls(frequency=rows[:, 0], recency=rows[:, 1], age=rows[:, 2], weight=weight.astype(float),
+                   repeat_values=repeat_values, repeat_index=repeat_index)
 
 
 def _log_likelihood_terms(parameters: np.ndarray, data: GroupedHistories) -> tuple[np.ndarray, np.ndarray]:
     """Each group's log-likelihood and its gradient with respect to (r, alpha, a, b), shape (4, groups)."""
     r, alpha, a, b = parameters
-    x, t_x, age = data.frequency, data.recency, data.age
-    repeat = x > 0
+    t_x, age = data.recency, data.age
+    values, at = data.repeat_values, data.repeat_index
+    # A1 and A2 (with their derivatives) depend on x alone: evaluate per distinct x, then spread to the groups
+    a1 = (gammaln(r + values) - gammaln(r))[at] + r * np.log(alpha)
+    a2 = (gammaln(a + b) + gammaln(b + values) - gammaln(b) - gammaln(a + b + values))[at]
+    x, repeat = data.frequency, data.frequency > 0
     b_repeat = np.where(repeat, b + x - 1, 1.0)  # b + x - 1 only matters where x > 0
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
     a3 = -(r + x) * np.log(alpha + age)
     a4 = np.where(repeat, np.log(a) - np.log(b_repeat) - (r + x) * np.log(alpha + t_x), -np.inf)
     tail = np.logaddexp(a3, a4)
     share4 = np.exp(a4 - tail)  # the weight of A4 in A3 + A4
     share3 = 1.0 - share4
     gradient = np.array([
-        digamma(r + x) - digamma(r) + np.log(alpha) - share3 * np.log(alpha + age) - share4 * np.log(alpha + t_x),
+        (digamma(r + values) - digamma(r))[at] + np.log(alpha) - share3 * np.log(alpha + age)
+        - share4 * np.log(alpha + t_x),
         r / alpha - (r + x) * (share3 / (alpha + age) + share4 / (alpha + t_x)),
-        digamma(a + b) - digamma(a + b + x) + share4 / a,
-        digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - share4 / b_repeat,
+        (digamma(a + b) - digamma(a + b + values))[at] + share4 / a,
+        (digamma(a + b) + digamma(b + values) - digamma(b) - digamma(a + b + values))[at] - share4 / b_repeat,
     ])
     return a1 + a2 + tail, gradient
 
@@ -87,6 +95,7 @@ def log_likelihood(parameters: BgNbdParameters, frequency: np.ndarray, recency: 
 @dataclass(frozen=True)
 class BgNbdFit:
     parameters: BgNbdParameters
+    standard_errors: BgNbdParameters
     log_likelihood: float
     customers: int
 
@@ -97,9 +106,16 @@ def fit_bgnbd(histories: PurchaseHistories) -> BgNbdFit:
         raise FitFailed("BG/NBD: no customer made a repeat purchase, so drop-out cannot be estimated")
     scale = SCALED_MAX_AGE / max(float(histories.age.max()), 1e-9)
     data = GroupedHistories.of(histories.frequency, histories.recency * scale, histories.age * scale)
-    r, alpha, a, b = np.exp(maximise(lambda theta: mean_log_likelihood(theta, data), STARTS, "BG/NBD"))
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        return mean_log_likelihood(theta, data)
+
+    log_parameters = maximise(objective, STARTS, "BG/NBD")
+    r, alpha, a, b = np.exp(log_parameters)
+    se_r, se_alpha, se_a, se_b = standard_errors(objective, log_parameters, len(histories))
     parameters = BgNbdParameters(r=float(r), alpha=float(alpha / scale), a=float(a), b=float(b))
     return BgNbdFit(parameters=parameters, customers=len(histories),
+                    standard_errors=BgNbdParameters(r=float(se_r), alpha=float(se_alpha / scale), a=float(se_a),
+                                                    b=float(se_b)),
                     log_likelihood=log_likelihood(parameters, histories.frequency, histories.recency, histories.age))
 
 

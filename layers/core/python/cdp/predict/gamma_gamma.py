@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from cdp.predict.fitting import FitFailed, maximise
+from cdp.predict.fitting import FitFailed, maximise, standard_errors
 
 STARTS = ((0.0, 0.0, 0.0), (np.log(5.0), np.log(3.0), 0.0), (1.0, 2.0, -1.0))
 
@@ -30,19 +30,27 @@ class GammaGammaParameters:
 @dataclass(frozen=True)
 class GammaGammaFit:
     parameters: GammaGammaParameters
+    standard_errors: GammaGammaParameters
     log_likelihood: float
     customers: int  # customers in the fit: repeat buyers with a positive mean repeat spend
     left_out: int  # repeat buyers whose mean repeat spend is not positive
 
 
 @dataclass(frozen=True)
-class _GroupedSpend:
+class GroupedSpend:
+    """Distinct (x, m) pairs and how many customers share each."""
+
     frequency: np.ndarray
     mean_spend: np.ndarray
     weight: np.ndarray
 
+    @classmethod
+    def of(cls, frequency: np.ndarray, mean_spend: np.ndarray) -> GroupedSpend:
+        rows, weight = np.unique(np.column_stack([frequency, mean_spend]).astype(float), axis=0, return_counts=True)
+        return cls(frequency=rows[:, 0], mean_spend=rows[:, 1], weight=weight.astype(float))
 
-def _terms(parameters: np.ndarray, data: _GroupedSpend) -> tuple[np.ndarray, np.ndarray]:
+
+def _terms(parameters: np.ndarray, data: GroupedSpend) -> tuple[np.ndarray, np.ndarray]:
     """Each group's log-likelihood and its gradient with respect to (p, q, gamma), shape (3, groups)."""
     p, q, scale = parameters
     x, m = data.frequency, data.mean_spend
@@ -57,7 +65,8 @@ def _terms(parameters: np.ndarray, data: _GroupedSpend) -> tuple[np.ndarray, np.
     return terms, gradient
 
 
-def _mean_log_likelihood(log_parameters: np.ndarray, data: _GroupedSpend) -> tuple[float, np.ndarray]:
+def mean_log_likelihood(log_parameters: np.ndarray, data: GroupedSpend) -> tuple[float, np.ndarray]:
+    """Mean log-likelihood per customer and its gradient with respect to the log-parameters."""
     parameters = np.exp(log_parameters)
     terms, gradient = _terms(parameters, data)
     total = data.weight.sum()
@@ -72,15 +81,19 @@ def fit_gamma_gamma(frequency: np.ndarray, mean_spend: np.ndarray) -> GammaGamma
     if np.count_nonzero(usable) < 2:
         raise FitFailed("Gamma-Gamma: fewer than 2 repeat buyers with a positive mean repeat spend")
     spend_scale = float(np.mean(mean_spend[usable]))  # fit in units of the mean spend, for conditioning
-    rows, weight = np.unique(np.column_stack([frequency[usable], mean_spend[usable] / spend_scale]), axis=0,
-                             return_counts=True)
-    data = _GroupedSpend(frequency=rows[:, 0], mean_spend=rows[:, 1], weight=weight.astype(float))
-    p, q, scale = np.exp(maximise(lambda theta: _mean_log_likelihood(theta, data), STARTS, "Gamma-Gamma"))
+    data = GroupedSpend.of(frequency[usable], mean_spend[usable] / spend_scale)
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        return mean_log_likelihood(theta, data)
+
+    log_parameters = maximise(objective, STARTS, "Gamma-Gamma")
+    p, q, scale = np.exp(log_parameters)
+    se_p, se_q, se_scale = standard_errors(objective, log_parameters, float(data.weight.sum()))
     parameters = GammaGammaParameters(p=float(p), q=float(q), gamma=float(scale * spend_scale))
-    original = _GroupedSpend(frequency=frequency[usable], mean_spend=mean_spend[usable],
-                             weight=np.ones(int(np.count_nonzero(usable))))
+    original = GroupedSpend.of(frequency[usable], mean_spend[usable])
     terms, _ = _terms(np.array([parameters.p, parameters.q, parameters.gamma]), original)
-    return GammaGammaFit(parameters=parameters, log_likelihood=float(terms.sum()),
+    return GammaGammaFit(parameters=parameters, log_likelihood=float(original.weight @ terms),
+                         standard_errors=GammaGammaParameters(p=float(se_p), q=float(se_q),
+                                                              gamma=float(se_scale * spend_scale)),
                          customers=int(np.count_nonzero(usable)),
                          left_out=int(np.count_nonzero(repeat & ~usable)))
 

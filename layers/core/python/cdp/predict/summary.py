@@ -104,7 +104,8 @@ class CustomerDays:
             customer, day, amount = customer[kept], day[kept], amount[kept]
         order = np.lexsort((day, customer))
         customer, day, amount = customer[order], day[order], amount[order]
-        starts = np.flatnonzero(np.r_[True, (customer[1:] != customer[:-1]) | (day[1:] != day[:-1])])
+        new_day = np.r_[True, (customer[1:] != customer[:-1]) | (day[1:] != day[:-1])][:day.size]
+        starts = np.flatnonzero(new_day)
         return cls(customer=customer[starts], day=day[starts], amount=np.add.reduceat(amount, starts)
                    if starts.size else amount, customer_ids=encoded.dictionary)
 
