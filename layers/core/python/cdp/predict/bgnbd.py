@@ -8,12 +8,12 @@ gradient, on histories grouped by identical (x, t_x, T) and weighted by their co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import digamma, gammaln, hyp2f1
 
-from cdp.predict.fitting import FitFailed, maximise, standard_errors
+from cdp.predict.fitting import FitFailed, group_rows, maximise, standard_errors
 from cdp.predict.summary import PurchaseHistories
 
 SCALED_MAX_AGE = 10.0  # the fit runs with time rescaled so the oldest customer is this old (better conditioning)
@@ -45,11 +45,10 @@ class GroupedHistories:
 
     @classmethod
     def of(cls, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> GroupedHistories:
-        rows, weight = np.unique(np.column_stack([frequency, recency, age]).astype(float), axis=0,
-                                 return_counts=True)
-        repeat_values, repeat_index = np.unique(rows[:, 0], return_inverse=True)
-        return cls(frequency=rows[:, 0], recency=rows[:, 1], age=rows[:, 2], weight=weight.astype(float),
-                   repeat_values=repeat_values, repeat_index=repeat_index)
+        (x, t_x, t), weight = group_rows(frequency, recency, age)
+        repeat_values, repeat_index = np.unique(x, return_inverse=True)
+        return cls(frequency=x, recency=t_x, age=t, weight=weight, repeat_values=repeat_values,
+                   repeat_index=repeat_index)
 
 
 def _log_likelihood_terms(parameters: np.ndarray, data: GroupedHistories) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +86,10 @@ def mean_log_likelihood(log_parameters: np.ndarray, data: GroupedHistories) -> t
 
 def log_likelihood(parameters: BgNbdParameters, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> float:
     """The total log-likelihood of these histories under the parameters (time in the histories' unit)."""
-    data = GroupedHistories.of(frequency, recency, age)
+    return _total_log_likelihood(parameters, GroupedHistories.of(frequency, recency, age))
+
+
+def _total_log_likelihood(parameters: BgNbdParameters, data: GroupedHistories) -> float:
     terms, _ = _log_likelihood_terms(np.array([parameters.r, parameters.alpha, parameters.a, parameters.b]), data)
     return float(data.weight @ terms)
 
@@ -113,10 +115,11 @@ def fit_bgnbd(histories: PurchaseHistories) -> BgNbdFit:
     r, alpha, a, b = np.exp(log_parameters)
     se_r, se_alpha, se_a, se_b = standard_errors(objective, log_parameters, len(histories))
     parameters = BgNbdParameters(r=float(r), alpha=float(alpha / scale), a=float(a), b=float(b))
+    in_time_unit = replace(data, recency=data.recency / scale, age=data.age / scale)
     return BgNbdFit(parameters=parameters, customers=len(histories),
                     standard_errors=BgNbdParameters(r=float(se_r), alpha=float(se_alpha / scale), a=float(se_a),
                                                     b=float(se_b)),
-                    log_likelihood=log_likelihood(parameters, histories.frequency, histories.recency, histories.age))
+                    log_likelihood=_total_log_likelihood(parameters, in_time_unit))
 
 
 def _death_odds(parameters: BgNbdParameters, frequency: np.ndarray, recency: np.ndarray,

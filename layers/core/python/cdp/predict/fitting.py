@@ -52,6 +52,18 @@ def _at_interior_maximum(log_parameters: np.ndarray, gradient: np.ndarray) -> bo
     return bool(np.max(np.abs(gradient)) <= MAX_GRADIENT and np.max(np.abs(log_parameters)) <= MAX_LOG_PARAMETER)
 
 
+def group_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows of these equal-length columns (sorted) and how many times each occurs."""
+    order = np.lexsort(columns[::-1])
+    ordered = [np.asarray(column, dtype=float)[order] for column in columns]
+    changes = np.zeros(order.size, dtype=bool)
+    changes[:1] = True
+    for column in ordered:
+        changes[1:] |= column[1:] != column[:-1]
+    starts = np.flatnonzero(changes)
+    return [column[starts] for column in ordered], np.diff(np.r_[starts, order.size]).astype(float)
+
+
 def standard_errors(mean_log_likelihood: ObjectiveWithGradient, log_parameters: np.ndarray,
                     customers: float) -> np.ndarray:
     """Asymptotic standard errors of the parameters (not their logs) at the maximum: the inverse observed

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from cdp.predict.fitting import FitFailed, maximise, standard_errors
+from cdp.predict.fitting import FitFailed, group_rows, maximise, standard_errors
 
 STARTS = ((0.0, 0.0, 0.0), (np.log(5.0), np.log(3.0), 0.0), (1.0, 2.0, -1.0))
 
@@ -38,28 +38,34 @@ class GammaGammaFit:
 
 @dataclass(frozen=True)
 class GroupedSpend:
-    """Distinct (x, m) pairs and how many customers share each."""
+    """Distinct (x, m) pairs and how many customers share each; the terms that depend on x alone are computed once
+    per distinct x (`frequency_values`, indexed by `frequency_index`)."""
 
     frequency: np.ndarray
     mean_spend: np.ndarray
     weight: np.ndarray
+    frequency_values: np.ndarray
+    frequency_index: np.ndarray
 
     @classmethod
     def of(cls, frequency: np.ndarray, mean_spend: np.ndarray) -> GroupedSpend:
-        rows, weight = np.unique(np.column_stack([frequency, mean_spend]).astype(float), axis=0, return_counts=True)
-        return cls(frequency=rows[:, 0], mean_spend=rows[:, 1], weight=weight.astype(float))
+        (x, m), weight = group_rows(frequency, mean_spend)
+        values, index = np.unique(x, return_inverse=True)
+        return cls(frequency=x, mean_spend=m, weight=weight, frequency_values=values, frequency_index=index)
 
 
 def _terms(parameters: np.ndarray, data: GroupedSpend) -> tuple[np.ndarray, np.ndarray]:
     """Each group's log-likelihood and its gradient with respect to (p, q, gamma), shape (3, groups)."""
     p, q, scale = parameters
-    x, m = data.frequency, data.mean_spend
+    x, m, values, at = data.frequency, data.mean_spend, data.frequency_values, data.frequency_index
     px = p * x
-    terms = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(scale) + (px - 1) * np.log(m)
-             + px * np.log(x) - (px + q) * np.log(scale + m * x))
+    log_m, log_total = np.log(m), np.log(scale + m * x)
+    terms = ((gammaln(p * values + q) - gammaln(p * values) + p * values * np.log(values))[at] - gammaln(q)
+             + q * np.log(scale) + (px - 1) * log_m - (px + q) * log_total)
+    digamma_sum = digamma(p * values + q)[at]
     gradient = np.array([
-        x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - np.log(scale + m * x)),
-        digamma(px + q) - digamma(q) + np.log(scale) - np.log(scale + m * x),
+        x * (digamma_sum - digamma(p * values)[at] + log_m + np.log(values)[at] - log_total),
+        digamma_sum - digamma(q) + np.log(scale) - log_total,
         q / scale - (px + q) / (scale + m * x),
     ])
     return terms, gradient
