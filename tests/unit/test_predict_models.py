@@ -217,3 +217,9 @@ def test_predictions_have_one_row_per_customer_with_every_figure(calibration: Pu
     p10, p90 = table.column("next_order_in_days_p10").to_numpy(), table.column("next_order_in_days_p90").to_numpy()
     assert np.all(p10 < p90)
     assert set(table.column("confidence").to_pylist()) == {"low", "medium", "high"}
+
+
+def test_spend_data_without_any_variation_is_refused_rather_than_fitted_to_infinite_parameters() -> None:
+    # every repeat buyer spends exactly 10: the likelihood grows without bound as p and q grow
+    with pytest.raises(FitFailed, match="did not converge to an interior maximum"):
+        fit_gamma_gamma(np.full(100, 2), np.full(100, 10.0))
