@@ -16,7 +16,9 @@ TRACKING_FOLDER = "tracking"
 TRACKING_BATCH_SIZE = 100
 LOCAL_SOURCE_ID = "local-demo"
 DEMO_SHOP = "demo.myshopify.com"
-DEMO_SHOP_SECRET = "shpss_local_demo_webhook_secret"  # local only: the sample webhooks in events/shopify are signed with it
+DEMO_SHOP_SECRET = (
+    "shpss_local_demo_webhook_secret"  # local only: the sample webhooks in events/shopify are signed with it
+)
 
 Progress = Callable[[str], None]
 

@@ -39,6 +39,10 @@ BEHAVIOUR = (
     "units",
     "revenue",
     "revenue_by_currency",
+    "cancelled_units",
+    "cancelled_amount",
+    "first_cancelled_at",
+    "last_cancelled_at",
     "average_order_value",
     "first_order_at",
     "last_order_at",
@@ -111,6 +115,9 @@ def public_profile(
         "value": _section(item, VALUE),
         "sentiment": _section(item, SENTIMENT),
         "consent": _plain(item.get("consent") or {}),
-        "consent_history": {"statements": _plain(item.get("consent_statements", 0)), "last_at": item.get("consent_updated_at")},
+        "consent_history": {
+            "statements": _plain(item.get("consent_statements", 0)),
+            "last_at": item.get("consent_updated_at"),
+        },
         "segments": _plain(item.get("segments") or []),
     }
