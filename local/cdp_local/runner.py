@@ -145,6 +145,7 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
                         "rows_quarantined",
                         "quarantine_reasons",
                         "file_error",
+                        "file_error_detail",
                         "profile_batches",
                     )
                 },

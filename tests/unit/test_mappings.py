@@ -151,10 +151,24 @@ def test_online_retail_lines_become_canonical_order_lines() -> None:
     assert [
         (r["order_id"], r["line_id"], r["status"], r["category"], r["country"], r["customer_id"]) for r in rows
     ] == [
-        ("536365", "85123A|6|2.55|12/1/2010 8:26|WHITE HANGING HEART T-LIGHT HOLDER|17850|United Kingdom", "completed", None, "GB", "17850"),
+        (
+            "536365",
+            "85123A|6|2.55|12/1/2010 8:26|WHITE HANGING HEART T-LIGHT HOLDER|17850|United Kingdom",
+            "completed",
+            None,
+            "GB",
+            "17850",
+        ),
         ("C536379", "D|-1|27.50|2011-06-01 09:41:00|Discount|14527|EIRE", "cancelled", "non_product", "IE", "14527"),
         ("536370", "POST|3|18.00|2011-06-01 09:41:00|POSTAGE|12583|France", "completed", "non_product", "FR", "12583"),
-        ("536544", "21773|1|2.51|2011-06-01 09:41:00|DECORATIVE ROSE BATHROOM BOTTLE||Channel Islands", "completed", None, None, None),
+        (
+            "536544",
+            "21773|1|2.51|2011-06-01 09:41:00|DECORATIVE ROSE BATHROOM BOTTLE||Channel Islands",
+            "completed",
+            None,
+            None,
+            None,
+        ),
     ]
     assert [r["line_amount"] for r in rows] == [Decimal("15.3"), Decimal("-27.5"), Decimal("54"), Decimal("2.51")]
     # Winter GMT is UTC; June is BST (UTC+1)
