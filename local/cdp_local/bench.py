@@ -28,24 +28,8 @@ CUSTOMERS = 10_000
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 
 
-ORDER_COLUMNS = [
-    "order_id",
-    "line_id",
-    "customer_id",
-    "email",
-    "ordered_at",
-    "currency",
-    "sku",
-    "product_name",
-    "category",
-    "brand",
-    "quantity",
-    "unit_price",
-    "line_amount",
-    "status",
-    "channel",
-    "country",
-]
+ORDER_COLUMNS = ["order_id", "line_id", "customer_id", "email", "ordered_at", "currency", "sku", "product_name",
+                 "category", "brand", "quantity", "unit_price", "line_amount", "status", "channel", "country"]
 CLEAN_PATH_ROWS = 1_000_000
 LARGE_FILE_MB = 1024  # the issue's 1 GB single-function figure; --large-file-mb changes it (0: skip)
 
@@ -68,26 +52,9 @@ def _orders_csv_chunks(customers: int, seed: int, chunk_rows: int) -> Iterator[b
             quantity = rng.randint(1, 3)
             price = f"{rng.lognormvariate(3, 0.6):.2f}" if rng.random() > 0.01 else "n/a"
             category = rng.choice(["books", "toys", "home"])
-            writer.writerow(
-                [
-                    f"O{order:08d}",
-                    line,
-                    f"C{customer:06d}",
-                    f"c{customer}@example.com",
-                    (start + timedelta(minutes=number)).isoformat(),
-                    "GBP",
-                    f"SKU-{rng.randrange(500):04d}",
-                    f"{category} item",
-                    category,
-                    "acme",
-                    quantity,
-                    price,
-                    "",
-                    "completed",
-                    "web",
-                    "GB",
-                ]
-            )
+            writer.writerow([f"O{order:08d}", line, f"C{customer:06d}", f"c{customer}@example.com",
+                             (start + timedelta(minutes=number)).isoformat(), "GBP", f"SKU-{rng.randrange(500):04d}",
+                             f"{category} item", category, "acme", quantity, price, "", "completed", "web", "GB"])
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()
@@ -138,9 +105,7 @@ def _measure_bare_read_csv(path: Path) -> dict[str, Any]:
 
 
 IN_PROCESS_ANSWERS: dict[str, dict[str, Any]] = {
-    "BatchGetItem": {"Responses": {}},
-    "Query": {"Items": [], "Count": 0},
-    "GetItem": {},
+    "BatchGetItem": {"Responses": {}}, "Query": {"Items": [], "Count": 0}, "GetItem": {},
     "SendMessage": {"MessageId": "in-process"},
     "GetParameter": {"Parameter": {"Name": "salt", "Type": "SecureString", "Value": "bench-salt"}},
 }
@@ -211,52 +176,32 @@ def _measure_file_path(path: Path) -> dict[str, Any]:
     from cdp.ingest.ranges import whole_object
     from cdp.settings import IngestSettings
 
-    if hasattr(
-        os, "sched_setaffinity"
-    ):  # one core: IngestFileFunction's 2,048 MB buys one vCPU (a full one from 1,769 MB)
+    if hasattr(os, "sched_setaffinity"):  # one core: IngestFileFunction's 2,048 MB buys one vCPU (a full one from 1,769 MB)
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     key = f"orders/{path.name}"
     requests = _answer_every_call_in_process({key: path})
-    settings = IngestSettings.model_validate(
-        {
-            "PROFILES_TABLE": "profiles",
-            "LEDGER_TABLE": "ledger",
-            "EVENT_BUS_NAME": "bus",
-            "JOURNEY_TRIGGER_HORIZON_DAYS": 30,
-            "QUARANTINE_BUCKET": "quarantine",
-            "CURATED_BUCKET": "curated",
-            "LARGE_FILE_THRESHOLD_BYTES": 1 << 40,
-            "INGEST_RANGE_BYTES": 1 << 28,
-            "PROFILE_BATCHES_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/profile-batches",
-        }
-    )
+    settings = IngestSettings.model_validate({
+        "PROFILES_TABLE": "profiles", "LEDGER_TABLE": "ledger", "EVENT_BUS_NAME": "bus",
+        "JOURNEY_TRIGGER_HORIZON_DAYS": 30, "QUARANTINE_BUCKET": "quarantine", "CURATED_BUCKET": "curated",
+        "LARGE_FILE_THRESHOLD_BYTES": 1 << 40, "INGEST_RANGE_BYTES": 1 << 28,
+        "PROFILE_BATCHES_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/profile-batches"})
     started, cpu_started = time.perf_counter(), time.process_time()
     report = ingest_range(DroppedFile("raw", key, "v1", "etag"), settings, datetime.now(UTC), whole_object())
-    return {
-        "rows": report.rows_in,
-        "accepted": report.rows_accepted,
-        "quarantined": report.rows_quarantined,
-        "batches": report.batches,
-        "profile_batches": report.profile_batches,
-        "seconds": time.perf_counter() - started,
-        "cpu_seconds": time.process_time() - cpu_started,
-        "requests": dict(sorted(requests.items())),
-    }
+    return {"rows": report.rows_in, "accepted": report.rows_accepted, "quarantined": report.rows_quarantined,
+            "batches": report.batches, "profile_batches": report.profile_batches,
+            "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu_started,
+            "requests": dict(sorted(requests.items()))}
 
 
-MEASURES = {"clean-path": _measure_clean_path, "bare-read-csv": _measure_bare_read_csv, "file-path": _measure_file_path}
+MEASURES = {"clean-path": _measure_clean_path, "bare-read-csv": _measure_bare_read_csv,
+            "file-path": _measure_file_path}
 
 
 def _in_subprocess(measure: str, path: Path) -> dict[str, Any]:
     """Run one measure in a fresh interpreter, so its peak RSS is its own (ru_maxrss of that process)."""
     environment = {**os.environ, "PYTHONPATH": f"{REPO_ROOT / 'layers/core/python'}:{REPO_ROOT / 'local'}"}
-    completed = subprocess.run(
-        [sys.executable, "-m", "cdp_local.bench", "--measure", measure, str(path)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    completed = subprocess.run([sys.executable, "-m", "cdp_local.bench", "--measure", measure, str(path)],
+                               env=environment, capture_output=True, text=True, check=True)
     return json.loads(completed.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -265,25 +210,17 @@ def clean_path(path: Path) -> dict[str, Any]:
     in its own process for an honest peak RSS."""
     ours = _in_subprocess("clean-path", path)
     bare = _in_subprocess("bare-read-csv", path)
-    return {
-        "rows": ours["rows"],
-        "file_mb": round(path.stat().st_size / 1e6, 1),
-        "seconds": round(ours["seconds"], 3),
-        "rows_per_s": round(ours["rows"] / ours["seconds"]),
-        "accepted": ours["accepted"],
-        "peak_rss_mb": ours["peak_rss_mb"],
-        "bare_read_csv_seconds": round(bare["seconds"], 3),
-        "bare_read_csv_peak_rss_mb": bare["peak_rss_mb"],
-        "ratio_to_bare_read_csv": round(ours["seconds"] / bare["seconds"], 2),
-    }
+    return {"rows": ours["rows"], "file_mb": round(path.stat().st_size / 1e6, 1), "seconds": round(ours["seconds"], 3),
+            "rows_per_s": round(ours["rows"] / ours["seconds"]), "accepted": ours["accepted"],
+            "peak_rss_mb": ours["peak_rss_mb"], "bare_read_csv_seconds": round(bare["seconds"], 3),
+            "bare_read_csv_peak_rss_mb": bare["peak_rss_mb"],
+            "ratio_to_bare_read_csv": round(ours["seconds"] / bare["seconds"], 2)}
 
 
 def one_request_at_a_time_seconds(cpu_seconds: float, requests: dict[str, int], file_mb: float) -> float:
     """A pessimistic bound: the CPU time plus every request's latency (LATENCY_MS) one after another, with nothing
     overlapped, plus reading the object (S3_READ_MB_PER_S)."""
-    waits = sum(
-        count * _latency_seconds(operation) for operation, count in requests.items() if operation != "GetObject"
-    )
+    waits = sum(count * _latency_seconds(operation) for operation, count in requests.items() if operation != "GetObject")
     return cpu_seconds + waits + file_mb / S3_READ_MB_PER_S
 
 
@@ -301,30 +238,19 @@ def large_file(size_mb: int) -> dict[str, Any]:
         bare = _in_subprocess("bare-read-csv", path)
         size = path.stat().st_size
     pessimistic = one_request_at_a_time_seconds(ours["cpu_seconds"], ours["requests"], size / (1 << 20))
-    return {
-        "file_mb": round(size / (1 << 20)),
-        "order_lines": lines,
-        "generated_in_seconds": round(written, 1),
-        "rows": ours["rows"],
-        "accepted": ours["accepted"],
-        "quarantined": ours["quarantined"],
-        "batches": ours["batches"],
-        "profile_batches_queued": ours["profile_batches"],
-        "seconds": round(ours["seconds"], 1),
-        "cpu_seconds": round(ours["cpu_seconds"], 1),
-        "rows_per_s": round(ours["rows"] / ours["seconds"]),
-        "peak_rss_mb": ours["peak_rss_mb"],
-        "requests": ours["requests"],
-        "seconds_one_request_at_a_time": round(pessimistic),
-        "ingest_file_function": {"memory_mb": function["MemorySize"], "timeout_s": function["Timeout"]},
-        "fits_one_lambda": ours["seconds"] < function["Timeout"] and ours["peak_rss_mb"] < function["MemorySize"],
-        "simulated": {"latency_ms": LATENCY_MS, "s3_read_mb_per_s": S3_READ_MB_PER_S},
-        "bare_read_csv_seconds": round(bare["seconds"], 1),
-        "bare_read_csv_peak_rss_mb": bare["peak_rss_mb"],
-        "note": "IngestFileFunction's whole work in-process on this machine's CPU, every AWS request built and "
-        "serialised by botocore and answered after a simulated latency; profile updates run on "
-        "ApplyProfileBatchFunction, one queued batch each (see profile_application_projection)",
-    }
+    return {"file_mb": round(size / (1 << 20)), "order_lines": lines, "generated_in_seconds": round(written, 1),
+            "rows": ours["rows"], "accepted": ours["accepted"], "quarantined": ours["quarantined"],
+            "batches": ours["batches"], "profile_batches_queued": ours["profile_batches"],
+            "seconds": round(ours["seconds"], 1), "cpu_seconds": round(ours["cpu_seconds"], 1),
+            "rows_per_s": round(ours["rows"] / ours["seconds"]), "peak_rss_mb": ours["peak_rss_mb"],
+            "requests": ours["requests"], "seconds_one_request_at_a_time": round(pessimistic),
+            "ingest_file_function": {"memory_mb": function["MemorySize"], "timeout_s": function["Timeout"]},
+            "fits_one_lambda": ours["seconds"] < function["Timeout"] and ours["peak_rss_mb"] < function["MemorySize"],
+            "simulated": {"latency_ms": LATENCY_MS, "s3_read_mb_per_s": S3_READ_MB_PER_S},
+            "bare_read_csv_seconds": round(bare["seconds"], 1), "bare_read_csv_peak_rss_mb": bare["peak_rss_mb"],
+            "note": "IngestFileFunction's whole work in-process on this machine's CPU, every AWS request built and "
+                    "serialised by botocore and answered after a simulated latency; profile updates run on "
+                    "ApplyProfileBatchFunction, one queued batch each (see profile_application_projection)"}
 
 
 def profile_application_projection(local_stack: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
@@ -334,22 +260,15 @@ def profile_application_projection(local_stack: dict[str, Any], large: dict[str,
     from cdp.adapters.profile_batches import PARALLEL_PROFILES
 
     consumers = int(load_template()["Parameters"]["ProfileApplyConcurrency"]["Default"])
-    per_line = (
-        sum(local_stack["dynamodb_requests_by_function"]["ApplyProfileBatchFunction"].values()) / local_stack["rows"]
-    )
+    per_line = sum(local_stack["dynamodb_requests_by_function"]["ApplyProfileBatchFunction"].values()) / local_stack["rows"]
     lines_per_batch = large["accepted"] / max(large["profile_batches_queued"], 1)
     batch_seconds = per_line * lines_per_batch * LATENCY_MS["dynamodb"] / 1000 / PARALLEL_PROFILES
     waves = -(-large["profile_batches_queued"] // consumers)
-    return {
-        "projection": True,
-        "measured_on_rows": local_stack["rows"],
-        "requests_per_order_line": round(per_line, 3),
-        "order_lines_per_batch": round(lines_per_batch),
-        "seconds_per_batch": round(batch_seconds),
-        "consumers": consumers,
-        "minutes_for_the_file": round(waves * batch_seconds / 60, 1),
-        "note": "network time only, per consumer; each batch must fit the consumer's 900 s timeout",
-    }
+    return {"projection": True, "measured_on_rows": local_stack["rows"],
+            "requests_per_order_line": round(per_line, 3), "order_lines_per_batch": round(lines_per_batch),
+            "seconds_per_batch": round(batch_seconds), "consumers": consumers,
+            "minutes_for_the_file": round(waves * batch_seconds / 60, 1),
+            "note": "network time only, per consumer; each batch must fit the consumer's 900 s timeout"}
 
 
 def _with_large_file(results: dict[str, Any], size_mb: int) -> dict[str, Any]:
@@ -360,11 +279,8 @@ def _with_large_file(results: dict[str, Any], size_mb: int) -> dict[str, Any]:
     # requests per line from 2,000 lines over as many customers: the large file's 33,000-line batches over 1M
     # customers touch about one customer per line too (the 20k measure's 10k customers recur within a batch)
     local_stack = ingest_through_local_stack(orders_csv(2_000, 2_000))
-    return {
-        **results,
-        "large_file_single_function": measured,
-        "profile_application_projection": profile_application_projection(local_stack, measured),
-    }
+    return {**results, "large_file_single_function": measured,
+            "profile_application_projection": profile_application_projection(local_stack, measured)}
 
 
 def ingest_through_local_stack(data: bytes) -> dict[str, Any]:
@@ -399,19 +315,12 @@ def ingest_through_local_stack(data: bytes) -> dict[str, Any]:
         boto3.DEFAULT_SESSION.events.unregister("provide-client-params.dynamodb", count)  # type: ignore[union-attr]
         failures = [failure.error for failure in stack.async_failures]
     rows = data.count(b"\n") - 1
-    return {
-        "rows": rows,
-        "seconds": round(elapsed, 2),
-        "rows_per_s": round(rows / elapsed),
-        "dynamodb_write_requests": dict(writes),
-        "write_requests_per_order": round(sum(writes.values()) / rows, 3),
-        "dynamodb_items_written": dict(items),
-        "items_written_per_order": round(sum(items.values()) / rows, 3),
-        "dynamodb_requests": dict(requests),
-        "dynamodb_requests_by_function": {name: dict(counts) for name, counts in sorted(by_function.items())},
-        "failures": failures,
-        "note": "DynamoDB is moto in-process: request counts are meaningful, latency is not",
-    }
+    return {"rows": rows, "seconds": round(elapsed, 2), "rows_per_s": round(rows / elapsed),
+            "dynamodb_write_requests": dict(writes), "write_requests_per_order": round(sum(writes.values()) / rows, 3),
+            "dynamodb_items_written": dict(items), "items_written_per_order": round(sum(items.values()) / rows, 3),
+            "dynamodb_requests": dict(requests),
+            "dynamodb_requests_by_function": {name: dict(counts) for name, counts in sorted(by_function.items())},
+            "failures": failures, "note": "DynamoDB is moto in-process: request counts are meaningful, latency is not"}
 
 
 CUSTOMER_ROWS = 2_000
@@ -422,23 +331,11 @@ def customers_csv(rows: int, seed: int = 13) -> bytes:
     rng = random.Random(seed)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
-        ["customer_id", "email", "phone", "first_name", "country", "signup_at", "email_consent", "sms_consent"]
-    )
+    writer.writerow(["customer_id", "email", "phone", "first_name", "country", "signup_at", "email_consent", "sms_consent"])
     for number in range(rows):
         signup = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=rng.randrange(20_000))
-        writer.writerow(
-            [
-                f"C{number:06d}",
-                f"c{number}@example.com",
-                f"+4479{number:08d}",
-                "Ann",
-                "GB",
-                signup.isoformat(),
-                rng.choice(["true", "false"]),
-                rng.choice(["true", "false"]),
-            ]
-        )
+        writer.writerow([f"C{number:06d}", f"c{number}@example.com", f"+4479{number:08d}", "Ann", "GB",
+                         signup.isoformat(), rng.choice(["true", "false"]), rng.choice(["true", "false"])])
     return buffer.getvalue().encode()
 
 
@@ -462,14 +359,10 @@ def requests_per_customer(data: bytes, rows: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         session.events.unregister("provide-client-params.dynamodb", count)  # type: ignore[union-attr]
         failures = [failure.error for failure in stack.async_failures]
-    return {
-        "rows": rows,
-        "seconds": round(elapsed, 2),
-        "dynamodb_requests_per_customer": {name: round(n / rows, 3) for name, n in sorted(requests.items())},
-        "total_requests_per_customer": round(sum(requests.values()) / rows, 3),
-        "failures": failures,
-        "note": "every DynamoDB request of the ingest (natural keys, identity, profiles, consent, file ledger)",
-    }
+    return {"rows": rows, "seconds": round(elapsed, 2),
+            "dynamodb_requests_per_customer": {name: round(n / rows, 3) for name, n in sorted(requests.items())},
+            "total_requests_per_customer": round(sum(requests.values()) / rows, 3), "failures": failures,
+            "note": "every DynamoDB request of the ingest (natural keys, identity, profiles, consent, file ledger)"}
 
 
 def cold_imports() -> dict[str, float]:
@@ -483,14 +376,8 @@ def cold_imports() -> dict[str, float]:
             "m = importlib.util.module_from_spec(s); s.loader.exec_module(m); "
             "print((time.perf_counter() - t) * 1000)"
         )
-        samples = [
-            float(
-                subprocess.run(
-                    [sys.executable, "-c", program], env=environment, capture_output=True, text=True, check=True
-                ).stdout
-            )
-            for _ in range(3)
-        ]
+        samples = [float(subprocess.run([sys.executable, "-c", program], env=environment, capture_output=True,
+                                        text=True, check=True).stdout) for _ in range(3)]
         figures[logical_id] = round(min(samples), 1)
     return figures
 
@@ -511,13 +398,8 @@ def http_tracking(single_calls: int = 200, batches: int = 20, batch_size: int = 
         headers = {"host": "localhost", "content-type": "application/json", "authorization": authorization}
 
         def track(number: int) -> dict[str, Any]:
-            return {
-                "type": "track",
-                "messageId": f"bench-{number}",
-                "userId": f"U{number % 500:04d}",
-                "event": "Product Viewed",
-                "properties": {"product_id": f"P{number % 50}"},
-            }
+            return {"type": "track", "messageId": f"bench-{number}", "userId": f"U{number % 500:04d}",
+                    "event": "Product Viewed", "properties": {"product_id": f"P{number % 50}"}}
 
         def timed(path: str, body: dict[str, Any]) -> float:
             started = time.perf_counter()
@@ -534,22 +416,15 @@ def http_tracking(single_calls: int = 200, batches: int = 20, batch_size: int = 
             / batch_size
             for b in range(batches)
         ]
-    return {
-        "single_track_ms_per_event": _percentiles(single),
-        "batch_of_100_ms_per_event": _percentiles(batched),
-        "note": "whole request through the local HTTP API (authorizer + handler) on moto: compare, not AWS latency",
-    }
+    return {"single_track_ms_per_event": _percentiles(single), "batch_of_100_ms_per_event": _percentiles(batched),
+            "note": "whole request through the local HTTP API (authorizer + handler) on moto: compare, not AWS latency"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench.json")
-    parser.add_argument(
-        "--large-file-mb",
-        type=int,
-        default=LARGE_FILE_MB,
-        help="size of the synthetic CSV for the single-function large-file figure (0: skip it)",
-    )
+    parser.add_argument("--large-file-mb", type=int, default=LARGE_FILE_MB,
+                        help="size of the synthetic CSV for the single-function large-file figure (0: skip it)")
     parser.add_argument("--only-large-file", action="store_true", help="measure the large-file figure alone")
     parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     parser.add_argument("path", nargs="?", type=Path, help=argparse.SUPPRESS)
@@ -576,14 +451,12 @@ def main() -> None:
     }
     # before the local-stack measures grow this process: a child's ru_maxrss starts from its parent's at fork
     results = _with_large_file(results, arguments.large_file_mb)
-    results.update(
-        {
-            "cold_import_ms": cold_imports(),
-            "http_tracking_warm": http_tracking(),
-            "ingest_20k_orders_local_stack": ingest_through_local_stack(data),
-            "ingest_customers_local_stack": requests_per_customer(customers_csv(CUSTOMER_ROWS), CUSTOMER_ROWS),
-        }
-    )
+    results.update({
+        "cold_import_ms": cold_imports(),
+        "http_tracking_warm": http_tracking(),
+        "ingest_20k_orders_local_stack": ingest_through_local_stack(data),
+        "ingest_customers_local_stack": requests_per_customer(customers_csv(CUSTOMER_ROWS), CUSTOMER_ROWS),
+    })
     arguments.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
 

@@ -105,7 +105,9 @@ class Route:
         if self.path == DEFAULT_ROUTE:
             return {}
         match = self.pattern.fullmatch(path)
-        return {name: unquote(value) for name, value in zip(self.variables, match.groups())} if match else None
+        return (
+            {name: unquote(value) for name, value in zip(self.variables, match.groups())} if match else None
+        )
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,9 @@ def _path_pattern(path: str) -> dict[str, Any]:
 
 def _lambda_authorizer(name: str, spec: dict[str, Any]) -> LambdaAuthorizer:
     if spec.get("AuthorizerPayloadFormatVersion") != "2.0" or not spec.get("EnableSimpleResponses"):
-        raise ValueError(f"authorizer {name}: the local HTTP API knows payload 2.0 with simple responses only")
+        raise ValueError(
+            f"authorizer {name}: the local HTTP API knows payload 2.0 with simple responses only"
+        )
     function_arn = spec.get("FunctionArn")
     if not (isinstance(function_arn, dict) and "Fn::GetAtt" in function_arn):
         raise ValueError(f"authorizer {name}: FunctionArn must be !GetAtt <Function>.Arn")
@@ -296,7 +300,11 @@ class LocalHttpApi:
             "requestContext": self._request_context(request, route),
             "isBase64Encoded": False,
         }
-        cookies = [cookie.strip() for cookie in re.split(r"[;,]", request.headers.get("cookie", "")) if cookie.strip()]
+        cookies = [
+            cookie.strip()
+            for cookie in re.split(r"[;,]", request.headers.get("cookie", ""))
+            if cookie.strip()
+        ]
         if cookies:
             event["cookies"] = cookies
         if request.query:
@@ -305,7 +313,9 @@ class LocalHttpApi:
             event["pathParameters"] = path_parameters
         if request.body:
             event["isBase64Encoded"] = request.is_binary
-            event["body"] = base64.b64encode(request.body).decode() if request.is_binary else request.body.decode()
+            event["body"] = (
+                base64.b64encode(request.body).decode() if request.is_binary else request.body.decode()
+            )
         return event
 
     def _request_context(self, request: _Request, route: Route) -> dict[str, Any]:
@@ -336,15 +346,21 @@ class LocalHttpApi:
             return None
         if route.authorization == "AWS_IAM":
             return {"iam": self._iam_caller(request)}
-        return {"lambda": self._lambda_authorizer_context(request, self.authorizers[route.authorization], event)}
+        return {
+            "lambda": self._lambda_authorizer_context(request, self.authorizers[route.authorization], event)
+        }
 
-    def _lambda_authorizer_context(self, request: _Request, authorizer: LambdaAuthorizer, event: dict[str, Any]) -> Any:
+    def _lambda_authorizer_context(
+        self, request: _Request, authorizer: LambdaAuthorizer, event: dict[str, Any]
+    ) -> Any:
         query = _query_string_parameters(request.query)
         identity = [request.headers.get(name) for name in authorizer.identity_headers]
         identity += [query.get(name) for name in authorizer.identity_query_strings]
         if not all(identity):
             raise GatewayRejection(401, "Unauthorized")
-        authorizer_event = {key: value for key, value in event.items() if key not in ("body", "isBase64Encoded")}
+        authorizer_event = {
+            key: value for key, value in event.items() if key not in ("body", "isBase64Encoded")
+        }
         authorizer_event.update(
             type="REQUEST",
             routeArn=f"{self._api_arn}/{STAGE}/{request.method}{request.path}",
@@ -372,8 +388,12 @@ class LocalHttpApi:
         self._check_scope(scope, signed_at)
         signed_header_names = parameters["SignedHeaders"].split(";")
         if "host" not in signed_header_names:
-            raise _invalid_signature("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
-        if not hmac.compare_digest(self._signature(request, signed_header_names, signed_at), parameters["Signature"]):
+            raise _invalid_signature(
+                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+            )
+        if not hmac.compare_digest(
+            self._signature(request, signed_header_names, signed_at), parameters["Signature"]
+        ):
             raise _invalid_signature(
                 "The request signature we calculated does not match the signature you provided. "
                 "Check your AWS Secret Access Key and signing method. "
@@ -460,7 +480,9 @@ def _signature_time(x_amz_date: str | None, now: datetime) -> str:
     stamp = now.strftime(SIGV4_TIME_FORMAT)
     if signed_at < now - SIGNATURE_VALIDITY:
         earliest = (now - SIGNATURE_VALIDITY).strftime(SIGV4_TIME_FORMAT)
-        raise _invalid_signature(f"Signature expired: {x_amz_date} is now earlier than {earliest} ({stamp} - 5 min.)")
+        raise _invalid_signature(
+            f"Signature expired: {x_amz_date} is now earlier than {earliest} ({stamp} - 5 min.)"
+        )
     if signed_at > now + SIGNATURE_VALIDITY:
         latest = (now + SIGNATURE_VALIDITY).strftime(SIGV4_TIME_FORMAT)
         raise _invalid_signature(
@@ -572,7 +594,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 def make_server(api: LocalHttpApi, host: str = "127.0.0.1", port: int = 3000) -> ThreadingHTTPServer:
     """A threading HTTP server for the API, bound but not started; loopback addresses only."""
     if not _is_loopback(host):
-        raise ValueError(f"refusing to serve on {host!r}: the local HTTP API listens on loopback addresses only")
+        raise ValueError(
+            f"refusing to serve on {host!r}: the local HTTP API listens on loopback addresses only"
+        )
     handler = type("LocalHttpApiHandler", (_RequestHandler,), {"api": api})
     server_class = _IPv6ThreadingHTTPServer if ":" in host else ThreadingHTTPServer
     return server_class((host, port), handler)

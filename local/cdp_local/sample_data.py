@@ -101,7 +101,8 @@ PRODUCTS: dict[str, tuple[float, tuple[str, ...]]] = {  # category: (typical GBP
 ORDER_STATUS_WEIGHTS = {"completed": 93, "refunded": 4, "cancelled": 3}
 ITEM_COUNT_WEIGHTS = (35, 25, 15, 9, 6, 4, 3, 1.5, 1, 0.5)  # for 1..10 items
 USER_AGENTS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "
+    "Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 "
     "Safari/605.1.15",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -332,7 +333,9 @@ def _one_of(*bad_values: str) -> BadValue:
 
 def _invalid_email(rng: random.Random, email: str) -> str:
     address = email.strip()
-    return rng.choice([address.split("@")[0] + "@", address.replace("@", " at "), "not-an-email", "john.doe@"])
+    return rng.choice(
+        [address.split("@")[0] + "@", address.replace("@", " at "), "not-an-email", "john.doe@"]
+    )
 
 
 def _non_numeric_amount(rng: random.Random, amount: str) -> str:
@@ -599,7 +602,9 @@ def generate(out_dir: Path, as_of: date, seed: int = 7, customers: int = 3000) -
     customer_lines = _with_dirt(dirt_rng, customer_rows, CUSTOMER_DIRT)
     order_rows = _order_rows(order_rng, shop_customers, cutoff)
     order_lines = _with_dirt(dirt_rng, order_rows, ORDER_DIRT)
-    messages = _tracking_messages(tracking_rng, shop_customers, cutoff, first_order_number=len(order_rows) + 1)
+    messages = _tracking_messages(
+        tracking_rng, shop_customers, cutoff, first_order_number=len(order_rows) + 1
+    )
     _write(out_dir / "customers" / "customers.csv", _csv_bytes(CUSTOMER_COLUMNS, customer_lines))
     orders_csv = _csv_bytes(ORDER_COLUMNS, order_lines)
     _write(out_dir / "orders" / "orders.csv.gz", gzip.compress(orders_csv, mtime=0))

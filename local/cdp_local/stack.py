@@ -413,9 +413,7 @@ class LocalStack:
     def _deliver_one_round(self, source: _QueueEventSource) -> int:
         sqs = self.client("sqs")
         received = sqs.receive_message(
-            QueueUrl=source.queue_url,
-            MaxNumberOfMessages=min(source.batch_size, 10),
-            AttributeNames=["All"],
+            QueueUrl=source.queue_url, MaxNumberOfMessages=min(source.batch_size, 10), AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not received:
@@ -693,9 +691,7 @@ def _transactions_that_snapshot_only_touched_items() -> Any:
 
     patches = ExitStack()
     patches.enter_context(mock.patch.object(dynamodb_models, "copy", SimpleNamespace(deepcopy=deepcopy_except_tables)))
-    patches.enter_context(
-        mock.patch.object(dynamodb_models.DynamoDBBackend, "transact_write_items", transact_write_items)
-    )
+    patches.enter_context(mock.patch.object(dynamodb_models.DynamoDBBackend, "transact_write_items", transact_write_items))
     return patches
 
 

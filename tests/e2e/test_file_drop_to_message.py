@@ -56,17 +56,10 @@ def test_a_new_consenting_customer_gets_one_welcome_email_and_every_row_is_accou
     items = stack.client("dynamodb").scan(TableName=stack.physical_id("ProfilesTable"))["Items"]
     assert report["profiles"] == 3
     [old_timer_id] = [item["profile_id"]["S"] for item in items if item["pk"]["S"] == "IDENTITY#email#old@example.com"]
-    old_timer = next(
-        item for item in items if (item["pk"]["S"], item["sk"]["S"]) == (f"PROFILE#{old_timer_id}", "PROFILE")
-    )
+    old_timer = next(item for item in items if (item["pk"]["S"], item["sk"]["S"]) == (f"PROFILE#{old_timer_id}", "PROFILE"))
     assert (int(old_timer["orders_count"]["N"]), Decimal(old_timer["revenue"]["N"])) == (3, Decimal("45.50"))
     # Then: only the recent signups started the journey; only the consenting one was emailed, once
-    assert report["journeys"]["WelcomeJourneyStateMachine"] == {
-        "started": 2,
-        "completed": 2,
-        "failed": 0,
-        "failures": [],
-    }
+    assert report["journeys"]["WelcomeJourneyStateMachine"] == {"started": 2, "completed": 2, "failed": 0, "failures": []}
     assert report["messages"]["email"] == 1
     assert report["messages"]["suppressed"] == {"no_consent": 1}
     sent = ses_backends[ACCOUNT_ID][stack.region].sent_messages

@@ -94,8 +94,7 @@ def test_a_gzip_truncated_mid_stream_keeps_the_rows_read_and_a_fixed_redrop_adds
     name = stack.physical_id("IngestFileFunction")
     variables = functions.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
     functions.update_function_configuration(
-        FunctionName=name,
-        Environment={"Variables": {**{k: str(v) for k, v in variables.items()}, "INGEST_BATCH_BYTES": "4096"}},
+        FunctionName=name, Environment={"Variables": {**{k: str(v) for k, v in variables.items()}, "INGEST_BATCH_BYTES": "4096"}}
     )
     complete = gzip.compress(HEADER + GUEST_LINES, mtime=0)
     raw = stack.physical_id("RawBucket")

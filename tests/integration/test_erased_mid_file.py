@@ -46,9 +46,7 @@ def test_a_person_erased_after_the_first_batch_is_not_stored_from_the_next_one(s
 
     # When: her erasure finishes between the first and the second batch
     with mock.patch.object(Matcher, "of_erased_among", erase_ann_before_the_second_batch):
-        report = ingest_dropped_file(
-            DroppedFile(bucket, "orders/ann.csv", version, ""), settings, datetime.now(UTC), "me"
-        )
+        report = ingest_dropped_file(DroppedFile(bucket, "orders/ann.csv", version, ""), settings, datetime.now(UTC), "me")
     # Then: her first line went in with the first batch; her last line is quarantined as erased, without content
     assert checks == report.batches > 2
     assert (report.rows_in, report.rows_accepted, report.quarantine_reasons) == (600, 599, {"erased_subject": 1})
@@ -57,6 +55,4 @@ def test_a_person_erased_after_the_first_batch_is_not_stored_from_the_next_one(s
     listed = s3.list_objects_v2(Bucket=quarantine, Prefix="rows/").get("Contents", [])
     records = [json.loads(line) for item in listed
                for line in s3.get_object(Bucket=quarantine, Key=item["Key"])["Body"].read().splitlines()]  # fmt: skip
-    assert [(record["reason"], record["line"], "row" in record) for record in records] == [
-        ("erased_subject", 601, False)
-    ]
+    assert [(record["reason"], record["line"], "row" in record) for record in records] == [("erased_subject", 601, False)]

@@ -111,10 +111,7 @@ def test_a_fault_inside_one_range_quarantines_the_file_and_the_other_ranges_stil
     assert report["rows_in"] == report["rows_accepted"] + report["rows_quarantined"]
     quarantine = stack.physical_id("QuarantineBucket")
     [stored] = stack.client("s3").list_objects_v2(Bucket=quarantine, Prefix="files/")["Contents"]
-    assert (
-        stack.client("s3").head_object(Bucket=quarantine, Key=stored["Key"])["Metadata"]["reason"]
-        == report["file_error"]
-    )
+    assert stack.client("s3").head_object(Bucket=quarantine, Key=stored["Key"])["Metadata"]["reason"] == report["file_error"]
 
 
 PRODUCT_NAMES = ['"Mug\nwith ""handle"", blue"', "Plate", '"Bowl\n\n(set of 2)"', '5" frame', '"Cup,\r\nsaucer"']

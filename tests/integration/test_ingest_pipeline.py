@@ -167,9 +167,7 @@ def test_concurrent_deliveries_of_one_version_ingest_it_once(stack: LocalStack) 
     # Given: the object is in the bucket (its own notification already ingested it: forget that report)
     version = _drop(stack, "orders/concurrent.csv", FIRST_FILE)
     ledger = FileLedger(stack.physical_id("LedgerTable"))
-    ledger.table.delete_item(
-        Key={"pk": f"FILE#{stack.physical_id('RawBucket')}/orders/concurrent.csv", "sk": f"VERSION#{version}"}
-    )
+    ledger.table.delete_item(Key={"pk": f"FILE#{stack.physical_id('RawBucket')}/orders/concurrent.csv", "sk": f"VERSION#{version}"})
     dropped = DroppedFile(stack.physical_id("RawBucket"), "orders/concurrent.csv", version, "")
     settings = _settings(stack)
     outcomes: list[Any] = []
@@ -190,11 +188,7 @@ def test_concurrent_deliveries_of_one_version_ingest_it_once(stack: LocalStack) 
     ingested = [outcome for outcome in outcomes if isinstance(outcome, dict) and not outcome["duplicate_delivery"]]
     assert len(ingested) == 1
     assert ingested[0]["quarantine_reasons"].get("duplicate_of_earlier_file", 0) == 0
-    assert all(
-        isinstance(outcome, FileBeingIngested) or outcome["duplicate_delivery"]
-        for outcome in outcomes
-        if outcome is not ingested[0]
-    )
+    assert all(isinstance(outcome, FileBeingIngested) or outcome["duplicate_delivery"] for outcome in outcomes if outcome is not ingested[0])
 
 
 def test_a_live_claim_makes_a_second_delivery_fail_and_an_expired_one_is_taken_over(stack: LocalStack) -> None:
@@ -360,9 +354,7 @@ def test_natural_keys_expire_after_the_retention_through_the_tables_ttl(stack: L
     ttl = load_template()["Resources"]["LedgerTable"]["Properties"]["TimeToLiveSpecification"]
     _drop(stack, "orders/a.csv", _orders("O1,1,C1,,2024-01-01T10:00:00Z,GBP,S,1,1.00,completed"))
     # When
-    item = stack.client("dynamodb").get_item(
-        TableName=ledger, Key={"pk": {"S": "NATURALKEY#orders#O1#1"}, "sk": {"S": "NATURALKEY"}}
-    )
+    item = stack.client("dynamodb").get_item(TableName=ledger, Key={"pk": {"S": "NATURALKEY#orders#O1#1"}, "sk": {"S": "NATURALKEY"}})
     # Then: the item expires the template's NaturalKeyRetentionDays (400) after it was accepted
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
     remembered_for = int(item["Item"]["expires_at"]["N"]) - datetime.now(UTC).timestamp()

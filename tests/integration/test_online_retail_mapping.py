@@ -83,10 +83,7 @@ def test_every_online_retail_line_is_accounted_for_and_the_figures_add_up() -> N
     assert pc.count_distinct(accepted.column("customer_id")).as_py() == expected["customers"] == PUBLISHED_CUSTOMERS
     assert pc.count_distinct(accepted.column("order_id")).as_py() == expected["invoices"]
     statuses = Counter(accepted.column("status").to_pylist())
-    assert statuses == {
-        "cancelled": expected["cancelled_lines"],
-        "completed": accepted.num_rows - expected["cancelled_lines"],
-    }
+    assert statuses == {"cancelled": expected["cancelled_lines"], "completed": accepted.num_rows - expected["cancelled_lines"]}
     net_revenue = pc.sum(accepted.column("line_amount")).as_py()
     assert net_revenue == expected["sales"] + expected["cancellations"]
     # and they are in the published dataset's ranges: about 10.6M GBP sold, 9.7M net of cancellations

@@ -19,21 +19,12 @@ from tests.integration.test_privacy_no_trace import CUSTOMERS, ORDERS, SALT, _ca
 @pytest.fixture
 def stack():
     with LocalStack() as local_stack:
-        local_stack.client("ssm").put_parameter(
-            Name="/cdp/erasure-salt", Value=SALT, Type="SecureString", Overwrite=True
-        )
+        local_stack.client("ssm").put_parameter(Name="/cdp/erasure-salt", Value=SALT, Type="SecureString", Overwrite=True)
         yield local_stack
 
 
 def _consent(granted: bool, at: datetime, **who: str) -> dict:
-    return {
-        "channel": "email",
-        "purpose": "marketing",
-        "granted": granted,
-        "recorded_at": at.isoformat(),
-        "source": "preference_centre",
-        **who,
-    }
+    return {"channel": "email", "purpose": "marketing", "granted": granted, "recorded_at": at.isoformat(), "source": "preference_centre", **who}
 
 
 def test_consent_via_api_and_file_newer_wins_and_an_older_replay_never_overrides(stack: LocalStack) -> None:
@@ -45,16 +36,8 @@ def test_consent_via_api_and_file_newer_wins_and_an_older_replay_never_overrides
     now = datetime.now(UTC)
     status, answer = _call(stack, "POST", "/v1/consents", _consent(False, now, email="Ann.Lee@Example.com"))
     store = PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable"))
-    older = {
-        "customer_id": "C1",
-        "email": None,
-        "phone": None,
-        "channel": "email",
-        "purpose": "marketing",
-        "granted": True,
-        "recorded_at": now - timedelta(days=1),
-        "source": None,
-    }
+    older = {"customer_id": "C1", "email": None, "phone": None, "channel": "email", "purpose": "marketing",
+             "granted": True, "recorded_at": now - timedelta(days=1), "source": None}
     replay = apply_consent_records(store, [older, {**older, "customer_id": None}], "s3://raw/consents/c.csv", now)
     # Then: the API statement is kept; the replay applied nothing and its guest row was counted
     assert (status, answer["applied"]) == (200, True)
@@ -62,22 +45,14 @@ def test_consent_via_api_and_file_newer_wins_and_an_older_replay_never_overrides
     consent = _profile_of(stack, "C1")["consent"]["email:marketing"]
     assert (consent["granted"], consent["source"]) == (False, "preference_centre")
     # When: the same older statement comes through the API by profile id
-    status, answer = _call(
-        stack,
-        "POST",
-        "/v1/consents",
-        _consent(True, now - timedelta(days=1), profile_id=_profile_of(stack, "C1")["profile_id"]),
-    )
+    status, answer = _call(stack, "POST", "/v1/consents", _consent(True, now - timedelta(days=1), profile_id=_profile_of(stack, "C1")["profile_id"]))
     # Then: answered, not applied
     assert (status, answer["applied"]) == (200, False)
     # When: a consents file grants SMS transactional, newer
     newer = {**older, "channel": "sms", "purpose": "transactional", "recorded_at": now}
     outcome = apply_consent_records(store, [newer], "s3://raw/consents/c.csv", now)
     # Then
-    assert (outcome.records_applied, _profile_of(stack, "C1")["consent"]["sms:transactional"]["source"]) == (
-        1,
-        "s3://raw/consents/c.csv",
-    )
+    assert (outcome.records_applied, _profile_of(stack, "C1")["consent"]["sms:transactional"]["source"]) == (1, "s3://raw/consents/c.csv")
 
 
 def test_an_unsubscribe_stops_the_next_send(stack: LocalStack) -> None:
@@ -89,23 +64,12 @@ def test_an_unsubscribe_stops_the_next_send(stack: LocalStack) -> None:
     # When: she unsubscribes, and the next email step of a journey runs straight after
     now = datetime.now(UTC)
     _call(stack, "POST", "/v1/consents", _consent(False, now, profile_id=profile_id))
-    result = stack.invoke(
-        "SendJourneyMessageFunction",
-        {
-            "journey": "welcome",
-            "step": "second_email",
-            "channel": "email",
-            "template": "welcome_email",
-            "profile_id": profile_id,
-            "execution_id": "after-unsubscribe",
-        },
-    )
+    result = stack.invoke("SendJourneyMessageFunction", {
+        "journey": "welcome", "step": "second_email", "channel": "email", "template": "welcome_email",
+        "profile_id": profile_id, "execution_id": "after-unsubscribe"})
     # Then: nothing is sent, and the reason is recorded
     assert (result["status"], result["reason"]) == ("suppressed", "no_consent")
-    assert (
-        len(ses_backends[stack.client("sts").get_caller_identity()["Account"]][stack.region].sent_messages)
-        == sent_before
-    )
+    assert len(ses_backends[stack.client("sts").get_caller_identity()["Account"]][stack.region].sent_messages) == sent_before
 
 
 def test_an_unsubscribe_between_the_journeys_check_and_its_send_stops_the_send(
@@ -164,13 +128,8 @@ def test_export_holds_everything_about_the_person_and_nothing_of_others(stack: L
     assert {"customer_id#C1", "email#ann.lee@example.com"} <= set(export["identifiers"])
     assert export["consents"]["email:marketing"]["granted"] is True
     assert [(h["channel"], h["purpose"], h["granted"]) for h in export["consent_history"]] == [
-        ("email", "marketing", True),
-        ("sms", "marketing", True),
-    ]
-    assert [order["order_id"] for order in export["records"]["orders"]] == [
-        "O1",
-        "O3",
-    ]  # O3: a negative line, kept (cancellations reduce revenue)
+        ("email", "marketing", True), ("sms", "marketing", True)]
+    assert [order["order_id"] for order in export["records"]["orders"]] == ["O1", "O3"]  # O3: a negative line, kept (cancellations reduce revenue)
     assert len(export["records"]["events"]) >= 1
     assert {message["step"] for message in export["journey_messages"]} >= {"welcome_email"}
     assert "bob@example.com" not in json.dumps(export)
@@ -186,27 +145,15 @@ def test_hostile_and_malformed_requests_get_clear_errors(stack: LocalStack) -> N
     assert _call(stack, "POST", "/v1/consents", _consent(True, now, profile_id="nobody"))[0] == 404
     assert _call(stack, "DELETE", "/v1/profiles/" + "x" * 65)[0] == 400
     # When / Then: bad bodies
-    for body in (
-        b"{not json",
-        b"[]",
-        _consent(True, now),
-        _consent(True, now, email="a@b.co", extra="x"),
-        {**_consent(True, now, email="a@b.co"), "granted": "yes"},
-        {**_consent(True, now, email="a@b.co"), "channel": "fax"},
-        _consent(True, now + timedelta(days=1), email="a@b.co"),
-        {**_consent(True, now, email="a@b.co"), "recorded_at": "2026-01-01T00:00:00"},
-    ):
+    for body in (b"{not json", b"[]", _consent(True, now), _consent(True, now, email="a@b.co", extra="x"),
+                 {**_consent(True, now, email="a@b.co"), "granted": "yes"}, {**_consent(True, now, email="a@b.co"), "channel": "fax"},
+                 _consent(True, now + timedelta(days=1), email="a@b.co"), {**_consent(True, now, email="a@b.co"), "recorded_at": "2026-01-01T00:00:00"}):
         status, answer = _call(stack, "POST", "/v1/consents", body)
         assert status == 400, body
         assert "fields" in answer
     assert _call(stack, "POST", "/v1/consents", b"{" + b" " * 20_000 + b"}")[0] == 413
     # When / Then: no signature
-    for method, path in (
-        ("DELETE", "/v1/profiles/p"),
-        ("POST", "/v1/consents"),
-        ("GET", "/v1/profiles/p/export"),
-        ("GET", "/v1/erasures/e"),
-    ):
+    for method, path in (("DELETE", "/v1/profiles/p"), ("POST", "/v1/consents"), ("GET", "/v1/profiles/p/export"), ("GET", "/v1/erasures/e")):
         assert api.handle(method, path, {"host": "localhost"}, b"").status == 403
 
 

@@ -61,9 +61,7 @@ def logs() -> io.StringIO:
 @pytest.fixture
 def stack(logs: io.StringIO):
     with LocalStack(function_output=logs) as local_stack:
-        local_stack.client("ssm").put_parameter(
-            Name="/cdp/erasure-salt", Value=SALT, Type="SecureString", Overwrite=True
-        )
+        local_stack.client("ssm").put_parameter(Name="/cdp/erasure-salt", Value=SALT, Type="SecureString", Overwrite=True)
         yield local_stack
 
 
@@ -91,12 +89,9 @@ def _items(stack: LocalStack, logical_id: str) -> list[dict[str, Any]]:
 
 def _profile_of(stack: LocalStack, customer_id: str) -> dict[str, Any]:
     identity = next(i for i in _items(stack, "ProfilesTable") if i["pk"]["S"] == f"IDENTITY#customer_id#{customer_id}")
-    return (
-        PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable")).profile_consistently(
-            identity["profile_id"]["S"]
-        )
-        or {}
-    )
+    return PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable")).profile_consistently(
+        identity["profile_id"]["S"]
+    ) or {}
 
 
 TRACKING = [
@@ -111,9 +106,7 @@ def _post_tracking(stack: LocalStack, calls: list[dict[str, Any]] = TRACKING) ->
     batch = {"batch": calls}
     authorization = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
     response = http_api(stack).handle(
-        "POST",
-        "/v1/batch",
-        {"host": "localhost", "content-type": "application/json", "authorization": authorization},
+        "POST", "/v1/batch", {"host": "localhost", "content-type": "application/json", "authorization": authorization},
         json.dumps(batch).encode(),
     )
     assert response.status == 200
@@ -131,11 +124,7 @@ def _object_texts(stack: LocalStack) -> dict[str, str]:
                 body = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
                 if body[:2] == b"\x1f\x8b":
                     body = gzip.decompress(body)
-                text = (
-                    str(pq.read_table(io.BytesIO(body)).to_pylist())
-                    if body[:4] == b"PAR1"
-                    else body.decode("utf-8", "replace")
-                )
+                text = str(pq.read_table(io.BytesIO(body)).to_pylist()) if body[:4] == b"PAR1" else body.decode("utf-8", "replace")
                 texts[f"{bucket}/{version['Key']}@{version['VersionId']}"] = text
     return texts
 
@@ -178,12 +167,7 @@ def test_after_erasure_no_trace_of_the_person_remains_and_a_re_drop_does_not_bri
     # Then: no table item, object version or function log line holds her email or phone
     for table in stack.client("dynamodb").list_tables()["TableNames"]:
         pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=table)
-        leaks = [
-            item
-            for page in pages
-            for item in page["Items"]
-            if _traces(json.dumps(item)) or ann["profile_id"] in json.dumps(item) and "ERASURE#" not in json.dumps(item)
-        ]
+        leaks = [item for page in pages for item in page["Items"] if _traces(json.dumps(item)) or ann["profile_id"] in json.dumps(item) and "ERASURE#" not in json.dumps(item)]
         assert leaks == [], table
     assert {name: _traces(text) for name, text in _object_texts(stack).items() if _traces(text)} == {}
     assert _traces(logs.getvalue()) == []
@@ -197,25 +181,18 @@ def test_after_erasure_no_trace_of_the_person_remains_and_a_re_drop_does_not_bri
     _drop(stack, "consents/again.csv", CONSENTS_AGAIN)
     # Then: each of her rows is quarantined as `erased_subject` with its line only, the others accepted
     reports = {report["key"]: report for report in _file_reports(stack)}
-    assert [
-        (reports[key]["rows_in"], reports[key]["rows_accepted"], reports[key]["quarantine_reasons"])
-        for key in ("customers/again.csv", "orders/again.csv", "consents/again.csv")
-    ] == [(3, 1, {"erased_subject": 2}), (2, 1, {"erased_subject": 1}), (2, 1, {"erased_subject": 1})]
+    assert [(reports[key]["rows_in"], reports[key]["rows_accepted"], reports[key]["quarantine_reasons"])
+            for key in ("customers/again.csv", "orders/again.csv", "consents/again.csv")] == [
+        (3, 1, {"erased_subject": 2}), (2, 1, {"erased_subject": 1}), (2, 1, {"erased_subject": 1})]
     assert all(r["rows_in"] == r["rows_accepted"] + r["rows_quarantined"] for r in reports.values())
     erased_records = [record for record in _quarantined_records(stack) if record["reason"] == "erased_subject"]
     assert sorted((record["source_key"], record["line"], "row" in record) for record in erased_records) == [
         ("consents/again.csv", 2, False), ("customers/again.csv", 2, False), ("customers/again.csv", 3, False),
         ("orders/again.csv", 2, False)]  # fmt: skip
     # When: her app sends a call linking her customer id and a device (the link is how a profile would come back)
-    _post_tracking(
-        stack, [{"type": "track", "messageId": "t9", "userId": "C1", "anonymousId": "dev-9", "event": "Opened"}]
-    )
+    _post_tracking(stack, [{"type": "track", "messageId": "t9", "userId": "C1", "anonymousId": "dev-9", "event": "Opened"}])
     # Then: nothing of it is bound
-    assert [
-        i["pk"]["S"]
-        for i in _items(stack, "ProfilesTable")
-        if i["pk"]["S"] in ("IDENTITY#customer_id#C1", "IDENTITY#anonymous_id#dev-9")
-    ] == []
+    assert [i["pk"]["S"] for i in _items(stack, "ProfilesTable") if i["pk"]["S"] in ("IDENTITY#customer_id#C1", "IDENTITY#anonymous_id#dev-9")] == []
     # Then: still no trace of her in any table, in curated or quarantine objects, or in the logs; Carl is in
     for table in stack.client("dynamodb").list_tables()["TableNames"]:
         pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=table)

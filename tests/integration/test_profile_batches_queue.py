@@ -63,11 +63,9 @@ def _queue_url(stack: LocalStack, logical_id: str) -> str:
 
 
 def _messages(stack: LocalStack, logical_id: str) -> list[dict[str, Any]]:
-    return (
-        stack.client("sqs")
-        .receive_message(QueueUrl=_queue_url(stack, logical_id), MaxNumberOfMessages=10, MessageAttributeNames=["All"])
-        .get("Messages", [])
-    )
+    return stack.client("sqs").receive_message(
+        QueueUrl=_queue_url(stack, logical_id), MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", [])
 
 
 def _small_batches(stack: LocalStack, batch_bytes: int) -> None:
@@ -77,9 +75,7 @@ def _small_batches(stack: LocalStack, batch_bytes: int) -> None:
     variables = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
     lambda_client.update_function_configuration(
         FunctionName=name,
-        Environment={
-            "Variables": {**{k: str(v) for k, v in variables.items()}, "INGEST_BATCH_BYTES": str(batch_bytes)}
-        },
+        Environment={"Variables": {**{k: str(v) for k, v in variables.items()}, "INGEST_BATCH_BYTES": str(batch_bytes)}},
     )
 
 
@@ -113,8 +109,7 @@ def test_a_redelivered_batch_changes_nothing(stack: LocalStack) -> None:
     _drop(stack, "orders/orders.csv", ORDERS)
     before = _orders_of(stack)
     curated_key = next(
-        item["Key"]
-        for item in stack.client("s3").list_objects_v2(Bucket=stack.physical_id("CuratedBucket"))["Contents"]
+        item["Key"] for item in stack.client("s3").list_objects_v2(Bucket=stack.physical_id("CuratedBucket"))["Contents"]
     )
     file_id, batch = curated_key.rsplit("/", 1)[1].removesuffix(".parquet").rsplit("-", 1)
     report = _file_report(stack)
@@ -129,9 +124,7 @@ def test_a_redelivered_batch_changes_nothing(stack: LocalStack) -> None:
     }
     # When: SQS delivers the same batch again, twice
     for _ in range(2):
-        stack.client("sqs").send_message(
-            QueueUrl=_queue_url(stack, "ProfileBatchesQueue"), MessageBody=json.dumps(message)
-        )
+        stack.client("sqs").send_message(QueueUrl=_queue_url(stack, "ProfileBatchesQueue"), MessageBody=json.dumps(message))
     stack.deliver_queued_messages()
     # Then
     assert _orders_of(stack) == before == {"C0": 20, "C1": 20, "C2": 20}
@@ -144,28 +137,12 @@ def test_a_redelivered_batch_changes_nothing(stack: LocalStack) -> None:
     [
         "not json",
         json.dumps({"entity": "orders"}),
-        json.dumps(
-            {
-                "source": {"bucket": "raw", "key": "k", "version": "v"},
-                "entity": "nonsense",
-                "curated_bucket": "cur",
-                "file_id": "0" * 24,
-                "batch": 0,
-                "days": ["2024-01-01"],
-                "ingested_at": "2024-01-01T00:00:00Z",
-            }
-        ),
-        json.dumps(
-            {
-                "source": {"bucket": "raw", "key": "k", "version": "v"},
-                "entity": "orders",
-                "curated_bucket": "cur",
-                "file_id": "../../etc",
-                "batch": 0,
-                "days": ["2024-01-01"],
-                "ingested_at": "2024-01-01T00:00:00Z",
-            }
-        ),
+        json.dumps({"source": {"bucket": "raw", "key": "k", "version": "v"}, "entity": "nonsense",
+                    "curated_bucket": "cur", "file_id": "0" * 24, "batch": 0, "days": ["2024-01-01"],
+                    "ingested_at": "2024-01-01T00:00:00Z"}),
+        json.dumps({"source": {"bucket": "raw", "key": "k", "version": "v"}, "entity": "orders",
+                    "curated_bucket": "cur", "file_id": "../../etc", "batch": 0, "days": ["2024-01-01"],
+                    "ingested_at": "2024-01-01T00:00:00Z"}),
     ],
     ids=["not-json", "missing-fields", "unknown-entity", "hostile-file-id"],
 )
@@ -189,22 +166,11 @@ def test_one_failing_message_of_a_batch_is_reported_alone(stack: LocalStack) -> 
     # Given: a good queued batch and a bad one, delivered to the function together
     good = _queued_batch(stack)
     records = [
-        {
-            "messageId": message_id,
-            "receiptHandle": f"handle-{message_id}",
-            "body": body,
-            "attributes": {
-                "ApproximateReceiveCount": "1",
-                "SentTimestamp": "1",
-                "SenderId": "local",
-                "ApproximateFirstReceiveTimestamp": "1",
-            },
-            "messageAttributes": {},
-            "md5OfBody": "0" * 32,
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:queue",
-            "awsRegion": "eu-west-1",
-        }
+        {"messageId": message_id, "receiptHandle": f"handle-{message_id}", "body": body,
+         "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1", "SenderId": "local",
+                        "ApproximateFirstReceiveTimestamp": "1"},
+         "messageAttributes": {}, "md5OfBody": "0" * 32, "eventSource": "aws:sqs",
+         "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:queue", "awsRegion": "eu-west-1"}
         for message_id, body in (("good", json.dumps(good)), ("bad", "{"))
     ]
     # When

@@ -66,11 +66,8 @@ def test_the_journey_step_events(stack: LocalStack) -> None:
 def test_the_signup_event_runs_the_welcome_state_machine(stack: LocalStack) -> None:
     # When: the sample event is the input EventBridge hands the state machine
     sfn = stack.client("stepfunctions")
-    execution = sfn.start_execution(
-        stateMachineArn=stack.state_machine_arn("WelcomeJourneyStateMachine"),
-        name=str(uuid.uuid4()),
-        input=Path(EVENTS / "eventbridge_customer_signed_up.json").read_text(),
-    )
+    execution = sfn.start_execution(stateMachineArn=stack.state_machine_arn("WelcomeJourneyStateMachine"),
+                                    name=str(uuid.uuid4()), input=Path(EVENTS / "eventbridge_customer_signed_up.json").read_text())
     stack.wait_for_executions(timeout=30)
     # Then
     assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "SUCCEEDED"
@@ -82,42 +79,21 @@ def test_the_queued_batch_event_applies_the_curated_rows_it_names(stack: LocalSt
     body = json.loads(event["Records"][0]["body"])
     body["curated_bucket"] = stack.physical_id("CuratedBucket")
     event["Records"][0]["body"] = json.dumps(body)
-    rows = pa.table(
-        {
-            "order_id": ["O1"],
-            "line_id": ["1"],
-            "customer_id": ["C1"],
-            "email": ["a@example.com"],
-            "ordered_at": pa.array([datetime(2026, 11, 22, 9, tzinfo=UTC)]),
-            "currency": ["GBP"],
-            "sku": ["S1"],
-            "quantity": [1],
-            "unit_price": [10.0],
-            "status": ["completed"],
-            "source_key": ["orders/orders.csv"],
-            "source_version": ["v"],
-            "source_line": [2],
-        }
-    )
+    rows = pa.table({"order_id": ["O1"], "line_id": ["1"], "customer_id": ["C1"], "email": ["a@example.com"],
+                     "ordered_at": pa.array([datetime(2026, 11, 22, 9, tzinfo=UTC)]), "currency": ["GBP"],
+                     "sku": ["S1"], "quantity": [1], "unit_price": [10.0], "status": ["completed"],
+                     "source_key": ["orders/orders.csv"], "source_version": ["v"], "source_line": [2]})
     buffer = io.BytesIO()
     pq.write_table(rows, buffer)
-    stack.client("s3").put_object(
-        Bucket=body["curated_bucket"],
-        Key=f"orders/dt=2026-11-22/{body['file_id']}-000000.parquet",
-        Body=buffer.getvalue(),
-    )
+    stack.client("s3").put_object(Bucket=body["curated_bucket"], Key=f"orders/dt=2026-11-22/{body['file_id']}-000000.parquet",
+                                  Body=buffer.getvalue())
     # When
     response = stack.invoke("ApplyProfileBatchFunction", event)
     # Then: no failure; C1 has a profile with the order
     assert response == {"batchItemFailures": []}
-    identity = (
-        stack.client("dynamodb")
-        .get_item(
-            TableName=stack.physical_id("ProfilesTable"),
-            Key={"pk": {"S": "IDENTITY#customer_id#C1"}, "sk": {"S": "IDENTITY"}},
-        )
-        .get("Item")
-    )
+    identity = stack.client("dynamodb").get_item(
+        TableName=stack.physical_id("ProfilesTable"), Key={"pk": {"S": "IDENTITY#customer_id#C1"}, "sk": {"S": "IDENTITY"}}
+    ).get("Item")
     profile = PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable")).profile_consistently(
         identity["profile_id"]["S"]
     )

@@ -88,10 +88,7 @@ def test_customers_redact_erases_the_person_once_and_later_webhooks_do_not_bring
     stack.wait_for_executions(timeout=30)
     # Then: applied once, the replay a duplicate; Bob has no identity, profile or record left; Jon is intact
     assert (_outcome(first), _outcome(replay)) == ((200, "applied"), (200, "duplicate"))
-    assert _keys(stack, "ProfilesTable", "IDENTITY#") == [
-        f"IDENTITY#customer_id#{JON['id']}",
-        "IDENTITY#email#jon@example.com",
-    ]
+    assert _keys(stack, "ProfilesTable", "IDENTITY#") == [f"IDENTITY#customer_id#{JON['id']}", "IDENTITY#email#jon@example.com"]
     assert sum(item["sk"]["S"] == "PROFILE" for item in _scan(stack, "ProfilesTable")) == 1
     assert [item for item in _scan(stack, "ProfilesTable") + _scan(stack, "LedgerTable")
             if "bob@example.com" in json.dumps(item).lower() or "6136120707" in json.dumps(item)] == []  # fmt: skip
@@ -101,10 +98,7 @@ def test_customers_redact_erases_the_person_once_and_later_webhooks_do_not_bring
     again = _deliver(api, "customers/create", (SAMPLES / "customers_create.json").read_bytes(), "wh-4")
     # Then: acknowledged, but nothing of Bob is stored
     assert again.status == 200
-    assert _keys(stack, "ProfilesTable", "IDENTITY#") == [
-        f"IDENTITY#customer_id#{JON['id']}",
-        "IDENTITY#email#jon@example.com",
-    ]
+    assert _keys(stack, "ProfilesTable", "IDENTITY#") == [f"IDENTITY#customer_id#{JON['id']}", "IDENTITY#email#jon@example.com"]
 
 
 def test_customers_redact_of_an_unknown_customer_registers_them_erased(stack: LocalStack, api) -> None:
@@ -130,9 +124,7 @@ def test_customers_data_request_writes_the_export_for_the_shop_owner_once(stack:
     # Then: one export object per request (the replay wrote nothing), with Jon's profile and orders
     assert [_outcome(r) for r in (first, replay, unknown)] == [(200, "applied"), (200, "duplicate"), (200, "applied")]
     assert sorted(v["Key"] for v in _export_versions(stack)) == [
-        f"shopify/{SHOP}/data_requests/10000.json",
-        f"shopify/{SHOP}/data_requests/9999.json",
-    ]
+        f"shopify/{SHOP}/data_requests/10000.json", f"shopify/{SHOP}/data_requests/9999.json"]
     jon = _export(stack, f"shopify/{SHOP}/data_requests/9999.json")
     assert (jon["data_request_id"], len(jon["profiles"])) == (9999, 1)
     assert "email#jon@example.com" in jon["profiles"][0]["identifiers"]
@@ -140,10 +132,7 @@ def test_customers_data_request_writes_the_export_for_the_shop_owner_once(stack:
     assert _export(stack, f"shopify/{SHOP}/data_requests/10000.json")["profiles"] == []
     # Then: the records say where the exports are and hold no PII
     records = [item for item in _scan(stack, "ProfilesTable") if item["pk"]["S"] == f"SHOP#{SHOP}"]
-    assert sorted((r["sk"]["S"], r["profiles"]["N"]) for r in records) == [
-        ("DATAREQUEST#10000", "0"),
-        ("DATAREQUEST#9999", "1"),
-    ]
+    assert sorted((r["sk"]["S"], r["profiles"]["N"]) for r in records) == [("DATAREQUEST#10000", "0"), ("DATAREQUEST#9999", "1")]
     assert "@" not in json.dumps(records)
 
 

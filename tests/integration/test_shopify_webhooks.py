@@ -151,9 +151,7 @@ def test_make_api_registers_the_demo_shop_so_a_sample_signed_with_openssl_is_acc
     answers = []
     monkeypatch.setattr(
         "cdp_local.http_api.serve",
-        lambda api, host, port: answers.append(
-            api.handle("POST", "/v1/webhooks/shopify", headers, sample.read_bytes())
-        ),
+        lambda api, host, port: answers.append(api.handle("POST", "/v1/webhooks/shopify", headers, sample.read_bytes())),
     )
     # When: `make api` starts (its server answers that one request); a buffer that outlives the test takes its output
     output = io.StringIO()

@@ -37,9 +37,7 @@ CONTRACT_REQUIRED = {
     "consents": {"channel", "purpose", "granted", "recorded_at"},
     "loyalty": {"entry_id", "customer_id", "occurred_at"},
 }
-CUSTOMER_HEADER = (
-    "customer_id,email,phone,first_name,last_name,country,province,city,signup_at,email_consent,sms_consent"
-)
+CUSTOMER_HEADER = "customer_id,email,phone,first_name,last_name,country,province,city,signup_at,email_consent,sms_consent"
 ORDER_HEADER = "order_id,line_id,customer_id,ordered_at,currency,sku,quantity,unit_price,line_amount,status"
 
 
@@ -116,11 +114,7 @@ def test_customer_profile_columns_are_normalised() -> None:
 
 @pytest.mark.parametrize(
     ("email", "expected"),
-    [
-        ("Ann@Bücher.DE", "ann@xn--bcher-kva.de"),
-        ("x@例え.jp", "x@xn--r8jz45g.jp"),
-        (" a.b+tag@Sub.Example.org ", "a.b+tag@sub.example.org"),
-    ],
+    [("Ann@Bücher.DE", "ann@xn--bcher-kva.de"), ("x@例え.jp", "x@xn--r8jz45g.jp"), (" a.b+tag@Sub.Example.org ", "a.b+tag@sub.example.org")],
 )
 def test_emails_are_lowercased_with_punycode_domains(email: str, expected: str) -> None:
     # Given / When
@@ -171,19 +165,11 @@ def test_iso_timestamps_become_utc(value: str, expected: datetime) -> None:
 def test_naive_timestamps_are_read_in_the_mappings_timezone_and_formats() -> None:
     # Given: a London shop exporting US-style dates
     canonical = mapping_for("customers/x.csv", None)
-    defaults = canonical.defaults.model_copy(
-        update={"timezone": "Europe/London", "timestamp_formats": ("%m/%d/%Y %H:%M",)}
-    )
+    defaults = canonical.defaults.model_copy(update={"timezone": "Europe/London", "timestamp_formats": ("%m/%d/%Y %H:%M",)})
     mapping = canonical.model_copy(update={"defaults": defaults})
-    data = (
-        CUSTOMER_HEADER
-        + "\n"
-        + "\n".join(
-            f"C{i},,,,,GB,,,{value},,"
-            for i, value in enumerate(["12/1/2010 8:26", "7/1/2011 8:26", "3/27/2011 1:30", "2011-07-01T08:26:00Z"])
-        )
-        + "\n"
-    )
+    data = CUSTOMER_HEADER + "\n" + "\n".join(
+        f"C{i},,,,,GB,,,{value},," for i, value in enumerate(["12/1/2010 8:26", "7/1/2011 8:26", "3/27/2011 1:30", "2011-07-01T08:26:00Z"])
+    ) + "\n"
     # When
     _, result = _clean("customers", data, mapping)
     # Then: winter GMT, summer BST, the hour that does not exist moves forward, explicit offsets win
@@ -259,13 +245,9 @@ def test_money_is_read_exactly_or_refused(price: str, expected: Decimal | None) 
     results = [_clean("orders", data)[1] for data in (alone, mixed)]
     # Then: both paths agree
     for result in results:
-        prices = dict(
-            zip(result.accepted.column("line_id").to_pylist(), result.accepted.column("unit_price").to_pylist())
-        )
+        prices = dict(zip(result.accepted.column("line_id").to_pylist(), result.accepted.column("unit_price").to_pylist()))
         assert prices.get("1") == expected
-        assert ("invalid:unit_price" in [r.reason for r in result.rejected if r.row["line_id"] == "1"]) == (
-            expected is None
-        )
+        assert ("invalid:unit_price" in [r.reason for r in result.rejected if r.row["line_id"] == "1"]) == (expected is None)
 
 
 def test_guest_order_lines_are_kept() -> None:
@@ -369,14 +351,8 @@ def test_consents_default_to_marketing_and_need_an_identifier() -> None:
 
 def test_events_tickets_and_loyalty_are_typed() -> None:
     # Given / When
-    _, events = _clean(
-        "events",
-        'event_id,event,occurred_at,properties\nE1,Product Viewed,2024-01-01T00:00:00Z,"{""sku"": ""A""}"\nE2,Product Viewed,2024-01-01T00:00:00Z,[1]\n',
-    )
-    _, tickets = _clean(
-        "tickets",
-        "ticket_id,opened_at,updated_at,status,rating\nT1,2024-01-01,2024-01-02,Solved,5\nT1,2024-01-01,2024-01-03,closed,9\n",
-    )
+    _, events = _clean("events", 'event_id,event,occurred_at,properties\nE1,Product Viewed,2024-01-01T00:00:00Z,"{""sku"": ""A""}"\nE2,Product Viewed,2024-01-01T00:00:00Z,[1]\n')
+    _, tickets = _clean("tickets", "ticket_id,opened_at,updated_at,status,rating\nT1,2024-01-01,2024-01-02,Solved,5\nT1,2024-01-01,2024-01-03,closed,9\n")
     _, loyalty = _clean("loyalty", "entry_id,customer_id,occurred_at,points\nL1,C1,2024-01-01,-50\nL2,,2024-01-01,5\n")
     # Then
     assert [r.reason for r in events.rejected] == ["invalid:properties"]
@@ -409,10 +385,7 @@ def test_hostile_values_are_rejected_not_crashed_on() -> None:
     raw, result = _clean("orders", data)
     # Then: values over their byte budget are out of range, every other row has its own reason
     assert [r.reason for r in result.rejected] == [
-        "out_of_range:quantity",
-        "out_of_range:unit_price",
-        "invalid_timestamp",
-        "unknown_currency",
+        "out_of_range:quantity", "out_of_range:unit_price", "invalid_timestamp", "unknown_currency",
         "out_of_range:order_id",
     ]
     assert raw.rows_in == result.accepted.num_rows + len(result.rejected)

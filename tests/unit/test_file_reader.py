@@ -31,9 +31,7 @@ def _read(data: bytes, **options: Any) -> tuple[list[RawRows], list[dict[str, An
 
 
 def _malformed(batches: list[RawRows]) -> list[tuple[int | None, str, str]]:
-    return [
-        (rejection.line, rejection.reason, rejection.row["raw"]) for batch in batches for rejection in batch.malformed
-    ]
+    return [(rejection.line, rejection.reason, rejection.row["raw"]) for batch in batches for rejection in batch.malformed]
 
 
 def _csv(delimiter: str = ",", newline: str = "\n") -> bytes:
@@ -67,12 +65,8 @@ def test_csv_with_any_delimiter_is_sniffed_and_read_as_strings(delimiter: str, c
 def test_quoted_values_may_hold_the_delimiter_quotes_and_newlines_whatever_the_delimiter(delimiter: str) -> None:
     # Given
     quoted = f'"a{delimiter}b ""c""\nd"'
-    data = (
-        delimiter.join(["id", "text", "n"]).encode()
-        + b"\n"
-        + delimiter.join(["1", quoted, "x"]).encode()
-        + b"\n2"
-        + (delimiter.join(["", '"e"', "y"]).encode() + b"\n")
+    data = delimiter.join(["id", "text", "n"]).encode() + b"\n" + delimiter.join(["1", quoted, "x"]).encode() + b"\n2" + (
+        delimiter.join(["", '"e"', "y"]).encode() + b"\n"
     )
     # When
     _, rows, lines = _read(data)
@@ -319,7 +313,9 @@ def test_stray_quotes_and_quoted_newlines_mixed_at_random_keep_the_standard_libr
     # Given: hand-written fields: plain, with a quote inside an unquoted value, quoted with newlines and doubled quotes
     generator = random.Random(11)
     kinds = ["plain", '5" wide', 'a"b"c', '"x\ny"', '"q""uo\r\nte"', '""', '"a,b"', ""]
-    lines_of_text = ["k,v,w"] + [f"{i},{generator.choice(kinds)},{generator.choice(kinds)}" for i in range(3000)]
+    lines_of_text = ["k,v,w"] + [
+        f"{i},{generator.choice(kinds)},{generator.choice(kinds)}" for i in range(3000)
+    ]
     text = "\n".join(lines_of_text) + "\n"
     expected, expected_lines = _standard_library_records(text)
     # When
@@ -416,22 +412,12 @@ def test_json_lines_keep_values_as_text_nested_values_as_json_and_bad_lines_as_m
     batches, rows, lines = _read(data)
     # Then
     assert rows == [
-        {
-            "event_id": "e1",
-            "amount": "12.50",
-            "count": "3",
-            "ok": "true",
-            "gone": None,
-            "properties": '{"sku":"S1","q":[1,2]}',
-            "extra": None,
-        },
+        {"event_id": "e1", "amount": "12.50", "count": "3", "ok": "true", "gone": None,
+         "properties": '{"sku":"S1","q":[1,2]}', "extra": None},
         {"event_id": "e2", "amount": None, "count": None, "ok": None, "gone": None, "properties": None, "extra": "中"},
     ]
     assert lines == [1, 5]
-    assert [(line, reason) for line, reason, _ in _malformed(batches)] == [
-        (3, "invalid_json"),
-        (4, "not_a_json_object"),
-    ]
+    assert [(line, reason) for line, reason, _ in _malformed(batches)] == [(3, "invalid_json"), (4, "not_a_json_object")]
     assert _malformed(batches)[1][2] == '["an", "array"]'
 
 
@@ -506,14 +492,8 @@ def test_parquet_columns_of_any_type_become_strings(wrap: str) -> None:
     rows = [row for batch in batches for row in batch.table.to_pylist()]
     assert [batch.table.num_rows for batch in batches] == [2, 1]
     assert all(field.type == pa.string() for batch in batches for field in batch.table.schema)
-    assert rows[0] == {
-        "id": "1",
-        "amount": "12.5000",
-        "at": "2023-11-14 22:13:20.000000Z",
-        "ok": "true",
-        "tags": '["a", "b"]',
-        "name": "Ann",
-    }
+    assert rows[0] == {"id": "1", "amount": "12.5000", "at": "2023-11-14 22:13:20.000000Z", "ok": "true",
+                       "tags": '["a", "b"]', "name": "Ann"}
     assert rows[1]["name"] == "李" and rows[1]["tags"] == "[]"
     assert rows[2] == dict.fromkeys(TYPED.column_names)
     assert [line for batch in batches for line in batch.lines.to_pylist()] == [1, 2, 3]
@@ -545,9 +525,7 @@ def test_bad_parquet_files_are_refused(data: bytes, reason: str) -> None:
         ("orders/export.dat", {"format": "json", "encoding": "GBK", "delimiter": None}, "jsonl"),
     ],
 )
-def test_options_for_a_key_take_the_declared_values_else_the_keys_suffix(
-    key: str, declared: Any, expected: str
-) -> None:
+def test_options_for_a_key_take_the_declared_values_else_the_keys_suffix(key: str, declared: Any, expected: str) -> None:
     # Given / When
     options = ReadOptions.for_key(key, declared, batch_rows=10)
     # Then
@@ -557,16 +535,8 @@ def test_options_for_a_key_take_the_declared_values_else_the_keys_suffix(
 
 @pytest.mark.parametrize(
     "options",
-    [
-        {"format": "xml"},
-        {"encoding": "latin-1"},
-        {"encoding": "nope"},
-        {"delimiter": ",,"},
-        {"delimiter": "\n"},
-        {"compression": "zip"},
-        {"batch_rows": 0},
-        {"delimiter": '"'},
-    ],
+    [{"format": "xml"}, {"encoding": "latin-1"}, {"encoding": "nope"}, {"delimiter": ",,"}, {"delimiter": "\n"},
+     {"compression": "zip"}, {"batch_rows": 0}, {"delimiter": '"'}],
 )
 def test_invalid_options_are_refused_when_built(options: dict[str, Any]) -> None:
     # Given / When / Then
@@ -574,9 +544,7 @@ def test_invalid_options_are_refused_when_built(options: dict[str, Any]) -> None
         ReadOptions(**options)
 
 
-@pytest.mark.parametrize(
-    "declared", [{"encoding": "latin-1"}, {"format": "xlsx"}, {"delimiter": "::"}, {"colour": "red"}]
-)
+@pytest.mark.parametrize("declared", [{"encoding": "latin-1"}, {"format": "xlsx"}, {"delimiter": "::"}, {"colour": "red"}])
 def test_declared_values_the_reader_cannot_honour_make_the_file_unreadable(declared: dict[str, Any]) -> None:
     # Given / When / Then
     with pytest.raises(UnreadableFile) as refused:

@@ -216,7 +216,9 @@ def test_the_event_is_payload_format_2_0() -> None:
         "body": '{"batch": []}',
         "isBase64Encoded": False,
     }
-    assert {key: value for key, value in context.items() if key not in ("requestId", "time", "timeEpoch")} == {
+    assert {
+        key: value for key, value in context.items() if key not in ("requestId", "time", "timeEpoch")
+    } == {
         "accountId": "123456789012",
         "apiId": "local",
         "domainName": "localhost",
@@ -348,7 +350,10 @@ def test_the_lambda_authorizer_gets_a_request_event_without_the_body() -> None:
     # Then
     authorizer_event = lambdas.events_of("AuthorizeWriteKeyFunction")[0]
     assert authorizer_event["type"] == "REQUEST"
-    assert authorizer_event["routeArn"] == "arn:aws:execute-api:eu-west-1:123456789012:local/$default/POST/v1/batch"
+    assert (
+        authorizer_event["routeArn"]
+        == "arn:aws:execute-api:eu-west-1:123456789012:local/$default/POST/v1/batch"
+    )
     assert authorizer_event["identitySource"] == []  # none configured: body write keys must reach the function
     assert authorizer_event["headers"]["authorization"] == WRITE_KEY_AUTHORIZATION
     assert authorizer_event["version"] == "2.0" and authorizer_event["routeKey"] == "POST /v1/batch"

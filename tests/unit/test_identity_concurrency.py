@@ -107,9 +107,7 @@ def test_a_record_applied_during_a_split_counts_once_on_one_side(
     later = MERGED_AT + timedelta(hours=1)
     customer, anonymous = _two_profiles(store)
     [merge] = resolve_batch(store, [[*CUSTOMER, *DEVICE]], "login", MERGED_AT).merges
-    _before_first_call(
-        monkeypatch, step, lambda: _event("late", {"loser": anonymous, "survivor": customer}[side], DEVICE, later)
-    )
+    _before_first_call(monkeypatch, step, lambda: _event("late", {"loser": anonymous, "survivor": customer}[side], DEVICE, later))
     keys = {f"RECORD#events#{key}" for key in ("c0", "c1", "a0", "a1", "a2", "late")}
     # When the merge is split
     split_profile(store, customer, merge.edge_id, "admin", later + timedelta(minutes=1))

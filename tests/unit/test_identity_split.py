@@ -41,9 +41,7 @@ def _order(order_id: str, amount: str, at: datetime) -> dict[str, object]:
 
 
 def _put_order(order_id: str, amount: str, profile_id: str, identifiers: list[str], at: datetime) -> str:
-    return apply_record(
-        "orders", f"{order_id}#1", profile_id, identifiers, _order(order_id, amount, at), at.isoformat()
-    )
+    return apply_record("orders", f"{order_id}#1", profile_id, identifiers, _order(order_id, amount, at), at.isoformat())
 
 
 def test_split_after_more_activity_gives_each_side_its_own_records_and_aggregates(store: IdentityStore) -> None:

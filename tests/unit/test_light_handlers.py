@@ -29,9 +29,7 @@ def test_importing_the_handler_does_not_load_pyarrow(logical_id: str) -> None:
     )
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "layers" / "core" / "python")}
     # When
-    loaded = subprocess.run(
-        [sys.executable, "-c", program], env=environment, capture_output=True, text=True, check=True
-    )
+    loaded = subprocess.run([sys.executable, "-c", program], env=environment, capture_output=True, text=True, check=True)
     # Then
     assert loaded.stdout.strip() == "False"
     assert {

@@ -123,9 +123,7 @@ def test_a_mapping_without_a_required_source_column_refuses_the_file() -> None:
 
 def test_mapped_tables_carry_exactly_the_canonical_columns_as_strings() -> None:
     # Given: a canonical orders file with an unknown extra column
-    raw = read_csv_rows(
-        b"order_id,line_id,ordered_at,currency,status,quantity,unit_price,secret\nO1,1,2024-01-01,GBP,completed,1,2,x\n"
-    )
+    raw = read_csv_rows(b"order_id,line_id,ordered_at,currency,status,quantity,unit_price,secret\nO1,1,2024-01-01,GBP,completed,1,2,x\n")
     # When
     mapped = apply_mapping(mapping_for("orders/x.csv", None), raw.table)
     # Then
@@ -148,39 +146,20 @@ def test_online_retail_lines_become_canonical_order_lines() -> None:
     result = _through(mapping_for("online_retail/x.csv", None), "\n".join([ONLINE_RETAIL_HEADER, *lines]) + "\n")
     # Then
     rows = result.accepted.to_pylist()
-    assert [
-        (r["order_id"], r["line_id"], r["status"], r["category"], r["country"], r["customer_id"]) for r in rows
-    ] == [
-        (
-            "536365",
-            "85123A|6|2.55|12/1/2010 8:26|WHITE HANGING HEART T-LIGHT HOLDER|17850|United Kingdom",
-            "completed",
-            None,
-            "GB",
-            "17850",
-        ),
+    assert [(r["order_id"], r["line_id"], r["status"], r["category"], r["country"], r["customer_id"]) for r in rows] == [
+        ("536365", "85123A|6|2.55|12/1/2010 8:26|WHITE HANGING HEART T-LIGHT HOLDER|17850|United Kingdom",
+         "completed", None, "GB", "17850"),
         ("C536379", "D|-1|27.50|2011-06-01 09:41:00|Discount|14527|EIRE", "cancelled", "non_product", "IE", "14527"),
         ("536370", "POST|3|18.00|2011-06-01 09:41:00|POSTAGE|12583|France", "completed", "non_product", "FR", "12583"),
-        (
-            "536544",
-            "21773|1|2.51|2011-06-01 09:41:00|DECORATIVE ROSE BATHROOM BOTTLE||Channel Islands",
-            "completed",
-            None,
-            None,
-            None,
-        ),
+        ("536544", "21773|1|2.51|2011-06-01 09:41:00|DECORATIVE ROSE BATHROOM BOTTLE||Channel Islands",
+         "completed", None, None, None),
     ]
     assert [r["line_amount"] for r in rows] == [Decimal("15.3"), Decimal("-27.5"), Decimal("54"), Decimal("2.51")]
     # Winter GMT is UTC; June is BST (UTC+1)
-    assert [r["ordered_at"] for r in rows[:2]] == [
-        datetime(2010, 12, 1, 8, 26, tzinfo=UTC),
-        datetime(2011, 6, 1, 8, 41, tzinfo=UTC),
-    ]
+    assert [r["ordered_at"] for r in rows[:2]] == [datetime(2010, 12, 1, 8, 26, tzinfo=UTC), datetime(2011, 6, 1, 8, 41, tzinfo=UTC)]
     assert {r["currency"] for r in rows} == {"GBP"}
     assert [(r.line, r.reason) for r in result.rejected] == [
-        (3, "duplicate_in_file"),
-        (7, "stock_adjustment"),
-        (8, "accounting_adjustment"),
+        (3, "duplicate_in_file"), (7, "stock_adjustment"), (8, "accounting_adjustment")
     ]
 
 
@@ -224,9 +203,7 @@ def test_shopify_order_fields_are_filled_down_to_every_line_item() -> None:
         ("#1001", "|Poster", "ann@example.com", "EUR", "completed", Decimal("10")),
         ("#1002", "CARD|Card", "bo@example.com", "USD", "refunded", Decimal("5")),
     ]
-    assert [r["ordered_at"] for r in rows] == [datetime(2024, 3, 1, 8, 59, tzinfo=UTC)] * 2 + [
-        datetime(2024, 3, 2, 15, 0, tzinfo=UTC)
-    ]
+    assert [r["ordered_at"] for r in rows] == [datetime(2024, 3, 1, 8, 59, tzinfo=UTC)] * 2 + [datetime(2024, 3, 2, 15, 0, tzinfo=UTC)]
     assert [(r["phone"], r["region_code"]) for r in rows] == [("+49301234567", None)] * 2 + [("+15125550100", "US-TX")]
     assert result.rejected == []
 
@@ -258,16 +235,13 @@ def test_value_maps_constants_and_defaults_apply_only_where_the_source_is_silent
         "value_maps": {"status": {"OK": "completed", "Storno": "cancelled", "?": ""}},
         "defaults": {"currency": "CHF", "timezone": "Europe/Zurich"},
     })  # fmt: skip
-    data = (
-        "id,line,at,state,cur\nO1,1,2024-01-15 12:00,ok,\nO2,1,2024-01-15 12:00,STORNO,EUR\nO3,1,2024-01-15 12:00,?,\n"
-    )
+    data = "id,line,at,state,cur\nO1,1,2024-01-15 12:00,ok,\nO2,1,2024-01-15 12:00,STORNO,EUR\nO3,1,2024-01-15 12:00,?,\n"
     # When
     result = _through(mapping, data)
     # Then
     rows = result.accepted.to_pylist()
     assert [(r["status"], r["currency"], r["channel"]) for r in rows] == [
-        ("completed", "CHF", "marketplace"),
-        ("cancelled", "EUR", "marketplace"),
+        ("completed", "CHF", "marketplace"), ("cancelled", "EUR", "marketplace")
     ]
     assert rows[0]["ordered_at"] == datetime(2024, 1, 15, 11, tzinfo=UTC)
     assert [(r.line, r.reason) for r in result.rejected] == [(4, "missing:status")]
@@ -320,10 +294,7 @@ def test_fill_down_continues_across_the_batches_of_one_file() -> None:
     # Given: an order whose second line item starts the next read batch, then a new order
     mapping, carry = mapping_for("shopify/orders/x.csv", None), FillDownCarry()
     first = SHOPIFY_HEADER + "\n#1,a@example.com,paid,,,,GBP,,,2024-01-01 10:00:00 +0000,1,A,1.00,A,,,,GB,,,\n"
-    second = (
-        SHOPIFY_HEADER
-        + "\n#1,,,,,,,,,,2,B,1.00,B,,,,,,,\n#2,,paid,,,,EUR,,,2024-01-02 10:00:00 +0000,1,C,1.00,C,,,,GB,,,\n"
-    )
+    second = SHOPIFY_HEADER + "\n#1,,,,,,,,,,2,B,1.00,B,,,,,,,\n#2,,paid,,,,EUR,,,2024-01-02 10:00:00 +0000,1,C,1.00,C,,,,GB,,,\n"
     # When
     results = [
         clean_table(ENTITIES["orders"], apply_mapping(mapping, batch.table, carry), batch.lines)
@@ -332,8 +303,6 @@ def test_fill_down_continues_across_the_batches_of_one_file() -> None:
     # Then
     rows = [row for result in results for row in result.accepted.to_pylist()]
     assert [(r["order_id"], r["email"], r["currency"], r["status"]) for r in rows] == [
-        ("#1", "a@example.com", "GBP", "completed"),
-        ("#1", "a@example.com", "GBP", "completed"),
-        ("#2", None, "EUR", "completed"),
+        ("#1", "a@example.com", "GBP", "completed"), ("#1", "a@example.com", "GBP", "completed"), ("#2", None, "EUR", "completed")
     ]
     assert all(result.rejected == [] for result in results)

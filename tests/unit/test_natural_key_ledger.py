@@ -51,13 +51,9 @@ def _keys(count: int, first: int = 0) -> list[str]:
 
 
 def _item(key: str) -> dict[str, Any] | None:
-    return (
-        boto3.client("dynamodb")
-        .get_item(  # type: ignore[no-any-return]
-            TableName=LEDGER, Key={"pk": {"S": f"NATURALKEY#orders#{key}"}, "sk": {"S": "NATURALKEY"}}
-        )
-        .get("Item")
-    )
+    return boto3.client("dynamodb").get_item(  # type: ignore[no-any-return]
+        TableName=LEDGER, Key={"pk": {"S": f"NATURALKEY#orders#{key}"}, "sk": {"S": "NATURALKEY"}}
+    ).get("Item")
 
 
 def test_a_file_of_new_keys_is_claimed_in_one_transaction_per_100_rows_without_reads() -> None:
@@ -112,9 +108,7 @@ def test_two_files_claiming_the_same_keys_at_once_each_own_the_keys_the_other_re
     assert {seen.file_id for seen in found["a"].values()} <= {"file-b"}
 
 
-def test_a_key_claimed_between_a_read_and_the_write_is_a_duplicate_of_the_winner(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_key_claimed_between_a_read_and_the_write_is_a_duplicate_of_the_winner(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given: file B reads first (its previous batch was a re-drop) but saw nothing; A claims O1 before B writes
     ledger = _ledger(B)
     ledger.reads_first = True

@@ -35,21 +35,15 @@ class _Register:
 
 @pytest.fixture
 def register(monkeypatch: pytest.MonkeyPatch) -> _Register:
-    erased = _Register(
-        {identifier_digest(SALT, ("email", "gone@example.com")), identifier_digest(SALT, ("customer_id", "C9"))}
-    )
+    erased = _Register({identifier_digest(SALT, ("email", "gone@example.com")), identifier_digest(SALT, ("customer_id", "C9"))})
     monkeypatch.setattr("cdp.privacy.erasure.privacy_store_for", lambda store: store)
     return erased
 
 
 def test_rows_carrying_any_erased_identifier_are_dropped_in_one_read(register: _Register) -> None:
     # Given: rows by erased email (other case), erased customer id, someone else, and a guest
-    rows = [
-        {"email": "Gone@Example.com"},
-        {"customer_id": "C9", "email": "new@example.com"},
-        {"customer_id": "C1", "email": "kept@example.com"},
-        {"email": None},
-    ]
+    rows = [{"email": "Gone@Example.com"}, {"customer_id": "C9", "email": "new@example.com"},
+            {"customer_id": "C1", "email": "kept@example.com"}, {"email": None}]
     # When
     kept, dropped = drop_erased(register, rows, SALT)
     # Then
@@ -73,17 +67,9 @@ def test_nothing_erased_keeps_every_row(register: _Register) -> None:
 
 def test_matching_finds_the_person_in_parquet_columns_and_anywhere_in_a_quarantined_row() -> None:
     # Given
-    matcher = Matcher(
-        SALT,
-        {identifier_digest(SALT, ("email", "gone@example.com")), identifier_digest(SALT, ("phone", "+447700900123"))},
-    )
-    table = pa.table(
-        {
-            "customer_id": ["C1", "C2", None],
-            "email": ["gone@example.com", "x@example.com", None],
-            "phone": [None, "+447700900123", None],
-        }
-    )
+    matcher = Matcher(SALT, {identifier_digest(SALT, ("email", "gone@example.com")), identifier_digest(SALT, ("phone", "+447700900123"))})
+    table = pa.table({"customer_id": ["C1", "C2", None], "email": ["gone@example.com", "x@example.com", None],
+                      "phone": [None, "+447700900123", None]})
     # When / Then
     assert matcher.table_mask(table).to_pylist() == [True, True, False]
     assert matcher.record_matches({"line": 3, "row": {"E-Mail": " GONE@example.com", "n": ["a"]}})

@@ -26,24 +26,12 @@ def store(monkeypatch: pytest.MonkeyPatch):
         reset_clients()
         dynamodb = boto3.client("dynamodb")
         attributes = [{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk")]
+        dynamodb.create_table(TableName="profiles", BillingMode="PAY_PER_REQUEST", AttributeDefinitions=attributes, KeySchema=KEYS)
         dynamodb.create_table(
-            TableName="profiles", BillingMode="PAY_PER_REQUEST", AttributeDefinitions=attributes, KeySchema=KEYS
-        )
-        dynamodb.create_table(
-            TableName="ledger",
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=KEYS,
+            TableName="ledger", BillingMode="PAY_PER_REQUEST", KeySchema=KEYS,
             AttributeDefinitions=[*attributes, {"AttributeName": "profile_id", "AttributeType": "S"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "ByProfile",
-                    "Projection": {"ProjectionType": "ALL"},
-                    "KeySchema": [
-                        {"AttributeName": "profile_id", "KeyType": "HASH"},
-                        {"AttributeName": "pk", "KeyType": "RANGE"},
-                    ],
-                }
-            ],
+            GlobalSecondaryIndexes=[{"IndexName": "ByProfile", "Projection": {"ProjectionType": "ALL"}, "KeySchema": [
+                {"AttributeName": "profile_id", "KeyType": "HASH"}, {"AttributeName": "pk", "KeyType": "RANGE"}]}],
         )
         yield PrivacyStore("profiles", "ledger")
         reset_clients()
@@ -67,9 +55,7 @@ def test_erasing_through_a_merged_id_erases_both_profiles_and_nobody_else(store:
     remaining = store.profiles.scan()["Items"]
     assert not [i for i in remaining if live in str(i) or loser in str(i) if not i["pk"].startswith("ERASURE#")]
     assert {i["sk"] for i in remaining if i["pk"] == "ERASED"} == {
-        identifier_digest("salt", identifier)
-        for identifier in (("email", "ann@example.com"), ("anonymous_id", "anon-1"))
-    }
+        identifier_digest("salt", identifier) for identifier in (("email", "ann@example.com"), ("anonymous_id", "anon-1"))}
     # Then: Bob is intact, and an unknown id is None
     assert store.profile_consistently(bob_id) is not None
     assert any(i["pk"] == "IDENTITY#email#bob@example.com" for i in remaining)

@@ -127,9 +127,7 @@ def test_new_profiles_created_together_survive_a_concurrent_writer_binding_one_i
     assert resolved.profile_ids[2] == "rival"
     assert resolved.created == {resolved.profile_ids[n] for n in (0, 1, 3)}
     assert identity.find_bound(i for identifiers in people for i in identifiers) == {
-        identifier: profile_id
-        for identifiers, profile_id in zip(people, resolved.profile_ids)
-        for identifier in identifiers
+        identifier: profile_id for identifiers, profile_id in zip(people, resolved.profile_ids) for identifier in identifiers
     }
 
 

@@ -123,11 +123,7 @@ class FileLedger:
         """Store one byte range's accounting (overwritten by a retry of the same range)."""
         item_key = file_key(bucket, key, version)
         self.table.put_item(
-            Item={
-                "pk": item_key["pk"],
-                "sk": f"{item_key['sk']}#RANGE#{range_index:05d}",
-                "range_report": json.dumps(report),
-            }
+            Item={"pk": item_key["pk"], "sk": f"{item_key['sk']}#RANGE#{range_index:05d}", "range_report": json.dumps(report)}
         )
 
     def range_reports(self, bucket: str, key: str, version: str) -> list[dict[str, Any]]:

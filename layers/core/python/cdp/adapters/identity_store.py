@@ -180,10 +180,8 @@ class IdentityStore:
     def _scan(self, table: str, condition: str, values: dict[str, Any], projection: str | None = None) -> Iterator[Any]:
         """Every item of `table` matching the filter `condition`, in DynamoDB's wire format (paginated reads)."""
         options = {"ProjectionExpression": projection} if projection else {}
-        pages = (
-            client("dynamodb")
-            .get_paginator("scan")
-            .paginate(TableName=table, FilterExpression=condition, ExpressionAttributeValues=values, **options)
+        pages = client("dynamodb").get_paginator("scan").paginate(
+            TableName=table, FilterExpression=condition, ExpressionAttributeValues=values, **options
         )
         for page in pages:
             yield from page["Items"]
@@ -197,18 +195,14 @@ class IdentityStore:
     def scan_split_pairs(self) -> Iterator[tuple[str, str]]:
         """Every (profile id, profile id) pair a split separated (profile items' `split_from`)."""
         condition = "sk = :sk AND attribute_exists(split_from)"
-        for item in self._scan(
-            self.profiles_table_name, condition, {":sk": {"S": "PROFILE"}}, "profile_id, split_from"
-        ):
+        for item in self._scan(self.profiles_table_name, condition, {":sk": {"S": "PROFILE"}}, "profile_id, split_from"):
             profile_id = item["profile_id"]["S"]
             yield from ((profile_id, other["S"]) for other in item["split_from"]["L"])
 
     def scan_records(self) -> Iterator[dict[str, Any]]:
         """Every ledger record (pk `RECORD#...`) with its identifiers and profile id."""
         projection = "pk, profile_id, identifiers, applied_at"
-        for item in self._scan(
-            self.ledger_table_name, "begins_with(pk, :prefix)", {":prefix": {"S": "RECORD#"}}, projection
-        ):
+        for item in self._scan(self.ledger_table_name, "begins_with(pk, :prefix)", {":prefix": {"S": "RECORD#"}}, projection):
             yield {name: _deserializer.deserialize(value) for name, value in item.items()}
 
     # ------------------------------------------------------------------ writes
@@ -387,9 +381,7 @@ class IdentityStore:
 
     def _record_move(self, move: RecordMove) -> dict[str, Any]:
         condition = "profile_id = :from AND " + (
-            "merged_by = :before"
-            if move.merged_by_before
-            else "(attribute_not_exists(merged_by) OR merged_by = :before)"
+            "merged_by = :before" if move.merged_by_before else "(attribute_not_exists(merged_by) OR merged_by = :before)"
         )
         return {
             "Update": {
@@ -427,9 +419,7 @@ class IdentityStore:
             }
         }
 
-    def move_records(
-        self, moves: list[RecordMove], profile_values: list[tuple[dict[str, Any], dict[str, Any]]]
-    ) -> None:
+    def move_records(self, moves: list[RecordMove], profile_values: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
         """Re-point ledger records and set the aggregates they change, in one transaction (at most 100 items).
 
         Each profile of `profile_values` (its item as read, the values to set) must still be live at the versions
@@ -441,9 +431,7 @@ class IdentityStore:
         try:
             self._transact(writes)
         except ConcurrentChange as change:
-            moved_away = frozenset(
-                move.pk for move, code in zip(moves, change.reasons) if code == "ConditionalCheckFailed"
-            )
+            moved_away = frozenset(move.pk for move, code in zip(moves, change.reasons) if code == "ConditionalCheckFailed")
             raise ConcurrentChange(str(change), change.reasons, moved_away) from change
 
     def owner_of(self, identifier: Identifier) -> str | None:

@@ -148,13 +148,9 @@ class NaturalKeyLedger:
             items, requests = self._get_items(keys[start : start + BATCH_GET_LIMIT])
             self.read_requests += requests
             for item in items:
-                sources[item["pk"]["S"].removeprefix(_file_pk(""))] = (
-                    item["source_key"]["S"],
-                    item["source_version"]["S"],
-                )
+                sources[item["pk"]["S"].removeprefix(_file_pk(""))] = (item["source_key"]["S"], item["source_version"]["S"])
         return {  # a file item already swept by TTL (clocks apart) leaves the object unnamed, never the row
-            index: FirstSeen(file_id, *sources.get(file_id, ("", "")), line)
-            for index, (file_id, line) in claims.items()
+            index: FirstSeen(file_id, *sources.get(file_id, ("", "")), line) for index, (file_id, line) in claims.items()
         }
 
     def _get_items(self, keys: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
@@ -171,9 +167,7 @@ class NaturalKeyLedger:
 
     def _read(self, natural_keys: list[str]) -> dict[str, dict[str, Any]]:
         """The unexpired claim items of these keys, by key (100 keys a request, concurrently)."""
-        chunks = [
-            natural_keys[start : start + BATCH_GET_LIMIT] for start in range(0, len(natural_keys), BATCH_GET_LIMIT)
-        ]
+        chunks = [natural_keys[start : start + BATCH_GET_LIMIT] for start in range(0, len(natural_keys), BATCH_GET_LIMIT)]
         keys = ([{"pk": {"S": _pk(self.entity, key)}, "sk": {"S": SORT_KEY}} for key in chunk] for chunk in chunks)
         prefix_length = len(_pk(self.entity, ""))
         found: dict[str, dict[str, Any]] = {}
@@ -237,18 +231,14 @@ def forget_identifiers(table_name: str, values: list[str]) -> int:
     parts = {f":v{i}": {"S": f"#{value}#"} for i, value in enumerate(values)}
     wholes = {f":w{i}": {"S": f"{_pk(entity, '')}{value}"} for i, (entity, value) in
               enumerate((entity, value) for entity in IDENTIFIER_KEYED_ENTITIES for value in values)}  # fmt: skip
-    pages = (
-        client("dynamodb")
-        .get_paginator("scan")
-        .paginate(
-            TableName=table_name,
-            FilterExpression=(
-                f"({' OR '.join(f'begins_with(pk, {name})' for name in prefixes)}) AND "
-                f"({' OR '.join(f'contains(pk, {name})' for name in parts)} OR pk IN ({', '.join(wholes)}))"
-            ),
-            ExpressionAttributeValues={**prefixes, **parts, **wholes},
-            ProjectionExpression="pk, sk",
-        )
+    pages = client("dynamodb").get_paginator("scan").paginate(
+        TableName=table_name,
+        FilterExpression=(
+            f"({' OR '.join(f'begins_with(pk, {name})' for name in prefixes)}) AND "
+            f"({' OR '.join(f'contains(pk, {name})' for name in parts)} OR pk IN ({', '.join(wholes)}))"
+        ),
+        ExpressionAttributeValues={**prefixes, **parts, **wholes},
+        ProjectionExpression="pk, sk",
     )
     keys = [{"pk": item["pk"]["S"], "sk": item["sk"]["S"]} for page in pages for item in page["Items"]]
     with dynamodb_table(table_name).batch_writer() as batch:

@@ -179,15 +179,11 @@ class PrivacyStore:
 
     def consent_history(self, profile_id: str) -> list[dict[str, Any]]:
         """The profile's consent statements, oldest first."""
-        pages = (
-            client("dynamodb")
-            .get_paginator("query")
-            .paginate(
-                TableName=self.profiles_table_name,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-                ExpressionAttributeValues={":pk": {"S": f"PROFILE#{profile_id}"}, ":prefix": {"S": "CONSENT#"}},
-                ConsistentRead=True,
-            )
+        pages = client("dynamodb").get_paginator("query").paginate(
+            TableName=self.profiles_table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"PROFILE#{profile_id}"}, ":prefix": {"S": "CONSENT#"}},
+            ConsistentRead=True,
         )
         return [_plain(item) for page in pages for item in page["Items"]]
 
@@ -240,9 +236,7 @@ class PrivacyStore:
     def erased_by_key(self, digests: Iterable[str]) -> set[str]:
         """Which of these digests are in the register, looked up by key (consistent BatchGetItem, 100 a request)."""
         keys = [{"pk": ERASED_PARTITION, "sk": digest} for digest in digests]
-        read = batch_get_items(
-            self.profiles.meta.client, self.profiles_table_name, keys, consistent=True, attributes=("sk",)
-        )
+        read = batch_get_items(self.profiles.meta.client, self.profiles_table_name, keys, consistent=True, attributes=("sk",))
         return {item["sk"] for item in read}
 
     def mark_erased(self, digests: Iterable[str], erasure_id: str, erased_at: str) -> None:
@@ -254,15 +248,11 @@ class PrivacyStore:
 
     # ------------------------------------------------------------------ a person's items
     def _query(self, table: str, pk: str) -> Iterator[dict[str, Any]]:
-        pages = (
-            client("dynamodb")
-            .get_paginator("query")
-            .paginate(
-                TableName=table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": pk}},
-                ConsistentRead=True,
-            )
+        pages = client("dynamodb").get_paginator("query").paginate(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
         )
         for page in pages:
             yield from map(_plain, page["Items"])
@@ -274,15 +264,11 @@ class PrivacyStore:
     def ledger_items(self, profile_id: str) -> list[dict[str, Any]]:
         """Every LedgerTable item of the profile: `PROFILE#<id>` items (orders, events) and its `RECORD#` records."""
         items = list(self._query(self.ledger_table_name, f"PROFILE#{profile_id}"))
-        pages = (
-            client("dynamodb")
-            .get_paginator("query")
-            .paginate(
-                TableName=self.ledger_table_name,
-                IndexName=BY_PROFILE_INDEX,
-                KeyConditionExpression="profile_id = :profile_id",
-                ExpressionAttributeValues={":profile_id": {"S": profile_id}},
-            )
+        pages = client("dynamodb").get_paginator("query").paginate(
+            TableName=self.ledger_table_name,
+            IndexName=BY_PROFILE_INDEX,
+            KeyConditionExpression="profile_id = :profile_id",
+            ExpressionAttributeValues={":profile_id": {"S": profile_id}},
         )
         try:
             items += [_plain(item) for page in pages for item in page["Items"]]
@@ -299,24 +285,16 @@ class PrivacyStore:
         """
         ids = {f":p{i}": {"S": profile_id} for i, profile_id in enumerate(profile_ids)}
         members = {f":m{i}": {"S": f"PROFILE#{profile_id}"} for i, profile_id in enumerate(profile_ids)}
-        pages = (
-            client("dynamodb")
-            .get_paginator("scan")
-            .paginate(
-                TableName=self.profiles_table_name,
-                FilterExpression=(
-                    f"(sk = :identity AND profile_id IN ({', '.join(ids)})) OR "
-                    f"(begins_with(pk, :segment) AND sk IN ({', '.join(members)})) OR "
-                    f"(begins_with(sk, :edge) AND from_profile IN ({', '.join(ids)}) AND NOT pk IN ({', '.join(members)}))"
-                ),
-                ExpressionAttributeValues={
-                    ":identity": {"S": "IDENTITY"},
-                    ":segment": {"S": "SEGMENT#"},
-                    ":edge": {"S": "EDGE#"},
-                    **ids,
-                    **members,
-                },
-            )
+        pages = client("dynamodb").get_paginator("scan").paginate(
+            TableName=self.profiles_table_name,
+            FilterExpression=(
+                f"(sk = :identity AND profile_id IN ({', '.join(ids)})) OR "
+                f"(begins_with(pk, :segment) AND sk IN ({', '.join(members)})) OR "
+                f"(begins_with(sk, :edge) AND from_profile IN ({', '.join(ids)}) AND NOT pk IN ({', '.join(members)}))"
+            ),
+            ExpressionAttributeValues={
+                ":identity": {"S": "IDENTITY"}, ":segment": {"S": "SEGMENT#"}, ":edge": {"S": "EDGE#"}, **ids, **members
+            },
         )
         return [_plain(item) for page in pages for item in page["Items"]]
 

@@ -103,15 +103,11 @@ class ShopData:
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _delete_register_items(self, shop: str) -> int:
-        pages = (
-            client("dynamodb")
-            .get_paginator("scan")
-            .paginate(
-                TableName=self.ledger_table_name,
-                FilterExpression="begins_with(pk, :prefix)",
-                ExpressionAttributeValues={":prefix": {"S": f"MESSAGEID#shopify:{shop}#"}},
-                ProjectionExpression="pk, sk",
-            )
+        pages = client("dynamodb").get_paginator("scan").paginate(
+            TableName=self.ledger_table_name,
+            FilterExpression="begins_with(pk, :prefix)",
+            ExpressionAttributeValues={":prefix": {"S": f"MESSAGEID#shopify:{shop}#"}},
+            ProjectionExpression="pk, sk",
         )
         keys = [{"pk": item["pk"]["S"], "sk": item["sk"]["S"]} for page in pages for item in page["Items"]]
         with dynamodb_table(self.ledger_table_name).batch_writer() as batch:

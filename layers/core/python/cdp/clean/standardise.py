@@ -13,11 +13,15 @@ import pyarrow.compute as pc
 
 from cdp.clean import reference_codes as codes
 
-EMAIL_PATTERN = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+EMAIL_PATTERN = (
+    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
 E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"
 MONEY_PATTERN = r"^[-+]?[0-9]{1,14}(\.[0-9]{0,4})?$|^[-+]?\.[0-9]{1,4}$"
 INTEGER_PATTERN = r"^[-+]?[0-9]{1,15}$"
-LANGUAGE_PATTERN = r"^(?P<language>[a-z]{2,3})(?:-(?P<script>[a-z]{4}))?(?:-(?P<region>[a-z]{2}|[0-9]{3}))?(?P<variants>(?:-[a-z0-9]{5,8})*)$"
+LANGUAGE_PATTERN = (
+    r"^(?P<language>[a-z]{2,3})(?:-(?P<script>[a-z]{4}))?(?:-(?P<region>[a-z]{2}|[0-9]{3}))?(?P<variants>(?:-[a-z0-9]{5,8})*)$"
+)
 MONEY_TYPE = pa.decimal128(18, 4)
 NUMBER_TEXT_LIMIT = 24  # longer number texts are checked by pattern
 TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
@@ -143,9 +147,7 @@ def _offset_micros(offset: pa.Array) -> pa.Array:
     """'Z', '+01', '+0130', '-01:30' as signed microseconds east of UTC."""
     digits = pc.replace_substring_regex(pc.replace_substring(offset, "Z", "0000"), r"[^0-9]", "")
     hours = pc.cast(pc.utf8_slice_codeunits(digits, 0, 2), pa.int64())
-    minutes = pc.cast(
-        pc.if_else(pc.equal(pc.utf8_length(digits), 4), pc.utf8_slice_codeunits(digits, 2, 4), "0"), pa.int64()
-    )
+    minutes = pc.cast(pc.if_else(pc.equal(pc.utf8_length(digits), 4), pc.utf8_slice_codeunits(digits, 2, 4), "0"), pa.int64())
     sign = pc.if_else(pc.starts_with(offset, "-"), -1, 1)
     magnitude = pc.multiply(pc.add(pc.multiply(hours, 60), minutes), 60_000_000)
     return pc.multiply(sign, magnitude)

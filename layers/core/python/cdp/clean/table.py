@@ -216,7 +216,9 @@ def clean_table(spec: EntitySpec, raw: pa.Table, lines: pa.Array, file_keys: Fil
         file_keys.add(keys.filter(pc.is_null(reasons)))
 
     accepted_mask = pc.is_null(reasons)
-    accepted = pa.table({**{name: clean[name] for name in spec.column_names}, LINE_COLUMN: lines}).filter(accepted_mask)
+    accepted = pa.table({**{name: clean[name] for name in spec.column_names}, LINE_COLUMN: lines}).filter(
+        accepted_mask
+    )
     rejected_mask = pc.invert(accepted_mask)
     if not pc.any(rejected_mask).as_py():
         return CleanResult(accepted=accepted, rejected=[])

@@ -265,10 +265,7 @@ def _split_apart(store: IdentityStore, first: dict[str, Any], second: dict[str, 
     """Did a split separate these two profiles (or profiles since merged into them)?"""
     for one, other in ((first, second), (second, first)):
         for profile_id in one.get("split_from") or []:
-            if (
-                profile_id == other["profile_id"]
-                or live_profile(store, profile_id)[0]["profile_id"] == other["profile_id"]
-            ):
+            if profile_id == other["profile_id"] or live_profile(store, profile_id)[0]["profile_id"] == other["profile_id"]:
                 return True
     return False
 

@@ -70,9 +70,7 @@ class _Replay:
     def _may_merge(self, first: int, second: int) -> bool:
         if self.counts[first]["customer_id"] and self.counts[second]["customer_id"]:
             return False
-        if any(
-            frozenset((one, other)) in self.separated for one in self.profiles[first] for other in self.profiles[second]
-        ):
+        if any(frozenset((one, other)) in self.separated for one in self.profiles[first] for other in self.profiles[second]):
             return False
         combined = self.counts[first] + self.counts[second]
         return all(count <= self.rules.limit(t) for t, count in combined.items())
@@ -108,9 +106,7 @@ def preview_rules(
     ]
     evidence += [(profile_id, [identifier]) for identifier, profile_id in sorted(identities)]
     replay = _Replay(rules, separated)
-    placed = [
-        (profile_id, replay.resolve(profile_id, rules.usable(identifiers))) for profile_id, identifiers in evidence
-    ]
+    placed = [(profile_id, replay.resolve(profile_id, rules.usable(identifiers))) for profile_id, identifiers in evidence]
     profiles_of: defaultdict[int, set[str]] = defaultdict(set)
     groups_of: defaultdict[str, set[int]] = defaultdict(set)
     for profile_id, group in placed:

@@ -163,7 +163,9 @@ def _return_records(store: IdentityStore, survivor_id: str, loser_id: str, merge
             for record in chunk
         ]
         try:
-            store.move_records(moves, [(loser, fold_records(loser, chunk)), (survivor, aggregate_profile(remaining))])
+            store.move_records(
+                moves, [(loser, fold_records(loser, chunk)), (survivor, aggregate_profile(remaining))]
+            )
         except ConcurrentChange as change:
             attempt += 1
             if attempt >= MOVE_ATTEMPTS:

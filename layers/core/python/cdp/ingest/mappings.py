@@ -363,9 +363,7 @@ def apply_mapping(mapping: SourceMapping, raw: pa.Table, carry: FillDownCarry | 
     for rule in mapping.derivations:
         if not isinstance(rule, FillDown):
             derived = _derived(rule, source, length)
-            canonical[rule.target] = (
-                pc.coalesce(canonical[rule.target], derived) if rule.target in canonical else derived
-            )
+            canonical[rule.target] = pc.coalesce(canonical[rule.target], derived) if rule.target in canonical else derived
     for target, table in mapping.value_maps.items():
         if target in canonical:
             canonical[target] = _value_mapped(canonical[target], table)

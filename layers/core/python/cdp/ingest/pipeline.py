@@ -143,9 +143,7 @@ def _quarantine_record(dropped: DroppedFile, line: int | None, reason: str, row:
 
 def _erased_record(dropped: DroppedFile, line: int | None) -> dict[str, Any]:
     """An erased person's row in quarantine: where it was and why, never what it held."""
-    return {
-        name: value for name, value in _quarantine_record(dropped, line, ERASED_SUBJECT, {}).items() if name != "row"
-    }
+    return {name: value for name, value in _quarantine_record(dropped, line, ERASED_SUBJECT, {}).items() if name != "row"}
 
 
 def _natural_keys(spec: EntitySpec, accepted: pa.Table) -> list[str]:
@@ -234,9 +232,7 @@ class _FileRun:
             for record in quarantined
         ]
         mask = matcher.table_mask(accepted)
-        kept += [
-            _erased_record(self.dropped, line) for line in pc.filter(accepted.column("source_line"), mask).to_pylist()
-        ]
+        kept += [_erased_record(self.dropped, line) for line in pc.filter(accepted.column("source_line"), mask).to_pylist()]
         return accepted.filter(pc.invert(mask)), kept
 
     def _original_rows(self, raw: RawRows, lines: pa.Array, wanted: list[int]) -> list[dict[str, Any]]:
@@ -392,9 +388,7 @@ def plan_file_ranges(dropped: DroppedFile, settings: IngestSettings) -> list[Byt
         return plan_ranges(stream, size, settings.range_bytes, options)
 
 
-def ingest_file_range(
-    dropped: DroppedFile, settings: IngestSettings, now: datetime, byte_range: ByteRange
-) -> FileReport:
+def ingest_file_range(dropped: DroppedFile, settings: IngestSettings, now: datetime, byte_range: ByteRange) -> FileReport:
     """One Map item: ingest the range and record its accounting (a retried range overwrites its record)."""
     report = ingest_range(dropped, settings, now, byte_range)
     FileLedger(settings.ledger_table).record_range(

@@ -91,9 +91,7 @@ class Matcher:
         The register is read whole when that costs less than looking up every candidate digest (erasures are
         rare, so it usually does): an empty register then settles it without digesting a value, and a small one is
         matched against the digests locally. Otherwise the digests are looked up by key."""
-        distinct = sum(
-            pc.count_distinct(table.column(name)).as_py() for name in ERASABLE_COLUMNS if name in table.column_names
-        )
+        distinct = sum(pc.count_distinct(table.column(name)).as_py() for name in ERASABLE_COLUMNS if name in table.column_names)
         strings = sum(1 for record in records for _ in record_strings(record))
         if not distinct + strings:
             return None
@@ -182,12 +180,7 @@ def erase_quarantine(bucket: str, matcher: Matcher, result: ObjectErasure) -> No
     for key, versions in _versions_by_key(bucket).items():
         bodies = [object_store.open_object(bucket, key, v["VersionId"]).read() for v in versions if "Size" in v]
         if key.endswith(".jsonl"):
-            holds = any(
-                matcher.record_matches(json.loads(line))
-                for body in bodies
-                for line in _text(body).splitlines()
-                if line.strip()
-            )
+            holds = any(matcher.record_matches(json.loads(line)) for body in bodies for line in _text(body).splitlines() if line.strip())
         else:
             holds = any(_delimited_text_matches(matcher, body) for body in bodies)
         if not holds:

@@ -111,7 +111,9 @@ def drop_erased(store: Any, rows: list[dict[str, Any]], salt: str | None = None)
     return kept, len(rows) - len(kept)
 
 
-def drop_erased_links(store: Any, links: list[list[Identifier]], salt: str | None = None) -> list[list[Identifier]]:
+def drop_erased_links(
+    store: Any, links: list[list[Identifier]], salt: str | None = None
+) -> list[list[Identifier]]:
     """The identifier sets to link that hold no erased identifier (one batched read), so linking cannot bind an
     erased person's identifier again."""
     if not links:

@@ -16,13 +16,8 @@ from cdp.identity.rules import Identifier
 from cdp.privacy.erasure import MEMBER_PREFIX, live_profiles_holding, merged_profiles
 from cdp.privacy.requests import json_default
 
-PROFILE_ITEM_KINDS = {
-    "PROFILE": "profile",
-    "IDENTIFIER#": "identifiers",
-    "EDGE#": "merge_edges",
-    "MESSAGE#": "journey_messages",
-    "CONSENT#": "consent_history",
-}
+PROFILE_ITEM_KINDS = {"PROFILE": "profile", "IDENTIFIER#": "identifiers", "EDGE#": "merge_edges", "MESSAGE#": "journey_messages",
+                      "CONSENT#": "consent_history"}
 RECORD_PREFIX = "RECORD#"
 
 
@@ -63,9 +58,7 @@ def export_profile(store: PrivacyStore, profile_id: str) -> dict[str, Any] | Non
             "merged_profiles": profiles[1:],
             "profile": {name: value for name, value in profile.items() if name not in ("pk", "sk", "consent")},
             "consents": profile.get("consent", {}),
-            "consent_history": sorted(
-                _without_keys(sections["consent_history"], "pk", "sk"), key=lambda h: str(h["recorded_at"])
-            ),
+            "consent_history": sorted(_without_keys(sections["consent_history"], "pk", "sk"), key=lambda h: str(h["recorded_at"])),
             "identifiers": sorted(
                 {str(item["sk"])[len(MEMBER_PREFIX) :] for item in sections["identifiers"]}
                 | {str(item["pk"]).removeprefix("IDENTITY#") for item in bound if item["sk"] == "IDENTITY"}
@@ -74,9 +67,7 @@ def export_profile(store: PrivacyStore, profile_id: str) -> dict[str, Any] | Non
             "merge_edges": _without_keys(sections["merge_edges"], "pk", "sk"),
             "journey_messages": _without_keys(sections["journey_messages"], "pk", "sk"),
             "records": dict(records),
-            "segment_memberships": sorted(
-                str(item["pk"]).removeprefix("SEGMENT#") for item in sections["segment_memberships"]
-            ),
+            "segment_memberships": sorted(str(item["pk"]).removeprefix("SEGMENT#") for item in sections["segment_memberships"]),
         }
     )
 

@@ -49,10 +49,7 @@ class ConsentRequest(BaseModel):
 def validation_errors(errors: list[Any]) -> list[dict[str, str]]:
     """pydantic / Powertools validation errors as {field, message}, without echoing the input."""
     return [
-        {
-            "field": ".".join(str(part) for part in error.get("loc", ()) if part != "body"),
-            "message": error.get("msg", ""),
-        }
+        {"field": ".".join(str(part) for part in error.get("loc", ()) if part != "body"), "message": error.get("msg", "")}
         for error in errors
     ]
 

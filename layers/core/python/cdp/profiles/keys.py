@@ -15,6 +15,8 @@ def identity_key(identifier_type: str, value: str) -> dict[str, str]:
     return {"pk": f"IDENTITY#{identifier_type}#{value}", "sk": "IDENTITY"}
 
 
+
+
 def message_id_key(source_id: str, message_id: str) -> dict[str, str]:
     return {"pk": f"MESSAGEID#{source_id}#{message_id}", "sk": "MESSAGEID"}
 

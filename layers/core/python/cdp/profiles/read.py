@@ -115,9 +115,6 @@ def public_profile(
         "value": _section(item, VALUE),
         "sentiment": _section(item, SENTIMENT),
         "consent": _plain(item.get("consent") or {}),
-        "consent_history": {
-            "statements": _plain(item.get("consent_statements", 0)),
-            "last_at": item.get("consent_updated_at"),
-        },
+        "consent_history": {"statements": _plain(item.get("consent_statements", 0)), "last_at": item.get("consent_updated_at")},
         "segments": _plain(item.get("segments") or []),
     }
