@@ -25,7 +25,7 @@ def _run(data_dir: Path, report_path: Path, log_level: str) -> int:
     report = run_pipeline(data_dir, report_path.with_suffix(".function-logs.jsonl"), log_level=log_level)
     _write_report(report, report_path)
     print(summary(report))
-    print(f"report written to {report_path}")
+    print(f"full report: {report_path}")
     return 1 if report["async_failures"] else 0
 
 
