@@ -9,6 +9,7 @@ export PYTHONPATH := $(CURDIR)/layers/core/python:$(CURDIR)/local
 DATA ?= build/sample_data
 REPORT ?= build/report.json
 PORT ?= 3000
+SIZE ?= 400
 TIME_UNIT ?= days
 
 .PHONY: install demo run api test lint unit bench build clean clv
@@ -27,8 +28,8 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed
 
-demo: $(VENV)/.installed  ## generate sample data, run the whole pipeline locally, write build/demo-report.json
-	$(PY) -m cdp_local demo
+demo: $(VENV)/.installed  ## sample data of SIZE customers (make demo SIZE=3000), the whole pipeline locally, build/demo-report.json
+	$(PY) -m cdp_local demo --customers $(SIZE)
 
 run: $(VENV)/.installed  ## run the pipeline on your own exports: make run DATA=dir REPORT=report.json
 	$(PY) -m cdp_local run --data $(DATA) --report $(REPORT)

@@ -25,7 +25,7 @@ def _run(data_dir: Path, report_path: Path, log_level: str) -> int:
     report = run_pipeline(data_dir, report_path.with_suffix(".function-logs.jsonl"), log_level=log_level)
     _write_report(report, report_path)
     print(summary(report))
-    print(f"report written to {report_path}")
+    print(f"full report: {report_path}")
     return 1 if report["async_failures"] or report["dead_letters"] else 0
 
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="generate the sample data and run the whole pipeline on it")
     demo.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "sample_data")
     demo.add_argument("--report", type=Path, default=REPO_ROOT / "build" / "demo-report.json")
-    demo.add_argument("--customers", type=int, default=3000)
+    demo.add_argument("--customers", type=int, default=400, help="customers in the sample data (default: 400)")
     run = commands.add_parser("run", help="run the whole pipeline on your own folder of exports")
     run.add_argument("--data", type=Path, required=True)
     run.add_argument("--report", type=Path, required=True)

@@ -7,9 +7,12 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+from cdp_local.operation_profile import OperationProfile, profiling_aws_operations
 from cdp_local.stack import LOCAL_CREDENTIALS, LocalStack
 
 TRACKING_FOLDER = "tracking"
@@ -27,9 +30,32 @@ def print_progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _scan(stack: LocalStack, table_logical_id: str) -> Iterator[dict[str, Any]]:
+def _scan(stack: LocalStack, table_logical_id: str, projection: str) -> Iterator[dict[str, Any]]:
+    """One pass over a table, only the named attributes (each `#name`)."""
     paginator = stack.client("dynamodb").get_paginator("scan")
-    for page in paginator.paginate(TableName=stack.physical_id(table_logical_id)):
+    names = {name: name.removeprefix("#") for name in projection.replace(" ", "").split(",")}
+    pages = paginator.paginate(
+        TableName=stack.physical_id(table_logical_id),
+        ProjectionExpression=", ".join(names),
+        ExpressionAttributeNames=names,
+    )
+    for page in pages:
+        for item in page["Items"]:
+            yield {name: next(iter(value.values())) for name, value in item.items()}
+
+
+def _file_items(stack: LocalStack, key: str) -> Iterator[dict[str, Any]]:
+    """The file ledger's items of one dropped object (its versions, ranges and applied batches): one partition."""
+    from cdp.profiles.keys import file_key
+
+    paginator = stack.client("dynamodb").get_paginator("query")
+    pages = paginator.paginate(
+        TableName=stack.physical_id("LedgerTable"),
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": file_key(stack.physical_id("RawBucket"), key, "")["pk"]}},
+        ConsistentRead=True,
+    )
+    for page in pages:
         for item in page["Items"]:
             yield {name: next(iter(value.values())) for name, value in item.items()}
 
@@ -141,10 +167,19 @@ def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
     return queues
 
 
+def _dropped_keys(stack: LocalStack) -> Iterator[str]:
+    paginator = stack.client("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=stack.physical_id("RawBucket")):
+        for summary in page.get("Contents", []):
+            yield summary["Key"]
+
+
 def build_report(stack: LocalStack) -> dict[str, Any]:
-    """Everything the run did, read back from the stack's own tables and executions."""
-    ledger_items = list(_scan(stack, "LedgerTable"))
-    profile_items = list(_scan(stack, "ProfilesTable"))
+    """Everything the run did, read back from the stack: the file ledger's partition of each object in the raw
+    bucket (not a scan of the ledger, which holds a record per row), one pass over the profiles table (profiles,
+    segment members, journey messages) and the executions."""
+    ledger_items = [item for key in _dropped_keys(stack) for item in _file_items(stack, key)]
+    profile_items = list(_scan(stack, "ProfilesTable", "#pk, #sk, #status, #channel, #reason"))
     files = {
         (item["pk"], item["sk"]): json.loads(item["report"])
         for item in ledger_items
@@ -211,6 +246,19 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def _timing_invocations(stack: LocalStack, profile: OperationProfile) -> Iterator[None]:
+    """Count and time each function invocation as `lambda:<LogicalId>` (its own time, AWS calls excluded)."""
+    invoke = stack.invoke
+
+    def timed_invoke(logical_id: str, event: Any) -> Any:
+        with profile.timing(f"lambda:{logical_id}"):
+            return invoke(logical_id, event)
+
+    with mock.patch.object(stack, "invoke", timed_invoke):
+        yield
+
+
 def run_pipeline(
     data_dir: Path,
     function_log: Path,
@@ -222,11 +270,14 @@ def run_pipeline(
 
     The functions' own output (structured logs, metrics) goes to `function_log`, as it would to CloudWatch Logs.
     """
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     function_log.parent.mkdir(parents=True, exist_ok=True)
+    operations = OperationProfile()
     with (
         function_log.open("w", encoding="utf-8") as function_output,
+        profiling_aws_operations(operations),
         LocalStack(wait_scale=0.0, parameters={"LogLevel": log_level}, function_output=function_output) as stack,
+        _timing_invocations(stack, operations),
     ):
         progress(f"local stack up in {time.monotonic() - started:.1f}s ({len(stack.physical_ids)} resources)")
         progress("dropping files into the raw bucket:")
@@ -238,28 +289,51 @@ def run_pipeline(
         progress("waiting for journeys to finish (waits shortened)...")
         stack.wait_for_executions(timeout=journey_timeout)
         report = build_report(stack)
+    report["seconds"] = round(time.monotonic() - started, 1)
+    report["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
+    report["aws_operations"] = operations.as_dict()
     progress(f"done in {time.monotonic() - started:.1f}s; function logs and metrics in {function_log}")
     return report
 
 
+def _counted(counts: dict[str, int], limit: int = 4) -> str:
+    """`a 3, b 2, ... (n more)`: the largest counts first."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{name} {count:,}" for name, count in ranked[:limit])
+    return shown + (f", ... ({len(ranked) - limit} more)" if len(ranked) > limit else "")
+
+
 def summary(report: dict[str, Any]) -> str:
-    rows_in = sum(file["rows_in"] for file in report["files"])
-    accepted = sum(file["rows_accepted"] for file in report["files"])
+    """A dozen lines a person reads: rows in and out, profiles, segments, journeys, messages, time."""
+    files = report["files"]
+    rows_in = sum(file["rows_in"] for file in files)
+    accepted = sum(file["rows_accepted"] for file in files)
+    reasons: Counter[str] = Counter()
+    for file in files:
+        reasons.update(file["quarantine_reasons"])
+    refused = [f"{file['key']} ({file['file_error']})" for file in files if file["file_error"]]
+    messages = report["messages"]
     lines = [
-        f"files: {len(report['files'])}  rows in: {rows_in:,}  accepted: {accepted:,}  quarantined: {rows_in - accepted:,}",
-        f"profiles: {report['profiles']:,}  (batches applied: "
-        f"{sum(file['profile_batches_applied'] for file in report['files'])} of "
-        f"{sum(file['profile_batches'] for file in report['files'])} queued)",
-        "segments: " + ", ".join(f"{name}={size}" for name, size in report["segments"].items()),
-        "journeys: "
-        + ", ".join(
-            f"{name} started={j['started']} completed={j['completed']}" for name, j in report["journeys"].items()
-        ),
-        f"messages: email={report['messages']['email']} sms={report['messages']['sms']} "
-        f"suppressed={report['messages']['suppressed']}",
+        f"files:       {len(files)} ingested" + (f", refused: {', '.join(refused)}" if refused else ""),
+        f"rows:        {rows_in:,} in, {accepted:,} accepted, {rows_in - accepted:,} quarantined"
+        + (f" ({_counted(dict(reasons))})" if reasons else ""),
+        f"profiles:    {report['profiles']:,} (profile batches applied: "
+        f"{sum(file['profile_batches_applied'] for file in files)} of {sum(file['profile_batches'] for file in files)})",
+        f"segments:    {len(report['segments'])}" + (f" ({_counted(report['segments'])})" if report["segments"] else ""),
         *(
-            f"FAILED: {queue['messages']} message(s) in dead-letter queue {queue['queue']} (see the report)"
+            f"journey:     {name} started {j['started']}, completed {j['completed']}, failed {j['failed']}"
+            for name, j in report["journeys"].items()
+            if j["started"]
+        ),
+        f"messages:    {messages['email']:,} email, {messages['sms']:,} sms, "
+        f"{sum(messages['suppressed'].values()):,} suppressed"
+        + (f" ({_counted(messages['suppressed'])})" if messages["suppressed"] else ""),
+        f"failures:    {len(report['async_failures'])} asynchronous invocation(s) failed",
+        *(
+            f"FAILED:      {queue['messages']} message(s) in dead-letter queue {queue['queue']} (see the report)"
             for queue in report["dead_letters"]
         ),
     ]
+    if "seconds" in report:
+        lines.append(f"time:        {report['seconds']:,.1f} s wall, {report['cpu_seconds']:,.1f} s CPU")
     return "\n".join(lines)

@@ -43,6 +43,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from samtranslator.translator.transform import transform
 
+from cdp_local.moto_speedups import faster_dynamodb
 from cdp_local.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec, function_events, function_specs, load_template
 
 ACCOUNT_ID = "123456789012"
@@ -517,6 +518,7 @@ class LocalStack:
 
         self._exits.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", lambda_invoke))
         self._exits.enter_context(_transactions_that_snapshot_only_touched_items())
+        self._exits.enter_context(faster_dynamodb())
         self._exits.enter_context(mock.patch("moto.s3.notifications._invoke_awslambda", s3_notification))
         self._exits.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         self._exits.enter_context(mock.patch.object(WaitFunction, "_wait_interval", scaled_wait))

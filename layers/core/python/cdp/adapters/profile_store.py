@@ -29,6 +29,16 @@ def _serialise(item: dict[str, Any]) -> dict[str, Any]:
     return {name: _serializer.serialize(value) for name, value in item.items()}
 
 
+def _stored_already(item: dict[str, Any], name: str, value: Any) -> bool:
+    """Whether the item holds exactly this value (same DynamoDB type and representation) under `name`."""
+    if name not in item:
+        return False
+    try:
+        return bool(_serializer.serialize(item[name]) == _serializer.serialize(value))
+    except (TypeError, ValueError):  # a value DynamoDB cannot hold as it is: let the update say so
+        return False
+
+
 class ProfileStore:
     """Profiles and the ledger of the source records applied to them."""
 
@@ -116,7 +126,11 @@ class ProfileStore:
     def _versioned_profile_update(
         self, profile: dict[str, Any], values: dict[str, Any], now: datetime
     ) -> dict[str, Any]:
-        """SET the changed attributes, bump `aggregates_version`, only if both versions are still those read."""
+        """SET the changed attributes, bump `aggregates_version`, only if both versions are still those read.
+
+        Attributes whose new value is the one stored are left out: the condition on the versions read guarantees
+        the stored value is still that one, and the request stays as small as the change."""
+        values = {name: value for name, value in values.items() if not _stored_already(profile, name, value)}
         names = {f"#v{i}": name for i, name in enumerate(values)}
         expression_values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(values.values())}
         expression_values.update({":now": now.isoformat(), ":one": 1})

@@ -1,0 +1,150 @@
+"""The local stack's faster DynamoDB paths answer exactly what moto answers without them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from cdp_local.moto_speedups import faster_dynamodb
+from moto import mock_aws
+
+TABLE = "speedups"
+Outcome = dict[str, Any]
+
+
+@pytest.fixture(autouse=True)
+def credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    yield
+
+
+def _outcome(call: Callable[[], dict[str, Any]]) -> Outcome:
+    """A call's answer without its request id, or its error code, message and cancellation reasons."""
+    try:
+        answer = call()
+    except ClientError as error:
+        return {
+            "error": error.response["Error"],
+            "reasons": error.response.get("CancellationReasons"),
+        }
+    answer.pop("ResponseMetadata", None)
+    return answer
+
+
+def _conditional_put(client: Any, pk: str, claim: str) -> dict[str, Any]:
+    return {
+        "Put": {
+            "TableName": TABLE,
+            "Item": {"pk": {"S": pk}, "sk": {"S": "K"}, "claim": {"S": claim}},
+            "ConditionExpression": "attribute_not_exists(pk) OR claim = :claim",
+            "ExpressionAttributeValues": {":claim": {"S": claim}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def _exercise() -> list[Outcome]:
+    """Reads and writes of every shape a local run makes, including the cases moto answers with an error."""
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    profile = {
+        "pk": {"S": "PROFILE#1"},
+        "sk": {"S": "PROFILE"},
+        "revenue": {"N": "12.50"},
+        "orders": {"L": [{"S": "o1"}, {"N": "2"}, {"BOOL": True}, {"NULL": True}]},
+        "categories": {"M": {"toys": {"N": "3"}, "empty": {"M": {}}}},
+        "tags": {"SS": ["a", "b"]},
+        "scores": {"NS": ["1", "2.5"]},
+        "empty_list": {"L": []},
+        "photo": {"B": b"\x00\x01binary"},
+    }
+    outcomes = [
+        _outcome(lambda: client.put_item(TableName=TABLE, Item=profile, ReturnValues="ALL_OLD")),
+        _outcome(lambda: client.get_item(TableName=TABLE, Key={"pk": profile["pk"], "sk": profile["sk"]})),
+        _outcome(
+            lambda: client.get_item(
+                TableName=TABLE, Key={"pk": profile["pk"], "sk": profile["sk"]}, ProjectionExpression="revenue, tags"
+            )
+        ),
+        _outcome(lambda: client.get_item(TableName=TABLE, Key={"pk": {"S": "none"}, "sk": {"S": "none"}})),
+        _outcome(
+            lambda: client.update_item(
+                TableName=TABLE,
+                Key={"pk": profile["pk"], "sk": profile["sk"]},
+                UpdateExpression="SET revenue = :r ADD version :one",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(version)",
+                ExpressionAttributeValues={":r": {"N": "20"}, ":one": {"N": "1"}},
+                ReturnValues="ALL_NEW",
+                ReturnConsumedCapacity="TOTAL",
+            )
+        ),
+        _outcome(
+            lambda: client.update_item(  # the same condition again: now it fails
+                TableName=TABLE,
+                Key={"pk": profile["pk"], "sk": profile["sk"]},
+                UpdateExpression="SET revenue = :r ADD version :one",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(version)",
+                ExpressionAttributeValues={":r": {"N": "20"}, ":one": {"N": "1"}},
+            )
+        ),
+        _outcome(lambda: client.transact_write_items(TransactItems=[_conditional_put(client, f"K#{n}", "f#1") for n in range(5)])),
+        _outcome(  # two keys claimed by another line, one by this one: cancelled, reasons with the old items
+            lambda: client.transact_write_items(
+                TransactItems=[_conditional_put(client, f"K#{n}", "f#2" if n < 2 else "f#1") for n in range(4)]
+            )
+        ),
+        _outcome(lambda: client.transact_write_items(TransactItems=[_conditional_put(client, "K#9", "f#1")] * 2)),
+        _outcome(  # a value the condition does not use
+            lambda: client.put_item(
+                TableName=TABLE,
+                Item=profile,
+                ConditionExpression="attribute_not_exists(pk)",
+                ExpressionAttributeValues={":unused": {"S": "x"}},
+            )
+        ),
+        _outcome(
+            lambda: client.batch_get_item(
+                RequestItems={TABLE: {"Keys": [{"pk": {"S": f"K#{n}"}, "sk": {"S": "K"}} for n in range(7)], "ConsistentRead": True}}
+            )
+        ),
+        _outcome(lambda: client.query(TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "K#1"}})),
+        _outcome(lambda: client.scan(TableName=TABLE, Limit=2)),
+        _outcome(lambda: client.scan(TableName=TABLE, FilterExpression="claim = :c", ExpressionAttributeValues={":c": {"S": "f#1"}})),
+        _outcome(lambda: client.scan(TableName=TABLE, Select="COUNT")),
+        _outcome(
+            lambda: client.batch_write_item(
+                RequestItems={TABLE: [{"DeleteRequest": {"Key": {"pk": {"S": "K#0"}, "sk": {"S": "K"}}}}]}
+            )
+        ),
+        _outcome(lambda: client.delete_item(TableName=TABLE, Key={"pk": {"S": "K#1"}, "sk": {"S": "K"}}, ReturnValues="ALL_OLD")),
+    ]
+    outcomes.append({"key_schema": client.describe_table(TableName=TABLE)["Table"]["KeySchema"]})
+    return outcomes
+
+
+def test_every_answer_is_the_one_moto_gives_without_the_faster_paths() -> None:
+    # Given the same calls made against plain moto
+    with mock_aws():
+        expected = _exercise()
+
+    # When they are made with the faster paths in place
+    with mock_aws(), faster_dynamodb():
+        answers = _exercise()
+
+    # Then every answer and error is the same, conditions included (a kept parse never answers for other values)
+    assert answers == expected
+    assert [answer.get("error", {}).get("Code") for answer in answers if "error" in answer] == [
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+        "ValidationException",
+        "ConditionalCheckFailedException",
+    ]
