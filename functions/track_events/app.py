@@ -77,6 +77,7 @@ def _ports(settings: TrackingSettings) -> TrackingPorts:
         register=MessageRegister(settings.ledger_table),
         dedupe_window=settings.dedupe_window,
         backfill_horizon=settings.backfill_horizon,
+        phone_region=settings.default_phone_region,
     )
 
 
@@ -89,6 +90,7 @@ def _privacy_ports(settings: TrackingSettings) -> PrivacyPorts:
         register=MessageRegister(settings.ledger_table),
         dedupe_window=settings.dedupe_window,
         salt=current_salt(),
+        phone_region=settings.default_phone_region,
     )
 
 

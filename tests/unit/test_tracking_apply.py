@@ -60,7 +60,7 @@ def calls_to_profiles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
 
 
 def _ports(register: FakeRegister) -> TrackingPorts:
-    return TrackingPorts(store=object(), register=register, dedupe_window=WINDOW, backfill_horizon=timedelta(days=30))
+    return TrackingPorts(store=object(), register=register, dedupe_window=WINDOW, backfill_horizon=timedelta(days=30), phone_region="GB")
 
 
 def _track(message_id: str, **fields: Any):

@@ -7,7 +7,9 @@ from datetime import timedelta
 from functools import cache
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cdp.identifiers import COUNTRY_CALLING_CODES, REGION_PATTERN
 
 
 class ConfigurationError(RuntimeError):
@@ -23,6 +25,14 @@ class CoreSettings(BaseModel):
     ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
     event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
     journey_trigger_horizon_days: int = Field(alias="JOURNEY_TRIGGER_HORIZON_DAYS", ge=0)
+    default_phone_region: str = Field(alias="DEFAULT_PHONE_REGION", pattern=REGION_PATTERN)
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _known_region(cls, region: str) -> str:
+        if region not in COUNTRY_CALLING_CODES:
+            raise ValueError(f"{region} has no calling code")
+        return region
 
     @property
     def backfill_horizon(self) -> timedelta:

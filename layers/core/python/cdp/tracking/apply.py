@@ -29,12 +29,14 @@ class Register(Protocol):
 
 @dataclass(frozen=True)
 class TrackingPorts:
-    """What applying needs: the profile store, the messageId register and the two windows from settings."""
+    """What applying needs: the profile store, the messageId register, the two windows and the default phone region
+    from settings."""
 
     store: Any
     register: Register
     dedupe_window: timedelta
     backfill_horizon: timedelta
+    phone_region: str
 
 
 @dataclass
@@ -92,7 +94,8 @@ def apply_calls(
             continue
         lineage = Lineage(f"http/{source_id}", call.message_id, index)
         try:
-            rows.extend(call_rows(call, source_id, call.occurred_at(received_at, batch_sent_at), lineage))
+            occurred_at = call.occurred_at(received_at, batch_sent_at)
+            rows.extend(call_rows(call, source_id, occurred_at, lineage, ports.phone_region))
         except InvalidCall as invalid:
             result.rejected.append({"index": index, "errors": invalid.errors})
             continue
@@ -126,7 +129,7 @@ def apply_webhook(
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise InvalidCall([{"field": "", "message": "body is not valid JSON"}]) from None
-    rows = webhook_rows(topic, payload, Lineage(f"shopify/{shop}", webhook_id, 0))
+    rows = webhook_rows(topic, payload, Lineage(f"shopify/{shop}", webhook_id, 0), ports.phone_region)
     applied = apply_rows(ports, rows, source, received_at)
     events = list(applied.events)
     if topic == "checkouts/update":
