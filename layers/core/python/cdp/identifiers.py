@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import re
 
-EMAIL_PATTERN = (
-    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
-)
+EMAIL_PATTERN = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
 E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"
 TRUNK_MARK = r"\(0\)"
 PHONE_SEPARATORS = r"[\t\n\v\f\r \-().\/']"
