@@ -21,7 +21,6 @@ E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"
 TRUNK_MARK = r"\(0\)"
 PHONE_SEPARATORS = r"[\t\n\v\f\r \-().\/']"
 INTERNATIONAL_PREFIX = r"^00"
-REGION_PATTERN = r"^[A-Z]{2}$"
 
 _EMAIL = re.compile(EMAIL_PATTERN)
 _E164 = re.compile(E164_PATTERN)
