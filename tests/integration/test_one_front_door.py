@@ -22,6 +22,7 @@ from cdp_local.template import REPO_ROOT
 from moto.firehose.models import FirehoseBackend
 
 from tests.integration.shopify_shop import shopify_signature
+from tests.integration.test_privacy_no_trace import _call
 
 EVENTS = REPO_ROOT / "events"
 EMAIL = "ann.lee@xn--bcher-kva.de"
@@ -131,6 +132,29 @@ def test_one_person_through_every_entry_point_is_one_profile_found_by_any_writte
         ("phone", PHONE),
         ("anonymous_id", "anon-ann"),
     }
+
+
+def test_consent_requests_name_the_person_in_any_written_form(stack: LocalStack, doors: Entrances) -> None:
+    # Given: Ann from the customers file
+    doors.drop_file("customers/ann.csv", CUSTOMERS_FILE)
+    now = datetime.now(UTC)
+    # When: SMS consent is given by her national phone number, email consent withdrawn by her Unicode address
+    statements = [
+        {"phone": "07700 900-123", "channel": "sms", "granted": True},
+        {"email": "ANN.LEE@bücher.de", "channel": "email", "granted": False},
+    ]
+    answers = [_call(stack, "POST", "/v1/consents", {**who, "recorded_at": now.isoformat()}) for who in statements]
+    bad = _call(stack, "POST", "/v1/consents", {"phone": "call me", "channel": "sms", "granted": True,
+                                                "recorded_at": now.isoformat()})  # fmt: skip
+    # Then: both reach her one profile; a phone that is no number is a 400 naming the field
+    assert [(status, answer["applied"]) for status, answer in answers] == [(200, True), (200, True)]
+    [profile] = _live_profiles(stack)
+    consent = profile["consent"]["M"]
+    assert (consent["sms:marketing"]["M"]["granted"]["BOOL"], consent["email:marketing"]["M"]["granted"]["BOOL"]) == (
+        True,
+        False,
+    )
+    assert bad[0] == 400 and bad[1]["fields"][0]["field"] == "phone"
 
 
 def test_a_lookup_by_a_written_form_that_is_no_identifier_is_400(doors: Entrances) -> None:
