@@ -26,7 +26,7 @@ def _run(data_dir: Path, report_path: Path, log_level: str) -> int:
     _write_report(report, report_path)
     print(summary(report))
     print(f"report written to {report_path}")
-    return 1 if report["async_failures"] else 0
+    return 1 if report["async_failures"] or report["dead_letters"] else 0
 
 
 def _demo(out_dir: Path, report_path: Path, customers: int, log_level: str) -> int:

@@ -16,7 +16,9 @@ TRACKING_FOLDER = "tracking"
 TRACKING_BATCH_SIZE = 100
 LOCAL_SOURCE_ID = "local-demo"
 DEMO_SHOP = "demo.myshopify.com"
-DEMO_SHOP_SECRET = "shpss_local_demo_webhook_secret"  # local only: the sample webhooks in events/shopify are signed with it
+DEMO_SHOP_SECRET = (
+    "shpss_local_demo_webhook_secret"  # local only: the sample webhooks in events/shopify are signed with it
+)
 
 Progress = Callable[[str], None]
 
@@ -100,6 +102,45 @@ def _failure_cause(stack: LocalStack, execution_arn: str) -> str:
     return "unknown"
 
 
+DEAD_LETTER_SAMPLES = 5
+DEAD_LETTER_KEYS = ("deadLetterTargetArn", "DeadLetterQueue", "DeadLetterConfig")
+
+
+def _dead_letter_targets(node: Any) -> set[str]:
+    """The logical ids of every queue the template names as a dead-letter target: an SQS redrive policy's
+    deadLetterTargetArn, a function's DeadLetterQueue TargetArn, an event target's DeadLetterConfig Arn."""
+    if isinstance(node, list):
+        return set().union(*map(_dead_letter_targets, node))
+    if not isinstance(node, dict):
+        return set()
+    found = set().union(*map(_dead_letter_targets, node.values()))
+    for name in DEAD_LETTER_KEYS:
+        target = node.get(name)
+        if isinstance(target, dict):
+            arn = target.get("TargetArn", target.get("Arn", target))
+            if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+                found.add(arn["Fn::GetAtt"][0])
+    return found
+
+
+def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
+    """Every dead-letter queue holding messages: how many, and the first few bodies (which batch or event failed).
+    Any entry means work the run accepted was not done: the run has failed."""
+    sqs = stack.client("sqs")
+    queues = []
+    for logical_id in sorted(_dead_letter_targets(stack.template["Resources"])):
+        url = stack.physical_id(logical_id)
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        count = sum(int(value) for value in attributes.values())
+        if count:
+            sample = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=DEAD_LETTER_SAMPLES, VisibilityTimeout=0)
+            bodies = [message["Body"][:500] for message in sample.get("Messages", [])]
+            queues.append({"queue": logical_id, "messages": count, "samples": bodies})
+    return queues
+
+
 def build_report(stack: LocalStack) -> dict[str, Any]:
     """Everything the run did, read back from the stack's own tables and executions."""
     ledger_items = list(_scan(stack, "LedgerTable"))
@@ -143,6 +184,7 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
                         "rows_quarantined",
                         "quarantine_reasons",
                         "file_error",
+                        "file_error_detail",
                         "profile_batches",
                     )
                 },
@@ -165,6 +207,7 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
             "suppressed": dict(Counter(item["reason"] for item in sends if item["status"] == "suppressed")),
         },
         "async_failures": [failure.__dict__ for failure in stack.async_failures],
+        "dead_letters": dead_letters(stack),
     }
 
 
@@ -214,5 +257,9 @@ def summary(report: dict[str, Any]) -> str:
         ),
         f"messages: email={report['messages']['email']} sms={report['messages']['sms']} "
         f"suppressed={report['messages']['suppressed']}",
+        *(
+            f"FAILED: {queue['messages']} message(s) in dead-letter queue {queue['queue']} (see the report)"
+            for queue in report["dead_letters"]
+        ),
     ]
     return "\n".join(lines)

@@ -785,7 +785,9 @@ def _as_a_fresh_process() -> None:
     metrics.service = os.environ.get("POWERTOOLS_SERVICE_NAME") or None
     logger.append_keys(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "service_undefined")
     logger.setLevel(os.environ.get("LOG_LEVEL") or "INFO")
-    logger.registered_handler.setStream(sys.stdout)  # type: ignore[attr-defined]
+    # assigned, not setStream(): that flushes the previous stream, which may be an earlier run's closed log file
+    # (a StreamHandler flushes after every record, so nothing is left to flush)
+    logger.registered_handler.stream = sys.stdout  # type: ignore[attr-defined]
 
 
 def _reset_platform_caches() -> None:

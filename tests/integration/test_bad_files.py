@@ -1,8 +1,10 @@
-"""Hostile and broken file drops are quarantined whole with a reason; nothing crashes or retries forever."""
+"""Hostile and broken file drops: unreadable ones are quarantined whole with a reason, a few bad lines only their
+rows; nothing crashes or retries forever."""
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from typing import Any
 
@@ -29,7 +31,7 @@ def _ledger_reports(stack: LocalStack) -> list[dict[str, Any]]:
         ("orders/binary.csv", b"\xff\xfe\x00\x01" * 100, "undecodable_text"),
         (
             "orders/truncated.csv.gz",
-            gzip.compress(b"".join(b"O%d,C%d\n" % (i, i * 7919) for i in range(5000)), mtime=0)[:2000],
+            gzip.compress(b"".join(b"O%d,C%d\n" % (i, i * 7919) for i in range(5000)), mtime=0)[:12],
             "truncated_gzip",
         ),
         ("orders/empty.csv", b"", "empty_file"),
@@ -102,11 +104,51 @@ def test_a_gzip_truncated_mid_stream_keeps_the_rows_read_and_a_fixed_redrop_adds
     stack.client("s3").put_object(Bucket=raw, Key="orders/cut.csv.gz", Body=complete)
     # Then: the rows read before the fault stay accepted; the report says where reading stopped
     assert cut["file_error"] == "truncated_gzip"
-    assert 0 < cut["rows_accepted"] == cut["rows_in"] < 3000
-    assert cut["unread_from_line"] == cut["rows_in"] + 2
+    # (the line the stream was cut in is quarantined as truncated_gzip: reading stops there)
+    assert cut["quarantine_reasons"] == {"truncated_gzip": 1}
+    assert 0 < cut["rows_accepted"] == cut["rows_in"] - 1 < 3000
+    assert cut["unread_from_line"] == cut["rows_in"] + 1
     # Then: the fixed file adds only the missing rows; together every row is accepted once
     [fixed] = [report for report in _ledger_reports(stack) if report["file_id"] != cut["file_id"]]
     assert fixed["file_error"] is None
     assert fixed["quarantine_reasons"] == {"duplicate_of_earlier_file": cut["rows_accepted"]}
     assert cut["rows_accepted"] + fixed["rows_accepted"] == 3000
+    assert stack.async_failures == []
+
+
+def test_a_nul_byte_quarantines_its_row_not_the_file(stack: LocalStack) -> None:
+    # Given: five rows, two of them holding a NUL byte
+    rows = [b"O%d,1,C%d,,2024-01-01T10:00:00Z,GBP,S,1,1.00,completed\n" % (n, n) for n in range(5)]
+    rows[1] = rows[1].replace(b",S,", b",S\x00,")
+    rows[3] = rows[3].replace(b"GBP", b"G\x00BP")
+    # When
+    stack.client("s3").put_object(
+        Bucket=stack.physical_id("RawBucket"), Key="orders/nul.csv", Body=HEADER + b"".join(rows)
+    )
+    # Then: the three readable rows are accepted, the two others quarantined with their lines
+    [report] = build_report(stack)["files"]
+    assert (report["file_error"], report["rows_in"], report["rows_accepted"]) == (None, 5, 3)
+    assert report["quarantine_reasons"] == {"binary_content": 2}
+    quarantine = stack.physical_id("QuarantineBucket")
+    [stored] = stack.client("s3").list_objects_v2(Bucket=quarantine, Prefix="rows/")["Contents"]
+    body = stack.client("s3").get_object(Bucket=quarantine, Key=stored["Key"])["Body"].read().decode()
+    assert sorted(json.loads(line)["line"] for line in body.splitlines()) == [3, 5]
+
+
+def test_a_small_truncated_gzip_keeps_its_complete_rows_and_reports_where_it_ends(stack: LocalStack) -> None:
+    # Given: a gzip export cut inside its first read block, mid-line
+    content = HEADER + GUEST_LINES[:20_000]
+    compressed = gzip.compress(content, mtime=0)
+    cut = compressed[: len(compressed) // 3]
+    inflated = gzip.GzipFile(fileobj=io.BytesIO(cut)).read1(1 << 20)
+    complete_rows = inflated.count(b"\n") - 1
+    # When
+    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="orders/cut-small.csv.gz", Body=cut)
+    # Then: every complete row inflated before the cut is accepted, the partial one quarantined, and the report
+    # says how many bytes were decompressed
+    [report] = build_report(stack)["files"]
+    assert complete_rows > 50 and not inflated.endswith(b"\n")
+    assert (report["file_error"], report["rows_accepted"]) == ("truncated_gzip", complete_rows)
+    assert report["quarantine_reasons"] == {"truncated_gzip": 1}
+    assert report["file_error_detail"] == f"the gzip stream ends after {len(inflated)} decompressed bytes"
     assert stack.async_failures == []

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from cdp.clean.entities import ENTITIES
+from cdp.clean.entities import ENTITIES, LONG_TEXT_BYTES, MAX_FIELD_BYTES, MAX_ROW_BYTES
 from cdp.clean.table import CleanResult, FileKeys, UnreadableFile, clean_table
 from cdp.ingest.file_reader import RawRows, read_csv_rows
 from cdp.ingest.mappings import SourceMapping, apply_mapping, mapping_for
@@ -383,9 +383,49 @@ def test_hostile_values_are_rejected_not_crashed_on() -> None:
     ]) + "\n"  # fmt: skip
     # When
     raw, result = _clean("orders", data)
-    # Then: the long id is kept as text, every other row has its own reason
+    # Then: values over their byte budget are out of range, every other row has its own reason
     assert [r.reason for r in result.rejected] == [
-        "invalid:quantity", "invalid:unit_price", "invalid_timestamp", "unknown_currency"
+        "out_of_range:quantity", "out_of_range:unit_price", "invalid_timestamp", "unknown_currency",
+        "out_of_range:order_id",
     ]
-    assert result.accepted.column("order_id").to_pylist() == ["x" * 10_000]
     assert raw.rows_in == result.accepted.num_rows + len(result.rejected)
+
+
+def test_values_over_their_byte_budget_are_quarantined_before_cleaning() -> None:
+    # Given: a name at its budget, one byte over it (in two-byte characters) with a bad email too, a 5 MB name
+    data = "".join([
+        _customer(first_name="a" * MAX_FIELD_BYTES),
+        _customer(customer_id="C2", first_name="é" * (MAX_FIELD_BYTES // 2) + "a", email="bad").split("\n", 1)[1],
+        _customer(customer_id="C3", first_name="x" * 5_000_000).split("\n", 1)[1],
+    ])  # fmt: skip
+    # When
+    raw, result = _clean("customers", data)
+    # Then: a value's size is its first fault
+    assert result.accepted.column("customer_id").to_pylist() == ["C1"]
+    assert [(r.line, r.reason) for r in result.rejected] == [
+        (3, "out_of_range:first_name"),
+        (4, "out_of_range:first_name"),
+    ]
+    assert raw.rows_in == result.accepted.num_rows + len(result.rejected)
+
+
+def test_a_row_over_its_byte_budget_is_quarantined_even_when_each_value_is_within_its_own() -> None:
+    # Given: a customers row of all seventeen columns, each value just under the field budget
+    names = ENTITIES["customers"].column_names
+    value = "y" * (MAX_ROW_BYTES // len(names) + 1)
+    assert len(value) <= MAX_FIELD_BYTES
+    data = ",".join(names) + "\n" + ",".join(value for _ in names) + "\n"
+    # When
+    _, result = _clean("customers", data)
+    # Then
+    assert [(r.line, r.reason) for r in result.rejected] == [(2, "out_of_range:row_bytes")]
+
+
+def test_free_text_and_json_have_the_long_text_budget() -> None:
+    # Given: a feedback comment longer than a field's budget but within the long-text one
+    comment = "z" * (LONG_TEXT_BYTES - 1)
+    data = f"response_id,customer_id,responded_at,kind,score,comment\nR1,C1,2024-01-01T10:00:00Z,nps,9,{comment}\n"
+    # When
+    _, result = _clean("feedback", data)
+    # Then
+    assert result.rejected == [] and result.accepted.column("comment").to_pylist() == [comment]

@@ -622,3 +622,30 @@ def test_a_200_mb_csv_streams_in_bounded_memory(tmp_path: Path) -> None:
     # Then: every row read, and the peak grew by less than the file holds (a whole read would need 2-3 times it)
     assert counted == rows
     assert peak_mib - baseline_mib < 150, (baseline_mib, peak_mib)  # measured: about 95 MiB with the defaults
+
+
+def test_lines_holding_a_nul_byte_are_malformed_rows_and_the_others_are_read() -> None:
+    # Given: a five-row CSV with a NUL byte in two rows
+    data = b"a,b\n1,x\n2,y\x00\n3,z\n4,\x00w\n5,v\n"
+    # When
+    batches, rows, lines = _read(data)
+    # Then
+    assert [row["a"] for row in rows] == ["1", "3", "5"]
+    assert [(r.line, r.reason) for b in batches for r in b.malformed] == [(3, "binary_content"), (5, "binary_content")]
+
+
+def test_a_gzip_cut_in_its_first_block_yields_its_complete_rows_then_says_where_it_ends() -> None:
+    # Given: 200 rows compressed, cut in the middle
+    compressed = gzip.compress(b"a,b\n" + b"".join(b"%d,row %d\n" % (n, n) for n in range(200)), mtime=0)
+    cut = compressed[: len(compressed) // 2]
+    inflated = gzip.GzipFile(fileobj=io.BytesIO(cut)).read1(1 << 20)
+    batches: list[RawRows] = []
+    # When
+    with pytest.raises(UnreadableFile) as refused:
+        for batch in read_batches(io.BytesIO(cut), ReadOptions(format="csv")):
+            batches.append(batch)
+    # Then: every complete line is a row, the partial one a malformed row, and the fault counts the bytes inflated
+    complete = inflated.count(b"\n") - 1
+    assert sum(batch.table.num_rows for batch in batches) == complete > 0
+    assert [(r.line, r.reason) for b in batches for r in b.malformed] == [(complete + 2, "truncated_gzip")]
+    assert refused.value.detail == f"the gzip stream ends after {len(inflated)} decompressed bytes"

@@ -61,9 +61,9 @@ def test_a_key_no_mapping_claims_is_an_unknown_mapping(key: str) -> None:
 
 def test_a_manifest_names_a_shipped_mapping_and_version_whatever_the_key() -> None:
     # Given / When
-    mapping = mapping_for("drops/anything.csv", {"mapping": "online_retail", "version": 1})
+    mapping = mapping_for("drops/anything.csv", {"mapping": "online_retail", "version": 2})
     # Then
-    assert (mapping.name, mapping.version, mapping.entity) == ("online_retail", 1, "orders")
+    assert (mapping.name, mapping.version, mapping.entity) == ("online_retail", 2, "orders")
 
 
 def test_a_manifest_may_carry_an_inline_mapping() -> None:
@@ -147,10 +147,12 @@ def test_online_retail_lines_become_canonical_order_lines() -> None:
     # Then
     rows = result.accepted.to_pylist()
     assert [(r["order_id"], r["line_id"], r["status"], r["category"], r["country"], r["customer_id"]) for r in rows] == [
-        ("536365", "85123A|6|2.55", "completed", None, "GB", "17850"),
-        ("C536379", "D|-1|27.50", "cancelled", "non_product", "IE", "14527"),
-        ("536370", "POST|3|18.00", "completed", "non_product", "FR", "12583"),
-        ("536544", "21773|1|2.51", "completed", None, None, None),
+        ("536365", "85123A|6|2.55|12/1/2010 8:26|WHITE HANGING HEART T-LIGHT HOLDER|17850|United Kingdom",
+         "completed", None, "GB", "17850"),
+        ("C536379", "D|-1|27.50|2011-06-01 09:41:00|Discount|14527|EIRE", "cancelled", "non_product", "IE", "14527"),
+        ("536370", "POST|3|18.00|2011-06-01 09:41:00|POSTAGE|12583|France", "completed", "non_product", "FR", "12583"),
+        ("536544", "21773|1|2.51|2011-06-01 09:41:00|DECORATIVE ROSE BATHROOM BOTTLE||Channel Islands",
+         "completed", None, None, None),
     ]
     assert [r["line_amount"] for r in rows] == [Decimal("15.3"), Decimal("-27.5"), Decimal("54"), Decimal("2.51")]
     # Winter GMT is UTC; June is BST (UTC+1)
@@ -159,6 +161,27 @@ def test_online_retail_lines_become_canonical_order_lines() -> None:
     assert [(r.line, r.reason) for r in result.rejected] == [
         (3, "duplicate_in_file"), (7, "stock_adjustment"), (8, "accounting_adjustment")
     ]
+
+
+REAL_LINES_ALIKE_BUT_NOT_DUPLICATES = [  # lines 199126/199146, 346035/346283 and 452370/452373 of the real export
+    '554084,23298,"BUNTING , SPOTTY",3,2011-05-22 11:52:00,4.95,12909,United Kingdom',
+    "554084,23298,SPOTTY BUNTING,3,2011-05-22 11:52:00,4.95,12909,United Kingdom",
+    "567183,22659,LUNCH BOX I LOVE LONDON,2,2011-09-18 15:32:00,1.95,14769,United Kingdom",
+    "567183,22659,LUNCH BOX I LOVE LONDON,2,2011-09-18 15:33:00,1.95,14769,United Kingdom",
+    "575335,23203,JUMBO BAG DOILEY PATTERNS,300,2011-11-09 13:56:00,1.79,12931,United Kingdom",
+    "575335,23203,JUMBO BAG VINTAGE DOILY,300,2011-11-09 13:56:00,1.79,12931,United Kingdom",
+]
+
+
+def test_online_retail_lines_that_differ_in_description_or_minute_are_all_kept() -> None:
+    # Given: three pairs of real lines with the same invoice, code, quantity and price, and one exact repeat
+    lines = [*REAL_LINES_ALIKE_BUT_NOT_DUPLICATES, REAL_LINES_ALIKE_BUT_NOT_DUPLICATES[-1]]
+    # When
+    result = _through(mapping_for("online_retail/x.csv", None), "\n".join([ONLINE_RETAIL_HEADER, *lines]) + "\n")
+    # Then: the six distinct lines are accepted with six distinct keys; only the exact repeat is a duplicate
+    assert result.accepted.num_rows == 6
+    assert len(set(result.accepted.column("line_id").to_pylist())) == 6
+    assert [(r.line, r.reason) for r in result.rejected] == [(8, "duplicate_in_file")]
 
 
 def test_shopify_order_fields_are_filled_down_to_every_line_item() -> None:

@@ -18,6 +18,7 @@ from cdp.identity.resolution import resolve_batch
 from cdp.profiles.aggregates import aggregate_profile
 from cdp.profiles.apply import MalformedRecord, UnknownEntity, apply_records
 from cdp.profiles.read import public_profile
+from cdp.segments.rfm import score_profiles
 from moto.dynamodb.responses import DynamoHandler
 
 from tests.unit.identity_tables import LEDGER, PROFILES, identity_tables
@@ -74,14 +75,44 @@ def test_orders_aggregate_distinct_orders_units_revenue_and_favourites(store: Pr
     ]
     # When they are applied
     outcome = apply_records(store, "orders", rows, "test", NOW, HORIZON)
-    # Then the guest is counted and skipped, the cancelled line adds nothing
+    # Then the guest is counted and skipped; the voided order (a positive cancelled line) never was a sale: it
+    # reduces nothing and counts only as cancelled
     assert (outcome.created, outcome.records_applied, outcome.guest_records) == (1, 4, 1)
     profile = profile_of(store, "C1")
     assert (profile["orders_count"], profile["units"], profile["revenue"]) == (2, 4, Decimal("55.50"))
+    assert (profile["cancelled_units"], profile["cancelled_amount"]) == (1, Decimal("99.00"))
     assert profile["average_order_value"] == Decimal("27.75")
     assert profile["revenue_by_currency"] == {"EUR": Decimal("55.50")}
     assert profile["favourite_categories"] == ["shoes", "bags"]
     assert profile["first_order_at"] < profile["last_order_at"]
+
+
+def test_cancellation_notes_reduce_net_revenue_and_are_counted_apart(store: ProfileStore) -> None:
+    # Given two sales, then a cancellation note (its own invoice, negative units) giving back 2 units of one
+    sales = [order_line("O1", "1", "C1", "10.00", 3), order_line("O2", "1", "C1", "4.00", 1)]
+    note = order_line("O9", "1", "C1", "10.00", -2, status="cancelled")
+    # When they are applied, the note first
+    apply_records(store, "orders", [note], "test", NOW, HORIZON)
+    apply_records(store, "orders", sales, "test", NOW, HORIZON)
+    # Then revenue and units are net of the note, the note is no order, and it is counted as cancelled
+    profile = profile_of(store, "C1")
+    assert (profile["revenue"], profile["units"], profile["orders_count"]) == (Decimal("14.00"), 2, 2)
+    assert profile["revenue_by_currency"] == {"EUR": Decimal("14.00")}
+    assert (profile["cancelled_units"], profile["cancelled_amount"]) == (2, Decimal("20.00"))
+    assert profile["first_cancelled_at"] == profile["last_cancelled_at"] == note["ordered_at"].isoformat()
+    assert profile["average_order_value"] == Decimal("7.00")
+
+
+def test_a_customer_who_only_cancelled_is_dated_by_the_cancellation(store: ProfileStore) -> None:
+    # Given a customer whose only line is a cancellation note, applied today
+    note = order_line("O9", "1", "C1", "10.00", -1, status="cancelled", ordered_at=NOW - timedelta(days=400))
+    apply_records(store, "orders", [note], "test", NOW, HORIZON)
+    # When segments load profiles for scoring
+    table, _ = SegmentStore(PROFILES).load_profiles()
+    # Then first seen is the cancellation's date, not the profile's creation, and the stage is churned, not new
+    row = table.to_pylist()[0]
+    assert row["first_seen_at"] == row["last_cancelled_at"] == NOW - timedelta(days=400)
+    assert score_profiles(table, NOW).column("lifecycle_stage").to_pylist() == ["churned"]
 
 
 def test_returns_reduce_revenue_and_count(store: ProfileStore) -> None:

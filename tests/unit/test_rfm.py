@@ -16,10 +16,12 @@ DAY = timedelta(days=1)
 ProfileRow = tuple[str, timedelta | None, timedelta | None, int, float]
 
 
-def _profiles(rows: Sequence[ProfileRow]) -> pa.Table:
-    """(profile id, first seen ago, last order ago or None, orders, revenue) per profile."""
+def _profiles(rows: Sequence[ProfileRow], last_cancelled: timedelta | None = None) -> pa.Table:
+    """(profile id, first seen ago, last order ago or None, orders, revenue) per profile; each last cancelled
+    `last_cancelled` ago (None: never)."""
     return pa.table(
         {
+            "last_cancelled_at": pa.array([AS_OF - last_cancelled if last_cancelled else None] * len(rows)),
             "profile_id": [row[0] for row in rows],
             "first_seen_at": [AS_OF - row[1] if row[1] is not None else None for row in rows],
             "last_order_at": [AS_OF - row[2] if row[2] is not None else None for row in rows],
@@ -149,26 +151,35 @@ def test_scored_buyers_are_named_by_their_r_and_f_scores() -> None:
 
 
 @pytest.mark.parametrize(
-    ("first_seen", "last_order", "orders", "stage"),
+    ("first_seen", "last_order", "orders", "stage", "last_cancelled"),
     [
-        pytest.param(30 * DAY + timedelta(hours=23), None, 0, "new", id="no order, first seen 30 whole days ago"),
-        pytest.param(31 * DAY, None, 0, "prospect", id="no order, first seen 31 days ago"),
-        pytest.param(None, None, 0, "prospect", id="no order, first seen unknown"),
-        pytest.param(30 * DAY, 2 * DAY, 1, "new", id="one order, first seen 30 days ago"),
-        pytest.param(30 * DAY, 2 * DAY, 2, "active", id="two orders, first seen 30 days ago"),
-        pytest.param(31 * DAY, 2 * DAY, 1, "active", id="one order, first seen 31 days ago"),
-        pytest.param(400 * DAY, 90 * DAY + timedelta(hours=23), 3, "active", id="last order 90 whole days ago"),
-        pytest.param(400 * DAY, 91 * DAY, 3, "dormant", id="last order 91 days ago"),
-        pytest.param(400 * DAY, 365 * DAY, 3, "dormant", id="last order 365 days ago"),
-        pytest.param(800 * DAY, 366 * DAY, 3, "churned", id="last order 366 days ago"),
-        pytest.param(400 * DAY, -timedelta(hours=2), 3, "active", id="order stamped after as_of"),
+        pytest.param(30 * DAY + timedelta(hours=23), None, 0, "new", None, id="no order, first seen 30 whole days ago"),
+        pytest.param(31 * DAY, None, 0, "prospect", None, id="no order, first seen 31 days ago"),
+        pytest.param(None, None, 0, "prospect", None, id="no order, first seen unknown"),
+        pytest.param(30 * DAY, 2 * DAY, 1, "new", None, id="one order, first seen 30 days ago"),
+        pytest.param(30 * DAY, 2 * DAY, 2, "active", None, id="two orders, first seen 30 days ago"),
+        pytest.param(31 * DAY, 2 * DAY, 1, "active", None, id="one order, first seen 31 days ago"),
+        pytest.param(400 * DAY, 90 * DAY + timedelta(hours=23), 3, "active", None, id="last order 90 whole days ago"),
+        pytest.param(400 * DAY, 91 * DAY, 3, "dormant", None, id="last order 91 days ago"),
+        pytest.param(400 * DAY, 365 * DAY, 3, "dormant", None, id="last order 365 days ago"),
+        pytest.param(800 * DAY, 366 * DAY, 3, "churned", None, id="last order 366 days ago"),
+        pytest.param(400 * DAY, -timedelta(hours=2), 3, "active", None, id="order stamped after as_of"),
+        pytest.param(10 * DAY, None, 0, "active", 10 * DAY, id="only a cancellation, 10 days ago"),
+        pytest.param(400 * DAY, None, 0, "dormant", 200 * DAY, id="only cancellations, the last 200 days ago"),
+        pytest.param(5000 * DAY, None, 0, "churned", 5000 * DAY, id="only a cancellation, years ago"),
+        pytest.param(10 * DAY, 10 * DAY, 1, "new", 9 * DAY, id="one order and a line of it cancelled"),
+        pytest.param(400 * DAY, 300 * DAY, 2, "dormant", 2 * DAY, id="a cancellation is not an order"),
     ],
 )
 def test_lifecycle_stage_boundaries(
-    first_seen: timedelta | None, last_order: timedelta | None, orders: int, stage: str
+    first_seen: timedelta | None,
+    last_order: timedelta | None,
+    orders: int,
+    stage: str,
+    last_cancelled: timedelta | None,
 ) -> None:
     # Given
-    table = _profiles([("p", first_seen, last_order, orders, 10.0 * orders)])
+    table = _profiles([("p", first_seen, last_order, orders, 10.0 * orders)], last_cancelled)
     # When
     scored = score_profiles(table, AS_OF).to_pylist()[0]
     # Then

@@ -14,7 +14,8 @@ from cdp.segments.compute import Membership, ProfileSegments
 from cdp.segments.rfm import PROFILE_SCHEMA
 
 SCANNED_ATTRIBUTES = (
-    "profile_id", "created_at", "signed_up_at", "first_order_at", "last_order_at", "orders_count", "revenue",
+    "profile_id", "created_at", "signed_up_at", "first_order_at", "first_cancelled_at", "last_order_at",
+    "last_cancelled_at", "orders_count", "revenue",
     "rfm", "lifecycle_stage",
 )  # fmt: skip
 RFM_SCORE_ATTRIBUTES = {"r": "r_score", "f": "f_score", "m": "m_score", "recency_days": "recency_days"}
@@ -24,10 +25,14 @@ def _moment(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+FIRST_SEEN_ATTRIBUTES = ("signed_up_at", "first_order_at", "first_cancelled_at")
+
+
 def _first_seen(item: dict[str, Any]) -> datetime | None:
-    """Signup or first order, whichever came first; else when the profile was made (a history import makes
-    profiles today for people who signed up years ago)."""
-    known = [moment for moment in map(_moment, (item.get("signed_up_at"), item.get("first_order_at"))) if moment]
+    """Signup, first order or first cancellation, whichever came first (the shop's own dates); only a profile
+    with none of them falls back to when the profile was made (a history import makes profiles today for people
+    who signed up or bought years ago, and a customer whose only lines are cancellations bought before that)."""
+    known = [moment for moment in (_moment(item.get(name)) for name in FIRST_SEEN_ATTRIBUTES) if moment]
     return min(known) if known else _moment(item.get("created_at"))
 
 
@@ -36,6 +41,7 @@ def _scoring_row(item: dict[str, Any]) -> dict[str, Any]:
         "profile_id": item["profile_id"],
         "first_seen_at": _first_seen(item),
         "last_order_at": _moment(item.get("last_order_at")),
+        "last_cancelled_at": _moment(item.get("last_cancelled_at")),
         "orders_count": int(item.get("orders_count", 0)),
         "revenue": float(item.get("revenue", 0)),
     }

@@ -1,4 +1,12 @@
-"""The eight canonical entities: their columns, types, required fields, value rules and natural keys."""
+"""The eight canonical entities: their columns, types, required fields, value rules, size budgets and natural keys.
+
+Size budgets. Every value is checked as read, before it is cleaned: a value over its column's `max_bytes` (UTF-8
+bytes; MAX_FIELD_BYTES unless the column says otherwise, LONG_TEXT_BYTES for free text and JSON) is quarantined as
+`out_of_range:<column>`, and a row whose values together exceed MAX_ROW_BYTES as `out_of_range:row_bytes`. The
+budgets keep every accepted row far from DynamoDB's 400 KB item limit wherever it lands: a ledger item holds one
+record, and a customers row's attributes are copied onto the profile item, which also holds aggregates that grow
+with the customer's history; so no accepted row can fail profile application for its size.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +29,15 @@ IDENTIFIER_COLUMNS = ("customer_id", "email", "phone", "anonymous_id")
 LINEAGE_COLUMNS = ("source_key", "source_version", "source_line")
 
 
+MAX_FIELD_BYTES = 2_048  # identifiers, names, codes, addresses, timestamps, amounts
+LONG_TEXT_BYTES = 16_384  # free text (ticket subjects, feedback comments) and JSON (event properties)
+MAX_ROW_BYTES = 32_768  # all values of one row together: under a tenth of DynamoDB's 400 KB item limit
+
+
 @dataclass(frozen=True)
 class ColumnRule:
-    """One canonical column: its kind (which standardiser cleans it), whether it is required, its allowed range."""
+    """One canonical column: its kind (which standardiser cleans it), whether it is required, its allowed range
+    and the most UTF-8 bytes one of its values may have as read."""
 
     name: str
     kind: str
@@ -32,6 +46,7 @@ class ColumnRule:
     default: str | None = None
     minimum: int | None = None
     maximum: int | None = None
+    max_bytes: int = MAX_FIELD_BYTES
 
 
 @dataclass(frozen=True)
@@ -186,7 +201,7 @@ EVENTS = EntitySpec(
         _text("customer_id"),
         _text("anonymous_id"),
         ColumnRule("email", "email"),
-        ColumnRule("properties", "json"),
+        ColumnRule("properties", "json", max_bytes=LONG_TEXT_BYTES),
     ),
     natural_key=("event_id",),
     date_column=DATE_COLUMNS["events"],
@@ -201,7 +216,7 @@ TICKETS = EntitySpec(
         ColumnRule("updated_at", "timestamp", required=True),
         ColumnRule("status", "choice", required=True, choices=TICKET_STATUSES),
         _text("channel"),
-        _text("subject"),
+        ColumnRule("subject", "text", max_bytes=LONG_TEXT_BYTES),
         ColumnRule("rating", "integer", minimum=1, maximum=5),
     ),
     natural_key=("ticket_id", "updated_at"),
@@ -216,7 +231,7 @@ FEEDBACK = EntitySpec(
         ColumnRule("responded_at", "timestamp", required=True),
         ColumnRule("kind", "choice", required=True, choices=FEEDBACK_KINDS),
         ColumnRule("score", "integer", required=True, minimum=0, maximum=10),
-        _text("comment"),
+        ColumnRule("comment", "text", max_bytes=LONG_TEXT_BYTES),
     ),
     natural_key=("response_id",),
     date_column=DATE_COLUMNS["feedback"],

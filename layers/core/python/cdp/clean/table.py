@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp.clean.entities import ColumnRule, EntitySpec
+from cdp.clean.entities import MAX_ROW_BYTES, ColumnRule, EntitySpec
 from cdp.clean.standardise import CLEAN_TYPES, STANDARDISERS, Context, blank_to_null
 
 LINE_COLUMN = "source_line"
@@ -119,6 +119,16 @@ def _later_duplicates(clean: dict[str, pa.Array], key: tuple[str, ...], candidat
     return pc.is_in(row_positions(len(candidates)), pc.take(positions, repeated))
 
 
+def _oversized(spec: EntitySpec, raw: pa.Table, reasons: pa.Array) -> pa.Array:
+    """Each value over its column's byte budget, then each row over the row budget (see cdp.clean.entities)."""
+    row_bytes = pa.array([0] * raw.num_rows, pa.int64())
+    for rule in spec.columns:
+        sizes = pc.fill_null(pc.cast(pc.binary_length(raw.column(rule.name).combine_chunks()), pa.int64()), 0)
+        reasons = _record_first_reason(reasons, pc.greater(sizes, rule.max_bytes), f"out_of_range:{rule.name}")
+        row_bytes = pc.add(row_bytes, sizes)
+    return _record_first_reason(reasons, pc.greater(row_bytes, MAX_ROW_BYTES), "out_of_range:row_bytes")
+
+
 def _standardise(spec: EntitySpec, raw: pa.Table) -> tuple[dict[str, pa.Array], pa.Array]:
     """Clean every column in dependency order; the reasons array holds each row's first fault (null: none)."""
     reasons = (
@@ -126,6 +136,7 @@ def _standardise(spec: EntitySpec, raw: pa.Table) -> tuple[dict[str, pa.Array], 
         if MAPPING_REJECTION in raw.column_names
         else pa.nulls(raw.num_rows, pa.string())
     )
+    reasons = _oversized(spec, raw, reasons)
     clean: dict[str, pa.Array] = {}
     defaults = context_of(raw)
     rules = sorted(spec.columns, key=lambda rule: rule.name not in FIRST_COLUMNS)

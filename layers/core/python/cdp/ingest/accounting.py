@@ -30,6 +30,7 @@ class FileReport:
     rows_quarantined: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     file_error: str | None = None
+    file_error_detail: str | None = None  # e.g. where a truncated gzip stream ends (bytes decompressed)
     unread_from_line: int | None = None  # a whole-file fault stopped reading here; that rest is in files/
     batches: int = 0
     profile_batches: int = 0  # batches of accepted rows queued for profiles (see cdp.ingest.queued_batches)
@@ -59,7 +60,8 @@ class FileReport:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.quarantine_reasons = dict(Counter(self.quarantine_reasons) + Counter(other.quarantine_reasons))
         if self.file_error is None and other.file_error is not None:
-            self.file_error, self.unread_from_line = other.file_error, other.unread_from_line
+            self.file_error, self.file_error_detail = other.file_error, other.file_error_detail
+            self.unread_from_line = other.unread_from_line
 
     def check(self) -> None:
         if self.rows_in != self.rows_accepted + self.rows_quarantined:

@@ -53,37 +53,25 @@ def read_fully(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _decompressed_blocks(stream: BinaryIO, block_bytes: int) -> Iterator[bytes]:
-    """Gzip members inflated block by block; a cut-off or corrupt stream is an UnreadableFile when it is met.
-
-    Python's gzip module is used rather than pyarrow's CompressedInputStream because it also checks each
-    member's CRC-32 and length trailer, so silently corrupted content is refused, not ingested.
-    """
-    inflated = gzip.GzipFile(fileobj=stream, mode="rb")
-    produced = 0
-    while True:
-        try:
-            block = read_fully(inflated, block_bytes)  # type: ignore[arg-type]
-        except EOFError as error:
-            raise UnreadableFile("truncated_gzip", f"after {produced} decompressed bytes: {error}") from error
-        except (OSError, zlib.error) as error:
-            raise UnreadableFile("corrupt_gzip", f"after {produced} decompressed bytes: {error}") from error
-        if not block:
-            return
-        produced += len(block)
-        yield block
-
-
 class ByteBlocks:
-    """The decompressed content of a stream as blocks of at most `block_bytes`; `first` is there to sniff."""
+    """The decompressed content of a stream as blocks of at most `block_bytes`; `first` is there to sniff.
+
+    A gzip stream cut short is not refused here: every byte inflated before the cut is yielded, then the blocks
+    end and `truncated_after` says how many decompressed bytes there were (None: not truncated), for the reader
+    to keep the complete records, quarantine the partial one and report the file. A corrupt stream (bad data or
+    checksum) is an UnreadableFile("corrupt_gzip") when it is met. Python's gzip module is used rather than
+    pyarrow's CompressedInputStream because it also checks each member's CRC-32 and length trailer, so silently
+    corrupted content is refused, not ingested.
+    """
 
     def __init__(self, stream: BinaryIO, compression: str | None, block_bytes: int) -> None:
         head = read_fully(stream, block_bytes)
         self.compressed = head.startswith(GZIP_MAGIC)
+        self.truncated_after: int | None = None
         if compression == "gzip" and not self.compressed:
             raise UnreadableFile("not_gzip", "declared gzip, but the content has no gzip header")
         if self.compressed:
-            self._blocks = _decompressed_blocks(_Prefixed(head, stream), block_bytes)  # type: ignore[arg-type]
+            self._blocks = self._inflated(_Prefixed(head, stream), block_bytes)  # type: ignore[arg-type]
         else:
             self._blocks = self._plain(head, stream, block_bytes)
         self.first = next(self._blocks, b"")
@@ -95,14 +83,50 @@ class ByteBlocks:
             yield block
             block = read_fully(stream, block_bytes)
 
+    def _inflated(self, stream: BinaryIO, block_bytes: int) -> Iterator[bytes]:
+        """Gzip members inflated block by block, each block gathered from reads of at most one compressed chunk,
+        so that a cut in the stream loses none of the bytes inflated before it."""
+        inflated = gzip.GzipFile(fileobj=stream, mode="rb")
+        produced = 0
+        while True:
+            parts: list[bytes] = []
+            size = 0
+            try:
+                while size < block_bytes and (chunk := inflated.read1(block_bytes - size)):
+                    parts.append(chunk)
+                    size += len(chunk)
+            except EOFError:
+                self.truncated_after = produced + size
+            except (OSError, zlib.error) as error:
+                raise UnreadableFile("corrupt_gzip", f"after {produced + size} decompressed bytes: {error}") from error
+            if parts:
+                produced += size
+                yield b"".join(parts)
+            if self.truncated_after is not None or size < block_bytes:
+                return
+
     def __iter__(self) -> Iterator[bytes]:
         if self.first:
             yield self.first
         yield from self._blocks
 
 
-def _as_utf8(lines: bytes, encoding: str, first_line: int, undecodable_lines: set[int]) -> bytes:
+UNDECODABLE_TEXT = "undecodable_text"
+BINARY_CONTENT = "binary_content"
+TRUNCATED_GZIP = "truncated_gzip"
+
+
+def _note_nul_lines(lines: bytes, first_line: int, line_faults: dict[int, str]) -> None:
+    """A line holding a NUL byte is not text: its number is noted, for the record reader to quarantine its row."""
+    position = lines.find(b"\x00")
+    while position >= 0:
+        line_faults.setdefault(first_line + lines.count(b"\n", 0, position), BINARY_CONTENT)
+        position = lines.find(b"\x00", lines.find(b"\n", position) + 1 or len(lines))
+
+
+def _as_utf8(lines: bytes, encoding: str, first_line: int, line_faults: dict[int, str]) -> bytes:
     """Whole lines as UTF-8; a line that does not decode gets U+FFFD for its bad bytes and its number noted."""
+    _note_nul_lines(lines, first_line, line_faults)
     try:
         text = lines.decode(encoding)
     except UnicodeDecodeError:
@@ -112,16 +136,17 @@ def _as_utf8(lines: bytes, encoding: str, first_line: int, undecodable_lines: se
                 parts[number] = part.decode(encoding).encode("utf-8")
             except UnicodeDecodeError:
                 parts[number] = part.decode(encoding, errors="replace").encode("utf-8")
-                undecodable_lines.add(first_line + number)
+                line_faults.setdefault(first_line + number, UNDECODABLE_TEXT)
         return b"\n".join(parts)
     return lines if encoding == "utf-8" else text.encode("utf-8")
 
 
-def utf8_blocks(blocks: ByteBlocks, encoding: str, undecodable_lines: set[int], max_line_bytes: int) -> Iterator[bytes]:
+def utf8_blocks(blocks: ByteBlocks, encoding: str, line_faults: dict[int, str], max_line_bytes: int) -> Iterator[bytes]:
     """The blocks as UTF-8 (BOM removed), cut at line ends so that each line is decoded whole (a newline is never
-    part of a character in UTF-8, GBK or GB18030). A line that does not decode in `encoding` is passed on with its
-    bad bytes as U+FFFD and its number (the first line is 1) added to `undecodable_lines` before the block holding
-    it is returned, for the record reader to reject the row it belongs to; the rest of the file is read on.
+    part of a character in UTF-8, GBK or GB18030). A line that is not text is passed on, its number (the first line
+    is 1) and fault noted in `line_faults` before the block holding it is returned, for the record reader to
+    quarantine the row it belongs to while the rest of the file is read on: `undecodable_text` (its bad bytes
+    become U+FFFD), `binary_content` (a NUL byte), `truncated_gzip` (the partial last line of a cut gzip stream).
     A line longer than max_line_bytes is an UnreadableFile("record_too_large")."""
     pending, line = b"", 1
     for number, block in enumerate(blocks):
@@ -134,7 +159,9 @@ def utf8_blocks(blocks: ByteBlocks, encoding: str, undecodable_lines: set[int], 
                 raise UnreadableFile("record_too_large", f"line {line}: a line over {max_line_bytes} bytes")
             continue
         lines, pending = pending + block[:cut], block[cut:]
-        yield _as_utf8(lines, encoding, line, undecodable_lines)
+        yield _as_utf8(lines, encoding, line, line_faults)
         line += lines.count(b"\n")
     if pending:
-        yield _as_utf8(pending, encoding, line, undecodable_lines)
+        if blocks.truncated_after is not None:
+            line_faults[line] = TRUNCATED_GZIP
+        yield _as_utf8(pending, encoding, line, line_faults)

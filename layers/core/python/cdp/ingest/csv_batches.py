@@ -14,8 +14,7 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Iterable, Iterator
-from collections.abc import Set as AbstractSet
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -26,7 +25,6 @@ from cdp.ingest.raw_rows import RawRows
 
 NEWLINE, CARRIAGE_RETURN = 10, 13
 MALFORMED_ROW = "malformed_row"
-UNDECODABLE_TEXT = "undecodable_text"
 UNTERMINATED_QUOTE = "unterminated_quote"
 RUN_LINES = 128  # lines matched per regex call: bounds the regex engine's backtracking memory
 
@@ -288,21 +286,20 @@ class CsvBatchParser:
         return RawRows(table=table, lines=pa.array(lines, pa.int64()), malformed=malformed)
 
 
-def _without_undecodable(records: Records, undecodable_lines: AbstractSet[int]) -> tuple[Records, list[Rejection]]:
-    """The records that span none of the undecodable lines, and an `undecodable_text` rejection for each that does."""
+def _without_faulty_lines(records: Records, line_faults: Mapping[int, str]) -> tuple[Records, list[Rejection]]:
+    """The records that span none of the faulty lines, and a rejection for each that does, with the fault of the
+    first faulty line it spans."""
     last_line = records.lines[-1] + records.records[-1].count(b"\n")
-    hit = set()
-    for line in undecodable_lines:
+    hit: dict[int, str] = {}
+    for line in sorted(line_faults):
         if records.lines[0] <= line <= last_line:
             index = bisect.bisect_right(records.lines, line) - 1
             if line <= records.lines[index] + records.records[index].count(b"\n"):
-                hit.add(index)
+                hit.setdefault(index, line_faults[line])
     if not hit:
         return records, []
     kept = [index for index in range(len(records.lines)) if index not in hit]
-    rejected = [
-        Rejection(records.lines[index], UNDECODABLE_TEXT, {"raw": records.text(index)}) for index in sorted(hit)
-    ]
+    rejected = [Rejection(records.lines[index], hit[index], {"raw": records.text(index)}) for index in sorted(hit)]
     unterminated = records.unterminated and len(records.lines) - 1 not in hit
     return Records([records.records[i] for i in kept], [records.lines[i] for i in kept], unterminated), rejected
 
@@ -313,10 +310,11 @@ def read_csv_batches(
     quote_char: str | None,
     batch_rows: int,
     max_record_bytes: int,
-    undecodable_lines: AbstractSet[int] = frozenset(),
+    line_faults: Mapping[int, str] | None = None,
 ) -> Iterator[RawRows]:
     """The header is the first non-empty record; every later non-empty record is a row or a malformed row (one
-    spanning a line of `undecodable_lines`, filled in as the blocks are read, is rejected as undecodable_text)."""
+    spanning a line of `line_faults`, filled in as the blocks are read, is rejected with that line's fault)."""
+    line_faults = {} if line_faults is None else line_faults
     frames = CsvFramer(delimiter, quote_char, batch_rows, max_record_bytes).frames(utf8_blocks)
     first = next(frames, None)
     if first is None:
@@ -325,10 +323,10 @@ def read_csv_batches(
     rows_seen = 0
     rest = Records(first.records[1:], first.lines[1:])  # a final, unterminated record is always yielded alone
     for records in itertools.chain([rest] if rest.lines else [], frames):
-        readable, undecodable = _without_undecodable(records, undecodable_lines) if undecodable_lines else (records, [])
+        readable, faulty = _without_faulty_lines(records, line_faults) if line_faults else (records, [])
         batch = parser.parse(readable)
-        if undecodable:
-            batch = RawRows(table=batch.table, lines=batch.lines, malformed=[*batch.malformed, *undecodable])
+        if faulty:
+            batch = RawRows(table=batch.table, lines=batch.lines, malformed=[*batch.malformed, *faulty])
         rows_seen += batch.rows_in
         yield batch
     if rows_seen == 0:

@@ -5,8 +5,12 @@ block of `options.batch_bytes` at a time whatever the file's size. Every fault o
 `UnreadableFile(reason, detail)` from the iterator: before the first batch when the start of the file shows it
 (empty_file, binary_content, undecodable_text, not_parquet, duplicate_columns, ...), or after earlier batches were
 yielded when it lies further on (truncated_gzip, corrupt_gzip, record_too_large, corrupt_parquet). Batches already
-yielded stay valid; the caller decides what to do with them. Text that does not decode beyond the first block
-(which chose the encoding) is not a fault of the file: the row holding it is a malformed row, undecodable_text.
+yielded stay valid; the caller decides what to do with them. A few bad lines are faults of their rows, not of the
+file: text that does not decode beyond the first block (which chose the encoding) is a malformed row
+`undecodable_text`, a line holding a NUL byte one `binary_content` (a file is binary only when its header or most
+lines of its first block hold control bytes). A gzip stream cut short yields every complete row inflated before the cut, its
+partial last line as a malformed row `truncated_gzip`, and only then raises truncated_gzip, whose detail says how
+many bytes were decompressed.
 """
 
 from __future__ import annotations
@@ -125,13 +129,20 @@ def text_layout(first: bytes, options: ReadOptions, file_format: str, complete: 
 
 def _text_batches(blocks: ByteBlocks, options: ReadOptions, file_format: str) -> Iterator[RawRows]:
     layout = text_layout(blocks.first, options, file_format, complete=len(blocks.first) < options.batch_bytes)
-    undecodable: set[int] = set()  # filled in by utf8_blocks as it reads, checked by the record reader
-    texts = utf8_blocks(blocks, layout.encoding, undecodable, options.max_record_bytes)
+    line_faults: dict[int, str] = {}  # filled in by utf8_blocks as it reads, checked by the record reader
+    texts = utf8_blocks(blocks, layout.encoding, line_faults, options.max_record_bytes)
     if layout.delimiter is None:
-        return read_jsonl_batches(texts, options.batch_rows, options.max_record_bytes, undecodable)
+        return read_jsonl_batches(texts, options.batch_rows, options.max_record_bytes, line_faults)
     return read_csv_batches(
-        texts, layout.delimiter, options.quote_char, options.batch_rows, options.max_record_bytes, undecodable
+        texts, layout.delimiter, options.quote_char, options.batch_rows, options.max_record_bytes, line_faults
     )
+
+
+def _refuse_truncated(blocks: ByteBlocks) -> None:
+    if blocks.truncated_after is not None:
+        raise UnreadableFile(
+            "truncated_gzip", f"the gzip stream ends after {blocks.truncated_after} decompressed bytes"
+        )
 
 
 def read_batches(stream: BinaryIO, options: ReadOptions | Mapping[str, Any] | None = None) -> Iterator[RawRows]:
@@ -140,12 +151,16 @@ def read_batches(stream: BinaryIO, options: ReadOptions | Mapping[str, Any] | No
     A mapping of declared values (format, encoding, delimiter) is accepted in place of ReadOptions."""
     chosen = options if isinstance(options, ReadOptions) else ReadOptions.declared(options)
     blocks = ByteBlocks(stream, chosen.compression, chosen.batch_bytes)
+    if not blocks.first:
+        _refuse_truncated(blocks)
     file_format = chosen.format or format_of_content(blocks.first)
     if file_format == "parquet":
         source = open_parquet(blocks.first, blocks, stream, blocks.compressed)
+        _refuse_truncated(blocks)  # a cut Parquet file has lost its footer: nothing in it can be read
         yield from read_parquet_batches(source, chosen.batch_rows)
     else:
         yield from _text_batches(blocks, chosen, file_format)
+    _refuse_truncated(blocks)
 
 
 def read_csv_rows(data: bytes) -> RawRows:

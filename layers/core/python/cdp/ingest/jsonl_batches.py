@@ -9,8 +9,7 @@ first-seen order, so a later batch's columns extend an earlier batch's.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from collections.abc import Set as AbstractSet
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +20,6 @@ from cdp.ingest.raw_rows import RawRows
 
 INVALID_JSON = "invalid_json"
 NOT_AN_OBJECT = "not_a_json_object"
-UNDECODABLE_TEXT = "undecodable_text"
 
 
 def _json_number(value: Any) -> Any:
@@ -67,11 +65,11 @@ def _batch(
     return RawRows(table=table, lines=pa.array(lines, pa.int64()), malformed=malformed)
 
 
-def _parsed(line: int, content: bytes, undecodable_lines: AbstractSet[int]) -> dict[str, Any] | Rejection:
+def _parsed(line: int, content: bytes, line_faults: Mapping[int, str]) -> dict[str, Any] | Rejection:
     """The line's object, or why it is a malformed row."""
     text = content.decode("utf-8")
-    if line in undecodable_lines:
-        return Rejection(line, UNDECODABLE_TEXT, {"raw": text})
+    if line in line_faults:
+        return Rejection(line, line_faults[line], {"raw": text})
     try:
         value = _DECODER.decode(text)
     except ValueError as error:
@@ -83,10 +81,11 @@ def read_jsonl_batches(
     utf8_blocks: Iterable[bytes],
     batch_rows: int,
     max_record_bytes: int,
-    undecodable_lines: AbstractSet[int] = frozenset(),
+    line_faults: Mapping[int, str] | None = None,
 ) -> Iterator[RawRows]:
-    """Batches of at most batch_rows lines; a line in `undecodable_lines` (filled in as the blocks are read) is
-    rejected as undecodable_text."""
+    """Batches of at most batch_rows lines; a line in `line_faults` (filled in as the blocks are read) is
+    rejected with its fault."""
+    line_faults = {} if line_faults is None else line_faults
     columns: dict[str, None] = {}
     objects: list[dict[str, Any]] = []
     lines: list[int] = []
@@ -94,7 +93,7 @@ def read_jsonl_batches(
     seen = 0
     for line, content in _lines(utf8_blocks, max_record_bytes):
         seen += 1
-        parsed = _parsed(line, content, undecodable_lines)
+        parsed = _parsed(line, content, line_faults)
         if isinstance(parsed, Rejection):
             malformed.append(parsed)
         else:

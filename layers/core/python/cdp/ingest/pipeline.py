@@ -318,7 +318,7 @@ def ingest_range(
                 renew_lease()
     except UnreadableFile as fault:
         _quarantine_whole_file(settings, dropped, fault)
-        report.file_error = fault.reason
+        report.file_error, report.file_error_detail = fault.reason, fault.detail or None
         report.unread_from_line = read_up_to_line + 1
         logger.warning(
             "file quarantined whole", extra={"key": dropped.key, "reason": fault.reason, "detail": fault.detail}

@@ -25,9 +25,9 @@ FORMAT_BY_SUFFIX = {
 COMPRESSION_SUFFIXES = (".gz", ".gzip")
 DELIMITERS = (",", ";", "\t", "|")
 SNIFF_RECORDS = 50
-# Control bytes other than tab, newline, carriage return and form feed: text files have (almost) none.
+# Control bytes (NUL included) other than tab, newline, carriage return and form feed: text files have (almost) none.
 _CONTROL_BYTES = bytes(set(range(32)) - {9, 10, 12, 13}) + b"\x7f"
-MAX_CONTROL_RATIO = 0.01
+MAX_CONTROL_LINE_SHARE = 0.5
 
 
 def format_of_key(key: str) -> str | None:
@@ -45,16 +45,23 @@ def format_of_content(head: bytes) -> str:
     return "jsonl" if head.removeprefix(UTF8_BOM).lstrip().startswith(b"{") else "csv"
 
 
+def _holds_control_bytes(line: bytes) -> bool:
+    return len(line.translate(None, _CONTROL_BYTES)) < len(line)
+
+
 def refuse_binary(head: bytes) -> None:
-    """Text files have no NUL bytes and almost no other control bytes; anything else is not a text export."""
+    """A text export's header holds no control byte (NUL included), nor do most of its lines; a few lines that do
+    are faults of their rows (see file_reader), not of the file."""
     if head.startswith(UTF16_BOMS):
         raise UnreadableFile("undecodable_text", "UTF-16 text is not supported; export as UTF-8")
-    nul = head.find(b"\x00")
-    if nul >= 0:
-        raise UnreadableFile("binary_content", f"NUL byte at offset {nul}")
-    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
-    if controls > MAX_CONTROL_RATIO * len(head):
-        raise UnreadableFile("binary_content", f"{controls} control bytes in the first {len(head)} bytes")
+    lines = [line for line in head.split(b"\n") if line.strip()]
+    if not lines:
+        return
+    if _holds_control_bytes(lines[0]):
+        raise UnreadableFile("binary_content", "control bytes in the first line")
+    binary = sum(map(_holds_control_bytes, lines))
+    if binary > MAX_CONTROL_LINE_SHARE * len(lines):
+        raise UnreadableFile("binary_content", f"control bytes in {binary} of the first {len(lines)} lines")
 
 
 def _decodes(head: bytes, encoding: str, complete: bool) -> bool:

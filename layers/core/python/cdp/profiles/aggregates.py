@@ -5,10 +5,20 @@ adds new records to the aggregates already on a profile item. Every step is comm
 timestamp with a deterministic tie-break, set unions), so applying records incrementally in any batches gives
 exactly what `aggregate_profile` gives over all of them. Money stays Decimal; timestamps are ISO strings (UTC).
 
-Money: `revenue` is the face-value sum of completed order lines net of returns in every currency, and
-`revenue_by_currency` keeps the exact per-currency figures (no exchange rates are applied; most customers buy in one).
-Order lines count only when `status` is `completed`; a negative completed line (cancelled units) reduces units
-and revenue; `cancelled`, `refunded` and `pending` lines add nothing (refunded money arrives as `returns`).
+Money: `revenue` is net revenue, the face-value sum of the money a customer kept with the shop, in every currency:
+completed order lines, less cancellations, less returns. `revenue_by_currency` keeps the exact per-currency figures
+(no exchange rates are applied; most customers buy in one).
+
+Order lines by `status`:
+- `completed` lines are sales: they count in `orders_count` (distinct completed order ids, so a cancellation
+  note is never an order), `units`, `revenue`, first/last order dates and favourites. A negative completed line
+  (units given back on the sale's own invoice) reduces units and revenue.
+- `cancelled` lines count in `cancelled_units` and `cancelled_amount` (absolute values) and their dates in
+  `first_cancelled_at` / `last_cancelled_at`. A negative cancelled line is a cancellation note reversing units of
+  a sale counted on its own line (the Online Retail C-invoices): its amount and units also reduce `revenue` and
+  `units`. A positive cancelled line is an order voided before it was paid (Shopify `voided`): it never counted
+  as a sale, so it reduces nothing.
+- `refunded` and `pending` lines add nothing (refunded money arrives as `returns`).
 """
 
 from __future__ import annotations
@@ -31,6 +41,10 @@ def _zero() -> dict[str, Any]:
         "units": 0,
         "revenue": Decimal(0),
         "revenue_by_currency": {},
+        "cancelled_units": 0,
+        "cancelled_amount": Decimal(0),
+        "first_cancelled_at": None,
+        "last_cancelled_at": None,
         "average_order_value": Decimal(0),
         "first_order_at": None,
         "last_order_at": None,
@@ -104,11 +118,25 @@ def _latest(state: dict[str, Any], value_name: str, at_name: str, value: Any, at
         state[value_name], state[at_name] = value, at
 
 
+def _fold_cancellation(state: dict[str, Any], record: dict[str, Any], amount: Decimal, quantity: int) -> None:
+    state["cancelled_units"] += abs(quantity)
+    state["cancelled_amount"] += abs(amount)
+    state["first_cancelled_at"] = _min(state["first_cancelled_at"], record.get("ordered_at"))
+    state["last_cancelled_at"] = _max(state["last_cancelled_at"], record.get("ordered_at"))
+    if amount < 0 or quantity < 0:
+        state["units"] -= abs(quantity)
+        state["revenue"] -= abs(amount)
+        _add(state["revenue_by_currency"], record.get("currency"), -abs(amount))
+
+
 def _fold_order(state: dict[str, Any], record: dict[str, Any]) -> None:
-    if record.get("status", "completed") != "completed":
-        return
+    status = record.get("status", "completed")
     amount = Decimal(record.get("line_amount") or 0)
     quantity = int(record.get("quantity") or 0)
+    if status == "cancelled":
+        _fold_cancellation(state, record, amount, quantity)
+    if status != "completed":
+        return
     if _union(state["order_ids"], str(record["order_id"])):
         state["orders_count"] += 1
     state["units"] += quantity
@@ -216,7 +244,7 @@ def fold_records(item: dict[str, Any], records: Iterable[dict[str, Any]]) -> dic
     """The aggregate attributes after adding these ledger items' records to those stored on `item`."""
     state = _zero()
     state.update(copy.deepcopy({name: item[name] for name in AGGREGATE_ATTRIBUTES if item.get(name) is not None}))
-    for name in ("revenue", "returned_amount"):
+    for name in ("revenue", "returned_amount", "cancelled_amount"):
         state[name] = Decimal(state[name])
     for ledger_item in records:
         fold = FOLDS.get(ledger_item.get("entity", ""))

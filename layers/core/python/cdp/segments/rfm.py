@@ -21,13 +21,15 @@ Lost, the eleventh segment:
 
 A profile that never ordered has no scores and the segment "No Purchases Yet".
 
-Lifecycle stage, in whole days before `as_of`, checked in this order (first seen: signup or first order, else when
-the profile was made):
-    new       first seen at most 30 days ago, at most one order
-    prospect  never ordered (and first seen more than 30 days ago, or unknown)
-    active    last order at most 90 days ago
-    dormant   last order at most 365 days ago
-    churned   last order more than 365 days ago
+Lifecycle stage, from the shop's own dates, in whole days before `as_of`, checked in this order. First seen is the
+signup, first order or first cancellation, whichever came first, else when the profile was made. Last order
+activity is the last completed order; for a profile whose only lines are cancellations, its last cancellation (a
+cancellation reverses a purchase made on or before it, so that customer has bought and is never new or a prospect):
+    new       first seen at most 30 days ago, at most one order, no cancellation without an order
+    prospect  no order activity (and first seen more than 30 days ago, or unknown)
+    active    last order activity at most 90 days ago
+    dormant   last order activity at most 365 days ago
+    churned   last order activity more than 365 days ago
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ PROFILE_SCHEMA = pa.schema(
         ("profile_id", pa.string()),
         ("first_seen_at", pa.timestamp("us", tz="UTC")),
         ("last_order_at", pa.timestamp("us", tz="UTC")),
+        ("last_cancelled_at", pa.timestamp("us", tz="UTC")),
         ("orders_count", pa.int64()),
         ("revenue", pa.float64()),
     ]
@@ -89,16 +92,21 @@ def _segment_names(r_scores: pa.ChunkedArray, f_scores: pa.ChunkedArray) -> pa.C
 
 
 def _lifecycle_stages(
-    first_seen_days: pa.ChunkedArray, recency_days: pa.ChunkedArray, orders_count: pa.ChunkedArray
+    first_seen_days: pa.ChunkedArray, activity_days: pa.ChunkedArray, orders_count: pa.ChunkedArray
 ) -> pa.ChunkedArray:
-    """new, prospect, active, dormant or churned (see the module docstring), first matching rule wins."""
-    never_ordered = pc.is_null(recency_days)
-    is_new = pc.and_(pc.less_equal(first_seen_days, NEW_WITHIN_DAYS), pc.less_equal(orders_count, 1))
+    """new, prospect, active, dormant or churned (see the module docstring), first matching rule wins;
+    `activity_days` is whole days since the last order activity (null: none)."""
+    no_activity = pc.is_null(activity_days)
+    only_cancelled = pc.and_(pc.invert(no_activity), pc.equal(orders_count, 0))
+    is_new = pc.and_(
+        pc.and_(pc.less_equal(first_seen_days, NEW_WITHIN_DAYS), pc.less_equal(orders_count, 1)),
+        pc.invert(only_cancelled),
+    )
     rules = pc.make_struct(
         pc.fill_null(is_new, False),
-        never_ordered,
-        pc.less_equal(recency_days, ACTIVE_WITHIN_DAYS),
-        pc.less_equal(recency_days, DORMANT_WITHIN_DAYS),
+        no_activity,
+        pc.less_equal(activity_days, ACTIVE_WITHIN_DAYS),
+        pc.less_equal(activity_days, DORMANT_WITHIN_DAYS),
     )
     return pc.case_when(rules, "new", "prospect", "active", "dormant", "churned")
 
@@ -119,6 +127,7 @@ def score_profiles(profiles: pa.Table, as_of: datetime) -> pa.Table:
     f_scores = _quintile_scores(_only_buyers(profiles["orders_count"], is_buyer), "ascending", buyers)
     m_scores = _quintile_scores(_only_buyers(profiles["revenue"], is_buyer), "ascending", buyers)
     first_seen_days = _whole_days_since(profiles["first_seen_at"], as_of)
+    activity_days = pc.coalesce(recency_days, _whole_days_since(profiles["last_cancelled_at"], as_of))
     return pa.table(
         {
             "profile_id": profiles["profile_id"],
@@ -127,6 +136,6 @@ def score_profiles(profiles: pa.Table, as_of: datetime) -> pa.Table:
             "f_score": f_scores,
             "m_score": m_scores,
             "rfm_segment": _segment_names(r_scores, f_scores),
-            "lifecycle_stage": _lifecycle_stages(first_seen_days, recency_days, profiles["orders_count"]),
+            "lifecycle_stage": _lifecycle_stages(first_seen_days, activity_days, profiles["orders_count"]),
         }
     )
