@@ -31,6 +31,7 @@ def handler(event: ErasureRequestedEvent, context: LambdaContext) -> dict[str, A
         settings.curated_bucket,
         settings.quarantine_bucket,
         settings.exports_bucket,
+        settings.default_phone_region,
     )
     store.update_erasure(
         event.detail.erasure_id, {"status": "completed", "completed_at": datetime.now(UTC).isoformat(), "objects": result.as_dict()}

@@ -30,7 +30,7 @@ def lookup_profile() -> dict[str, Any]:
     query = dict(app.current_event.query_string_parameters or {})
     store = _store()
     try:
-        item = profile_by_identifier(store, query)
+        item = profile_by_identifier(store, query, load_settings(CoreSettings).default_phone_region)
     except MalformedLookup as error:
         raise BadRequestError(str(error)) from error
     if item is None:

@@ -25,11 +25,11 @@ def post_consent() -> Response:
     body = app.current_event.decoded_body or ""
     if len(body.encode()) > MAX_BODY_BYTES:
         return json_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body larger than 16 KB"})
+    settings = load_settings(PrivacySettings)
     try:
-        request = ConsentRequest.model_validate_json(body)
+        request = ConsentRequest.model_validate_json(body, context={"phone_region": settings.default_phone_region})
     except ValidationError as error:
         return json_response(HTTPStatus.BAD_REQUEST, {"error": "invalid consent", "fields": validation_errors(error.errors())})
-    settings = load_settings(PrivacySettings)
     store = PrivacyStore(settings.profiles_table, settings.ledger_table)
     now = datetime.now(UTC)
     if request.profile_id:

@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cdp.adapters.curated_stream import CuratedStreams
 from cdp.adapters.event_bus import publish
 from cdp.adapters.event_ledger import MessageRegister
 from cdp.adapters.privacy_store import PrivacyStore
@@ -66,6 +67,13 @@ def _failure(status: HTTPStatus, error: str, fields: list[dict[str, str]] | None
     return _json(status, {"success": False, "error": error, **({"fields": fields} if fields is not None else {})})
 
 
+def _send_again() -> Answer:
+    """Applied to profiles, but not every row reached the curated zone; nothing was remembered, so the client's
+    retry (Segment's libraries and Shopify retry a 5xx) completes it."""
+    metrics.add_metric(name="CuratedDeliveryRetriesAsked", unit="Count", value=1)
+    return _failure(HTTPStatus.SERVICE_UNAVAILABLE, "not stored yet: send the same request again")
+
+
 @app.exception_handler(RequestValidationError)
 def _invalid_request(error: RequestValidationError) -> Answer:
     return _failure(HTTPStatus.BAD_REQUEST, "invalid request", field_errors(list(error.errors())))
@@ -75,8 +83,10 @@ def _ports(settings: TrackingSettings) -> TrackingPorts:
     return TrackingPorts(
         store=ProfileStore(settings.profiles_table, settings.ledger_table),
         register=MessageRegister(settings.ledger_table),
+        curated=CuratedStreams(settings.curated_streams),
         dedupe_window=settings.dedupe_window,
         backfill_horizon=settings.backfill_horizon,
+        phone_region=settings.default_phone_region,
     )
 
 
@@ -89,6 +99,7 @@ def _privacy_ports(settings: TrackingSettings) -> PrivacyPorts:
         register=MessageRegister(settings.ledger_table),
         dedupe_window=settings.dedupe_window,
         salt=current_salt(),
+        phone_region=settings.default_phone_region,
     )
 
 
@@ -114,6 +125,8 @@ def _single(call: Call) -> Answer:
     if result.rejected:
         return _failure(HTTPStatus.BAD_REQUEST, "invalid call", result.rejected[0]["errors"])
     publish(settings.event_bus_name, result.applied.events)
+    if result.retry:
+        return _send_again()
     metrics.add_metric(name="TrackingCallsAccepted", unit="Count", value=len(result.accepted))
     return _json(HTTPStatus.OK, {"success": True, **({"duplicate": True} if result.duplicates else {})})
 
@@ -165,6 +178,8 @@ def batch(request: Annotated[BatchRequest, Body()]) -> Answer:
     result = apply_calls(_ports(settings), source_id, valid, datetime.now(UTC), request.sent_at)
     rejected = sorted(rejected + result.rejected, key=lambda rejection: rejection["index"])
     publish(settings.event_bus_name, result.applied.events)
+    if result.retry:
+        return _send_again()
     metrics.add_metric(name="TrackingCallsAccepted", unit="Count", value=len(result.accepted))
     metrics.add_metric(name="TrackingCallsRejected", unit="Count", value=len(rejected))
     logger.info(
@@ -210,6 +225,8 @@ def shopify_webhook(
     except InvalidCall as invalid:
         return _failure(HTTPStatus.BAD_REQUEST, "invalid webhook payload", invalid.errors)
     publish(settings.event_bus_name, outcome.events)
+    if outcome.status == "retry":
+        return _send_again()
     return _json(HTTPStatus.OK, {"success": True, "outcome": outcome.status})
 
 

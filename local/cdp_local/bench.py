@@ -183,7 +183,7 @@ def _measure_file_path(path: Path) -> dict[str, Any]:
     requests = _answer_every_call_in_process({key: path})
     settings = IngestSettings.model_validate({
         "PROFILES_TABLE": "profiles", "LEDGER_TABLE": "ledger", "EVENT_BUS_NAME": "bus",
-        "JOURNEY_TRIGGER_HORIZON_DAYS": 30, "QUARANTINE_BUCKET": "quarantine", "CURATED_BUCKET": "curated",
+        "JOURNEY_TRIGGER_HORIZON_DAYS": 30, "DEFAULT_PHONE_REGION": "GB", "QUARANTINE_BUCKET": "quarantine", "CURATED_BUCKET": "curated",
         "LARGE_FILE_THRESHOLD_BYTES": 1 << 40, "INGEST_RANGE_BYTES": 1 << 28,
         "PROFILE_BATCHES_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/profile-batches"})
     started, cpu_started = time.perf_counter(), time.process_time()

@@ -4,7 +4,9 @@ moto deploys what CloudFormation can (via aws-sam-translator); what moto does no
 wired here, each from the template's own declarations: S3 notifications and async invokes (with retries and the
 function's DLQ), SQS event sources (polled once the producing invocation returns), EventBridge rules whose
 targets are Lambda or Step Functions, schedules, and the Lambda tasks of state machines (moto's Step Functions
-interpreter runs them, calling back into `invoke`).
+interpreter runs them, calling back into `invoke`). Glue tables and Firehose delivery streams, which moto's
+CloudFormation skips, are created from the template, and Firehose's Parquet conversion is emulated
+(`cdp_local.delivery_streams`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -38,11 +41,13 @@ from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.events.models import Rule
+from moto.firehose.models import FirehoseBackend
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from samtranslator.translator.transform import transform
 
+from cdp_local.delivery_streams import ParquetConversion, create_databases, create_streams, create_tables
 from cdp_local.moto_speedups import faster_dynamodb
 from cdp_local.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec, function_events, function_specs, load_template
 
@@ -247,12 +252,55 @@ class LocalStack:
             for summary in page["StackResourceSummaries"]:
                 self.physical_ids[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
         self._function_by_name = {self.physical_ids[logical]: logical for logical in self.functions}
+        self._create_catalog_and_delivery_streams()
         self._seed_function_environments()
         self._apply_bucket_properties_moto_skips()
         self._create_email_identities()
         self._create_state_machines()
         self._queue_event_sources = self._resolve_queue_event_sources()
         self._stop_moto_polling_queues()
+
+    def _create_catalog_and_delivery_streams(self) -> None:
+        """moto's CloudFormation skips Glue tables and delivery streams: create them, then give the functions the
+        environment variables that name them (CloudFormation resolved those to nothing)."""
+        self.physical_ids.update(create_databases(self.template, self._resolve_deep, self.region))
+        self.physical_ids.update(create_tables(self.template, self._resolve_deep, self.region))
+        self.physical_ids.update(create_streams(self.template, self._resolve_deep, self.stack_name, self.region))
+        lambda_client = self.client("lambda")
+        global_variables = self.template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+        for logical_id in self.functions:
+            declared = self.template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {})
+            name = self.physical_ids[logical_id]
+            deployed = lambda_client.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {})
+            missing = {key: self._resolve_deep(value) for key, value in {**global_variables, **declared}.items() if key not in deployed}
+            if missing:
+                lambda_client.update_function_configuration(
+                    FunctionName=name,
+                    Environment={"Variables": {key: str(value) for key, value in {**deployed, **missing}.items()}},
+                )
+
+    def _resolve_deep(self, value: Any) -> Any:
+        """A template value with its Ref, GetAtt (Arn) and Sub intrinsics resolved, at any depth."""
+        if isinstance(value, list):
+            return [self._resolve_deep(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if "Ref" in value or "Fn::GetAtt" in value:
+            return self._resolve(value)
+        if "Fn::Sub" in value:
+            return self._substitute(value["Fn::Sub"])
+        return {key: self._resolve_deep(item) for key, item in value.items()}
+
+    def _substitute(self, text: str) -> str:
+        def variable(match: Any) -> str:
+            name = match[1]
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name.endswith(".Arn"):
+                return self._resolve({"Fn::GetAtt": [name.removesuffix(".Arn"), "Arn"]})
+            return self._resolve({"Ref": name})
+
+        return re.sub(r"\$\{([^}]+)\}", variable, text)
 
     def _resolve(self, value: Any) -> str:
         """Resolve the intrinsics DefinitionSubstitutions and notifications use: Ref and GetAtt X.Arn."""
@@ -274,6 +322,10 @@ class LocalStack:
         resource_type = self.cloudformation_template["Resources"][logical_id]["Type"]
         if resource_type == "AWS::Lambda::Function":
             return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{physical}"
+        if resource_type == "AWS::S3::Bucket":
+            return f"arn:aws:s3:::{physical}"
+        if resource_type == "AWS::IAM::Role":
+            return f"arn:aws:iam::{ACCOUNT_ID}:role/{physical}"
         if resource_type == "AWS::SQS::Queue":
             return self.client("sqs").get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])[
                 "Attributes"
@@ -516,6 +568,14 @@ class LocalStack:
             def sleep(seconds: float) -> None:
                 time.sleep(seconds * stack.wait_scale)
 
+        conversion = ParquetConversion(self.region)
+        original_put_s3_records = FirehoseBackend.put_s3_records
+
+        def put_s3_records(backend: Any, name: str, version_id: str, destination: Any, records: Any) -> Any:
+            converted = conversion.put_s3_records(name, version_id, destination, records)
+            return converted if converted is not None else original_put_s3_records(backend, name, version_id, destination, records)
+
+        self._exits.enter_context(mock.patch.object(FirehoseBackend, "put_s3_records", put_s3_records))
         self._exits.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", lambda_invoke))
         self._exits.enter_context(_transactions_that_snapshot_only_touched_items())
         self._exits.enter_context(faster_dynamodb())

@@ -75,7 +75,7 @@ def test_an_empty_register_answers_any_lookup_in_one_query(store: PrivacyStore) 
 
 def test_a_small_register_is_read_whole_and_matched_locally(store: PrivacyStore) -> None:
     # Given: three erased identifiers, two of them among the 300 digests checked
-    gone = [_digest("email", "gone@example.com"), _digest("customer_id", "C9"), _digest("phone", "+441")]
+    gone = [_digest("email", "gone@example.com"), _digest("customer_id", "C9"), _digest("phone", "+447700900001")]
     store.mark_erased(gone, "e1", NOW.isoformat())
     digests = {_digest("email", f"p{n}@example.com") for n in range(298)} | set(gone[:2])
     # When
@@ -125,7 +125,7 @@ def test_the_ingest_check_digests_nothing_while_the_register_is_empty(
     monkeypatch.setattr(erasure, "identifier_digest", no_digest)
     # When
     with requests_sent() as sent:
-        matcher = Matcher.of_erased_among(store, SALT, _orders(("C1", "a@example.com")), [{"mail": "b@example.com"}])
+        matcher = Matcher.of_erased_among(store, SALT, _orders(("C1", "a@example.com")), [{"mail": "b@example.com"}], "GB")
     # Then
     assert matcher is None
     assert sent == Counter({"Query": 1})
@@ -135,10 +135,10 @@ def test_a_person_erased_between_two_batches_is_caught_in_the_second(store: Priv
     # Given: a first batch checked while Ann is not erased
     batch = _orders(("C1", "Ann@Example.com"), ("C2", "bob@example.com"))
     quarantined = [{"e-mail": "ann@example.com", "note": "bad date"}, {"e-mail": "bob@example.com"}]
-    assert Matcher.of_erased_among(store, SALT, batch, quarantined) is None
+    assert Matcher.of_erased_among(store, SALT, batch, quarantined, "GB") is None
     # When: her erasure finishes, then the next batch is checked
     erase_identifiers(store, [("email", "ann@example.com")], SALT, NOW)
-    matcher = Matcher.of_erased_among(store, SALT, batch, quarantined)
+    matcher = Matcher.of_erased_among(store, SALT, batch, quarantined, "GB")
     # Then: her row and her quarantined record match, Bob's do not
     assert matcher is not None
     assert matcher.table_mask(batch).to_pylist() == [True, False]
@@ -157,7 +157,7 @@ def test_the_ingest_check_looks_digests_up_when_the_register_is_bigger_than_the_
     batch = _orders(("C7", "new@example.com"))
     # When
     with requests_sent() as sent:
-        matcher = Matcher.of_erased_among(store, SALT, batch, [])
+        matcher = Matcher.of_erased_among(store, SALT, batch, [], "GB")
     # Then: the Query stopped at the batch's budget, the digests were looked up by key, and the row matches
     assert matcher is not None and matcher.table_mask(batch).to_pylist() == [True]
     assert sent == Counter({"Query": 1, "BatchGetItem": 1})
@@ -168,7 +168,7 @@ def test_a_batch_without_identifier_values_costs_no_request(store: PrivacyStore)
     batch = pa.table({"customer_id": pa.array([None, None], pa.string()), "email": pa.array([None, None], pa.string())})
     # When
     with requests_sent() as sent:
-        matcher = Matcher.of_erased_among(store, SALT, batch, [])
+        matcher = Matcher.of_erased_among(store, SALT, batch, [], "GB")
     # Then
     assert matcher is None
     assert sent == Counter()

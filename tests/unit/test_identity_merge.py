@@ -73,11 +73,11 @@ def test_without_customer_ids_the_older_profile_survives_and_newer_non_null_attr
 ) -> None:
     # Given an older email profile and a newer phone profile with attributes of their own
     older = _profile([("email", "a@x.io")], "m1", NOW - timedelta(days=3), store)
-    newer = _profile([("phone", "+4911")], "m2", NOW - timedelta(days=1), store)
+    newer = _profile([("phone", "+4915111111111")], "m2", NOW - timedelta(days=1), store)
     set_profile(older, first_name="Ann", city="Berlin", updated_at="2026-11-20T00:00:00+00:00")
     set_profile(newer, first_name="Anna", last_name="Lee", city=None, updated_at="2026-11-22T00:00:00+00:00")
     # When one input links them
-    result = resolve_batch(store, [[("phone", "+4911"), ("email", "a@x.io")]], "m3", NOW)
+    result = resolve_batch(store, [[("phone", "+4915111111111"), ("email", "a@x.io")]], "m3", NOW)
     # Then the older survives, taking the newer's non-null values and keeping its own where the newer has none
     assert result.profile_ids == [older]
     survivor = store.get_profile(older)
@@ -114,9 +114,9 @@ def test_a_merge_over_a_limit_is_refused_not_overwritten(store: IdentityStore) -
     # Given rules allowing two emails, and two profiles holding two and one
     rules = IdentityRules(limits={"customer_id": 1, "email": 2})
     first = resolve_batch(store, [[("email", "a@x.io"), ("email", "b@x.io")]], "m1", NOW, rules).profile_ids[0]
-    second = resolve_batch(store, [[("email", "c@x.io"), ("phone", "+4911")]], "m2", NOW, rules).profile_ids[0]
+    second = resolve_batch(store, [[("email", "c@x.io"), ("phone", "+4915111111111")]], "m2", NOW, rules).profile_ids[0]
     # When an input links them
-    result = resolve_batch(store, [[("email", "a@x.io"), ("phone", "+4911")]], "m3", NOW, rules)
+    result = resolve_batch(store, [[("email", "a@x.io"), ("phone", "+4915111111111")]], "m3", NOW, rules)
     # Then they stay apart and the refusal is recorded
     assert result.merges == [] and result.profile_ids == [first]
     assert second is not None and current_profile_id(store, second) == second

@@ -39,11 +39,11 @@ def _apply(
 def test_preview_counts_merges_and_splits_and_changes_nothing(store: IdentityStore) -> None:
     # Given, under strict rules (one email per profile), two shoppers on a shared kiosk device and a refused link
     kiosk_first = _apply(store, "e1", [("email", "a@x.io"), ("anonymous_id", "kiosk")], 1, STRICT)
-    kiosk_second = _apply(store, "e2", [("phone", "+4911"), ("anonymous_id", "kiosk")], 2, STRICT)
+    kiosk_second = _apply(store, "e2", [("phone", "+4915111111111"), ("anonymous_id", "kiosk")], 2, STRICT)
     assert kiosk_first == kiosk_second  # the kiosk merged them
     one = _apply(store, "e3", [("email", "c@x.io")], 3, STRICT)
-    other = _apply(store, "e4", [("email", "d@x.io"), ("phone", "+4922")], 4, STRICT)
-    _apply(store, "e5", [("email", "c@x.io"), ("phone", "+4922")], 5, STRICT)  # two emails: refused
+    other = _apply(store, "e4", [("email", "d@x.io"), ("phone", "+4915122222222")], 4, STRICT)
+    _apply(store, "e5", [("email", "c@x.io"), ("phone", "+4915122222222")], 5, STRICT)  # two emails: refused
     before = table_snapshot()
     # When the same rules, then rules blocking the kiosk and allowing two emails, are previewed
     same = preview_store(store, STRICT)
@@ -64,8 +64,8 @@ def test_preview_counts_merges_and_splits_and_changes_nothing(store: IdentitySto
 def test_profiles_a_split_separated_are_not_previewed_as_merging_again(store: IdentityStore) -> None:
     # Given two people wrongly merged by an event carrying both their identifiers, then split apart
     first = _apply(store, "e1", [("email", "a@x.io")], 1, DEFAULT_RULES)
-    second = _apply(store, "e2", [("phone", "+4911")], 2, DEFAULT_RULES)
-    _apply(store, "e3", [("email", "a@x.io"), ("phone", "+4911")], 3, DEFAULT_RULES)
+    second = _apply(store, "e2", [("phone", "+4915111111111")], 2, DEFAULT_RULES)
+    _apply(store, "e3", [("email", "a@x.io"), ("phone", "+4915111111111")], 3, DEFAULT_RULES)
     split_profile(store, first, None, "admin", START + timedelta(hours=1))
     # When today's rules are previewed over that evidence
     report = preview_store(store, DEFAULT_RULES)

@@ -37,17 +37,17 @@ def test_new_people_get_profiles_and_known_identifiers_resolve_to_them(store: Id
     first = resolve_batch(store, [[("customer_id", "C1"), ("email", "A@Example.com")]], "file-1", NOW)
     # When a second batch carries the same email with a new phone, and another person
     second = resolve_batch(
-        store, [[("email", "a@example.com"), ("phone", "+4912345")], [("email", "b@x.io")]], "file-2", NOW
+        store, [[("email", "a@example.com"), ("phone", "+4915112345678")], [("email", "b@x.io")]], "file-2", NOW
     )
     # Then the email resolves to the first profile, which now also holds the phone
     profile_id = first.profile_ids[0]
     assert second.profile_ids[0] == profile_id
     assert second.profile_ids[1] not in (None, profile_id)
-    assert store.find_bound([("phone", "+4912345")]) == {("phone", "+4912345"): profile_id}
+    assert store.find_bound([("phone", "+4915112345678")]) == {("phone", "+4915112345678"): profile_id}
     assert sorted(store.members(profile_id)) == [
         ("customer_id", "C1"),
         ("email", "a@example.com"),
-        ("phone", "+4912345"),
+        ("phone", "+4915112345678"),
     ]
 
 
@@ -71,8 +71,8 @@ def test_same_inputs_in_any_order_give_the_same_profiles() -> None:
     sets = [
         [("customer_id", "C1"), ("email", "a@x.io")],
         [("email", "a@x.io"), ("anonymous_id", "anon-1")],
-        [("anonymous_id", "anon-1"), ("phone", "+4911")],
-        [("customer_id", "C2"), ("phone", "+4922")],
+        [("anonymous_id", "anon-1"), ("phone", "+4915111111111")],
+        [("customer_id", "C2"), ("phone", "+4915122222222")],
         [("email", "z@x.io")],
     ]
     groupings = []

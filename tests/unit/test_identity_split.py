@@ -96,9 +96,9 @@ def test_split_after_more_activity_gives_each_side_its_own_records_and_aggregate
 def test_a_split_with_nothing_to_undo_is_refused(store: IdentityStore) -> None:
     # Given a profile that never merged, and a redirected one
     first = resolve_batch(store, [[("email", "a@x.io")]], "m1", MERGED_AT - timedelta(days=1)).profile_ids[0]
-    second = resolve_batch(store, [[("phone", "+4911")]], "m2", MERGED_AT).profile_ids[0]
+    second = resolve_batch(store, [[("phone", "+4915111111111")]], "m2", MERGED_AT).profile_ids[0]
     assert first is not None and second is not None
-    [merge] = resolve_batch(store, [[("email", "a@x.io"), ("phone", "+4911")]], "m3", MERGED_AT).merges
+    [merge] = resolve_batch(store, [[("email", "a@x.io"), ("phone", "+4915111111111")]], "m3", MERGED_AT).merges
     # When splits are asked that cannot be made, Then each is refused with a status
     cases = [("unknown", None, 404), (second, None, 409), (first, "no-such-edge", 404)]
     for profile_id, edge_id, status in cases:
@@ -114,8 +114,8 @@ def test_a_split_with_nothing_to_undo_is_refused(store: IdentityStore) -> None:
 def test_two_concurrent_splits_of_one_merge_undo_it_once(store: IdentityStore) -> None:
     # Given one merge
     resolve_batch(store, [[("email", "a@x.io")]], "m1", MERGED_AT - timedelta(days=1))
-    resolve_batch(store, [[("phone", "+4911")]], "m2", MERGED_AT)
-    [merge] = resolve_batch(store, [[("email", "a@x.io"), ("phone", "+4911")]], "m3", MERGED_AT).merges
+    resolve_batch(store, [[("phone", "+4915111111111")]], "m2", MERGED_AT)
+    [merge] = resolve_batch(store, [[("email", "a@x.io"), ("phone", "+4915111111111")]], "m3", MERGED_AT).merges
 
     def split() -> str:
         return split_profile(store, merge.to_profile, merge.edge_id, "admin", SPLIT_AT).edge_id
@@ -155,10 +155,10 @@ def test_the_same_evidence_after_a_split_records_a_conflict_instead_of_merging_a
     )
     assert edges[1]["edge_id"] == split.edge_id
     # And a third profile merged into the anonymous one later still cannot bring the pair back together
-    phone = resolve_batch(store, [[("phone", "+4911")]], "p", later).profile_ids[0]
-    [merge] = resolve_batch(store, [[("anonymous_id", "anon-1"), ("phone", "+4911")]], "m", later).merges
+    phone = resolve_batch(store, [[("phone", "+4915111111111")]], "p", later).profile_ids[0]
+    [merge] = resolve_batch(store, [[("anonymous_id", "anon-1"), ("phone", "+4915111111111")]], "m", later).merges
     assert (merge.from_profile, merge.to_profile) == (phone, anonymous)
-    again = resolve_batch(store, [[("email", "a@x.io"), ("phone", "+4911")]], "m2", later)
+    again = resolve_batch(store, [[("email", "a@x.io"), ("phone", "+4915111111111")]], "m2", later)
     assert again.merges == [] and again.profile_ids == [customer]
 
 

@@ -67,10 +67,11 @@ def test_nothing_erased_keeps_every_row(register: _Register) -> None:
 
 def test_matching_finds_the_person_in_parquet_columns_and_anywhere_in_a_quarantined_row() -> None:
     # Given
-    matcher = Matcher(SALT, {identifier_digest(SALT, ("email", "gone@example.com")), identifier_digest(SALT, ("phone", "+447700900123"))})
+    matcher = Matcher(SALT, {identifier_digest(SALT, ("email", "gone@example.com")), identifier_digest(SALT, ("phone", "+447700900123"))}, "GB")
     table = pa.table({"customer_id": ["C1", "C2", None], "email": ["gone@example.com", "x@example.com", None],
                       "phone": [None, "+447700900123", None]})
     # When / Then
     assert matcher.table_mask(table).to_pylist() == [True, True, False]
     assert matcher.record_matches({"line": 3, "row": {"E-Mail": " GONE@example.com", "n": ["a"]}})
     assert not matcher.record_matches({"line": 4, "row": {"email": "someone@example.com"}})
+    assert matcher.record_matches({"line": 5, "row": {"Tel": "07700 900-123"}})  # national, in the default region

@@ -48,6 +48,7 @@ def test_ingest_and_get_write_no_email_or_phone() -> None:
         "LEDGER_TABLE": LEDGER,
         "EVENT_BUS_NAME": "bus",
         "JOURNEY_TRIGGER_HORIZON_DAYS": "30",
+        "DEFAULT_PHONE_REGION": "GB",
     }
     with identity_tables(), mock.patch.dict(os.environ, environment):
         logger.setLevel(logging.DEBUG)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -47,20 +47,41 @@ def calls_to_profiles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
         made.append(("links", sets))
         return Resolved(sets)
 
-    def apply_entity_records(
+    def apply_checked_records(
         store: Any, entity: str, rows: list[dict], source: str, now: datetime, horizon: Any
-    ) -> tuple[Outcome, int]:
+    ) -> Outcome:
         made.append((entity, [row["source_version"] for row in rows]))
-        return Outcome(len(rows)), 0
+        return Outcome(len(rows))
 
     monkeypatch.setattr(apply, "resolve_batch", resolve_batch)
-    monkeypatch.setattr(apply, "apply_entity_records", apply_entity_records)
+    monkeypatch.setattr(apply, "drop_erased", lambda store, rows: (rows, 0))
+    monkeypatch.setattr(apply, "apply_checked_records", apply_checked_records)
     monkeypatch.setattr(apply, "drop_erased_links", lambda store, links: links)
     return made
 
 
-def _ports(register: FakeRegister) -> TrackingPorts:
-    return TrackingPorts(store=object(), register=register, dedupe_window=WINDOW, backfill_horizon=timedelta(days=30))
+class FakeCurated:
+    """The curated zone: records what it received; fails the first `failing` rows it is given."""
+
+    def __init__(self, failing: int = 0) -> None:
+        self.failing = failing
+        self.received: list[tuple[str, date, str]] = []
+
+    def deliver(self, entity: str, rows: list[tuple[date, dict[str, Any]]]) -> int:
+        self.received += [(entity, day, row["source_version"]) for day, row in rows]
+        failed, self.failing = min(self.failing, len(rows)), max(0, self.failing - len(rows))
+        return failed
+
+
+def _ports(register: FakeRegister, curated: FakeCurated | None = None) -> TrackingPorts:
+    return TrackingPorts(
+        store=object(),
+        register=register,
+        curated=curated or FakeCurated(),
+        dedupe_window=WINDOW,
+        backfill_horizon=timedelta(days=30),
+        phone_region="GB",
+    )
 
 
 def _track(message_id: str, **fields: Any):
@@ -100,7 +121,8 @@ def test_a_failed_application_remembers_nothing_so_the_retry_is_applied(monkeypa
     def failing(*_: Any) -> None:
         raise ConnectionError("DynamoDB unavailable")
 
-    monkeypatch.setattr(apply, "apply_entity_records", failing)
+    monkeypatch.setattr(apply, "drop_erased", lambda store, rows: (rows, 0))
+    monkeypatch.setattr(apply, "apply_checked_records", failing)
     register = FakeRegister()
     # When
     with pytest.raises(ConnectionError):
@@ -120,3 +142,26 @@ def test_a_call_with_unusable_order_properties_is_rejected_alone(calls_to_profil
     # Then
     assert result.accepted == [1]
     assert result.rejected == [{"index": 0, "errors": [{"field": "properties.order_id", "message": "Field required"}]}]
+
+
+def test_rows_go_to_the_curated_zone_in_their_date_partition(calls_to_profiles) -> None:
+    # Given: a call that happened yesterday, and one without a timestamp (received now)
+    curated = FakeCurated()
+    calls = [(0, _track("m1", timestamp="2026-11-22T23:30:00-01:00")), (1, _track("m2"))]
+    # When
+    result = apply_calls(_ports(FakeRegister(), curated), "web", calls, NOW)
+    # Then: each events row in the UTC day it happened
+    assert not result.retry
+    assert curated.received == [("events", date(2026, 11, 23), "m1"), ("events", date(2026, 11, 23), "m2")]
+
+
+def test_rows_the_curated_zone_did_not_take_ask_for_a_retry_and_remember_nothing(calls_to_profiles) -> None:
+    # Given: the curated zone fails one row of two
+    register = FakeRegister()
+    curated = FakeCurated(failing=1)
+    # When
+    first = apply_calls(_ports(register, curated), "web", [(0, _track("m1")), (1, _track("m2"))], NOW)
+    # Then: both calls were applied, but none is remembered, so the client's retry reapplies and redelivers them
+    assert (first.accepted, first.retry, register.remembered) == ([0, 1], True, [])
+    second = apply_calls(_ports(register, curated), "web", [(0, _track("m1")), (1, _track("m2"))], NOW)
+    assert (second.retry, register.remembered) == (False, [("http:web", ["m1", "m2"], NOW, WINDOW)])

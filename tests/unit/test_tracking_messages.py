@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from cdp.tracking.http_body import BadBody, decoded_body, raw_body
 from cdp.tracking.messages import InvalidCall, TrackCall, parse_call
-from cdp.tracking.rows import CUSTOMER_COLUMNS, EVENT_COLUMNS, Lineage, call_rows, e164
+from cdp.tracking.rows import CUSTOMER_COLUMNS, EVENT_COLUMNS, Lineage, call_rows
 
 RECEIVED_AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 LINEAGE = Lineage("http/web", "m1", 0)
@@ -73,7 +73,7 @@ def test_an_identify_becomes_a_customers_row_and_an_events_row_and_links_its_ids
                    "createdAt": "2026-11-20T08:00:00Z", "email_consent": True, "address": {"country": "fr"}},
     })  # fmt: skip
     # When
-    rows = call_rows(call, "web", RECEIVED_AT, LINEAGE)
+    rows = call_rows(call, "web", RECEIVED_AT, LINEAGE, "GB")
     # Then
     customer = rows.customers[0]
     assert set(customer) == {*CUSTOMER_COLUMNS, "source_key", "source_version", "source_line"}
@@ -95,7 +95,7 @@ def test_order_completed_gives_one_orders_row_per_product() -> None:
         ]},
     })  # fmt: skip
     # When
-    orders = call_rows(call, "web", RECEIVED_AT, LINEAGE).orders
+    orders = call_rows(call, "web", RECEIVED_AT, LINEAGE, "GB").orders
     # Then
     assert [(o["order_id"], o["line_id"], o["quantity"], o["line_amount"]) for o in orders] == [
         ("O-9", "P1", 2, Decimal("25.0")),
@@ -110,7 +110,7 @@ def test_an_order_completed_with_unusable_products_is_a_field_level_error() -> N
                    "properties": {"order_id": "O-9", "products": [{"price": "free"}]}})  # fmt: skip
     # When
     with pytest.raises(InvalidCall) as raised:
-        call_rows(call, "web", RECEIVED_AT, LINEAGE)
+        call_rows(call, "web", RECEIVED_AT, LINEAGE, "GB")
     # Then
     assert [error["field"] for error in raised.value.errors] == ["properties.products.0.price"]
 
@@ -119,15 +119,24 @@ def test_alias_links_the_previous_anonymous_id_to_the_user() -> None:
     # Given
     call = _parse({"type": "alias", "userId": "C1", "previousId": "anon-7"})
     # When
-    rows = call_rows(call, "web", RECEIVED_AT, LINEAGE)
+    rows = call_rows(call, "web", RECEIVED_AT, LINEAGE, "GB")
     # Then
     assert rows.links == [[("customer_id", "C1"), ("anonymous_id", "anon-7")]]
     assert json.loads(rows.events[0]["properties"]) == {"previous_id": "anon-7"}
 
 
-@pytest.mark.parametrize(("phone", "expected"), [("+44 20 7946 0958", "+442079460958"), ("020 7946 0958", None)])
-def test_phones_are_kept_only_in_e164(phone: str, expected: str | None) -> None:
-    assert e164(phone) == expected
+@pytest.mark.parametrize(
+    ("traits", "expected"),
+    [({"phone": "+44 20 7946 0958"}, "+442079460958"), ({"phone": "020 7946 0958"}, "+442079460958"),
+     ({"phone": "06 12 34 56 78", "address": {"country": "FR"}}, "+33612345678"), ({"phone": "555"}, None)],
+)  # fmt: skip
+def test_phones_are_read_as_files_read_them(traits: dict[str, object], expected: str | None) -> None:
+    # Given: national numbers are read in the address's country, else the deployment's default region
+    call = _parse({"type": "identify", "userId": "C1", "traits": {"email": " Ann@Bücher.DE ", **traits}})
+    # When
+    customer = call_rows(call, "web", RECEIVED_AT, LINEAGE, "GB").customers[0]
+    # Then
+    assert (customer["phone"], customer["email"]) == (expected, "ann@xn--bcher-kva.de")
 
 
 def test_gzip_bodies_are_inflated_within_the_limit_only() -> None:

@@ -42,7 +42,7 @@ def test_only_the_hmac_of_the_raw_body_under_the_shop_secret_is_valid() -> None:
 
 def test_an_order_gives_one_orders_row_per_line_item() -> None:
     # When
-    rows = webhook_rows("orders/create", _sample("orders_create"), LINEAGE)
+    rows = webhook_rows("orders/create", _sample("orders_create"), LINEAGE, "GB")
     # Then
     assert [(r["order_id"], r["line_id"], r["quantity"], r["line_amount"]) for r in rows.orders] == [
         ("820982911946154508", "866550311766439020", 1, Decimal("199.00")),
@@ -63,14 +63,14 @@ def test_an_order_gives_one_orders_row_per_line_item() -> None:
 )  # fmt: skip
 def test_an_updated_order_carries_its_status(changes: dict, status: str) -> None:
     # When
-    rows = webhook_rows("orders/updated", {**_sample("orders_create"), **changes}, LINEAGE)
+    rows = webhook_rows("orders/updated", {**_sample("orders_create"), **changes}, LINEAGE, "GB")
     # Then
     assert {r["status"] for r in rows.orders} == {status}
 
 
 def test_a_new_customer_carries_marketing_consent_from_the_consent_objects() -> None:
     # When
-    customer = webhook_rows("customers/create", _sample("customers_create"), LINEAGE).customers[0]
+    customer = webhook_rows("customers/create", _sample("customers_create"), LINEAGE, "GB").customers[0]
     # Then
     assert (customer["customer_id"], customer["email"], customer["phone"]) == (
         "706405506930370084", "bob@example.com", "+16136120707",
@@ -81,7 +81,7 @@ def test_a_new_customer_carries_marketing_consent_from_the_consent_objects() -> 
 
 def test_a_checkout_becomes_a_checkout_started_event_and_a_checkout_updated_domain_event() -> None:
     # Given
-    rows = webhook_rows("checkouts/update", _sample("checkouts_update"), LINEAGE)
+    rows = webhook_rows("checkouts/update", _sample("checkouts_update"), LINEAGE, "GB")
     # When
     events = checkout_updated(rows, "profile-1", "demo.myshopify.com")
     # Then
@@ -99,6 +99,6 @@ def test_a_checkout_becomes_a_checkout_started_event_and_a_checkout_updated_doma
 def test_a_payload_missing_what_is_read_is_a_field_level_error() -> None:
     # When
     with pytest.raises(InvalidCall) as raised:
-        webhook_rows("orders/create", {"id": 1, "line_items": [{"quantity": "many", "price": "1"}]}, LINEAGE)
+        webhook_rows("orders/create", {"id": 1, "line_items": [{"quantity": "many", "price": "1"}]}, LINEAGE, "GB")
     # Then
     assert {"created_at", "currency", "line_items.0.quantity"} <= {e["field"] for e in raised.value.errors}

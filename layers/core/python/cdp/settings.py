@@ -5,9 +5,21 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from functools import cache
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from cdp.identifiers import COUNTRY_CALLING_CODES
+
+
+def _with_calling_code(region: str) -> str:
+    if region not in COUNTRY_CALLING_CODES:
+        raise ValueError(f"{region!r} is no ISO 3166-1 alpha-2 region with a calling code")
+    return region
+
+
+PhoneRegion = Annotated[str, AfterValidator(_with_calling_code)]
+"""The region national phone numbers are read in where a record names no country."""
 
 
 class ConfigurationError(RuntimeError):
@@ -23,6 +35,7 @@ class CoreSettings(BaseModel):
     ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
     event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
     journey_trigger_horizon_days: int = Field(alias="JOURNEY_TRIGGER_HORIZON_DAYS", ge=0)
+    default_phone_region: PhoneRegion = Field(alias="DEFAULT_PHONE_REGION")
 
     @property
     def backfill_horizon(self) -> timedelta:

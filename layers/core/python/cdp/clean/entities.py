@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.clean.standardise import MONEY_TYPE, Standardised
+from cdp.curated_layout import DATE_COLUMNS
 
 ORDER_STATUSES = ("completed", "cancelled", "refunded", "pending")
 TICKET_STATUSES = ("open", "pending", "solved", "closed")
@@ -145,7 +146,7 @@ CUSTOMERS = EntitySpec(
         ColumnRule("sms_consent", "boolean"),
     ),
     natural_key=("customer_id",),
-    date_column="signup_at",
+    date_column=DATE_COLUMNS["customers"],
 )
 
 ORDERS = EntitySpec(
@@ -169,7 +170,7 @@ ORDERS = EntitySpec(
         ColumnRule("region_code", "region_code"),
     ),
     natural_key=("order_id", "line_id"),
-    date_column="ordered_at",
+    date_column=DATE_COLUMNS["orders"],
     derivations=(("line_amount", _quantity_times_unit_price),),
 )
 
@@ -188,7 +189,7 @@ RETURNS = EntitySpec(
         _text("reason"),
     ),
     natural_key=("return_id", "line_id"),
-    date_column="returned_at",
+    date_column=DATE_COLUMNS["returns"],
 )
 
 EVENTS = EntitySpec(
@@ -203,7 +204,7 @@ EVENTS = EntitySpec(
         ColumnRule("properties", "json", max_bytes=LONG_TEXT_BYTES),
     ),
     natural_key=("event_id",),
-    date_column="occurred_at",
+    date_column=DATE_COLUMNS["events"],
 )
 
 TICKETS = EntitySpec(
@@ -219,7 +220,7 @@ TICKETS = EntitySpec(
         ColumnRule("rating", "integer", minimum=1, maximum=5),
     ),
     natural_key=("ticket_id", "updated_at"),
-    date_column="updated_at",
+    date_column=DATE_COLUMNS["tickets"],
 )
 
 FEEDBACK = EntitySpec(
@@ -233,7 +234,7 @@ FEEDBACK = EntitySpec(
         ColumnRule("comment", "text", max_bytes=LONG_TEXT_BYTES),
     ),
     natural_key=("response_id",),
-    date_column="responded_at",
+    date_column=DATE_COLUMNS["feedback"],
     row_checks=(RowCheck("out_of_range:score", _five_point_score_above_five),),
 )
 
@@ -248,7 +249,7 @@ CONSENTS = EntitySpec(
         _text("source"),
     ),
     natural_key=("customer_id", "email", "phone", "channel", "purpose", "recorded_at"),
-    date_column="recorded_at",
+    date_column=DATE_COLUMNS["consents"],
     row_checks=(RowCheck("missing:identifier", _none_present("customer_id", "email", "phone")),),
 )
 
@@ -264,7 +265,7 @@ LOYALTY = EntitySpec(
         _text("reason"),
     ),
     natural_key=("entry_id",),
-    date_column="occurred_at",
+    date_column=DATE_COLUMNS["loyalty"],
 )
 
 ENTITIES: dict[str, EntitySpec] = {

@@ -11,12 +11,9 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdp import identifiers
 from cdp.clean import reference_codes as codes
 
-EMAIL_PATTERN = (
-    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
-)
-E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"
 MONEY_PATTERN = r"^[-+]?[0-9]{1,14}(\.[0-9]{0,4})?$|^[-+]?\.[0-9]{1,4}$"
 INTEGER_PATTERN = r"^[-+]?[0-9]{1,15}$"
 LANGUAGE_PATTERN = (
@@ -80,26 +77,17 @@ def text(column: pa.Array, _context: Context) -> Standardised:
     return Standardised(values, pc.and_(pc.is_valid(values), pa.scalar(False)))
 
 
-def _punycode_domains(values: pa.Array) -> pa.Array:
-    """Encode internationalised domains as IDNA (xn--); only the rare non-ASCII values leave Arrow."""
-    non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(values), True))
-    if not pc.any(non_ascii).as_py():
-        return values
-    positions = pc.indices_nonzero(non_ascii)
-    encoded = []
-    for address in pc.take(values, positions).to_pylist():
-        local, _, domain = address.rpartition("@")
-        try:
-            encoded.append(f"{local}@{domain.encode('idna').decode('ascii')}" if local else None)
-        except UnicodeError:
-            encoded.append(None)
-    return _where(non_ascii, pa.array(encoded, pa.string()), values)
-
-
 def email(column: pa.Array, _context: Context) -> Standardised:
-    """Trimmed, lower-cased, IDN domains in punycode, syntax-checked addresses."""
-    values = _punycode_domains(pc.utf8_lower(blank_to_null(column)))
-    return _checked(values, pc.match_substring_regex(values, EMAIL_PATTERN))
+    """`cdp.identifiers.normalise_email` over a column: ASCII values in Arrow (trim, lower-case, pattern); the rare
+    non-ASCII ones (IDN domains, Unicode case rules) through the scalar function itself."""
+    values = blank_to_null(column)
+    non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(values), True))
+    normalised = pc.utf8_lower(values)
+    if pc.any(non_ascii).as_py():
+        scalar = [identifiers.normalise_email(value) for value in pc.filter(values, non_ascii).to_pylist()]
+        normalised = _where(non_ascii, pa.array(scalar, pa.string()), normalised)
+    invalid = _invalid_where(values, pc.match_substring_regex(normalised, identifiers.EMAIL_PATTERN))
+    return Standardised(_keep_valid(normalised, invalid), invalid)
 
 
 def country(column: pa.Array, _context: Context) -> Standardised:
@@ -110,18 +98,21 @@ def country(column: pa.Array, _context: Context) -> Standardised:
 
 
 def phone(column: pa.Array, context: Context) -> Standardised:
-    """Phone numbers to E.164; national numbers are read in the row's country, else the mapping's phone region."""
-    digits = pc.replace_substring_regex(blank_to_null(column), r"[\s\-().\/']", "")
-    international = pc.replace_substring_regex(digits, r"^00", "+")
+    """`cdp.identifiers.normalise_phone` over a column: national numbers are read in the row's country, else the
+    context's phone region."""
+    present = blank_to_null(column)
+    unmarked = pc.replace_substring_regex(present, identifiers.TRUNK_MARK, "")
+    digits = pc.replace_substring_regex(unmarked, identifiers.PHONE_SEPARATORS, "")
+    international = pc.replace_substring_regex(digits, identifiers.INTERNATIONAL_PREFIX, "+")
     region = context.clean.get("country", pa.nulls(len(column), pa.string()))
     if context.phone_region:
         region = pc.fill_null(region, context.phone_region)
-    calling_code = _lookup(region, codes.COUNTRY_CALLING_CODES)
-    keeps_trunk_digit = pc.is_in(region, pa.array(sorted(codes.NO_TRUNK_PREFIX)))
+    calling_code = _lookup(region, identifiers.COUNTRY_CALLING_CODES)
+    keeps_trunk_digit = pc.is_in(region, pa.array(sorted(identifiers.NO_TRUNK_PREFIX)))
     national = pc.if_else(keeps_trunk_digit, international, pc.replace_substring_regex(international, r"^0", ""))
     with_code = pc.binary_join_element_wise("+", calling_code, national, "")
     values = pc.if_else(pc.starts_with(international, "+"), international, with_code)
-    invalid = _invalid_where(digits, pc.match_substring_regex(values, E164_PATTERN))
+    invalid = _invalid_where(present, pc.match_substring_regex(values, identifiers.E164_PATTERN))
     return Standardised(_keep_valid(values, invalid), invalid)
 
 

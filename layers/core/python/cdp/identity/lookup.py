@@ -26,14 +26,15 @@ def live_profile(store: IdentityStore, profile_id: str) -> dict[str, Any] | None
 
 
 def profile_by_identifier(
-    store: IdentityStore, query: dict[str, str], rules: IdentityRules = DEFAULT_RULES
+    store: IdentityStore, query: dict[str, str], phone_region: str, rules: IdentityRules = DEFAULT_RULES
 ) -> dict[str, Any] | None:
-    """The live profile holding exactly one identifier given as `{type: value}`; None when nobody holds it."""
+    """The live profile holding exactly one identifier given as `{type: value}` in any written form (a national
+    phone number read in `phone_region`); None when nobody holds it."""
     if len(query) != 1 or next(iter(query)) not in LOOKUP_TYPES:
         raise MalformedLookup(f"give exactly one of {', '.join(LOOKUP_TYPES)}")
     [(identifier_type, value)] = query.items()
-    identifier = rules.normalise(identifier_type, value)
+    identifier = rules.normalise(identifier_type, value, phone_region)
     if identifier is None:
-        raise MalformedLookup(f"{identifier_type} is empty, too long or a blocked placeholder value")
+        raise MalformedLookup(f"{identifier_type} is empty, malformed, too long or a blocked placeholder value")
     owner = store.owner_of(identifier)
     return live_profile(store, owner) if owner else None

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdp.identifiers import normalise_email, normalise_phone
+
 Identifier = tuple[str, str]
 
 DEFAULT_LIMIT = 5
@@ -65,20 +67,23 @@ class IdentityRules:
     def is_blocked(self, value: str) -> bool:
         return value.lower() in self.blocked_values or any(pattern.match(value) for pattern in self._compiled)
 
-    def normalise(self, identifier_type: str, value: object) -> Identifier | None:
-        """The identifier as stored (emails lowercased, text trimmed), or None when unusable or blocked."""
+    def normalise(self, identifier_type: str, value: object, phone_region: str | None = None) -> Identifier | None:
+        """The identifier as stored, or None when unusable or blocked: emails and phones through
+        `cdp.identifiers` (national phone numbers read in `phone_region`), other types trimmed."""
         if value is None or not _TYPE_PATTERN.match(identifier_type):
             return None
-        text = str(value).strip()
+        text: str | None = str(value).strip()
         if identifier_type == "email":
-            text = text.lower()
-        if len(text) > MAX_VALUE_LENGTH or self.is_blocked(text):
+            text = normalise_email(text)
+        elif identifier_type == "phone":
+            text = normalise_phone(text, phone_region)
+        if text is None or len(text) > MAX_VALUE_LENGTH or self.is_blocked(text):
             return None
         return (identifier_type, text)
 
-    def usable(self, identifiers: Iterable[tuple[str, object]]) -> list[Identifier]:
-        """The usable identifiers of one input, deduplicated, strongest first (value order breaks ties)."""
-        normalised = {self.normalise(identifier_type, value) for identifier_type, value in identifiers}
+    def usable(self, identifiers: Iterable[tuple[str, object]], phone_region: str | None = None) -> list[Identifier]:
+        """The usable identifiers of one input, normalised, deduplicated, strongest first (value order breaks ties)."""
+        normalised = {self.normalise(kind, value, phone_region) for kind, value in identifiers}
         return sorted((i for i in normalised if i is not None), key=lambda i: (self.rank(i[0]), i[1]))
 
     def to_json(self) -> dict[str, Any]:

@@ -165,6 +165,12 @@ class SourceMapping(_Rule):
             raise ValueError(f"not columns of {self.entity}: {', '.join(unknown)}")
         return self
 
+    def with_phone_region(self, default_region: str) -> SourceMapping:
+        """This mapping with the deployment's default phone region where it names none of its own."""
+        if self.defaults.phone_region:
+            return self
+        return self.model_copy(update={"defaults": self.defaults.model_copy(update={"phone_region": default_region})})
+
     @property
     def read_options(self) -> dict[str, str | None]:
         """What the reader needs; None means detect."""

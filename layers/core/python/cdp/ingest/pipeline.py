@@ -224,7 +224,8 @@ class _FileRun:
         the rows are then matched column-wise against the erased digests found.
         """
         store = privacy_store_for(self.store)
-        matcher = Matcher.of_erased_among(store, current_salt(), accepted, [record["row"] for record in quarantined])
+        records = [record["row"] for record in quarantined]
+        matcher = Matcher.of_erased_among(store, current_salt(), accepted, records, self.settings.default_phone_region)
         if matcher is None:
             return accepted, quarantined
         kept = [
@@ -280,7 +281,7 @@ def ingest_range(
     read_up_to_line = byte_range.line_offset
     run: _FileRun | None = None
     try:
-        mapping = mapping_for(dropped.key, _manifest_of(dropped))
+        mapping = mapping_for(dropped.key, _manifest_of(dropped)).with_phone_region(settings.default_phone_region)
         spec = ENTITIES[mapping.entity]
         report.entity = spec.name
         run = _FileRun(

@@ -53,13 +53,14 @@ class ObjectErasure:
 class Matcher:
     """Does a value (of a known or unknown identifier type) hash to an erased digest?"""
 
-    def __init__(self, salt: str, digests: Iterable[str]) -> None:
+    def __init__(self, salt: str, digests: Iterable[str], phone_region: str) -> None:
         self.salt = salt
         self.digests = frozenset(digests)
+        self.phone_region = phone_region  # how a national phone number in a raw or quarantined row is read
 
     def value_matches(self, value: object, types: Iterable[str] = ERASABLE_COLUMNS) -> bool:
         for identifier_type in types:
-            identifier = DEFAULT_RULES.normalise(identifier_type, value)
+            identifier = DEFAULT_RULES.normalise(identifier_type, value, self.phone_region)
             if identifier is not None and identifier_digest(self.salt, identifier) in self.digests:
                 return True
         return False
@@ -73,18 +74,20 @@ class Matcher:
         return isinstance(record, str) and self.value_matches(record)
 
     @staticmethod
-    def candidate_digests(salt: str, table: pa.Table) -> set[str]:
+    def candidate_digests(salt: str, table: pa.Table, phone_region: str) -> set[str]:
         """Digests of the distinct values of the table's identifier columns: what to look up in the erased register
         before matching the table against the digests found."""
         digests: set[str] = set()
         for name in (name for name in ERASABLE_COLUMNS if name in table.column_names):
             values = pc.unique(table.column(name).cast(pa.string())).drop_null().to_pylist()
-            identifiers = (DEFAULT_RULES.normalise(name, value) for value in values)
+            identifiers = (DEFAULT_RULES.normalise(name, value, phone_region) for value in values)
             digests.update(identifier_digest(salt, identifier) for identifier in identifiers if identifier is not None)
         return digests
 
     @classmethod
-    def of_erased_among(cls, store: PrivacyStore, salt: str, table: pa.Table, records: list[Any]) -> Matcher | None:
+    def of_erased_among(
+        cls, store: PrivacyStore, salt: str, table: pa.Table, records: list[Any], phone_region: str
+    ) -> Matcher | None:
         """A matcher of the erased people among the table's identifier values and every string of the records
         (strongly consistent), or None when none of them is erased.
 
@@ -98,9 +101,11 @@ class Matcher:
         register = store.erased_register(distinct + strings * len(ERASABLE_COLUMNS))
         if register is not None and not register:
             return None
-        candidates = cls.candidate_digests(salt, table).union(*(record_digests(salt, record) for record in records))
+        candidates = cls.candidate_digests(salt, table, phone_region).union(
+            *(record_digests(salt, record, phone_region) for record in records)
+        )
         erased = candidates & register if register is not None else store.erased_by_key(candidates)
-        return cls(salt, erased) if erased else None
+        return cls(salt, erased, phone_region) if erased else None
 
     def table_mask(self, table: pa.Table) -> pa.Array:
         """True for rows whose identifier columns hold an erased value (digests of distinct values only)."""
@@ -212,10 +217,11 @@ def erase_exports(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
 
 
 def erase_objects(
-    salt: str, digests: Iterable[str], raw: str, curated: str, quarantine: str, exports: str
+    salt: str, digests: Iterable[str], raw: str, curated: str, quarantine: str, exports: str, phone_region: str
 ) -> ObjectErasure:
-    """Remove the person (by identifier digests) from every version of every object in the four buckets."""
-    matcher = Matcher(salt, digests)
+    """Remove the person (by identifier digests) from every version of every object in the four buckets (national
+    phone numbers in raw rows read in `phone_region`)."""
+    matcher = Matcher(salt, digests, phone_region)
     result = ObjectErasure()
     erase_raw(raw, matcher, result)
     erase_curated(curated, matcher, result)

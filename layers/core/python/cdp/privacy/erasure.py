@@ -81,10 +81,11 @@ def record_strings(record: Any) -> Iterator[str]:
         yield record
 
 
-def record_digests(salt: str, record: Any) -> set[str]:
-    """Digests of every string anywhere in a JSON-like record, each read as every erasable identifier type, as the
-    S3 part of erasure matches quarantined rows."""
-    identifiers = (DEFAULT_RULES.normalise(name, text) for text in record_strings(record) for name in ERASABLE_COLUMNS)
+def record_digests(salt: str, record: Any, phone_region: str) -> set[str]:
+    """Digests of every string anywhere in a JSON-like record, each read as every erasable identifier type (a
+    national phone number in `phone_region`), as the S3 part of erasure matches quarantined rows."""
+    strings = record_strings(record)
+    identifiers = (DEFAULT_RULES.normalise(name, text, phone_region) for text in strings for name in ERASABLE_COLUMNS)
     return {identifier_digest(salt, identifier) for identifier in identifiers if identifier is not None}
 
 

@@ -11,7 +11,18 @@ from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from cdp.identifiers import normalise_email, normalise_phone
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -19,19 +30,37 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class ConsentRequest(BaseModel):
-    """POST /v1/consents: who (a profile id or identifiers), which channel and purpose, granted or not, when."""
+    """POST /v1/consents: who (a profile id or identifiers), which channel and purpose, granted or not, when.
+
+    Email and phone are normalised as everywhere (`cdp.identifiers`); a national phone number is read in the
+    `phone_region` of the validation context (the deployment's default region)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     profile_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     customer_id: str | None = Field(default=None, min_length=1, max_length=256)
-    email: str | None = Field(default=None, min_length=3, max_length=256, pattern=r"^[^@\s]+@[^@\s]+$")
-    phone: str | None = Field(default=None, min_length=4, max_length=32, pattern=r"^\+[1-9][0-9]{3,14}$")
+    email: str | None = Field(default=None, min_length=3, max_length=256)
+    phone: str | None = Field(default=None, min_length=4, max_length=32)
     channel: Literal["email", "sms", "push"]
     purpose: Literal["marketing", "transactional", "profiling"] = "marketing"
     granted: StrictBool
     recorded_at: AwareDatetime
     source: str = Field(default="api", min_length=1, max_length=128)
+
+    @field_validator("email")
+    @classmethod
+    def _normal_email(cls, value: str | None) -> str | None:
+        if value is not None and (value := normalise_email(value)) is None:
+            raise ValueError("is not an email address")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _normal_phone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        region = (info.context or {}).get("phone_region")
+        if value is not None and (value := normalise_phone(value, region)) is None:
+            raise ValueError("is not a phone number (E.164, or national in the default region)")
+        return value
 
     @model_validator(mode="after")
     def names_someone(self) -> ConsentRequest:

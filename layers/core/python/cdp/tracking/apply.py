@@ -1,22 +1,28 @@
-"""Applies tracking calls: each call validated on its own, replays skipped by messageId, rows applied to profiles.
+"""Applies tracking calls and Shopify webhooks: each call validated on its own, replays skipped by messageId (or
+webhook id), rows applied to profiles and sent to the curated zone.
 
-A call becomes canonical rows (`cdp.tracking.rows`); customers, orders and events rows go through
-`cdp.profiles.record_appliers.apply_entity_records` (erased people dropped, consent columns recorded), then
-identifier sets that belong together (alias, or userId with anonymousId) are linked through `cdp.identity.resolution.resolve_batch`. Ids are remembered only once everything was applied.
+A call becomes canonical rows (`cdp.tracking.rows`, `cdp.tracking.shopify`); per entity (customers, orders, events)
+the rows of erased people are dropped, the rest go through the file pipeline's use case
+(`cdp.profiles.record_appliers.apply_checked_records`: profiles, consent columns) and then to the curated zone
+(`CuratedSink`: Parquet beside the files' rows); then identifier sets that belong together (alias, or userId with
+anonymousId) are linked through `cdp.identity.resolution.resolve_batch`. Ids are remembered only once everything was
+applied and every row reached the curated zone, so a retry after a failure redoes what is missing: profile records
+are applied once per natural key, so only the curated rows of the retried calls can be written twice.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from cdp.adapters.event_bus import DomainEvent
+from cdp.curated_layout import partition_day
 from cdp.identity.resolution import resolve_batch
-from cdp.privacy.erasure import drop_erased_links
+from cdp.privacy.erasure import drop_erased, drop_erased_links
 from cdp.profiles.apply import ProfileOutcome
-from cdp.profiles.record_appliers import apply_entity_records
+from cdp.profiles.record_appliers import apply_checked_records
 from cdp.tracking.messages import Call, InvalidCall
 from cdp.tracking.rows import CanonicalRows, Lineage, call_rows
 from cdp.tracking.shopify import TOPICS, checkout_updated, webhook_rows
@@ -27,46 +33,64 @@ class Register(Protocol):
     def remember(self, source: str, message_ids: list[str], received_at: datetime, window: timedelta) -> None: ...
 
 
+class CuratedSink(Protocol):
+    def deliver(self, entity: str, rows: list[tuple[date, dict[str, Any]]]) -> int:
+        """Send rows (each with its `dt` partition day) to the entity's curated table; returns how many are still
+        undelivered after the sink's own retries."""
+        ...
+
+
 @dataclass(frozen=True)
 class TrackingPorts:
-    """What applying needs: the profile store, the messageId register and the two windows from settings."""
+    """What applying needs: the profile store, the messageId register, the curated zone, the two windows and the
+    default phone region from settings."""
 
     store: Any
     register: Register
+    curated: CuratedSink
     dedupe_window: timedelta
     backfill_horizon: timedelta
+    phone_region: str
 
 
 @dataclass
 class Applied(ProfileOutcome):
-    """What a set of rows did to profiles, summed over entities, the domain events to publish and the profiles the
-    linked identifier sets resolved to."""
+    """What a set of rows did to profiles, summed over entities, the domain events to publish, the profiles the
+    linked identifier sets resolved to, and how many rows did not reach the curated zone."""
 
     linked_profiles: list[str | None] = field(default_factory=list)
+    undelivered: int = 0
 
 
 @dataclass
 class TrackingResult:
-    """Per-call outcome by index: accepted, accepted-duplicate (a replay inside the window) or rejected."""
+    """Per-call outcome by index: accepted, accepted-duplicate (a replay inside the window) or rejected; and whether
+    the accepted calls must be sent again because some of their rows did not reach the curated zone."""
 
     accepted: list[int] = field(default_factory=list)
     duplicates: list[int] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     applied: Applied = field(default_factory=Applied)
 
+    @property
+    def retry(self) -> bool:
+        return self.applied.undelivered > 0
+
 
 def apply_rows(ports: TrackingPorts, rows: CanonicalRows, source: str, now: datetime) -> Applied:
-    """Apply customers, orders and events rows to profiles, then link the identifier sets that belong together.
+    """Apply customers, orders and events rows to profiles and send them to the curated zone (erased people's rows
+    dropped from both), then link the identifier sets that belong together.
 
     Linking after applying lets a new person's first rows create their profile (and its signup event); a link
     that names a known profile is a no-op, one joining two profiles merges them.
     """
     applied = Applied()
     for entity, entity_rows in rows.by_entity():
-        if not entity_rows:
+        kept, _erased = drop_erased(ports.store, entity_rows) if entity_rows else ([], 0)
+        if not kept:
             continue
-        outcome, _erased = apply_entity_records(ports.store, entity, entity_rows, source, now, ports.backfill_horizon)
-        applied.add(outcome)
+        applied.add(apply_checked_records(ports.store, entity, kept, source, now, ports.backfill_horizon))
+        applied.undelivered += ports.curated.deliver(entity, [(partition_day(entity, row, now.date()), row) for row in kept])
     links = drop_erased_links(ports.store, rows.links)
     if links:
         applied.linked_profiles = resolve_batch(ports.store, links, source, now).profile_ids
@@ -92,7 +116,8 @@ def apply_calls(
             continue
         lineage = Lineage(f"http/{source_id}", call.message_id, index)
         try:
-            rows.extend(call_rows(call, source_id, call.occurred_at(received_at, batch_sent_at), lineage))
+            occurred_at = call.occurred_at(received_at, batch_sent_at)
+            rows.extend(call_rows(call, source_id, occurred_at, lineage, ports.phone_region))
         except InvalidCall as invalid:
             result.rejected.append({"index": index, "errors": invalid.errors})
             continue
@@ -101,13 +126,15 @@ def apply_calls(
         result.accepted.append(index)
     if fresh:
         result.applied = apply_rows(ports, rows, register_source, received_at)
-        ports.register.remember(register_source, fresh, received_at, ports.dedupe_window)
+        if not result.retry:
+            ports.register.remember(register_source, fresh, received_at, ports.dedupe_window)
     return result
 
 
 @dataclass(frozen=True)
 class WebhookOutcome:
-    """`applied`, `duplicate` (webhook id seen within the window) or `ignored` (a topic the platform does not read)."""
+    """`applied`, `duplicate` (webhook id seen within the window), `ignored` (a topic the platform does not read) or
+    `retry` (applied to profiles, but some rows did not reach the curated zone: Shopify must send it again)."""
 
     status: str
     events: list[DomainEvent] = field(default_factory=list)
@@ -126,10 +153,12 @@ def apply_webhook(
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise InvalidCall([{"field": "", "message": "body is not valid JSON"}]) from None
-    rows = webhook_rows(topic, payload, Lineage(f"shopify/{shop}", webhook_id, 0))
+    rows = webhook_rows(topic, payload, Lineage(f"shopify/{shop}", webhook_id, 0), ports.phone_region)
     applied = apply_rows(ports, rows, source, received_at)
     events = list(applied.events)
     if topic == "checkouts/update":
         events += checkout_updated(rows, applied.linked_profiles[0] if applied.linked_profiles else None, shop)
+    if applied.undelivered:
+        return WebhookOutcome("retry", events)
     ports.register.remember(source, [webhook_id], received_at, ports.dedupe_window)
     return WebhookOutcome("applied", events)

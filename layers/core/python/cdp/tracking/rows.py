@@ -7,7 +7,6 @@ Rows carry every column of their canonical entity (see the team contract) plus l
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -15,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cdp.identifiers import normalise_email, normalise_phone
 from cdp.identity.rules import Identifier
 from cdp.tracking.messages import (
     ORDER_COMPLETED,
@@ -49,8 +49,6 @@ CALL_EVENT_NAMES = {
     "alias": "Alias",
 }
 GENDERS = {"female", "male", "other"}
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
-_PHONE_SEPARATORS = re.compile(r"[\s().\-]")
 
 
 @dataclass(frozen=True)
@@ -90,25 +88,13 @@ def row(columns: tuple[str, ...], lineage: Lineage, **values: Any) -> dict[str, 
     return {**dict.fromkeys(columns), **values, **lineage.columns()}
 
 
-def e164(phone: str | None) -> str | None:
-    """The phone in E.164 if it already is one once separators are removed, else None (not guessed)."""
-    if not phone:
-        return None
-    compact = _PHONE_SEPARATORS.sub("", phone)
-    return compact if _E164.fullmatch(compact) else None
-
-
-def lower_email(email: Any) -> str | None:
-    return email.strip().lower() or None if isinstance(email, str) else None
-
-
 def country_code(value: Any) -> str | None:
     return value.upper() if isinstance(value, str) and len(value) == 2 and value.isalpha() else None
 
 
 def _context_email(call: Call) -> str | None:
     traits = call.context.get("traits")
-    return lower_email(traits.get("email")) if isinstance(traits, dict) else None
+    return normalise_email(traits.get("email")) if isinstance(traits, dict) else None
 
 
 def event_name(call: Call) -> str:
@@ -130,18 +116,19 @@ def _event_properties(call: Call) -> dict[str, Any]:
     return {}
 
 
-def _customer_row(call: IdentifyCall, lineage: Lineage) -> dict[str, Any]:
+def _customer_row(call: IdentifyCall, lineage: Lineage, phone_region: str) -> dict[str, Any]:
     traits = call.traits
     address = traits.address or {}
     gender = (traits.gender or "").strip().lower()
     locale = call.context.get("locale")
     timezone = call.context.get("timezone")
+    country = country_code(address.get("country"))
     return row(
         CUSTOMER_COLUMNS,
         lineage,
         customer_id=call.user_id,
-        email=lower_email(traits.email),
-        phone=e164(traits.phone),
+        email=normalise_email(traits.email),
+        phone=normalise_phone(traits.phone, country or phone_region),
         anonymous_id=call.anonymous_id,
         first_name=traits.first_name,
         last_name=traits.last_name,
@@ -149,7 +136,7 @@ def _customer_row(call: IdentifyCall, lineage: Lineage) -> dict[str, Any]:
         gender=gender if gender in GENDERS else None,
         language=locale if isinstance(locale, str) else None,
         timezone=timezone if isinstance(timezone, str) else None,
-        country=country_code(address.get("country")),
+        country=country,
         province=address.get("state") if isinstance(address.get("state"), str) else None,
         city=address.get("city") if isinstance(address.get("city"), str) else None,
         signup_at=aware(traits.created_at) if traits.created_at else None,
@@ -195,12 +182,15 @@ def _order_rows(call: TrackCall, occurred_at: datetime, lineage: Lineage, email:
     ]
 
 
-def call_rows(call: Call, source_id: str, occurred_at: datetime, lineage: Lineage) -> CanonicalRows:
-    """The rows and identifier links one accepted call makes; raises InvalidCall for unusable content."""
+def call_rows(
+    call: Call, source_id: str, occurred_at: datetime, lineage: Lineage, phone_region: str
+) -> CanonicalRows:
+    """The rows and identifier links one accepted call makes (national phone numbers read in the address's
+    country, else `phone_region`); raises InvalidCall for unusable content."""
     rows = CanonicalRows()
-    email = lower_email(call.traits.email) if isinstance(call, IdentifyCall) else _context_email(call)
+    email = normalise_email(call.traits.email) if isinstance(call, IdentifyCall) else _context_email(call)
     if isinstance(call, IdentifyCall):
-        rows.customers.append(_customer_row(call, lineage))
+        rows.customers.append(_customer_row(call, lineage, phone_region))
     if isinstance(call, TrackCall) and call.event == ORDER_COMPLETED:
         rows.orders += _order_rows(call, occurred_at, lineage, email)
     rows.events.append(

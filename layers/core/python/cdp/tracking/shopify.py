@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cdp.adapters.event_bus import DomainEvent
+from cdp.identifiers import normalise_email, normalise_phone
 from cdp.tracking.messages import InvalidCall, aware, field_errors
 from cdp.tracking.rows import (
     CUSTOMER_COLUMNS,
@@ -31,8 +32,6 @@ from cdp.tracking.rows import (
     Identifier,
     Lineage,
     country_code,
-    e164,
-    lower_email,
     row,
 )
 
@@ -82,7 +81,7 @@ class Customer(_Shopify):
 
     def identifiers(self) -> list[Identifier]:
         found = [("customer_id", str(self.id))]
-        email = lower_email(self.email)
+        email = normalise_email(self.email)
         return found + ([("email", email)] if email else [])
 
 
@@ -137,20 +136,21 @@ class Checkout(_Shopify):
     line_items: list[LineItem] = Field(default_factory=list)
 
 
-def _order_rows(order: Order, lineage: Lineage) -> CanonicalRows:
+def _order_rows(order: Order, lineage: Lineage, phone_region: str) -> CanonicalRows:
     customer = order.customer
-    email = lower_email(order.email) or (lower_email(customer.email) if customer else None)
+    email = normalise_email(order.email) or (normalise_email(customer.email) if customer else None)
     address = order.billing_address
+    country = country_code(address.country_code) if address else None
     common = {
         "order_id": str(order.id),
         "customer_id": str(customer.id) if customer else None,
         "email": email,
-        "phone": e164(order.phone),
+        "phone": normalise_phone(order.phone, country or phone_region),
         "ordered_at": aware(order.created_at),
         "currency": order.currency.upper(),
         "status": order.status,
         "channel": order.source_name or "shopify",
-        "country": country_code(address.country_code) if address else None,
+        "country": country,
     }
     return CanonicalRows(
         orders=[
@@ -172,8 +172,9 @@ def _order_rows(order: Order, lineage: Lineage) -> CanonicalRows:
     )
 
 
-def _customer_rows(customer: Customer, lineage: Lineage) -> CanonicalRows:
+def _customer_rows(customer: Customer, lineage: Lineage, phone_region: str) -> CanonicalRows:
     address = customer.default_address
+    country = country_code(address.country_code) if address else None
     email_consent = customer.email_marketing_consent
     sms_consent = customer.sms_marketing_consent
     return CanonicalRows(
@@ -182,11 +183,11 @@ def _customer_rows(customer: Customer, lineage: Lineage) -> CanonicalRows:
                 CUSTOMER_COLUMNS,
                 lineage,
                 customer_id=str(customer.id),
-                email=lower_email(customer.email),
-                phone=e164(customer.phone),
+                email=normalise_email(customer.email),
+                phone=normalise_phone(customer.phone, country or phone_region),
                 first_name=customer.first_name,
                 last_name=customer.last_name,
-                country=country_code(address.country_code) if address else None,
+                country=country,
                 province=address.province if address else None,
                 city=address.city if address else None,
                 signup_at=aware(customer.created_at) if customer.created_at else None,
@@ -197,9 +198,9 @@ def _customer_rows(customer: Customer, lineage: Lineage) -> CanonicalRows:
     )
 
 
-def _checkout_rows(checkout: Checkout, lineage: Lineage) -> CanonicalRows:
+def _checkout_rows(checkout: Checkout, lineage: Lineage, _phone_region: str) -> CanonicalRows:
     customer = checkout.customer
-    email = lower_email(checkout.email) or (lower_email(customer.email) if customer else None)
+    email = normalise_email(checkout.email) or (normalise_email(customer.email) if customer else None)
     identifiers = customer.identifiers() if customer else ([("email", email)] if email else [])
     properties = {
         "checkout_id": checkout.id,
@@ -233,7 +234,7 @@ def _checkout_rows(checkout: Checkout, lineage: Lineage) -> CanonicalRows:
     )
 
 
-_TOPICS: dict[str, tuple[type[_Shopify], Callable[[Any, Lineage], CanonicalRows]]] = {
+_TOPICS: dict[str, tuple[type[_Shopify], Callable[[Any, Lineage, str], CanonicalRows]]] = {
     "orders/create": (Order, _order_rows),
     "orders/updated": (Order, _order_rows),
     "customers/create": (Customer, _customer_rows),
@@ -242,11 +243,12 @@ _TOPICS: dict[str, tuple[type[_Shopify], Callable[[Any, Lineage], CanonicalRows]
 TOPICS = tuple(_TOPICS)
 
 
-def webhook_rows(topic: str, payload: Any, lineage: Lineage) -> CanonicalRows:
-    """The canonical rows of a webhook of one of TOPICS; raises InvalidCall for a payload missing what is read."""
+def webhook_rows(topic: str, payload: Any, lineage: Lineage, phone_region: str) -> CanonicalRows:
+    """The canonical rows of a webhook of one of TOPICS (national phone numbers read in the address's country, else
+    `phone_region`); raises InvalidCall for a payload missing what is read."""
     model, to_rows = _TOPICS[topic]
     try:
-        return to_rows(model.model_validate(payload), lineage)
+        return to_rows(model.model_validate(payload), lineage, phone_region)
     except ValidationError as error:
         raise InvalidCall(field_errors(error.errors())) from None
 

@@ -31,7 +31,6 @@ from cdp.privacy.erasure import ERASURE_REQUESTED, PRIVACY_EVENTS_SOURCE, erase_
 from cdp.privacy.export import export_identifiers
 from cdp.tracking.apply import Register, WebhookOutcome
 from cdp.tracking.messages import InvalidCall, field_errors
-from cdp.tracking.rows import e164, lower_email
 
 CUSTOMERS_REDACT = "customers/redact"
 CUSTOMERS_DATA_REQUEST = "customers/data_request"
@@ -53,15 +52,11 @@ class PrivacyCustomer(BaseModel):
     email: str | None = None
     phone: str | None = None
 
-    def identifiers(self) -> list[Identifier]:
-        """Customer id, email (lower-cased) and phone (when already E.164), as identity resolution binds them
-        (blocked placeholder values left out)."""
-        found = [
-            ("customer_id", str(self.id) if self.id is not None else None),
-            ("email", lower_email(self.email)),
-            ("phone", e164(self.phone)),
-        ]
-        return DEFAULT_RULES.usable(found)
+    def identifiers(self, phone_region: str) -> list[Identifier]:
+        """Customer id, email and phone (a national number read in `phone_region`), normalised as identity
+        resolution binds them (blocked placeholder values left out)."""
+        found = [("customer_id", self.id), ("email", self.email), ("phone", self.phone)]
+        return DEFAULT_RULES.usable(found, phone_region)
 
 
 class CustomersRedact(_Payload):
@@ -99,9 +94,10 @@ class PrivacyPorts:
     register: Register
     dedupe_window: timedelta
     salt: str
+    phone_region: str
 
 
-def _payload(topic: str, shop: str, body: bytes) -> _Payload:
+def _payload(topic: str, shop: str, body: bytes, phone_region: str) -> _Payload:
     try:
         payload = _MODELS[topic].model_validate(json.loads(body))
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -110,13 +106,13 @@ def _payload(topic: str, shop: str, body: bytes) -> _Payload:
         raise InvalidCall(field_errors(error.errors())) from None
     if payload.shop_domain != shop:
         raise InvalidCall([{"field": "shop_domain", "message": "is not the shop that signed the webhook"}])
-    if isinstance(payload, CustomersRedact | CustomersDataRequest) and not payload.customer.identifiers():
+    if isinstance(payload, CustomersRedact | CustomersDataRequest) and not payload.customer.identifiers(phone_region):
         raise InvalidCall([{"field": "customer", "message": "names no usable id, email or phone"}])
     return payload
 
 
 def _redact_customer(ports: PrivacyPorts, payload: CustomersRedact, now: datetime) -> dict[str, Any]:
-    erasures = erase_identifiers(ports.store, payload.customer.identifiers(), ports.salt, now)
+    erasures = erase_identifiers(ports.store, payload.customer.identifiers(ports.phone_region), ports.salt, now)
     return {
         "erasure_ids": [erasure["erasure_id"] for erasure in erasures],
         "profiles_erased": sum(1 for erasure in erasures if erasure.get("profile_id")),
@@ -124,7 +120,7 @@ def _redact_customer(ports: PrivacyPorts, payload: CustomersRedact, now: datetim
 
 
 def _export_customer(ports: PrivacyPorts, shop: str, payload: CustomersDataRequest, now: datetime) -> dict[str, Any]:
-    profiles = export_identifiers(ports.store, payload.customer.identifiers())
+    profiles = export_identifiers(ports.store, payload.customer.identifiers(ports.phone_region))
     document = {
         "shop_domain": shop,
         "data_request_id": payload.data_request.id,
@@ -143,7 +139,7 @@ def apply_privacy_webhook(
     source = f"shopify:{shop}"
     if ports.register.seen(source, [webhook_id], received_at):
         return WebhookOutcome("duplicate")
-    payload = _payload(topic, shop, body)
+    payload = _payload(topic, shop, body, ports.phone_region)
     events: list[DomainEvent] = []
     if isinstance(payload, CustomersRedact):
         done = _redact_customer(ports, payload, received_at)
