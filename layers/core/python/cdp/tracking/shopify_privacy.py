@@ -15,7 +15,6 @@ The payload's `shop_domain` must be the shop whose secret signed the call. Nothi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from cdp.privacy.export import export_identifiers
 from cdp.tracking.apply import Register, WebhookOutcome
 from cdp.tracking.messages import InvalidCall, field_errors
 from cdp.tracking.rows import e164, lower_email
+from cdp.tracking.shopify import webhook_payload
 
 CUSTOMERS_REDACT = "customers/redact"
 CUSTOMERS_DATA_REQUEST = "customers/data_request"
@@ -103,9 +103,7 @@ class PrivacyPorts:
 
 def _payload(topic: str, shop: str, body: bytes) -> _Payload:
     try:
-        payload = _MODELS[topic].model_validate(json.loads(body))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidCall([{"field": "", "message": "body is not valid JSON"}]) from None
+        payload = _MODELS[topic].model_validate(webhook_payload(body))
     except ValidationError as error:
         raise InvalidCall(field_errors(error.errors())) from None
     if payload.shop_domain != shop:
