@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/core/python:$(CURDIR)/local
@@ -26,7 +27,13 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM) --version
 	touch $@
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt 2>&1 | grep -v 'is ignored: it is neither' || true
+	$(CHECKOV_VENV)/bin/checkov --version
+	touch $@
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 demo: $(VENV)/.installed  ## sample data of SIZE customers (make demo SIZE=3000), the whole pipeline locally, build/demo-report.json
 	$(PY) -m cdp_local demo --customers $(SIZE)
@@ -42,7 +49,7 @@ lint: install
 	$(VENV)/bin/mypy layers/core/python/cdp local/cdp_local
 	for handler in functions/*/app.py; do $(VENV)/bin/mypy $$handler || exit 1; done
 
-test: install lint  ## ruff, mypy, then tests: cfn-lint, sam validate --lint, sam build, unit, integration, end to end
+test: install lint  ## ruff, mypy, then tests: cfn-lint, checkov, bandit, sam validate --lint, sam build, unit, integration, fuzz, end to end
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest -n 2 --dist loadfile
 
 bench: $(VENV)/.installed  ## write bench.json with throughput and cold-import figures (one figure: ONLY=clv)

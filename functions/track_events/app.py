@@ -25,12 +25,12 @@ from cdp.adapters.event_ledger import MessageRegister
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.adapters.profile_store import ProfileStore
 from cdp.adapters.shop_data import ShopData
-from cdp.adapters.sources import find_source, shop_secret
+from cdp.adapters.sources import ShopSecretsUnavailable, find_source, shop_secret
 from cdp.observability import logger, metrics, observed_handler
 from cdp.privacy.erasure import current_salt
 from cdp.settings import load_settings
 from cdp.tracking.apply import TrackingPorts, apply_calls, apply_webhook
-from cdp.tracking.http_body import BadBody, decoded_body, raw_body
+from cdp.tracking.http_body import BadBody, decoded_body, raw_body, strict_json
 from cdp.tracking.messages import (
     MAX_BATCH_BYTES,
     MAX_CALL_BYTES,
@@ -46,12 +46,14 @@ from cdp.tracking.messages import (
     field_errors,
     parse_call,
 )
+from cdp.tracking.openapi import completed_document
 from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify import MAX_WEBHOOK_BYTES, signature_is_valid
 from cdp.tracking.shopify_privacy import PRIVACY_TOPICS, PrivacyPorts, apply_privacy_webhook
 
 BATCH_PATH = "/v1/batch"
 SHOPIFY_PATH = "/v1/webhooks/shopify"
+RETRY_AFTER_SECONDS = 30
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
@@ -77,6 +79,18 @@ def _send_again() -> Answer:
 @app.exception_handler(RequestValidationError)
 def _invalid_request(error: RequestValidationError) -> Answer:
     return _failure(HTTPStatus.BAD_REQUEST, "invalid request", field_errors(list(error.errors())))
+
+
+@app.exception_handler(ShopSecretsUnavailable)
+def _secrets_unavailable(error: ShopSecretsUnavailable) -> Answer:
+    """SSM throttled or down: a retryable 503 (Shopify retries webhooks), never a 500."""
+    logger.warning("shop secrets unavailable", extra={"error": str(error.__cause__ or error)})
+    return Response(
+        status_code=HTTPStatus.SERVICE_UNAVAILABLE,
+        content_type=content_types.APPLICATION_JSON,
+        body={"success": False, "error": "temporarily unavailable, retry later"},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def _ports(settings: TrackingSettings) -> TrackingPorts:
@@ -213,7 +227,7 @@ def shopify_webhook(
         return _failure(HTTPStatus.BAD_REQUEST, str(bad))
     if len(body) > MAX_WEBHOOK_BYTES:
         return _failure(HTTPStatus.BAD_REQUEST, f"body larger than {MAX_WEBHOOK_BYTES // 1024} KB")
-    secret = shop_secret(settings.shop_secret_prefix, shop)
+    secret = shop_secret(settings.shop_secret_prefix, shop) if signature else None
     if secret is None or not signature_is_valid(body, signature, secret):
         logger.warning("webhook signature refused", extra={"shop": shop, "topic": topic})
         return _failure(HTTPStatus.UNAUTHORIZED, "invalid webhook signature")
@@ -232,9 +246,9 @@ def shopify_webhook(
 
 @app.get("/v1/openapi.json")
 def openapi_document() -> Answer:
-    """This API's OpenAPI 3 document, generated from the routes' pydantic models."""
-    document = app.get_openapi_schema(title="Customer data platform: tracking API", version="1.0.0")
-    return _json(HTTPStatus.OK, document.model_dump(mode="json", by_alias=True, exclude_none=True))
+    """This API's OpenAPI 3 document: generated from the routes' pydantic models, completed as the API behaves."""
+    generated = app.get_openapi_schema(title="Customer data platform: tracking API", version="1.0.0")
+    return _json(HTTPStatus.OK, completed_document(generated.model_dump(mode="json", by_alias=True, exclude_none=True)))
 
 
 def _with_decoded_body(event: dict[str, Any]) -> dict[str, Any]:
@@ -249,6 +263,7 @@ def _with_decoded_body(event: dict[str, Any]) -> dict[str, Any]:
         text = decoded_body(sent, headers.get("content-encoding"), limit).decode("utf-8")
     except UnicodeDecodeError:
         raise BadBody("body is not UTF-8 JSON") from None
+    strict_json(text)
     plain_headers = {name: value for name, value in headers.items() if name != "content-encoding"}
     return {**event, "headers": plain_headers, "body": text, "isBase64Encoded": False}
 

@@ -105,9 +105,7 @@ class Route:
         if self.path == DEFAULT_ROUTE:
             return {}
         match = self.pattern.fullmatch(path)
-        return (
-            {name: unquote(value) for name, value in zip(self.variables, match.groups())} if match else None
-        )
+        return {name: unquote(value) for name, value in zip(self.variables, match.groups())} if match else None
 
 
 @dataclass(frozen=True)
@@ -152,9 +150,7 @@ def _path_pattern(path: str) -> dict[str, Any]:
 
 def _lambda_authorizer(name: str, spec: dict[str, Any]) -> LambdaAuthorizer:
     if spec.get("AuthorizerPayloadFormatVersion") != "2.0" or not spec.get("EnableSimpleResponses"):
-        raise ValueError(
-            f"authorizer {name}: the local HTTP API knows payload 2.0 with simple responses only"
-        )
+        raise ValueError(f"authorizer {name}: the local HTTP API knows payload 2.0 with simple responses only")
     function_arn = spec.get("FunctionArn")
     if not (isinstance(function_arn, dict) and "Fn::GetAtt" in function_arn):
         raise ValueError(f"authorizer {name}: FunctionArn must be !GetAtt <Function>.Arn")
@@ -267,7 +263,7 @@ class LocalHttpApi:
         except GatewayRejection as rejection:
             response = rejection.response
         except Exception:
-            log.exception("%s %s failed (request %s)", request.method, raw_path, request.request_id)
+            log.exception("%s %s failed (request %s)", request.method, request.path, request.request_id)
             response = _internal_server_error()
         return replace(response, headers={**response.headers, "apigw-requestid": request.request_id})
 
@@ -300,11 +296,7 @@ class LocalHttpApi:
             "requestContext": self._request_context(request, route),
             "isBase64Encoded": False,
         }
-        cookies = [
-            cookie.strip()
-            for cookie in re.split(r"[;,]", request.headers.get("cookie", ""))
-            if cookie.strip()
-        ]
+        cookies = [cookie.strip() for cookie in re.split(r"[;,]", request.headers.get("cookie", "")) if cookie.strip()]
         if cookies:
             event["cookies"] = cookies
         if request.query:
@@ -313,9 +305,7 @@ class LocalHttpApi:
             event["pathParameters"] = path_parameters
         if request.body:
             event["isBase64Encoded"] = request.is_binary
-            event["body"] = (
-                base64.b64encode(request.body).decode() if request.is_binary else request.body.decode()
-            )
+            event["body"] = base64.b64encode(request.body).decode() if request.is_binary else request.body.decode()
         return event
 
     def _request_context(self, request: _Request, route: Route) -> dict[str, Any]:
@@ -346,21 +336,15 @@ class LocalHttpApi:
             return None
         if route.authorization == "AWS_IAM":
             return {"iam": self._iam_caller(request)}
-        return {
-            "lambda": self._lambda_authorizer_context(request, self.authorizers[route.authorization], event)
-        }
+        return {"lambda": self._lambda_authorizer_context(request, self.authorizers[route.authorization], event)}
 
-    def _lambda_authorizer_context(
-        self, request: _Request, authorizer: LambdaAuthorizer, event: dict[str, Any]
-    ) -> Any:
+    def _lambda_authorizer_context(self, request: _Request, authorizer: LambdaAuthorizer, event: dict[str, Any]) -> Any:
         query = _query_string_parameters(request.query)
         identity = [request.headers.get(name) for name in authorizer.identity_headers]
         identity += [query.get(name) for name in authorizer.identity_query_strings]
         if not all(identity):
             raise GatewayRejection(401, "Unauthorized")
-        authorizer_event = {
-            key: value for key, value in event.items() if key not in ("body", "isBase64Encoded")
-        }
+        authorizer_event = {key: value for key, value in event.items() if key not in ("body", "isBase64Encoded")}
         authorizer_event.update(
             type="REQUEST",
             routeArn=f"{self._api_arn}/{STAGE}/{request.method}{request.path}",
@@ -388,12 +372,8 @@ class LocalHttpApi:
         self._check_scope(scope, signed_at)
         signed_header_names = parameters["SignedHeaders"].split(";")
         if "host" not in signed_header_names:
-            raise _invalid_signature(
-                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
-            )
-        if not hmac.compare_digest(
-            self._signature(request, signed_header_names, signed_at), parameters["Signature"]
-        ):
+            raise _invalid_signature("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+        if not hmac.compare_digest(self._signature(request, signed_header_names, signed_at), parameters["Signature"]):
             raise _invalid_signature(
                 "The request signature we calculated does not match the signature you provided. "
                 "Check your AWS Secret Access Key and signing method. "
@@ -480,9 +460,7 @@ def _signature_time(x_amz_date: str | None, now: datetime) -> str:
     stamp = now.strftime(SIGV4_TIME_FORMAT)
     if signed_at < now - SIGNATURE_VALIDITY:
         earliest = (now - SIGNATURE_VALIDITY).strftime(SIGV4_TIME_FORMAT)
-        raise _invalid_signature(
-            f"Signature expired: {x_amz_date} is now earlier than {earliest} ({stamp} - 5 min.)"
-        )
+        raise _invalid_signature(f"Signature expired: {x_amz_date} is now earlier than {earliest} ({stamp} - 5 min.)")
     if signed_at > now + SIGNATURE_VALIDITY:
         latest = (now + SIGNATURE_VALIDITY).strftime(SIGV4_TIME_FORMAT)
         raise _invalid_signature(
@@ -518,6 +496,22 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class BadFraming(ValueError):
+    """A request whose body length cannot be read: the connection is answered 400 and closed."""
+
+
+MAX_CHUNK_LINE_BYTES = 1024
+
+
+def _framing_number(text: str, base: int, what: str) -> int:
+    """A Content-Length (base 10) or chunk size (base 16): digits only, no sign, no spaces inside."""
+    digits = text.strip()
+    allowed = "0123456789abcdefABCDEF" if base == 16 else "0123456789"
+    if not digits or len(digits) > 20 or any(character not in allowed for character in digits):
+        raise BadFraming(f"invalid {what}")
+    return int(digits, base)
+
+
 class _IPv6ThreadingHTTPServer(ThreadingHTTPServer):
     address_family = socket.AF_INET6
 
@@ -530,19 +524,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         started = time.monotonic()
-        response = self.api.handle(
-            self.command,
-            self.path,
-            lower_case_headers(self.headers.items()),
-            self._read_body(),
-            self.client_address[0],
-        )
+        try:
+            body = self._read_body()
+        except BadFraming as bad:
+            self.close_connection = True
+            response = HttpResponse(
+                400, {"content-type": "application/json"}, json.dumps({"message": str(bad)}).encode()
+            )
+        else:
+            headers = lower_case_headers(self.headers.items())
+            response = self.api.handle(self.command, self.path, headers, body, self.client_address[0])
         self._write(response)
         log.info(
             '%s "%s %s" %d %d bytes %.0f ms',
             self.client_address[0],
             self.command,
-            self.path,
+            urlsplit(self.path).path,  # the route only: a query may hold an email or a phone number
             response.status,
             len(response.body),
             (time.monotonic() - started) * 1000,
@@ -551,10 +548,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
     def _read_body(self) -> bytes:
-        """The body, cut one byte past the payload limit (the API answers 413, the connection closes)."""
+        """The body, cut one byte past the payload limit (the API answers 413, the connection closes); BadFraming
+        for a Content-Length or chunk size that is not a non-negative number."""
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
             return self._read_chunked_body()
-        length = int(self.headers.get("content-length") or 0)
+        length = _framing_number(self.headers.get("content-length") or "0", 10, "Content-Length")
         if length > MAX_PAYLOAD_BYTES:
             self.close_connection = True
         return self.rfile.read(min(length, MAX_PAYLOAD_BYTES + 1))
@@ -562,13 +560,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _read_chunked_body(self) -> bytes:
         body = b""
         while len(body) <= MAX_PAYLOAD_BYTES:
-            size = int(self.rfile.readline().split(b";")[0], 16)
+            line = self.rfile.readline(MAX_CHUNK_LINE_BYTES + 1).split(b";")[0]
+            size = _framing_number(line.decode("latin-1"), 16, "chunk size")
             if size == 0:
-                while self.rfile.readline().strip():  # trailers
+                while self.rfile.readline(MAX_CHUNK_LINE_BYTES + 1).strip():  # trailers
                     pass
                 return body
             body += self.rfile.read(size)
-            self.rfile.readline()
+            self.rfile.readline(MAX_CHUNK_LINE_BYTES + 1)
         self.close_connection = True
         return body
 
@@ -594,9 +593,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 def make_server(api: LocalHttpApi, host: str = "127.0.0.1", port: int = 3000) -> ThreadingHTTPServer:
     """A threading HTTP server for the API, bound but not started; loopback addresses only."""
     if not _is_loopback(host):
-        raise ValueError(
-            f"refusing to serve on {host!r}: the local HTTP API listens on loopback addresses only"
-        )
+        raise ValueError(f"refusing to serve on {host!r}: the local HTTP API listens on loopback addresses only")
     handler = type("LocalHttpApiHandler", (_RequestHandler,), {"api": api})
     server_class = _IPv6ThreadingHTTPServer if ":" in host else ThreadingHTTPServer
     return server_class((host, port), handler)

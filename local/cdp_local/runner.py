@@ -94,12 +94,17 @@ def drop_files(stack: LocalStack, data_dir: Path, progress: Progress) -> int:
     return len(files)
 
 
-def post_tracking_events(stack: LocalStack, data_dir: Path, write_key: str, progress: Progress) -> int:
-    """Send the Segment messages in tracking/*.jsonl to POST /v1/batch, authenticated with the write key."""
+def basic_authorization(write_key: str) -> str:
+    """The Authorization header Segment's libraries send: the write key as the HTTP Basic username."""
     import base64
 
+    return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+
+
+def post_tracking_events(stack: LocalStack, data_dir: Path, write_key: str, progress: Progress) -> int:
+    """Send the Segment messages in tracking/*.jsonl to POST /v1/batch, authenticated with the write key."""
     api = http_api(stack)
-    authorization = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+    authorization = basic_authorization(write_key)
     sent = 0
     for path in sorted((data_dir / TRACKING_FOLDER).glob("*.jsonl")):
         messages = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ LAMBDA_UNZIPPED_LIMIT = 262_144_000  # bytes, function plus all its layers
 ELF_MACHINE_AARCH64 = 183
 SAM = REPO_ROOT / ".venv-sam" / "bin" / "sam"
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"  # own venv: checkov pins a boto3 older than ours
 
 
 def _run(*command: str | Path) -> subprocess.CompletedProcess[str]:
@@ -44,6 +46,20 @@ def test_cfn_lint_is_clean() -> None:
     result = _run(CFN_LINT, "template.yaml")
     # Then
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_finds_no_unexplained_failure() -> None:
+    # Given: checks that do not apply are skipped in the template, each with its reason
+    assert CHECKOV.exists(), f"checkov missing at {CHECKOV}: run `make install`"
+    # When
+    result = _run(CHECKOV, "-f", "template.yaml", "--framework", "cloudformation", "--compact", "-o", "json")
+    # Then
+    report = json.loads(result.stdout)
+    failed = [f"{check['check_id']} {check['resource']}" for check in report["results"]["failed_checks"]]
+    skipped = report["results"]["skipped_checks"]
+    unexplained = [check["check_id"] for check in skipped if not check["check_result"].get("suppress_comment")]
+    assert (failed, unexplained) == ([], [])
+    assert report["summary"]["passed"] > 0
 
 
 def test_sam_validate_lint_is_clean() -> None:

@@ -171,8 +171,7 @@ def test_the_openapi_document_lists_every_route_of_the_function(stack: LocalStac
     api, _ = api_and_key
     routed = {
         (properties["Path"], properties["Method"].lower())
-        for function, _, properties in function_events(stack.template, "HttpApi")
-        if function == "TrackEventsFunction"
+        for _, _, properties in function_events(stack.template, "HttpApi")
     }
     # When: read without credentials
     response = api.handle("GET", "/v1/openapi.json", {"host": "localhost"}, b"")
@@ -180,9 +179,19 @@ def test_the_openapi_document_lists_every_route_of_the_function(stack: LocalStac
     document = json.loads(response.body)
     listed = {(path, method) for path, methods in document["paths"].items() for method in methods}
     assert response.status == 200 and document["openapi"].startswith("3.")
-    assert listed == routed and len(listed) == 9
+    assert listed == routed and len(listed) == 16
     track_body = document["paths"]["/v1/track"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert track_body["$ref"].endswith("/TrackCall")
+    # Then: answers as sent (400 for invalid bodies, never 422), security schemes, typed batch items
+    answers = {(path, method): set(operation["responses"])
+               for path, methods in document["paths"].items() for method, operation in methods.items()}  # fmt: skip
+    assert not any("422" in statuses for statuses in answers.values())
+    assert {"400", "401", "403", "413"} <= answers[("/v1/batch", "post")]
+    assert {"400", "401", "503"} <= answers[("/v1/webhooks/shopify", "post")]
+    assert set(document["components"]["securitySchemes"]) == {"writeKey", "shopifyHmac", "sigv4"}
+    schemas = document["components"]["schemas"]
+    assert len(schemas["BatchRequest"]["properties"]["batch"]["items"]["oneOf"]) == 6
+    assert [rule["required"] for rule in schemas["TrackCall"]["anyOf"]] == [["userId"], ["anonymousId"]]
 
 
 def _signed_get(path: str, secret: str = LOCAL_CREDENTIALS[1]) -> dict[str, str]:

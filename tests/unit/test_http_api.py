@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import http.client
 import json
+import logging
 import re
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -574,6 +578,54 @@ def test_the_server_reads_chunked_bodies_and_sends_each_cookie_as_a_header(runni
     assert response.status == 204
     assert response.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
     assert lambdas.events_of("TrackEventsFunction")[0]["body"] == '{"batch": []}'
+
+
+def _raw_exchange(address: str, request: bytes) -> bytes:
+    """Send raw bytes and read the answer until the server closes the connection."""
+    host, port = address.split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: -5\r\n\r\n",
+        b"Content-Length: abc\r\n\r\n",
+        b"Content-Length: +5\r\n\r\nhello",
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\n-1\r\nhello\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\n\r\n",
+    ],
+)
+def test_a_body_length_that_is_not_a_number_is_400_and_the_connection_closed(running_server, framing: bytes) -> None:
+    # Given
+    address, lambdas = running_server
+    request = f"POST /v1/batch HTTP/1.1\r\nHost: {address}\r\nAuthorization: {WRITE_KEY_AUTHORIZATION}\r\n"
+    # When
+    answer = _raw_exchange(address, request.encode() + framing)
+    # Then
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert lambdas.events_of("TrackEventsFunction") == []
+
+
+def test_the_server_logs_the_route_not_the_query(running_server, caplog: pytest.LogCaptureFixture) -> None:
+    # Given
+    address, _ = running_server
+    caplog.set_level(logging.INFO, logger="cdp_local.http_api")
+    # When: a lookup by email
+    with contextlib.suppress(urllib.error.HTTPError):
+        urllib.request.urlopen(f"http://{address}/v1/profiles/lookup?email=ada%40example.com", timeout=5).read()
+    # Then: (the line is written once the answer is sent)
+    deadline = time.monotonic() + 5
+    while "/v1/profiles/lookup" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "/v1/profiles/lookup" in caplog.text
+    assert "ada" not in caplog.text and "email" not in caplog.text
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "example.com"])

@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.config import Config
 
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
@@ -31,7 +32,14 @@ def dynamodb_table(name: str) -> Any:
     return boto3.resource("dynamodb", config=_DYNAMODB).Table(name)
 
 
+@cache
+def ssm_parameters() -> SSMProvider:
+    """Powertools' SSM Parameter Store provider (values cached per `max_age`) over the shared SSM client."""
+    return SSMProvider(boto3_client=client("ssm"))
+
+
 def reset_clients() -> None:
     """Forget every cached client (the local stack calls this when it starts a fresh mock)."""
     client.cache_clear()
     dynamodb_table.cache_clear()
+    ssm_parameters.cache_clear()

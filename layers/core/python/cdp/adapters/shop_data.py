@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from cdp.adapters.clients import client, dynamodb_table
 from cdp.adapters.object_store import write_bytes
 from cdp.adapters.object_versions import delete_versions, object_versions
+from cdp.adapters.sources import forget_shop_secrets
 
 DATA_REQUEST_PREFIX = "DATAREQUEST#"
 
@@ -122,4 +123,6 @@ class ShopData:
             if error.response["Error"]["Code"] == "ParameterNotFound":
                 return False
             raise
+        finally:
+            forget_shop_secrets()
         return True

@@ -2,17 +2,20 @@
 
 A write key only needs to be recognised, so only its SHA-256 is stored. A Shopify webhook secret must be used as
 the HMAC key, so it cannot be hashed: it is an SSM SecureString parameter `<prefix><shop domain>` (KMS-encrypted,
-readable only by the tracking function).
+readable only by the tracking function). The unauthenticated webhook route must not spend the account's SSM request
+rate: all shops' secrets are read together (GetParametersByPath) at most once per `SHOP_SECRETS_MAX_AGE_SECONDS` per
+function instance, so an unknown or malformed shop domain costs no SSM request at all.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
-from botocore.exceptions import ClientError
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from cdp.adapters.clients import client, dynamodb_table
+from cdp.adapters.clients import client, dynamodb_table, ssm_parameters
 from cdp.profiles.keys import source_key
 
 
@@ -27,15 +30,33 @@ def create_source(profiles_table: str, source_id: str, write_key: str | None = N
     return key
 
 
+SHOP_SECRETS_MAX_AGE_SECONDS = 300
+SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\.myshopify\.com")
+
+
+class ShopSecretsUnavailable(RuntimeError):
+    """SSM could not be read (throttled or unavailable): the webhook should be retried later."""
+
+
 def shop_secret(parameter_prefix: str, shop_domain: str) -> bytes | None:
-    """The webhook signing secret of a shop, or None for a shop that is not registered."""
+    """The webhook signing secret of a shop, or None for a shop that is not registered (or not a shop domain).
+
+    A shop registered or rotated elsewhere is seen within the cache's max age (Shopify retries refused webhooks)."""
+    if not SHOP_DOMAIN.fullmatch(shop_domain):
+        return None
     try:
-        response = client("ssm").get_parameter(Name=f"{parameter_prefix}{shop_domain}", WithDecryption=True)
-    except ClientError as error:
-        if error.response["Error"]["Code"] in ("ParameterNotFound", "ValidationException"):
-            return None
-        raise
-    return str(response["Parameter"]["Value"]).encode()
+        shop_secrets = ssm_parameters().get_multiple(
+            parameter_prefix.rstrip("/"), max_age=SHOP_SECRETS_MAX_AGE_SECONDS, decrypt=True
+        )
+    except GetParameterError as error:
+        raise ShopSecretsUnavailable("shop webhook secrets could not be read") from error
+    secret = shop_secrets.get(shop_domain)
+    return str(secret).encode() if secret else None
+
+
+def forget_shop_secrets() -> None:
+    """Drop this instance's cached secrets (after one was registered, rotated or deleted here)."""
+    ssm_parameters().clear_cache()
 
 
 def register_shop(parameter_prefix: str, shop_domain: str, secret: str) -> None:
@@ -43,3 +64,4 @@ def register_shop(parameter_prefix: str, shop_domain: str, secret: str) -> None:
     client("ssm").put_parameter(
         Name=f"{parameter_prefix}{shop_domain}", Value=secret, Type="SecureString", Overwrite=True
     )
+    forget_shop_secrets()

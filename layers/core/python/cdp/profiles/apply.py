@@ -36,6 +36,8 @@ NATURAL_KEYS = {
     "feedback": ("response_id",),
     "loyalty": ("entry_id",),
 }
+# A customer known only by the anonymous id a browser SDK gave them (identify before login) is keyed by that id.
+ANONYMOUS_CUSTOMER_KEY = ("anonymous_id",)
 RECORD_FIELDS = {
     "customers": ("customer_id", *CUSTOMER_ATTRIBUTES, "signup_at"),
     "orders": (
@@ -134,10 +136,20 @@ def record_of(entity: str, row: dict[str, Any], now: datetime) -> dict[str, Any]
     return record
 
 
+def natural_key_columns(entity: str, row: dict[str, Any]) -> tuple[str, ...]:
+    """The columns that name this row: the entity's natural key, or an anonymous customer's anonymous id."""
+    if entity == "customers" and not row.get("customer_id") and row.get("anonymous_id"):
+        return ANONYMOUS_CUSTOMER_KEY
+    return NATURAL_KEYS[entity]
+
+
 def ledger_key(entity: str, row: dict[str, Any], record: dict[str, Any]) -> str:
     """`RECORD#<entity>#<natural key joined by #>`; a customer key also carries a digest of the record's content,
     so the same customer record replayed counts once while a changed one is applied."""
-    parts = [str(_stored(row[name])) for name in NATURAL_KEYS[entity]]
+    columns = natural_key_columns(entity, row)
+    parts = [str(_stored(row[name])) for name in columns]
+    if columns == ANONYMOUS_CUSTOMER_KEY:
+        parts.insert(0, "anonymous")
     if entity == "customers":
         content = {name: value for name, value in record.items() if name != "observed_at"}
         parts.append(hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16])
@@ -202,7 +214,7 @@ def apply_records(
     if entity not in NATURAL_KEYS:
         raise UnknownEntity(f"profiles do not apply entity {entity!r}")
     for position, row in enumerate(rows):
-        missing = [name for name in NATURAL_KEYS[entity] if row.get(name) in (None, "")]
+        missing = [name for name in natural_key_columns(entity, row) if row.get(name) in (None, "")]
         if missing:
             raise MalformedRecord(f"{entity} row {position} lacks its natural key {', '.join(missing)}")
     outcome = ProfileOutcome()

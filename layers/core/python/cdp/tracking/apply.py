@@ -12,7 +12,6 @@ are applied once per natural key, so only the curated rows of the retried calls 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -20,12 +19,16 @@ from typing import Any, Protocol
 from cdp.adapters.event_bus import DomainEvent
 from cdp.curated_layout import partition_day
 from cdp.identity.resolution import resolve_batch
+from cdp.observability import logger
 from cdp.privacy.erasure import drop_erased, drop_erased_links
 from cdp.profiles.apply import ProfileOutcome
 from cdp.profiles.record_appliers import apply_checked_records
 from cdp.tracking.messages import Call, InvalidCall
 from cdp.tracking.rows import CanonicalRows, Lineage, call_rows
-from cdp.tracking.shopify import TOPICS, checkout_updated, webhook_rows
+from cdp.tracking.shopify import TOPICS, checkout_updated, webhook_payload, webhook_rows
+
+# Content a store cannot take (a row without its key, a number out of range): the call is rejected, not retried.
+UNAPPLICABLE_ERRORS = (ValueError, ArithmeticError)
 
 
 class Register(Protocol):
@@ -108,27 +111,60 @@ def apply_calls(
     result = TrackingResult()
     register_source = f"http:{source_id}"
     seen = ports.register.seen(register_source, [call.message_id for _, call in calls], received_at)
-    rows = CanonicalRows()
-    fresh: list[str] = []
+    fresh: list[tuple[int, str, CanonicalRows]] = []
     for index, call in calls:
         if call.message_id in seen:
             result.duplicates.append(index)
             continue
         lineage = Lineage(f"http/{source_id}", call.message_id, index)
         try:
-            occurred_at = call.occurred_at(received_at, batch_sent_at)
-            rows.extend(call_rows(call, source_id, occurred_at, lineage, ports.phone_region))
+            made = call_rows(call, source_id, call.occurred_at(received_at, batch_sent_at), lineage, ports.phone_region)
         except InvalidCall as invalid:
             result.rejected.append({"index": index, "errors": invalid.errors})
             continue
+        fresh.append((index, call.message_id, made))
         seen.add(call.message_id)
-        fresh.append(call.message_id)
-        result.accepted.append(index)
     if fresh:
-        result.applied = apply_rows(ports, rows, register_source, received_at)
+        applied = _apply_isolating_failures(ports, fresh, register_source, received_at, result)
         if not result.retry:
-            ports.register.remember(register_source, fresh, received_at, ports.dedupe_window)
+            ports.register.remember(register_source, applied, received_at, ports.dedupe_window)
     return result
+
+
+def _apply_isolating_failures(
+    ports: TrackingPorts,
+    calls: list[tuple[int, str, CanonicalRows]],
+    source: str,
+    now: datetime,
+    result: TrackingResult,
+) -> list[str]:
+    """Apply the calls' rows together; if their content cannot be applied, apply call by call (records are applied
+    once by key, so repeating those already written is harmless) and reject only the calls that fail by index.
+    Returns the message ids applied. Errors of the store itself (throttling, outages) are not caught: retried."""
+    rows = CanonicalRows()
+    for _, _, made in calls:
+        rows.extend(made)
+    try:
+        result.applied = apply_rows(ports, rows, source, now)
+    except UNAPPLICABLE_ERRORS as error:
+        logger.warning("batch applied call by call", extra={"error": type(error).__name__, "calls": len(calls)})
+    else:
+        result.accepted += [index for index, _, _ in calls]
+        return [message_id for _, message_id, _ in calls]
+    applied: list[str] = []
+    for index, message_id, made in calls:
+        try:
+            outcome = apply_rows(ports, made, source, now)
+        except UNAPPLICABLE_ERRORS as error:
+            message = f"could not be applied ({type(error).__name__})"
+            result.rejected.append({"index": index, "errors": [{"field": "", "message": message}]})
+            continue
+        result.applied.add(outcome)
+        result.applied.linked_profiles += outcome.linked_profiles
+        result.applied.undelivered += outcome.undelivered
+        result.accepted.append(index)
+        applied.append(message_id)
+    return applied
 
 
 @dataclass(frozen=True)
@@ -149,11 +185,7 @@ def apply_webhook(
     source = f"shopify:{shop}"
     if ports.register.seen(source, [webhook_id], received_at):
         return WebhookOutcome("duplicate")
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidCall([{"field": "", "message": "body is not valid JSON"}]) from None
-    rows = webhook_rows(topic, payload, Lineage(f"shopify/{shop}", webhook_id, 0), ports.phone_region)
+    rows = webhook_rows(topic, webhook_payload(body), Lineage(f"shopify/{shop}", webhook_id, 0), ports.phone_region)
     applied = apply_rows(ports, rows, source, received_at)
     events = list(applied.events)
     if topic == "checkouts/update":

@@ -13,13 +13,26 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.config import JsonDict
 
 MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_CALLS = 2500
 
 Identity = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _at_most_six_decimals(amount: Decimal) -> Decimal:
+    exponent = amount.as_tuple().exponent
+    return round(amount, 6) if isinstance(exponent, int) and exponent < -6 else amount
+
+
+# Money and counts as DynamoDB can store them (38 significant digits): at most a trillion, rounded to 6 decimals.
+Amount = Annotated[Decimal, Field(allow_inf_nan=False, ge=-(10**12), le=10**12), AfterValidator(_at_most_six_decimals)]
+Quantity = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+# An id that becomes part of a key: a short string or an integer of at most 30 digits.
+KeyPart = Annotated[str, Field(min_length=1, max_length=200)] | Annotated[int, Field(ge=-(10**30), le=10**30)]
 
 
 class KnownTraits(BaseModel):
@@ -39,10 +52,18 @@ class KnownTraits(BaseModel):
     address: dict[str, Any] | None = None
 
 
+IDENTITY_RULE: JsonDict = {
+    "anyOf": [
+        {"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
+        for name in ("userId", "anonymousId")
+    ]
+}
+
+
 class Call(BaseModel):
     """The Segment Spec's common fields, shared by every call."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, json_schema_extra=IDENTITY_RULE)
 
     message_id: str = Field(default_factory=lambda: uuid.uuid4().hex, alias="messageId", min_length=1, max_length=99)
     user_id: Identity | None = Field(default=None, alias="userId")
@@ -66,7 +87,11 @@ class Call(BaseModel):
         sent_at = self.sent_at or batch_sent_at
         if sent_at is None:
             return aware(self.timestamp)
-        return aware(self.timestamp) + (received_at - aware(sent_at))
+        try:
+            return aware(self.timestamp) + (received_at - aware(sent_at))
+        except OverflowError:
+            message = "with the clock-skew correction (receivedAt - sentAt) falls outside years 1 to 9999"
+            raise InvalidCall([{"field": "timestamp", "message": message}]) from None
 
 
 def aware(moment: datetime) -> datetime:
@@ -74,8 +99,23 @@ def aware(moment: datetime) -> datetime:
 
 
 class IdentifyCall(Call):
+    """Traits sent at the root (Segment) or only in `context.traits` (RudderStack's SDKs) are both read; the root's
+    win where both name a trait."""
+
     type: Literal["identify"] = "identify"
     traits: KnownTraits = Field(default_factory=KnownTraits)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _context_traits_too(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        context = raw.get("context")
+        context_traits = context.get("traits") if isinstance(context, dict) else None
+        traits = raw.get("traits")
+        if not isinstance(context_traits, dict) or not isinstance(traits, dict | None):
+            return raw
+        return {**raw, "traits": {**context_traits, **(traits or {})}}
 
 
 class TrackCall(Call):
@@ -138,13 +178,13 @@ class Product(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    product_id: str | int | None = None
+    product_id: KeyPart | None = None
     sku: str | None = Field(default=None, max_length=200)
     name: str | None = Field(default=None, max_length=500)
     category: str | None = Field(default=None, max_length=200)
     brand: str | None = Field(default=None, max_length=200)
-    price: Decimal | None = None
-    quantity: int = 1
+    price: Amount | None = None
+    quantity: Quantity = 1
 
 
 class OrderCompletedProperties(BaseModel):
@@ -152,9 +192,9 @@ class OrderCompletedProperties(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    order_id: str | int
-    total: Decimal | None = None
-    revenue: Decimal | None = None
+    order_id: KeyPart
+    total: Amount | None = None
+    revenue: Amount | None = None
     currency: str = Field(default="USD", min_length=3, max_length=3)
     products: list[Product] = Field(default_factory=list)
 

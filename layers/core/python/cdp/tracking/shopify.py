@@ -16,14 +16,14 @@ import hmac
 import json
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cdp.adapters.event_bus import DomainEvent
 from cdp.identifiers import normalise_email, normalise_phone
-from cdp.tracking.messages import InvalidCall, aware, field_errors
+from cdp.tracking.http_body import BadBody, strict_json
+from cdp.tracking.messages import Amount, InvalidCall, Quantity, aware, field_errors
 from cdp.tracking.rows import (
     CUSTOMER_COLUMNS,
     EVENT_COLUMNS,
@@ -93,8 +93,8 @@ class LineItem(_Shopify):
     title: str | None = None
     vendor: str | None = None
     product_type: str | None = None
-    quantity: int
-    price: Decimal
+    quantity: Quantity
+    price: Amount
 
 
 class Order(_Shopify):
@@ -129,11 +129,19 @@ class Checkout(_Shopify):
     phone: str | None = None
     updated_at: datetime
     currency: str | None = None
-    total_price: Decimal | None = None
+    total_price: Amount | None = None
     abandoned_checkout_url: str | None = None
     completed_at: datetime | None = None
     customer: Customer | None = None
     line_items: list[LineItem] = Field(default_factory=list)
+
+
+def webhook_payload(body: bytes) -> Any:
+    """A webhook body as JSON, read as strictly as tracking bodies; InvalidCall when it is not."""
+    try:
+        return strict_json(body)
+    except BadBody as bad:
+        raise InvalidCall([{"field": "", "message": str(bad)}]) from None
 
 
 def _order_rows(order: Order, lineage: Lineage, phone_region: str) -> CanonicalRows:

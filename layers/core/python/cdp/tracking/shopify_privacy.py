@@ -15,7 +15,6 @@ The payload's `shop_domain` must be the shop whose secret signed the call. Nothi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from cdp.privacy.erasure import ERASURE_REQUESTED, PRIVACY_EVENTS_SOURCE, erase_
 from cdp.privacy.export import export_identifiers
 from cdp.tracking.apply import Register, WebhookOutcome
 from cdp.tracking.messages import InvalidCall, field_errors
+from cdp.tracking.shopify import webhook_payload
 
 CUSTOMERS_REDACT = "customers/redact"
 CUSTOMERS_DATA_REQUEST = "customers/data_request"
@@ -99,9 +99,7 @@ class PrivacyPorts:
 
 def _payload(topic: str, shop: str, body: bytes, phone_region: str) -> _Payload:
     try:
-        payload = _MODELS[topic].model_validate(json.loads(body))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidCall([{"field": "", "message": "body is not valid JSON"}]) from None
+        payload = _MODELS[topic].model_validate(webhook_payload(body))
     except ValidationError as error:
         raise InvalidCall(field_errors(error.errors())) from None
     if payload.shop_domain != shop:
