@@ -43,8 +43,8 @@ lint: install
 test: install lint  ## ruff, mypy, then tests: cfn-lint, sam validate --lint, sam build, unit, integration, end to end
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest -n 2 --dist loadfile
 
-bench: $(VENV)/.installed  ## write bench.json with throughput and cold-import figures
-	$(PY) -m cdp_local.bench --out bench.json
+bench: $(VENV)/.installed  ## write bench.json with throughput and cold-import figures (one figure: ONLY=segments, data scale: SCALE=0.1)
+	$(PY) -m cdp_local.bench --out bench.json $(if $(ONLY),--only $(ONLY)) $(if $(SCALE),--scale $(SCALE))
 
 build: $(SAM_VENV)/.installed  ## sam build, without Docker
 	$(SAM) build

@@ -16,11 +16,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cdp_local.bench_segments import segments_figure
 from cdp_local.template import REPO_ROOT, function_specs, load_template
 
 ORDER_ROWS = 20_000  # the local-stack figure: moto applies about 70 order lines a second
@@ -420,12 +421,20 @@ def http_tracking(single_calls: int = 200, batches: int = 20, batch_size: int = 
             "note": "whole request through the local HTTP API (authorizer + handler) on moto: compare, not AWS latency"}
 
 
+ONLY_FIGURES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "segments": lambda arguments: segments_figure(arguments.scale),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench.json")
     parser.add_argument("--large-file-mb", type=int, default=LARGE_FILE_MB,
                         help="size of the synthetic CSV for the single-function large-file figure (0: skip it)")
     parser.add_argument("--only-large-file", action="store_true", help="measure the large-file figure alone")
+    parser.add_argument("--only", choices=sorted(ONLY_FIGURES), help="measure this figure alone")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="data scale of the segments figure (1: 1M customers, 10M order lines, 20M events)")
     parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     parser.add_argument("path", nargs="?", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -433,6 +442,12 @@ def main() -> None:
         figures = MEASURES[arguments.measure](arguments.path)
         figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         print(json.dumps(figures))
+        return
+    if arguments.only:
+        figure = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                  arguments.only: ONLY_FIGURES[arguments.only](arguments)}
+        arguments.out.write_text(json.dumps(figure, indent=2) + "\n", encoding="utf-8")
+        print(arguments.out.read_text())
         return
     data = orders_csv(ORDER_ROWS, CUSTOMERS)
     if arguments.only_large_file:
@@ -456,6 +471,7 @@ def main() -> None:
         "http_tracking_warm": http_tracking(),
         "ingest_20k_orders_local_stack": ingest_through_local_stack(data),
         "ingest_customers_local_stack": requests_per_customer(customers_csv(CUSTOMER_ROWS), CUSTOMER_ROWS),
+        "segments": segments_figure(arguments.scale),
     })
     arguments.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))

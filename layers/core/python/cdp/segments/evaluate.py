@@ -40,6 +40,9 @@ from cdp.segments.definitions import (
 from cdp.segments.vocabulary import ARROW_TYPES, PROFILE_FIELDS, RFM_FIELDS, TIME_PROPERTIES, FieldType
 
 ROW = "_row"
+AggregateKey = tuple[Any, ...]
+AGGREGATE_FUNCTIONS = {"count": "count_distinct", "count_distinct": "count_distinct", "sum": "sum", "first": "min",
+                       "last": "max"}  # fmt: skip
 MICROSECONDS_PER_DAY = 86_400_000_000
 EVENT_COLUMNS = ("profile_id", "event", "occurred_at")
 ORDER_LINE_COLUMNS = ("profile_id", "order_id", "ordered_at", "status")
@@ -73,6 +76,7 @@ def evaluate(
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     context = _Context(document, profiles, events, order_lines, as_of)
+    context.plan()
     tags = {tag.name: context.tag(tag) for tag in document.tags}
     for tag in document.tags:
         context.fields[tag.name] = tags[tag.name]
@@ -87,6 +91,32 @@ def evaluate(
         order=order,
         missing_columns=sorted(context.missing | context.events.missing | context.orders.missing),
     )
+
+
+def behaviour_columns(document: SegmentDocument) -> tuple[list[str], list[str]]:
+    """The event columns and the order-line columns the document reads (so a reader can skip the others)."""
+    events, order_lines = set(EVENT_COLUMNS), set(ORDER_LINE_COLUMNS)
+
+    def add(target: set[str], filters: list[PropertyFilter], *names: str | None) -> None:
+        target.update(test.property for test in filters)
+        target.update(name for name in names if name is not None)
+
+    def visit(condition: Condition) -> None:
+        for child in (*(condition.all or ()), *(condition.any or ()), *((condition.not_,) if condition.not_ else ())):
+            visit(child)
+        measured = condition.event or condition.orders
+        if measured is not None:
+            add(events if condition.event else order_lines, measured.where, measured.sum.property if measured.sum else None)
+
+    for segment in document.segments:
+        visit(segment.where)
+    for tag in document.tags:
+        kind, argument = tag.value.kind_and_argument
+        selection = tag.event or tag.orders
+        assert selection is not None
+        shares = argument if kind == "share" else []
+        add(events if tag.event else order_lines, [*selection.where, *shares], argument if isinstance(argument, str) else None)
+    return sorted(events - set(TIME_PROPERTIES)), sorted(order_lines - set(TIME_PROPERTIES))
 
 
 def evaluation_order(document: SegmentDocument) -> list[str]:
@@ -223,6 +253,8 @@ class _Context:
         self.events = _Behaviour(events, "occurred_at", self.profile_ids, as_of)
         self.orders = _Behaviour(order_lines, "ordered_at", self.profile_ids, as_of)
         self._event_codes: pa.ChunkedArray | None = None
+        self._pending: dict[AggregateKey, tuple[EventCondition | None, list[PropertyFilter], Duration | None]] = {}
+        self._values: dict[AggregateKey, pa.ChunkedArray] = {}
 
     def _add_rfm_scores(self, profiles: pa.Table) -> None:
         if not set(rfm.PROFILE_SCHEMA.names) <= set(profiles.column_names):
@@ -245,7 +277,8 @@ class _Context:
         behaviour = self.orders if event is None else self.events
         masks = [behaviour.window(within)]
         if event is None:
-            masks.append(behaviour.cached("completed", lambda: pc.equal(self.orders.table["status"], "completed")))
+            status = self.orders.table["status"]
+            masks.append(behaviour.cached("completed", lambda: _on_values(status, lambda v: pc.equal(v, "completed"))))
         elif event.name is not None:
             name = event.name
             masks.append(
@@ -254,35 +287,70 @@ class _Context:
         masks += [behaviour.filter_mask(test) for test in where]
         return behaviour, _all(masks)
 
-    def _grouped(
-        self, behaviour: _Behaviour, mask: pa.ChunkedArray, columns: dict[str, pa.ChunkedArray], aggregates: list[Any]
-    ) -> pa.Table:
-        selected = pa.table({ROW: behaviour.rows, **columns}).filter(mask)
-        return selected.group_by(ROW).aggregate(aggregates)
+    def _request(
+        self, event: EventCondition | None, where: list[PropertyFilter], within: Duration | None, kind: str,
+        name: str | None = None,
+    ) -> AggregateKey:
+        """Ask for one per-profile aggregate of a selection (`kind`: count, count_distinct, sum, first, last)."""
+        filters = tuple((test.property, test.op, repr(test.value)) for test in where)
+        key = (event is None, event.name if event else None, filters, within.total_minutes if within else None, kind, name)
+        if key not in self._values:
+            self._pending[key] = (event, where, within)
+        return key
 
-    def _aligned(self, grouped: pa.Table, column: str, default: Any = None) -> pa.ChunkedArray:
-        """A grouped column as one value per profile (in profile order); `default` where a profile has no rows."""
+    def _aggregate(
+        self, event: EventCondition | None, where: list[PropertyFilter], within: Duration | None, kind: str,
+        name: str | None = None,
+    ) -> pa.ChunkedArray:
+        """The aggregate, one value per profile in profile order (counts and sums 0 where no row is selected)."""
+        key = self._request(event, where, within, kind, name)
+        if key not in self._values:
+            self._compute_pending(orders=event is None)
+        return self._values[key]
+
+    def _compute_pending(self, orders: bool) -> None:
+        """Every requested aggregate of one source in one filter and one group_by, as SQL's FILTER clauses do."""
+        behaviour = self.orders if orders else self.events
+        pending = [(key, request) for key, request in self._pending.items() if key[0] == orders]
+        columns: dict[str, Any] = {ROW: behaviour.rows}
+        aggregates: list[tuple[str, str]] = []
+        selected_somewhere = None
+        for number, (key, (event, where, within)) in enumerate(pending):
+            mask = self._selection(event, where, within)[1]
+            kind, name, column = key[4], key[5], f"m{number}"
+            if kind == "count" and not orders:
+                columns[column] = mask
+            else:
+                values = _aggregated_values(behaviour, kind, name)
+                columns[column] = pc.if_else(mask, values, pa.scalar(None, values.type))
+            aggregates.append((column, AGGREGATE_FUNCTIONS[kind] if orders or kind != "count" else "sum"))
+            selected_somewhere = mask if selected_somewhere is None else pc.or_(selected_somewhere, mask)
+        grouped = pa.table(columns).filter(selected_somewhere).group_by(ROW).aggregate(aggregates)
         positions = pc.index_in(self.positions, value_set=grouped[ROW])
-        values = _chunked(pc.take(grouped[column], positions))
-        return values if default is None else pc.fill_null(values, default)
+        for (key, _), (column, function) in zip(pending, aggregates):
+            values = _chunked(pc.take(grouped[f"{column}_{function}"], positions))
+            default = {"count": 0, "count_distinct": 0, "sum": 0.0}.get(key[4])
+            self._values[key] = values if default is None else pc.fill_null(values, default)
+            del self._pending[key]
 
-    def _count(self, behaviour: _Behaviour, mask: pa.ChunkedArray, orders: bool) -> pa.ChunkedArray:
-        if orders:
-            grouped = self._grouped(behaviour, mask, {"order_id": behaviour.table["order_id"]},
-                                    [("order_id", "count_distinct")])
-            return self._aligned(grouped, "order_id_count_distinct", 0)
-        grouped = self._grouped(behaviour, mask, {}, [([], "count_all")])
-        return self._aligned(grouped, "count_all", 0)
+    def plan(self) -> None:
+        """Request every aggregate the document needs before computing any, so each source is grouped once."""
+        for tag in self.document.tags:
+            selection = tag.event or tag.orders
+            assert selection is not None
+            kind, argument = tag.value.kind_and_argument
+            for request, name, where in _tag_requests(kind, argument):
+                self._request(tag.event, [*selection.where, *where], selection.within, request, name)
+        for segment in self.document.segments:
+            self._plan_condition(segment.where)
 
-    def _time_bound(self, behaviour: _Behaviour, mask: pa.ChunkedArray, first: bool) -> pa.ChunkedArray:
-        aggregate = "min" if first else "max"
-        grouped = self._grouped(behaviour, mask, {"at": behaviour.time}, [("at", aggregate)])
-        return self._aligned(grouped, f"at_{aggregate}")
-
-    def _sum(self, behaviour: _Behaviour, mask: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
-        values = pc.cast(behaviour.column(name), pa.float64())
-        grouped = self._grouped(behaviour, mask, {"v": values}, [("v", "sum")])
-        return self._aligned(grouped, "v_sum", 0.0)
+    def _plan_condition(self, condition: Condition) -> None:
+        for child in (*(condition.all or ()), *(condition.any or ()), *((condition.not_,) if condition.not_ else ())):
+            self._plan_condition(child)
+        measured = condition.event or condition.orders
+        if measured is not None:
+            kind, name = _measure_kind(measured)
+            self._request(condition.event, measured.where, measured.within, kind, name)
 
     # ------------------------------------------------------------------ conditions
 
@@ -308,19 +376,15 @@ class _Context:
             return _true(self._field_mask(condition.field, condition.op, condition.value))
         measured = condition.event or condition.orders
         assert measured is not None
-        behaviour, mask = self._selection(condition.event, measured.where, measured.within)
-        return _true(self._measure(behaviour, mask, measured, condition.event is None))
+        return _true(self._measure(condition.event, measured))
 
-    def _measure(
-        self, behaviour: _Behaviour, mask: pa.ChunkedArray, measured: EventCondition | OrderCondition, orders: bool
-    ) -> pa.ChunkedArray:
+    def _measure(self, event: EventCondition | None, measured: EventCondition | OrderCondition) -> pa.ChunkedArray:
+        kind, name = _measure_kind(measured)
+        values = self._aggregate(event, measured.where, measured.within, kind, name)
         measure = measured.measure
-        if isinstance(measure, CountTest):
-            return COMPARE[measure.op](self._count(behaviour, mask, orders), measure.value)
-        if isinstance(measure, SumTest):
-            return COMPARE[measure.op](self._sum(behaviour, mask, measure.property), measure.value)
-        moments = self._time_bound(behaviour, mask, first=measured.first is not None)
-        return self._time_test(moments, measure.op, measure.value)
+        if isinstance(measure, CountTest | SumTest):
+            return COMPARE[measure.op](values, measure.value)
+        return self._time_test(values, measure.op, measure.value)
 
     def _time_test(self, moments: pa.ChunkedArray, op: str, duration: Duration) -> pa.ChunkedArray:
         delta = timedelta(minutes=duration.total_minutes)
@@ -373,28 +437,29 @@ class _Context:
     def tag(self, tag: TagDefinition) -> pa.ChunkedArray:
         selection = tag.event or tag.orders
         assert selection is not None
-        orders = tag.event is None
-        behaviour, mask = self._selection(tag.event, selection.where, selection.within)
         kind, argument = tag.value.kind_and_argument
-        result_type = ARROW_TYPES[tag_type(tag, self.document)]
-        if kind == "count":
-            values = self._count(behaviour, mask, orders)
-        elif kind == "count_distinct":
-            grouped = self._grouped(behaviour, mask, {"v": behaviour.column(argument)}, [("v", "count_distinct")])
-            values = self._aligned(grouped, "v_count_distinct", 0)
-        elif kind == "sum":
-            values = self._sum(behaviour, mask, argument)
-        elif kind in ("first_at", "last_at"):
-            values = self._time_bound(behaviour, mask, first=kind == "first_at")
-        elif kind == "most_frequent":
-            values = self._most_frequent(behaviour, mask, argument)
-        elif kind == "last":
-            values = self._last_value(behaviour, mask, argument)
+
+        def aggregate(request: str, name: str | None = None, where: list[PropertyFilter] | None = None) -> pa.ChunkedArray:
+            return self._aggregate(tag.event, [*selection.where, *(where or [])], selection.within, request, name)
+
+        if kind in ("most_frequent", "last"):
+            behaviour, mask = self._selection(tag.event, selection.where, selection.within)
+            pick = self._most_frequent if kind == "most_frequent" else self._last_value
+            values = pick(behaviour, mask, argument)
         elif kind == "average_gap_days":
-            values = self._average_gap_days(behaviour, mask, orders)
+            values = _average_gap_days(aggregate("count"), aggregate("first"), aggregate("last"))
+        elif kind == "share":
+            total = pc.cast(aggregate("count"), pa.float64())
+            matching = pc.cast(aggregate("count", where=argument), pa.float64())
+            values = pc.if_else(pc.greater(total, 0), pc.divide(matching, pc.max_element_wise(total, 1.0)), None)
         else:
-            values = self._share(behaviour, mask, argument)
-        return pc.cast(values, result_type)
+            request, name = TAG_AGGREGATES[kind], argument if isinstance(argument, str) else None
+            values = aggregate(request, name)
+        return pc.cast(values, ARROW_TYPES[tag_type(tag, self.document)])
+
+    def _aligned(self, grouped: pa.Table, column: str) -> pa.ChunkedArray:
+        """A grouped column as one value per profile (in profile order), missing where a profile has no rows."""
+        return _chunked(pc.take(grouped[column], pc.index_in(self.positions, value_set=grouped[ROW])))
 
     def _most_frequent(self, behaviour: _Behaviour, mask: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
         """The value seen most often; a tie goes to the smallest value."""
@@ -416,20 +481,45 @@ class _Context:
         ranked = selected.sort_by([(ROW, "ascending"), ("at", "ascending"), ("v", "ascending")])
         return self._aligned(ranked.group_by(ROW, use_threads=False).aggregate([("v", "last")]), "v_last")
 
-    def _average_gap_days(self, behaviour: _Behaviour, mask: pa.ChunkedArray, orders: bool) -> pa.ChunkedArray:
-        """(last - first) / (occurrences - 1) in days: the mean gap between consecutive orders (or events)."""
-        count = self._count(behaviour, mask, orders)
-        first, last = (self._time_bound(behaviour, mask, first=first) for first in (True, False))
-        span_days = pc.divide(pc.cast(pc.cast(pc.subtract(last, first), pa.duration("us")), pa.int64()).cast(pa.float64()),
-                              float(MICROSECONDS_PER_DAY))
-        gaps = pc.cast(pc.subtract(count, 1), pa.float64())
-        return pc.if_else(pc.greater(gaps, 0), pc.divide(span_days, pc.max_element_wise(gaps, 1.0)), None)
 
-    def _share(self, behaviour: _Behaviour, mask: pa.ChunkedArray, where: list[PropertyFilter]) -> pa.ChunkedArray:
-        """The fraction of the selected rows that also pass `where`; missing when nothing is selected."""
-        total = pc.cast(self._count(behaviour, mask, orders=False), pa.float64())
-        matching = pc.cast(
-            self._count(behaviour, _all([mask, *(behaviour.filter_mask(test) for test in where)]), orders=False),
-            pa.float64(),
-        )
-        return pc.if_else(pc.greater(total, 0), pc.divide(matching, pc.max_element_wise(total, 1.0)), None)
+def _average_gap_days(count: pa.ChunkedArray, first: pa.ChunkedArray, last: pa.ChunkedArray) -> pa.ChunkedArray:
+    """(last - first) / (occurrences - 1) in days: the mean gap between consecutive orders (or events)."""
+    span = pc.cast(pc.cast(pc.subtract(last, first), pa.duration("us")), pa.int64())
+    span_days = pc.divide(pc.cast(span, pa.float64()), float(MICROSECONDS_PER_DAY))
+    gaps = pc.cast(pc.subtract(count, 1), pa.float64())
+    return pc.if_else(pc.greater(gaps, 0), pc.divide(span_days, pc.max_element_wise(gaps, 1.0)), None)
+
+
+def _measure_kind(measured: EventCondition | OrderCondition) -> tuple[str, str | None]:
+    """The aggregate a behaviour condition compares: count, sum (of a property), first or last."""
+    if measured.sum is not None:
+        return "sum", measured.sum.property
+    if measured.first is not None:
+        return "first", None
+    return ("last", None) if measured.last is not None else ("count", None)
+
+
+def _aggregated_values(behaviour: _Behaviour, kind: str, name: str | None) -> pa.ChunkedArray:
+    """The column an aggregate of `kind` reads: order ids (orders counted), a property, or the row times."""
+    if kind == "count":
+        return behaviour.table["order_id"]
+    if kind == "count_distinct":
+        return behaviour.column(str(name))
+    if kind == "sum":
+        return pc.cast(behaviour.column(str(name)), pa.float64())
+    return behaviour.time
+
+
+def _tag_requests(kind: str, argument: Any) -> list[tuple[str, str | None, list[PropertyFilter]]]:
+    """The aggregates a tag's value is computed from: (aggregate, property, extra filters) each."""
+    if kind in ("most_frequent", "last"):
+        return []  # picked from sorted rows, not aggregated
+    if kind == "average_gap_days":
+        return [("count", None, []), ("first", None, []), ("last", None, [])]
+    if kind == "share":
+        return [("count", None, []), ("count", None, argument)]
+    return [(TAG_AGGREGATES[kind], argument if isinstance(argument, str) else None, [])]
+
+
+TAG_AGGREGATES = {"count": "count", "count_distinct": "count_distinct", "sum": "sum", "first_at": "first",
+                  "last_at": "last"}  # fmt: skip
