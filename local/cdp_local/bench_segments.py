@@ -49,6 +49,11 @@ BENCH_SEGMENTS: list[dict[str, Any]] = [
 LIBRARY_SEGMENTS = ("rfm_", "lifecycle_", "cart_abandoners", "browse_abandoners")
 
 
+def _labels(codes: Any, labels: list[str], missing: Any = None) -> pa.DictionaryArray:
+    """Codes as a dictionary-encoded string column (no per-row Python or numpy strings)."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=missing), labels)
+
+
 def generate(folder: str, scale: str, seed: int = 7) -> dict[str, int]:
     """profiles.parquet, order_lines.parquet and events.parquet in `folder`; the profiles' aggregates (first seen,
     last order, orders, revenue) are computed from the order lines, as the profile store holds them."""
@@ -67,15 +72,15 @@ def generate(folder: str, scale: str, seed: int = 7) -> dict[str, int]:
     order_customer = rng.choice(buyers, size=orders, p=weights / weights.sum())
     order_at = now_us - (rng.random(orders) * HISTORY_DAYS * day_us).astype(np.int64)
     line_order = np.sort(rng.integers(0, orders, lines))
-    status = np.where(rng.random(lines) < 0.95, "completed", np.where(rng.random(lines) < 0.5, "cancelled", "refunded"))
+    status = np.where(rng.random(lines) < 0.95, 0, rng.integers(1, 3, lines))
     order_lines = pa.table({
         "profile_id": pc.take(ids, pa.array(order_customer[line_order])),
         "order_id": pc.binary_join_element_wise("O", pc.cast(pa.array(line_order), pa.string()), ""),
         "line_id": pa.array(np.arange(lines) % 3 + 1).cast(pa.string()),
         "ordered_at": pa.array(order_at[line_order], timestamp),
-        "status": pa.array(status).dictionary_encode(),
-        "category": pa.array(np.array(CATEGORIES)[rng.integers(0, len(CATEGORIES), lines)]).dictionary_encode(),
-        "channel": pa.array(np.array(["web", "app", "store"])[rng.integers(0, 3, lines)]).dictionary_encode(),
+        "status": _labels(status, ["completed", "cancelled", "refunded"]),
+        "category": _labels(rng.integers(0, len(CATEGORIES), lines), CATEGORIES),
+        "channel": _labels(rng.integers(0, 3, lines), ["web", "app", "store"]),
         "line_amount": pa.array(np.round(rng.lognormal(3.5, 0.8, lines), 2)),
     })  # fmt: skip
     pq.write_table(order_lines, directory / "order_lines.parquet")
@@ -97,17 +102,16 @@ def generate(folder: str, scale: str, seed: int = 7) -> dict[str, int]:
     })  # fmt: skip
     pq.write_table(profiles, directory / "profiles.parquet")
 
-    names = np.array(list(EVENT_MIX))
-    event_names = names[rng.choice(len(names), size=tracked, p=np.array(list(EVENT_MIX.values())))]
-    is_product = np.isin(event_names, ["Product Viewed", "Product Added"])
-    is_order = event_names == "Order Completed"
+    names = list(EVENT_MIX)
+    event_codes = rng.choice(len(names), size=tracked, p=np.array(list(EVENT_MIX.values())))
+    is_product = np.isin(event_codes, [names.index("Product Viewed"), names.index("Product Added")])
+    is_order = event_codes == names.index("Order Completed")
     active = rng.permutation(customers)[: int(customers * 0.6)]
     events = pa.table({
         "profile_id": pc.take(ids, pa.array(active[rng.integers(0, active.size, tracked)])),
-        "event": pa.array(event_names).dictionary_encode(),
+        "event": _labels(event_codes, names),
         "occurred_at": pa.array(now_us - (rng.random(tracked) * EVENT_DAYS * day_us).astype(np.int64), timestamp),
-        "category": pa.array(np.array(CATEGORIES)[rng.integers(0, len(CATEGORIES), tracked)],
-                             mask=~is_product).dictionary_encode(),
+        "category": _labels(rng.integers(0, len(CATEGORIES), tracked), CATEGORIES, missing=~is_product),
         "price": pa.array(np.round(rng.lognormal(3.5, 0.8, tracked), 2), mask=~is_product),
         "discount": pa.array(np.where(rng.random(tracked) < 0.3, 5.0, 0.0), mask=~is_order),
     })  # fmt: skip

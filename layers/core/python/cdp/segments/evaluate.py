@@ -5,15 +5,17 @@ all missing), tracked events (`profile_id`, `event`, `occurred_at`, one column p
 (`profile_id`, `order_id`, `ordered_at`, `status`, the curated orders columns; only `completed` lines count).
 Behaviour rows of profiles not in the snapshot are ignored.
 
-Every condition becomes a boolean mask over the profiles, built with pyarrow compute: behaviour is filtered by
-masks (name, window, properties), grouped by profile with `group_by().aggregate()`, and aligned to the profiles by
-a hash lookup of their positions; nothing loops over rows in Python. A test on a missing value is false (`not`
+Every condition becomes a boolean mask over the profiles, built with pyarrow compute: behaviour rows are mapped to
+profile positions once (a hash lookup), selected by cached masks (name, window, properties), and every aggregate a
+source needs is computed in one filter and one `group_by().aggregate()`, as SQL's FILTER clauses would; nothing
+loops over rows in Python. A test on a missing value is false (`not`
 makes it true). Tags are computed first, so segments can test them as fields; segments are evaluated after the
 segments they refer to.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +43,7 @@ from cdp.segments.vocabulary import ARROW_TYPES, PROFILE_FIELDS, RFM_FIELDS, TIM
 
 ROW = "_row"
 AggregateKey = tuple[Any, ...]
-AGGREGATE_FUNCTIONS = {"count": "count_distinct", "count_distinct": "count_distinct", "sum": "sum", "first": "min",
+AGGREGATES = {"count": "count_distinct", "count_distinct": "count_distinct", "sum": "sum", "first": "min",
                        "last": "max"}  # fmt: skip
 MICROSECONDS_PER_DAY = 86_400_000_000
 EVENT_COLUMNS = ("profile_id", "event", "occurred_at")
@@ -309,23 +311,28 @@ class _Context:
         return self._values[key]
 
     def _compute_pending(self, orders: bool) -> None:
-        """Every requested aggregate of one source in one filter and one group_by, as SQL's FILTER clauses do."""
+        """Every requested aggregate of one source in one filter and one group_by, as SQL's FILTER clauses do: the
+        rows selected by any request are kept, then each aggregate reads its values where its own mask holds."""
         behaviour = self.orders if orders else self.events
         pending = [(key, request) for key, request in self._pending.items() if key[0] == orders]
-        columns: dict[str, Any] = {ROW: behaviour.rows}
+        masks = [self._selection(event, where, within)[1] for _, (event, where, within) in pending]
+        value_columns = {(key[4], key[5]) for key, _ in pending if orders or key[4] != "count"}
+        kept = pa.table({
+            ROW: behaviour.rows,
+            **{f"s{number}": mask for number, mask in enumerate(masks)},
+            **{f"{kind}:{name}": _aggregated_values(behaviour, kind, name) for kind, name in value_columns},
+        }).filter(functools.reduce(pc.or_, masks))  # fmt: skip
+        columns: dict[str, Any] = {ROW: kept[ROW]}
         aggregates: list[tuple[str, str]] = []
-        selected_somewhere = None
-        for number, (key, (event, where, within)) in enumerate(pending):
-            mask = self._selection(event, where, within)[1]
-            kind, name, column = key[4], key[5], f"m{number}"
+        for number, (key, _) in enumerate(pending):
+            kind, name, column, mask = key[4], key[5], f"m{number}", kept[f"s{number}"]
             if kind == "count" and not orders:
-                columns[column] = mask
+                columns[column], function = mask, "sum"
             else:
-                values = _aggregated_values(behaviour, kind, name)
-                columns[column] = pc.if_else(mask, values, pa.scalar(None, values.type))
-            aggregates.append((column, AGGREGATE_FUNCTIONS[kind] if orders or kind != "count" else "sum"))
-            selected_somewhere = mask if selected_somewhere is None else pc.or_(selected_somewhere, mask)
-        grouped = pa.table(columns).filter(selected_somewhere).group_by(ROW).aggregate(aggregates)
+                values = kept[f"{kind}:{name}"]
+                columns[column], function = pc.if_else(mask, values, pa.scalar(None, values.type)), AGGREGATES[kind]
+            aggregates.append((column, function))
+        grouped = pa.table(columns).group_by(ROW).aggregate(aggregates)
         positions = pc.index_in(self.positions, value_set=grouped[ROW])
         for (key, _), (column, function) in zip(pending, aggregates):
             values = _chunked(pc.take(grouped[f"{column}_{function}"], positions))
