@@ -6,9 +6,9 @@ all missing), tracked events (`profile_id`, `event`, `occurred_at`, one column p
 Behaviour rows of profiles not in the snapshot are ignored.
 
 Every condition becomes a boolean mask over the profiles, built with pyarrow compute: behaviour rows are mapped to
-profile positions once (a hash lookup), selected by cached masks (name, window, properties), and every aggregate a
-source needs is computed in one filter and one `group_by().aggregate()`, as SQL's FILTER clauses would; nothing
-loops over rows in Python. A test on a missing value is false (`not`
+selected by cached masks (name, window, properties), every aggregate a source needs is computed in one filter and
+one `group_by(profile_id).aggregate()`, as SQL's FILTER clauses would, and the groups are aligned to the profiles by
+one hash lookup of the profile ids; nothing loops over rows in Python. A test on a missing value is false (`not`
 makes it true). Tags are computed first, so segments can test them as fields; segments are evaluated after the
 segments they refer to.
 """
@@ -41,7 +41,7 @@ from cdp.segments.definitions import (
 )
 from cdp.segments.vocabulary import ARROW_TYPES, PROFILE_FIELDS, RFM_FIELDS, TIME_PROPERTIES, FieldType
 
-ROW = "_row"
+KEY = "profile_id"
 AggregateKey = tuple[Any, ...]
 AGGREGATES = {"count": "count_distinct", "count_distinct": "count_distinct", "sum": "sum", "first": "min",
                        "last": "max"}  # fmt: skip
@@ -171,11 +171,11 @@ def _list_contains(column: pa.ChunkedArray, value: str, rows: pa.Array) -> pa.Ch
 
 
 class _Behaviour:
-    """One behaviour table with each row's profile position, and cached masks (base, names, windows)."""
+    """One behaviour table and its cached masks (base, names, windows, property filters)."""
 
-    def __init__(self, table: pa.Table, time_column: str, profile_ids: pa.ChunkedArray, as_of: datetime) -> None:
+    def __init__(self, table: pa.Table, time_column: str, as_of: datetime) -> None:
         self.table, self.time_column, self.as_of = table, time_column, as_of
-        self.rows = pc.index_in(table["profile_id"], value_set=profile_ids)
+        self.keys = table["profile_id"]
         self.time = pc.cast(table[time_column], ARROW_TYPES["timestamp"])
         self._masks: dict[Any, pa.ChunkedArray] = {}
         self.missing: set[str] = set()
@@ -200,7 +200,7 @@ class _Behaviour:
 
     def window(self, within: Duration | None) -> pa.ChunkedArray:
         if within is None:
-            return self.cached("base", lambda: pc.is_valid(self.rows))
+            return self.cached("base", lambda: pc.is_valid(self.keys))
         start = self.as_of - timedelta(minutes=within.total_minutes)
 
         def build() -> pa.ChunkedArray:
@@ -252,8 +252,8 @@ class _Context:
             absent = [column for column in columns if column not in table.column_names]
             if absent:
                 raise ValueError(f"{name} lacks the columns {absent}")
-        self.events = _Behaviour(events, "occurred_at", self.profile_ids, as_of)
-        self.orders = _Behaviour(order_lines, "ordered_at", self.profile_ids, as_of)
+        self.events = _Behaviour(events, "occurred_at", as_of)
+        self.orders = _Behaviour(order_lines, "ordered_at", as_of)
         self._event_codes: pa.ChunkedArray | None = None
         self._pending: dict[AggregateKey, tuple[EventCondition | None, list[PropertyFilter], Duration | None]] = {}
         self._values: dict[AggregateKey, pa.ChunkedArray] = {}
@@ -318,11 +318,11 @@ class _Context:
         masks = [self._selection(event, where, within)[1] for _, (event, where, within) in pending]
         value_columns = {(key[4], key[5]) for key, _ in pending if orders or key[4] != "count"}
         kept = pa.table({
-            ROW: behaviour.rows,
+            KEY: behaviour.keys,
             **{f"s{number}": mask for number, mask in enumerate(masks)},
             **{f"{kind}:{name}": _aggregated_values(behaviour, kind, name) for kind, name in value_columns},
         }).filter(functools.reduce(pc.or_, masks))  # fmt: skip
-        columns: dict[str, Any] = {ROW: kept[ROW]}
+        columns: dict[str, Any] = {KEY: kept[KEY]}
         aggregates: list[tuple[str, str]] = []
         for number, (key, _) in enumerate(pending):
             kind, name, column, mask = key[4], key[5], f"m{number}", kept[f"s{number}"]
@@ -332,8 +332,8 @@ class _Context:
                 values = kept[f"{kind}:{name}"]
                 columns[column], function = pc.if_else(mask, values, pa.scalar(None, values.type)), AGGREGATES[kind]
             aggregates.append((column, function))
-        grouped = pa.table(columns).group_by(ROW).aggregate(aggregates)
-        positions = pc.index_in(self.positions, value_set=grouped[ROW])
+        grouped = pa.table(columns).group_by(KEY).aggregate(aggregates)
+        positions = self._positions(grouped)
         for (key, _), (column, function) in zip(pending, aggregates):
             values = _chunked(pc.take(grouped[f"{column}_{function}"], positions))
             default = {"count": 0, "count_distinct": 0, "sum": 0.0}.get(key[4])
@@ -464,29 +464,34 @@ class _Context:
             values = aggregate(request, name)
         return pc.cast(values, ARROW_TYPES[tag_type(tag, self.document)])
 
+    def _positions(self, grouped: pa.Table) -> pa.ChunkedArray:
+        """For each profile (in profile order), the row of its group in `grouped`; missing where it has none (groups
+        of profiles not in the snapshot are never picked)."""
+        return pc.index_in(self.profile_ids, value_set=pc.cast(grouped[KEY], pa.string()))
+
     def _aligned(self, grouped: pa.Table, column: str) -> pa.ChunkedArray:
         """A grouped column as one value per profile (in profile order), missing where a profile has no rows."""
-        return _chunked(pc.take(grouped[column], pc.index_in(self.positions, value_set=grouped[ROW])))
+        return _chunked(pc.take(grouped[column], self._positions(grouped)))
 
     def _most_frequent(self, behaviour: _Behaviour, mask: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
         """The value seen most often; a tie goes to the smallest value."""
         column = behaviour.column(name)
         if pa.types.is_dictionary(column.type):
             column = pc.cast(column, column.type.value_type)
-        selected = pa.table({ROW: behaviour.rows, "v": column}).filter(pc.and_(mask, pc.is_valid(column)))
-        counted = selected.group_by([ROW, "v"]).aggregate([([], "count_all")])
-        ranked = counted.sort_by([(ROW, "ascending"), ("count_all", "descending"), ("v", "ascending")])
-        return self._aligned(ranked.group_by(ROW, use_threads=False).aggregate([("v", "first")]), "v_first")
+        selected = pa.table({KEY: behaviour.keys, "v": column}).filter(pc.and_(mask, pc.is_valid(column)))
+        counted = selected.group_by([KEY, "v"]).aggregate([([], "count_all")])
+        ranked = counted.sort_by([(KEY, "ascending"), ("count_all", "descending"), ("v", "ascending")])
+        return self._aligned(ranked.group_by(KEY, use_threads=False).aggregate([("v", "first")]), "v_first")
 
     def _last_value(self, behaviour: _Behaviour, mask: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
         """The value of the latest row (equal times: the largest value)."""
         column = behaviour.column(name)
         if pa.types.is_dictionary(column.type):
             column = pc.cast(column, column.type.value_type)
-        selected = pa.table({ROW: behaviour.rows, "at": behaviour.time, "v": column})
+        selected = pa.table({KEY: behaviour.keys, "at": behaviour.time, "v": column})
         selected = selected.filter(pc.and_(mask, pc.is_valid(column)))
-        ranked = selected.sort_by([(ROW, "ascending"), ("at", "ascending"), ("v", "ascending")])
-        return self._aligned(ranked.group_by(ROW, use_threads=False).aggregate([("v", "last")]), "v_last")
+        ranked = selected.sort_by([(KEY, "ascending"), ("at", "ascending"), ("v", "ascending")])
+        return self._aligned(ranked.group_by(KEY, use_threads=False).aggregate([("v", "last")]), "v_last")
 
 
 def _average_gap_days(count: pa.ChunkedArray, first: pa.ChunkedArray, last: pa.ChunkedArray) -> pa.ChunkedArray:
