@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -239,7 +238,7 @@ class _Context:
         if pc.count_distinct(self.profile_ids).as_py() != profiles.num_rows:
             raise ValueError("profiles must hold one row per profile_id")
         self.size = profiles.num_rows
-        self.positions = pa.array(np.arange(self.size, dtype=np.int32))
+        self.positions = pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int32()), self.size)), 1)
         self.missing: set[str] = set()
         self.fields: dict[str, pa.ChunkedArray] = {}
         for name, field_type in PROFILE_FIELDS.items():
