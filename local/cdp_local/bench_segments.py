@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,9 @@ CATEGORIES = ["shoes", "bags", "toys", "books", "home", "garden", "beauty", "spo
 EVENT_MIX = {"Product Viewed": 0.5, "Products Searched": 0.1, "Product List Viewed": 0.1, "Product Added": 0.12,
              "Cart Viewed": 0.08, "Checkout Started": 0.05, "Order Completed": 0.05}  # fmt: skip
 ENGINES = ("ours", "duckdb", "pandas")
+# the longest windows of the bench's definitions: every engine reads only behaviour that recent, as a reader of
+# date-partitioned curated Parquet would
+EVENTS_READ, ORDER_LINES_READ = timedelta(days=30), timedelta(days=365)
 
 NO_ORDER_30_DAYS = {"not": {"event": {"name": "Order Completed", "within": {"days": 30}}}}
 BENCH_SEGMENTS: list[dict[str, Any]] = [
@@ -130,13 +133,16 @@ def bench_document() -> Any:
 
 
 def _ours(folder: Path) -> pa.Table:
-    from cdp.segments.evaluate import behaviour_columns, evaluate
+    from cdp.segments.evaluate import behaviour_reads, evaluate
 
     document = bench_document()
-    event_columns, order_line_columns = behaviour_columns(document)
+    reads = behaviour_reads(document, AS_OF)
+    assert (reads.events_since, reads.order_lines_since) == (AS_OF - EVENTS_READ, AS_OF - ORDER_LINES_READ)
     profiles = pq.read_table(folder / "profiles.parquet")
-    events = pq.read_table(folder / "events.parquet", columns=event_columns)
-    order_lines = pq.read_table(folder / "order_lines.parquet", columns=order_line_columns)
+    events = pq.read_table(folder / "events.parquet", columns=reads.event_columns,
+                           filters=[("occurred_at", ">=", reads.events_since)])
+    order_lines = pq.read_table(folder / "order_lines.parquet", columns=reads.order_line_columns,
+                                filters=[("ordered_at", ">=", reads.order_lines_since)])  # fmt: skip
     result = evaluate(document, profiles, events, order_lines, AS_OF)
     return pa.table({"profile_id": result.profile_ids, **result.masks})
 
@@ -149,14 +155,15 @@ def _duckdb(folder: Path) -> pa.Table:
     connection = duckdb.connect()
     connection.execute(f"SET threads TO {os.cpu_count() or 1}")
     connection.execute("SET enable_progress_bar = false")
-    query = SEGMENTS_SQL.format(folder=folder, as_of=AS_OF.strftime("%Y-%m-%d %H:%M:%S+00"))
+    query = SEGMENTS_SQL.format(folder=folder, as_of=AS_OF.strftime("%Y-%m-%d %H:%M:%S+00"),
+                                events_days=EVENTS_READ.days, order_lines_days=ORDER_LINES_READ.days)
     return connection.sql(query).to_arrow_table()
 
 
 def _pandas(folder: Path) -> pa.Table:
     from cdp_local.bench_segments_pandas import segments_with_pandas
 
-    return segments_with_pandas(folder, AS_OF)
+    return segments_with_pandas(folder, AS_OF, AS_OF - EVENTS_READ, AS_OF - ORDER_LINES_READ)
 
 
 MEASURES = {"ours": _ours, "duckdb": _duckdb, "pandas": _pandas}

@@ -20,10 +20,13 @@ RFM_GRID = {
 }  # fmt: skip
 
 
-def segments_with_pandas(folder: Path, as_of: datetime) -> pa.Table:
+def segments_with_pandas(folder: Path, as_of: datetime, events_since: datetime, lines_since: datetime) -> pa.Table:
     profiles = pd.read_parquet(folder / "profiles.parquet")
-    events = pd.read_parquet(folder / "events.parquet")
-    lines = pd.read_parquet(folder / "order_lines.parquet")
+    events = pd.read_parquet(folder / "events.parquet", columns=["profile_id", "event", "occurred_at", "category"],
+                             filters=[("occurred_at", ">=", events_since)])
+    lines = pd.read_parquet(folder / "order_lines.parquet",
+                            columns=["profile_id", "order_id", "ordered_at", "status", "line_amount"],
+                            filters=[("ordered_at", ">=", lines_since)])  # fmt: skip
     now = pd.Timestamp(as_of)
     ids = profiles["profile_id"]
 

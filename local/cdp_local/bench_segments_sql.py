@@ -28,7 +28,7 @@ WITH params AS (
            count(*) FILTER (WHERE event = 'Product Viewed' AND category = 'shoes' AND moment >= as_of_us - 7 * day) AS shoes_7d
     FROM (SELECT profile_id, event, category, epoch_us(occurred_at) AS moment FROM read_parquet('{folder}/events.parquet')),
          params
-    WHERE moment <= as_of_us
+    WHERE moment >= as_of_us - {events_days} * day AND moment <= as_of_us
     GROUP BY profile_id
 ), order_measures AS (
     SELECT profile_id,
@@ -37,7 +37,7 @@ WITH params AS (
            sum(line_amount) FILTER (WHERE moment >= as_of_us - 30 * day) AS amount_30d
     FROM (SELECT profile_id, order_id, status, line_amount, epoch_us(ordered_at) AS moment
           FROM read_parquet('{folder}/order_lines.parquet')), params
-    WHERE status = 'completed' AND moment <= as_of_us
+    WHERE status = 'completed' AND moment >= as_of_us - {order_lines_days} * day AND moment <= as_of_us
     GROUP BY profile_id
 ), stage_new AS (
     SELECT p.*, s.r, s.f,

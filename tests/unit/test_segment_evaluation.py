@@ -7,7 +7,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from cdp.segments.definitions import parse_document
-from cdp.segments.evaluate import evaluate
+from cdp.segments.evaluate import behaviour_reads, evaluate
 from segment_tables import AS_OF, DAY, HOUR, events, order_lines, profiles
 
 FIVE = [{"profile_id": f"p{i}"} for i in range(1, 6)]
@@ -284,3 +284,22 @@ def test_columns_absent_from_the_inputs_are_missing_values_and_reported() -> Non
     # Then
     assert result.members("vip").to_pylist() == []
     assert result.missing_columns == ["loyalty_tier", "occurred_at:coupon"]
+
+
+def test_behaviour_reads_names_the_columns_and_the_oldest_time_a_document_needs() -> None:
+    # Given: events within 7 and 30 days; orders within 90 days and a tag over all order history
+    document = parse_document({
+        "tags": [{"name": "spend", "version": 1, "orders": {"where": [{"property": "channel", "op": "=", "value": "web"}]},
+                  "value": {"sum": "line_amount"}}],
+        "segments": [
+            {"name": "shoes", "version": 1, "where": {"all": [SHOES_3_IN_7_DAYS, {"not": {"event": {
+                "name": "Order Completed", "within": {"days": 30}, "sum": {"property": "discount", "op": ">", "value": 0}}}}]}},
+            {"name": "recent", "version": 1, "where": {"orders": {"within": {"days": 90}}}},
+        ],
+    })  # fmt: skip
+    # When
+    reads = behaviour_reads(document, AS_OF)
+    # Then
+    assert reads.event_columns == ["category", "discount", "event", "occurred_at", "profile_id"]
+    assert reads.order_line_columns == ["channel", "line_amount", "order_id", "ordered_at", "profile_id", "status"]
+    assert (reads.events_since, reads.order_lines_since) == (AS_OF - 30 * DAY, None)

@@ -99,14 +99,14 @@ class TimeTest(_Strict):
     value: Duration
 
 
-class _Selection(_Strict):
+class Selection(_Strict):
     """Which behaviour rows count: property filters and a window ending at the evaluation time (none: all kept)."""
 
     where: list[PropertyFilter] = []
     within: Duration | None = None
 
 
-class _Measured(_Selection):
+class _Measured(Selection):
     """A behaviour condition: at most one of count, sum, first, last (none means count >= 1)."""
 
     count: CountTest | None = None
@@ -210,7 +210,7 @@ class TagDefinition(_Definition):
     """A computed tag: one value per profile from its events or its completed order lines."""
 
     event: EventCondition | None = None
-    orders: _Selection | None = None
+    orders: Selection | None = None
     value: TagValue
 
     @model_validator(mode="after")

@@ -33,6 +33,7 @@ from cdp.segments.definitions import (
     OrderCondition,
     PropertyFilter,
     SegmentDocument,
+    Selection,
     SumTest,
     TagDefinition,
     segment_references,
@@ -94,20 +95,32 @@ def evaluate(
     )
 
 
-def behaviour_columns(document: SegmentDocument) -> tuple[list[str], list[str]]:
-    """The event columns and the order-line columns the document reads (so a reader can skip the others)."""
-    events, order_lines = set(EVENT_COLUMNS), set(ORDER_LINE_COLUMNS)
+@dataclass(frozen=True)
+class BehaviourReads:
+    """What a document reads of each behaviour source: its columns, and from when (None: all history kept), so a
+    reader of curated Parquet can skip the other columns and the older date partitions."""
 
-    def add(target: set[str], filters: list[PropertyFilter], *names: str | None) -> None:
-        target.update(test.property for test in filters)
-        target.update(name for name in names if name is not None)
+    event_columns: list[str]
+    order_line_columns: list[str]
+    events_since: datetime | None
+    order_lines_since: datetime | None
+
+
+def behaviour_reads(document: SegmentDocument, as_of: datetime) -> BehaviourReads:
+    columns: dict[bool, set[str]] = {False: set(EVENT_COLUMNS), True: set(ORDER_LINE_COLUMNS)}  # by "is orders"
+    windows: dict[bool, list[Duration | None]] = {False: [], True: []}
+
+    def read(orders: bool, selection: Selection, *names: str | None) -> None:
+        columns[orders].update(test.property for test in selection.where)
+        columns[orders].update(name for name in names if name is not None)
+        windows[orders].append(selection.within)
 
     def visit(condition: Condition) -> None:
         for child in (*(condition.all or ()), *(condition.any or ()), *((condition.not_,) if condition.not_ else ())):
             visit(child)
         measured = condition.event or condition.orders
         if measured is not None:
-            add(events if condition.event else order_lines, measured.where, measured.sum.property if measured.sum else None)
+            read(condition.event is None, measured, measured.sum.property if measured.sum else None)
 
     for segment in document.segments:
         visit(segment.where)
@@ -115,9 +128,19 @@ def behaviour_columns(document: SegmentDocument) -> tuple[list[str], list[str]]:
         kind, argument = tag.value.kind_and_argument
         selection = tag.event or tag.orders
         assert selection is not None
-        shares = argument if kind == "share" else []
-        add(events if tag.event else order_lines, [*selection.where, *shares], argument if isinstance(argument, str) else None)
-    return sorted(events - set(TIME_PROPERTIES)), sorted(order_lines - set(TIME_PROPERTIES))
+        if kind == "share":
+            columns[tag.event is None].update(test.property for test in argument)
+        read(tag.event is None, selection, argument if isinstance(argument, str) else None)
+
+    def since(orders: bool) -> datetime | None:
+        if not windows[orders] or None in windows[orders]:
+            return None
+        return as_of - timedelta(minutes=max(window.total_minutes for window in windows[orders] if window))
+
+    return BehaviourReads(
+        sorted(columns[False] - set(TIME_PROPERTIES)), sorted(columns[True] - set(TIME_PROPERTIES)),
+        since(False), since(True),
+    )
 
 
 def evaluation_order(document: SegmentDocument) -> list[str]:
