@@ -46,6 +46,7 @@ OPERATORS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "date": ("within_last", "more_than_ago", "within_next", "this_month", "exists", "missing"),
     "list": ("contains", "exists", "missing"),
 }
+PROPERTY_OPERATORS = (*ORDERED, "in", "not_in", "contains", "exists", "missing")  # behaviour property filters
 DURATION_OPERATORS = ("within_last", "more_than_ago", "within_next")
 NO_VALUE_OPERATORS = ("exists", "missing", "this_month")
 
@@ -420,8 +421,7 @@ class _Checker:
             if test.property not in properties:
                 self._problem(f"{place}.property", f"unknown property {test.property!r}")
             else:
-                self._operator(properties[test.property], test.op, test.value, place, allowed=ORDERED + (
-                    "in", "not_in", "contains", "exists", "missing"))
+                self._operator(properties[test.property], test.op, test.value, place, allowed=PROPERTY_OPERATORS)
 
     def _operator(self, field_type: FieldType, op: str, value: Any, path: str, allowed: tuple[str, ...] = ()) -> None:
         if op not in OPERATORS_BY_TYPE[field_type] or (allowed and op not in allowed):
