@@ -142,7 +142,15 @@ def test_every_problem_is_reported_at_once() -> None:
     assert len(_problems(two_faults)) == 2
 
 
-@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '"segments"'])
+def test_conditions_nested_too_deeply_are_refused_before_they_are_walked() -> None:
+    condition: dict[str, Any] = {"field": "orders_count", "op": "=", "value": 1}
+    for _ in range(5000):
+        condition = {"not": condition}
+    with pytest.raises(InvalidDefinitions, match=r"^\(document\): objects and lists nest deeper than 64 levels$"):
+        parse_document({"segments": [{"name": "deep", "version": 1, "where": condition}]})
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '"segments"', '{"segments": ' + "[" * 100_000 + "]" * 100_000 + "}"])
 def test_a_document_that_is_not_a_json_object_is_refused(text: str) -> None:
     with pytest.raises(InvalidDefinitions, match=r"^\(document\): "):
         parse_document_text(text)

@@ -26,6 +26,7 @@ from cdp.segments.vocabulary import (
 )
 
 RETENTION_DAYS = 730  # behaviour older than this is not kept for segments: no window may reach further
+MAX_DEPTH = 64  # JSON nesting; a condition tree nests about three levels per all / any / not
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 DEFINITIONS_DIRECTORY = Path(__file__).with_name("definitions")
 
@@ -267,10 +268,23 @@ def _shape_problems(error: ValidationError) -> list[Problem]:
     return problems
 
 
+def _depth(document: Any) -> int:
+    """How deeply objects and lists nest in a JSON value (counted without recursion)."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def _shaped(document: Any) -> SegmentDocument:
     """The document as models, its shape checked (not yet its meaning)."""
     if not isinstance(document, dict):
         raise InvalidDefinitions([Problem("(document)", "a definition document is a JSON object")])
+    if _depth(document) > MAX_DEPTH:
+        raise InvalidDefinitions([Problem("(document)", f"objects and lists nest deeper than {MAX_DEPTH} levels")])
     try:
         return SegmentDocument.model_validate(document)
     except ValidationError as error:
@@ -291,6 +305,8 @@ def _json_object(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidDefinitions([Problem("(document)", f"not JSON: {error}")]) from None
+    except RecursionError:
+        raise InvalidDefinitions([Problem("(document)", f"objects and lists nest deeper than {MAX_DEPTH} levels")]) from None
 
 
 def parse_document_text(text: str) -> SegmentDocument:
