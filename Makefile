@@ -52,8 +52,8 @@ lint: install
 test: install lint  ## ruff, mypy, then tests: cfn-lint, checkov, bandit, sam validate --lint, sam build, unit, integration, fuzz, end to end
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest -n 2 --dist loadfile
 
-bench: $(VENV)/.installed  ## write bench.json with throughput and cold-import figures (one figure: ONLY=clv)
-	$(PY) -m cdp_local.bench --out bench.json $(if $(ONLY),--only $(ONLY))
+bench: $(VENV)/.installed  ## write bench.json with throughput and cold-import figures (one figure: ONLY=clv or ONLY=segments; segments data scale: SCALE=0.1)
+	$(PY) -m cdp_local.bench --out bench.json $(if $(ONLY),--only $(ONLY)) $(if $(SCALE),--scale $(SCALE))
 
 clv: $(VENV)/.installed  ## fit BG/NBD + Gamma-Gamma: make clv TRANSACTIONS=f.csv CALIBRATION_END=YYYY-MM-DD [TIME_UNIT=weeks] [HOLDOUT_END=YYYY-MM-DD] [PREDICTIONS=out.csv]
 	@$(PY) -m cdp_local.clv --transactions "$(TRANSACTIONS)" --calibration-end "$(CALIBRATION_END)" --time-unit "$(TIME_UNIT)" \

@@ -16,12 +16,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cdp_local.bench_clv import clv_fit
+from cdp_local.bench_segments import segments_figure
 from cdp_local.template import REPO_ROOT, function_specs, load_template
 
 ORDER_ROWS = 20_000  # the local-stack figure: moto applies about 70 order lines a second
@@ -421,8 +422,11 @@ def http_tracking(single_calls: int = 200, batches: int = 20, batch_size: int = 
             "note": "whole request through the local HTTP API (authorizer + handler) on moto: compare, not AWS latency"}
 
 
-# figures `make bench ONLY=<name>` measures alone (bench.json then holds that figure only)
-SEPARATE_FIGURES = {"clv": clv_fit}
+# figures `make bench ONLY=<name>` measures alone (bench.json then holds that figure only), given the arguments
+SEPARATE_FIGURES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "clv": lambda arguments: clv_fit(),
+    "segments": lambda arguments: segments_figure(arguments.scale),
+}
 
 
 def main() -> None:
@@ -432,6 +436,8 @@ def main() -> None:
                         help="size of the synthetic CSV for the single-function large-file figure (0: skip it)")
     parser.add_argument("--only-large-file", action="store_true", help="measure the large-file figure alone")
     parser.add_argument("--only", choices=sorted(SEPARATE_FIGURES), help="measure this figure alone")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="data scale of the segments figure (1: 1M customers, 10M order lines, 20M events)")
     parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     parser.add_argument("path", nargs="?", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -441,7 +447,7 @@ def main() -> None:
         print(json.dumps(figures))
         return
     if arguments.only:
-        arguments.out.write_text(json.dumps({arguments.only: SEPARATE_FIGURES[arguments.only]()}, indent=2) + "\n")
+        arguments.out.write_text(json.dumps({arguments.only: SEPARATE_FIGURES[arguments.only](arguments)}, indent=2) + "\n")
         print(arguments.out.read_text())
         return
     data = orders_csv(ORDER_ROWS, CUSTOMERS)
@@ -467,7 +473,7 @@ def main() -> None:
         "ingest_20k_orders_local_stack": ingest_through_local_stack(data),
         "ingest_customers_local_stack": requests_per_customer(customers_csv(CUSTOMER_ROWS), CUSTOMER_ROWS),
     })
-    results.update({name: measure() for name, measure in SEPARATE_FIGURES.items()})
+    results.update({name: measure(arguments) for name, measure in SEPARATE_FIGURES.items()})
     arguments.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
 

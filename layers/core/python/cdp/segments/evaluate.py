@@ -1,0 +1,559 @@
+"""Evaluate a segment document column-wise: tags and memberships for every profile, from pyarrow tables.
+
+Inputs: a profiles snapshot (one row per `profile_id`, columns named as vocabulary.PROFILE_FIELDS; absent columns are
+all missing), tracked events (`profile_id`, `event`, `occurred_at`, one column per property) and order lines
+(`profile_id`, `order_id`, `ordered_at`, `status`, the curated orders columns; only `completed` lines count).
+Behaviour rows of profiles not in the snapshot are ignored.
+
+Every condition becomes a boolean mask over the profiles, built with pyarrow compute: behaviour rows are mapped to
+selected by cached masks (name, window, properties), every aggregate a source needs is computed in one filter and
+one `group_by(profile_id).aggregate()`, as SQL's FILTER clauses would, and the groups are aligned to the profiles by
+one hash lookup of the profile ids; nothing loops over rows in Python. A test on a missing value is false (`not`
+makes it true). Tags are computed first, so segments can test them as fields; segments are evaluated after the
+segments they refer to.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cdp.segments import rfm
+from cdp.segments.definitions import (
+    Condition,
+    CountTest,
+    Duration,
+    EventCondition,
+    OrderCondition,
+    PropertyFilter,
+    SegmentDocument,
+    Selection,
+    SumTest,
+    TagDefinition,
+    segment_references,
+    tag_type,
+)
+from cdp.segments.vocabulary import ARROW_TYPES, PROFILE_FIELDS, RFM_FIELDS, TIME_PROPERTIES, FieldType
+
+KEY = "profile_id"
+AggregateKey = tuple[Any, ...]
+AGGREGATES = {"count": "count_distinct", "count_distinct": "count_distinct", "sum": "sum", "first": "min",
+                       "last": "max"}  # fmt: skip
+MICROSECONDS_PER_DAY = 86_400_000_000
+EVENT_COLUMNS = ("profile_id", "event", "occurred_at")
+ORDER_LINE_COLUMNS = ("profile_id", "order_id", "ordered_at", "status")
+
+COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "=": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal, ">": pc.greater, ">=": pc.greater_equal,
+}  # fmt: skip
+
+
+@dataclass
+class Evaluation:
+    """Who is in each segment and each profile's tag values, as one run computed them."""
+
+    profile_ids: pa.ChunkedArray
+    masks: dict[str, pa.ChunkedArray]
+    tags: pa.Table
+    order: list[str]
+    missing_columns: list[str] = field(default_factory=list)
+
+    def members(self, segment: str) -> pa.ChunkedArray:
+        return self.profile_ids.filter(self.masks[segment])
+
+    def sizes(self) -> dict[str, int]:
+        return {name: pc.sum(mask).as_py() or 0 for name, mask in self.masks.items()}
+
+
+def evaluate(
+    document: SegmentDocument, profiles: pa.Table, events: pa.Table, order_lines: pa.Table, as_of: datetime
+) -> Evaluation:
+    """Every tag and segment of `document` as of `as_of` (timezone-aware)."""
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    context = _Context(document, profiles, events, order_lines, as_of)
+    context.plan()
+    tags = {tag.name: context.tag(tag) for tag in document.tags}
+    for tag in document.tags:
+        context.fields[tag.name] = tags[tag.name]
+    order = evaluation_order(document)
+    masks: dict[str, pa.ChunkedArray] = {}
+    for name in order:
+        masks[name] = context.condition(document.segment(name).where, masks)
+    return Evaluation(
+        profile_ids=context.profile_ids,
+        masks={segment.name: masks[segment.name] for segment in document.segments},
+        tags=pa.table({"profile_id": context.profile_ids, **tags}),
+        order=order,
+        missing_columns=sorted(context.missing | context.events.missing | context.orders.missing),
+    )
+
+
+@dataclass(frozen=True)
+class BehaviourReads:
+    """What a document reads of each behaviour source: its columns, and from when (None: all history kept), so a
+    reader of curated Parquet can skip the other columns and the older date partitions."""
+
+    event_columns: list[str]
+    order_line_columns: list[str]
+    events_since: datetime | None
+    order_lines_since: datetime | None
+
+
+def behaviour_reads(document: SegmentDocument, as_of: datetime) -> BehaviourReads:
+    columns: dict[bool, set[str]] = {False: set(EVENT_COLUMNS), True: set(ORDER_LINE_COLUMNS)}  # by "is orders"
+    windows: dict[bool, list[Duration | None]] = {False: [], True: []}
+
+    def read(orders: bool, selection: Selection, *names: str | None) -> None:
+        columns[orders].update(test.property for test in selection.where)
+        columns[orders].update(name for name in names if name is not None)
+        windows[orders].append(selection.within)
+
+    def visit(condition: Condition) -> None:
+        for child in (*(condition.all or ()), *(condition.any or ()), *((condition.not_,) if condition.not_ else ())):
+            visit(child)
+        measured = condition.event or condition.orders
+        if measured is not None:
+            read(condition.event is None, measured, measured.sum.property if measured.sum else None)
+
+    for segment in document.segments:
+        visit(segment.where)
+    for tag in document.tags:
+        kind, argument = tag.value.kind_and_argument
+        selection = tag.event or tag.orders
+        assert selection is not None
+        if kind == "share":
+            columns[tag.event is None].update(test.property for test in argument)
+        read(tag.event is None, selection, argument if isinstance(argument, str) else None)
+
+    def since(orders: bool) -> datetime | None:
+        if not windows[orders] or None in windows[orders]:
+            return None
+        return as_of - timedelta(minutes=max(window.total_minutes for window in windows[orders] if window))
+
+    return BehaviourReads(
+        sorted(columns[False] - set(TIME_PROPERTIES)), sorted(columns[True] - set(TIME_PROPERTIES)),
+        since(False), since(True),
+    )
+
+
+def evaluation_order(document: SegmentDocument) -> list[str]:
+    """Segment names, each after every segment it refers to, otherwise in definition order (no cycles: validated)."""
+    order: list[str] = []
+
+    def place(name: str) -> None:
+        if name in order:
+            return
+        for reference in segment_references(document.segment(name).where):
+            place(reference)
+        order.append(name)
+
+    for segment in document.segments:
+        place(segment.name)
+    return order
+
+
+def _chunked(values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    return values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+
+
+def _on_values(column: pa.ChunkedArray, function: Callable[[pa.Array], pa.Array]) -> pa.ChunkedArray:
+    """`function` over each chunk; on a dictionary chunk, over its dictionary only, spread back by its indices."""
+    chunks = []
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            chunks.append(pc.take(function(chunk.dictionary), chunk.indices))
+        else:
+            chunks.append(function(chunk))
+    return pa.chunked_array(chunks, type=chunks[0].type if chunks else pa.bool_())
+
+
+def _all(masks: list[pa.ChunkedArray]) -> pa.ChunkedArray:
+    result = masks[0]
+    for mask in masks[1:]:
+        result = pc.and_(result, mask)
+    return result
+
+
+def _true(mask: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.fill_null(mask, False)
+
+
+def _list_contains(column: pa.ChunkedArray, value: str, rows: pa.Array) -> pa.ChunkedArray:
+    combined = column.combine_chunks()
+    parents = pc.list_parent_indices(combined)
+    matching = pc.filter(parents, _true(pc.equal(pc.list_flatten(combined), value)))
+    return _chunked(pc.is_in(rows, value_set=pc.cast(matching, rows.type)))
+
+
+class _Behaviour:
+    """One behaviour table and its cached masks (base, names, windows, property filters)."""
+
+    def __init__(self, table: pa.Table, time_column: str, as_of: datetime) -> None:
+        self.table, self.time_column, self.as_of = table, time_column, as_of
+        self.keys = table["profile_id"]
+        self.time = pc.cast(table[time_column], ARROW_TYPES["timestamp"])
+        self._masks: dict[Any, pa.ChunkedArray] = {}
+        self.missing: set[str] = set()
+
+    def cached(self, key: Any, build: Callable[[], pa.ChunkedArray]) -> pa.ChunkedArray:
+        if key not in self._masks:
+            self._masks[key] = _true(build())
+        return self._masks[key]
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        if name in TIME_PROPERTIES:
+            return self.time_property(name)
+        if name not in self.table.column_names:
+            self.missing.add(f"{self.time_column}:{name}")
+            return pa.chunked_array([pa.nulls(self.table.num_rows)])
+        return self.table[name]
+
+    def time_property(self, name: str) -> pa.ChunkedArray:
+        if name == "hour_of_day":
+            return pc.hour(self.time)
+        return pc.day_of_week(self.time, count_from_zero=False, week_start=1)
+
+    def window(self, within: Duration | None) -> pa.ChunkedArray:
+        if within is None:
+            return self.cached("base", lambda: pc.is_valid(self.keys))
+        start = self.as_of - timedelta(minutes=within.total_minutes)
+
+        def build() -> pa.ChunkedArray:
+            scalar = pa.scalar(start, self.time.type), pa.scalar(self.as_of, self.time.type)
+            in_window = pc.and_(pc.greater_equal(self.time, scalar[0]), pc.less_equal(self.time, scalar[1]))
+            return pc.and_(self.window(None), in_window)
+
+        return self.cached(("window", within.total_minutes), build)
+
+    def filter_mask(self, test: PropertyFilter) -> pa.ChunkedArray:
+        return self.cached(("filter", test.property, test.op, repr(test.value)), lambda: _property_mask(self, test))
+
+
+def _property_mask(behaviour: _Behaviour, test: PropertyFilter) -> pa.ChunkedArray:
+    column = behaviour.column(test.property)
+    if test.op == "exists":
+        return pc.is_valid(column)
+    if test.op == "missing":
+        return pc.is_null(column)
+    if test.op in ("in", "not_in"):
+        value_set = pa.array(test.value)
+        found = _on_values(column, lambda values: pc.is_in(values, value_set=value_set.cast(values.type)))
+        return found if test.op == "in" else pc.and_(pc.is_valid(column), pc.invert(found))
+    if test.op == "contains":
+        return _on_values(column, lambda values: pc.match_substring(values, test.value))
+    compare = COMPARE[test.op]
+    return _on_values(column, lambda values: compare(values, pa.scalar(test.value).cast(values.type)))
+
+
+class _Context:
+    def __init__(
+        self, document: SegmentDocument, profiles: pa.Table, events: pa.Table, order_lines: pa.Table, as_of: datetime
+    ) -> None:
+        self.document, self.as_of = document, as_of
+        self.profile_ids = _chunked(pc.cast(profiles["profile_id"], pa.string()))
+        if pc.count_distinct(self.profile_ids).as_py() != profiles.num_rows:
+            raise ValueError("profiles must hold one row per profile_id")
+        self.size = profiles.num_rows
+        self.positions = pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int32()), self.size)), 1)
+        self.missing: set[str] = set()
+        self.fields: dict[str, pa.ChunkedArray] = {}
+        for name, field_type in PROFILE_FIELDS.items():
+            if name in profiles.column_names:
+                self.fields[name] = _chunked(pc.cast(profiles[name], ARROW_TYPES[field_type]))
+        if any(name not in self.fields for name in RFM_FIELDS):
+            self._add_rfm_scores(profiles)
+        for name, columns in (("events", EVENT_COLUMNS), ("order_lines", ORDER_LINE_COLUMNS)):
+            table = events if name == "events" else order_lines
+            absent = [column for column in columns if column not in table.column_names]
+            if absent:
+                raise ValueError(f"{name} lacks the columns {absent}")
+        self.events = _Behaviour(events, "occurred_at", as_of)
+        self.orders = _Behaviour(order_lines, "ordered_at", as_of)
+        self._event_codes: pa.ChunkedArray | None = None
+        self._pending: dict[AggregateKey, tuple[EventCondition | None, list[PropertyFilter], Duration | None]] = {}
+        self._values: dict[AggregateKey, pa.ChunkedArray] = {}
+
+    def _add_rfm_scores(self, profiles: pa.Table) -> None:
+        if not set(rfm.PROFILE_SCHEMA.names) <= set(profiles.column_names):
+            return  # no scores: conditions on them see missing values
+        scored = rfm.score_profiles(profiles, self.as_of)
+        for name, field_type in RFM_FIELDS.items():
+            self.fields.setdefault(name, _chunked(pc.cast(scored[name], ARROW_TYPES[field_type])))
+
+    # ------------------------------------------------------------------ selections of behaviour rows
+
+    def _event_names(self) -> pa.ChunkedArray:
+        if self._event_codes is None:
+            names = self.events.table["event"]
+            self._event_codes = names if pa.types.is_dictionary(names.type) else pc.dictionary_encode(names)
+        return self._event_codes
+
+    def _selection(
+        self, event: EventCondition | None, where: list[PropertyFilter], within: Duration | None
+    ) -> tuple[_Behaviour, pa.ChunkedArray]:
+        behaviour = self.orders if event is None else self.events
+        masks = [behaviour.window(within)]
+        if event is None:
+            status = self.orders.table["status"]
+            masks.append(behaviour.cached("completed", lambda: _on_values(status, lambda v: pc.equal(v, "completed"))))
+        elif event.name is not None:
+            name = event.name
+            masks.append(
+                behaviour.cached(("event", name), lambda: _on_values(self._event_names(), lambda v: pc.equal(v, name)))
+            )
+        masks += [behaviour.filter_mask(test) for test in where]
+        return behaviour, _all(masks)
+
+    def _request(
+        self, event: EventCondition | None, where: list[PropertyFilter], within: Duration | None, kind: str,
+        name: str | None = None,
+    ) -> AggregateKey:
+        """Ask for one per-profile aggregate of a selection (`kind`: count, count_distinct, sum, first, last)."""
+        filters = tuple((test.property, test.op, repr(test.value)) for test in where)
+        key = (event is None, event.name if event else None, filters, within.total_minutes if within else None, kind, name)
+        if key not in self._values:
+            self._pending[key] = (event, where, within)
+        return key
+
+    def _aggregate(
+        self, event: EventCondition | None, where: list[PropertyFilter], within: Duration | None, kind: str,
+        name: str | None = None,
+    ) -> pa.ChunkedArray:
+        """The aggregate, one value per profile in profile order (counts and sums 0 where no row is selected)."""
+        key = self._request(event, where, within, kind, name)
+        if key not in self._values:
+            self._compute_pending(orders=event is None)
+        return self._values[key]
+
+    def _compute_pending(self, orders: bool) -> None:
+        """Every requested aggregate of one source in one filter and one group_by, as SQL's FILTER clauses do: the
+        rows selected by any request are kept, then each aggregate reads its values where its own mask holds."""
+        behaviour = self.orders if orders else self.events
+        pending = [(key, request) for key, request in self._pending.items() if key[0] == orders]
+        masks = [self._selection(event, where, within)[1] for _, (event, where, within) in pending]
+        value_columns = {(key[4], key[5]) for key, _ in pending if orders or key[4] != "count"}
+        kept = pa.table({
+            KEY: behaviour.keys,
+            **{f"s{number}": mask for number, mask in enumerate(masks)},
+            **{f"{kind}:{name}": _aggregated_values(behaviour, kind, name) for kind, name in value_columns},
+        }).filter(functools.reduce(pc.or_, masks))  # fmt: skip
+        columns: dict[str, Any] = {KEY: kept[KEY]}
+        aggregates: list[tuple[str, str]] = []
+        for number, (key, _) in enumerate(pending):
+            kind, name, column, mask = key[4], key[5], f"m{number}", kept[f"s{number}"]
+            if kind == "count" and not orders:
+                columns[column], function = mask, "sum"
+            else:
+                values = kept[f"{kind}:{name}"]
+                columns[column], function = pc.if_else(mask, values, pa.scalar(None, values.type)), AGGREGATES[kind]
+            aggregates.append((column, function))
+        grouped = pa.table(columns).group_by(KEY).aggregate(aggregates)
+        positions = self._positions(grouped)
+        for (key, _), (column, function) in zip(pending, aggregates):
+            values = _chunked(pc.take(grouped[f"{column}_{function}"], positions))
+            default = {"count": 0, "count_distinct": 0, "sum": 0.0}.get(key[4])
+            self._values[key] = values if default is None else pc.fill_null(values, default)
+            del self._pending[key]
+
+    def plan(self) -> None:
+        """Request every aggregate the document needs before computing any, so each source is grouped once."""
+        for tag in self.document.tags:
+            selection = tag.event or tag.orders
+            assert selection is not None
+            kind, argument = tag.value.kind_and_argument
+            for request, name, where in _tag_requests(kind, argument):
+                self._request(tag.event, [*selection.where, *where], selection.within, request, name)
+        for segment in self.document.segments:
+            self._plan_condition(segment.where)
+
+    def _plan_condition(self, condition: Condition) -> None:
+        for child in (*(condition.all or ()), *(condition.any or ()), *((condition.not_,) if condition.not_ else ())):
+            self._plan_condition(child)
+        measured = condition.event or condition.orders
+        if measured is not None:
+            kind, name = _measure_kind(measured)
+            self._request(condition.event, measured.where, measured.within, kind, name)
+
+    # ------------------------------------------------------------------ conditions
+
+    def condition(self, condition: Condition, segments: dict[str, pa.ChunkedArray]) -> pa.ChunkedArray:
+        kind = condition.kind
+        if kind == "all":
+            return _all([self.condition(child, segments) for child in condition.all or ()])
+        if kind == "any":
+            result = None
+            for child in condition.any or ():
+                mask = self.condition(child, segments)
+                result = mask if result is None else pc.or_(result, mask)
+            assert result is not None
+            return result
+        if kind == "not":
+            assert condition.not_ is not None
+            return pc.invert(self.condition(condition.not_, segments))
+        if kind == "segment":
+            assert condition.segment is not None
+            return segments[condition.segment]
+        if kind == "field":
+            assert condition.field is not None and condition.op is not None
+            return _true(self._field_mask(condition.field, condition.op, condition.value))
+        measured = condition.event or condition.orders
+        assert measured is not None
+        return _true(self._measure(condition.event, measured))
+
+    def _measure(self, event: EventCondition | None, measured: EventCondition | OrderCondition) -> pa.ChunkedArray:
+        kind, name = _measure_kind(measured)
+        values = self._aggregate(event, measured.where, measured.within, kind, name)
+        measure = measured.measure
+        if isinstance(measure, CountTest | SumTest):
+            return COMPARE[measure.op](values, measure.value)
+        return self._time_test(values, measure.op, measure.value)
+
+    def _time_test(self, moments: pa.ChunkedArray, op: str, duration: Duration) -> pa.ChunkedArray:
+        delta = timedelta(minutes=duration.total_minutes)
+        if pa.types.is_date(moments.type):
+            today = self.as_of.date()
+            start, end, now = (pa.scalar(day, pa.date32()) for day in (today - delta, today + delta, today))
+        else:
+            start, end, now = (pa.scalar(moment, moments.type) for moment in
+                               (self.as_of - delta, self.as_of + delta, self.as_of))
+        if op == "within_last":
+            return pc.and_(pc.greater_equal(moments, start), pc.less_equal(moments, now))
+        if op == "more_than_ago":
+            return pc.less(moments, start)
+        return pc.and_(pc.greater(moments, now), pc.less_equal(moments, end))  # within_next
+
+    def _field(self, name: str) -> pa.ChunkedArray:
+        if name not in self.fields:
+            self.missing.add(name)
+            field_type: FieldType = PROFILE_FIELDS[name]
+            self.fields[name] = pa.chunked_array([pa.nulls(self.size, ARROW_TYPES[field_type])])
+        return self.fields[name]
+
+    def _field_mask(self, name: str, op: str, value: Any) -> pa.ChunkedArray:
+        column = self._field(name)
+        if op == "exists":
+            return pc.is_valid(column)
+        if op == "missing":
+            return pc.is_null(column)
+        if op in ("within_last", "more_than_ago", "within_next"):
+            return self._time_test(column, op, Duration.model_validate(value))
+        if op == "this_month":
+            return pc.equal(pc.month(column), self.as_of.month)
+        if op == "top_percent":
+            ranks = pc.rank(column, sort_keys="descending", tiebreaker="min")  # nulls rank last
+            valid = pc.is_valid(column)
+            cutoff = float(value) * (pc.sum(valid).as_py() or 0)
+            return pc.and_(valid, pc.less(pc.multiply(pc.cast(pc.subtract(ranks, 1), pa.float64()), 100.0), cutoff))
+        if op in ("in", "not_in"):
+            found = pc.is_in(column, value_set=pa.array(value).cast(column.type))
+            return found if op == "in" else pc.and_(pc.is_valid(column), pc.invert(found))
+        if op == "contains":
+            if pa.types.is_list(column.type):
+                return _list_contains(column, value, self.positions)
+            return pc.match_substring(column, value)
+        return COMPARE[op](column, pa.scalar(value).cast(column.type) if not pa.types.is_floating(column.type)
+                           else float(value))
+
+    # ------------------------------------------------------------------ tags
+
+    def tag(self, tag: TagDefinition) -> pa.ChunkedArray:
+        selection = tag.event or tag.orders
+        assert selection is not None
+        kind, argument = tag.value.kind_and_argument
+
+        def aggregate(request: str, name: str | None = None, where: list[PropertyFilter] | None = None) -> pa.ChunkedArray:
+            return self._aggregate(tag.event, [*selection.where, *(where or [])], selection.within, request, name)
+
+        if kind in ("most_frequent", "last"):
+            behaviour, mask = self._selection(tag.event, selection.where, selection.within)
+            pick = self._most_frequent if kind == "most_frequent" else self._last_value
+            values = pick(behaviour, mask, argument)
+        elif kind == "average_gap_days":
+            values = _average_gap_days(aggregate("count"), aggregate("first"), aggregate("last"))
+        elif kind == "share":
+            total = pc.cast(aggregate("count"), pa.float64())
+            matching = pc.cast(aggregate("count", where=argument), pa.float64())
+            values = pc.if_else(pc.greater(total, 0), pc.divide(matching, pc.max_element_wise(total, 1.0)), None)
+        else:
+            request, name = TAG_AGGREGATES[kind], argument if isinstance(argument, str) else None
+            values = aggregate(request, name)
+        return pc.cast(values, ARROW_TYPES[tag_type(tag, self.document)])
+
+    def _positions(self, grouped: pa.Table) -> pa.ChunkedArray:
+        """For each profile (in profile order), the row of its group in `grouped`; missing where it has none (groups
+        of profiles not in the snapshot are never picked)."""
+        return pc.index_in(self.profile_ids, value_set=pc.cast(grouped[KEY], pa.string()))
+
+    def _aligned(self, grouped: pa.Table, column: str) -> pa.ChunkedArray:
+        """A grouped column as one value per profile (in profile order), missing where a profile has no rows."""
+        return _chunked(pc.take(grouped[column], self._positions(grouped)))
+
+    def _most_frequent(self, behaviour: _Behaviour, mask: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+        """The value seen most often; a tie goes to the smallest value."""
+        column = behaviour.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = pc.cast(column, column.type.value_type)
+        selected = pa.table({KEY: behaviour.keys, "v": column}).filter(pc.and_(mask, pc.is_valid(column)))
+        counted = selected.group_by([KEY, "v"]).aggregate([([], "count_all")])
+        ranked = counted.sort_by([(KEY, "ascending"), ("count_all", "descending"), ("v", "ascending")])
+        return self._aligned(ranked.group_by(KEY, use_threads=False).aggregate([("v", "first")]), "v_first")
+
+    def _last_value(self, behaviour: _Behaviour, mask: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+        """The value of the latest row (equal times: the largest value)."""
+        column = behaviour.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = pc.cast(column, column.type.value_type)
+        selected = pa.table({KEY: behaviour.keys, "at": behaviour.time, "v": column})
+        selected = selected.filter(pc.and_(mask, pc.is_valid(column)))
+        ranked = selected.sort_by([(KEY, "ascending"), ("at", "ascending"), ("v", "ascending")])
+        return self._aligned(ranked.group_by(KEY, use_threads=False).aggregate([("v", "last")]), "v_last")
+
+
+def _average_gap_days(count: pa.ChunkedArray, first: pa.ChunkedArray, last: pa.ChunkedArray) -> pa.ChunkedArray:
+    """(last - first) / (occurrences - 1) in days: the mean gap between consecutive orders (or events)."""
+    span = pc.cast(pc.cast(pc.subtract(last, first), pa.duration("us")), pa.int64())
+    span_days = pc.divide(pc.cast(span, pa.float64()), float(MICROSECONDS_PER_DAY))
+    gaps = pc.cast(pc.subtract(count, 1), pa.float64())
+    return pc.if_else(pc.greater(gaps, 0), pc.divide(span_days, pc.max_element_wise(gaps, 1.0)), None)
+
+
+def _measure_kind(measured: EventCondition | OrderCondition) -> tuple[str, str | None]:
+    """The aggregate a behaviour condition compares: count, sum (of a property), first or last."""
+    if measured.sum is not None:
+        return "sum", measured.sum.property
+    if measured.first is not None:
+        return "first", None
+    return ("last", None) if measured.last is not None else ("count", None)
+
+
+def _aggregated_values(behaviour: _Behaviour, kind: str, name: str | None) -> pa.ChunkedArray:
+    """The column an aggregate of `kind` reads: order ids (orders counted), a property, or the row times."""
+    if kind == "count":
+        return behaviour.table["order_id"]
+    if kind == "count_distinct":
+        return behaviour.column(str(name))
+    if kind == "sum":
+        return pc.cast(behaviour.column(str(name)), pa.float64())
+    return behaviour.time
+
+
+def _tag_requests(kind: str, argument: Any) -> list[tuple[str, str | None, list[PropertyFilter]]]:
+    """The aggregates a tag's value is computed from: (aggregate, property, extra filters) each."""
+    if kind in ("most_frequent", "last"):
+        return []  # picked from sorted rows, not aggregated
+    if kind == "average_gap_days":
+        return [("count", None, []), ("first", None, []), ("last", None, [])]
+    if kind == "share":
+        return [("count", None, []), ("count", None, argument)]
+    return [(TAG_AGGREGATES[kind], argument if isinstance(argument, str) else None, [])]
+
+
+TAG_AGGREGATES = {"count": "count", "count_distinct": "count_distinct", "sum": "sum", "first_at": "first",
+                  "last_at": "last"}  # fmt: skip
