@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cdp.adapters.privacy_store import PrivacyStore
-from cdp.privacy.consent import ConsentChange, apply_consent_records
+from cdp.privacy.consent import ConsentChange, newest_per_key
+from cdp.records.consents import apply_consent_records
 from cdp_local.runner import http_api
 from cdp_local.stack import FunctionError, LocalStack
 from cdp_local.template import REPO_ROOT
@@ -91,7 +92,7 @@ def test_an_unsubscribe_between_the_journeys_check_and_its_send_stops_the_send(
             if event["step"] == "welcome_email" and answer["eligible"]:
                 now = datetime.now(UTC)
                 change = ConsentChange("email", "marketing", False, now, "preference_centre")
-                if store.record_consents(event["profile_id"], [change], now) == [True]:
+                if store.record_consents(event["profile_id"], [change], now, newest_per_key) == [True]:
                     unsubscribed.append(event["profile_id"])
             return answer
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -48,19 +49,22 @@ def calls_to_profiles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
         return Resolved(sets)
 
     def apply_entity_records(
-        store: Any, entity: str, rows: list[dict], source: str, now: datetime, horizon: Any
+        store: Any, entity: str, rows: list[dict], source: str, now: datetime, horizon: Any, salt: str
     ) -> tuple[Outcome, int]:
         made.append((entity, [row["source_version"] for row in rows]))
         return Outcome(len(rows)), 0
 
     monkeypatch.setattr(apply, "resolve_batch", resolve_batch)
     monkeypatch.setattr(apply, "apply_entity_records", apply_entity_records)
-    monkeypatch.setattr(apply, "drop_erased_links", lambda store, links: links)
+    monkeypatch.setattr(apply, "drop_erased_links", lambda store, links, salt: links)
     return made
 
 
 def _ports(register: FakeRegister) -> TrackingPorts:
-    return TrackingPorts(store=object(), register=register, dedupe_window=WINDOW, backfill_horizon=timedelta(days=30))
+    stores = SimpleNamespace(identity=None, privacy=None)  # never reached: resolution and application are recorded
+    return TrackingPorts(
+        store=stores, register=register, dedupe_window=WINDOW, backfill_horizon=timedelta(days=30), salt="salt"
+    )
 
 
 def _track(message_id: str, **fields: Any):

@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client, dynamodb_table
-from cdp.profiles.keys import source_key
+from cdp.keys import source_key
 
 
 def find_source(profiles_table: str, write_key: str) -> dict[str, Any] | None:
@@ -43,3 +43,23 @@ def register_shop(parameter_prefix: str, shop_domain: str, secret: str) -> None:
     client("ssm").put_parameter(
         Name=f"{parameter_prefix}{shop_domain}", Value=secret, Type="SecureString", Overwrite=True
     )
+
+
+class WriteKeyDirectory:
+    """The tracking sources, found by their write key (stored hashed in the profiles table)."""
+
+    def __init__(self, profiles_table: str) -> None:
+        self.profiles_table = profiles_table
+
+    def find_source(self, write_key: str) -> dict[str, Any] | None:
+        return find_source(self.profiles_table, write_key)
+
+
+class ShopSecretStore:
+    """Shops' webhook signing secrets, SSM SecureStrings under `parameter_prefix`."""
+
+    def __init__(self, parameter_prefix: str) -> None:
+        self.parameter_prefix = parameter_prefix
+
+    def shop_secret(self, shop_domain: str) -> bytes | None:
+        return shop_secret(self.parameter_prefix, shop_domain)

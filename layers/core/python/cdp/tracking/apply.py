@@ -1,7 +1,7 @@
 """Applies tracking calls: each call validated on its own, replays skipped by messageId, rows applied to profiles.
 
 A call becomes canonical rows (`cdp.tracking.rows`); customers, orders and events rows go through
-`cdp.profiles.record_appliers.apply_entity_records` (erased people dropped, consent columns recorded), then
+`cdp.records.appliers.apply_entity_records` (erased people dropped, consent columns recorded), then
 identifier sets that belong together (alias, or userId with anonymousId) are linked through `cdp.identity.resolution.resolve_batch`. Ids are remembered only once everything was applied.
 """
 
@@ -10,31 +10,30 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from cdp.adapters.event_bus import DomainEvent
+from cdp.events import DomainEvent
 from cdp.identity.resolution import resolve_batch
 from cdp.privacy.erasure import drop_erased_links
-from cdp.profiles.apply import ProfileOutcome
-from cdp.profiles.record_appliers import apply_entity_records
+from cdp.records.appliers import apply_entity_records
+from cdp.records.apply import ProfileOutcome
+from cdp.records.ports import ProfileLedger
 from cdp.tracking.messages import Call, InvalidCall
+from cdp.tracking.ports import Register
 from cdp.tracking.rows import CanonicalRows, Lineage, call_rows
 from cdp.tracking.shopify import TOPICS, checkout_updated, webhook_rows
 
 
-class Register(Protocol):
-    def seen(self, source: str, message_ids: list[str], now: datetime) -> set[str]: ...
-    def remember(self, source: str, message_ids: list[str], received_at: datetime, window: timedelta) -> None: ...
-
-
 @dataclass(frozen=True)
 class TrackingPorts:
-    """What applying needs: the profile store, the messageId register and the two windows from settings."""
+    """What applying needs: the profile store, the messageId register, the two windows from settings and the erasure
+    salt (rows of erased people are dropped)."""
 
-    store: Any
+    store: ProfileLedger
     register: Register
     dedupe_window: timedelta
     backfill_horizon: timedelta
+    salt: str
 
 
 @dataclass
@@ -65,11 +64,13 @@ def apply_rows(ports: TrackingPorts, rows: CanonicalRows, source: str, now: date
     for entity, entity_rows in rows.by_entity():
         if not entity_rows:
             continue
-        outcome, _erased = apply_entity_records(ports.store, entity, entity_rows, source, now, ports.backfill_horizon)
+        outcome, _erased = apply_entity_records(
+            ports.store, entity, entity_rows, source, now, ports.backfill_horizon, ports.salt
+        )
         applied.add(outcome)
-    links = drop_erased_links(ports.store, rows.links)
+    links = drop_erased_links(ports.store.privacy, rows.links, ports.salt)
     if links:
-        applied.linked_profiles = resolve_batch(ports.store, links, source, now).profile_ids
+        applied.linked_profiles = resolve_batch(ports.store.identity, links, source, now).profile_ids
     return applied
 
 

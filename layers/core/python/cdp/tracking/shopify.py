@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cdp.adapters.event_bus import DomainEvent
+from cdp.events import DomainEvent
 from cdp.tracking.messages import InvalidCall, aware, field_errors
 from cdp.tracking.rows import (
     CUSTOMER_COLUMNS,
