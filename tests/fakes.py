@@ -1,7 +1,7 @@
 """In-memory fakes of the domain's ports, for domain tests that read more clearly without moto.
 
 Each keeps what it was given in plain attributes the test can assert on, and implements its port's Protocol
-(mypy checks them against the Protocols in `tests/unit/test_fakes_match_ports.py`).
+(named in its docstring) with the same semantics as the adapter (e.g. a claim is refused once a message was sent).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Primary keys of every item the platform stores, in both tables (see docs/architecture.md: table design).
+"""Primary keys of every item the platform stores, in both tables.
 
 ProfilesTable: `PROFILE#<id>` with sort keys `PROFILE` (the profile), `IDENTIFIER#<type>#<value>` (membership),
 `EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<journey>#<step>` (journey
