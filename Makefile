@@ -9,8 +9,9 @@ export PYTHONPATH := $(CURDIR)/layers/core/python:$(CURDIR)/local
 DATA ?= build/sample_data
 REPORT ?= build/report.json
 PORT ?= 3000
+TIME_UNIT ?= days
 
-.PHONY: install demo run api test lint unit bench build clean
+.PHONY: install demo run api test lint unit bench build clean clv
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +44,12 @@ lint: install
 test: install lint  ## ruff, mypy, then tests: cfn-lint, sam validate --lint, sam build, unit, integration, end to end
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest -n 2 --dist loadfile
 
-bench: $(VENV)/.installed  ## write bench.json with throughput and cold-import figures
-	$(PY) -m cdp_local.bench --out bench.json
+bench: $(VENV)/.installed  ## write bench.json with throughput and cold-import figures (one figure: ONLY=clv)
+	$(PY) -m cdp_local.bench --out bench.json $(if $(ONLY),--only $(ONLY))
+
+clv: $(VENV)/.installed  ## fit BG/NBD + Gamma-Gamma: make clv TRANSACTIONS=f.csv CALIBRATION_END=YYYY-MM-DD [TIME_UNIT=weeks] [HOLDOUT_END=YYYY-MM-DD] [PREDICTIONS=out.csv]
+	@$(PY) -m cdp_local.clv --transactions "$(TRANSACTIONS)" --calibration-end "$(CALIBRATION_END)" --time-unit "$(TIME_UNIT)" \
+		$(if $(HOLDOUT_END),--holdout-end "$(HOLDOUT_END)") $(if $(PREDICTIONS),--predictions "$(PREDICTIONS)")
 
 build: $(SAM_VENV)/.installed  ## sam build, without Docker
 	$(SAM) build

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cdp_local.bench_clv import clv_fit
 from cdp_local.template import REPO_ROOT, function_specs, load_template
 
 ORDER_ROWS = 20_000  # the local-stack figure: moto applies about 70 order lines a second
@@ -425,12 +426,17 @@ def http_tracking(single_calls: int = 200, batches: int = 20, batch_size: int = 
             "note": "whole request through the local HTTP API (authorizer + handler) on moto: compare, not AWS latency"}
 
 
+# figures `make bench ONLY=<name>` measures alone (bench.json then holds that figure only)
+SEPARATE_FIGURES = {"clv": clv_fit}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench.json")
     parser.add_argument("--large-file-mb", type=int, default=LARGE_FILE_MB,
                         help="size of the synthetic CSV for the single-function large-file figure (0: skip it)")
     parser.add_argument("--only-large-file", action="store_true", help="measure the large-file figure alone")
+    parser.add_argument("--only", choices=sorted(SEPARATE_FIGURES), help="measure this figure alone")
     parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     parser.add_argument("path", nargs="?", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -438,6 +444,10 @@ def main() -> None:
         figures = MEASURES[arguments.measure](arguments.path)
         figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         print(json.dumps(figures))
+        return
+    if arguments.only:
+        arguments.out.write_text(json.dumps({arguments.only: SEPARATE_FIGURES[arguments.only]()}, indent=2) + "\n")
+        print(arguments.out.read_text())
         return
     data = orders_csv(ORDER_ROWS, CUSTOMERS)
     if arguments.only_large_file:
@@ -462,6 +472,7 @@ def main() -> None:
         "ingest_20k_orders_local_stack": ingest_through_local_stack(data),
         "ingest_customers_local_stack": requests_per_customer(customers_csv(CUSTOMER_ROWS), CUSTOMER_ROWS),
     })
+    results.update({name: measure() for name, measure in SEPARATE_FIGURES.items()})
     arguments.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
 
