@@ -14,7 +14,10 @@ import pytest
 from cdp_local.template import REPO_ROOT
 
 CDP = REPO_ROOT / "layers" / "core" / "python" / "cdp"
-DOMAIN = ("clean", "ingest", "identity", "profiles", "privacy", "records", "segments", "journeys", "messaging", "tracking")
+DOMAIN = (
+    "clean", "ingest", "identity", "profiles", "privacy", "records", "segments", "journeys", "messaging", "tracking",
+    "predict",
+)  # fmt: skip
 FORBIDDEN_IN_DOMAIN = ("cdp.adapters", "cdp.wiring", "boto3", "botocore")
 ALLOWED_DOMAIN_MODULES_FOR_ADAPTERS = ("ports",)  # an adapter may import `cdp.<capability>.ports`, nothing else there
 
