@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cdp import wiring
 from cdp.ingest.queued_batches import CuratedBatch, apply_curated_batch
 from cdp.observability import logger, metrics, observed_handler
-from cdp.settings import CoreSettings, load_settings
 from pydantic import Json
 
 
@@ -25,7 +25,7 @@ processor = BatchProcessor(event_type=EventType.SQS, model=CuratedBatchMessage)
 
 def apply_message(record: CuratedBatchMessage) -> None:
     batch = record.body
-    outcome, erased = apply_curated_batch(batch, load_settings(CoreSettings))
+    outcome, erased = apply_curated_batch(wiring.curated_batch_ports(), batch, wiring.core().backfill_horizon)
     metrics.add_metric(name="ProfilesCreated", unit="Count", value=outcome.created)
     metrics.add_metric(name="ProfilesUpdated", unit="Count", value=outcome.updated)
     metrics.add_metric(name="RecordsApplied", unit="Count", value=outcome.records_applied)

@@ -12,9 +12,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import event_source
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import APIGatewayAuthorizerEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cdp.adapters.sources import find_source
+from cdp import wiring
 from cdp.observability import logger, observed_handler
-from cdp.settings import CoreSettings, load_settings
 from cdp.tracking.write_keys import write_key_from_authorization
 
 BODY_WRITE_KEY = {"isAuthorized": True, "context": {"source_id": ""}}
@@ -27,7 +26,7 @@ def handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -> dict[
     if not authorization:
         return BODY_WRITE_KEY
     write_key = write_key_from_authorization(authorization)
-    source = find_source(load_settings(CoreSettings).profiles_table, write_key) if write_key else None
+    source = wiring.write_keys().find_source(write_key) if write_key else None
     if source is None:
         logger.info("write key refused")
         return {"isAuthorized": False}

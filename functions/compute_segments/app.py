@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cdp.adapters.event_bus import publish
-from cdp.adapters.segment_store import SegmentStore
+from cdp import wiring
 from cdp.observability import logger, metrics, observed_handler
 from cdp.segments.compute import compute_segments
-from cdp.settings import CoreSettings, load_settings
 
 
 @observed_handler
 @event_parser(model=EventBridgeModel)
 def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
-    settings = load_settings(CoreSettings)
     as_of = datetime.now(UTC)  # not the tick's time: a retried or replayed run scores the table as it is now
-    run = compute_segments(SegmentStore(settings.profiles_table), as_of, partial(publish, settings.event_bus_name))
+    run = compute_segments(wiring.segment_store(), as_of, wiring.publisher())
     metrics.add_metric(name="ProfilesScored", unit="Count", value=run.profiles)
     metrics.add_metric(name="SegmentsEntered", unit="Count", value=len(run.entered))
     metrics.add_metric(name="SegmentsExited", unit="Count", value=len(run.exited))

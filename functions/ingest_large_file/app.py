@@ -5,6 +5,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cdp import wiring
 from cdp.ingest.pipeline import DroppedFile, finish_large_file, ingest_file_range, plan_file_ranges
 from cdp.ingest.ranges import ByteRange
 from cdp.observability import metrics, observed_handler
@@ -57,7 +58,7 @@ class FinishEvent(BaseModel):
 @observed_handler
 @event_parser(model=PlanEvent)
 def plan_handler(event: PlanEvent, context: LambdaContext) -> dict[str, Any]:
-    ranges = plan_file_ranges(event.file.dropped(), load_settings(IngestSettings))
+    ranges = plan_file_ranges(wiring.ingest_ports(), event.file.dropped(), load_settings(IngestSettings))
     return {"ranges": [byte_range.as_dict() for byte_range in ranges]}
 
 
@@ -65,7 +66,9 @@ def plan_handler(event: PlanEvent, context: LambdaContext) -> dict[str, Any]:
 @event_parser(model=RangeEvent)
 def range_handler(event: RangeEvent, context: LambdaContext) -> dict[str, Any]:
     byte_range = ByteRange(**event.range.model_dump())
-    report = ingest_file_range(event.file.dropped(), load_settings(IngestSettings), datetime.now(UTC), byte_range)
+    report = ingest_file_range(
+        wiring.ingest_ports(), event.file.dropped(), load_settings(IngestSettings), datetime.now(UTC), byte_range
+    )
     return {"range": byte_range.index, "rows_in": report.rows_in, "file_error": report.file_error}
 
 
@@ -73,7 +76,7 @@ def range_handler(event: RangeEvent, context: LambdaContext) -> dict[str, Any]:
 @event_parser(model=FinishEvent)
 def finish_handler(event: FinishEvent, context: LambdaContext) -> dict[str, Any]:
     error = f"{event.error.Error}: {event.error.Cause[:500]}" if event.error else None
-    report = finish_large_file(event.file.dropped(), load_settings(IngestSettings), error)
+    report = finish_large_file(wiring.ingest_ports(), event.file.dropped(), load_settings(IngestSettings), error)
     metrics.add_metric(name="RowsAccepted", unit="Count", value=report.rows_accepted)
     metrics.add_metric(name="RowsQuarantined", unit="Count", value=report.rows_quarantined)
     return report.as_dict()

@@ -6,47 +6,34 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cdp.adapters.privacy_store import PrivacyStore
-from cdp.identity.resolution import current_profile_id
+from cdp import wiring
+from cdp.api import Answer, http_api, json_answer
+from cdp.errors import Invalid, TooLarge, field_errors
 from cdp.observability import metrics, observed_handler
-from cdp.privacy.consent import ConsentChange, apply_consent_records
-from cdp.privacy.erasure import PrivacySettings, current_salt, drop_erased
-from cdp.privacy.requests import MAX_BODY_BYTES, ConsentRequest, json_response, validation_errors
-from cdp.settings import load_settings
+from cdp.privacy.requests import MAX_BODY_BYTES, ConsentRequest
+from cdp.records.consents import record_consent_request
 from pydantic import ValidationError
 
-app = APIGatewayHttpResolver()
+app = http_api()
+
+
+def _request() -> ConsentRequest:
+    body = app.current_event.decoded_body or ""
+    if len(body.encode()) > MAX_BODY_BYTES:
+        raise TooLarge("body larger than 16 KB")
+    try:
+        return ConsentRequest.model_validate_json(body, context={"phone_region": wiring.core().default_phone_region})
+    except ValidationError as error:
+        raise Invalid("invalid consent", field_errors(error.errors())) from error
 
 
 @app.post("/v1/consents")
-def post_consent() -> Response:
-    body = app.current_event.decoded_body or ""
-    if len(body.encode()) > MAX_BODY_BYTES:
-        return json_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body larger than 16 KB"})
-    settings = load_settings(PrivacySettings)
-    try:
-        request = ConsentRequest.model_validate_json(body, context={"phone_region": settings.default_phone_region})
-    except ValidationError as error:
-        return json_response(HTTPStatus.BAD_REQUEST, {"error": "invalid consent", "fields": validation_errors(error.errors())})
-    store = PrivacyStore(settings.profiles_table, settings.ledger_table)
-    now = datetime.now(UTC)
-    if request.profile_id:
-        profile_id = current_profile_id(store, request.profile_id)
-        if profile_id is None:
-            return json_response(HTTPStatus.NOT_FOUND, {"error": "no such profile"})
-        change = ConsentChange(request.channel, request.purpose, request.granted, request.recorded_at, request.source)
-        [applied] = store.record_consents(profile_id, [change], now)
-    else:
-        rows, erased = drop_erased(store, [request.as_row()], current_salt())
-        if erased:
-            return json_response(HTTPStatus.CONFLICT, {"error": "this identifier was erased; it is not processed"})
-        applied = apply_consent_records(store, rows, request.source, now).records_applied == 1
+def post_consent() -> Answer:
+    request = _request()
+    applied = record_consent_request(wiring.privacy_store(), request, wiring.erasure_salt(), datetime.now(UTC))
     metrics.add_metric(name="ConsentsRecorded" if applied else "ConsentsOutdated", unit="Count", value=1)
-    return json_response(
-        HTTPStatus.OK, {"applied": applied, "reason": "recorded" if applied else "a newer statement is kept"}
-    )
+    return json_answer(HTTPStatus.OK, {"applied": applied, "reason": "recorded" if applied else "a newer statement is kept"})
 
 
 @observed_handler

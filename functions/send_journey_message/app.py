@@ -8,20 +8,23 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cdp.adapters.journey_messages import JourneyMessages
-from cdp.adapters.privacy_store import PrivacyStore
+from cdp import wiring
 from cdp.journeys.send import SendRequest, send_step_message
 from cdp.observability import metrics, observed_handler
-from cdp.settings import MessagingSettings, load_settings
 
 
 @observed_handler
 @event_parser(model=SendRequest)
 def handler(request: SendRequest, context: LambdaContext) -> dict[str, Any]:
-    settings = load_settings(MessagingSettings)
-    store = PrivacyStore(settings.profiles_table, settings.ledger_table)
-    read_profile = partial(store.profile_consistently, follow_redirects=True)
-    result = send_step_message(request, read_profile, JourneyMessages(settings.profiles_table), settings, datetime.now(UTC))
+    read_profile = partial(wiring.privacy_store().profile_consistently, follow_redirects=True)
+    result = send_step_message(
+        request,
+        read_profile,
+        wiring.journey_messages(),
+        wiring.message_sender(),
+        wiring.messaging_settings(),
+        datetime.now(UTC),
+    )
     metrics.add_dimension(name="channel", value=request.channel)
     metrics.add_metric(name="MessagesSent" if result["status"] == "sent" else "MessagesNotSent", unit="Count", value=1)
     return result

@@ -10,26 +10,17 @@ shop/redact) are acted on by `cdp.tracking.shopify_privacy`. Bodies may be gzip-
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cdp.adapters.curated_stream import CuratedStreams
-from cdp.adapters.event_bus import publish
-from cdp.adapters.event_ledger import MessageRegister
-from cdp.adapters.privacy_store import PrivacyStore
-from cdp.adapters.profile_store import ProfileStore
-from cdp.adapters.shop_data import ShopData
-from cdp.adapters.sources import ShopSecretsUnavailable, find_source, shop_secret
+from cdp import wiring
+from cdp.api import Answer, error_answer, http_api, json_answer
+from cdp.errors import Forbidden, Invalid, Unauthorized, Unavailable
 from cdp.observability import logger, metrics, observed_handler
-from cdp.privacy.erasure import current_salt
-from cdp.settings import load_settings
-from cdp.tracking.apply import TrackingPorts, apply_calls, apply_webhook
+from cdp.tracking.apply import apply_calls, apply_webhook
 from cdp.tracking.http_body import BadBody, decoded_body, raw_body, strict_json
 from cdp.tracking.messages import (
     MAX_BATCH_BYTES,
@@ -43,106 +34,49 @@ from cdp.tracking.messages import (
     PageCall,
     ScreenCall,
     TrackCall,
-    field_errors,
     parse_call,
 )
 from cdp.tracking.openapi import completed_document
-from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify import MAX_WEBHOOK_BYTES, signature_is_valid
-from cdp.tracking.shopify_privacy import PRIVACY_TOPICS, PrivacyPorts, apply_privacy_webhook
+from cdp.tracking.shopify_privacy import PRIVACY_TOPICS, apply_privacy_webhook
 
 BATCH_PATH = "/v1/batch"
 SHOPIFY_PATH = "/v1/webhooks/shopify"
-RETRY_AFTER_SECONDS = 30
 
-app = APIGatewayHttpResolver(enable_validation=True)
-
-
-Answer = Response[dict[str, Any]]
+ERROR_FIELDS = {"success": False}  # errors answered as Segment does
+app = http_api(enable_validation=True, error_fields=ERROR_FIELDS)
 
 
-def _json(status: HTTPStatus, body: dict[str, Any]) -> Answer:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
-
-
-def _failure(status: HTTPStatus, error: str, fields: list[dict[str, str]] | None = None) -> Answer:
-    return _json(status, {"success": False, "error": error, **({"fields": fields} if fields is not None else {})})
-
-
-def _send_again() -> Answer:
+def _send_again() -> Unavailable:
     """Applied to profiles, but not every row reached the curated zone; nothing was remembered, so the client's
     retry (Segment's libraries and Shopify retry a 5xx) completes it."""
     metrics.add_metric(name="CuratedDeliveryRetriesAsked", unit="Count", value=1)
-    return _failure(HTTPStatus.SERVICE_UNAVAILABLE, "not stored yet: send the same request again")
+    return Unavailable("not stored yet: send the same request again")
 
 
-@app.exception_handler(RequestValidationError)
-def _invalid_request(error: RequestValidationError) -> Answer:
-    return _failure(HTTPStatus.BAD_REQUEST, "invalid request", field_errors(list(error.errors())))
-
-
-@app.exception_handler(ShopSecretsUnavailable)
-def _secrets_unavailable(error: ShopSecretsUnavailable) -> Answer:
-    """SSM throttled or down: a retryable 503 (Shopify retries webhooks), never a 500."""
-    logger.warning("shop secrets unavailable", extra={"error": str(error.__cause__ or error)})
-    return Response(
-        status_code=HTTPStatus.SERVICE_UNAVAILABLE,
-        content_type=content_types.APPLICATION_JSON,
-        body={"success": False, "error": "temporarily unavailable, retry later"},
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
-
-
-def _ports(settings: TrackingSettings) -> TrackingPorts:
-    return TrackingPorts(
-        store=ProfileStore(settings.profiles_table, settings.ledger_table),
-        register=MessageRegister(settings.ledger_table),
-        curated=CuratedStreams(settings.curated_streams),
-        dedupe_window=settings.dedupe_window,
-        backfill_horizon=settings.backfill_horizon,
-        phone_region=settings.default_phone_region,
-    )
-
-
-def _privacy_ports(settings: TrackingSettings) -> PrivacyPorts:
-    return PrivacyPorts(
-        store=PrivacyStore(settings.profiles_table, settings.ledger_table),
-        shop_data=ShopData(
-            settings.profiles_table, settings.ledger_table, settings.privacy_exports_bucket, settings.shop_secret_prefix
-        ),
-        register=MessageRegister(settings.ledger_table),
-        dedupe_window=settings.dedupe_window,
-        salt=current_salt(),
-        phone_region=settings.default_phone_region,
-    )
-
-
-def _source_of(body_write_key: str | None, settings: TrackingSettings) -> str | Answer:
+def _source_of(body_write_key: str | None) -> str:
     """The source the gateway authorizer found from the Basic header, else the body's `writeKey`'s; or 401/403."""
     authorized = app.current_event.request_context.authorizer.get_lambda or {}
     if authorized.get("source_id"):
         return str(authorized["source_id"])
     if not body_write_key:
-        return _failure(HTTPStatus.UNAUTHORIZED, "write key required: HTTP Basic username or writeKey in the body")
-    source = find_source(settings.profiles_table, body_write_key)
+        raise Unauthorized("write key required: HTTP Basic username or writeKey in the body")
+    source = wiring.write_keys().find_source(body_write_key)
     if source is None:
-        return _failure(HTTPStatus.FORBIDDEN, "unknown write key")
+        raise Forbidden("unknown write key")
     return str(source["source_id"])
 
 
 def _single(call: Call) -> Answer:
-    settings = load_settings(TrackingSettings)
-    source_id = _source_of(call.write_key, settings)
-    if isinstance(source_id, Response):
-        return source_id
-    result = apply_calls(_ports(settings), source_id, [(0, call)], datetime.now(UTC))
+    source_id = _source_of(call.write_key)
+    result = apply_calls(wiring.tracking_ports(), source_id, [(0, call)], datetime.now(UTC))
     if result.rejected:
-        return _failure(HTTPStatus.BAD_REQUEST, "invalid call", result.rejected[0]["errors"])
-    publish(settings.event_bus_name, result.applied.events)
+        raise Invalid("invalid call", result.rejected[0]["errors"])
+    wiring.publisher()(result.applied.events)
     if result.retry:
-        return _send_again()
+        raise _send_again()
     metrics.add_metric(name="TrackingCallsAccepted", unit="Count", value=len(result.accepted))
-    return _json(HTTPStatus.OK, {"success": True, **({"duplicate": True} if result.duplicates else {})})
+    return json_answer(HTTPStatus.OK, {"success": True, **({"duplicate": True} if result.duplicates else {})})
 
 
 @app.post("/v1/identify")
@@ -178,10 +112,7 @@ def alias(call: Annotated[AliasCall, Body()]) -> Answer:
 @app.post(BATCH_PATH)
 def batch(request: Annotated[BatchRequest, Body()]) -> Answer:
     """Each call is validated on its own: good ones are applied, bad ones reported by index (partial acceptance)."""
-    settings = load_settings(TrackingSettings)
-    source_id = _source_of(request.write_key, settings)
-    if isinstance(source_id, Response):
-        return source_id
+    source_id = _source_of(request.write_key)
     valid: list[tuple[int, Call]] = []
     rejected: list[dict[str, Any]] = []
     for index, raw in enumerate(request.batch):
@@ -189,11 +120,11 @@ def batch(request: Annotated[BatchRequest, Body()]) -> Answer:
             valid.append((index, parse_call(raw, request.context)))
         except InvalidCall as invalid:
             rejected.append({"index": index, "errors": invalid.errors})
-    result = apply_calls(_ports(settings), source_id, valid, datetime.now(UTC), request.sent_at)
+    result = apply_calls(wiring.tracking_ports(), source_id, valid, datetime.now(UTC), request.sent_at)
     rejected = sorted(rejected + result.rejected, key=lambda rejection: rejection["index"])
-    publish(settings.event_bus_name, result.applied.events)
+    wiring.publisher()(result.applied.events)
     if result.retry:
-        return _send_again()
+        raise _send_again()
     metrics.add_metric(name="TrackingCallsAccepted", unit="Count", value=len(result.accepted))
     metrics.add_metric(name="TrackingCallsRejected", unit="Count", value=len(rejected))
     logger.info(
@@ -201,7 +132,7 @@ def batch(request: Annotated[BatchRequest, Body()]) -> Answer:
         extra={"accepted": len(result.accepted), "duplicates": len(result.duplicates), "rejected": len(rejected)},
     )
     status = HTTPStatus.OK if result.accepted or result.duplicates else HTTPStatus.BAD_REQUEST
-    return _json(
+    return json_answer(
         status,
         {
             "success": not rejected,
@@ -220,35 +151,35 @@ def shopify_webhook(
     signature: Annotated[str | None, Header(alias="x-shopify-hmac-sha256")] = None,
 ) -> Answer:
     """A Shopify webhook, applied once per webhook id; an unsigned, mis-signed or unknown shop's one changes nothing."""
-    settings = load_settings(TrackingSettings)
     try:
         body = raw_body(app.current_event.body, bool(app.current_event.is_base64_encoded))
     except BadBody as bad:
-        return _failure(HTTPStatus.BAD_REQUEST, str(bad))
+        raise Invalid(str(bad)) from bad
     if len(body) > MAX_WEBHOOK_BYTES:
-        return _failure(HTTPStatus.BAD_REQUEST, f"body larger than {MAX_WEBHOOK_BYTES // 1024} KB")
-    secret = shop_secret(settings.shop_secret_prefix, shop) if signature else None
+        raise Invalid(f"body larger than {MAX_WEBHOOK_BYTES // 1024} KB")
+    secret = wiring.shop_secrets().shop_secret(shop) if signature else None
     if secret is None or not signature_is_valid(body, signature, secret):
         logger.warning("webhook signature refused", extra={"shop": shop, "topic": topic})
-        return _failure(HTTPStatus.UNAUTHORIZED, "invalid webhook signature")
+        raise Unauthorized("invalid webhook signature")
     try:
         if topic in PRIVACY_TOPICS:
-            outcome = apply_privacy_webhook(_privacy_ports(settings), shop, topic, webhook_id, body, datetime.now(UTC))
+            ports = wiring.shopify_privacy_ports()
+            outcome = apply_privacy_webhook(ports, shop, topic, webhook_id, body, datetime.now(UTC))
         else:
-            outcome = apply_webhook(_ports(settings), shop, topic, webhook_id, body, datetime.now(UTC))
+            outcome = apply_webhook(wiring.tracking_ports(), shop, topic, webhook_id, body, datetime.now(UTC))
     except InvalidCall as invalid:
-        return _failure(HTTPStatus.BAD_REQUEST, "invalid webhook payload", invalid.errors)
-    publish(settings.event_bus_name, outcome.events)
+        raise Invalid("invalid webhook payload", invalid.errors) from invalid
+    wiring.publisher()(outcome.events)
     if outcome.status == "retry":
-        return _send_again()
-    return _json(HTTPStatus.OK, {"success": True, "outcome": outcome.status})
+        raise _send_again()
+    return json_answer(HTTPStatus.OK, {"success": True, "outcome": outcome.status})
 
 
 @app.get("/v1/openapi.json")
 def openapi_document() -> Answer:
     """This API's OpenAPI 3 document: generated from the routes' pydantic models, completed as the API behaves."""
     generated = app.get_openapi_schema(title="Customer data platform: tracking API", version="1.0.0")
-    return _json(HTTPStatus.OK, completed_document(generated.model_dump(mode="json", by_alias=True, exclude_none=True)))
+    return json_answer(HTTPStatus.OK, completed_document(generated.model_dump(mode="json", by_alias=True, exclude_none=True)))
 
 
 def _with_decoded_body(event: dict[str, Any]) -> dict[str, Any]:
@@ -273,10 +204,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         prepared = _with_decoded_body(event)
     except BadBody as bad:
-        return {
-            "statusCode": HTTPStatus.BAD_REQUEST,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": json.dumps({"success": False, "error": str(bad)}),
-            "isBase64Encoded": False,
-        }
+        return error_answer(Invalid(str(bad)), ERROR_FIELDS)
     return app.resolve(prepared, context)

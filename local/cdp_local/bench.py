@@ -174,21 +174,26 @@ def _measure_file_path(path: Path) -> dict[str, Any]:
     request built and serialised by botocore and answered in-process after a simulated latency (see
     _answer_every_call_in_process), on one core: the function's time, CPU time and memory, and its requests."""
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    from cdp import wiring
     from cdp.ingest.pipeline import DroppedFile, ingest_range
     from cdp.ingest.ranges import whole_object
-    from cdp.settings import IngestSettings
 
     if hasattr(os, "sched_setaffinity"):  # one core: IngestFileFunction's 2,048 MB buys one vCPU (a full one from 1,769 MB)
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     key = f"orders/{path.name}"
     requests = _answer_every_call_in_process({key: path})
-    settings = IngestSettings.model_validate({
+    os.environ.update({
         "PROFILES_TABLE": "profiles", "LEDGER_TABLE": "ledger", "EVENT_BUS_NAME": "bus",
-        "JOURNEY_TRIGGER_HORIZON_DAYS": 30, "DEFAULT_PHONE_REGION": "GB", "QUARANTINE_BUCKET": "quarantine", "CURATED_BUCKET": "curated",
-        "LARGE_FILE_THRESHOLD_BYTES": 1 << 40, "INGEST_RANGE_BYTES": 1 << 28,
+        "JOURNEY_TRIGGER_HORIZON_DAYS": "30", "DEFAULT_PHONE_REGION": "GB", "QUARANTINE_BUCKET": "quarantine",
+        "CURATED_BUCKET": "curated", "LARGE_FILE_THRESHOLD_BYTES": str(1 << 40), "INGEST_RANGE_BYTES": str(1 << 28),
+        "ERASURE_SALT_PARAMETER": "/cdp/erasure-salt",
         "PROFILE_BATCHES_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/profile-batches"})
+    wiring.reset()
     started, cpu_started = time.perf_counter(), time.process_time()
-    report = ingest_range(DroppedFile("raw", key, "v1", "etag"), settings, datetime.now(UTC), whole_object())
+    report = ingest_range(
+        wiring.ingest_ports(), DroppedFile("raw", key, "v1", "etag"), wiring.ingest_settings(), datetime.now(UTC),
+        whole_object(),
+    )
     return {"rows": report.rows_in, "accepted": report.rows_accepted, "quarantined": report.rows_quarantined,
             "batches": report.batches, "profile_batches": report.profile_batches,
             "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu_started,

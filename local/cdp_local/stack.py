@@ -577,7 +577,7 @@ class LocalStack:
 
         self._exits.enter_context(mock.patch.object(FirehoseBackend, "put_s3_records", put_s3_records))
         self._exits.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", lambda_invoke))
-        self._exits.enter_context(_transactions_that_snapshot_only_touched_items())
+        self._exits.enter_context(transactions_that_snapshot_only_touched_items())
         self._exits.enter_context(faster_dynamodb())
         self._exits.enter_context(mock.patch("moto.s3.notifications._invoke_awslambda", s3_notification))
         self._exits.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
@@ -705,7 +705,7 @@ def _sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[st
     }
 
 
-def _transactions_that_snapshot_only_touched_items() -> Any:
+def transactions_that_snapshot_only_touched_items() -> Any:
     """moto backs up every table a transaction touches with a deep copy, once per item: quadratic in table size.
 
     This keeps moto's transaction semantics (conditions, cancellation reasons, rollback) but snapshots only the
@@ -779,24 +779,20 @@ def _as_a_fresh_process() -> None:
     One Python process hosts every function here, and cdp.observability's singletons may have been created before
     any function's environment was set (a test importing cdp first), so they are re-pointed on every invocation.
     """
+    from cdp import wiring
     from cdp.observability import logger, metrics
-    from cdp.settings import load_settings
 
-    load_settings.cache_clear()
+    wiring.reset_settings()
     metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or None
     metrics.service = os.environ.get("POWERTOOLS_SERVICE_NAME") or None
     logger.append_keys(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "service_undefined")
-    logger.setLevel(os.environ.get("LOG_LEVEL") or "INFO")
+    logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL") or "INFO")
     # assigned, not setStream(): that flushes the previous stream, which may be an earlier run's closed log file
     # (a StreamHandler flushes after every record, so nothing is left to flush)
     logger.registered_handler.stream = sys.stdout  # type: ignore[attr-defined]
 
 
 def _reset_platform_caches() -> None:
-    from cdp.adapters.clients import reset_clients
-    from cdp.adapters.privacy_store import erasure_salt
-    from cdp.settings import load_settings
+    from cdp import wiring
 
-    reset_clients()
-    load_settings.cache_clear()
-    erasure_salt.cache_clear()
+    wiring.reset()

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
+from cdp import wiring
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.ingest.pipeline import DroppedFile, ingest_dropped_file
 from cdp.privacy.erase_objects import Matcher
-from cdp.privacy.erasure import current_salt, erase_identifiers
+from cdp.privacy.erasure import erase_identifiers
 from cdp.settings import IngestSettings
 from cdp_local.stack import LocalStack
 
@@ -34,6 +35,7 @@ def test_a_person_erased_after_the_first_batch_is_not_stored_from_the_next_one(s
         FunctionName=stack.physical_id("IngestFileFunction")
     )["Environment"]["Variables"]
     settings = IngestSettings.model_validate(environment).model_copy(update={"batch_bytes": 4096})
+    ports = wiring.ingest_ports_from(settings)
     real_check = Matcher.of_erased_among
     checks = 0
 
@@ -41,12 +43,14 @@ def test_a_person_erased_after_the_first_batch_is_not_stored_from_the_next_one(s
         nonlocal checks
         checks += 1
         if checks == 2:
-            erase_identifiers(store, [("email", ANN[1])], current_salt(), datetime.now(UTC))
+            erase_identifiers(store, [("email", ANN[1])], ports.salt, datetime.now(UTC))
         return real_check(store, *args)
 
     # When: her erasure finishes between the first and the second batch
     with mock.patch.object(Matcher, "of_erased_among", erase_ann_before_the_second_batch):
-        report = ingest_dropped_file(DroppedFile(bucket, "orders/ann.csv", version, ""), settings, datetime.now(UTC), "me")
+        report = ingest_dropped_file(
+            ports, DroppedFile(bucket, "orders/ann.csv", version, ""), settings, datetime.now(UTC), "me"
+        )
     # Then: her first line went in with the first batch; her last line is quarantined as erased, without content
     assert checks == report.batches > 2
     assert (report.rows_in, report.rows_accepted, report.quarantine_reasons) == (600, 599, {"erased_subject": 1})

@@ -10,7 +10,7 @@ from typing import Any
 from cdp.adapters.identity_store import IdentityStore
 from cdp.adapters.profile_store import ProfileStore
 from cdp.identity.resolution import resolve_batch
-from cdp.profiles.apply import apply_records
+from cdp.records.apply import apply_records
 from cdp_local.stack import LocalStack
 from cdp_local.template import REPO_ROOT
 

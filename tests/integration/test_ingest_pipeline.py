@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from cdp import wiring
 from cdp.adapters.file_ledger import FileLedger
 from cdp.clean.entities import ENTITIES
 from cdp.clean.table import clean_table
@@ -174,7 +175,7 @@ def test_concurrent_deliveries_of_one_version_ingest_it_once(stack: LocalStack) 
 
     def deliver(owner: str) -> None:
         try:
-            outcomes.append(ingest_dropped_file(dropped, settings, datetime.now(UTC), owner).as_dict())
+            outcomes.append(ingest_dropped_file(wiring.ingest_ports_from(settings), dropped, settings, datetime.now(UTC), owner).as_dict())
         except FileBeingIngested as busy:
             outcomes.append(busy)
 
@@ -204,9 +205,9 @@ def test_a_live_claim_makes_a_second_delivery_fail_and_an_expired_one_is_taken_o
     dropped = DroppedFile(bucket, "orders/other.csv", version, "")
     # When / Then: a second delivery is refused while the lease runs
     with pytest.raises(FileBeingIngested):
-        ingest_dropped_file(dropped, _settings(stack), now, "retry")
+        ingest_dropped_file(wiring.ingest_ports_from(_settings(stack)), dropped, _settings(stack), now, "retry")
     # When / Then: once the lease has run out, the retry takes the file over and finishes it
-    report = ingest_dropped_file(dropped, _settings(stack), now + timedelta(seconds=120), "retry")
+    report = ingest_dropped_file(wiring.ingest_ports_from(_settings(stack)), dropped, _settings(stack), now + timedelta(seconds=120), "retry")
     assert report.rows_in == 4 and not report.duplicate_delivery
     assert ledger.report_of(bucket, "orders/other.csv", version) is not None
 
@@ -337,10 +338,10 @@ def test_a_retry_after_a_crash_mid_file_overwrites_and_duplicates_nothing(stack:
         return real_write(*args, **kwargs)
 
     with mock.patch.object(pipeline, "write_curated", crash_on_third_batch), pytest.raises(ConnectionError):
-        ingest_dropped_file(dropped, settings, datetime.now(UTC), "first-attempt")
+        ingest_dropped_file(wiring.ingest_ports_from(settings), dropped, settings, datetime.now(UTC), "first-attempt")
     written_before_crash = set(_object_etags(stack, "CuratedBucket"))
     # When: Lambda retries the event
-    report = ingest_dropped_file(dropped, settings, datetime.now(UTC), "second-attempt")
+    report = ingest_dropped_file(wiring.ingest_ports_from(settings), dropped, settings, datetime.now(UTC), "second-attempt")
     # Then: every row once, in the same deterministic objects, and the accounting holds
     assert (report.rows_in, report.rows_accepted, report.quarantine_reasons, report.batches > 3) == (600, 600, {}, True)
     assert written_before_crash <= set(_object_etags(stack, "CuratedBucket"))

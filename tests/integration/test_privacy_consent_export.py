@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cdp.adapters.privacy_store import PrivacyStore
-from cdp.privacy.consent import ConsentChange, apply_consent_records
+from cdp.privacy.consent import ConsentChange, newest_per_key
+from cdp.records.consents import apply_consent_records
 from cdp_local.runner import http_api
 from cdp_local.stack import FunctionError, LocalStack
 from cdp_local.template import REPO_ROOT
 from moto.ses.models import ses_backends
 
-from tests.integration.test_privacy_no_trace import CUSTOMERS, ORDERS, SALT, _call, _drop, _post_tracking, _profile_of
+from tests.integration.privacy_flow import CUSTOMERS, ORDERS, SALT, call_api, drop, post_tracking, profile_of
 
 
 @pytest.fixture
@@ -29,12 +30,12 @@ def _consent(granted: bool, at: datetime, **who: str) -> dict:
 
 def test_consent_via_api_and_file_newer_wins_and_an_older_replay_never_overrides(stack: LocalStack) -> None:
     # Given: Ann, who consented to email marketing in the customers file
-    _drop(stack, "customers/customers.csv", CUSTOMERS)
+    drop(stack, "customers/customers.csv", CUSTOMERS)
     stack.wait_for_executions(timeout=60)
-    assert _profile_of(stack, "C1")["consent"]["email:marketing"]["granted"] is True
+    assert profile_of(stack, "C1")["consent"]["email:marketing"]["granted"] is True
     # When: she withdraws through the API (by email), then a consents file replays an older grant
     now = datetime.now(UTC)
-    status, answer = _call(stack, "POST", "/v1/consents", _consent(False, now, email="Ann.Lee@Example.com"))
+    status, answer = call_api(stack, "POST", "/v1/consents", _consent(False, now, email="Ann.Lee@Example.com"))
     store = PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable"))
     older = {"customer_id": "C1", "email": None, "phone": None, "channel": "email", "purpose": "marketing",
              "granted": True, "recorded_at": now - timedelta(days=1), "source": None}
@@ -42,28 +43,28 @@ def test_consent_via_api_and_file_newer_wins_and_an_older_replay_never_overrides
     # Then: the API statement is kept; the replay applied nothing and its guest row was counted
     assert (status, answer["applied"]) == (200, True)
     assert (replay.records_applied, replay.guest_records) == (0, 1)
-    consent = _profile_of(stack, "C1")["consent"]["email:marketing"]
+    consent = profile_of(stack, "C1")["consent"]["email:marketing"]
     assert (consent["granted"], consent["source"]) == (False, "preference_centre")
     # When: the same older statement comes through the API by profile id
-    status, answer = _call(stack, "POST", "/v1/consents", _consent(True, now - timedelta(days=1), profile_id=_profile_of(stack, "C1")["profile_id"]))
+    status, answer = call_api(stack, "POST", "/v1/consents", _consent(True, now - timedelta(days=1), profile_id=profile_of(stack, "C1")["profile_id"]))
     # Then: answered, not applied
     assert (status, answer["applied"]) == (200, False)
     # When: a consents file grants SMS transactional, newer
     newer = {**older, "channel": "sms", "purpose": "transactional", "recorded_at": now}
     outcome = apply_consent_records(store, [newer], "s3://raw/consents/c.csv", now)
     # Then
-    assert (outcome.records_applied, _profile_of(stack, "C1")["consent"]["sms:transactional"]["source"]) == (1, "s3://raw/consents/c.csv")
+    assert (outcome.records_applied, profile_of(stack, "C1")["consent"]["sms:transactional"]["source"]) == (1, "s3://raw/consents/c.csv")
 
 
 def test_an_unsubscribe_stops_the_next_send(stack: LocalStack) -> None:
     # Given: Ann (signed up two days ago, consenting) and her welcome journey done
-    _drop(stack, "customers/customers.csv", CUSTOMERS)
+    drop(stack, "customers/customers.csv", CUSTOMERS)
     stack.wait_for_executions(timeout=60)
     sent_before = len(ses_backends[stack.client("sts").get_caller_identity()["Account"]][stack.region].sent_messages)
-    profile_id = _profile_of(stack, "C1")["profile_id"]
+    profile_id = profile_of(stack, "C1")["profile_id"]
     # When: she unsubscribes, and the next email step of a journey runs straight after
     now = datetime.now(UTC)
-    _call(stack, "POST", "/v1/consents", _consent(False, now, profile_id=profile_id))
+    call_api(stack, "POST", "/v1/consents", _consent(False, now, profile_id=profile_id))
     result = stack.invoke("SendJourneyMessageFunction", {
         "journey": "welcome", "step": "second_email", "channel": "email", "template": "welcome_email",
         "profile_id": profile_id, "execution_id": "after-unsubscribe"})
@@ -91,7 +92,7 @@ def test_an_unsubscribe_between_the_journeys_check_and_its_send_stops_the_send(
             if event["step"] == "welcome_email" and answer["eligible"]:
                 now = datetime.now(UTC)
                 change = ConsentChange("email", "marketing", False, now, "preference_centre")
-                if store.record_consents(event["profile_id"], [change], now) == [True]:
+                if store.record_consents(event["profile_id"], [change], now, newest_per_key) == [True]:
                     unsubscribed.append(event["profile_id"])
             return answer
 
@@ -100,10 +101,10 @@ def test_an_unsubscribe_between_the_journeys_check_and_its_send_stops_the_send(
     monkeypatch.setattr(stack, "_handler_of", check_then_unsubscribe)
     account = stack.client("sts").get_caller_identity()["Account"]
     # When: her customers row arrives and the journey runs to its end
-    _drop(stack, "customers/customers.csv", CUSTOMERS)
+    drop(stack, "customers/customers.csv", CUSTOMERS)
     stack.wait_for_executions(timeout=60)
     # Then: the check passed and she unsubscribed, yet the send step read her withdrawal and sent nothing
-    ann = _profile_of(stack, "C1")
+    ann = profile_of(stack, "C1")
     assert unsubscribed == [ann["profile_id"]]
     assert ses_backends[account][stack.region].sent_messages == []
     message = stack.client("dynamodb").get_item(
@@ -116,13 +117,13 @@ def test_an_unsubscribe_between_the_journeys_check_and_its_send_stops_the_send(
 
 def test_export_holds_everything_about_the_person_and_nothing_of_others(stack: LocalStack) -> None:
     # Given: Ann with a customers row, orders, tracking events and a welcome message
-    _drop(stack, "customers/customers.csv", CUSTOMERS)
-    _drop(stack, "orders/orders.csv", ORDERS)
-    _post_tracking(stack)
+    drop(stack, "customers/customers.csv", CUSTOMERS)
+    drop(stack, "orders/orders.csv", ORDERS)
+    post_tracking(stack)
     stack.wait_for_executions(timeout=60)
-    profile_id = _profile_of(stack, "C1")["profile_id"]
+    profile_id = profile_of(stack, "C1")["profile_id"]
     # When
-    status, export = _call(stack, "GET", f"/v1/profiles/{profile_id}/export")
+    status, export = call_api(stack, "GET", f"/v1/profiles/{profile_id}/export")
     # Then
     assert status == 200
     assert {"customer_id#C1", "email#ann.lee@example.com"} <= set(export["identifiers"])
@@ -139,19 +140,19 @@ def test_hostile_and_malformed_requests_get_clear_errors(stack: LocalStack) -> N
     # Given
     api, now = http_api(stack), datetime.now(UTC)
     # When / Then: unknown ids
-    assert _call(stack, "DELETE", "/v1/profiles/nobody")[0] == 404
-    assert _call(stack, "GET", "/v1/profiles/nobody/export")[0] == 404
-    assert _call(stack, "GET", "/v1/erasures/nothing")[0] == 404
-    assert _call(stack, "POST", "/v1/consents", _consent(True, now, profile_id="nobody"))[0] == 404
-    assert _call(stack, "DELETE", "/v1/profiles/" + "x" * 65)[0] == 400
+    assert call_api(stack, "DELETE", "/v1/profiles/nobody")[0] == 404
+    assert call_api(stack, "GET", "/v1/profiles/nobody/export")[0] == 404
+    assert call_api(stack, "GET", "/v1/erasures/nothing")[0] == 404
+    assert call_api(stack, "POST", "/v1/consents", _consent(True, now, profile_id="nobody"))[0] == 404
+    assert call_api(stack, "DELETE", "/v1/profiles/" + "x" * 65)[0] == 400
     # When / Then: bad bodies
     for body in (b"{not json", b"[]", _consent(True, now), _consent(True, now, email="a@b.co", extra="x"),
                  {**_consent(True, now, email="a@b.co"), "granted": "yes"}, {**_consent(True, now, email="a@b.co"), "channel": "fax"},
                  _consent(True, now + timedelta(days=1), email="a@b.co"), {**_consent(True, now, email="a@b.co"), "recorded_at": "2026-01-01T00:00:00"}):
-        status, answer = _call(stack, "POST", "/v1/consents", body)
+        status, answer = call_api(stack, "POST", "/v1/consents", body)
         assert status == 400, body
         assert "fields" in answer
-    assert _call(stack, "POST", "/v1/consents", b"{" + b" " * 20_000 + b"}")[0] == 413
+    assert call_api(stack, "POST", "/v1/consents", b"{" + b" " * 20_000 + b"}")[0] == 413
     # When / Then: no signature
     for method, path in (("DELETE", "/v1/profiles/p"), ("POST", "/v1/consents"), ("GET", "/v1/profiles/p/export"), ("GET", "/v1/erasures/e")):
         assert api.handle(method, path, {"host": "localhost"}, b"").status == 403

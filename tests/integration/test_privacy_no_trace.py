@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 import io
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-from cdp.adapters.privacy_store import PrivacyStore
-from cdp_local.runner import create_local_source, http_api
-from cdp_local.stack import LOCAL_CREDENTIALS, LocalStack
+from cdp_local.stack import LocalStack
 
-SALT = "local-erasure-salt"
-RECENT = (datetime.now(UTC) - timedelta(days=2)).isoformat(timespec="seconds")
-ANN_EMAIL, ANN_PHONE = "ann.lee@example.com", "+447700900123"
-ANN_TRACES = ("ann.lee@example.com", "7700900123", "7700 900123")
-CUSTOMERS = f"""customer_id,email,phone,first_name,last_name,country,city,signup_at,email_consent,sms_consent
-C1, Ann.Lee@Example.com ,07700 900123,Ann,Lee,GB,London,{RECENT},true,true
-C2,bob@example.com,07700 900456,Bob,Ray,GB,Leeds,2020-01-01T00:00:00Z,true,false
-C1,ann.lee@example.com,07700 900123,Ann,Lee,GB,London,{RECENT},true,true
-""".encode()
-ORDERS = b"""order_id,customer_id,ordered_at,currency,total_amount,items,category,status
-O1,C1,2026-01-01T10:00:00Z,GBP,20.00,1,books,completed
-O2,C2,2026-02-01T10:00:00Z,GBP,30.50,2,toys,completed
-O3,C1,2026-03-01T10:00:00Z,GBP,-5,1,toys,completed
-"""
-
+from tests.integration.privacy_flow import (
+    ANN_TRACES,
+    CUSTOMERS,
+    ORDERS,
+    RECENT,
+    SALT,
+    call_api,
+    drop,
+    post_tracking,
+    profile_of,
+    table_items,
+)
 
 CONSENTS = f"""email,phone,channel,purpose,granted,recorded_at
 ann.lee@example.com,,sms,marketing,false,{RECENT}
@@ -65,53 +55,6 @@ def stack(logs: io.StringIO):
         yield local_stack
 
 
-def _signed(method: str, path: str, body: bytes = b"", secret: str = LOCAL_CREDENTIALS[1]) -> dict[str, str]:
-    headers = {"host": "localhost", "content-type": "application/json"}
-    request = AWSRequest(method=method, url=f"http://localhost{path}", headers=headers, data=body)
-    SigV4Auth(Credentials(LOCAL_CREDENTIALS[0], secret), "execute-api", "eu-west-1").add_auth(request)
-    return dict(request.headers.items())
-
-
-def _call(stack: LocalStack, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    response = http_api(stack).handle(method, path, _signed(method, path, data), data)
-    return response.status, json.loads(response.body) if response.body else None
-
-
-def _drop(stack: LocalStack, key: str, body: bytes) -> None:
-    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key=key, Body=body)
-
-
-def _items(stack: LocalStack, logical_id: str) -> list[dict[str, Any]]:
-    pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=stack.physical_id(logical_id))
-    return [item for page in pages for item in page["Items"]]
-
-
-def _profile_of(stack: LocalStack, customer_id: str) -> dict[str, Any]:
-    identity = next(i for i in _items(stack, "ProfilesTable") if i["pk"]["S"] == f"IDENTITY#customer_id#{customer_id}")
-    return PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable")).profile_consistently(
-        identity["profile_id"]["S"]
-    ) or {}
-
-
-TRACKING = [
-    {"type": "identify", "messageId": "t1", "userId": "C1", "traits": {"email": ANN_EMAIL, "phone": ANN_PHONE}},
-    {"type": "track", "messageId": "t2", "userId": "C1", "event": "Product Viewed", "properties": {"sku": "S1"}},
-    {"type": "track", "messageId": "t3", "userId": "C2", "event": "Product Viewed", "properties": {"sku": "S2"}},
-]
-
-
-def _post_tracking(stack: LocalStack, calls: list[dict[str, Any]] = TRACKING) -> None:
-    write_key = create_local_source(stack)
-    batch = {"batch": calls}
-    authorization = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
-    response = http_api(stack).handle(
-        "POST", "/v1/batch", {"host": "localhost", "content-type": "application/json", "authorization": authorization},
-        json.dumps(batch).encode(),
-    )
-    assert response.status == 200
-
-
 def _object_texts(stack: LocalStack) -> dict[str, str]:
     """Every version of every object in every bucket, decompressed, Parquet read back to text."""
     s3 = stack.client("s3")
@@ -130,7 +73,7 @@ def _object_texts(stack: LocalStack) -> dict[str, str]:
 
 
 def _file_reports(stack: LocalStack) -> list[dict[str, Any]]:
-    return [json.loads(item["report"]["S"]) for item in _items(stack, "LedgerTable") if "report" in item]
+    return [json.loads(item["report"]["S"]) for item in table_items(stack, "LedgerTable") if "report" in item]
 
 
 def _quarantined_records(stack: LocalStack) -> list[dict[str, Any]]:
@@ -148,19 +91,19 @@ def test_after_erasure_no_trace_of_the_person_remains_and_a_re_drop_does_not_bri
     stack: LocalStack, logs: io.StringIO
 ) -> None:
     # Given: Ann and Bob from a customers file, an orders file (one of Ann's rows quarantined) and HTTP events
-    _drop(stack, "customers/customers.csv", CUSTOMERS)
-    _drop(stack, "orders/orders.csv.gz", gzip.compress(ORDERS))
-    _drop(stack, "consents/consents.csv", CONSENTS)
-    _post_tracking(stack)
+    drop(stack, "customers/customers.csv", CUSTOMERS)
+    drop(stack, "orders/orders.csv.gz", gzip.compress(ORDERS))
+    drop(stack, "consents/consents.csv", CONSENTS)
+    post_tracking(stack)
     stack.wait_for_executions(timeout=60)
-    ann, bob = _profile_of(stack, "C1"), _profile_of(stack, "C2")
+    ann, bob = profile_of(stack, "C1"), profile_of(stack, "C2")
     assert any(_traces(text) for text in _object_texts(stack).values())
     # When: Ann's profile is erased
-    status, accepted = _call(stack, "DELETE", f"/v1/profiles/{ann['profile_id']}")
+    status, accepted = call_api(stack, "DELETE", f"/v1/profiles/{ann['profile_id']}")
     stack.wait_for_executions(timeout=30)
     # Then: 202 with an erasure id whose status shows the S3 part completed
     assert status == 202
-    status, erasure = _call(stack, "GET", accepted["status_url"])
+    status, erasure = call_api(stack, "GET", accepted["status_url"])
     assert (status, erasure["status"], erasure["deleted"]["identity_items"]) == (200, "completed", 3)
     assert erasure["objects"]["versions_deleted"]["raw"] == 3
     assert "identifier_digests" not in erasure
@@ -172,13 +115,13 @@ def test_after_erasure_no_trace_of_the_person_remains_and_a_re_drop_does_not_bri
     assert {name: _traces(text) for name, text in _object_texts(stack).items() if _traces(text)} == {}
     assert _traces(logs.getvalue()) == []
     # Then: Bob is intact: profile, order, curated rows
-    bob_after = _profile_of(stack, "C2")
+    bob_after = profile_of(stack, "C2")
     assert (bob_after["email"], int(bob_after["orders_count"])) == ("bob@example.com", int(bob["orders_count"]))
     assert any("bob@example.com" in text for text in _object_texts(stack).values())
     # When: files holding her rows are dropped again: customers (one row rejected for its date), orders, consents
-    _drop(stack, "customers/again.csv", CUSTOMERS_AGAIN)
-    _drop(stack, "orders/again.csv", ORDERS_AGAIN)
-    _drop(stack, "consents/again.csv", CONSENTS_AGAIN)
+    drop(stack, "customers/again.csv", CUSTOMERS_AGAIN)
+    drop(stack, "orders/again.csv", ORDERS_AGAIN)
+    drop(stack, "consents/again.csv", CONSENTS_AGAIN)
     # Then: each of her rows is quarantined as `erased_subject` with its line only, the others accepted
     reports = {report["key"]: report for report in _file_reports(stack)}
     assert [(reports[key]["rows_in"], reports[key]["rows_accepted"], reports[key]["quarantine_reasons"])
@@ -190,9 +133,9 @@ def test_after_erasure_no_trace_of_the_person_remains_and_a_re_drop_does_not_bri
         ("consents/again.csv", 2, False), ("customers/again.csv", 2, False), ("customers/again.csv", 3, False),
         ("orders/again.csv", 2, False)]  # fmt: skip
     # When: her app sends a call linking her customer id and a device (the link is how a profile would come back)
-    _post_tracking(stack, [{"type": "track", "messageId": "t9", "userId": "C1", "anonymousId": "dev-9", "event": "Opened"}])
+    post_tracking(stack, [{"type": "track", "messageId": "t9", "userId": "C1", "anonymousId": "dev-9", "event": "Opened"}])
     # Then: nothing of it is bound
-    assert [i["pk"]["S"] for i in _items(stack, "ProfilesTable") if i["pk"]["S"] in ("IDENTITY#customer_id#C1", "IDENTITY#anonymous_id#dev-9")] == []
+    assert [i["pk"]["S"] for i in table_items(stack, "ProfilesTable") if i["pk"]["S"] in ("IDENTITY#customer_id#C1", "IDENTITY#anonymous_id#dev-9")] == []
     # Then: still no trace of her in any table, in curated or quarantine objects, or in the logs; Carl is in
     for table in stack.client("dynamodb").list_tables()["TableNames"]:
         pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=table)
@@ -201,4 +144,4 @@ def test_after_erasure_no_trace_of_the_person_remains_and_a_re_drop_does_not_bri
     stored = {name: text for name, text in _object_texts(stack).items() if not name.startswith(f"{raw}/")}
     assert {name: _traces(text) for name, text in stored.items() if _traces(text)} == {}
     assert _traces(logs.getvalue()) == []
-    assert _profile_of(stack, "C3")["email"] == "carl@example.com"
+    assert profile_of(stack, "C3")["email"] == "carl@example.com"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-from cdp.profiles.keys import profile_key, segment_member_key
+from cdp.keys import profile_key, segment_member_key
 from cdp_local.stack import LocalStack
 
 NOW = datetime.now(UTC)

@@ -1,4 +1,5 @@
-"""Unit tests never reach the network: any connection to a non-loopback address fails the test."""
+"""Unit tests never reach the network (any connection to a non-loopback address fails the test), and each starts
+with nothing built by the composition root (settings and collaborators are read afresh)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cdp import wiring
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +24,10 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(socket.socket, "connect", loopback_only)
     yield
+
+
+@pytest.fixture(autouse=True)
+def fresh_composition_root() -> Iterator[None]:
+    wiring.reset_settings()
+    yield
+    wiring.reset_settings()

@@ -1,4 +1,4 @@
-"""Moto tables laid out as the template declares them (ProfilesTable; LedgerTable with its ByProfile index)."""
+"""Moto tables built from the template's own key schemas (ProfilesTable; LedgerTable with its ByProfile index)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,24 @@ import boto3
 from cdp.adapters.clients import reset_clients
 from cdp.adapters.identity_store import IdentityStore
 from cdp.adapters.profile_store import ProfileStore
-from cdp.profiles.apply import profile_changes
+from cdp.records.apply import profile_changes
+from cdp_local.template import load_template, resources_of_type
 from moto import mock_aws
 from moto.dynamodb import models as dynamodb_models
 
 PROFILES = "profiles"
 LEDGER = "ledger"
-_KEYS: dict[str, Any] = {
-    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    "BillingMode": "PAY_PER_REQUEST",
-}
+TABLES = {"ProfilesTable": PROFILES, "LedgerTable": LEDGER}  # logical id -> the name the tests give it
+TABLE_PROPERTIES = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "BillingMode")
+
+
+def create_template_tables(dynamodb: Any) -> None:
+    """Create the template's ProfilesTable and LedgerTable (as PROFILES and LEDGER) with its own key schemas and
+    indexes, read through the template loader (which knows !Ref, !Sub and !GetAtt)."""
+    declared = resources_of_type(load_template(), "AWS::DynamoDB::Table")
+    for logical_id, name in TABLES.items():
+        properties = declared[logical_id]["Properties"]
+        dynamodb.create_table(TableName=name, **{key: properties[key] for key in TABLE_PROPERTIES if key in properties})
 
 
 @contextmanager
@@ -37,27 +45,7 @@ def identity_tables() -> Iterator[IdentityStore]:
     }
     with mock.patch.dict(os.environ, credentials), mock_aws(), atomic_transactions():
         reset_clients()
-        dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=PROFILES,
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
-            **_KEYS,
-        )
-        dynamodb.create_table(
-            TableName=LEDGER,
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "profile_id")],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "ByProfile",
-                    "KeySchema": [
-                        {"AttributeName": "profile_id", "KeyType": "HASH"},
-                        {"AttributeName": "pk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            **_KEYS,
-        )
+        create_template_tables(boto3.client("dynamodb"))
         yield IdentityStore(PROFILES, LEDGER)
         reset_clients()
 

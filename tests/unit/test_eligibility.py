@@ -31,7 +31,6 @@ def _request(channel: str = "email", purpose: str = "marketing", **rules: object
         ({**CONSENTING, "consent": {"email:transactional": {"granted": False}}}, None, _request(purpose="transactional"),
          "no_consent"),
         ({**CONSENTING, "consent": {}}, None, _request(), "no_consent"),
-        ({**CONSENTING, "suppressed": {"email": True}}, None, _request(), "suppressed"),
         ({**CONSENTING, "signed_up_at": "2025-01-01T00:00:00+00:00"}, None, _request(max_signup_age_days=30),
          "not_a_new_customer"),
         ({**CONSENTING, "orders_count": 2}, None, _request("sms", require_no_orders=True), "already_ordered"),

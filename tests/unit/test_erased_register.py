@@ -19,7 +19,8 @@ from cdp.adapters.privacy_store import PrivacyStore
 from cdp.privacy import erase_objects, erasure
 from cdp.privacy.erase_objects import Matcher
 from cdp.privacy.erasure import erase_identifiers, erased_flags, identifier_digest
-from identity_tables import LEDGER, PROFILES, identity_tables
+
+from tests.unit.identity_tables import LEDGER, PROFILES, identity_tables
 
 SALT = "s3cret"
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)

@@ -16,7 +16,8 @@ from cdp.adapters.identity_store import IdentityStore
 from cdp.identity.resolution import resolve_batch
 from cdp.identity.split import split_profile
 from cdp.profiles.aggregates import aggregate_profile, fold_records
-from identity_tables import apply_record, identity_tables, run_at_once
+
+from tests.unit.identity_tables import apply_record, identity_tables, run_at_once
 
 MERGED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 CUSTOMER = [("customer_id", "C1"), ("email", "a@x.io")]

@@ -10,7 +10,8 @@ import pytest
 from cdp.adapters.identity_store import IdentityStore
 from cdp.identity.resolution import current_profile_id, resolve_batch
 from cdp.identity.rules import IdentityRules
-from identity_tables import apply_record, identity_tables, run_at_once, set_profile
+
+from tests.unit.identity_tables import apply_record, identity_tables, run_at_once, set_profile
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

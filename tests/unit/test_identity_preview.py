@@ -8,12 +8,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cdp import wiring
 from cdp.adapters.identity_store import IdentityStore
-from cdp.identity.preview import main, preview_store
+from cdp.identity.preview import preview_store
 from cdp.identity.resolution import resolve_batch
 from cdp.identity.rules import DEFAULT_RULES, IdentityRules
 from cdp.identity.split import split_profile
-from identity_tables import LEDGER, PROFILES, apply_record, identity_tables, table_snapshot
+from cdp.preview_rules import main
+
+from tests.unit.identity_tables import LEDGER, PROFILES, apply_record, identity_tables, table_snapshot
 
 START = datetime(2026, 11, 20, tzinfo=UTC)
 STRICT = IdentityRules(limits={"customer_id": 1, "email": 1})
@@ -81,6 +84,7 @@ def test_the_cli_previews_a_rules_file_and_refuses_a_bad_one(
     _apply(store, "e1", [("email", "a@x.io")], 1, DEFAULT_RULES)
     monkeypatch.setenv("PROFILES_TABLE", PROFILES)
     monkeypatch.setenv("LEDGER_TABLE", LEDGER)
+    wiring.reset_settings()
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
     good.write_text(json.dumps({"limits": {"email": 2}}))
     bad.write_text(json.dumps({"limits": {"email": 0}, "typo": 1}))

@@ -10,7 +10,8 @@ import pytest
 from cdp.adapters.identity_store import IdentityStore
 from cdp.identity.resolution import resolve_batch
 from cdp.identity.rules import IdentityRules
-from identity_tables import identity_tables
+
+from tests.unit.identity_tables import identity_tables
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

@@ -12,9 +12,10 @@ from cdp.adapters.identity_store import IdentityStore
 from cdp.adapters.profile_store import ProfileStore
 from cdp.identity.resolution import current_profile_id, resolve_batch
 from cdp.identity.split import SplitRefused, split_profile
-from cdp.profiles.apply import profile_changes
-from cdp_local.stack import _transactions_that_snapshot_only_touched_items
-from identity_tables import LEDGER, PROFILES, apply_record, identity_tables, run_at_once, set_profile
+from cdp.records.apply import profile_changes
+from cdp_local.stack import transactions_that_snapshot_only_touched_items
+
+from tests.unit.identity_tables import LEDGER, PROFILES, apply_record, identity_tables, run_at_once, set_profile
 
 MERGED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 SPLIT_AT = MERGED_AT + timedelta(hours=3)
@@ -165,7 +166,7 @@ def test_the_same_evidence_after_a_split_records_a_conflict_instead_of_merging_a
 @pytest.fixture
 def fast_transactions() -> Iterator[None]:
     """moto copies whole tables in every transaction; the local stack's patch snapshots only the touched items."""
-    with _transactions_that_snapshot_only_touched_items():
+    with transactions_that_snapshot_only_touched_items():
         yield
 
 

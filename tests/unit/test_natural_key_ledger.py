@@ -13,7 +13,8 @@ import boto3
 import pytest
 from cdp.adapters.clients import client
 from cdp.adapters.natural_key_ledger import FirstSeen, NaturalKeyLedger
-from identity_tables import LEDGER, identity_tables, run_at_once
+
+from tests.unit.identity_tables import LEDGER, identity_tables, run_at_once
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
 RETENTION = timedelta(days=400)

@@ -1,24 +1,17 @@
-"""Consent layout and rules: channel:purpose keys, marketing needs a grant, migration of flat items, newer wins."""
+"""Consent layout and rules: channel:purpose keys, marketing needs a grant, newer wins."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
-from cdp.adapters.clients import client, reset_clients
+from cdp.adapters.clients import client
 from cdp.adapters.privacy_store import PrivacyStore
-from cdp.privacy.consent import (
-    ConsentChange,
-    apply_consent_records,
-    consent_changes_from_customer_row,
-    consent_granted,
-    migrate_flat_consent,
-)
-from moto import mock_aws
+from cdp.privacy.consent import ConsentChange, consent_granted, newest_per_key
+from cdp.records.consents import apply_consent_records
 
-from tests.unit.identity_tables import atomic_transactions
+from tests.unit.identity_tables import LEDGER, PROFILES, identity_tables
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -41,42 +34,10 @@ def test_marketing_needs_a_grant_and_transactional_is_allowed_unless_refused(con
     assert consent_granted(consent, channel, purpose) is granted
 
 
-def test_flat_consent_items_migrate_to_channel_marketing_keeping_newer_layout_entries() -> None:
-    # Given: today's flat item, plus an entry already in the new layout
-    flat = {"email": {"granted": True, "source": "s3://raw/c.csv", "updated_at": "2026-01-01T00:00:00+00:00"},
-            "sms:marketing": {"granted": False, "source": "api", "recorded_at": "2026-02-01T00:00:00+00:00"},
-            "sms": {"granted": True, "source": "old", "updated_at": "2025-01-01T00:00:00+00:00"}}
-    # When
-    migrated = migrate_flat_consent(flat)
-    # Then
-    assert migrated == {
-        "email:marketing": {"granted": True, "source": "s3://raw/c.csv", "recorded_at": "2026-01-01T00:00:00+00:00"},
-        "sms:marketing": {"granted": False, "source": "api", "recorded_at": "2026-02-01T00:00:00+00:00"},
-    }
-
-
-def test_customer_consent_columns_map_to_marketing_per_channel() -> None:
-    # Given / When
-    changes = consent_changes_from_customer_row({"email_consent": True, "sms_consent": None}, "s3://raw/c.csv", T0)
-    # Then
-    assert [(c.key, c.granted, c.value()["recorded_at"]) for c in changes] == [
-        ("email:marketing", True, "2026-11-20T12:00:00.000000+00:00")]
-
-
 @pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    with mock_aws(), atomic_transactions():
-        reset_clients()
-        dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
-        for name in ("profiles", "ledger"):
-            dynamodb.create_table(
-                TableName=name, BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            )
-        yield PrivacyStore("profiles", "ledger")
-        reset_clients()
+def store():
+    with identity_tables():
+        yield PrivacyStore(PROFILES, LEDGER)
 
 
 def _row(granted: bool, at: datetime, **who: object) -> dict:
@@ -117,11 +78,11 @@ def test_a_consents_batch_creates_resolves_and_keeps_the_newest_statement(store:
     assert profile["consent_statements"] == 3
     # When / Then: an older statement by profile id is not current but joins the history; a newer one is current
     profile_id = profile["profile_id"]
-    assert store.record_consents(profile_id, [ConsentChange("email", "marketing", True, T0, "api")], T0) == [False]
+    assert store.record_consents(profile_id, [ConsentChange("email", "marketing", True, T0, "api")], T0, newest_per_key) == [False]
     assert store.record_consents(
-        profile_id, [ConsentChange("email", "marketing", True, T0 + timedelta(days=1), "api")], T0) == [True]
+        profile_id, [ConsentChange("email", "marketing", True, T0 + timedelta(days=1), "api")], T0, newest_per_key) == [True]
     assert len(store.consent_history(profile_id)) == 5
-    assert store.record_consents("nobody", [ConsentChange("email", "marketing", True, T0, "api")], T0) == [False]
+    assert store.record_consents("nobody", [ConsentChange("email", "marketing", True, T0, "api")], T0, newest_per_key) == [False]
 
 
 def test_an_older_statement_arriving_late_never_overrides_a_newer_one(store: PrivacyStore) -> None:

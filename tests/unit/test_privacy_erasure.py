@@ -9,6 +9,8 @@ import pytest
 from cdp.privacy.erase_objects import Matcher
 from cdp.privacy.erasure import drop_erased, drop_erased_links, identifier_digest, row_digests
 
+from tests.fakes import FakeErasedRegister
+
 SALT = "s3cret"
 
 
@@ -19,28 +21,12 @@ def test_the_digest_is_sha256_of_salt_type_and_value_as_stored() -> None:
     assert row_digests(SALT, {"email": "null", "customer_id": ""}) == set()
 
 
-class _Register:
-    """An erased register in memory (the PrivacyStore's `erased_among`)."""
-
-    profiles_table_name = ledger_table_name = "unused"
-
-    def __init__(self, erased: set[str]) -> None:
-        self.erased = erased
-        self.reads = 0
-
-    def erased_among(self, digests):
-        self.reads += 1
-        return self.erased & set(digests)
-
-
 @pytest.fixture
-def register(monkeypatch: pytest.MonkeyPatch) -> _Register:
-    erased = _Register({identifier_digest(SALT, ("email", "gone@example.com")), identifier_digest(SALT, ("customer_id", "C9"))})
-    monkeypatch.setattr("cdp.privacy.erasure.privacy_store_for", lambda store: store)
-    return erased
+def register() -> FakeErasedRegister:
+    return FakeErasedRegister({identifier_digest(SALT, ("email", "gone@example.com")), identifier_digest(SALT, ("customer_id", "C9"))})
 
 
-def test_rows_carrying_any_erased_identifier_are_dropped_in_one_read(register: _Register) -> None:
+def test_rows_carrying_any_erased_identifier_are_dropped_in_one_read(register: FakeErasedRegister) -> None:
     # Given: rows by erased email (other case), erased customer id, someone else, and a guest
     rows = [{"email": "Gone@Example.com"}, {"customer_id": "C9", "email": "new@example.com"},
             {"customer_id": "C1", "email": "kept@example.com"}, {"email": None}]
@@ -50,7 +36,7 @@ def test_rows_carrying_any_erased_identifier_are_dropped_in_one_read(register: _
     assert (kept, dropped, register.reads) == (rows[2:], 2, 1)
 
 
-def test_identifier_sets_holding_an_erased_identifier_are_not_linked_in_one_read(register: _Register) -> None:
+def test_identifier_sets_holding_an_erased_identifier_are_not_linked_in_one_read(register: FakeErasedRegister) -> None:
     # Given: a set with the erased customer id, one with the erased email in other case, and someone else's
     links = [[("customer_id", "C9"), ("anonymous_id", "a1")], [("email", " GONE@example.com")],
              [("customer_id", "C1"), ("anonymous_id", "a2")]]  # fmt: skip
@@ -60,7 +46,7 @@ def test_identifier_sets_holding_an_erased_identifier_are_not_linked_in_one_read
     assert (kept, register.reads) == ([links[2]], 1)
 
 
-def test_nothing_erased_keeps_every_row(register: _Register) -> None:
+def test_nothing_erased_keeps_every_row(register: FakeErasedRegister) -> None:
     # Given / When / Then
     assert drop_erased(register, [{"email": "x@example.com"}], SALT) == ([{"email": "x@example.com"}], 0)
 

@@ -4,44 +4,28 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import boto3
 import pytest
-from cdp.adapters.clients import reset_clients
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.identity.resolution import resolve_batch
 from cdp.privacy.erasure import erase_profile, identifier_digest
 from cdp.privacy.export import export_profile
-from moto import mock_aws
 
-from tests.unit.identity_tables import atomic_transactions
+from tests.unit.identity_tables import LEDGER, PROFILES, identity_tables
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-KEYS = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 
 
 @pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    with mock_aws(), atomic_transactions():
-        reset_clients()
-        dynamodb = boto3.client("dynamodb")
-        attributes = [{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk")]
-        dynamodb.create_table(TableName="profiles", BillingMode="PAY_PER_REQUEST", AttributeDefinitions=attributes, KeySchema=KEYS)
-        dynamodb.create_table(
-            TableName="ledger", BillingMode="PAY_PER_REQUEST", KeySchema=KEYS,
-            AttributeDefinitions=[*attributes, {"AttributeName": "profile_id", "AttributeType": "S"}],
-            GlobalSecondaryIndexes=[{"IndexName": "ByProfile", "Projection": {"ProjectionType": "ALL"}, "KeySchema": [
-                {"AttributeName": "profile_id", "KeyType": "HASH"}, {"AttributeName": "pk", "KeyType": "RANGE"}]}],
-        )
-        yield PrivacyStore("profiles", "ledger")
-        reset_clients()
+def store():
+    with identity_tables():
+        yield PrivacyStore(PROFILES, LEDGER)
 
 
 def test_erasing_through_a_merged_id_erases_both_profiles_and_nobody_else(store: PrivacyStore) -> None:
     # Given: an anonymous visitor merged into Ann's profile by a later identify, and Bob
-    first = resolve_batch(store, [[("anonymous_id", "anon-1")], [("email", "bob@example.com")]], "test", NOW)
-    second = resolve_batch(store, [[("email", "ann@example.com")]], "test", NOW)
-    merged = resolve_batch(store, [[("email", "ann@example.com"), ("anonymous_id", "anon-1")]], "test", NOW)
+    first = resolve_batch(store.identity, [[("anonymous_id", "anon-1")], [("email", "bob@example.com")]], "test", NOW)
+    second = resolve_batch(store.identity, [[("email", "ann@example.com")]], "test", NOW)
+    merged = resolve_batch(store.identity, [[("email", "ann@example.com"), ("anonymous_id", "anon-1")]], "test", NOW)
     anon_id, bob_id = first.profile_ids
     assert merged.merges, "the identify merged the two profiles"
     live = merged.profile_ids[0]

@@ -16,8 +16,8 @@ from cdp.adapters.profile_store import ProfileStore
 from cdp.adapters.segment_store import SegmentStore
 from cdp.identity.resolution import resolve_batch
 from cdp.profiles.aggregates import aggregate_profile
-from cdp.profiles.apply import MalformedRecord, UnknownEntity, apply_records
 from cdp.profiles.read import public_profile
+from cdp.records.apply import MalformedRecord, UnknownEntity, apply_records
 from cdp.segments.rfm import score_profiles
 from moto.dynamodb.responses import DynamoHandler
 
@@ -47,7 +47,7 @@ def order_line(order: str, line: str, customer: str | None, amount: str, quantit
 
 
 def profile_of(store: ProfileStore, customer: str) -> dict[str, Any]:
-    profile_id = resolve_batch(store, [[("customer_id", customer)]], "test", NOW).profile_ids[0]
+    profile_id = resolve_batch(store.identity, [[("customer_id", customer)]], "test", NOW).profile_ids[0]
     assert profile_id is not None
     item = store.get_profile(profile_id)
     assert item is not None

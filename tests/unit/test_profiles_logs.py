@@ -1,4 +1,5 @@
-"""Personal data never reaches the logs: an ingest, a GET and explicit log lines, all captured from stdout."""
+"""Personal data never reaches the logs nor the traces: an ingest, a GET and explicit log lines captured from stdout,
+and every metadata and annotation the tracer records captured from its provider."""
 
 from __future__ import annotations
 
@@ -7,18 +8,54 @@ import io
 import json
 import logging
 import os
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 from unittest import mock
 
+import pytest
 from cdp.adapters.profile_store import ProfileStore
-from cdp.observability import ERASED, erase_personal_data, logger
-from cdp.profiles.apply import apply_records
+from cdp.observability import ERASED, erase_personal_data, logger, observed_handler, tracer
+from cdp.records.apply import apply_records
 
 from tests.unit.identity_tables import LEDGER, PROFILES, identity_tables
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 EMAIL, PHONE = "ada.lovelace@example.com", "+447700900123"
+
+
+class RecordingProvider:
+    """A tracing provider that keeps, instead of sending to X-Ray, every metadata and annotation put on a segment."""
+
+    def __init__(self) -> None:
+        self.recorded: list[tuple[str, Any]] = []
+
+    @contextmanager
+    def in_subsegment(self, name: str, **_: Any) -> Any:
+        yield self
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        self.recorded.append((key, value))
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        self.recorded.append((key, value))
+
+
+@pytest.fixture
+def traces(monkeypatch: pytest.MonkeyPatch) -> RecordingProvider:
+    provider = RecordingProvider()
+    monkeypatch.setattr(tracer, "provider", provider)
+    return provider
+
+
+def _context() -> SimpleNamespace:
+    return SimpleNamespace(
+        function_name="get-profile",
+        memory_limit_in_mb=128,
+        aws_request_id="r",
+        invoked_function_arn="arn:aws:lambda:eu-west-1:1:function:get-profile",
+    )
 
 
 def _get_profile_handler():
@@ -29,7 +66,7 @@ def _get_profile_handler():
     return module.handler
 
 
-def test_ingest_and_get_write_no_email_or_phone() -> None:
+def test_ingest_and_get_write_no_email_or_phone_to_logs_or_traces(traces: RecordingProvider) -> None:
     # Given a customer record and an order carrying an email and a phone, at debug level
     customer = {"customer_id": "C1", "email": EMAIL, "phone": PHONE, "first_name": "Ada", "signup_at": NOW}
     order = {
@@ -49,6 +86,7 @@ def test_ingest_and_get_write_no_email_or_phone() -> None:
         "EVENT_BUS_NAME": "bus",
         "JOURNEY_TRIGGER_HORIZON_DAYS": "30",
         "DEFAULT_PHONE_REGION": "GB",
+        "ERASURE_SALT_PARAMETER": "/cdp/erasure-salt",
     }
     with identity_tables(), mock.patch.dict(os.environ, environment):
         logger.setLevel(logging.DEBUG)
@@ -74,13 +112,7 @@ def test_ingest_and_get_write_no_email_or_phone() -> None:
             },
             "isBase64Encoded": False,
         }
-        context = SimpleNamespace(
-            function_name="get-profile",
-            memory_limit_in_mb=128,
-            aws_request_id="r",
-            invoked_function_arn="arn:aws:lambda:eu-west-1:1:function:get-profile",
-        )
-        answer = _get_profile_handler()(event, context)
+        answer = _get_profile_handler()(event, _context())
         logger.info(f"applied {EMAIL}", extra={"row": customer, "email": EMAIL})
         logger.warning("phone %s conflicts", PHONE)
         logger.setLevel(logging.INFO)
@@ -90,6 +122,29 @@ def test_ingest_and_get_write_no_email_or_phone() -> None:
     assert answer["statusCode"] == 200 and "Ada" in answer["body"]
     assert "applied" in logs and ERASED in logs
     assert EMAIL not in logs and PHONE not in logs and "Ada" not in logs
+    # And the tracer recorded the handler's run (its annotations) but not its answer
+    traced = json.dumps(traces.recorded, default=str)
+    assert traces.recorded and "ColdStart" in traced
+    assert EMAIL not in traced and PHONE not in traced and "Ada" not in traced
+
+
+def test_a_handler_failing_with_personal_data_in_its_error_leaves_none_in_the_traces(traces: RecordingProvider) -> None:
+    # Given a handler whose answer and whose error both carry personal data
+    @observed_handler
+    def answers(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"email": EMAIL}
+
+    @observed_handler
+    def fails(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        raise ValueError(f"cannot use {PHONE}")
+
+    # When both run
+    answers({}, _context())
+    with pytest.raises(ValueError):
+        fails({}, _context())
+    # Then nothing personal was traced
+    traced = json.dumps(traces.recorded, default=str)
+    assert EMAIL not in traced and PHONE not in traced
 
 
 def test_erasure_keeps_what_is_not_personal() -> None:

@@ -1,4 +1,4 @@
-"""public_profile: the flat item in the sections of issue 5, bookkeeping hidden, numbers as JSON numbers."""
+"""public_profile: the flat item in the typed profile's sections, bookkeeping hidden, numbers as JSON numbers."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ def test_sections_group_the_flat_attributes() -> None:
         "points_balance": Decimal(70),
         "points_expiries": {"2026-01-01": Decimal(5), "2027-03-01": Decimal(100), "2027-06-01": Decimal(9)},
         "last_nps": Decimal(9),
-        "rfm": {"r": Decimal(5)},
+        "rfm": {"r": Decimal(5), "segment": "champions"},
+        "lifecycle_stage": "active",
         "consent": {"email:marketing": {"granted": True}},
-        "segments": ["vip"],
     }
     # When it is presented
     profile = public_profile(item, NOW, identifiers=[("email", "ada@example.com")])
@@ -44,14 +44,16 @@ def test_sections_group_the_flat_attributes() -> None:
         "sentiment",
         "consent",
         "consent_history",
-        "segments",
+        "memberships",
     ]
     assert profile["identity"] == {"profile_id": "p1", "identifiers": [{"type": "email", "value": "ada@example.com"}]}
     assert profile["attributes"] == {"first_name": "Ada", "city": "Lyon"}
     assert (profile["behaviour"]["orders_count"], profile["behaviour"]["revenue"]) == (2, 55.5)
     assert profile["loyalty"]["next_points_expiry"] == {"date": "2027-03-01", "points": 100}
-    assert (profile["value"], profile["sentiment"]["last_nps"]) == ({"rfm": {"r": 5}}, 9)
-    assert (profile["consent"], profile["segments"]) == ({"email:marketing": {"granted": True}}, ["vip"])
+    assert profile["value"] == {"rfm": {"r": 5, "segment": "champions"}, "lifecycle_stage": "active"}
+    assert profile["sentiment"]["last_nps"] == 9
+    assert profile["consent"] == {"email:marketing": {"granted": True}}
+    assert profile["memberships"] == ["rfm:champions", "lifecycle:active"]
     text = json.dumps(profile)
     assert "order_ids" not in text and "aggregates_version" not in text and "PROFILE#" not in text
 

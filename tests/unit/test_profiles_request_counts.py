@@ -18,8 +18,8 @@ from cdp.adapters.clients import reset_clients
 from cdp.adapters.identity_store import IdentityStore
 from cdp.adapters.profile_store import ProfileStore
 from cdp.identity.resolution import live_profile_ids, new_profile_item, resolve_batch
-from cdp.profiles.apply import apply_records
-from cdp.profiles.record_appliers import apply_entity_records
+from cdp.records.appliers import apply_entity_records
+from cdp.records.apply import apply_records
 
 from tests.unit.identity_tables import LEDGER, PROFILES, atomic_transactions, identity_tables
 
@@ -95,7 +95,7 @@ def test_a_customers_batch_of_new_people_costs_about_two_requests_a_person_and_n
     rows = [customer(number) for number in range(PEOPLE)]
     # When it is applied with its consent columns, as the ingest pipeline does
     counter.start()
-    outcome, erased = apply_entity_records(store, "customers", rows, "s3://raw/customers.csv", NOW, HORIZON)
+    outcome, erased = apply_entity_records(store, "customers", rows, "s3://raw/customers.csv", NOW, HORIZON, "salt")
     # Then new profiles are created 14 to a transaction (7 items each), each person's record is applied in one
     # transaction and both consents in another; every read is batched, 100 keys a request (erased digests,
     # identities for profiles then consents, live profiles, the profiles applied to, then consented to)
@@ -122,7 +122,7 @@ def test_new_profiles_created_together_survive_a_concurrent_writer_binding_one_i
 
     # When the batch is resolved
     with mock.patch.object(IdentityStore, "create_profiles", create_after_a_rival):
-        resolved = resolve_batch(store, people, "batch", NOW)
+        resolved = resolve_batch(store.identity, people, "batch", NOW)
     # Then the other three are created, and the third resolves to the rival's profile with its customer id bound
     assert resolved.profile_ids[2] == "rival"
     assert resolved.created == {resolved.profile_ids[n] for n in (0, 1, 3)}
@@ -161,7 +161,7 @@ def test_redirect_chains_are_followed_in_rounds_of_batched_reads(requests) -> No
         profiles.put_item(Item={**item, "redirect_to": target} if target else item)
     # When the live profile of each is asked for at once
     counter.start()
-    live = live_profile_ids(store, ["a1", "b1", "c1", "a2", "gone"])
+    live = live_profile_ids(store.identity, ["a1", "b1", "c1", "a2", "gone"])
     # Then each is followed to its end, one batched read per hop of the longest chain
     assert live == {"a1": "a3", "b1": "b2", "c1": "c1", "a2": "a3", "gone": None}
     assert dict(counter.by_operation) == {"BatchGetItem": 3}
@@ -170,12 +170,12 @@ def test_redirect_chains_are_followed_in_rounds_of_batched_reads(requests) -> No
 def test_a_known_person_merged_elsewhere_resolves_to_the_live_profile_without_single_reads(requests) -> None:
     # Given an anonymous visitor merged into a customer at login
     store, counter = requests
-    anonymous = resolve_batch(store, [[("anonymous_id", "anon-1")]], "e1", NOW).profile_ids[0]
-    customer_profile = resolve_batch(store, [[("customer_id", "C1")]], "f1", NOW).profile_ids[0]
-    resolve_batch(store, [[("customer_id", "C1"), ("anonymous_id", "anon-1")]], "login", NOW)
+    anonymous = resolve_batch(store.identity, [[("anonymous_id", "anon-1")]], "e1", NOW).profile_ids[0]
+    customer_profile = resolve_batch(store.identity, [[("customer_id", "C1")]], "f1", NOW).profile_ids[0]
+    resolve_batch(store.identity, [[("customer_id", "C1"), ("anonymous_id", "anon-1")]], "login", NOW)
     # When the anonymous id comes again
     counter.start()
-    resolved = resolve_batch(store, [[("anonymous_id", "anon-1")]], "e2", NOW)
+    resolved = resolve_batch(store.identity, [[("anonymous_id", "anon-1")]], "e2", NOW)
     # Then it resolves through the redirect with batched reads only
     assert anonymous != customer_profile
     assert resolved.profile_ids == [customer_profile]
@@ -208,7 +208,7 @@ def test_concurrent_per_profile_application_counts_every_record_once(requests) -
     ledger = boto3.resource("dynamodb").Table(LEDGER).scan()["Items"]
     assert len([item for item in ledger if item["entity"] == "orders"]) == 200
     people = [[("customer_id", f"C{number:05d}")] for number in range(40)]
-    profile_ids = resolve_batch(store, people, "check", NOW).profile_ids
+    profile_ids = resolve_batch(store.identity, people, "check", NOW).profile_ids
     assert [store.get_profile(str(profile_id))["orders_count"] for profile_id in profile_ids] == [5] * 40
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
-from cdp.adapters.event_bus import DomainEvent
+from cdp.events import DomainEvent
 from cdp.segments.compute import Membership, ProfileSegments, compute_segments
 from cdp.segments.rfm import NO_PURCHASES, SEGMENT_GRID, score_profiles
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -54,9 +55,9 @@ def calls_to_profiles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
         return Outcome(len(rows))
 
     monkeypatch.setattr(apply, "resolve_batch", resolve_batch)
-    monkeypatch.setattr(apply, "drop_erased", lambda store, rows: (rows, 0))
+    monkeypatch.setattr(apply, "drop_erased", lambda store, rows, salt: (rows, 0))
     monkeypatch.setattr(apply, "apply_checked_records", apply_checked_records)
-    monkeypatch.setattr(apply, "drop_erased_links", lambda store, links: links)
+    monkeypatch.setattr(apply, "drop_erased_links", lambda store, links, salt: links)
     return made
 
 
@@ -74,13 +75,15 @@ class FakeCurated:
 
 
 def _ports(register: FakeRegister, curated: FakeCurated | None = None) -> TrackingPorts:
+    stores = SimpleNamespace(identity=None, privacy=None)  # never reached: resolution and application are recorded
     return TrackingPorts(
-        store=object(),
+        store=stores,
         register=register,
         curated=curated or FakeCurated(),
         dedupe_window=WINDOW,
         backfill_horizon=timedelta(days=30),
         phone_region="GB",
+        salt="salt",
     )
 
 

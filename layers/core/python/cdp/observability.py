@@ -1,5 +1,6 @@
 """One logger, tracer and metrics for the platform, and one decorator order for every handler.
 
+The tracer records neither a handler's response nor its error (`observed_handler`): both can hold personal data.
 The shared logger never writes personal data: `PersonalDataFilter` erases, in the message, its arguments and every
 extra field, the values of personal keys (emails, phones, names, addresses, birthdays) and any email address or
 E.164-like phone number found in free text, before Powertools formats the record.
@@ -73,7 +74,12 @@ Handler = Callable[[Any, Any], Any]
 
 
 def observed_handler(handler: Handler) -> Handler:
-    """Log context, trace and flush metrics around a Lambda handler, in the same order everywhere."""
-    decorated = logger.inject_lambda_context(clear_state=True)(tracer.capture_lambda_handler(handler))
+    """Log context, trace and flush metrics around a Lambda handler, in the same order everywhere.
+
+    The tracer never records a handler's response nor its exception as trace metadata: responses hold personal
+    data (profiles, exports, consent), and traces are not a store of personal data.
+    """
+    traced = tracer.capture_lambda_handler(handler, capture_response=False, capture_error=False)
+    decorated = logger.inject_lambda_context(clear_state=True)(traced)
     decorated = metrics.log_metrics(raise_on_empty_metrics=False)(decorated)
     return functools.wraps(handler)(decorated)

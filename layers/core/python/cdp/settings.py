@@ -26,16 +26,22 @@ class ConfigurationError(RuntimeError):
     """A required environment variable is missing or malformed."""
 
 
-class CoreSettings(BaseModel):
-    """Resources every function needs."""
+class TableSettings(BaseModel):
+    """The two tables (all a read-only tool such as the rule preview needs)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     profiles_table: str = Field(alias="PROFILES_TABLE", min_length=1)
     ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
+
+
+class CoreSettings(TableSettings):
+    """Resources every function needs."""
+
     event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
     journey_trigger_horizon_days: int = Field(alias="JOURNEY_TRIGGER_HORIZON_DAYS", ge=0)
     default_phone_region: PhoneRegion = Field(alias="DEFAULT_PHONE_REGION")
+    erasure_salt_parameter: str = Field(alias="ERASURE_SALT_PARAMETER", min_length=1)  # an SSM SecureString's name
 
     @property
     def backfill_horizon(self) -> timedelta:
@@ -63,6 +69,15 @@ class IngestSettings(CoreSettings):
         return timedelta(days=self.natural_key_retention_days)
 
 
+class ErasureBuckets(CoreSettings):
+    """The buckets the asynchronous S3 part of erasure rewrites."""
+
+    raw_bucket: str = Field(alias="RAW_BUCKET", min_length=1)
+    curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
+    quarantine_bucket: str = Field(alias="QUARANTINE_BUCKET", min_length=1)
+    exports_bucket: str = Field(alias="PRIVACY_EXPORTS_BUCKET", min_length=1)
+
+
 class MessagingSettings(CoreSettings):
     """Where journey messages come from."""
 
@@ -70,7 +85,7 @@ class MessagingSettings(CoreSettings):
     unsubscribe_base_url: str = Field(alias="UNSUBSCRIBE_BASE_URL", min_length=8)
 
 
-SettingsT = TypeVar("SettingsT", bound=CoreSettings)
+SettingsT = TypeVar("SettingsT", bound=TableSettings)
 
 
 @cache

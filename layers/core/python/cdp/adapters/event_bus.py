@@ -1,24 +1,16 @@
-"""Publishes domain events to the platform's EventBridge bus, ten per request, retrying failed entries."""
+"""Publishes domain events (with their envelope, cdp.events) to the platform's EventBridge bus, ten per request, retrying failed entries."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
 from cdp.adapters.clients import client
+from cdp.events import DomainEvent
 from cdp.observability import logger
 
 MAX_ENTRIES_PER_REQUEST = 10
 MAX_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class DomainEvent:
-    source: str
-    detail_type: str
-    detail: dict[str, Any]
 
 
 class EventPublishError(RuntimeError):
@@ -31,7 +23,7 @@ def publish(bus_name: str, events: Iterable[DomainEvent]) -> int:
         {
             "Source": e.source,
             "DetailType": e.detail_type,
-            "Detail": json.dumps(e.detail, default=str),
+            "Detail": json.dumps(e.envelope(), default=str),
             "EventBusName": bus_name,
         }
         for e in events

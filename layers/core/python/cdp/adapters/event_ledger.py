@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 from cdp.adapters.clients import dynamodb_table
-from cdp.profiles.keys import message_id_key
-
-BATCH_GET_LIMIT = 100
+from cdp.adapters.dynamodb import batch_get_items
+from cdp.keys import message_id_key
 
 
 class MessageRegister:
@@ -24,21 +22,10 @@ class MessageRegister:
 
     def seen(self, source: str, message_ids: Iterable[str], now: datetime) -> set[str]:
         """Which of these ids this source sent before and whose window has not yet ended at `now`."""
-        wanted = list(dict.fromkeys(message_ids))
-        seen: set[str] = set()
         prefix = len(message_id_key(source, "")["pk"])
-        for start in range(0, len(wanted), BATCH_GET_LIMIT):
-            keys = [message_id_key(source, message_id) for message_id in wanted[start : start + BATCH_GET_LIMIT]]
-            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ProjectionExpression": "pk, expires_at"}}
-            while request:
-                response = self.table.meta.client.batch_get_item(RequestItems=request)
-                seen.update(
-                    item["pk"][prefix:]
-                    for item in response["Responses"].get(self.table_name, [])
-                    if int(item["expires_at"]) > now.timestamp()
-                )
-                request = response.get("UnprocessedKeys") or {}
-        return seen
+        keys = [message_id_key(source, message_id) for message_id in message_ids]
+        items = batch_get_items(self.table.meta.client, self.table_name, keys, attributes=("pk", "expires_at"))
+        return {item["pk"][prefix:] for item in items if int(item["expires_at"]) > now.timestamp()}
 
     def remember(self, source: str, message_ids: Iterable[str], received_at: datetime, window: timedelta) -> None:
         """Register applied ids with the time they were received; they count as replays until the window ends."""

@@ -12,7 +12,6 @@ releases the version's item never loses it).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +19,8 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import dynamodb_table
-from cdp.profiles.keys import file_key
+from cdp.ingest.ports import Claim
+from cdp.keys import file_key
 
 INGESTING = "ingesting"
 DONE = "done"
@@ -28,14 +28,6 @@ DONE = "done"
 
 class LeaseLost(RuntimeError):
     """Another invocation took this file over (our lease ran out): stop without recording anything."""
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The outcome of claiming a version: `claimed`, or `done` with its report, or `busy` (someone else's lease)."""
-
-    state: str
-    report: dict[str, Any] | None = None
 
 
 def _conditional_failed(error: ClientError) -> bool:

@@ -8,7 +8,7 @@ Items (ProfilesTable unless noted):
   profiles a split separated it from, never merged again automatically), and on a merged profile `redirect_to` /
   `merged_at` / `merge_edge`. Merges and splits also honour `aggregates_version`, the lock of record application.
 - `PROFILE#<id>` / `EDGE#<timestamp>#<edge id>`: an append-only identity edge (merge, unmerge, conflict, limit).
-- LedgerTable `RECORD#...` / `RECORD` (the record ledger, written by cdp.profiles.apply): `profile_id` is moved by
+- LedgerTable `RECORD#...` / `RECORD` (the record ledger, written by cdp.records.apply): `profile_id` is moved by
   merges and splits, in the same transaction as the aggregates of the profiles it leaves or joins; `merged_by` lists
   the merge edges that moved it, newest last, so a split takes back exactly what its merge brought.
 """
@@ -18,81 +18,34 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
-
 from cdp.adapters.clients import client, dynamodb_table
-from cdp.identity.moves import RecordMove
-from cdp.identity.rules import Identifier
-
-BATCH_GET_LIMIT = 100
-BY_PROFILE_INDEX = "ByProfile"
-MEMBER_PREFIX = "IDENTIFIER#"
-EDGE_PREFIX = "EDGE#"
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-class ConcurrentChange(RuntimeError):
-    """Another writer changed one of the profiles first; re-read and decide again.
-
-    `reasons`: the cancelled transaction's reason code per item; `moved_away`: ledger records (pks) a move found no
-    longer where it expected them.
-    """
-
-    def __init__(
-        self, message: str, reasons: tuple[str | None, ...] = (), moved_away: frozenset[str] = frozenset()
-    ) -> None:
-        super().__init__(message)
-        self.reasons = reasons
-        self.moved_away = moved_away
-
-
-def _wire(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _serializer.serialize(value) for name, value in item.items()}
-
-
-def profile_key(profile_id: str) -> dict[str, str]:
-    return {"pk": f"PROFILE#{profile_id}", "sk": "PROFILE"}
-
-
-def identity_key(identifier: Identifier) -> dict[str, str]:
-    return {"pk": f"IDENTITY#{identifier[0]}#{identifier[1]}", "sk": "IDENTITY"}
-
-
-def member_key(profile_id: str, identifier: Identifier) -> dict[str, str]:
-    return {"pk": f"PROFILE#{profile_id}", "sk": f"{MEMBER_PREFIX}{identifier[0]}#{identifier[1]}"}
-
-
-def count_attribute(identifier_type: str) -> str:
-    return f"identifier_count_{identifier_type}"
-
-
-def identifier_text(identifier: Identifier) -> str:
-    return f"{identifier[0]}#{identifier[1]}"
-
-
-def parse_identifier(text: str) -> Identifier:
-    identifier_type, _, value = text.partition("#")
-    return (identifier_type, value)
-
-
-def batch_get_items(
-    dynamodb: Any, table: str, keys: list[dict[str, str]], consistent: bool = False, attributes: Sequence[str] = ()
-) -> Iterator[dict[str, Any]]:
-    """BatchGetItem through a Table resource's client (plain values) in requests of 100 keys, duplicates dropped,
-    unprocessed keys asked again; `attributes` projects the items to those names."""
-    unique = list({(key["pk"], key["sk"]): key for key in keys}.values())
-    projection: dict[str, Any] = {"ConsistentRead": consistent}
-    if attributes:
-        names = {f"#a{position}": name for position, name in enumerate(attributes)}
-        projection.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
-    for start in range(0, len(unique), BATCH_GET_LIMIT):
-        request: dict[str, Any] = {table: {"Keys": unique[start : start + BATCH_GET_LIMIT], **projection}}
-        while request:
-            response = dynamodb.batch_get_item(RequestItems=request)
-            yield from response["Responses"].get(table, [])
-            request = response.get("UnprocessedKeys") or {}
+from cdp.adapters.dynamodb import (
+    batch_get_items,
+    plain,
+    profiles_reader,
+    query_items,
+    query_partition,
+    redirect_chains,
+    transact,
+    wire,
+)
+from cdp.canonical import Identifier
+from cdp.errors import ConcurrentChange
+from cdp.identity.ports import RecordMove
+from cdp.keys import (
+    BY_PROFILE_INDEX,
+    EDGE_PREFIX,
+    MEMBER_PREFIX,
+    count_attribute,
+    edge_key,
+    identifier_of_identity_pk,
+    identity_key,
+    member_key,
+    parse_identifier,
+    profile_key,
+    profile_pk,
+    record_key,
+)
 
 
 def _version_condition(profile: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -102,10 +55,6 @@ def _version_condition(profile: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     held = [f"{v} = :{v}" if v in profile else f"attribute_not_exists({v})" for v in versions]
     condition = " AND ".join(["attribute_exists(pk)", "attribute_not_exists(redirect_to)", *held])
     return condition, {f":{v}": profile[v] for v in versions if v in profile}
-
-
-def _cancelled(error: ClientError) -> bool:
-    return error.response["Error"]["Code"] in ("TransactionCanceledException", "ConditionalCheckFailedException")
 
 
 class IdentityStore:
@@ -123,8 +72,7 @@ class IdentityStore:
         keys = [identity_key(identifier) for identifier in identifiers]
         bound: dict[Identifier, str] = {}
         for item in batch_get_items(self.profiles.meta.client, self.profiles_table_name, keys):
-            _, identifier_type, value = item["pk"].split("#", 2)
-            bound[(identifier_type, value)] = item["profile_id"]
+            bound[identifier_of_identity_pk(item["pk"])] = item["profile_id"]
         return bound
 
     def get_profiles(self, profile_ids: Iterable[str], attributes: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
@@ -137,20 +85,24 @@ class IdentityStore:
     def get_profile(self, profile_id: str) -> dict[str, Any] | None:
         return self.profiles.get_item(Key=profile_key(profile_id), ConsistentRead=True).get("Item")
 
+    def live_profile_ids(self, profile_ids: Iterable[str]) -> dict[str, str | None]:
+        """The live profile each id is or was merged into (None: no such profile), following the redirect chains of
+        all of them at once: one round of consistent batched reads (profile id and redirect only) per hop."""
+        read = profiles_reader(self.profiles, attributes=("profile_id", "redirect_to"))
+        chains = redirect_chains(read, profile_ids)
+        return {profile_id: chain[-1]["profile_id"] if chain else None for profile_id, chain in chains.items()}
+
+    def profile_chain(self, profile_id: str) -> list[dict[str, Any]]:
+        """The profile items from `profile_id` to the live profile it is or was merged into (consistent reads)."""
+
+        def read(profile_ids: set[str]) -> dict[str, dict[str, Any]]:
+            items = (self.get_profile(pid) for pid in profile_ids)
+            return {item["profile_id"]: item for item in items if item is not None}
+
+        return redirect_chains(read, [profile_id])[profile_id]
+
     def _query_profile(self, profile_id: str, prefix: str, newest_first: bool = False) -> list[dict[str, Any]]:
-        paginator = client("dynamodb").get_paginator("query")
-        pages = paginator.paginate(
-            TableName=self.profiles_table_name,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": f"PROFILE#{profile_id}"}, ":prefix": {"S": prefix}},
-            ScanIndexForward=not newest_first,
-            ConsistentRead=True,
-        )
-        return [
-            {name: _deserializer.deserialize(value) for name, value in item.items()}
-            for page in pages
-            for item in page["Items"]
-        ]
+        return query_partition(self.profiles_table_name, profile_pk(profile_id), prefix, newest_first)
 
     def members(self, profile_id: str) -> list[Identifier]:
         """The identifiers a profile holds (its membership items)."""
@@ -164,18 +116,14 @@ class IdentityStore:
 
     def records_of(self, profile_id: str) -> list[dict[str, Any]]:
         """The profile's ledger records, through the ByProfile index."""
-        paginator = client("dynamodb").get_paginator("query")
-        pages = paginator.paginate(
-            TableName=self.ledger_table_name,
-            IndexName=BY_PROFILE_INDEX,
-            KeyConditionExpression="profile_id = :profile_id",
-            ExpressionAttributeValues={":profile_id": {"S": profile_id}},
+        return list(
+            query_items(
+                TableName=self.ledger_table_name,
+                IndexName=BY_PROFILE_INDEX,
+                KeyConditionExpression="profile_id = :profile_id",
+                ExpressionAttributeValues={":profile_id": {"S": profile_id}},
+            )
         )
-        return [
-            {name: _deserializer.deserialize(value) for name, value in item.items()}
-            for page in pages
-            for item in page["Items"]
-        ]
 
     def _scan(self, table: str, condition: str, values: dict[str, Any], projection: str | None = None) -> Iterator[Any]:
         """Every item of `table` matching the filter `condition`, in DynamoDB's wire format (paginated reads)."""
@@ -189,8 +137,7 @@ class IdentityStore:
     def scan_identities(self) -> Iterator[tuple[Identifier, str]]:
         """Every identity item as (identifier, profile id): the data a rule preview replays."""
         for item in self._scan(self.profiles_table_name, "sk = :sk", {":sk": {"S": "IDENTITY"}}):
-            _, identifier_type, value = item["pk"]["S"].split("#", 2)
-            yield (identifier_type, value), item["profile_id"]["S"]
+            yield identifier_of_identity_pk(item["pk"]["S"]), item["profile_id"]["S"]
 
     def scan_split_pairs(self) -> Iterator[tuple[str, str]]:
         """Every (profile id, profile id) pair a split separated (profile items' `split_from`)."""
@@ -203,29 +150,20 @@ class IdentityStore:
         """Every ledger record (pk `RECORD#...`) with its identifiers and profile id."""
         projection = "pk, profile_id, identifiers, applied_at"
         for item in self._scan(self.ledger_table_name, "begins_with(pk, :prefix)", {":prefix": {"S": "RECORD#"}}, projection):
-            yield {name: _deserializer.deserialize(value) for name, value in item.items()}
+            yield plain(item)
 
     # ------------------------------------------------------------------ writes
-    def _transact(self, writes: list[dict[str, Any]]) -> None:
-        try:
-            client("dynamodb").transact_write_items(TransactItems=writes)
-        except ClientError as error:
-            if _cancelled(error):
-                reasons = tuple(reason.get("Code") for reason in error.response.get("CancellationReasons", []))
-                raise ConcurrentChange(str(error), reasons) from error
-            raise
-
     def _put(self, item: dict[str, Any], condition: str = "attribute_not_exists(pk)") -> dict[str, Any]:
-        return {"Put": {"TableName": self.profiles_table_name, "Item": _wire(item), "ConditionExpression": condition}}
+        return {"Put": {"TableName": self.profiles_table_name, "Item": wire(item), "ConditionExpression": condition}}
 
     def create_profile(self, profile: dict[str, Any], identifiers: list[Identifier]) -> None:
         """Put a new profile with its identifiers in one transaction; ConcurrentChange if one was bound first."""
-        self._transact(self._creation(profile, identifiers))
+        transact(self._creation(profile, identifiers))
 
     def create_profiles(self, creations: list[tuple[dict[str, Any], list[Identifier]]]) -> None:
         """Put several new profiles with their identifiers in one transaction (at most 100 items in all): all or
         none; ConcurrentChange if any identifier was bound first."""
-        self._transact([write for profile, identifiers in creations for write in self._creation(profile, identifiers)])
+        transact([write for profile, identifiers in creations for write in self._creation(profile, identifiers)])
 
     def _creation(self, profile: dict[str, Any], identifiers: list[Identifier]) -> list[dict[str, Any]]:
         """The conditional puts that create a profile: its item (counts, identity version 1), identities, memberships."""
@@ -254,12 +192,12 @@ class IdentityStore:
         profile_update = {
             "Update": {
                 "TableName": self.profiles_table_name,
-                "Key": _wire(profile_key(profile_id)),
+                "Key": wire(profile_key(profile_id)),
                 "UpdateExpression": "ADD #count :one, identity_version :one SET updated_at = :now",
                 "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(redirect_to) "
                 "AND (attribute_not_exists(#count) OR #count < :limit)",
                 "ExpressionAttributeNames": {"#count": count},
-                "ExpressionAttributeValues": _wire({":one": 1, ":limit": limit, ":now": now}),
+                "ExpressionAttributeValues": wire({":one": 1, ":limit": limit, ":now": now}),
             }
         }
         writes = [
@@ -268,7 +206,7 @@ class IdentityStore:
             profile_update,
         ]
         try:
-            self._transact(writes)
+            transact(writes)
         except ConcurrentChange as change:
             if change.reasons[:1] == ("None",) and change.reasons[2:] == ("ConditionalCheckFailed",):
                 live = self.get_profile(profile_id)
@@ -280,7 +218,7 @@ class IdentityStore:
     def append_edge(self, profile_id: str, edge: dict[str, Any]) -> None:
         """Append an edge item; edges are never updated."""
         self.profiles.put_item(
-            Item={"pk": f"PROFILE#{profile_id}", "sk": f"{EDGE_PREFIX}{edge['at']}#{edge['edge_id']}", **edge},
+            Item={**edge_key(profile_id, edge["at"], edge["edge_id"]), **edge},
             ConditionExpression="attribute_not_exists(pk)",
         )
 
@@ -294,10 +232,10 @@ class IdentityStore:
         condition, condition_values = _version_condition(profile)
         update: dict[str, Any] = {
             "TableName": self.profiles_table_name,
-            "Key": _wire(profile_key(profile["profile_id"])),
+            "Key": wire(profile_key(profile["profile_id"])),
             "UpdateExpression": expression + (" REMOVE " + ", ".join(removals) if removals else ""),
             "ConditionExpression": condition,
-            "ExpressionAttributeValues": _wire({**values, **condition_values, ":now": now, ":one": 1}),
+            "ExpressionAttributeValues": wire({**values, **condition_values, ":now": now, ":one": 1}),
         }
         if names:
             update["ExpressionAttributeNames"] = names
@@ -317,15 +255,15 @@ class IdentityStore:
         condition, condition_values = _version_condition(loser)
         loser_update = {
             "TableName": self.profiles_table_name,
-            "Key": _wire(profile_key(loser["profile_id"])),
+            "Key": wire(profile_key(loser["profile_id"])),
             "UpdateExpression": "SET redirect_to = :to, merged_at = :now, merge_edge = :edge ADD identity_version :one",
             "ConditionExpression": condition,
-            "ExpressionAttributeValues": _wire(
+            "ExpressionAttributeValues": wire(
                 {**condition_values, ":to": survivor["profile_id"], ":now": now, ":edge": edge["edge_id"], ":one": 1}
             ),
         }
-        edge_item = {"pk": f"PROFILE#{survivor['profile_id']}", "sk": f"{EDGE_PREFIX}{now}#{edge['edge_id']}", **edge}
-        self._transact([{"Update": loser_update}, {"Update": survivor_update}, self._put(edge_item)])
+        edge_item = {**edge_key(survivor["profile_id"], now, edge["edge_id"]), **edge}
+        transact([{"Update": loser_update}, {"Update": survivor_update}, self._put(edge_item)])
 
     def restore(
         self,
@@ -341,40 +279,36 @@ class IdentityStore:
         restore = self._put(
             {**restored, **profile_key(restored["profile_id"])}, "redirect_to = :to AND identity_version = :version"
         )
-        restore["Put"]["ExpressionAttributeValues"] = _wire(
+        restore["Put"]["ExpressionAttributeValues"] = wire(
             {":to": survivor["profile_id"], ":version": redirected.get("identity_version", 0)}
         )
         survivor_update = self._versioned_update(survivor, survivor_values, edge["at"])
-        edge_item = {
-            "pk": f"PROFILE#{survivor['profile_id']}",
-            "sk": f"{EDGE_PREFIX}{edge['at']}#{edge['edge_id']}",
-            **edge,
-        }
-        self._transact([restore, {"Update": survivor_update}, self._put(edge_item)])
+        edge_item = {**edge_key(survivor["profile_id"], edge["at"], edge["edge_id"]), **edge}
+        transact([restore, {"Update": survivor_update}, self._put(edge_item)])
 
     def move_identifier(self, identifier: Identifier, from_profile: str, to_profile: str) -> bool:
         """Re-point an identity item and its membership; False if it no longer belonged to `from_profile`."""
         move = {
             "Update": {
                 "TableName": self.profiles_table_name,
-                "Key": _wire(identity_key(identifier)),
+                "Key": wire(identity_key(identifier)),
                 "UpdateExpression": "SET profile_id = :to",
                 "ConditionExpression": "profile_id = :from",
-                "ExpressionAttributeValues": _wire({":to": to_profile, ":from": from_profile}),
+                "ExpressionAttributeValues": wire({":to": to_profile, ":from": from_profile}),
             }
         }
         writes = [
             move,
-            {"Delete": {"TableName": self.profiles_table_name, "Key": _wire(member_key(from_profile, identifier))}},
+            {"Delete": {"TableName": self.profiles_table_name, "Key": wire(member_key(from_profile, identifier))}},
             {
                 "Put": {
                     "TableName": self.profiles_table_name,
-                    "Item": _wire({**member_key(to_profile, identifier), "profile_id": to_profile}),
+                    "Item": wire({**member_key(to_profile, identifier), "profile_id": to_profile}),
                 }
             },
         ]
         try:
-            self._transact(writes)
+            transact(writes)
         except ConcurrentChange:
             return False
         return True
@@ -386,10 +320,10 @@ class IdentityStore:
         return {
             "Update": {
                 "TableName": self.ledger_table_name,
-                "Key": _wire({"pk": move.pk, "sk": "RECORD"}),
+                "Key": wire(record_key(move.pk)),
                 "UpdateExpression": "SET profile_id = :to, merged_by = :after",
                 "ConditionExpression": condition,
-                "ExpressionAttributeValues": _wire(
+                "ExpressionAttributeValues": wire(
                     {
                         ":from": move.from_profile,
                         ":to": move.to_profile,
@@ -407,13 +341,13 @@ class IdentityStore:
         return {
             "Update": {
                 "TableName": self.profiles_table_name,
-                "Key": _wire(profile_key(profile["profile_id"])),
+                "Key": wire(profile_key(profile["profile_id"])),
                 "UpdateExpression": "SET "
                 + ", ".join(f"#v{i} = :v{i}" for i in range(len(values)))
                 + " ADD aggregates_version :one",
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": _wire(
+                "ExpressionAttributeValues": wire(
                     {**{f":v{i}": value for i, value in enumerate(values.values())}, **condition_values, ":one": 1}
                 ),
             }
@@ -429,7 +363,7 @@ class IdentityStore:
         writes = [self._record_move(move) for move in moves]
         writes += [self._aggregates_update(item, values) for item, values in profile_values]
         try:
-            self._transact(writes)
+            transact(writes)
         except ConcurrentChange as change:
             moved_away = frozenset(move.pk for move, code in zip(moves, change.reasons) if code == "ConditionalCheckFailed")
             raise ConcurrentChange(str(change), change.reasons, moved_away) from change

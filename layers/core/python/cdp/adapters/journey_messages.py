@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import dynamodb_table
-from cdp.profiles.keys import journey_message_key
-
-
-class JourneyStep(Protocol):
-    """Which message of which journey execution, for whom, on which channel."""
-
-    profile_id: str
-    journey: str
-    step: str
-    channel: str
-    execution_id: str
+from cdp.journeys.ports import JourneyStep
+from cdp.keys import journey_message_key
 
 
 class JourneyMessages:

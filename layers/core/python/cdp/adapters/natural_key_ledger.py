@@ -26,39 +26,22 @@ can take days), so the behaviour does not depend on the sweep. Items written wit
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client, dynamodb_table
+from cdp.canonical import IDENTIFIER_KEYED_ENTITIES
+from cdp.ingest.ports import FirstSeen
+from cdp.keys import natural_key_file_pk, natural_key_pk
 
-IDENTIFIER_KEYED_ENTITIES = ("customers", "consents")  # their natural keys hold customer ids, emails or phones
 BATCH_GET_LIMIT = 100
 TRANSACTION_LIMIT = 100
 SORT_KEY = "NATURALKEY"
 MAX_TRANSACTION_ATTEMPTS = 8
 PARALLEL_REQUESTS = 8  # chunks of one batch are read and written concurrently (boto3 clients are thread-safe)
 CONDITION = "attribute_not_exists(pk) OR expires_at <= :now OR claim = :claim"
-
-
-@dataclass(frozen=True)
-class FirstSeen:
-    """Where a natural key was first accepted."""
-
-    file_id: str
-    source_key: str
-    source_version: str
-    line: int
-
-
-def _pk(entity: str, natural_key: str) -> str:
-    return f"NATURALKEY#{entity}#{natural_key}"
-
-
-def _file_pk(file_id: str) -> str:
-    return f"NATURALKEYFILE#{file_id}"
 
 
 def _expired(item: dict[str, Any], now: int) -> bool:
@@ -124,7 +107,7 @@ class NaturalKeyLedger:
         client("dynamodb").put_item(
             TableName=self.table_name,
             Item={
-                "pk": {"S": _file_pk(self.owner.file_id)},
+                "pk": {"S": natural_key_file_pk(self.owner.file_id)},
                 "sk": {"S": SORT_KEY},
                 "source_key": {"S": self.owner.source_key},
                 "source_version": {"S": self.owner.source_version},
@@ -143,12 +126,12 @@ class NaturalKeyLedger:
             if "source_key" in item:
                 sources[claims[index][0]] = (item["source_key"]["S"], item["source_version"]["S"])
         unnamed = sorted({file_id for file_id, _ in claims.values()} - set(sources))
-        keys = [{"pk": {"S": _file_pk(file_id)}, "sk": {"S": SORT_KEY}} for file_id in unnamed]
+        keys = [{"pk": {"S": natural_key_file_pk(file_id)}, "sk": {"S": SORT_KEY}} for file_id in unnamed]
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             items, requests = self._get_items(keys[start : start + BATCH_GET_LIMIT])
             self.read_requests += requests
             for item in items:
-                sources[item["pk"]["S"].removeprefix(_file_pk(""))] = (item["source_key"]["S"], item["source_version"]["S"])
+                sources[item["pk"]["S"].removeprefix(natural_key_file_pk(""))] = (item["source_key"]["S"], item["source_version"]["S"])
         return {  # a file item already swept by TTL (clocks apart) leaves the object unnamed, never the row
             index: FirstSeen(file_id, *sources.get(file_id, ("", "")), line) for index, (file_id, line) in claims.items()
         }
@@ -168,8 +151,8 @@ class NaturalKeyLedger:
     def _read(self, natural_keys: list[str]) -> dict[str, dict[str, Any]]:
         """The unexpired claim items of these keys, by key (100 keys a request, concurrently)."""
         chunks = [natural_keys[start : start + BATCH_GET_LIMIT] for start in range(0, len(natural_keys), BATCH_GET_LIMIT)]
-        keys = ([{"pk": {"S": _pk(self.entity, key)}, "sk": {"S": SORT_KEY}} for key in chunk] for chunk in chunks)
-        prefix_length = len(_pk(self.entity, ""))
+        keys = ([{"pk": {"S": natural_key_pk(self.entity, key)}, "sk": {"S": SORT_KEY}} for key in chunk] for chunk in chunks)
+        prefix_length = len(natural_key_pk(self.entity, ""))
         found: dict[str, dict[str, Any]] = {}
         with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
             for items, requests in pool.map(self._get_items, keys):
@@ -183,7 +166,7 @@ class NaturalKeyLedger:
             "Put": {
                 "TableName": self.table_name,
                 "Item": {
-                    "pk": {"S": _pk(self.entity, natural_key)},
+                    "pk": {"S": natural_key_pk(self.entity, natural_key)},
                     "sk": {"S": SORT_KEY},
                     "claim": claim,
                     "expires_at": {"N": str(self.expires_at)},
@@ -227,9 +210,9 @@ def forget_identifiers(table_name: str, values: list[str]) -> int:
     (each a whole `#`-separated part of the key); returns how many were deleted."""
     if not values:
         return 0
-    prefixes = {f":e{i}": {"S": _pk(entity, "")} for i, entity in enumerate(IDENTIFIER_KEYED_ENTITIES)}
+    prefixes = {f":e{i}": {"S": natural_key_pk(entity, "")} for i, entity in enumerate(IDENTIFIER_KEYED_ENTITIES)}
     parts = {f":v{i}": {"S": f"#{value}#"} for i, value in enumerate(values)}
-    wholes = {f":w{i}": {"S": f"{_pk(entity, '')}{value}"} for i, (entity, value) in
+    wholes = {f":w{i}": {"S": f"{natural_key_pk(entity, '')}{value}"} for i, (entity, value) in
               enumerate((entity, value) for entity in IDENTIFIER_KEYED_ENTITIES for value in values)}  # fmt: skip
     pages = client("dynamodb").get_paginator("scan").paginate(
         TableName=table_name,

@@ -1,10 +1,11 @@
-"""S3 reads and writes for raw, quarantined and curated objects; raw objects are streamed, never read whole."""
+"""S3 reads and writes for raw, quarantined and curated objects (raw objects streamed, never read whole), and every
+version of a bucket listed or deleted for erasure. The module itself implements the object-store ports."""
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
@@ -12,6 +13,7 @@ from botocore.exceptions import ClientError
 from cdp.adapters.clients import client
 
 STREAM_BUFFER_BYTES = 1 << 20
+DELETE_BATCH = 1000
 
 
 class _StreamingBodiesReader(io.RawIOBase):
@@ -114,3 +116,21 @@ def read_parquet(bucket: str, key: str) -> Any:
 
     body = read_small_object(bucket, key)
     return None if body is None else pq.read_table(io.BytesIO(body))
+
+
+def object_versions(bucket: str, prefix: str = "") -> Iterator[dict[str, Any]]:
+    """Every version and delete marker in the bucket (or under a key prefix; paginated), each with Key, VersionId
+    and IsLatest."""
+    for page in client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        yield from page.get("Versions", [])
+        yield from page.get("DeleteMarkers", [])
+
+
+def delete_versions(bucket: str, versions: Iterable[tuple[str, str]]) -> int:
+    """Permanently delete these (key, version id) pairs, 1,000 a request; returns how many were deleted."""
+    pending = [{"Key": key, "VersionId": version_id} for key, version_id in versions]
+    for start in range(0, len(pending), DELETE_BATCH):
+        response = client("s3").delete_objects(Bucket=bucket, Delete={"Objects": pending[start : start + DELETE_BATCH]})
+        if response.get("Errors"):
+            raise RuntimeError(f"could not delete {len(response['Errors'])} object versions in {bucket}")
+    return len(pending)

@@ -14,34 +14,48 @@ container, and later lookups of as few digests go straight to the point reads.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import random
-import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client, dynamodb_table
-from cdp.adapters.identity_store import batch_get_items
+from cdp.adapters.dynamodb import (
+    batch_get_items,
+    live_item,
+    only_conditions_failed,
+    plain,
+    query_items,
+    query_partition,
+    transact,
+    wire,
+)
+from cdp.adapters.identity_store import IdentityStore
+from cdp.adapters.natural_key_ledger import forget_identifiers
 from cdp.adapters.profile_batches import for_each_profile
-from cdp.privacy.consent import ConsentChange, became_current, newest_per_key
-from cdp.profiles.keys import profile_key
+from cdp.canonical import Identifier
+from cdp.errors import ConcurrentChange
+from cdp.keys import (
+    BY_PROFILE_INDEX,
+    CONSENT_PREFIX,
+    ERASED_PARTITION,
+    consent_statement_key,
+    erased_key,
+    erasure_key,
+    profile_key,
+    profile_pk,
+)
+from cdp.privacy.ports import ConsentChange, ConsentPlan
+from cdp.retry import backoff
 
 STATEMENTS_PER_TRANSACTION = 99  # and the profile update: DynamoDB's 100 items per transaction
 CONSENT_ATTEMPTS = 25
-MAX_REDIRECTS = 16
-BY_PROFILE_INDEX = "ByProfile"
-ERASED_PARTITION = "ERASED"
 BATCH_GET_LIMIT = 100
 REGISTER_ITEMS_PER_RCU = 27  # a register item (digest, erasure id, time) is about 150 bytes; an RCU reads 4 KB
 _register_larger_than: dict[str, int] = {}  # per table: a register size this container has seen exceeded
-_deserializer = TypeDeserializer()
-_serializer = TypeSerializer()
 
 
 @cache
@@ -50,13 +64,8 @@ def erasure_salt(parameter_name: str) -> str:
     return str(client("ssm").get_parameter(Name=parameter_name, WithDecryption=True)["Parameter"]["Value"])
 
 
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in item.items()}
-
-
 def _statement_key(profile_id: str, change: ConsentChange) -> dict[str, str]:
-    digest = hashlib.sha256(f"{change.granted}#{change.source}".encode()).hexdigest()[:16]
-    return {"pk": f"PROFILE#{profile_id}", "sk": f"CONSENT#{change.value()['recorded_at']}#{change.key}#{digest}"}
+    return consent_statement_key(profile_id, change.value()["recorded_at"], change.key, f"{change.granted}#{change.source}")
 
 
 class PrivacyStore:
@@ -67,66 +76,78 @@ class PrivacyStore:
         self.ledger_table_name = ledger_table
         self.profiles = dynamodb_table(profiles_table)
         self.ledger = dynamodb_table(ledger_table)
+        self.identity = IdentityStore(profiles_table, ledger_table)
+
+    # ------------------------------------------------------------------ identity, as privacy needs it
+    def live_profile_ids(self, profile_ids: Iterable[str]) -> dict[str, str | None]:
+        return self.identity.live_profile_ids(profile_ids)
+
+    def find_bound(self, identifiers: Iterable[Identifier]) -> dict[Identifier, str]:
+        return self.identity.find_bound(identifiers)
 
     # ------------------------------------------------------------------ consent
     def record_consents_batch(
-        self, changes_by_profile: Mapping[str, list[ConsentChange]], now: datetime
+        self, changes_by_profile: Mapping[str, list[ConsentChange]], now: datetime, plan: ConsentPlan
     ) -> dict[str, list[bool]]:
         """record_consents for a batch's profiles: read together, 100 to a request, then written concurrently."""
         return for_each_profile(
             self.profiles,
             changes_by_profile,
-            lambda profile_id, profile: self.record_consents(profile_id, changes_by_profile[profile_id], now, profile),
+            lambda profile_id, profile: self.record_consents(profile_id, changes_by_profile[profile_id], now, plan, profile),
         )
 
     def record_consents(
-        self, profile_id: str, changes: list[ConsentChange], now: datetime, profile: dict[str, Any] | None = None
+        self,
+        profile_id: str,
+        changes: list[ConsentChange],
+        now: datetime,
+        plan: ConsentPlan,
+        profile: dict[str, Any] | None = None,
     ) -> list[bool]:
         """Record statements about one profile: each new one joins the history, the newest per key becomes current.
 
         One transaction per 99 statements (the history puts and one profile update, conditional on the stored
         times and history count read, and on the profile being live: a merged profile's redirect is followed).
         `profile`, when the caller has just read it consistently, saves the first read.
+        `plan(stored consent, changes)` says which entries to set (the domain's precedence rule).
         Returns, per change, whether it became the current statement for its key (a repeated change: once).
         """
         unique = list(dict.fromkeys(changes))
         current: dict[ConsentChange, bool] = {}
         for start in range(0, len(unique), STATEMENTS_PER_TRANSACTION):
             chunk = unique[start : start + STATEMENTS_PER_TRANSACTION]
-            profile_id, became = self._record_chunk(profile_id, chunk, now, None if start else profile)
+            profile_id, became = self._record_chunk(profile_id, chunk, now, plan, None if start else profile)
             current.update(zip(chunk, became))
         return [current.pop(change, False) for change in changes]
 
     def _record_chunk(
-        self, profile_id: str, changes: list[ConsentChange], now: datetime, profile: dict[str, Any] | None
+        self, profile_id: str, changes: list[ConsentChange], now: datetime, plan: ConsentPlan, profile: dict[str, Any] | None
     ) -> tuple[str, list[bool]]:
         new = list(changes)
         for attempt in range(CONSENT_ATTEMPTS):
-            item = profile if attempt == 0 and profile is not None else self.profile_consistently(profile_id)
+            if attempt == 0 and profile is not None and "redirect_to" not in profile:
+                item: dict[str, Any] | None = profile
+            else:
+                item = live_item(self.profiles, profile["redirect_to"] if attempt == 0 and profile else profile_id)
             if item is None:
                 return profile_id, [False] * len(changes)
-            if "redirect_to" in item:
-                profile_id = item["redirect_to"]
-                continue
+            profile_id = item["profile_id"]
             consent = item.get("consent") if isinstance(item.get("consent"), dict) else None
-            winners = newest_per_key(consent, changes)
+            winners = plan(consent, changes)
             new = [change for change in new if (consent or {}).get(change.key) != change.value()]
             if not new:
                 return profile_id, [False] * len(changes)
             writes = [self._statement_put(profile_id, change, now) for change in new]
             writes.append(self._consent_update(item, winners, len(new), now))
             try:
-                client("dynamodb").transact_write_items(TransactItems=writes)
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                transact(writes)
+            except ConcurrentChange as change:
+                if not only_conditions_failed(change):
                     raise
-                reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
-                if not all(code in ("None", "ConditionalCheckFailed", None) for code in reasons):
-                    raise
-                new = [change for change, code in zip(new, reasons) if code != "ConditionalCheckFailed"]
-                time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
+                new = [statement for statement, code in zip(new, change.reasons) if code != "ConditionalCheckFailed"]
+                backoff(attempt)
                 continue
-            return profile_id, [became_current(change, winners) for change in changes]
+            return profile_id, [winners.get(change.key) == change.value() for change in changes]
         raise RuntimeError(f"profile {profile_id} kept changing; consent not recorded")
 
     def _statement_put(self, profile_id: str, change: ConsentChange, now: datetime) -> dict[str, Any]:
@@ -134,7 +155,7 @@ class PrivacyStore:
         return {
             "Put": {
                 "TableName": self.profiles_table_name,
-                "Item": {name: _serializer.serialize(value) for name, value in item.items()},
+                "Item": wire(item),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
@@ -168,10 +189,10 @@ class PrivacyStore:
             assignments.append(f"consent.#k{n} = :v{n}")
         update: dict[str, Any] = {
             "TableName": self.profiles_table_name,
-            "Key": {name: _serializer.serialize(value) for name, value in profile_key(item["profile_id"]).items()},
+            "Key": wire(profile_key(item["profile_id"])),
             "UpdateExpression": "SET " + ", ".join(assignments) + " ADD consent_statements :statements",
             "ConditionExpression": " AND ".join(conditions),
-            "ExpressionAttributeValues": {name: _serializer.serialize(value) for name, value in values.items()},
+            "ExpressionAttributeValues": wire(values),
         }
         if names:
             update["ExpressionAttributeNames"] = names
@@ -179,23 +200,14 @@ class PrivacyStore:
 
     def consent_history(self, profile_id: str) -> list[dict[str, Any]]:
         """The profile's consent statements, oldest first."""
-        pages = client("dynamodb").get_paginator("query").paginate(
-            TableName=self.profiles_table_name,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": f"PROFILE#{profile_id}"}, ":prefix": {"S": "CONSENT#"}},
-            ConsistentRead=True,
-        )
-        return [_plain(item) for page in pages for item in page["Items"]]
+        return query_partition(self.profiles_table_name, profile_pk(profile_id), CONSENT_PREFIX)
 
     def profile_consistently(self, profile_id: str, follow_redirects: bool = False) -> dict[str, Any] | None:
         """The profile as last written (strongly consistent read), as a send decision needs it; with
         `follow_redirects`, the live profile it was merged into."""
-        for _ in range(MAX_REDIRECTS):
-            item = self.profiles.get_item(Key=profile_key(profile_id), ConsistentRead=True).get("Item")
-            if item is None or not follow_redirects or "redirect_to" not in item:
-                return item
-            profile_id = item["redirect_to"]
-        raise RuntimeError(f"redirect chain longer than {MAX_REDIRECTS} from {profile_id}")
+        if follow_redirects:
+            return live_item(self.profiles, profile_id)
+        return self.profiles.get_item(Key=profile_key(profile_id), ConsistentRead=True).get("Item")
 
     # ------------------------------------------------------------------ the erased register
     def erased_among(self, digests: Iterable[str]) -> set[str]:
@@ -235,43 +247,31 @@ class PrivacyStore:
 
     def erased_by_key(self, digests: Iterable[str]) -> set[str]:
         """Which of these digests are in the register, looked up by key (consistent BatchGetItem, 100 a request)."""
-        keys = [{"pk": ERASED_PARTITION, "sk": digest} for digest in digests]
+        keys = [erased_key(digest) for digest in digests]
         read = batch_get_items(self.profiles.meta.client, self.profiles_table_name, keys, consistent=True, attributes=("sk",))
         return {item["sk"] for item in read}
 
     def mark_erased(self, digests: Iterable[str], erasure_id: str, erased_at: str) -> None:
         with self.profiles.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
             for digest in digests:
-                batch.put_item(
-                    Item={"pk": ERASED_PARTITION, "sk": digest, "erasure_id": erasure_id, "erased_at": erased_at}
-                )
+                batch.put_item(Item={**erased_key(digest), "erasure_id": erasure_id, "erased_at": erased_at})
 
     # ------------------------------------------------------------------ a person's items
-    def _query(self, table: str, pk: str) -> Iterator[dict[str, Any]]:
-        pages = client("dynamodb").get_paginator("query").paginate(
-            TableName=table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": pk}},
-            ConsistentRead=True,
-        )
-        for page in pages:
-            yield from map(_plain, page["Items"])
-
     def profile_items(self, profile_id: str) -> list[dict[str, Any]]:
         """Every ProfilesTable item under `PROFILE#<id>`: profile, memberships, edges, journey messages."""
-        return list(self._query(self.profiles_table_name, f"PROFILE#{profile_id}"))
+        return query_partition(self.profiles_table_name, profile_pk(profile_id))
 
     def ledger_items(self, profile_id: str) -> list[dict[str, Any]]:
         """Every LedgerTable item of the profile: `PROFILE#<id>` items (orders, events) and its `RECORD#` records."""
-        items = list(self._query(self.ledger_table_name, f"PROFILE#{profile_id}"))
-        pages = client("dynamodb").get_paginator("query").paginate(
+        items = query_partition(self.ledger_table_name, profile_pk(profile_id))
+        records = query_items(
             TableName=self.ledger_table_name,
             IndexName=BY_PROFILE_INDEX,
             KeyConditionExpression="profile_id = :profile_id",
             ExpressionAttributeValues={":profile_id": {"S": profile_id}},
         )
         try:
-            items += [_plain(item) for page in pages for item in page["Items"]]
+            items += list(records)
         except ClientError as error:  # the record ledger's index is not deployed: no RECORD# items exist either
             if error.response["Error"]["Code"] not in ("ValidationException", "ResourceNotFoundException"):
                 raise
@@ -296,9 +296,19 @@ class PrivacyStore:
                 ":identity": {"S": "IDENTITY"}, ":segment": {"S": "SEGMENT#"}, ":edge": {"S": "EDGE#"}, **ids, **members
             },
         )
-        return [_plain(item) for page in pages for item in page["Items"]]
+        return [plain(item) for page in pages for item in page["Items"]]
 
-    def delete_items(self, table: str, items: Iterable[dict[str, Any]]) -> int:
+    def delete_profile_items(self, items: Iterable[dict[str, Any]]) -> int:
+        return self._delete_items(self.profiles_table_name, items)
+
+    def delete_ledger_items(self, items: Iterable[dict[str, Any]]) -> int:
+        return self._delete_items(self.ledger_table_name, items)
+
+    def forget_natural_keys(self, values: list[str]) -> int:
+        """Delete the natural-key items (customers, consents) whose key holds one of these identifier values."""
+        return forget_identifiers(self.ledger_table_name, values)
+
+    def _delete_items(self, table: str, items: Iterable[dict[str, Any]]) -> int:
         deleted = 0
         with dynamodb_table(table).batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
             for item in items:
@@ -319,18 +329,16 @@ class PrivacyStore:
 
     # ------------------------------------------------------------------ erasure status
     def put_erasure(self, erasure: dict[str, Any]) -> None:
-        self.profiles.put_item(Item={"pk": f"ERASURE#{erasure['erasure_id']}", "sk": "ERASURE", **erasure})
+        self.profiles.put_item(Item={**erasure_key(erasure["erasure_id"]), **erasure})
 
     def update_erasure(self, erasure_id: str, values: dict[str, Any]) -> None:
         names = {f"#v{i}": name for i, name in enumerate(values)}
         self.profiles.update_item(
-            Key={"pk": f"ERASURE#{erasure_id}", "sk": "ERASURE"},
+            Key=erasure_key(erasure_id),
             UpdateExpression="SET " + ", ".join(f"#v{i} = :v{i}" for i in range(len(values))),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues={f":v{i}": value for i, value in enumerate(values.values())},
         )
 
     def get_erasure(self, erasure_id: str) -> dict[str, Any] | None:
-        return self.profiles.get_item(Key={"pk": f"ERASURE#{erasure_id}", "sk": "ERASURE"}, ConsistentRead=True).get(
-            "Item"
-        )
+        return self.profiles.get_item(Key=erasure_key(erasure_id), ConsistentRead=True).get("Item")

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from cdp.adapters.identity_store import batch_get_items
-from cdp.profiles.keys import profile_key
+from cdp.adapters.dynamodb import batch_get_items
+from cdp.keys import profile_id_of, profile_key
 
 PARALLEL_PROFILES = 8
 Result = TypeVar("Result")
@@ -25,7 +25,7 @@ def for_each_profile(
     ids = list(profile_ids)
     keys = [profile_key(profile_id) for profile_id in ids]
     read = batch_get_items(profiles_table.meta.client, profiles_table.name, keys, consistent=True)
-    profiles = {item["pk"].removeprefix("PROFILE#"): item for item in read}
+    profiles = {profile_id_of(item["pk"]): item for item in read}
     with ThreadPoolExecutor(PARALLEL_PROFILES) as pool:
         results = pool.map(lambda profile_id: work(profile_id, profiles.get(profile_id)), ids)
         return dict(zip(ids, results, strict=True))

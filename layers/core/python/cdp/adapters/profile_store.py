@@ -5,28 +5,22 @@ Identity items, merges and splits live in `identity_store`; consent writes in `p
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
-from botocore.exceptions import ClientError
-
-from cdp.adapters.clients import client, dynamodb_table
+from cdp.adapters.clients import dynamodb_table
+from cdp.adapters.dynamodb import TRANSACTION_LIMIT, live_item, only_conditions_failed, transact, wire
+from cdp.adapters.identity_store import IdentityStore
+from cdp.adapters.privacy_store import PrivacyStore
 from cdp.adapters.profile_batches import for_each_profile
-from cdp.profiles.keys import profile_key
+from cdp.errors import ConcurrentChange
+from cdp.keys import profile_key
+from cdp.retry import backoff
 
-TRANSACTION_LIMIT = 100
 APPLY_ATTEMPTS = 25
 Item = dict[str, Any]
 ProfileChanges = Callable[[Item, list[Item]], Item]  # (profile item, new ledger items) -> attributes to set
-_serializer = TypeSerializer()
-
-
-def _serialise(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _serializer.serialize(value) for name, value in item.items()}
 
 
 def _stored_already(item: dict[str, Any], name: str, value: Any) -> bool:
@@ -34,7 +28,7 @@ def _stored_already(item: dict[str, Any], name: str, value: Any) -> bool:
     if name not in item:
         return False
     try:
-        return bool(_serializer.serialize(item[name]) == _serializer.serialize(value))
+        return bool(wire({name: item[name]}) == wire({name: value}))
     except (TypeError, ValueError):  # a value DynamoDB cannot hold as it is: let the update say so
         return False
 
@@ -46,6 +40,12 @@ class ProfileStore:
         self.profiles_table_name = profiles_table
         self.ledger_table_name = ledger_table
         self.profiles = dynamodb_table(profiles_table)
+        self.privacy = PrivacyStore(profiles_table, ledger_table)
+
+    @property
+    def identity(self) -> IdentityStore:
+        """Identity resolution's store over the same tables."""
+        return self.privacy.identity
 
     # ------------------------------------------------------------------ ledger records, exactly once
     def apply_ledger_batch(
@@ -88,19 +88,17 @@ class ProfileStore:
         self, profile_id: str, items: list[Item], changes: ProfileChanges, now: datetime, profile: Item | None
     ) -> list[Item]:
         for attempt in range(APPLY_ATTEMPTS):
-            if profile is None:
-                profile = self._read_profile(profile_id)
+            if profile is None or "redirect_to" in profile:
+                profile = live_item(self.profiles, profile["redirect_to"] if profile else profile_id)
             if profile is None:
                 raise LookupError(f"profile {profile_id} does not exist")
-            if "redirect_to" in profile:
-                profile_id, profile = profile["redirect_to"], None
-                continue
+            profile_id = profile["profile_id"]
             items = [{**item, "profile_id": profile_id} for item in items]
             writes = [
                 {
                     "Put": {
                         "TableName": self.ledger_table_name,
-                        "Item": _serialise(item),
+                        "Item": wire(item),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 }
@@ -108,19 +106,16 @@ class ProfileStore:
             ]
             writes.append(self._versioned_profile_update(profile, changes(profile, items), now))
             try:
-                client("dynamodb").transact_write_items(TransactItems=writes)
+                transact(writes)
                 return items
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "TransactionCanceledException":
+            except ConcurrentChange as change:
+                if not only_conditions_failed(change):
                     raise
-                reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
-                if reasons and not all(code in ("None", "ConditionalCheckFailed", None) for code in reasons):
-                    raise
-                items = [item for item, code in zip(items, reasons) if code != "ConditionalCheckFailed"]
+                items = [item for item, code in zip(items, change.reasons) if code != "ConditionalCheckFailed"]
                 if not items:
                     return []
                 profile = None
-                time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
+                backoff(attempt)
         raise RuntimeError(f"profile {profile_id} kept changing; records not applied")
 
     def _versioned_profile_update(
@@ -144,12 +139,12 @@ class ProfileStore:
         assignments = [f"#v{i} = :v{i}" for i in range(len(values))]
         update: dict[str, Any] = {
             "TableName": self.profiles_table_name,
-            "Key": _serialise(profile_key(profile["profile_id"])),
+            "Key": wire(profile_key(profile["profile_id"])),
             "UpdateExpression": "SET "
             + ", ".join([*assignments, "updated_at = :now"])
             + " ADD aggregates_version :one",
             "ConditionExpression": " AND ".join(conditions),
-            "ExpressionAttributeValues": _serialise(expression_values),
+            "ExpressionAttributeValues": wire(expression_values),
         }
         if names:
             update["ExpressionAttributeNames"] = names
@@ -158,10 +153,3 @@ class ProfileStore:
     # ------------------------------------------------------------------ reads
     def get_profile(self, profile_id: str) -> dict[str, Any] | None:
         return self.profiles.get_item(Key=profile_key(profile_id)).get("Item")
-
-    def _read_profile(self, profile_id: str) -> dict[str, Any] | None:
-        """A consistent read through the thread-safe client (applications run on several threads)."""
-        response = self.profiles.meta.client.get_item(
-            TableName=self.profiles_table_name, Key=profile_key(profile_id), ConsistentRead=True
-        )
-        return response.get("Item")  # type: ignore[no-any-return]

@@ -9,9 +9,8 @@ from typing import Any
 import pyarrow as pa
 
 from cdp.adapters.clients import dynamodb_table
-from cdp.profiles.keys import PROFILE_SK, profile_key, segment_member_key
-from cdp.segments.compute import Membership, ProfileSegments
-from cdp.segments.rfm import PROFILE_SCHEMA
+from cdp.keys import PROFILE_SK, profile_key, segment_member_key
+from cdp.segments.ports import PROFILE_SCHEMA, Membership, ProfileSegments
 
 SCANNED_ATTRIBUTES = (
     "profile_id", "created_at", "signed_up_at", "first_order_at", "first_cancelled_at", "last_order_at",

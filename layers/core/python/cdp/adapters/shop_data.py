@@ -19,15 +19,11 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client, dynamodb_table
-from cdp.adapters.object_store import write_bytes
-from cdp.adapters.object_versions import delete_versions, object_versions
+from cdp.adapters.object_store import delete_versions, object_versions, write_bytes
 from cdp.adapters.sources import forget_shop_secrets
+from cdp.keys import shop_pk
 
 DATA_REQUEST_PREFIX = "DATAREQUEST#"
-
-
-def shop_pk(shop: str) -> str:
-    return f"SHOP#{shop}"
 
 
 def export_prefix(shop: str) -> str:

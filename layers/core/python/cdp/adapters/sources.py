@@ -16,7 +16,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from cdp.adapters.clients import client, dynamodb_table, ssm_parameters
-from cdp.profiles.keys import source_key
+from cdp.errors import Unavailable
+from cdp.keys import source_key
 
 
 def find_source(profiles_table: str, write_key: str) -> dict[str, Any] | None:
@@ -34,7 +35,7 @@ SHOP_SECRETS_MAX_AGE_SECONDS = 300
 SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\.myshopify\.com")
 
 
-class ShopSecretsUnavailable(RuntimeError):
+class ShopSecretsUnavailable(Unavailable):
     """SSM could not be read (throttled or unavailable): the webhook should be retried later."""
 
 
@@ -49,7 +50,7 @@ def shop_secret(parameter_prefix: str, shop_domain: str) -> bytes | None:
             parameter_prefix.rstrip("/"), max_age=SHOP_SECRETS_MAX_AGE_SECONDS, decrypt=True
         )
     except GetParameterError as error:
-        raise ShopSecretsUnavailable("shop webhook secrets could not be read") from error
+        raise ShopSecretsUnavailable("temporarily unavailable, retry later") from error
     secret = shop_secrets.get(shop_domain)
     return str(secret).encode() if secret else None
 
@@ -65,3 +66,23 @@ def register_shop(parameter_prefix: str, shop_domain: str, secret: str) -> None:
         Name=f"{parameter_prefix}{shop_domain}", Value=secret, Type="SecureString", Overwrite=True
     )
     forget_shop_secrets()
+
+
+class WriteKeyDirectory:
+    """The tracking sources, found by their write key (stored hashed in the profiles table)."""
+
+    def __init__(self, profiles_table: str) -> None:
+        self.profiles_table = profiles_table
+
+    def find_source(self, write_key: str) -> dict[str, Any] | None:
+        return find_source(self.profiles_table, write_key)
+
+
+class ShopSecretStore:
+    """Shops' webhook signing secrets, SSM SecureStrings under `parameter_prefix`."""
+
+    def __init__(self, parameter_prefix: str) -> None:
+        self.parameter_prefix = parameter_prefix
+
+    def shop_secret(self, shop_domain: str) -> bytes | None:
+        return shop_secret(self.parameter_prefix, shop_domain)

@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from collections import Counter
@@ -27,11 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, count_attribute, identifier_text
-from cdp.identity.moves import RecordMove
+from cdp.errors import ConcurrentChange
+from cdp.identity.ports import IdentityRepository, RecordMove
 from cdp.identity.rules import Identifier, IdentityRules
+from cdp.keys import count_attribute, identifier_text
 from cdp.observability import logger
 from cdp.profiles.aggregates import AGGREGATE_ATTRIBUTES, aggregate_profile, fold_records
+from cdp.retry import backoff
 
 IDENTITY_ATTRIBUTES = frozenset(
     {
@@ -52,7 +53,6 @@ SEGMENT_ATTRIBUTES = frozenset({"rfm", "lifecycle_stage", "segments"})
 MOVES_PER_TRANSACTION = 98  # with up to two profile updates, within DynamoDB's 100 items per transaction
 MOVE_ATTEMPTS = 25
 INDEX_CATCH_UP_ATTEMPTS = 6
-MAX_REDIRECTS = 16
 
 
 @dataclass(frozen=True)
@@ -111,25 +111,15 @@ def _survivor_first(first: dict[str, Any], second: dict[str, Any]) -> bool:
     )
 
 
-def backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
-
-
-def live_profile(store: IdentityStore, profile_id: str) -> tuple[dict[str, Any], list[str]]:
+def live_profile(store: IdentityRepository, profile_id: str) -> tuple[dict[str, Any], list[str]]:
     """The live profile `profile_id` is or was merged into, and the merge edges on the way (oldest first)."""
-    edges: list[str] = []
-    for _ in range(MAX_REDIRECTS):
-        item = store.get_profile(profile_id)
-        if item is None:
-            raise LookupError(f"profile {profile_id} does not exist")
-        if "redirect_to" not in item:
-            return item, edges
-        edges.append(str(item.get("merge_edge", "")))
-        profile_id = item["redirect_to"]
-    raise RuntimeError(f"redirect chain longer than {MAX_REDIRECTS} from {profile_id}")
+    chain = store.profile_chain(profile_id)
+    if not chain:
+        raise LookupError(f"profile {profile_id} does not exist")
+    return chain[-1], [str(item.get("merge_edge", "")) for item in chain[:-1]]
 
 
-def indexed_records(store: IdentityStore, profile_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def indexed_records(store: IdentityRepository, profile_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The profile item and its ledger records, once the ByProfile index has caught up with its aggregates.
 
     The index is eventually consistent: a record applied just before may not be listed yet. The listing is taken
@@ -152,7 +142,7 @@ def indexed_records(store: IdentityStore, profile_id: str) -> tuple[dict[str, An
 
 
 def _refusal(
-    store: IdentityStore,
+    store: IdentityRepository,
     kept: str,
     other: str,
     linked_by: list[Identifier],
@@ -180,7 +170,7 @@ def _refusal(
 
 
 def merge_profiles(
-    store: IdentityStore,
+    store: IdentityRepository,
     rules: IdentityRules,
     kept: str,
     other: str,
@@ -211,7 +201,7 @@ def merge_profiles(
 
 
 def _refusal_reason(
-    store: IdentityStore, rules: IdentityRules, kept_item: dict[str, Any], other_item: dict[str, Any]
+    store: IdentityRepository, rules: IdentityRules, kept_item: dict[str, Any], other_item: dict[str, Any]
 ) -> str | None:
     """Why the rules refuse to merge these profiles, or None."""
     if _split_apart(store, kept_item, other_item):
@@ -226,7 +216,7 @@ def _refusal_reason(
 
 
 def _merge(
-    store: IdentityStore,
+    store: IdentityRepository,
     kept_item: dict[str, Any],
     other_item: dict[str, Any],
     linked_by: list[Identifier],
@@ -261,7 +251,7 @@ def _merge(
     return MergeEdge(edge["edge_id"], loser["profile_id"], survivor["profile_id"], cause, tuple(edge["identifiers"]))
 
 
-def _split_apart(store: IdentityStore, first: dict[str, Any], second: dict[str, Any]) -> bool:
+def _split_apart(store: IdentityRepository, first: dict[str, Any], second: dict[str, Any]) -> bool:
     """Did a split separate these two profiles (or profiles since merged into them)?"""
     for one, other in ((first, second), (second, first)):
         for profile_id in one.get("split_from") or []:
@@ -271,7 +261,7 @@ def _split_apart(store: IdentityStore, first: dict[str, Any], second: dict[str, 
 
 
 def move_profile_contents(
-    store: IdentityStore, from_profile: str, to_profile: str, identifiers: list[Identifier], edge_id: str
+    store: IdentityRepository, from_profile: str, to_profile: str, identifiers: list[Identifier], edge_id: str
 ) -> None:
     """Move identifiers, then every ledger record of the (redirected, so frozen) loser into the survivor.
 

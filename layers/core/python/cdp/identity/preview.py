@@ -5,22 +5,20 @@ item. It is replayed through the candidate rules (blocked values, limits, priori
 profiles a split separated never merging again) with an in-memory union of profiles, and the resulting groups are compared with today's profiles: a group holding
 evidence of several profiles is a merge, a profile whose evidence falls into several groups is a split.
 
-CLI (reads PROFILES_TABLE and LEDGER_TABLE, AWS credentials from the environment; prints JSON):
-    python -m cdp.identity.preview candidate-rules.json
+CLI (`cdp.preview_rules`; reads PROFILES_TABLE and LEDGER_TABLE, AWS credentials from the environment; prints JSON):
+    python -m cdp.preview_rules candidate-rules.json
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from cdp.adapters.identity_store import IdentityStore, parse_identifier
-from cdp.identity.rules import Identifier, IdentityRules, InvalidRules
+from cdp.identity.ports import IdentityHistory
+from cdp.identity.rules import Identifier, IdentityRules
+from cdp.keys import parse_identifier
 
 EXAMPLES = 5
 
@@ -129,27 +127,8 @@ def preview_rules(
     )
 
 
-def preview_store(store: IdentityStore, rules: IdentityRules) -> PreviewReport:
+def preview_store(store: IdentityHistory, rules: IdentityRules) -> PreviewReport:
     """Scan identity items and ledger records (reads only) and preview `rules` over them."""
     return preview_rules(
         list(store.scan_identities()), list(store.scan_records()), rules, list(store.scan_split_pairs())
     )
-
-
-def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m cdp.identity.preview candidate-rules.json", file=sys.stderr)
-        return 2
-    try:
-        with open(argv[0], encoding="utf-8") as rules_file:
-            rules = IdentityRules.from_json_text(rules_file.read())
-    except (OSError, InvalidRules) as error:
-        print(f"cannot use the rules: {error}", file=sys.stderr)
-        return 2
-    store = IdentityStore(os.environ["PROFILES_TABLE"], os.environ["LEDGER_TABLE"])
-    print(json.dumps(asdict(preview_store(store, rules)), indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

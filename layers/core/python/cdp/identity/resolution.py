@@ -1,4 +1,4 @@
-"""Identity resolution of a batch: which profile each input's identifiers belong to (issue 5: one person, one profile).
+"""Identity resolution of a batch: which profile each input's identifiers belong to (one person, one profile).
 
 `resolve_batch` reads every identifier of the batch at once, and the live profile behind each profile they are bound
 to (redirect chains followed in rounds of batched reads), then decides input by input in a canonical order
@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, identifier_text, parse_identifier
+from cdp.errors import ConcurrentChange
 from cdp.identity.merge import MergeEdge, merge_profiles
+from cdp.identity.ports import IdentityRepository, Redirects
 from cdp.identity.rules import DEFAULT_RULES, Identifier, IdentityRules
+from cdp.keys import identifier_text, parse_identifier
 from cdp.observability import logger
 from cdp.profiles.aggregates import aggregate_profile
 
-MAX_REDIRECTS = 16
 MAX_ATTEMPTS = 5
 TRANSACTION_ITEMS = 100  # DynamoDB's limit on the items of one TransactWriteItems
 CREATE_IDENTIFIERS = 49  # 1 profile + 2 items per identifier within one transaction
@@ -57,39 +58,14 @@ class _Creation:
         return 1 + 2 * len(self.kept)
 
 
-def identity_store_for(store: Any) -> IdentityStore:
-    """The identity adapter over the same tables as `store` (an IdentityStore, or any store naming both tables)."""
-    if isinstance(store, IdentityStore):
-        return store
-    return IdentityStore(store.profiles_table_name, store.ledger_table_name)
+def live_profile_ids(store: Redirects, profile_ids: Iterable[str]) -> dict[str, str | None]:
+    """The live profile each id is or was merged into (None: no such profile), all followed at once."""
+    return store.live_profile_ids(profile_ids)
 
 
-def live_profile_ids(store: Any, profile_ids: Iterable[str]) -> dict[str, str | None]:
-    """The live profile each id is or was merged into (None: no such profile), following the redirect chains of all
-    of them at once: one round of consistent batched reads (profile id and redirect only) per hop."""
-    identity = identity_store_for(store)
-    live: dict[str, str | None] = {}
-    hop = {profile_id: profile_id for profile_id in profile_ids}
-    for _ in range(MAX_REDIRECTS):
-        if not hop:
-            return live
-        items = identity.get_profiles(set(hop.values()), attributes=("profile_id", "redirect_to"))
-        following: dict[str, str] = {}
-        for profile_id, current in hop.items():
-            item = items.get(current)
-            if item is None or "redirect_to" not in item:
-                live[profile_id] = current if item is not None else None
-            else:
-                following[profile_id] = item["redirect_to"]
-        hop = following
-    if hop:
-        raise RuntimeError(f"redirect chain longer than {MAX_REDIRECTS} from {sorted(hop)[0]}")
-    return live
-
-
-def current_profile_id(store: Any, profile_id: str) -> str | None:
+def current_profile_id(store: Redirects, profile_id: str) -> str | None:
     """The live profile `profile_id` is or was merged into (following redirects); None if there is no such profile."""
-    return live_profile_ids(store, [profile_id])[profile_id]
+    return store.live_profile_ids([profile_id])[profile_id]
 
 
 def new_profile_item(profile_id: str, now: datetime) -> dict[str, Any]:
@@ -107,7 +83,7 @@ class _Resolver:
     """The state of one batch: bindings read once, kept current as the batch binds and creates."""
 
     def __init__(
-        self, store: IdentityStore, rules: IdentityRules, cause: str, now: datetime, bound: dict[Identifier, str]
+        self, store: IdentityRepository, rules: IdentityRules, cause: str, now: datetime, bound: dict[Identifier, str]
     ) -> None:
         self.store = store
         self.rules = rules
@@ -123,7 +99,7 @@ class _Resolver:
         """Learn the live profile behind each of these ids not known yet (batched reads; unknown ids stay as they are)."""
         unknown = {profile_id for profile_id in profile_ids if profile_id not in self.live}
         if unknown:
-            self.live.update({old: live or old for old, live in live_profile_ids(self.store, unknown).items()})
+            self.live.update({old: live or old for old, live in self.store.live_profile_ids(unknown).items()})
 
     def live_profile(self, profile_id: str) -> str:
         profile_id = self.replaced.get(profile_id, profile_id)
@@ -244,19 +220,15 @@ class _Resolver:
 
 
 def resolve_batch(
-    store: Any,
+    store: IdentityRepository,
     identifier_sets: list[list[Identifier]],
     cause: str,
     now: datetime,
     rules: IdentityRules = DEFAULT_RULES,
 ) -> ResolvedBatch:
-    """Resolve each input's identifiers to a profile id (None for a guest), creating, binding and merging as needed.
-
-    `store` is an IdentityStore or any store with `profiles_table_name` and `ledger_table_name` (the ProfileStore).
-    """
-    identity = identity_store_for(store)
+    """Resolve each input's identifiers to a profile id (None for a guest), creating, binding and merging as needed."""
     usable = [rules.usable(identifiers) for identifiers in identifier_sets]
-    resolver = _Resolver(identity, rules, cause, now, identity.find_bound(i for ids in usable for i in ids))
+    resolver = _Resolver(store, rules, cause, now, store.find_bound(i for ids in usable for i in ids))
     resolver.follow(resolver.bound.values())
     resolved: dict[tuple[Identifier, ...], str] = {}
     for identifiers in sorted(

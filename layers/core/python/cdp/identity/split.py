@@ -17,23 +17,26 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any
 
-from cdp.adapters.identity_store import ConcurrentChange, IdentityStore, count_attribute, parse_identifier
-from cdp.identity.merge import MOVE_ATTEMPTS, MOVES_PER_TRANSACTION, backoff, indexed_records
-from cdp.identity.moves import RecordMove
+from cdp.errors import ConcurrentChange, DomainError
+from cdp.identity.merge import MOVE_ATTEMPTS, MOVES_PER_TRANSACTION, indexed_records
+from cdp.identity.ports import IdentityRepository, RecordMove
+from cdp.keys import count_attribute, parse_identifier
 from cdp.observability import logger
 from cdp.profiles.aggregates import aggregate_profile, fold_records
+from cdp.retry import backoff
 
 RESTORE_ATTEMPTS = 10
 
 
-class SplitRefused(ValueError):
-    """The split cannot be made: no such live profile, no such merge, or it was already undone."""
+class SplitRefused(DomainError):
+    """The split cannot be made: no such live profile or merge (404), or it was already undone (409)."""
 
     def __init__(self, reason: str, status: int) -> None:
         super().__init__(reason)
-        self.status = status
+        self.status = HTTPStatus(status)
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def _returns(record: dict[str, Any], merge: dict[str, Any]) -> bool:
     return _arrived_for_loser_only(record, datetime.fromisoformat(merge["at"]), set(merge["identifiers"]))
 
 
-def _merge_to_undo(store: IdentityStore, survivor: str, edge_id: str | None) -> dict[str, Any]:
+def _merge_to_undo(store: IdentityRepository, survivor: str, edge_id: str | None) -> dict[str, Any]:
     edges = store.edges(survivor)
     undone = {edge.get("undoes") for edge in edges if edge["kind"] == "unmerge"}
     merges = [edge for edge in edges if edge["kind"] == "merge" and edge["to_profile"] == survivor]
@@ -86,7 +89,7 @@ def _merge_to_undo(store: IdentityStore, survivor: str, edge_id: str | None) -> 
 
 
 def _restore(
-    store: IdentityStore, profile_id: str, edge_id: str | None, cause: str, now: datetime
+    store: IdentityRepository, profile_id: str, edge_id: str | None, cause: str, now: datetime
 ) -> tuple[dict[str, Any], list[tuple[str, str]], dict[str, Any]]:
     """Put the loser back and mark both sides, retried while the survivor changes; (merge, identifiers, edge)."""
     for attempt in range(RESTORE_ATTEMPTS):
@@ -138,7 +141,7 @@ def _restore(
     raise SplitRefused("the profile kept changing while splitting; try again", 409)
 
 
-def _return_records(store: IdentityStore, survivor_id: str, loser_id: str, merge: dict[str, Any]) -> list[str]:
+def _return_records(store: IdentityRepository, survivor_id: str, loser_id: str, merge: dict[str, Any]) -> list[str]:
     """Move the returning records to the loser, both sides' aggregates set in the same transactions."""
     moved: list[str] = []
     survivor, records = indexed_records(store, survivor_id)
@@ -182,7 +185,7 @@ def _return_records(store: IdentityStore, survivor_id: str, loser_id: str, merge
 
 
 def split_profile(
-    store: IdentityStore, profile_id: str, edge_id: str | None, cause: str, now: datetime
+    store: IdentityRepository, profile_id: str, edge_id: str | None, cause: str, now: datetime
 ) -> SplitOutcome:
     """Undo one merge into `profile_id` (the latest not yet undone when `edge_id` is None)."""
     merge, moving, edge = _restore(store, profile_id, edge_id, cause, now)

@@ -14,8 +14,8 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp.adapters import object_store
 from cdp.clean.entities import EntitySpec
+from cdp.ingest.ports import ObjectStore
 
 PARALLEL_PUTS = 8  # a batch spread over many dates is many small objects
 BATCHES_PER_RANGE = 100_000  # batch numbers of a split file: range index x this + batch index within the range
@@ -53,6 +53,7 @@ def curated_key(entity: str, day: date, file_id: str, batch: int) -> str:
 
 
 def write_curated(
+    objects: ObjectStore,
     bucket: str, spec: EntitySpec, table: pa.Table, file_id: str, batch: int, ingest_date: date
 ) -> list[date]:
     """Write one batch's rows, one object per date partition (PARALLEL_PUTS at a time); returns those dates."""
@@ -65,7 +66,7 @@ def write_curated(
         offset += count["counts"]
 
     def put(part: tuple[date, pa.Table]) -> None:
-        object_store.write_parquet(bucket, curated_key(spec.name, part[0], file_id, batch), part[1])
+        objects.write_parquet(bucket, curated_key(spec.name, part[0], file_id, batch), part[1])
 
     with ThreadPoolExecutor(PARALLEL_PUTS) as pool:
         list(pool.map(put, parts))

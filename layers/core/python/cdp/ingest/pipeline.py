@@ -34,22 +34,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp.adapters import object_store
-from cdp.adapters.file_ledger import FileLedger
-from cdp.adapters.natural_key_ledger import FirstSeen, NaturalKeyLedger
-from cdp.adapters.profile_store import ProfileStore
-from cdp.adapters.state_machines import start_execution
 from cdp.clean.entities import ENTITIES, EntitySpec
 from cdp.clean.table import Rejection, UnreadableFile, clean_table
 from cdp.ingest.accounting import FileReport
 from cdp.ingest.curated import batch_number, file_id_of, with_lineage, write_curated
 from cdp.ingest.file_reader import RawRows, ReadOptions, read_batches
 from cdp.ingest.mappings import MANIFEST_SUFFIX, SourceMapping, apply_mapping, manifest_key, mapping_for
-from cdp.ingest.queued_batches import CuratedBatch, SourceObject, queue_for_profiles
+from cdp.ingest.ports import FirstSeen, IngestPorts, NaturalKeys, ObjectStore
+from cdp.ingest.queued_batches import CuratedBatch, SourceObject
 from cdp.ingest.ranges import ByteRange, plan_ranges, whole_object
 from cdp.observability import logger
 from cdp.privacy.erase_objects import Matcher
-from cdp.privacy.erasure import current_salt, privacy_store_for
 from cdp.settings import IngestSettings
 
 DUPLICATE_OF_EARLIER_FILE = "duplicate_of_earlier_file"
@@ -96,8 +91,8 @@ def _safe_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", key)
 
 
-def _manifest_of(dropped: DroppedFile) -> dict[str, Any] | None:
-    body = object_store.read_small_object(dropped.bucket, manifest_key(dropped.key))
+def _manifest_of(objects: ObjectStore, dropped: DroppedFile) -> dict[str, Any] | None:
+    body = objects.read_small_object(dropped.bucket, manifest_key(dropped.key))
     if body is None:
         return None
     try:
@@ -114,8 +109,10 @@ def _header_safe(text: str, limit: int) -> str:
     return re.sub(r"[^\x20-\x7e]", "?", text[:limit])
 
 
-def _quarantine_whole_file(settings: IngestSettings, dropped: DroppedFile, fault: UnreadableFile) -> None:
-    object_store.copy_object(
+def _quarantine_whole_file(
+    objects: ObjectStore, settings: IngestSettings, dropped: DroppedFile, fault: UnreadableFile
+) -> None:
+    objects.copy_object(
         dropped.bucket,
         dropped.key,
         dropped.version_id,
@@ -155,14 +152,14 @@ def _natural_keys(spec: EntitySpec, accepted: pa.Table) -> list[str]:
 class _FileRun:
     """Everything one pass over a file (or one range of it) needs, and its running report."""
 
+    ports: IngestPorts
     dropped: DroppedFile
     settings: IngestSettings
     now: datetime
     byte_range: ByteRange
     mapping: SourceMapping
     spec: EntitySpec
-    keys: NaturalKeyLedger
-    store: ProfileStore
+    keys: NaturalKeys
     report: FileReport
 
     def lines_of(self, raw: RawRows) -> pa.Array:
@@ -194,14 +191,15 @@ class _FileRun:
         report.rows_quarantined += len(quarantined)
         report.quarantine_reasons = dict(Counter(report.quarantine_reasons) + Counter(r["reason"] for r in quarantined))
         if quarantined:
-            object_store.write_json_lines(
+            self.ports.objects.write_json_lines(
                 self.settings.quarantine_bucket, f"rows/{spec.name}/{dropped.file_id}-{batch:06d}.jsonl", quarantined
             )
         if accepted.num_rows:
             curated = with_lineage(accepted, dropped.key, dropped.version)
-            days = write_curated(self.settings.curated_bucket, spec, curated, dropped.file_id, batch, self.now.date())
-            queue_for_profiles(
-                self.settings.profile_batches_queue_url,
+            days = write_curated(
+                self.ports.objects, self.settings.curated_bucket, spec, curated, dropped.file_id, batch, self.now.date()
+            )
+            self.ports.queue_batch(
                 CuratedBatch(
                     source=SourceObject(bucket=dropped.bucket, key=dropped.key, version=dropped.version),
                     entity=spec.name,
@@ -210,7 +208,7 @@ class _FileRun:
                     batch=batch,
                     days=days,
                     ingested_at=self.now,
-                ),
+                ).model_dump(mode="json")
             )
             report.profile_batches += 1
 
@@ -223,9 +221,13 @@ class _FileRun:
         against the erased register as it is now (Matcher.of_erased_among: usually one Query of the small register);
         the rows are then matched column-wise against the erased digests found.
         """
-        store = privacy_store_for(self.store)
-        records = [record["row"] for record in quarantined]
-        matcher = Matcher.of_erased_among(store, current_salt(), accepted, records, self.settings.default_phone_region)
+        matcher = Matcher.of_erased_among(
+            self.ports.erased,
+            self.ports.salt,
+            accepted,
+            [record["row"] for record in quarantined],
+            self.settings.default_phone_region,
+        )
         if matcher is None:
             return accepted, quarantined
         kept = [
@@ -270,6 +272,7 @@ class _FileRun:
 
 
 def ingest_range(
+    ports: IngestPorts,
     dropped: DroppedFile,
     settings: IngestSettings,
     now: datetime,
@@ -281,30 +284,24 @@ def ingest_range(
     read_up_to_line = byte_range.line_offset
     run: _FileRun | None = None
     try:
-        mapping = mapping_for(dropped.key, _manifest_of(dropped)).with_phone_region(settings.default_phone_region)
+        mapping = mapping_for(dropped.key, _manifest_of(ports.objects, dropped)).with_phone_region(settings.default_phone_region)
         spec = ENTITIES[mapping.entity]
         report.entity = spec.name
         run = _FileRun(
+            ports=ports,
             dropped=dropped,
             settings=settings,
             now=now,
             byte_range=byte_range,
             mapping=mapping,
             spec=spec,
-            keys=NaturalKeyLedger(
-                settings.ledger_table,
-                spec.name,
-                FirstSeen(dropped.file_id, dropped.key, dropped.version, 0),
-                now,
-                settings.natural_key_retention,
-            ),
-            store=ProfileStore(settings.profiles_table, settings.ledger_table),
+            keys=ports.natural_keys(spec.name, FirstSeen(dropped.file_id, dropped.key, dropped.version, 0), now),
             report=report,
         )
         ranges: list[tuple[int, int | None]] = [(0, byte_range.header_end - 1)] if byte_range.header_end else []
         if byte_range.start or byte_range.end is not None:
             ranges.append((byte_range.start, byte_range.end))
-        with object_store.open_object(dropped.bucket, dropped.key, dropped.version_id, ranges or None) as stream:
+        with ports.objects.open_object(dropped.bucket, dropped.key, dropped.version_id, ranges or None) as stream:
             declared = {**mapping.read_options, **byte_range.read_options}  # as the planner chose for every range
             options = ReadOptions.for_key(dropped.key, declared, batch_bytes=settings.batch_bytes)
             for batch_index, raw in enumerate(read_batches(stream, options)):
@@ -317,7 +314,7 @@ def ingest_range(
                 read_up_to_line = max(read_up_to_line, last_line or 0)
                 renew_lease()
     except UnreadableFile as fault:
-        _quarantine_whole_file(settings, dropped, fault)
+        _quarantine_whole_file(ports.objects, settings, dropped, fault)
         report.file_error, report.file_error_detail = fault.reason, fault.detail or None
         report.unread_from_line = read_up_to_line + 1
         logger.warning(
@@ -330,10 +327,12 @@ def ingest_range(
     return report
 
 
-def ingest_dropped_file(dropped: DroppedFile, settings: IngestSettings, now: datetime, owner: str) -> FileReport:
+def ingest_dropped_file(
+    ports: IngestPorts, dropped: DroppedFile, settings: IngestSettings, now: datetime, owner: str
+) -> FileReport:
     """Ingest one object version exactly once: itself, or (above the size threshold) through the state machine."""
-    ledger = FileLedger(settings.ledger_table)
-    size = object_store.object_size(dropped.bucket, dropped.key, dropped.version_id)
+    ledger = ports.files
+    size = ports.objects.object_size(dropped.bucket, dropped.key, dropped.version_id)
     large = size > settings.large_file_threshold_bytes and bool(settings.large_file_state_machine_arn)
     if large:
         owner = large_file_owner(dropped)
@@ -345,7 +344,7 @@ def ingest_dropped_file(dropped: DroppedFile, settings: IngestSettings, now: dat
     if claim.state == "busy":
         raise FileBeingIngested(f"{dropped.key}@{dropped.version} is being ingested by another invocation")
     if large:
-        execution = start_execution(settings.large_file_state_machine_arn, dropped.file_id, {"file": dropped.as_dict()})
+        execution = ports.start_large_file(dropped.file_id, {"file": dropped.as_dict()})
         logger.info("large file handed to the state machine", extra={"key": dropped.key, "size": size})
         return FileReport(
             key=dropped.key,
@@ -356,6 +355,7 @@ def ingest_dropped_file(dropped: DroppedFile, settings: IngestSettings, now: dat
         )
     try:
         report = ingest_range(
+            ports,
             dropped,
             settings,
             now,
@@ -376,32 +376,36 @@ def large_file_owner(dropped: DroppedFile) -> str:
     return f"execution:{dropped.file_id}"
 
 
-def plan_file_ranges(dropped: DroppedFile, settings: IngestSettings) -> list[ByteRange]:
+def plan_file_ranges(ports: IngestPorts, dropped: DroppedFile, settings: IngestSettings) -> list[ByteRange]:
     """Split the object into ranges of about INGEST_RANGE_BYTES at record starts (one range if it cannot be split,
     or if its mapping or declared options are at fault: that range's ingest then reports the fault)."""
-    size = object_store.object_size(dropped.bucket, dropped.key, dropped.version_id)
+    size = ports.objects.object_size(dropped.bucket, dropped.key, dropped.version_id)
     try:
-        declared = mapping_for(dropped.key, _manifest_of(dropped)).read_options
+        declared = mapping_for(dropped.key, _manifest_of(ports.objects, dropped)).read_options
         options = ReadOptions.for_key(dropped.key, declared, batch_bytes=settings.batch_bytes)
     except UnreadableFile:
         return [whole_object()]
-    with object_store.open_object(dropped.bucket, dropped.key, dropped.version_id) as stream:
+    with ports.objects.open_object(dropped.bucket, dropped.key, dropped.version_id) as stream:
         return plan_ranges(stream, size, settings.range_bytes, options)
 
 
-def ingest_file_range(dropped: DroppedFile, settings: IngestSettings, now: datetime, byte_range: ByteRange) -> FileReport:
+def ingest_file_range(
+    ports: IngestPorts, dropped: DroppedFile, settings: IngestSettings, now: datetime, byte_range: ByteRange
+) -> FileReport:
     """One Map item: ingest the range and record its accounting (a retried range overwrites its record)."""
-    report = ingest_range(dropped, settings, now, byte_range)
-    FileLedger(settings.ledger_table).record_range(
+    report = ingest_range(ports, dropped, settings, now, byte_range)
+    ports.files.record_range(
         dropped.bucket, dropped.key, dropped.version, byte_range.index, report.as_dict()
     )
     return report
 
 
-def finish_large_file(dropped: DroppedFile, settings: IngestSettings, error: str | None) -> FileReport:
+def finish_large_file(
+    ports: IngestPorts, dropped: DroppedFile, settings: IngestSettings, error: str | None
+) -> FileReport:
     """Sum the recorded range reports into the file's report and finish the claim. A failed execution is recorded
     with its error and the whole file quarantined; ranges that never finished are then missing from the sums."""
-    ledger = FileLedger(settings.ledger_table)
+    ledger = ports.files
     report = FileReport(key=dropped.key, entity=None, version=dropped.version, file_id=dropped.file_id, ranges=0)
     for range_report in ledger.range_reports(dropped.bucket, dropped.key, dropped.version):
         part = FileReport.from_dict(range_report)
@@ -410,7 +414,7 @@ def finish_large_file(dropped: DroppedFile, settings: IngestSettings, error: str
         report.ranges += 1
     if error is not None and report.file_error is None:
         fault = UnreadableFile("large_file_failed", error)
-        _quarantine_whole_file(settings, dropped, fault)
+        _quarantine_whole_file(ports.objects, settings, dropped, fault)
         report.file_error = fault.reason
     report.check()
     ledger.finish(dropped.bucket, dropped.key, dropped.version, large_file_owner(dropped), report.as_dict())

@@ -13,23 +13,18 @@ was curated are dropped before applying (erasure also rewrites the curated objec
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pyarrow as pa
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from cdp.adapters import object_store
-from cdp.adapters.event_bus import publish
-from cdp.adapters.file_ledger import FileLedger
-from cdp.adapters.profile_store import ProfileStore
-from cdp.adapters.work_queue import send_json
 from cdp.clean.entities import ENTITIES
 from cdp.ingest.curated import curated_key
+from cdp.ingest.ports import CuratedBatchPorts, ObjectStore
 from cdp.observability import logger
-from cdp.profiles.apply import ProfileOutcome
-from cdp.profiles.record_appliers import apply_entity_records
-from cdp.settings import CoreSettings
+from cdp.records.appliers import apply_entity_records
+from cdp.records.apply import ProfileOutcome
 
 
 class SourceObject(BaseModel):
@@ -70,15 +65,11 @@ class CuratedBatch(BaseModel):
         return f"s3://{self.source.bucket}/{self.source.key}"
 
 
-def queue_for_profiles(queue_url: str, batch: CuratedBatch) -> None:
-    send_json(queue_url, batch.model_dump(mode="json"))
-
-
-def curated_rows(batch: CuratedBatch) -> list[dict[str, Any]]:
+def curated_rows(objects: ObjectStore, batch: CuratedBatch) -> list[dict[str, Any]]:
     """The batch's rows as the file function accepted them, in file order (objects since deleted count as empty)."""
     tables = []
     for key in batch.curated_keys():
-        table = object_store.read_parquet(batch.curated_bucket, key)
+        table = objects.read_parquet(batch.curated_bucket, key)
         if table is None:
             logger.warning("curated object of a queued batch is gone", extra={"key": key})
         elif table.num_rows:
@@ -89,15 +80,17 @@ def curated_rows(batch: CuratedBatch) -> list[dict[str, Any]]:
     return rows.to_pylist()  # type: ignore[no-any-return]
 
 
-def apply_curated_batch(batch: CuratedBatch, settings: CoreSettings) -> tuple[ProfileOutcome, int]:
+def apply_curated_batch(
+    ports: CuratedBatchPorts, batch: CuratedBatch, backfill_horizon: timedelta
+) -> tuple[ProfileOutcome, int]:
     """Apply one queued batch to profiles, publish its domain events and mark it applied on the file ledger;
     returns the outcome and how many rows were dropped because their person has been erased since."""
-    store = ProfileStore(settings.profiles_table, settings.ledger_table)
+    rows = curated_rows(ports.objects, batch)
     outcome, erased = apply_entity_records(
-        store, batch.entity, curated_rows(batch), batch.source_uri, batch.ingested_at, settings.backfill_horizon
+        ports.profiles, batch.entity, rows, batch.source_uri, batch.ingested_at, backfill_horizon, ports.salt
     )
-    publish(settings.event_bus_name, outcome.events)
-    FileLedger(settings.ledger_table).record_profile_batch(
+    ports.publish(outcome.events)
+    ports.files.record_profile_batch(
         batch.source.bucket, batch.source.key, batch.source.version, batch.batch
     )
     return outcome, erased

@@ -67,8 +67,6 @@ def decide(
         return Decision(False, f"no_{CHANNEL_ADDRESS[request.channel]}")
     if not consent_granted(profile.get("consent"), request.channel, request.purpose):
         return Decision(False, "no_consent")
-    if profile.get("suppressed", {}).get(request.channel):
-        return Decision(False, "suppressed")
     rules = request.rules
     if rules.max_signup_age_days is not None:
         signed_up_at = profile.get("signed_up_at")

@@ -3,17 +3,16 @@ deliver, mark sent. The profile is read after the claim, so a consent withdrawn 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from pydantic import Field
 
-from cdp.adapters import message_senders
-from cdp.adapters.journey_messages import JourneyMessages
 from cdp.journeys.eligibility import Decision, EligibilityRequest, decide
+from cdp.journeys.ports import JourneyMessageLog, ReadProfile
 from cdp.messaging.mime import marketing_email
+from cdp.messaging.ports import MessageSender
 from cdp.messaging.templates import render_email, render_sms
 from cdp.settings import MessagingSettings
 
@@ -27,10 +26,10 @@ def unsubscribe_url(base_url: str, profile_id: str, channel: str) -> str:
     return f"{base_url}?{urlencode({'profile': profile_id, 'channel': channel})}"
 
 
-def check_step(
-    request: EligibilityRequest, profile: dict[str, Any] | None, messages: JourneyMessages, now: datetime
-) -> Decision:
-    """Decide whether the step may message the profile now, recording why not (unless it was already sent)."""
+def check_step(request: EligibilityRequest, read_profile: ReadProfile, messages: JourneyMessageLog, now: datetime) -> Decision:
+    """Decide whether the step may message the profile (read strongly consistently, redirects followed) now,
+    recording why not (unless it was already sent)."""
+    profile = read_profile(request.profile_id)
     decision = decide(request, profile, messages.get(request.profile_id, request.journey, request.step), now)
     if not decision.eligible and decision.reason != "already_sent":
         messages.record_suppressed(request, decision.reason, now)
@@ -39,8 +38,9 @@ def check_step(
 
 def send_step_message(
     request: SendRequest,
-    read_profile: Callable[[str], dict[str, Any] | None],
-    messages: JourneyMessages,
+    read_profile: ReadProfile,
+    messages: JourneyMessageLog,
+    sender: MessageSender,
     settings: MessagingSettings,
     now: datetime,
 ) -> dict[str, Any]:
@@ -56,12 +56,12 @@ def send_step_message(
     if request.channel == "email":
         link = unsubscribe_url(settings.unsubscribe_base_url, request.profile_id, "email")
         rendered = render_email(request.template, profile, link)
-        message_id = message_senders.send_email(
+        message_id = sender.send_email(
             settings.sender_email,
             profile["email"],
             marketing_email(settings.sender_email, profile["email"], rendered, link),
         )
     else:
-        message_id = message_senders.send_sms(profile["phone"], render_sms(request.template, profile))
+        message_id = sender.send_sms(profile["phone"], render_sms(request.template, profile))
     messages.mark_sent(request.profile_id, request.journey, request.step, message_id, now)
     return {"status": "sent", "reason": "sent", "message_id": message_id}

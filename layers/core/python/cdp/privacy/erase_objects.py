@@ -20,16 +20,17 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cdp.adapters import object_store, object_versions
-from cdp.adapters.privacy_store import PrivacyStore
+from cdp.errors import NotFound
 from cdp.identity.rules import DEFAULT_RULES
 from cdp.privacy.erasure import ERASABLE_COLUMNS, identifier_digest, record_digests, record_strings
+from cdp.privacy.ports import ErasedRegister, PersonalData, VersionedObjects
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -86,7 +87,7 @@ class Matcher:
 
     @classmethod
     def of_erased_among(
-        cls, store: PrivacyStore, salt: str, table: pa.Table, records: list[Any], phone_region: str
+        cls, store: ErasedRegister, salt: str, table: pa.Table, records: list[Any], phone_region: str
     ) -> Matcher | None:
         """A matcher of the erased people among the table's identifier values and every string of the records
         (strongly consistent), or None when none of them is erased.
@@ -133,42 +134,42 @@ def _delimited_text_matches(matcher: Matcher, body: bytes) -> bool:
     return any(matcher.value_matches(cell) for row in csv.reader(io.StringIO(text)) for cell in row)
 
 
-def _versions_by_key(bucket: str) -> dict[str, list[dict[str, Any]]]:
+def _versions_by_key(objects: VersionedObjects, bucket: str) -> dict[str, list[dict[str, Any]]]:
     by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for version in object_versions.object_versions(bucket):
+    for version in objects.object_versions(bucket):
         by_key[version["Key"]].append(version)
     return by_key
 
 
-def _latest_body(bucket: str, versions: list[dict[str, Any]]) -> bytes | None:
+def _latest_body(objects: VersionedObjects, bucket: str, versions: list[dict[str, Any]]) -> bytes | None:
     latest = next((v for v in versions if v.get("IsLatest") and "Size" in v), None)
-    return object_store.open_object(bucket, latest["Key"], latest["VersionId"]).read() if latest else None
+    return objects.open_object(bucket, latest["Key"], latest["VersionId"]).read() if latest else None
 
 
 def _all_versions(versions: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(version["Key"], version["VersionId"]) for version in versions]
 
 
-def erase_raw(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
-    for key, versions in _versions_by_key(bucket).items():
-        bodies = (object_store.open_object(bucket, key, v["VersionId"]).read() for v in versions if "Size" in v)
+def erase_raw(objects: VersionedObjects, bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
+    for key, versions in _versions_by_key(objects, bucket).items():
+        bodies = (objects.open_object(bucket, key, v["VersionId"]).read() for v in versions if "Size" in v)
         if any(_delimited_text_matches(matcher, body) for body in bodies):
-            result.versions_deleted["raw"] += object_versions.delete_versions(bucket, _all_versions(versions))
+            result.versions_deleted["raw"] += objects.delete_versions(bucket, _all_versions(versions))
 
 
 def _parquet_holds(matcher: Matcher, body: bytes) -> bool:
     return bool(pc.any(matcher.table_mask(pq.read_table(io.BytesIO(body)))).as_py())
 
 
-def erase_curated(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
-    for key, versions in _versions_by_key(bucket).items():
+def erase_curated(objects: VersionedObjects, bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
+    for key, versions in _versions_by_key(objects, bucket).items():
         if not key.endswith(".parquet"):
             continue
-        bodies = [object_store.open_object(bucket, key, v["VersionId"]).read() for v in versions if "Size" in v]
+        bodies = [objects.open_object(bucket, key, v["VersionId"]).read() for v in versions if "Size" in v]
         if not any(_parquet_holds(matcher, body) for body in bodies):
             continue
-        latest = _latest_body(bucket, versions)
-        object_versions.delete_versions(bucket, _all_versions(versions))
+        latest = _latest_body(objects, bucket, versions)
+        objects.delete_versions(bucket, _all_versions(versions))
         result.versions_deleted["curated"] += len(versions)
         if latest is None:
             continue
@@ -177,28 +178,28 @@ def erase_curated(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
         kept = table.filter(pc.invert(mask))
         result.rows_removed["curated"] += table.num_rows - kept.num_rows
         if kept.num_rows:
-            object_store.write_parquet(bucket, key, kept)
+            objects.write_parquet(bucket, key, kept)
             result.objects_rewritten["curated"] += 1
 
 
-def erase_quarantine(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
-    for key, versions in _versions_by_key(bucket).items():
-        bodies = [object_store.open_object(bucket, key, v["VersionId"]).read() for v in versions if "Size" in v]
+def erase_quarantine(objects: VersionedObjects, bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
+    for key, versions in _versions_by_key(objects, bucket).items():
+        bodies = [objects.open_object(bucket, key, v["VersionId"]).read() for v in versions if "Size" in v]
         if key.endswith(".jsonl"):
             holds = any(matcher.record_matches(json.loads(line)) for body in bodies for line in _text(body).splitlines() if line.strip())
         else:
             holds = any(_delimited_text_matches(matcher, body) for body in bodies)
         if not holds:
             continue
-        latest = _latest_body(bucket, versions)
-        result.versions_deleted["quarantine"] += object_versions.delete_versions(bucket, _all_versions(versions))
+        latest = _latest_body(objects, bucket, versions)
+        result.versions_deleted["quarantine"] += objects.delete_versions(bucket, _all_versions(versions))
         if latest is None or not key.endswith(".jsonl"):
             continue
         records = [json.loads(line) for line in _text(latest).splitlines() if line.strip()]
         kept = [record for record in records if not matcher.record_matches(record)]
         result.rows_removed["quarantine"] += len(records) - len(kept)
         if kept:
-            object_store.write_json_lines(bucket, key, kept)
+            objects.write_json_lines(bucket, key, kept)
             result.objects_rewritten["quarantine"] += 1
 
 
@@ -209,22 +210,67 @@ def _export_holds(matcher: Matcher, document: Any) -> bool:
     return any(matcher.value_matches(value, (kind,)) for kind, value in identifiers) or matcher.record_matches(document)
 
 
-def erase_exports(bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
-    for key, versions in _versions_by_key(bucket).items():
-        bodies = [object_store.open_object(bucket, key, v["VersionId"]).read() for v in versions if "Size" in v]
+def erase_exports(objects: VersionedObjects, bucket: str, matcher: Matcher, result: ObjectErasure) -> None:
+    for key, versions in _versions_by_key(objects, bucket).items():
+        bodies = [objects.open_object(bucket, key, v["VersionId"]).read() for v in versions if "Size" in v]
         if key.endswith(".json") and any(_export_holds(matcher, json.loads(body)) for body in bodies):
-            result.versions_deleted["exports"] += object_versions.delete_versions(bucket, _all_versions(versions))
+            result.versions_deleted["exports"] += objects.delete_versions(bucket, _all_versions(versions))
 
 
 def erase_objects(
-    salt: str, digests: Iterable[str], raw: str, curated: str, quarantine: str, exports: str, phone_region: str
+    objects: VersionedObjects,
+    salt: str,
+    digests: Iterable[str],
+    raw: str,
+    curated: str,
+    quarantine: str,
+    exports: str,
+    phone_region: str,
 ) -> ObjectErasure:
     """Remove the person (by identifier digests) from every version of every object in the four buckets (national
     phone numbers in raw rows read in `phone_region`)."""
     matcher = Matcher(salt, digests, phone_region)
     result = ObjectErasure()
-    erase_raw(raw, matcher, result)
-    erase_curated(curated, matcher, result)
-    erase_quarantine(quarantine, matcher, result)
-    erase_exports(exports, matcher, result)
+    erase_raw(objects, raw, matcher, result)
+    erase_curated(objects, curated, matcher, result)
+    erase_quarantine(objects, quarantine, matcher, result)
+    erase_exports(objects, exports, matcher, result)
+    return result
+
+
+@dataclass(frozen=True)
+class ErasedBuckets:
+    """The four buckets a person's rows are removed from."""
+
+    raw: str
+    curated: str
+    quarantine: str
+    exports: str
+
+
+def complete_erasure(
+    store: PersonalData,
+    objects: VersionedObjects,
+    salt: str,
+    erasure_id: str,
+    buckets: ErasedBuckets,
+    now: datetime,
+    phone_region: str,
+) -> ObjectErasure:
+    """The S3 part of an erasure: remove its digests' rows from every object (national phone numbers read in
+    `phone_region`), then mark it completed."""
+    erasure = store.get_erasure(erasure_id)
+    if erasure is None:
+        raise NotFound(f"no erasure {erasure_id}")
+    result = erase_objects(
+        objects,
+        salt,
+        erasure["identifier_digests"],
+        buckets.raw,
+        buckets.curated,
+        buckets.quarantine,
+        buckets.exports,
+        phone_region,
+    )
+    store.update_erasure(erasure_id, {"status": "completed", "completed_at": now.isoformat(), "objects": result.as_dict()})
     return result

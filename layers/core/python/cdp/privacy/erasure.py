@@ -15,48 +15,23 @@ original rows of any layout), which rows belong to an erased person, in one read
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from cdp.canonical import IDENTIFIER_TYPES, Identifier
+from cdp.errors import Invalid, NotFound
+from cdp.events import DomainEvent
+from cdp.identity.resolution import current_profile_id
+from cdp.identity.rules import DEFAULT_RULES
+from cdp.keys import MEMBER_PREFIX, identifier_of_identity_pk, parse_identifier
+from cdp.privacy.ports import ErasedRegister, LiveProfiles, PersonalData
+from cdp.privacy.requests import ID_PATTERN
 
-from cdp.adapters.natural_key_ledger import forget_identifiers
-from cdp.adapters.privacy_store import PrivacyStore, erasure_salt
-from cdp.identity.resolution import current_profile_id, identity_store_for
-from cdp.identity.rules import DEFAULT_RULES, Identifier
-from cdp.settings import CoreSettings
-
-ERASABLE_COLUMNS = ("customer_id", "email", "phone", "anonymous_id")
-MEMBER_PREFIX = "IDENTIFIER#"
+ERASABLE_COLUMNS = IDENTIFIER_TYPES
 ERASURE_REQUESTED = "Erasure Requested"
 PRIVACY_EVENTS_SOURCE = "cdp.privacy"
-
-
-class PrivacySettings(CoreSettings):
-    """Where the erasure salt lives (an SSM SecureString parameter's name)."""
-
-    erasure_salt_parameter: str = Field(alias="ERASURE_SALT_PARAMETER", min_length=1)
-
-
-class ErasureBuckets(PrivacySettings):
-    """The buckets the asynchronous S3 part rewrites."""
-
-    raw_bucket: str = Field(alias="RAW_BUCKET", min_length=1)
-    curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
-    quarantine_bucket: str = Field(alias="QUARANTINE_BUCKET", min_length=1)
-    exports_bucket: str = Field(alias="PRIVACY_EXPORTS_BUCKET", min_length=1)
-
-
-DEFAULT_SALT_PARAMETER = "/cdp/erasure-salt"  # the template's ErasureSaltParameterName default
-
-
-def current_salt() -> str:
-    """The salt, from the parameter the function's environment names (every function has it in the template's
-    Globals; code run outside a function, e.g. a backfill script, falls back to the template's default name)."""
-    return erasure_salt(os.environ.get("ERASURE_SALT_PARAMETER") or DEFAULT_SALT_PARAMETER)
 
 
 def identifier_digest(salt: str, identifier: Identifier) -> str:
@@ -89,37 +64,26 @@ def record_digests(salt: str, record: Any, phone_region: str) -> set[str]:
     return {identifier_digest(salt, identifier) for identifier in identifiers if identifier is not None}
 
 
-def privacy_store_for(store: Any) -> PrivacyStore:
-    """The privacy adapter over the same tables as `store` (any store naming both tables)."""
-    if isinstance(store, PrivacyStore):
-        return store
-    return PrivacyStore(store.profiles_table_name, store.ledger_table_name)
-
-
-def erased_flags(store: Any, digest_sets: list[set[str]]) -> list[bool]:
+def erased_flags(store: ErasedRegister, digest_sets: list[set[str]]) -> list[bool]:
     """For each row's digests, whether any is erased: one batched read of the register for all of them."""
     if not any(digest_sets):
         return [False] * len(digest_sets)
-    erased = privacy_store_for(store).erased_among(digest for digests in digest_sets for digest in digests)
+    erased = store.erased_among(digest for digests in digest_sets for digest in digests)
     return [bool(digests & erased) for digests in digest_sets]
 
 
-def drop_erased(store: Any, rows: list[dict[str, Any]], salt: str | None = None) -> tuple[list[dict[str, Any]], int]:
+def drop_erased(store: ErasedRegister, rows: list[dict[str, Any]], salt: str) -> tuple[list[dict[str, Any]], int]:
     """The rows that carry no erased identifier, and how many were dropped (one batched read)."""
-    salt = current_salt() if salt is None else salt
     flags = erased_flags(store, [row_digests(salt, row) for row in rows])
     kept = [row for row, erased in zip(rows, flags) if not erased]
     return kept, len(rows) - len(kept)
 
 
-def drop_erased_links(
-    store: Any, links: list[list[Identifier]], salt: str | None = None
-) -> list[list[Identifier]]:
+def drop_erased_links(store: ErasedRegister, links: list[list[Identifier]], salt: str) -> list[list[Identifier]]:
     """The identifier sets to link that hold no erased identifier (one batched read), so linking cannot bind an
     erased person's identifier again."""
     if not links:
         return []
-    salt = current_salt() if salt is None else salt
     digest_sets = [{identifier_digest(salt, i) for i in DEFAULT_RULES.usable(link)} for link in links]
     return [link for link, erased in zip(links, erased_flags(store, digest_sets)) if not erased]
 
@@ -129,17 +93,15 @@ def _identifiers_of(items: Iterable[dict[str, Any]]) -> set[Identifier]:
     found: set[Identifier] = set()
     for item in items:
         if str(item.get("sk", "")).startswith(MEMBER_PREFIX):
-            identifier_type, _, value = item["sk"][len(MEMBER_PREFIX) :].partition("#")
-            found.add((identifier_type, value))
+            found.add(parse_identifier(item["sk"][len(MEMBER_PREFIX) :]))
         if item.get("sk") == "PROFILE":
             found.update(DEFAULT_RULES.usable((name, item.get(name)) for name in ERASABLE_COLUMNS))
         for text in item.get("identifiers") or ():
-            identifier_type, _, value = str(text).partition("#")
-            found.add((identifier_type, value))
+            found.add(parse_identifier(str(text)))
     return found
 
 
-def merged_profiles(store: PrivacyStore, profile_id: str) -> list[str]:
+def merged_profiles(store: PersonalData, profile_id: str) -> list[str]:
     """The profile and every profile merged into it (transitively): merge edges whose loser still redirects here.
 
     Conflict edges (another person, linked but not merged) and profiles split off again are not followed.
@@ -159,7 +121,7 @@ def merged_profiles(store: PrivacyStore, profile_id: str) -> list[str]:
     return found
 
 
-def erase_profile(store: PrivacyStore, profile_id: str, salt: str, now: datetime) -> dict[str, Any] | None:
+def erase_profile(store: PersonalData, profile_id: str, salt: str, now: datetime) -> dict[str, Any] | None:
     """Erase the person's DynamoDB items; the ERASURE status item, or None when no such profile exists."""
     live = current_profile_id(store, profile_id)
     if live is None:
@@ -172,7 +134,7 @@ def erase_profile(store: PrivacyStore, profile_id: str, salt: str, now: datetime
     memberships = [item for item in bound if str(item["pk"]).startswith("SEGMENT#")]
     others_edges = [item for item in bound if str(item["sk"]).startswith("EDGE#")]
     identifiers = _identifiers_of(profile_items + ledger_items) | {
-        (kind, value) for _, kind, value in (str(item["pk"]).split("#", 2) for item in identity_items)
+        identifier_of_identity_pk(str(item["pk"])) for item in identity_items
     }
     digests = sorted(identifier_digest(salt, identifier) for identifier in identifiers)
     erasure_id = uuid.uuid4().hex
@@ -188,26 +150,26 @@ def erase_profile(store: PrivacyStore, profile_id: str, salt: str, now: datetime
     store.put_erasure(erasure)  # first, so an interrupted erasure is still on record with what it must remove
     store.mark_erased(digests, erasure_id, now.isoformat())
     erasure["deleted"] = {
-        "profile_items": store.delete_items(store.profiles_table_name, profile_items),
-        "identity_items": store.delete_items(store.profiles_table_name, identity_items),
-        "segment_memberships": store.delete_items(store.profiles_table_name, memberships),
-        "ledger_items": store.delete_items(store.ledger_table_name, ledger_items),
+        "profile_items": store.delete_profile_items(profile_items),
+        "identity_items": store.delete_profile_items(identity_items),
+        "segment_memberships": store.delete_profile_items(memberships),
+        "ledger_items": store.delete_ledger_items(ledger_items),
         "other_profiles_edges_scrubbed": store.scrub_edges(others_edges),
-        "natural_keys": forget_identifiers(store.ledger_table_name, sorted({value for _, value in identifiers})),
+        "natural_keys": store.forget_natural_keys(sorted({value for _, value in identifiers})),
     }
     store.update_erasure(erasure_id, {"deleted": erasure["deleted"]})
     return erasure
 
 
-def live_profiles_holding(store: Any, identifiers: Iterable[Identifier]) -> list[str]:
+def live_profiles_holding(store: LiveProfiles, identifiers: Iterable[Identifier]) -> list[str]:
     """The live profiles (redirects followed) these identifiers are bound to, each once, in identifier order."""
-    bound = identity_store_for(store).find_bound(DEFAULT_RULES.usable(identifiers))
-    live = (current_profile_id(store, profile_id) for profile_id in bound.values())
-    return list(dict.fromkeys(profile_id for profile_id in live if profile_id is not None))
+    bound = store.find_bound(DEFAULT_RULES.usable(identifiers))
+    live = store.live_profile_ids(list(dict.fromkeys(bound.values())))
+    return list(dict.fromkeys(profile_id for profile_id in live.values() if profile_id is not None))
 
 
 def erase_identifiers(
-    store: PrivacyStore, identifiers: Iterable[Identifier], salt: str, now: datetime
+    store: PersonalData, identifiers: Iterable[Identifier], salt: str, now: datetime
 ) -> list[dict[str, Any]]:
     """Erase every profile holding one of the identifiers; identifiers left over (nobody holds them, or a profile
     held them once) get an erasure of their own with no profile, so later ingests drop them and S3 is searched."""
@@ -236,3 +198,25 @@ def erase_identifiers(
 def erasure_status(erasure: dict[str, Any]) -> dict[str, Any]:
     """An erasure as the API shows it: status and counts (the digests stay internal)."""
     return {name: value for name, value in erasure.items() if name not in ("pk", "sk", "identifier_digests")}
+
+
+def request_erasure(
+    store: PersonalData, publish: Callable[[list[DomainEvent]], object], profile_id: str, salt: str, now: datetime
+) -> dict[str, Any]:
+    """DELETE /v1/profiles/{id}: erase the person's DynamoDB items now and announce `Erasure Requested` (the S3
+    part follows); the erasure as the API shows it. Invalid for a malformed id, NotFound for an unknown profile."""
+    if not ID_PATTERN.match(profile_id):
+        raise Invalid("malformed profile id")
+    erasure = erase_profile(store, profile_id, salt, now)
+    if erasure is None:
+        raise NotFound("no such profile")
+    publish([DomainEvent(PRIVACY_EVENTS_SOURCE, ERASURE_REQUESTED, {"erasure_id": erasure["erasure_id"]})])
+    return erasure
+
+
+def erasure_of(store: PersonalData, erasure_id: str) -> dict[str, Any]:
+    """GET /v1/erasures/{id}: the erasure's status and counts; NotFound for an unknown or malformed id."""
+    erasure = store.get_erasure(erasure_id) if ID_PATTERN.match(erasure_id) else None
+    if erasure is None:
+        raise NotFound("no such erasure")
+    return erasure_status(erasure)

@@ -10,15 +10,16 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from cdp.adapters.privacy_store import PrivacyStore
+from cdp.canonical import Identifier
+from cdp.errors import NotFound
 from cdp.identity.resolution import current_profile_id
-from cdp.identity.rules import Identifier
-from cdp.privacy.erasure import MEMBER_PREFIX, live_profiles_holding, merged_profiles
-from cdp.privacy.requests import json_default
+from cdp.keys import MEMBER_PREFIX, RECORD_PREFIX
+from cdp.privacy.erasure import live_profiles_holding, merged_profiles
+from cdp.privacy.ports import PersonalData
+from cdp.privacy.requests import ID_PATTERN, json_default
 
 PROFILE_ITEM_KINDS = {"PROFILE": "profile", "IDENTIFIER#": "identifiers", "EDGE#": "merge_edges", "MESSAGE#": "journey_messages",
                       "CONSENT#": "consent_history"}
-RECORD_PREFIX = "RECORD#"
 
 
 def _json_ready(value: Any) -> Any:
@@ -33,7 +34,7 @@ def _without_keys(items: list[dict[str, Any]], *names: str) -> list[dict[str, An
     return [{name: value for name, value in item.items() if name not in names} for item in items]
 
 
-def export_profile(store: PrivacyStore, profile_id: str) -> dict[str, Any] | None:
+def export_profile(store: PersonalData, profile_id: str) -> dict[str, Any] | None:
     """The person's data in sections; None when there is no such profile."""
     live = current_profile_id(store, profile_id)
     if live is None:
@@ -72,7 +73,15 @@ def export_profile(store: PrivacyStore, profile_id: str) -> dict[str, Any] | Non
     )
 
 
-def export_identifiers(store: PrivacyStore, identifiers: list[Identifier]) -> list[dict[str, Any]]:
+def export_identifiers(store: PersonalData, identifiers: list[Identifier]) -> list[dict[str, Any]]:
     """The export of each live profile holding one of the identifiers (none when nobody holds them)."""
     exports = (export_profile(store, profile_id) for profile_id in live_profiles_holding(store, identifiers))
     return [exported for exported in exports if exported is not None]
+
+
+def export_of(store: PersonalData, profile_id: str) -> dict[str, Any]:
+    """GET /v1/profiles/{id}/export: the person's export; NotFound for an unknown or malformed id."""
+    exported = export_profile(store, profile_id) if ID_PATTERN.match(profile_id) else None
+    if exported is None:
+        raise NotFound("no such profile")
+    return exported

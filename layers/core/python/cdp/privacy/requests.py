@@ -1,15 +1,12 @@
-"""Request bodies and HTTP answers of the privacy routes (pydantic; shared by their handlers)."""
+"""Request bodies of the privacy routes and events (pydantic), and how their answers render stored numbers."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http import HTTPStatus
 from typing import Any, Literal
 
-from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import (
     AwareDatetime,
@@ -75,14 +72,6 @@ class ConsentRequest(BaseModel):
         return self.model_dump(exclude={"profile_id"})
 
 
-def validation_errors(errors: list[Any]) -> list[dict[str, str]]:
-    """pydantic / Powertools validation errors as {field, message}, without echoing the input."""
-    return [
-        {"field": ".".join(str(part) for part in error.get("loc", ()) if part != "body"), "message": error.get("msg", "")}
-        for error in errors
-    ]
-
-
 def json_default(value: Any) -> Any:
     """DynamoDB numbers as JSON numbers, sets as sorted lists, anything else as text."""
     if isinstance(value, Decimal):
@@ -90,12 +79,6 @@ def json_default(value: Any) -> Any:
     if isinstance(value, set):
         return sorted(value)
     return str(value)
-
-
-def json_response(status: HTTPStatus, body: dict[str, Any]) -> Response:
-    return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body, default=json_default)
-    )
 
 
 class ErasureRequested(BaseModel):

@@ -5,47 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import NamedTuple, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp.adapters.event_bus import DomainEvent
+from cdp.events import DomainEvent
+from cdp.segments.ports import LIFECYCLE_PREFIX, RFM_PREFIX, Membership, ProfileSegments, SegmentRepository
 from cdp.segments.rfm import score_profiles
 
 SEGMENT_EVENTS_SOURCE = "cdp.segments"
-RFM_PREFIX, LIFECYCLE_PREFIX = "rfm:", "lifecycle:"
-
-
-@dataclass(frozen=True)
-class ProfileSegments:
-    """A profile's RFM segment, scores and lifecycle stage, as a run computes them and as the profile stores them."""
-
-    rfm_segment: str
-    lifecycle_stage: str
-    r_score: int | None = None
-    f_score: int | None = None
-    m_score: int | None = None
-    recency_days: int | None = None
-
-    @property
-    def memberships(self) -> frozenset[str]:
-        return frozenset({RFM_PREFIX + self.rfm_segment, LIFECYCLE_PREFIX + self.lifecycle_stage})
-
-
-class Membership(NamedTuple):
-    segment: str
-    profile_id: str
-
-
-class SegmentRepository(Protocol):
-    def load_profiles(self) -> tuple[pa.Table, dict[str, ProfileSegments]]:
-        """Every profile as rfm.PROFILE_SCHEMA rows, and the segments each stores (absent if never scored)."""
-        ...
-
-    def move_memberships(self, entered: list[Membership], exited: list[Membership]) -> None: ...
-
-    def save_segments(self, profile_id: str, segments: ProfileSegments, computed_at: datetime) -> None: ...
 
 
 @dataclass

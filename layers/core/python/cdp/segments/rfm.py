@@ -39,6 +39,8 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdp.segments.ports import PROFILE_SCHEMA
+
 NO_PURCHASES = "No Purchases Yet"
 NEW_WITHIN_DAYS, ACTIVE_WITHIN_DAYS, DORMANT_WITHIN_DAYS = 30, 90, 365
 QUINTILES = 5
@@ -54,18 +56,6 @@ _GRID_ROWS: dict[int, tuple[str, str, str, str, str]] = {  # R score: the segmen
 SEGMENT_GRID: dict[tuple[int, int], str] = {
     (r_score, f_score): name for r_score, names in _GRID_ROWS.items() for f_score, name in enumerate(names, start=1)
 }
-
-PROFILE_SCHEMA = pa.schema(
-    [
-        ("profile_id", pa.string()),
-        ("first_seen_at", pa.timestamp("us", tz="UTC")),
-        ("last_order_at", pa.timestamp("us", tz="UTC")),
-        ("last_cancelled_at", pa.timestamp("us", tz="UTC")),
-        ("orders_count", pa.int64()),
-        ("revenue", pa.float64()),
-    ]
-)
-
 
 def _whole_days_since(moments: pa.ChunkedArray, as_of: datetime) -> pa.ChunkedArray:
     """Whole days from each moment to `as_of`; 0 for a moment after it (clock skew); null stays null."""

@@ -3,7 +3,7 @@ webhook id), rows applied to profiles and sent to the curated zone.
 
 A call becomes canonical rows (`cdp.tracking.rows`, `cdp.tracking.shopify`); per entity (customers, orders, events)
 the rows of erased people are dropped, the rest go through the file pipeline's use case
-(`cdp.profiles.record_appliers.apply_checked_records`: profiles, consent columns) and then to the curated zone
+(`cdp.records.appliers.apply_checked_records`: profiles, consent columns) and then to the curated zone
 (`CuratedSink`: Parquet beside the files' rows); then identifier sets that belong together (alias, or userId with
 anonymousId) are linked through `cdp.identity.resolution.resolve_batch`. Ids are remembered only once everything was
 applied and every row reached the curated zone, so a retry after a failure redoes what is missing: profile records
@@ -13,17 +13,19 @@ are applied once per natural key, so only the curated rows of the retried calls 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any
 
-from cdp.adapters.event_bus import DomainEvent
 from cdp.curated_layout import partition_day
+from cdp.events import DomainEvent
 from cdp.identity.resolution import resolve_batch
 from cdp.observability import logger
 from cdp.privacy.erasure import drop_erased, drop_erased_links
-from cdp.profiles.apply import ProfileOutcome
-from cdp.profiles.record_appliers import apply_checked_records
+from cdp.records.appliers import apply_checked_records
+from cdp.records.apply import ProfileOutcome
+from cdp.records.ports import ProfileLedger
 from cdp.tracking.messages import Call, InvalidCall
+from cdp.tracking.ports import CuratedSink, Register
 from cdp.tracking.rows import CanonicalRows, Lineage, call_rows
 from cdp.tracking.shopify import TOPICS, checkout_updated, webhook_payload, webhook_rows
 
@@ -31,29 +33,18 @@ from cdp.tracking.shopify import TOPICS, checkout_updated, webhook_payload, webh
 UNAPPLICABLE_ERRORS = (ValueError, ArithmeticError)
 
 
-class Register(Protocol):
-    def seen(self, source: str, message_ids: list[str], now: datetime) -> set[str]: ...
-    def remember(self, source: str, message_ids: list[str], received_at: datetime, window: timedelta) -> None: ...
-
-
-class CuratedSink(Protocol):
-    def deliver(self, entity: str, rows: list[tuple[date, dict[str, Any]]]) -> int:
-        """Send rows (each with its `dt` partition day) to the entity's curated table; returns how many are still
-        undelivered after the sink's own retries."""
-        ...
-
-
 @dataclass(frozen=True)
 class TrackingPorts:
     """What applying needs: the profile store, the messageId register, the curated zone, the two windows and the
-    default phone region from settings."""
+    default phone region from settings, and the erasure salt (rows of erased people are dropped)."""
 
-    store: Any
+    store: ProfileLedger
     register: Register
     curated: CuratedSink
     dedupe_window: timedelta
     backfill_horizon: timedelta
     phone_region: str
+    salt: str
 
 
 @dataclass
@@ -89,14 +80,14 @@ def apply_rows(ports: TrackingPorts, rows: CanonicalRows, source: str, now: date
     """
     applied = Applied()
     for entity, entity_rows in rows.by_entity():
-        kept, _erased = drop_erased(ports.store, entity_rows) if entity_rows else ([], 0)
+        kept, _erased = drop_erased(ports.store.privacy, entity_rows, ports.salt) if entity_rows else ([], 0)
         if not kept:
             continue
         applied.add(apply_checked_records(ports.store, entity, kept, source, now, ports.backfill_horizon))
         applied.undelivered += ports.curated.deliver(entity, [(partition_day(entity, row, now.date()), row) for row in kept])
-    links = drop_erased_links(ports.store, rows.links)
+    links = drop_erased_links(ports.store.privacy, rows.links, ports.salt)
     if links:
-        applied.linked_profiles = resolve_batch(ports.store, links, source, now).profile_ids
+        applied.linked_profiles = resolve_batch(ports.store.identity, links, source, now).profile_ids
     return applied
 
 

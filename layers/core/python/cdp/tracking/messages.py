@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.config import JsonDict
 
+from cdp.errors import field_errors
+
 MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_CALLS = 2500
@@ -200,17 +202,6 @@ class OrderCompletedProperties(BaseModel):
 
 
 ORDER_COMPLETED = "Order Completed"
-
-
-def field_errors(errors: list[Any], prefix: tuple[str | int, ...] = ()) -> list[dict[str, str]]:
-    """Pydantic errors as `{"field": "batch.2.traits.email", "message": ...}` (body location dropped)."""
-    return [
-        {
-            "field": ".".join(str(part) for part in (*prefix, *error["loc"]) if part != "body"),
-            "message": error["msg"],
-        }
-        for error in errors
-    ]
 
 
 class InvalidCall(ValueError):

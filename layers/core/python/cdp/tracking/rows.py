@@ -1,7 +1,7 @@
 """Canonical rows (events, customers, orders) and identifier links made from accepted tracking calls.
 
 Rows carry every column of their canonical entity (see the team contract) plus lineage (`source_key`,
-`source_version`, `source_line`), ready for `cdp.profiles.apply.apply_records`.
+`source_version`, `source_line`), ready for `cdp.records.apply.apply_records`.
 """
 
 from __future__ import annotations

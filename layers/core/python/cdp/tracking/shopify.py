@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cdp.adapters.event_bus import DomainEvent
+from cdp.events import DomainEvent
 from cdp.identifiers import normalise_email, normalise_phone
 from cdp.tracking.http_body import BadBody, strict_json
 from cdp.tracking.messages import Amount, InvalidCall, Quantity, aware, field_errors

@@ -21,15 +21,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cdp.adapters.event_bus import DomainEvent
-from cdp.adapters.privacy_store import PrivacyStore
-from cdp.adapters.shop_data import ShopData
+from cdp.events import DomainEvent
 from cdp.identity.rules import DEFAULT_RULES, Identifier
 from cdp.observability import logger
 from cdp.privacy.erasure import ERASURE_REQUESTED, PRIVACY_EVENTS_SOURCE, erase_identifiers
 from cdp.privacy.export import export_identifiers
-from cdp.tracking.apply import Register, WebhookOutcome
+from cdp.privacy.ports import PersonalData
+from cdp.tracking.apply import WebhookOutcome
 from cdp.tracking.messages import InvalidCall, field_errors
+from cdp.tracking.ports import Register, ShopData
 from cdp.tracking.shopify import webhook_payload
 
 CUSTOMERS_REDACT = "customers/redact"
@@ -89,7 +89,7 @@ _MODELS: dict[str, type[_Payload]] = {
 class PrivacyPorts:
     """What acting on privacy webhooks needs: the privacy store, the shop's stored data, the replay register."""
 
-    store: PrivacyStore
+    store: PersonalData
     shop_data: ShopData
     register: Register
     dedupe_window: timedelta

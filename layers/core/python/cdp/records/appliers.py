@@ -1,7 +1,6 @@
 """Applies one batch of an entity's accepted rows to profiles, after dropping rows of erased people.
 
-Every entity goes through the profiles' `apply_records`, except `consents`, which privacy's
-`apply_consent_records` applies; a customers row's `email_consent` / `sms_consent` columns are also consent
+Every entity goes through `apply_records`, except `consents`, which `apply_consent_records` applies; a customers row's `email_consent` / `sms_consent` columns are also consent
 statements (`<channel>:marketing`), recorded as of the customer's signup (or now) so an old export never
 overrides a newer unsubscribe.
 """
@@ -12,17 +11,19 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from cdp.privacy.consent import CUSTOMER_CONSENT_COLUMNS, apply_consent_records
-from cdp.privacy.erasure import drop_erased, privacy_store_for
-from cdp.profiles.apply import ProfileOutcome, apply_records
+from cdp.privacy.consent import CUSTOMER_CONSENT_COLUMNS
+from cdp.privacy.erasure import drop_erased
+from cdp.records.apply import ProfileOutcome, apply_records
+from cdp.records.consents import apply_consent_records
+from cdp.records.ports import ProfileLedger
 
-RecordApplier = Callable[[Any, str, list[dict[str, Any]], str, datetime, timedelta], ProfileOutcome]
+RecordApplier = Callable[[ProfileLedger, str, list[dict[str, Any]], str, datetime, timedelta], ProfileOutcome]
 
 
 def _apply_consents(
-    store: Any, entity: str, rows: list[dict[str, Any]], source: str, now: datetime, backfill_horizon: timedelta
+    store: ProfileLedger, entity: str, rows: list[dict[str, Any]], source: str, now: datetime, backfill_horizon: timedelta
 ) -> ProfileOutcome:
-    return apply_consent_records(privacy_store_for(store), rows, source, now)
+    return apply_consent_records(store.privacy, rows, source, now)
 
 
 RECORD_APPLIERS: dict[str, RecordApplier] = {"consents": _apply_consents}
@@ -48,15 +49,21 @@ def customer_consent_rows(rows: list[dict[str, Any]], now: datetime) -> list[dic
 
 
 def apply_entity_records(
-    store: Any, entity: str, rows: list[dict[str, Any]], source: str, now: datetime, backfill_horizon: timedelta
+    store: ProfileLedger,
+    entity: str,
+    rows: list[dict[str, Any]],
+    source: str,
+    now: datetime,
+    backfill_horizon: timedelta,
+    salt: str,
 ) -> tuple[ProfileOutcome, int]:
     """Apply the rows; returns the outcome and how many rows were dropped because their person was erased."""
-    kept, erased = drop_erased(store, rows)
+    kept, erased = drop_erased(store.privacy, rows, salt)
     return apply_checked_records(store, entity, kept, source, now, backfill_horizon), erased
 
 
 def apply_checked_records(
-    store: Any, entity: str, rows: list[dict[str, Any]], source: str, now: datetime, backfill_horizon: timedelta
+    store: ProfileLedger, entity: str, rows: list[dict[str, Any]], source: str, now: datetime, backfill_horizon: timedelta
 ) -> ProfileOutcome:
     """Apply rows already checked against the erased register (the file pipeline checks before its curated write)."""
     outcome = RECORD_APPLIERS.get(entity, apply_records)(store, entity, rows, source, now, backfill_horizon)

@@ -2,8 +2,8 @@
 
 Rows are resolved to profiles through identity resolution (guest rows, with no usable identifier, are counted and
 skipped); each row becomes a ledger item (pk `RECORD#<entity>#<natural key>`), and per profile the new ledger items
-and the profile's new aggregates are written in one transaction (see ProfileStore.apply_ledger_items); the profiles of
-a batch are read together and their transactions run concurrently (ProfileStore.apply_ledger_batch).
+and the profile's new aggregates are written in one transaction (the ProfileLedger port); the profiles of
+a batch are read together and their transactions run concurrently (`apply_ledger_batch`).
 Customer records carry attributes: each attribute keeps the value observed last (`attributes_observed_at`), so an
 older file delivered late never overwrites newer data. Never imports pyarrow.
 """
@@ -13,29 +13,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
-from cdp.adapters.event_bus import DomainEvent
-from cdp.identity.resolution import Identifier, resolve_batch
+from cdp.canonical import IDENTIFIER_TYPES, NATURAL_KEYS, Identifier
+from cdp.events import DomainEvent
+from cdp.identity.resolution import resolve_batch
 from cdp.profiles.aggregates import fold_records
 from cdp.profiles.read import PERSON_ATTRIBUTES
+from cdp.records.ports import ProfileLedger
 
 PROFILE_EVENTS_SOURCE = "cdp.profiles"
-IDENTIFIER_COLUMNS = ("customer_id", "email", "phone", "anonymous_id")
 CUSTOMER_ATTRIBUTES = ("email", "phone", *PERSON_ATTRIBUTES)
-NATURAL_KEYS = {
-    "customers": ("customer_id",),
-    "orders": ("order_id", "line_id"),
-    "returns": ("return_id", "line_id"),
-    "events": ("event_id",),
-    "tickets": ("ticket_id", "updated_at"),
-    "feedback": ("response_id",),
-    "loyalty": ("entry_id",),
-}
 # A customer known only by the anonymous id a browser SDK gave them (identify before login) is keyed by that id.
 ANONYMOUS_CUSTOMER_KEY = ("anonymous_id",)
 RECORD_FIELDS = {
@@ -61,7 +52,7 @@ RECORD_FIELDS = {
 
 
 class UnknownEntity(ValueError):
-    """An entity apply_records does not apply (consents belong to cdp.privacy)."""
+    """An entity apply_records does not apply (consent statements go through cdp.records.consents)."""
 
 
 class MalformedRecord(ValueError):
@@ -85,18 +76,6 @@ class ProfileOutcome:
         self.records_applied += other.records_applied
         self.guest_records += other.guest_records
         self.events += other.events
-
-
-LedgerItems = list[dict[str, Any]]
-
-
-class ProfileLedger(Protocol):
-    profiles_table_name: str
-    ledger_table_name: str
-
-    def apply_ledger_batch(
-        self, items_by_profile: Mapping[str, LedgerItems], changes: Callable[..., dict[str, Any]], now: datetime
-    ) -> dict[str, LedgerItems]: ...
 
 
 def _stored(value: Any) -> Any:
@@ -157,7 +136,7 @@ def ledger_key(entity: str, row: dict[str, Any], record: dict[str, Any]) -> str:
 
 
 def identifiers_of(row: dict[str, Any]) -> list[Identifier]:
-    return [(name, str(row[name])) for name in IDENTIFIER_COLUMNS if row.get(name)]
+    return [(name, str(row[name])) for name in IDENTIFIER_TYPES if row.get(name)]
 
 
 def attribute_changes(item: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -211,14 +190,14 @@ def apply_records(
 ) -> ProfileOutcome:
     """Resolve each row to a profile, then per profile write its new ledger items and aggregates atomically
     (profiles concurrently; outcome and events in the order of the batch's first row of each profile)."""
-    if entity not in NATURAL_KEYS:
+    if entity not in RECORD_FIELDS:
         raise UnknownEntity(f"profiles do not apply entity {entity!r}")
     for position, row in enumerate(rows):
         missing = [name for name in natural_key_columns(entity, row) if row.get(name) in (None, "")]
         if missing:
             raise MalformedRecord(f"{entity} row {position} lacks its natural key {', '.join(missing)}")
     outcome = ProfileOutcome()
-    resolved = resolve_batch(store, [identifiers_of(row) for row in rows], f"{entity}:{source}", now)
+    resolved = resolve_batch(store.identity, [identifiers_of(row) for row in rows], f"{entity}:{source}", now)
     by_profile: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for row, profile_id in zip(rows, resolved.profile_ids):
         if profile_id is None:

@@ -1,0 +1,124 @@
+"""Primary keys of every item the platform stores, in both tables.
+
+ProfilesTable: `PROFILE#<id>` with sort keys `PROFILE` (the profile), `IDENTIFIER#<type>#<value>` (membership),
+`EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<journey>#<step>` (journey
+messages); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner); `SEGMENT#<name>` / `PROFILE#<id>`;
+`ERASED` / `<digest>` (the erased register); `ERASURE#<id>` / `ERASURE`; `SOURCE#<digest of write key>` / `SOURCE`.
+LedgerTable: `RECORD#<entity>#<natural key>` / `RECORD`, `FILE#<bucket>/<key>` / `VERSION#<version>`,
+`MESSAGEID#<source>#<id>` / `MESSAGEID`, `NATURALKEY#<entity>#<key>` / `NATURALKEY`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from cdp.canonical import Identifier
+
+PROFILE_PREFIX = "PROFILE#"
+PROFILE_SK = "PROFILE"
+IDENTITY_SK = "IDENTITY"
+MEMBER_PREFIX = "IDENTIFIER#"
+EDGE_PREFIX = "EDGE#"
+CONSENT_PREFIX = "CONSENT#"
+RECORD_PREFIX = "RECORD#"
+RECORD_SK = "RECORD"
+ERASED_PARTITION = "ERASED"
+BY_PROFILE_INDEX = "ByProfile"  # LedgerTable's index of records by their profile_id
+Key = dict[str, str]
+
+
+def identifier_text(identifier: Identifier) -> str:
+    """`<type>#<value>`, as memberships, edges and ledger records name an identifier."""
+    return f"{identifier[0]}#{identifier[1]}"
+
+
+def parse_identifier(text: str) -> Identifier:
+    identifier_type, _, value = text.partition("#")
+    return (identifier_type, value)
+
+
+def count_attribute(identifier_type: str) -> str:
+    """The profile item's count of identifiers of a type (kept by binds and merges, checked against the limits)."""
+    return f"identifier_count_{identifier_type}"
+
+
+def profile_pk(profile_id: str) -> str:
+    return f"{PROFILE_PREFIX}{profile_id}"
+
+
+def profile_id_of(pk: str) -> str:
+    return pk.removeprefix(PROFILE_PREFIX)
+
+
+def profile_key(profile_id: str) -> Key:
+    return {"pk": profile_pk(profile_id), "sk": PROFILE_SK}
+
+
+def identity_key(identifier: Identifier) -> Key:
+    return {"pk": f"IDENTITY#{identifier_text(identifier)}", "sk": IDENTITY_SK}
+
+
+def identifier_of_identity_pk(pk: str) -> Identifier:
+    """The identifier an `IDENTITY#<type>#<value>` key names."""
+    return parse_identifier(pk.removeprefix("IDENTITY#"))
+
+
+def member_key(profile_id: str, identifier: Identifier) -> Key:
+    return {"pk": profile_pk(profile_id), "sk": f"{MEMBER_PREFIX}{identifier_text(identifier)}"}
+
+
+def edge_key(profile_id: str, at: str, edge_id: str) -> Key:
+    return {"pk": profile_pk(profile_id), "sk": f"{EDGE_PREFIX}{at}#{edge_id}"}
+
+
+def consent_statement_key(profile_id: str, recorded_at: str, consent_key: str, content: str) -> Key:
+    """A consent history item: put once, never changed; `content` (granted and source) tells statements apart."""
+    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+    return {"pk": profile_pk(profile_id), "sk": f"{CONSENT_PREFIX}{recorded_at}#{consent_key}#{digest}"}
+
+
+def record_key(record_pk: str) -> Key:
+    return {"pk": record_pk, "sk": RECORD_SK}
+
+
+def erased_key(digest: str) -> Key:
+    return {"pk": ERASED_PARTITION, "sk": digest}
+
+
+def erasure_key(erasure_id: str) -> Key:
+    return {"pk": f"ERASURE#{erasure_id}", "sk": "ERASURE"}
+
+
+def message_id_key(source_id: str, message_id: str) -> Key:
+    return {"pk": f"MESSAGEID#{source_id}#{message_id}", "sk": "MESSAGEID"}
+
+
+def file_key(bucket: str, key: str, version: str) -> Key:
+    return {"pk": f"FILE#{bucket}/{key}", "sk": f"VERSION#{version}"}
+
+
+def segment_member_key(segment: str, profile_id: str) -> Key:
+    return {"pk": f"SEGMENT#{segment}", "sk": profile_pk(profile_id)}
+
+
+def journey_message_key(profile_id: str, journey: str, step: str) -> Key:
+    return {"pk": profile_pk(profile_id), "sk": f"MESSAGE#{journey}#{step}"}
+
+
+def source_key(write_key: str) -> Key:
+    """Sources are stored under a hash of their write key, never the key itself."""
+    digest = hashlib.sha256(write_key.encode("utf-8")).hexdigest()
+    return {"pk": f"SOURCE#{digest}", "sk": "SOURCE"}
+
+
+def natural_key_pk(entity: str, natural_key: str) -> str:
+    return f"NATURALKEY#{entity}#{natural_key}"
+
+
+def natural_key_file_pk(file_id: str) -> str:
+    return f"NATURALKEYFILE#{file_id}"
+
+
+def shop_pk(shop: str) -> str:
+    """A Shopify shop's data-request records (`SHOP#<shop>` / `DATAREQUEST#<id>`)."""
+    return f"SHOP#{shop}"

@@ -1,0 +1,206 @@
+"""The composition root: the one module that builds adapters from settings, for the handlers.
+
+Each builder reads its settings on first use (never at import) and is cached for the container's life, so a warm
+invocation reuses clients and tables. Handlers call one builder, pass what it returns to one use case, and map the
+result; domain code never imports this module (it receives what is built here). Builders import heavy adapters
+(pyarrow) inside themselves, so the HTTP and journey handlers stay light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import cache, partial
+from typing import TYPE_CHECKING, Any
+
+from cdp.adapters import event_bus, message_senders, object_store
+from cdp.adapters import privacy_store as privacy_store_module
+from cdp.adapters.clients import reset_clients
+from cdp.adapters.curated_stream import CuratedStreams
+from cdp.adapters.event_ledger import MessageRegister
+from cdp.adapters.identity_store import IdentityStore
+from cdp.adapters.journey_messages import JourneyMessages
+from cdp.adapters.privacy_store import PrivacyStore
+from cdp.adapters.profile_store import ProfileStore
+from cdp.adapters.shop_data import ShopData
+from cdp.adapters.sources import ShopSecretStore, WriteKeyDirectory
+from cdp.events import DomainEvent
+from cdp.ingest.ports import CuratedBatchPorts, IngestPorts
+from cdp.settings import CoreSettings, ErasureBuckets, IngestSettings, MessagingSettings, TableSettings, load_settings
+from cdp.tracking.apply import TrackingPorts
+from cdp.tracking.settings import TrackingSettings
+from cdp.tracking.shopify_privacy import PrivacyPorts
+
+if TYPE_CHECKING:
+    from cdp.adapters.segment_store import SegmentStore
+
+
+def core() -> CoreSettings:
+    return load_settings(CoreSettings)
+
+
+@cache
+def identity_store() -> IdentityStore:
+    return IdentityStore(core().profiles_table, core().ledger_table)
+
+
+def identity_history() -> IdentityStore:
+    """The identity store for the rule preview, which needs only the two tables' names."""
+    tables = load_settings(TableSettings)
+    return IdentityStore(tables.profiles_table, tables.ledger_table)
+
+
+@cache
+def privacy_store() -> PrivacyStore:
+    return PrivacyStore(core().profiles_table, core().ledger_table)
+
+
+@cache
+def profile_store() -> ProfileStore:
+    return ProfileStore(core().profiles_table, core().ledger_table)
+
+
+def erasure_salt() -> str:
+    """The erasure salt, read once per container from the SSM parameter the settings name."""
+    return privacy_store_module.erasure_salt(core().erasure_salt_parameter)
+
+
+def publisher() -> Callable[[Iterable[DomainEvent]], int]:
+    """Publishes domain events to the platform's bus."""
+    return partial(event_bus.publish, core().event_bus_name)
+
+
+def objects() -> Any:
+    """The object store (S3): the `cdp.adapters.object_store` module implements the object ports."""
+    return object_store
+
+
+def message_sender() -> Any:
+    """Email through SES, SMS through SNS (`cdp.adapters.message_senders` implements MessageSender)."""
+    return message_senders
+
+
+@cache
+def journey_messages() -> JourneyMessages:
+    return JourneyMessages(core().profiles_table)
+
+
+@cache
+def segment_store() -> SegmentStore:
+    from cdp.adapters.segment_store import SegmentStore  # pyarrow: only the segment function loads it
+
+    return SegmentStore(core().profiles_table)
+
+
+@cache
+def ingest_ports() -> IngestPorts:
+    return ingest_ports_from(load_settings(IngestSettings))
+
+
+def ingest_ports_from(settings: IngestSettings) -> IngestPorts:
+    """The file-ingest collaborators for these settings (the local stack's tests pass a function's settings)."""
+    from cdp.adapters.file_ledger import FileLedger
+    from cdp.adapters.natural_key_ledger import NaturalKeyLedger
+    from cdp.adapters.state_machines import start_execution
+    from cdp.adapters.work_queue import send_json
+
+    profiles = ProfileStore(settings.profiles_table, settings.ledger_table)
+    return IngestPorts(
+        objects=object_store,
+        files=FileLedger(settings.ledger_table),
+        natural_keys=lambda entity, owner, now: NaturalKeyLedger(
+            settings.ledger_table, entity, owner, now, settings.natural_key_retention
+        ),
+        profiles=profiles,
+        erased=profiles.privacy,
+        queue_batch=partial(send_json, settings.profile_batches_queue_url),
+        start_large_file=partial(start_execution, settings.large_file_state_machine_arn),
+        publish=partial(event_bus.publish, settings.event_bus_name),
+        salt=privacy_store_module.erasure_salt(settings.erasure_salt_parameter),
+    )
+
+
+@cache
+def curated_batch_ports() -> CuratedBatchPorts:
+    from cdp.adapters.file_ledger import FileLedger
+
+    return CuratedBatchPorts(
+        objects=object_store,
+        files=FileLedger(core().ledger_table),
+        profiles=profile_store(),
+        publish=publisher(),
+        salt=erasure_salt(),
+    )
+
+
+def tracking_settings() -> TrackingSettings:
+    return load_settings(TrackingSettings)
+
+
+@cache
+def write_keys() -> WriteKeyDirectory:
+    return WriteKeyDirectory(core().profiles_table)
+
+
+@cache
+def shop_secrets() -> ShopSecretStore:
+    return ShopSecretStore(tracking_settings().shop_secret_prefix)
+
+
+@cache
+def tracking_ports() -> TrackingPorts:
+    settings = tracking_settings()
+    return TrackingPorts(
+        store=profile_store(),
+        register=MessageRegister(settings.ledger_table),
+        curated=CuratedStreams(settings.curated_streams),
+        dedupe_window=settings.dedupe_window,
+        backfill_horizon=settings.backfill_horizon,
+        phone_region=settings.default_phone_region,
+        salt=erasure_salt(),
+    )
+
+
+@cache
+def shopify_privacy_ports() -> PrivacyPorts:
+    settings = tracking_settings()
+    return PrivacyPorts(
+        store=privacy_store(),
+        shop_data=ShopData(
+            settings.profiles_table, settings.ledger_table, settings.privacy_exports_bucket, settings.shop_secret_prefix
+        ),
+        register=MessageRegister(settings.ledger_table),
+        dedupe_window=settings.dedupe_window,
+        salt=erasure_salt(),
+        phone_region=settings.default_phone_region,
+    )
+
+
+def messaging_settings() -> MessagingSettings:
+    return load_settings(MessagingSettings)
+
+
+def erasure_buckets() -> ErasureBuckets:
+    return load_settings(ErasureBuckets)
+
+
+def ingest_settings() -> IngestSettings:
+    return load_settings(IngestSettings)
+
+
+def reset_settings() -> None:
+    """Read settings and the collaborators built from them afresh (another function's environment), keeping the
+    clients."""
+    for builder in _BUILDERS:
+        builder.cache_clear()
+    load_settings.cache_clear()
+
+
+_BUILDERS = (identity_store, privacy_store, profile_store, journey_messages, segment_store, ingest_ports,
+             curated_batch_ports, write_keys, shop_secrets, tracking_ports, shopify_privacy_ports)  # fmt: skip
+
+
+def reset() -> None:
+    """Forget every built collaborator, setting, secret and client (a fresh process; the local stack calls this)."""
+    reset_settings()
+    privacy_store_module.erasure_salt.cache_clear()
+    reset_clients()
