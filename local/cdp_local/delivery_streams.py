@@ -125,9 +125,9 @@ class ParquetConversion:
             try:
                 document = json.loads(record["Data"], parse_float=Decimal)
                 keys = partition_keys(query, document) if query else {}
-                groups[expand_prefix(destination.get("Prefix", ""), keys, now)].append(
-                    {field.name: _read_value(document.get(field.name), field.type) for field in schema}
-                )
+                row = {field.name: _read_value(document.get(field.name), field.type) for field in schema}
+                pa.Table.from_pylist([row], schema)  # a value the schema cannot hold fails this record alone, as in AWS
+                groups[expand_prefix(destination.get("Prefix", ""), keys, now)].append(row)
             except (ConversionFailed, ValueError, InvalidOperation, TypeError) as error:
                 failed.append((record["Data"], str(error)))
         bucket = destination["BucketARN"].split(":")[-1]

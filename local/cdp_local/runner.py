@@ -46,7 +46,7 @@ def _scan(stack: LocalStack, table_logical_id: str, projection: str) -> Iterator
 
 def _file_items(stack: LocalStack, key: str) -> Iterator[dict[str, Any]]:
     """The file ledger's items of one dropped object (its versions, ranges and applied batches): one partition."""
-    from cdp.profiles.keys import file_key
+    from cdp.keys import file_key
 
     paginator = stack.client("dynamodb").get_paginator("query")
     pages = paginator.paginate(

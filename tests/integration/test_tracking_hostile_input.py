@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from cdp.profiles import apply as profile_apply
+from cdp.records import apply as profile_apply
 from cdp_local.runner import basic_authorization, create_local_source, http_api
 from cdp_local.stack import LocalStack
 

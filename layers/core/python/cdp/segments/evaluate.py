@@ -281,7 +281,7 @@ class _Context:
         self._values: dict[AggregateKey, pa.ChunkedArray] = {}
 
     def _add_rfm_scores(self, profiles: pa.Table) -> None:
-        if not set(rfm.PROFILE_SCHEMA.names) <= set(profiles.column_names):
+        if not set(rfm.PROFILE_SCHEMA.names) - set(rfm.OPTIONAL_COLUMNS) <= set(profiles.column_names):
             return  # no scores: conditions on them see missing values
         scored = rfm.score_profiles(profiles, self.as_of)
         for name, field_type in RFM_FIELDS.items():

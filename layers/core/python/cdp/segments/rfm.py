@@ -41,6 +41,8 @@ import pyarrow.compute as pc
 
 from cdp.segments.ports import PROFILE_SCHEMA
 
+OPTIONAL_COLUMNS = ("last_cancelled_at",)
+
 NO_PURCHASES = "No Purchases Yet"
 NEW_WITHIN_DAYS, ACTIVE_WITHIN_DAYS, DORMANT_WITHIN_DAYS = 30, 90, 365
 QUINTILES = 5
@@ -104,9 +106,13 @@ def _lifecycle_stages(
 def score_profiles(profiles: pa.Table, as_of: datetime) -> pa.Table:
     """profile_id, recency_days, r_score, f_score, m_score, rfm_segment and lifecycle_stage of every profile.
 
-    `profiles` has PROFILE_SCHEMA's columns; `as_of` must be timezone-aware. Scores and recency are null for
-    profiles that never ordered.
+    `profiles` has PROFILE_SCHEMA's columns (`last_cancelled_at` may be absent: a shop without cancellations);
+    `as_of` must be timezone-aware. Scores and recency are null for profiles that never ordered.
     """
+    for name in OPTIONAL_COLUMNS:
+        if name not in profiles.column_names:
+            field = PROFILE_SCHEMA.field(name)
+            profiles = profiles.append_column(field, pa.nulls(profiles.num_rows, field.type))
     profiles = profiles.select(PROFILE_SCHEMA.names).cast(PROFILE_SCHEMA)
     is_buyer = pc.fill_null(
         pc.and_(pc.is_valid(profiles["last_order_at"]), pc.greater(profiles["orders_count"], 0)), False
