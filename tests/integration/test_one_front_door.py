@@ -21,8 +21,8 @@ from cdp_local.stack import LocalStack
 from cdp_local.template import REPO_ROOT
 from moto.firehose.models import FirehoseBackend
 
+from tests.integration.privacy_flow import call_api
 from tests.integration.shopify_shop import shopify_signature
-from tests.integration.test_privacy_no_trace import _call
 
 EVENTS = REPO_ROOT / "events"
 EMAIL = "ann.lee@xn--bcher-kva.de"
@@ -143,8 +143,8 @@ def test_consent_requests_name_the_person_in_any_written_form(stack: LocalStack,
         {"phone": "07700 900-123", "channel": "sms", "granted": True},
         {"email": "ANN.LEE@bücher.de", "channel": "email", "granted": False},
     ]
-    answers = [_call(stack, "POST", "/v1/consents", {**who, "recorded_at": now.isoformat()}) for who in statements]
-    bad = _call(stack, "POST", "/v1/consents", {"phone": "call me", "channel": "sms", "granted": True,
+    answers = [call_api(stack, "POST", "/v1/consents", {**who, "recorded_at": now.isoformat()}) for who in statements]
+    bad = call_api(stack, "POST", "/v1/consents", {"phone": "call me", "channel": "sms", "granted": True,
                                                 "recorded_at": now.isoformat()})  # fmt: skip
     # Then: both reach her one profile; a phone that is no number is a 400 naming the field
     assert [(status, answer["applied"]) for status, answer in answers] == [(200, True), (200, True)]

@@ -14,7 +14,7 @@ from tests.fakes import FakeJourneyMessages, FakeSender
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SETTINGS = MessagingSettings.model_validate({
     "PROFILES_TABLE": "profiles", "LEDGER_TABLE": "ledger", "EVENT_BUS_NAME": "bus", "JOURNEY_TRIGGER_HORIZON_DAYS": "30",
-    "ERASURE_SALT_PARAMETER": "/cdp/erasure-salt", "SENDER_EMAIL": "shop@example.com",
+    "ERASURE_SALT_PARAMETER": "/cdp/erasure-salt", "DEFAULT_PHONE_REGION": "GB", "SENDER_EMAIL": "shop@example.com",
     "UNSUBSCRIBE_BASE_URL": "https://example.com/unsubscribe",
 })  # fmt: skip
 ADA = {"profile_id": "p1", "email": "ada@example.com", "first_name": "Ada",

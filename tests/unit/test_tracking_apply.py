@@ -124,7 +124,7 @@ def test_a_failed_application_remembers_nothing_so_the_retry_is_applied(monkeypa
     def failing(*_: Any) -> None:
         raise ConnectionError("DynamoDB unavailable")
 
-    monkeypatch.setattr(apply, "drop_erased", lambda store, rows: (rows, 0))
+    monkeypatch.setattr(apply, "drop_erased", lambda store, rows, salt: (rows, 0))
     monkeypatch.setattr(apply, "apply_checked_records", failing)
     register = FakeRegister()
     # When
