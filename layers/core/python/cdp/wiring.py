@@ -190,7 +190,7 @@ def sending_parts() -> SendingParts:
     from cdp.adapters.channels import SesEmail, SignedWebhook, SnsPush, SnsSms
     from cdp.adapters.clients import ssm_parameters
     from cdp.adapters.message_events import CuratedMessageEvents, UnsubscribePage
-    from cdp.adapters.send_records import LiveProfiles, SendRecordTable, SuppressionTable
+    from cdp.adapters.send_records import SendRecordTable, SuppressionTable
     from cdp.messaging.rules import FrequencyCap, QuietHours
     from cdp.messaging.templates import shipped_templates
 
@@ -205,7 +205,7 @@ def sending_parts() -> SendingParts:
         )
     start, end = (time.fromisoformat(clock) for clock in settings.quiet_hours.split("-"))
     return SendingParts(
-        profiles=LiveProfiles(settings.profiles_table),
+        profiles=partial(privacy_store().profile_consistently, follow_redirects=True),
         records=SendRecordTable(settings.profiles_table),
         suppressions=SuppressionTable(settings.profiles_table),
         channels=channels,
