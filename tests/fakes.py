@@ -70,6 +70,7 @@ class FakeSendRecords:
     record that is sent, claimed or unknown is never overwritten; an outcome needs its claim's token."""
 
     records: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    keys_of_profile: dict[str, set[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _open(self, key: tuple[str, str]) -> dict[str, Any] | None:
@@ -77,6 +78,7 @@ class FakeSendRecords:
         return record if record is not None and record["status"] in ("sent", "claimed", "unknown") else None
 
     def _base(self, request: MessageRequest, now: datetime) -> dict[str, Any]:
+        self.keys_of_profile.setdefault(request.profile_id, set()).add(request.key())
         return {"channel": request.channel, "purpose": request.purpose, "decided_at": now}
 
     def claim(self, request: MessageRequest, token: str, now: datetime) -> dict[str, Any] | None:
@@ -111,9 +113,10 @@ class FakeSendRecords:
             return True
 
     def recent_marketing_sends(self, profile_id: str, channel: str, since: datetime) -> list[datetime]:
+        records = [self.records[(profile_id, key)] for key in self.keys_of_profile.get(profile_id, ())]
         return [
-            record["attempted_at"] for (owner, _key), record in self.records.items()
-            if owner == profile_id and record["channel"] == channel and record["purpose"] == "marketing"
+            record["attempted_at"] for record in records
+            if record["channel"] == channel and record["purpose"] == "marketing"
             and record["status"] in ("sent", "claimed", "unknown") and record["attempted_at"] >= since
         ]  # fmt: skip
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from cdp_local.bench_clv import clv_fit
 from cdp_local.bench_segments import segments_figure
+from cdp_local.bench_sending import sending_figure
 from cdp_local.template import REPO_ROOT, function_specs, load_template
 
 ORDER_ROWS = 20_000  # the local-stack figure: moto applies about 70 order lines a second
@@ -431,6 +432,7 @@ def http_tracking(single_calls: int = 200, batches: int = 20, batch_size: int = 
 SEPARATE_FIGURES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "clv": lambda arguments: clv_fit(),
     "segments": lambda arguments: segments_figure(arguments.scale),
+    "sending": lambda arguments: sending_figure(),
 }
 
 
