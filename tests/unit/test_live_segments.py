@@ -94,3 +94,155 @@ def test_the_live_evaluator_agrees_with_the_batch_evaluator_on_every_live_segmen
         expected = batch.members(segment.name).to_pylist()
         assert [row["profile_id"] for row, v in zip(fields, verdicts) if v[segment.name]] == expected, segment.name
     assert sum(any(v[segment.name] for v in verdicts) for segment in live) >= 20  # most segments have members
+
+
+# ---------------------------------------------------------------- the use case and its timers, on a simulated clock
+
+from cdp.segments.timers import bucket_of, sweep  # noqa: E402
+from fakes import RecordingPublisher  # noqa: E402
+
+
+def _live(*profiles_: dict[str, Any], cut_points: RfmCutPoints | None = CUTS) -> tuple[LiveSegments, FakeLiveSegmentStore]:
+    store = FakeLiveSegmentStore(profiles={item["profile_id"]: item for item in profiles_}, stored_cut_points=cut_points)
+    return LiveSegments(LIBRARY, store), store
+
+
+def _run_clock(live: LiveSegments, store: FakeLiveSegmentStore, start: datetime, minutes: int) -> dict[str, datetime]:
+    """Sweep once a minute from `start` (each tick 2 s into its minute); the first tick each segment was entered at."""
+    entered: dict[str, datetime] = {}
+    publisher = RecordingPublisher()
+    for step in range(minutes):
+        now = start + timedelta(minutes=step, seconds=2)
+        for event in sweep(store, live.on_timer, now, publisher).events:
+            if event.detail_type == "Segment Entered":
+                assert event.detail["trigger"] == "timer"
+                entered.setdefault(event.detail["segment"], now.replace(second=0))
+    return entered
+
+
+def test_an_order_that_lifts_a_profile_into_high_value_announces_it_once() -> None:
+    # Given a buyer with M score 4 (revenue 300) in one_time_buyers
+    item = {"profile_id": "p1", "orders_count": 1, "revenue": 300, "last_order_at": (NOW - timedelta(days=3)).isoformat()}
+    live, store = _live(item)
+    live.after_update({"p1": item}, NOW)
+    assert "high_value" not in store.members
+    # When an order lifts revenue above the top quintile's cut point, and the same state is decided again (a replay)
+    store.profiles["p1"] = lifted = {**store.profiles["p1"], "orders_count": 2, "revenue": 900}
+    first = live.after_update({"p1": lifted}, NOW)
+    again = live.after_update({"p1": store.profiles["p1"]}, NOW)
+    # Then high_value is entered once, one_time_buyers exited once, in real time; the replay emits nothing
+    transitions = [(e.detail_type, e.detail["segment"], e.detail["trigger"]) for e in first]
+    assert {("Segment Entered", "high_value", "realtime"), ("Segment Exited", "one_time_buyers", "realtime")} <= set(
+        transitions)
+    assert len(transitions) == len(set(transitions))
+    assert again == []
+    assert store.members["high_value"]["p1"] == {"at": NOW.isoformat(), "trigger": "realtime"}
+
+
+def test_a_stale_read_is_decided_again_on_the_stored_profile() -> None:
+    # Given a profile another writer already moved into high_value (memberships version 1)
+    item = {"profile_id": "p1", "orders_count": 2, "revenue": 900, "last_order_at": NOW.isoformat()}
+    live, store = _live(item)
+    live.after_update({"p1": dict(item)}, NOW)
+    # When a request decides from the state it read before that write
+    events_ = live.after_update({"p1": item}, NOW)
+    # Then its write is refused, the stored profile is decided again, and nothing is announced twice
+    assert events_ == [] and store.writes == 1
+
+
+def test_no_order_for_30_days_fires_at_its_minute_not_before_and_a_later_order_moves_it() -> None:
+    # Given a last order at 09:17:40 on 1 November
+    last_order = datetime(2026, 11, 1, 9, 17, 40, tzinfo=UTC)
+    item = {"profile_id": "p1", "orders_count": 1, "revenue": 10, "last_order_at": last_order.isoformat()}
+    live, store = _live(item)
+    live.after_update({"p1": item}, last_order)
+    assert store.timers_of("p1")["no_order_30_days"] == "2026-12-01T09:18"
+    # When a new order arrives on 20 November at 14:00:05
+    second = datetime(2026, 11, 20, 14, 0, 5, tzinfo=UTC)
+    store.profiles["p1"] = {**store.profiles["p1"], "orders_count": 2, "last_order_at": second.isoformat()}
+    live.after_update({"p1": store.profiles["p1"]}, second)
+    # Then the timer moved to 30 days after it, and the old bucket holds nothing
+    assert store.timers_of("p1")["no_order_30_days"] == "2026-12-20T14:01"
+    assert not store.timers.get("2026-12-01T09:18")
+    # and a clock sweeping every minute from 14:00 that day fires it at 14:01, not before
+    entered = _run_clock(live, store, datetime(2026, 12, 20, 13, 55, tzinfo=UTC), 10)
+    assert entered["no_order_30_days"] == datetime(2026, 12, 20, 14, 1, tzinfo=UTC)
+    assert store.members["no_order_30_days"]["p1"]["trigger"] == "timer"
+
+
+def test_a_missed_minute_is_caught_up_by_the_next_sweep() -> None:
+    # Given a timer due at 14:01 and a sweep that ran at 14:00
+    last_order = datetime(2026, 11, 20, 14, 0, 5, tzinfo=UTC)
+    item = {"profile_id": "p1", "orders_count": 1, "revenue": 10, "last_order_at": last_order.isoformat()}
+    live, store = _live(item, cut_points=None)  # no RFM scores: only the lapse changes at that minute
+    live.after_update({"p1": item}, last_order)
+    publisher = RecordingPublisher()
+    sweep(store, live.on_timer, datetime(2026, 12, 20, 14, 0, 2, tzinfo=UTC), publisher)
+    # When the 14:01 and 14:02 ticks are missed and the next sweep runs at 14:03
+    result = sweep(store, live.on_timer, datetime(2026, 12, 20, 14, 3, 1, tzinfo=UTC), publisher)
+    # Then it takes the three buckets since the last one and fires the timer once
+    assert result.buckets == ["2026-12-20T14:01", "2026-12-20T14:02", "2026-12-20T14:03"]
+    assert [(e.detail_type, e.detail["segment"], e.detail["trigger"]) for e in result.events] == [
+        ("Segment Entered", "no_order_30_days", "timer")]
+    assert sweep(store, live.on_timer, datetime(2026, 12, 20, 14, 3, 30, tzinfo=UTC), publisher).events == []
+
+
+@pytest.mark.parametrize(
+    ("timezone", "enters_at", "exits_at"),
+    [
+        ("Asia/Shanghai", datetime(2026, 12, 6, 16, 0, tzinfo=UTC), datetime(2026, 12, 7, 16, 0, tzinfo=UTC)),
+        ("America/Los_Angeles", datetime(2026, 12, 7, 8, 0, tzinfo=UTC), datetime(2026, 12, 8, 8, 0, tzinfo=UTC)),
+        (None, datetime(2026, 12, 7, 0, 0, tzinfo=UTC), datetime(2026, 12, 8, 0, 0, tzinfo=UTC)),
+    ],
+)
+def test_birthday_today_begins_and_ends_at_the_customers_local_midnight(
+    timezone: str | None, enters_at: datetime, exits_at: datetime
+) -> None:
+    # Given a customer born on 7 December, in their time zone
+    item = {"profile_id": "p1", "birthday": "1990-12-07", **({"timezone": timezone} if timezone else {})}
+    live, store = _live(item)
+    live.after_update({"p1": item}, datetime(2026, 12, 1, tzinfo=UTC))
+    assert store.timers_of("p1")["birthday_today"] == bucket_of(enters_at)
+    # When the clock runs minute by minute around both local midnights
+    publisher = RecordingPublisher()
+    ticks: list[tuple[datetime, str, str]] = []
+    for start in (enters_at - timedelta(minutes=3), exits_at - timedelta(minutes=3)):
+        store.swept = None
+        for step in range(6):
+            now = start + timedelta(minutes=step, seconds=2)
+            ticks += [(now.replace(second=0), e.detail_type, e.detail["segment"])
+                      for e in sweep(store, live.on_timer, now, publisher).events]  # fmt: skip
+    # Then the customer enters at the local midnight starting the birthday and exits at the one ending it
+    assert ticks == [(enters_at, "Segment Entered", "birthday_today"), (exits_at, "Segment Exited", "birthday_today")]
+
+
+def test_points_expiring_in_7_days_fires_seven_days_before_the_expiry() -> None:
+    # Given 40 points expiring on 15 December (midnight UTC)
+    item = {"profile_id": "p1", "points_expiries": {"2026-12-15": 40}}
+    live, store = _live(item)
+    live.after_update({"p1": item}, datetime(2026, 12, 1, tzinfo=UTC))
+    # When the clock runs past 8 December 00:00
+    entered = _run_clock(live, store, datetime(2026, 12, 7, 23, 57, tzinfo=UTC), 6)
+    # Then the profile enters at that minute
+    assert entered == {"points_expiring_7_days": datetime(2026, 12, 8, 0, 0, tzinfo=UTC)}
+
+
+def test_a_profile_that_refused_profiling_is_in_no_live_segment_and_has_no_timers() -> None:
+    item = {"profile_id": "p1", "orders_count": 1, "revenue": 900, "last_order_at": NOW.isoformat()}
+    live, store = _live(item)
+    live.after_update({"p1": item}, NOW)
+    refused = {**store.profiles["p1"], "consent": {"email:profiling": {"granted": False, "recorded_at": "2026-11-23"}}}
+    events_ = live.after_update({"p1": refused}, NOW)
+    assert {"high_value", "one_time_buyers"} <= {e.detail["segment"] for e in events_}
+    assert all(e.detail_type == "Segment Exited" for e in events_)
+    assert store.profiles["p1"]["memberships"] == {} and store.timers_of("p1") == {}
+
+
+def test_timers_of_a_profile_merged_away_are_dropped() -> None:
+    item = {"profile_id": "p1", "orders_count": 1, "revenue": 10, "last_order_at": NOW.isoformat()}
+    live, store = _live(item)
+    live.after_update({"p1": item}, NOW)
+    minute = store.timers_of("p1")["no_order_30_days"]
+    store.profiles["p1"]["redirect_to"] = "p2"
+    result = sweep(store, live.on_timer, datetime.strptime(minute, "%Y-%m-%dT%H:%M").replace(tzinfo=UTC), RecordingPublisher())
+    assert result.dropped >= 1 and not store.timers.get(minute)
