@@ -9,7 +9,6 @@ points under `SEGMENTS#RFM` / `CUT_POINTS`, read at most every CUT_POINTS_SECOND
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -39,12 +38,6 @@ class LiveSegmentStore:
             item = self.table.get_item(Key=RFM_CUT_POINTS_KEY).get("Item")
             self._cut_points = (time.monotonic(), RfmCutPoints.from_item(item) if item else None)
         return self._cut_points[1]
-
-    def save_cut_points(self, cut_points: RfmCutPoints) -> None:
-        values = {name: [None if value is None else Decimal(str(value)) for value in values]
-                  for name, values in cut_points.as_item().items() if isinstance(values, list)}  # fmt: skip
-        self.table.put_item(Item={**RFM_CUT_POINTS_KEY, **values, "computed_at": cut_points.computed_at})
-        self._cut_points = None
 
     def write(self, change: MembershipChange) -> bool:
         writes: list[dict[str, Any]] = [self._profile_update(change)]
