@@ -2,7 +2,7 @@
 
 Items (ProfilesTable): the profile's `memberships` (segment -> {at, trigger}), `segment_timers` (segment -> minute)
 and `memberships_version`; `SEGMENT#<name>` / `PROFILE#<id>` (profile_id, entered_at, trigger), the same items the
-scheduled job writes; `TIMER#<minute>` / `<segment>#<profile id>`; `TIMERS` / `SWEPT` (minute); the job's RFM cut
+scheduled job writes; `TIMER#<minute>` / `<segment>#<profile id>`; `TIMERS` / `SWEPT` (swept_minute); the job's RFM cut
 points under `SEGMENTS#RFM` / `CUT_POINTS`, read at most every CUT_POINTS_SECONDS per container.
 """
 
@@ -101,13 +101,13 @@ class LiveSegmentStore:
 
     def swept_until(self) -> str | None:
         item = self.table.get_item(Key=TIMERS_SWEPT_KEY, ConsistentRead=True).get("Item")
-        return str(item["minute"]) if item else None
+        return str(item["swept_minute"]) if item else None
 
     def mark_swept(self, minute: str) -> None:
         try:
             self.table.put_item(
-                Item={**TIMERS_SWEPT_KEY, "minute": minute},
-                ConditionExpression="attribute_not_exists(minute) OR minute < :minute",
+                Item={**TIMERS_SWEPT_KEY, "swept_minute": minute},
+                ConditionExpression="attribute_not_exists(swept_minute) OR swept_minute < :minute",
                 ExpressionAttributeValues={":minute": minute},
             )
         except ClientError as error:

@@ -9,7 +9,7 @@ last finished sweep up to the current minute (so a missed minute is caught up), 
 timer decides its live segments again on the profile as stored now, with trigger `timer`. The write that records
 the new verdict also moves or deletes the due timers, conditional on the profile's memberships version, so two
 overlapping sweeps fire a timer once. Catch-up is bounded (`MAX_CATCH_UP_MINUTES` a run); older buckets wait for the
-next runs.
+next runs. `now` is the schedule's tick time: a sweep decides at the minute it stands for.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from cdp.segments.live_ports import LiveSegmentStore
 MINUTE = timedelta(minutes=1)
 MINUTE_FORMAT = "%Y-%m-%dT%H:%M"
 MAX_CATCH_UP_MINUTES = 24 * 60
+FIRST_SWEEP_MINUTES = 60  # the first sweep (no mark yet) also takes the hour before it
 
 
 def minute_floor(moment: datetime) -> datetime:
@@ -54,9 +55,9 @@ class Sweep:
 
 def buckets_due(swept_until: str | None, now: datetime) -> list[str]:
     """The buckets after the last finished one up to now's minute, oldest first and at most MAX_CATCH_UP_MINUTES
-    (the current one alone before the first sweep)."""
+    (before the first sweep: the last FIRST_SWEEP_MINUTES)."""
     last = minute_floor(now)
-    first = last if swept_until is None else minute_of(swept_until) + MINUTE
+    first = last - (FIRST_SWEEP_MINUTES - 1) * MINUTE if swept_until is None else minute_of(swept_until) + MINUTE
     count = min(int((last - first) / MINUTE) + 1, MAX_CATCH_UP_MINUTES)
     return [(first + step * MINUTE).strftime(MINUTE_FORMAT) for step in range(max(count, 0))]
 
