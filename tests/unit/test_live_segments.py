@@ -4,17 +4,16 @@ enter/exit events and timers on an in-memory store."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pyarrow as pa
 import pytest
 from cdp.segments.cut_points import RfmCutPoints, quintile_positions
-from cdp.segments.definitions import load_library, parse_document
+from cdp.segments.definitions import InvalidDefinitions, load_library, parse_document
 from cdp.segments.evaluate import evaluate
 from cdp.segments.realtime import LiveSegments, classify, live_segments, memberships, profile_fields
-from cdp.segments.vocabulary import PROFILE_FIELDS
-from fakes import FakeLiveSegmentStore
+from cdp.segments.timers import bucket_of, sweep
+from fakes import FakeLiveSegmentStore, RecordingPublisher
 from segment_tables import events, order_lines, profiles
 
 LIBRARY = load_library()
@@ -97,10 +96,6 @@ def test_the_live_evaluator_agrees_with_the_batch_evaluator_on_every_live_segmen
 
 
 # ---------------------------------------------------------------- the use case and its timers, on a simulated clock
-
-from cdp.segments.timers import bucket_of, sweep  # noqa: E402
-from fakes import RecordingPublisher  # noqa: E402
-
 
 def _live(*profiles_: dict[str, Any], cut_points: RfmCutPoints | None = CUTS) -> tuple[LiveSegments, FakeLiveSegmentStore]:
     store = FakeLiveSegmentStore(profiles={item["profile_id"]: item for item in profiles_}, stored_cut_points=cut_points)
@@ -246,3 +241,37 @@ def test_timers_of_a_profile_merged_away_are_dropped() -> None:
     store.profiles["p1"]["redirect_to"] = "p2"
     result = sweep(store, live.on_timer, datetime.strptime(minute, "%Y-%m-%dT%H:%M").replace(tzinfo=UTC), RecordingPublisher())
     assert result.dropped >= 1 and not store.timers.get(minute)
+
+
+# ---------------------------------------------------------------- anniversaries in the customer's zone, both evaluators
+
+
+def test_anniversary_today_is_refused_on_a_timestamp_or_with_a_value() -> None:
+    with pytest.raises(InvalidDefinitions) as refused:
+        parse_document({"segments": [
+            {"name": "a", "version": 1, "where": {"field": "signup_at", "op": "anniversary_today"}},
+            {"name": "b", "version": 1, "where": {"field": "birthday", "op": "anniversary_today", "value": "12-07"}},
+        ]})  # fmt: skip
+    assert [str(problem) for problem in refused.value.problems] == [
+        "segments[0].where.op: 'anniversary_today' does not apply to a timestamp value",
+        "segments[1].where.value: 'anniversary_today' takes no value",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("now", "timezone", "birthday", "expected"),
+    [
+        (datetime(2027, 2, 28, 12, tzinfo=UTC), None, "2000-02-29", True),  # not a leap year: the 28th
+        (datetime(2028, 2, 28, 12, tzinfo=UTC), None, "2000-02-29", False),  # a leap year: the 29th
+        (datetime(2026, 12, 6, 17, tzinfo=UTC), "Asia/Shanghai", "1990-12-07", True),  # already the 7th there
+        (datetime(2026, 12, 7, 7, tzinfo=UTC), "America/Los_Angeles", "1990-12-07", False),  # still the 6th there
+        (datetime(2026, 12, 7, 7, tzinfo=UTC), "Not/AZone", "1990-12-07", True),  # unknown zone: UTC
+    ],
+)
+def test_both_evaluators_agree_on_birthday_today(now: datetime, timezone: str | None, birthday: str, expected: bool) -> None:
+    item = {"profile_id": "p1", "birthday": birthday, **({"timezone": timezone} if timezone else {})}
+    fields = profile_fields(item, now, None)
+    live = memberships(live_segments(LIBRARY), fields, now)["birthday_today"]
+    batch = evaluate(LIBRARY, profiles([{"profile_id": "p1", "birthday": fields["birthday"], "timezone": timezone}]),
+                     events(), order_lines(), now).members("birthday_today").to_pylist()  # fmt: skip
+    assert live == expected and batch == (["p1"] if expected else [])
