@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from cdp.segments.cut_points import RfmCutPoints, quintile_positions
+from cdp.segments.cut_points import quintile_positions
 from cdp.segments.definitions import InvalidDefinitions, load_library, parse_document
 from cdp.segments.evaluate import evaluate
+from cdp.segments.live_ports import RfmCutPoints
 from cdp.segments.realtime import LiveSegments, classify, live_segments, memberships, profile_fields
 from cdp.segments.timers import bucket_of, sweep
 from fakes import FakeLiveSegmentStore, RecordingPublisher

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from cdp.events import DomainEvent
 from cdp.segments.compute import Membership, ProfileSegments, compute_segments
-from cdp.segments.cut_points import RfmCutPoints
+from cdp.segments.live_ports import RfmCutPoints
 from cdp.segments.rfm import NO_PURCHASES, SEGMENT_GRID, score_profiles
 
 AS_OF = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)

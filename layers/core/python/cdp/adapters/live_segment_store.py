@@ -17,8 +17,7 @@ from cdp.adapters.clients import dynamodb_table
 from cdp.adapters.dynamodb import TRANSACTION_LIMIT, live_item, only_conditions_failed, transact, wire
 from cdp.errors import ConcurrentChange
 from cdp.keys import RFM_CUT_POINTS_KEY, TIMERS_SWEPT_KEY, profile_key, segment_member_key, timer_key, timer_pk
-from cdp.segments.cut_points import RfmCutPoints
-from cdp.segments.live_ports import MembershipChange, Timer
+from cdp.segments.live_ports import MembershipChange, RfmCutPoints, Timer
 
 CUT_POINTS_SECONDS = 300.0
 

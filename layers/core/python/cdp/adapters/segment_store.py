@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from cdp.adapters.clients import dynamodb_table
 from cdp.keys import PROFILE_SK, RFM_CUT_POINTS_KEY, profile_key, segment_member_key
-from cdp.segments.cut_points import RfmCutPoints
+from cdp.segments.live_ports import RfmCutPoints
 from cdp.segments.ports import PROFILE_SCHEMA, Membership, ProfileSegments
 
 SCANNED_ATTRIBUTES = (

@@ -1,14 +1,44 @@
-"""What live segments need from storage: the profile as it is now, the stored RFM cut points, one conditional write of a
-profile's membership and timer changes, and the minute buckets of due timers. Pure: no pyarrow, no boto3."""
+"""What live segments need from storage: the profile as it is now, the stored RFM cut points (cdp.segments.cut_points),
+one conditional write of a profile's membership and timer changes, and the minute buckets of due timers; and the
+values they exchange. Pure: no pyarrow, no boto3."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
 
-from cdp.segments.cut_points import RfmCutPoints
-
 Trigger = Literal["realtime", "timer", "scheduled"]
+
+
+@dataclass(frozen=True)
+class RfmCutPoints:
+    """The quintile boundaries of the last scheduled run: a value beats `thresholds[k-2]` to score k or more.
+
+    For F and M (more is better) score >= k when the value is above the threshold; for recency (fewer days is better)
+    when it is below. A missing threshold means every buyer reaches that score (too few buyers to split)."""
+
+    recency_days: tuple[float | None, ...]
+    orders_count: tuple[float | None, ...]
+    revenue: tuple[float | None, ...]
+    computed_at: str
+
+    def score(self, name: str, value: float) -> int:
+        if name == "recency_days":
+            return 1 + sum(threshold is None or value < threshold for threshold in self.recency_days)
+        thresholds = self.orders_count if name == "orders_count" else self.revenue
+        return 1 + sum(threshold is None or value > threshold for threshold in thresholds)
+
+    def as_item(self) -> dict[str, Any]:
+        return {"recency_days": list(self.recency_days), "orders_count": list(self.orders_count),
+                "revenue": list(self.revenue), "computed_at": self.computed_at}  # fmt: skip
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> RfmCutPoints:
+        def thresholds(name: str) -> tuple[float | None, ...]:
+            return tuple(None if value is None else float(value) for value in item[name])
+
+        return cls(thresholds("recency_days"), thresholds("orders_count"), thresholds("revenue"), str(item["computed_at"]))
 
 
 class Timer(NamedTuple):

@@ -12,7 +12,7 @@ from typing import NamedTuple, Protocol
 
 import pyarrow as pa
 
-from cdp.segments.cut_points import RfmCutPoints
+from cdp.segments.live_ports import RfmCutPoints
 
 RFM_PREFIX, LIFECYCLE_PREFIX = "rfm:", "lifecycle:"
 

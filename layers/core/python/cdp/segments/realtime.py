@@ -26,9 +26,8 @@ from cdp.errors import ConcurrentChange
 from cdp.events import DomainEvent
 from cdp.profiles.model import next_points_expiry
 from cdp.retry import backoff
-from cdp.segments.cut_points import RfmCutPoints
 from cdp.segments.definitions import Condition, Duration, SegmentDefinition, SegmentDocument, segment_references
-from cdp.segments.live_ports import LiveSegmentStore, MembershipChange, Timer, Trigger
+from cdp.segments.live_ports import LiveSegmentStore, MembershipChange, RfmCutPoints, Timer, Trigger
 from cdp.segments.local_time import is_anniversary, local_today, next_anniversary_change
 from cdp.segments.timers import bucket_of
 from cdp.segments.vocabulary import PROFILE_FIELDS

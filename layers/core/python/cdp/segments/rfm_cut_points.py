@@ -7,7 +7,8 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp.segments.cut_points import RfmCutPoints, quintile_positions
+from cdp.segments.cut_points import quintile_positions
+from cdp.segments.live_ports import RfmCutPoints
 
 
 def _thresholds(values: pa.ChunkedArray, order: str) -> tuple[float | None, ...]:
