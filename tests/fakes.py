@@ -15,6 +15,7 @@ from typing import Any
 from cdp.events import DomainEvent
 from cdp.messaging.ports import RenderedMessage, record_status
 from cdp.messaging.requests import MessageRequest, SendOutcome
+from cdp.segments.live_ports import Timer
 
 
 @dataclass
@@ -179,3 +180,54 @@ class FakeDeferredMessages:
 
     def done(self, request: MessageRequest, until: datetime) -> None:
         self.waiting.pop((until, request.key()), None)
+
+
+@dataclass
+class FakeLiveSegmentStore:
+    """LiveSegmentStore in memory, with the DynamoDB store's conditional write (on the memberships version)."""
+
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timers: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # minute -> {(segment, profile id)}
+    members: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # segment -> profile id -> entry
+    stored_cut_points: Any = None
+    swept: str | None = None
+    writes: int = 0
+
+    def profile(self, profile_id: str) -> dict[str, Any] | None:
+        return self.profiles.get(profile_id)
+
+    def cut_points(self) -> Any:
+        return self.stored_cut_points
+
+    def write(self, change: Any) -> bool:
+        profile = self.profiles[change.profile_id]
+        if profile.get("memberships_version") != change.version:
+            return False
+        self.writes += 1
+        profile.update(memberships=dict(change.memberships), segment_timers=dict(change.timers),
+                       memberships_version=(change.version or 0) + 1)  # fmt: skip
+        for name in change.entered:
+            self.members.setdefault(name, {})[change.profile_id] = change.memberships[name]
+        for name in change.exited:
+            self.members.get(name, {}).pop(change.profile_id, None)
+        for minute, segment, profile_id in change.timers_cleared:
+            self.timers.get(minute, set()).discard((segment, profile_id))
+        for minute, segment, profile_id in change.timers_set:
+            self.timers.setdefault(minute, set()).add((segment, profile_id))
+        return True
+
+    def due_timers(self, minute: str) -> list[Timer]:
+        return [Timer(minute, segment, profile_id) for segment, profile_id in sorted(self.timers.get(minute, ()))]
+
+    def drop_timer(self, timer: Any) -> None:
+        self.timers.get(timer.minute, set()).discard((timer.segment, timer.profile_id))
+
+    def swept_until(self) -> str | None:
+        return self.swept
+
+    def mark_swept(self, minute: str) -> None:
+        self.swept = max(self.swept or minute, minute)
+
+    def timers_of(self, profile_id: str) -> dict[str, str]:
+        return {segment: minute for minute, entries in self.timers.items() for segment, owner in entries
+                if owner == profile_id}  # fmt: skip

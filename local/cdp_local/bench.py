@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cdp_local.bench_clv import clv_fit
+from cdp_local.bench_live_segments import realtime_segments_figure
 from cdp_local.bench_segments import segments_figure
 from cdp_local.bench_sending import sending_figure
 from cdp_local.template import REPO_ROOT, function_specs, load_template
@@ -433,6 +434,7 @@ SEPARATE_FIGURES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "clv": lambda arguments: clv_fit(),
     "segments": lambda arguments: segments_figure(arguments.scale),
     "sending": lambda arguments: sending_figure(),
+    "realtime_segments": lambda arguments: realtime_segments_figure(),
 }
 
 

@@ -297,6 +297,7 @@ def run_pipeline(
         progress("waiting for journeys to finish (waits shortened)...")
         stack.wait_for_executions(timeout=journey_timeout)
         report = build_report(stack)
+        report["segments_live"] = live_segments_report(stack)
     report["seconds"] = round(time.monotonic() - started, 1)
     report["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
     report["aws_operations"] = operations.as_dict()
@@ -345,3 +346,11 @@ def summary(report: dict[str, Any]) -> str:
     if "seconds" in report:
         lines.append(f"time:        {report['seconds']:,.1f} s wall, {report['cpu_seconds']:,.1f} s CPU")
     return "\n".join(lines)
+
+
+def live_segments_report(stack: LocalStack) -> dict[str, int]:
+    """Memberships the live segments wrote: entered in real time by the records path, and by a timer's sweep."""
+    triggers = Counter(
+        item.get("trigger") for item in _scan(stack, "ProfilesTable", "#pk, #trigger") if item["pk"].startswith("SEGMENT#")
+    )
+    return {"realtime_entries": triggers["realtime"], "timer_fired": triggers["timer"]}

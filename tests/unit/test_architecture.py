@@ -19,7 +19,8 @@ DOMAIN = (
     "predict",
 )  # fmt: skip
 FORBIDDEN_IN_DOMAIN = ("cdp.adapters", "cdp.wiring", "boto3", "botocore")
-ALLOWED_DOMAIN_MODULES_FOR_ADAPTERS = ("ports",)  # an adapter may import `cdp.<capability>.ports`, nothing else there
+# an adapter may import `cdp.<capability>.ports` (or a `<part>_ports` module of it), nothing else there
+ALLOWED_DOMAIN_MODULES_FOR_ADAPTERS = ("ports",)
 
 
 def imported_names(source: str) -> set[str]:
@@ -47,7 +48,8 @@ def violations(module: str, source: str) -> list[str]:
             and imported[0] == "cdp"
             and len(imported) > 1
             and imported[1] in DOMAIN
-            and not (len(imported) > 2 and imported[2] in ALLOWED_DOMAIN_MODULES_FOR_ADAPTERS)
+            and not (len(imported) > 2 and (imported[2] in ALLOWED_DOMAIN_MODULES_FOR_ADAPTERS
+                                            or imported[2].endswith("_ports")))
         )
         if adapter_reaching_domain:
             found.add(name)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 from cdp.events import DomainEvent
 from cdp.segments.compute import Membership, ProfileSegments, compute_segments
+from cdp.segments.live_ports import RfmCutPoints
 from cdp.segments.rfm import NO_PURCHASES, SEGMENT_GRID, score_profiles
 
 AS_OF = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
@@ -198,6 +199,7 @@ class _MemoryStore:
         self.saved: dict[str, ProfileSegments] = {}
         self.members: set[Membership] = set()
         self.saves = 0
+        self.cut_points: RfmCutPoints | None = None
 
     def load_profiles(self) -> tuple[pa.Table, dict[str, ProfileSegments]]:
         return self.profiles, dict(self.saved)
@@ -208,6 +210,9 @@ class _MemoryStore:
     def save_segments(self, profile_id: str, segments: ProfileSegments, computed_at: datetime) -> None:
         self.saves += 1
         self.saved[profile_id] = segments
+
+    def save_cut_points(self, cut_points: RfmCutPoints) -> None:
+        self.cut_points = cut_points
 
 
 def _transitions(events: list[DomainEvent]) -> set[tuple[str, str, str]]:
@@ -274,3 +279,19 @@ def test_a_run_whose_events_fail_saves_no_scores_so_the_next_run_announces_them_
     # Then
     assert _transitions(retried) == {("a", "Segment Entered", "rfm:Lost"), ("a", "Segment Entered", "lifecycle:active")}
     assert store.saves == 1
+
+
+def test_a_run_stores_cut_points_that_score_each_buyer_as_the_run_did() -> None:
+    # Given buyers of varied recency, frequency and spend
+    people = [(f"p{n}", 400 * DAY, (n % 37) * DAY, 1 + n % 6, 10.0 * (n % 23)) for n in range(60)]
+    store = _MemoryStore(_profiles(people))
+    # When a run scores them
+    compute_segments(store, AS_OF, lambda events: None)
+    # Then the stored cut points give every buyer the run's own R, F and M scores
+    cuts = store.cut_points
+    assert cuts is not None
+    for (profile_id, _, last_order, orders, revenue) in people:
+        segments = store.saved[profile_id]
+        assert cuts.score("recency_days", float(last_order.days)) == segments.r_score
+        assert cuts.score("orders_count", orders) == segments.f_score
+        assert cuts.score("revenue", revenue) == segments.m_score

@@ -30,6 +30,7 @@ class FakeRegister:
 class Outcome:
     created = updated = guest_records = 0
     events: list[Any] = []
+    profiles: dict[str, Any] = {}
 
     def __init__(self, rows: int) -> None:
         self.records_applied = rows
@@ -49,7 +50,7 @@ def calls_to_profiles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
         return Resolved(sets)
 
     def apply_checked_records(
-        store: Any, entity: str, rows: list[dict], source: str, now: datetime, horizon: Any
+        store: Any, entity: str, rows: list[dict], source: str, now: datetime, horizon: Any, written: Any = None
     ) -> Outcome:
         made.append((entity, [row["source_version"] for row in rows]))
         return Outcome(len(rows))

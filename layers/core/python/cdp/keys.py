@@ -3,7 +3,8 @@
 ProfilesTable: `PROFILE#<id>` with sort keys `PROFILE` (the profile), `IDENTIFIER#<type>#<value>` (membership),
 `EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<request key>` (send records); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner); `SEGMENT#<name>` / `PROFILE#<id>`;
 `ERASED` / `<digest>` (the erased register); `SUPPRESSED#<channel>#<address digest>` / `SUPPRESSED`;
-`DEFERRED` / `<until>#<request key>` (deferred campaign messages); `ERASURE#<id>` / `ERASURE`; `SOURCE#<digest of write key>` / `SOURCE`.
+`DEFERRED` / `<until>#<request key>` (deferred campaign messages); `ERASURE#<id>` / `ERASURE`; `SOURCE#<digest of write key>` / `SOURCE`;
+`TIMER#<minute>` / `<segment>#<profile id>` (live segment timers), `TIMERS` / `SWEPT`, `SEGMENTS#RFM` / `CUT_POINTS`.
 LedgerTable: `RECORD#<entity>#<natural key>` / `RECORD`, `FILE#<bucket>/<key>` / `VERSION#<version>`,
 `MESSAGEID#<source>#<id>` / `MESSAGEID`, `NATURALKEY#<entity>#<key>` / `NATURALKEY`.
 """
@@ -137,3 +138,16 @@ def natural_key_file_pk(file_id: str) -> str:
 def shop_pk(shop: str) -> str:
     """A Shopify shop's data-request records (`SHOP#<shop>` / `DATAREQUEST#<id>`)."""
     return f"SHOP#{shop}"
+
+
+def timer_key(minute: str, segment: str, profile_id: str) -> Key:
+    """A live segment's timer: re-check `segment` for the profile at `minute` (`YYYY-MM-DDTHH:MM`, UTC)."""
+    return {"pk": f"TIMER#{minute}", "sk": f"{segment}#{profile_id}"}
+
+
+def timer_pk(minute: str) -> str:
+    return f"TIMER#{minute}"
+
+
+TIMERS_SWEPT_KEY: Key = {"pk": "TIMERS", "sk": "SWEPT"}  # the last minute bucket every sweep has finished
+RFM_CUT_POINTS_KEY: Key = {"pk": "SEGMENTS#RFM", "sk": "CUT_POINTS"}  # the last segment run's quintile cut points

@@ -19,6 +19,7 @@ from cdp.adapters.clients import reset_clients
 from cdp.adapters.curated_stream import CuratedStreams
 from cdp.adapters.event_ledger import MessageRegister
 from cdp.adapters.identity_store import IdentityStore
+from cdp.adapters.live_segment_store import LiveSegmentStore
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.adapters.profile_store import ProfileStore
 from cdp.adapters.shop_data import ShopData
@@ -27,6 +28,8 @@ from cdp.events import DomainEvent
 from cdp.ingest.ports import CuratedBatchPorts, IngestPorts
 from cdp.messaging.ports import Channel, DeferredMessages
 from cdp.messaging.service import SendingParts
+from cdp.segments.definitions import load_library
+from cdp.segments.realtime import LiveSegments
 from cdp.settings import CoreSettings, ErasureBuckets, IngestSettings, SendingSettings, TableSettings, load_settings
 from cdp.tracking.apply import TrackingPorts
 from cdp.tracking.settings import TrackingSettings
@@ -121,6 +124,7 @@ def curated_batch_ports() -> CuratedBatchPorts:
         profiles=profile_store(),
         publish=publisher(),
         salt=erasure_salt(),
+        live_segments=live_segments().after_update,
     )
 
 
@@ -149,6 +153,7 @@ def tracking_ports() -> TrackingPorts:
         backfill_horizon=settings.backfill_horizon,
         phone_region=settings.default_phone_region,
         salt=erasure_salt(),
+        live_segments=live_segments().after_update,
     )
 
 
@@ -231,7 +236,7 @@ def deferred_messages() -> DeferredMessages:
 def reset_settings() -> None:
     """Read settings and the collaborators built from them afresh (another function's environment), keeping the
     clients."""
-    for builder in _BUILDERS:
+    for builder in (*_BUILDERS, *_LIVE_BUILDERS):
         builder.cache_clear()
     load_settings.cache_clear()
 
@@ -245,3 +250,20 @@ def reset() -> None:
     reset_settings()
     privacy_store_module.erasure_salt.cache_clear()
     reset_clients()
+
+
+# ---------------------------------------------------------------------- live segments
+
+
+@cache
+def live_segment_store() -> LiveSegmentStore:
+    return LiveSegmentStore(core().profiles_table)
+
+
+@cache
+def live_segments() -> LiveSegments:
+    """The library's live segments (decided from one profile), over the profiles table."""
+    return LiveSegments(load_library(), live_segment_store())
+
+
+_LIVE_BUILDERS = (live_segment_store, live_segments)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 
 from cdp.adapters.clients import dynamodb_table
-from cdp.keys import PROFILE_SK, profile_key, segment_member_key
+from cdp.keys import PROFILE_SK, RFM_CUT_POINTS_KEY, profile_key, segment_member_key
+from cdp.segments.live_ports import RfmCutPoints
 from cdp.segments.ports import PROFILE_SCHEMA, Membership, ProfileSegments
 
 SCANNED_ATTRIBUTES = (
@@ -102,6 +104,12 @@ class SegmentStore:
                 ":computed_at": computed_at.isoformat(),
             },
         )
+
+    def save_cut_points(self, cut_points: RfmCutPoints) -> None:
+        """The run's RFM quintile cut points, for the live segments to score one profile (cdp.segments.cut_points)."""
+        values = {name: [None if value is None else Decimal(str(value)) for value in values]
+                  for name, values in cut_points.as_item().items() if isinstance(values, list)}  # fmt: skip
+        self.table.put_item(Item={**RFM_CUT_POINTS_KEY, **values, "computed_at": cut_points.computed_at})
 
     def move_memberships(self, entered: list[Membership], exited: list[Membership]) -> None:
         """Put the memberships entered and delete those exited, batched (25 a request, unprocessed ones retried)."""

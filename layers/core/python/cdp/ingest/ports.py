@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, Protocol
 
 from cdp.events import DomainEvent
 from cdp.privacy.ports import ErasedRegister
-from cdp.records.ports import ProfileLedger
+from cdp.records.ports import ProfileLedger, ProfilesWritten
 
 
 @dataclass(frozen=True)
@@ -110,10 +110,11 @@ class IngestPorts:
 
 @dataclass(frozen=True)
 class CuratedBatchPorts:
-    """What applying a queued curated batch to profiles needs."""
+    """What applying a queued curated batch to profiles needs (and the live segments deciding each written profile)."""
 
     objects: ObjectStore
     files: FileClaims
     profiles: ProfileLedger
     publish: Callable[[list[DomainEvent]], object]
     salt: str
+    live_segments: ProfilesWritten | None = None

@@ -87,7 +87,8 @@ def apply_curated_batch(
     returns the outcome and how many rows were dropped because their person has been erased since."""
     rows = curated_rows(ports.objects, batch)
     outcome, erased = apply_entity_records(
-        ports.profiles, batch.entity, rows, batch.source_uri, batch.ingested_at, backfill_horizon, ports.salt
+        ports.profiles, batch.entity, rows, batch.source_uri, batch.ingested_at, backfill_horizon, ports.salt,
+        ports.live_segments,
     )
     ports.publish(outcome.events)
     ports.files.record_profile_batch(

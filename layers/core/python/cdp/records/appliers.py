@@ -15,7 +15,7 @@ from cdp.privacy.consent import CUSTOMER_CONSENT_COLUMNS
 from cdp.privacy.erasure import drop_erased
 from cdp.records.apply import ProfileOutcome, apply_records
 from cdp.records.consents import apply_consent_records
-from cdp.records.ports import ProfileLedger
+from cdp.records.ports import ProfileLedger, ProfilesWritten
 
 RecordApplier = Callable[[ProfileLedger, str, list[dict[str, Any]], str, datetime, timedelta], ProfileOutcome]
 
@@ -56,17 +56,27 @@ def apply_entity_records(
     now: datetime,
     backfill_horizon: timedelta,
     salt: str,
+    written: ProfilesWritten | None = None,
 ) -> tuple[ProfileOutcome, int]:
     """Apply the rows; returns the outcome and how many rows were dropped because their person was erased."""
     kept, erased = drop_erased(store.privacy, rows, salt)
-    return apply_checked_records(store, entity, kept, source, now, backfill_horizon), erased
+    return apply_checked_records(store, entity, kept, source, now, backfill_horizon, written), erased
 
 
 def apply_checked_records(
-    store: ProfileLedger, entity: str, rows: list[dict[str, Any]], source: str, now: datetime, backfill_horizon: timedelta
+    store: ProfileLedger,
+    entity: str,
+    rows: list[dict[str, Any]],
+    source: str,
+    now: datetime,
+    backfill_horizon: timedelta,
+    written: ProfilesWritten | None = None,
 ) -> ProfileOutcome:
-    """Apply rows already checked against the erased register (the file pipeline checks before its curated write)."""
+    """Apply rows already checked against the erased register (the file pipeline checks before its curated write);
+    `written` (live segments) sees the new state of every profile written and adds the events it raises."""
     outcome = RECORD_APPLIERS.get(entity, apply_records)(store, entity, rows, source, now, backfill_horizon)
     if entity == "customers" and rows:
         _apply_consents(store, "consents", customer_consent_rows(rows, now), source, now, backfill_horizon)
+    if written is not None and outcome.profiles:
+        outcome.events += written(outcome.profiles, now)
     return outcome

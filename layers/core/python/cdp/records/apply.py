@@ -61,13 +61,14 @@ class MalformedRecord(ValueError):
 
 @dataclass
 class ProfileOutcome:
-    """What a batch did to profiles, and the domain events it raises."""
+    """What a batch did to profiles, the domain events it raises, and the new state of each profile it wrote."""
 
     created: int = 0
     updated: int = 0
     records_applied: int = 0
     guest_records: int = 0
     events: list[DomainEvent] = field(default_factory=list)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, other: ProfileOutcome) -> None:
         """Count another batch's outcome into this one."""
@@ -76,6 +77,7 @@ class ProfileOutcome:
         self.records_applied += other.records_applied
         self.guest_records += other.guest_records
         self.events += other.events
+        self.profiles.update(other.profiles)
 
 
 def _stored(value: Any) -> Any:
@@ -216,8 +218,18 @@ def apply_records(
             "record": record,
         }
     items_by_profile = {profile_id: list(items.values()) for profile_id, items in by_profile.items()}
-    for profile_id, applied in store.apply_ledger_batch(items_by_profile, profile_changes, now).items():
+    written: dict[str, dict[str, Any]] = {}  # per profile, the state its last computed change makes
+
+    def changes_kept(item: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+        changes = profile_changes(item, records)
+        written[item["profile_id"]] = {**item, **changes}
+        return changes
+
+    for profile_id, applied in store.apply_ledger_batch(items_by_profile, changes_kept, now).items():
         outcome.records_applied += len(applied)
+        if applied:  # the last change computed for it is the one written (items carry the live profile's id)
+            live_id = applied[-1]["profile_id"]
+            outcome.profiles[live_id] = written[live_id]
         if profile_id in resolved.created:
             outcome.created += 1
             signups = [item["record"]["signup_at"] for item in applied if item["record"].get("signup_at")]

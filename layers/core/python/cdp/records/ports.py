@@ -10,11 +10,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from cdp.events import DomainEvent
 from cdp.identity.ports import IdentityRepository
 from cdp.privacy.ports import ConsentStore, ErasedRegister
 
 LedgerItems = list[dict[str, Any]]
 ProfileChanges = Callable[[dict[str, Any], LedgerItems], dict[str, Any]]
+# What to do once profiles are written (their new states by id): the events it raises (live segments).
+ProfilesWritten = Callable[[Mapping[str, dict[str, Any]], datetime], list[DomainEvent]]
 
 
 class ConsentRecords(ConsentStore, Protocol):

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from cdp.events import DomainEvent
 from cdp.segments.ports import LIFECYCLE_PREFIX, RFM_PREFIX, Membership, ProfileSegments, SegmentRepository
 from cdp.segments.rfm import score_profiles
+from cdp.segments.rfm_cut_points import rfm_cut_points
 
 SEGMENT_EVENTS_SOURCE = "cdp.segments"
 
@@ -48,6 +49,7 @@ def compute_segments(
         if segments != previous:
             changed[profile_id] = segments
     store.move_memberships(run.entered, run.exited)
+    store.save_cut_points(rfm_cut_points(profiles, scored, as_of))
     publish_events(events)
     for profile_id, segments in changed.items():
         store.save_segments(profile_id, segments, as_of)

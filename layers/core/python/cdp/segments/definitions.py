@@ -32,7 +32,7 @@ DEFINITIONS_DIRECTORY = Path(__file__).with_name("definitions")
 
 Operator = Literal[
     "=", "!=", "<", "<=", ">", ">=", "in", "not_in", "contains", "exists", "missing",
-    "top_percent", "within_last", "more_than_ago", "within_next", "this_month",
+    "top_percent", "within_last", "more_than_ago", "within_next", "this_month", "anniversary_today",
 ]  # fmt: skip
 NumberOperator = Literal["=", "!=", "<", "<=", ">", ">="]
 TimeOperator = Literal["within_last", "more_than_ago"]
@@ -44,12 +44,12 @@ OPERATORS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "number": (*ORDERED, "exists", "missing", "top_percent"),
     "boolean": ("=", "!=", "exists", "missing"),
     "timestamp": ("within_last", "more_than_ago", "within_next", "exists", "missing"),
-    "date": ("within_last", "more_than_ago", "within_next", "this_month", "exists", "missing"),
+    "date": ("within_last", "more_than_ago", "within_next", "this_month", "anniversary_today", "exists", "missing"),
     "list": ("contains", "exists", "missing"),
 }
 PROPERTY_OPERATORS = (*ORDERED, "in", "not_in", "contains", "exists", "missing")  # behaviour property filters
 DURATION_OPERATORS = ("within_last", "more_than_ago", "within_next")
-NO_VALUE_OPERATORS = ("exists", "missing", "this_month")
+NO_VALUE_OPERATORS = ("exists", "missing", "this_month", "anniversary_today")
 
 
 class _Strict(BaseModel):

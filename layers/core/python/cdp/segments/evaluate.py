@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -39,8 +39,19 @@ from cdp.segments.definitions import (
     segment_references,
     tag_type,
 )
-from cdp.segments.vocabulary import ARROW_TYPES, PROFILE_FIELDS, RFM_FIELDS, TIME_PROPERTIES, FieldType
+from cdp.segments.local_time import anniversary_in, local_today
+from cdp.segments.vocabulary import PROFILE_FIELDS, RFM_FIELDS, TIME_PROPERTIES, FieldType
 
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "date": pa.date32(),
+    "list": pa.list_(pa.string()),
+}
+LEAP_DAY = date(2000, 2, 29)
 KEY = "profile_id"
 AggregateKey = tuple[Any, ...]
 AGGREGATES = {"count": "count_distinct", "count_distinct": "count_distinct", "sum": "sum", "first": "min",
@@ -446,6 +457,8 @@ class _Context:
             return self._time_test(column, op, Duration.model_validate(value))
         if op == "this_month":
             return pc.equal(pc.month(column), self.as_of.month)
+        if op == "anniversary_today":
+            return self._anniversary_today(column)
         if op == "top_percent":
             ranks = pc.rank(column, sort_keys="descending", tiebreaker="min")  # nulls rank last
             valid = pc.is_valid(column)
@@ -460,6 +473,22 @@ class _Context:
             return pc.match_substring(column, value)
         return COMPARE[op](column, pa.scalar(value).cast(column.type) if not pa.types.is_floating(column.type)
                            else float(value))
+
+    def _anniversary_today(self, days: pa.ChunkedArray) -> pa.ChunkedArray:
+        """Whether each date's anniversary is today in its profile's time zone (cdp.segments.local_time), one pass
+        per distinct zone."""
+        zones = self._field("timezone")
+        months, month_days = pc.month(days), pc.day(days)
+        result = pc.is_valid(days)
+        result = pc.and_(result, pc.invert(result))  # false where a date is known, missing elsewhere
+        for name in pc.unique(zones).to_pylist():
+            today = local_today(self.as_of, name)
+            on_day = pc.and_(pc.equal(months, today.month), pc.equal(month_days, today.day))
+            if anniversary_in(LEAP_DAY, today.year) == today:
+                on_day = pc.or_(on_day, pc.and_(pc.equal(months, 2), pc.equal(month_days, 29)))
+            in_zone = pc.is_null(zones) if name is None else pc.fill_null(pc.equal(zones, name), False)
+            result = pc.if_else(in_zone, on_day, result)
+        return result
 
     # ------------------------------------------------------------------ tags
 

@@ -12,6 +12,8 @@ from typing import NamedTuple, Protocol
 
 import pyarrow as pa
 
+from cdp.segments.live_ports import RfmCutPoints
+
 RFM_PREFIX, LIFECYCLE_PREFIX = "rfm:", "lifecycle:"
 
 PROFILE_SCHEMA = pa.schema(
@@ -53,5 +55,7 @@ class SegmentRepository(Protocol):
         ...
 
     def move_memberships(self, entered: list[Membership], exited: list[Membership]) -> None: ...
+
+    def save_cut_points(self, cut_points: RfmCutPoints) -> None: ...
 
     def save_segments(self, profile_id: str, segments: ProfileSegments, computed_at: datetime) -> None: ...

@@ -23,7 +23,7 @@ from cdp.observability import logger
 from cdp.privacy.erasure import drop_erased, drop_erased_links
 from cdp.records.appliers import apply_checked_records
 from cdp.records.apply import ProfileOutcome
-from cdp.records.ports import ProfileLedger
+from cdp.records.ports import ProfileLedger, ProfilesWritten
 from cdp.tracking.messages import Call, InvalidCall
 from cdp.tracking.ports import CuratedSink, Register
 from cdp.tracking.rows import CanonicalRows, Lineage, call_rows
@@ -36,7 +36,8 @@ UNAPPLICABLE_ERRORS = (ValueError, ArithmeticError)
 @dataclass(frozen=True)
 class TrackingPorts:
     """What applying needs: the profile store, the messageId register, the curated zone, the two windows and the
-    default phone region from settings, and the erasure salt (rows of erased people are dropped)."""
+    default phone region from settings, the erasure salt (rows of erased people are dropped), and the live segments
+    that decide each written profile at once."""
 
     store: ProfileLedger
     register: Register
@@ -45,6 +46,7 @@ class TrackingPorts:
     backfill_horizon: timedelta
     phone_region: str
     salt: str
+    live_segments: ProfilesWritten | None = None
 
 
 @dataclass
@@ -83,7 +85,9 @@ def apply_rows(ports: TrackingPorts, rows: CanonicalRows, source: str, now: date
         kept, _erased = drop_erased(ports.store.privacy, entity_rows, ports.salt) if entity_rows else ([], 0)
         if not kept:
             continue
-        applied.add(apply_checked_records(ports.store, entity, kept, source, now, ports.backfill_horizon))
+        applied.add(
+            apply_checked_records(ports.store, entity, kept, source, now, ports.backfill_horizon, ports.live_segments)
+        )
         applied.undelivered += ports.curated.deliver(entity, [(partition_day(entity, row, now.date()), row) for row in kept])
     links = drop_erased_links(ports.store.privacy, rows.links, ports.salt)
     if links:

@@ -1,0 +1,114 @@
+"""DynamoDB side of live segments: one transaction per profile decision, minute buckets of timers, the sweep's mark.
+
+Items (ProfilesTable): the profile's `memberships` (segment -> {at, trigger}), `segment_timers` (segment -> minute)
+and `memberships_version`; `SEGMENT#<name>` / `PROFILE#<id>` (profile_id, entered_at, trigger), the same items the
+scheduled job writes; `TIMER#<minute>` / `<segment>#<profile id>`; `TIMERS` / `SWEPT` (swept_minute); the job's RFM cut
+points under `SEGMENTS#RFM` / `CUT_POINTS`, read at most every CUT_POINTS_SECONDS per container.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cdp.adapters.clients import dynamodb_table
+from cdp.adapters.dynamodb import TRANSACTION_LIMIT, live_item, only_conditions_failed, transact, wire
+from cdp.errors import ConcurrentChange
+from cdp.keys import RFM_CUT_POINTS_KEY, TIMERS_SWEPT_KEY, profile_key, segment_member_key, timer_key, timer_pk
+from cdp.segments.live_ports import MembershipChange, RfmCutPoints, Timer
+
+CUT_POINTS_SECONDS = 300.0
+
+
+class LiveSegmentStore:
+    """Live memberships and timers in the profiles table."""
+
+    def __init__(self, profiles_table: str) -> None:
+        self.table = dynamodb_table(profiles_table)
+        self._cut_points: tuple[float, RfmCutPoints | None] | None = None
+
+    def profile(self, profile_id: str) -> dict[str, Any] | None:
+        return live_item(self.table, profile_id)
+
+    def cut_points(self) -> RfmCutPoints | None:
+        if self._cut_points is None or time.monotonic() - self._cut_points[0] > CUT_POINTS_SECONDS:
+            item = self.table.get_item(Key=RFM_CUT_POINTS_KEY).get("Item")
+            self._cut_points = (time.monotonic(), RfmCutPoints.from_item(item) if item else None)
+        return self._cut_points[1]
+
+    def write(self, change: MembershipChange) -> bool:
+        writes: list[dict[str, Any]] = [self._profile_update(change)]
+        for name in change.entered:
+            entry = change.memberships[name]
+            item = {**segment_member_key(name, change.profile_id), "profile_id": change.profile_id,
+                    "entered_at": entry["at"], "trigger": entry["trigger"]}  # fmt: skip
+            writes.append({"Put": {"TableName": self.table.name, "Item": wire(item)}})
+        writes += [{"Delete": {"TableName": self.table.name, "Key": wire(segment_member_key(name, change.profile_id))}}
+                   for name in change.exited]  # fmt: skip
+        writes += [{"Delete": {"TableName": self.table.name, "Key": wire(timer_key(*timer))}}
+                   for timer in change.timers_cleared]  # fmt: skip
+        for timer in change.timers_set:
+            item = {**timer_key(*timer), "segment": timer.segment, "profile_id": timer.profile_id}
+            writes.append({"Put": {"TableName": self.table.name, "Item": wire(item)}})
+        if len(writes) > TRANSACTION_LIMIT:
+            raise ValueError(f"{len(writes)} writes for one profile's live segments exceed one transaction")
+        try:
+            transact(writes)
+        except ConcurrentChange as change_error:
+            if only_conditions_failed(change_error):
+                return False
+            raise
+        return True
+
+    def _profile_update(self, change: MembershipChange) -> dict[str, Any]:
+        values: dict[str, Any] = {":memberships": change.memberships, ":timers": change.timers, ":one": 1}
+        condition = "attribute_exists(pk) AND attribute_not_exists(redirect_to) AND "
+        if change.version is None:
+            condition += "attribute_not_exists(memberships_version)"
+        else:
+            condition += "memberships_version = :version"
+            values[":version"] = change.version
+        return {
+            "Update": {
+                "TableName": self.table.name,
+                "Key": wire(profile_key(change.profile_id)),
+                "UpdateExpression": "SET memberships = :memberships, segment_timers = :timers "
+                "ADD memberships_version :one",
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": wire(values),
+            }
+        }
+
+    def due_timers(self, minute: str) -> list[Timer]:
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": timer_pk(minute)},
+            "ConsistentRead": True,
+        }
+        timers: list[Timer] = []
+        while True:
+            page = self.table.query(**request)
+            timers += [Timer(minute, item["segment"], item["profile_id"]) for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return timers
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def drop_timer(self, timer: Timer) -> None:
+        self.table.delete_item(Key=timer_key(*timer))
+
+    def swept_until(self) -> str | None:
+        item = self.table.get_item(Key=TIMERS_SWEPT_KEY, ConsistentRead=True).get("Item")
+        return str(item["swept_minute"]) if item else None
+
+    def mark_swept(self, minute: str) -> None:
+        try:
+            self.table.put_item(
+                Item={**TIMERS_SWEPT_KEY, "swept_minute": minute},
+                ConditionExpression="attribute_not_exists(swept_minute) OR swept_minute < :minute",
+                ExpressionAttributeValues={":minute": minute},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise  # a later sweep marked further already: the mark never moves backwards
