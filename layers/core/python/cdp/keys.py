@@ -122,3 +122,14 @@ def natural_key_file_pk(file_id: str) -> str:
 def shop_pk(shop: str) -> str:
     """A Shopify shop's data-request records (`SHOP#<shop>` / `DATAREQUEST#<id>`)."""
     return f"SHOP#{shop}"
+
+
+def message_record_key(profile_id: str, request_key: str) -> Key:
+    """The send record of one message request (`MessageRequest.key()`) to one profile."""
+    return {"pk": profile_pk(profile_id), "sk": f"MESSAGE#{request_key}"}
+
+
+def suppression_key(channel: str, address_digest: str) -> Key:
+    """A suppressed address (`SUPPRESSED#<channel>#<sha256 of the normalised address>` / `SUPPRESSED`)."""
+    return {"pk": f"SUPPRESSED#{channel}#{address_digest}", "sk": "SUPPRESSED"}
+
