@@ -26,8 +26,8 @@ def apply_notification(record: FeedbackNotification) -> None:
     event = SesEvent.model_validate_json(str(record.body.Message))
     outcome = apply_email_feedback(event, wiring.feedback_parts())
     metrics.add_metric(name="EmailFeedbackEvents", unit="Count", value=1)
-    if outcome.applied:
-        metrics.add_metric(name=f"Email{outcome.event.capitalize() if outcome.event else 'Ignored'}", unit="Count", value=1)
+    if outcome.applied and outcome.event:
+        metrics.add_metric(name=f"Email{outcome.event.capitalize()}", unit="Count", value=1)  # EmailDelivered...
     if outcome.suppressed:
         metrics.add_metric(name="AddressesSuppressed", unit="Count", value=outcome.suppressed)
     if outcome.untracked:

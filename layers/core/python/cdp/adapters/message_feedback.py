@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from cdp.adapters.clients import client, dynamodb_table, ssm_parameters
+from cdp.adapters.dynamodb import condition_held
 from cdp.keys import message_record_key
 from cdp.tracking.ports import CuratedSink
 
@@ -32,19 +31,15 @@ class SendRecords:
         names = {"#at": f"{event}_at", **{f"#d{i}": name for i, name in enumerate(details)}}
         values = {":at": at.isoformat(), **{f":d{i}": value for i, value in enumerate(details.values())}}
         assignments = ", ".join(["#at = :at", *(f"#d{i} = :d{i}" for i in range(len(details)))])
-        try:
-            self.table.update_item(
+        return condition_held(
+            lambda: self.table.update_item(
                 Key=message_record_key(profile_id, message_key),
                 UpdateExpression=f"SET {assignments}",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#at)",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
 
 class CuratedMessageEvents:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from botocore.exceptions import ClientError
-
 from cdp.adapters.clients import dynamodb_table
-from cdp.adapters.dynamodb import batch_get_items
+from cdp.adapters.dynamodb import batch_get_items, condition_held
 from cdp.keys import erased_key, suppression_key
 
 
@@ -27,8 +25,8 @@ class SuppressionStore:
 
     def add_reason(self, channel: str, address_digest: str, reason: str, at: datetime) -> bool:
         """Add the reason unless the item has it already; whether it was new."""
-        try:
-            self.table.update_item(
+        return condition_held(
+            lambda: self.table.update_item(
                 Key=suppression_key(channel, address_digest),
                 UpdateExpression="ADD reasons :reason SET channel = :channel, #since = if_not_exists(#since, :at), "
                 "#reason_at = :at",
@@ -36,22 +34,16 @@ class SuppressionStore:
                 ExpressionAttributeNames={"#since": "suppressed_at", "#reason_at": f"{reason}_at"},
                 ExpressionAttributeValues={":reason": {reason}, ":name": reason, ":channel": channel, ":at": at.isoformat()},
             )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def remove_reason(self, channel: str, address_digest: str, reason: str) -> None:
         """Take the reason off the item, if there is one (DynamoDB drops a set left empty)."""
-        try:
-            self.table.update_item(
+        condition_held(
+            lambda: self.table.update_item(
                 Key=suppression_key(channel, address_digest),
                 UpdateExpression="DELETE reasons :reason REMOVE #reason_at",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames={"#reason_at": f"{reason}_at"},
                 ExpressionAttributeValues={":reason": {reason}},
             )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        )

@@ -180,11 +180,11 @@ def message_row(record: dict[str, Any], message_key: str, event: str, reason: st
 def apply_email_feedback(event: SesEvent, parts: FeedbackParts) -> FeedbackOutcome:
     """Apply one SES event: suppress, then (once per message and event) the `messages` row and the record's mark."""
     name = EVENTS.get(event.eventType)
-    profile_id, tag = event.mail.tag(PROFILE_TAG), event.mail.tag(MESSAGE_KEY_TAG)
-    message_key = message_key_of_tag(tag) if tag else None
-    suppressed = _suppress(event, parts) if name else 0
     if name is None:
         return FeedbackOutcome(None)
+    suppressed = _suppress(event, parts)
+    profile_id, tag = event.mail.tag(PROFILE_TAG), event.mail.tag(MESSAGE_KEY_TAG)
+    message_key = message_key_of_tag(tag) if tag else None
     record = parts.records.get(profile_id, message_key) if profile_id and message_key else None
     if record is None or message_key is None or profile_id is None:
         return FeedbackOutcome(name, suppressed=suppressed, untracked=True)

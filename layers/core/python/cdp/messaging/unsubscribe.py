@@ -41,6 +41,7 @@ from cdp.tracking.ports import Register
 MIN_KEY_BYTES = 32
 MAX_TOKEN_CHARS = 400
 TOKEN = re.compile(r"^([A-Za-z0-9_-]{8,300})\.([A-Za-z0-9_-]{43})$")  # payload . 32-byte signature, base64url
+EXPIRY = re.compile(r"^[0-9]{1,11}$")  # unix seconds
 USED_TOKENS_SOURCE = "unsubscribe"  # the replay register's source name for one-click tokens
 PREFERENCE_PURPOSES = ("marketing",)  # what the page offers per channel (transactional mail is not opt-in)
 ADDRESS_OF_CHANNEL = {"email": "email", "sms": "phone"}
@@ -96,9 +97,7 @@ def _parsed_payload(payload: str) -> UnsubscribeToken:
     if len(fields) != 4:
         raise Invalid("malformed unsubscribe token")
     profile_id, channel, purpose, expiry = fields
-    if not (ID_PATTERN.match(profile_id) and channel in CHANNELS and purpose in PURPOSES and expiry.isdigit()):
-        raise Invalid("malformed unsubscribe token")
-    if len(expiry) > 11:
+    if not (ID_PATTERN.match(profile_id) and channel in CHANNELS and purpose in PURPOSES and EXPIRY.match(expiry)):
         raise Invalid("malformed unsubscribe token")
     return UnsubscribeToken(profile_id, channel, purpose, datetime.fromtimestamp(int(expiry), UTC))
 
