@@ -96,3 +96,34 @@ def test_an_address_that_does_not_normalise_is_nobodys(suppressions: Suppression
 def test_unknown_reasons_are_refused(suppressions: Suppressions, reason: str) -> None:
     with pytest.raises(UnknownReason):
         suppressions.add("p1", "email", "ann@example.com", reason, AT)
+
+
+class NobodyHoldsThem:
+    """An opt-out store where no profile holds any number (consent writes must not happen)."""
+
+    def find_bound(self, identifiers):
+        return {}
+
+    def live_profile_ids(self, profile_ids):
+        return {}
+
+    def record_consents(self, *args, **kwargs):
+        raise AssertionError("no profile holds these numbers")
+
+    def record_consents_batch(self, *args, **kwargs):
+        raise AssertionError("no profile holds these numbers")
+
+
+def test_a_long_opt_out_list_is_suppressed_once_in_batches(suppressions: Suppressions) -> None:
+    from cdp.messaging.unsubscribe import record_sms_opt_outs
+
+    # Given: 250 numbers that replied STOP, one listed twice, and two entries that are no numbers
+    numbers = [f"+4477009{n:05d}" for n in range(250)] + ["+447700900007", "not a number", ""]
+    # When: the list is read twice
+    first = record_sms_opt_outs(iter(numbers), NobodyHoldsThem(), suppressions, AT)
+    second = record_sms_opt_outs(iter(numbers), NobodyHoldsThem(), suppressions, AT)
+    # Then: every number suppressed once, nothing new the second time
+    assert (first.numbers, first.new, first.not_numbers, first.profiles) == (253, 250, 2, 0)
+    assert (second.new, second.not_numbers) == (0, 2)
+    assert suppressions.reason("p", "sms", "07700 900249") == "sms_opt_out"
+    assert len(_items()) == 250

@@ -23,6 +23,13 @@ class SuppressionStore:
         reasons = {str(r) for item in items if item["sk"] == "SUPPRESSED" for r in item.get("reasons", ())}
         return reasons, any(item["pk"] == erased_key(erased_digest)["pk"] for item in items if erased_digest)
 
+    def reasons_of(self, channel: str, address_digests: list[str]) -> dict[str, set[str]]:
+        """The reasons of each of these addresses that has any (BatchGetItem, 100 keys a request)."""
+        prefix = len(suppression_key(channel, "")["pk"])
+        keys = [suppression_key(channel, digest) for digest in address_digests]
+        items = batch_get_items(self.table.meta.client, self.table_name, keys, consistent=True)
+        return {str(item["pk"])[prefix:]: {str(r) for r in item.get("reasons", ())} for item in items}
+
     def add_reason(self, channel: str, address_digest: str, reason: str, at: datetime) -> bool:
         """Add the reason unless the item has it already; whether it was new."""
         return condition_held(

@@ -78,10 +78,11 @@ class Suppressions:
             return False
         return self.store.add_reason(channel, address_digest(normalised), reason, at)
 
-    def has(self, channel: str, address: str, reason: str) -> bool:
-        """Whether the address carries this very reason."""
-        normalised = normalised_address(channel, address, self.phone_region)
-        return normalised is not None and reason in self.store.lookup(channel, address_digest(normalised), "")[0]
+    def carrying(self, channel: str, normalised: list[str], reason: str) -> set[str]:
+        """Which of these normalised addresses carry this very reason (batched reads)."""
+        digests = {address_digest(address): address for address in normalised}
+        found = self.store.reasons_of(channel, list(digests))
+        return {digests[digest] for digest, reasons in found.items() if reason in reasons}
 
     def lift(self, channel: str, address: str, reason: str) -> None:
         """Take one reason off the address (a person who subscribes again is no longer `unsubscribed`)."""

@@ -20,10 +20,11 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
+from itertools import islice
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -48,6 +49,7 @@ ADDRESS_OF_CHANNEL = {"email": "email", "sms": "phone"}
 ONE_CLICK_SOURCE = "one_click_unsubscribe"
 PREFERENCES_SOURCE = "preference_page"
 SMS_STOP_SOURCE = "sms_stop"
+OPT_OUT_BATCH = 100  # numbers looked up per BatchGetItem
 
 
 class LinkExpired(DomainError):
@@ -224,25 +226,31 @@ class OptOutSync:
     not_numbers: int = 0
 
 
+def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
 def record_sms_opt_outs(
     numbers: Iterable[str], store: OptOutStore, suppressions: Suppressions, now: datetime
 ) -> OptOutSync:
     """Each number that replied STOP: an `sms:marketing` withdrawal for every live profile holding it, then the
-    number suppressed (`sms_opt_out`). Numbers already suppressed for it are skipped, so running again (the list
-    is read whole every time) records nothing twice; the suppression is written last, so a pass that failed
-    between the two is completed by the next."""
+    number suppressed (`sms_opt_out`). Numbers already suppressed for it are skipped (looked up 100 at a time), so
+    running again (the list is read whole every time) records nothing twice; the suppression is written last, so a
+    pass that failed between the two is completed by the next."""
     sync = OptOutSync()
-    for listed in numbers:
-        sync.numbers += 1
-        number = normalise_phone(listed)
-        if number is None:
-            sync.not_numbers += 1
-            continue
-        if suppressions.has("sms", number, SMS_OPT_OUT):
-            continue
-        withdrawal = ConsentChange("sms", "marketing", False, now, SMS_STOP_SOURCE)
-        for profile_id in live_profiles_holding(store, [("phone", number)]):
-            store.record_consents(profile_id, [withdrawal], now, newest_per_key)
-            sync.profiles += 1
-        sync.new += suppressions.added("sms", number, SMS_OPT_OUT, now)
+    for listed in _batches(numbers, OPT_OUT_BATCH):
+        sync.numbers += len(listed)
+        normalised = [number for number in (normalise_phone(text) for text in listed) if number is not None]
+        sync.not_numbers += len(listed) - len(normalised)
+        done = suppressions.carrying("sms", normalised, SMS_OPT_OUT)
+        for number in dict.fromkeys(normalised):
+            if number in done:
+                continue
+            withdrawal = ConsentChange("sms", "marketing", False, now, SMS_STOP_SOURCE)
+            for profile_id in live_profiles_holding(store, [("phone", number)]):
+                store.record_consents(profile_id, [withdrawal], now, newest_per_key)
+                sync.profiles += 1
+            sync.new += suppressions.added("sms", number, SMS_OPT_OUT, now)
     return sync
