@@ -1,5 +1,5 @@
-"""Adapters of the feedback side of messaging: send records marked by feedback (ProfilesTable), `messages` rows to
-the curated delivery stream, the SNS SMS opt-out list, and the unsubscribe signing keys in SSM Parameter Store."""
+"""Adapters of the feedback side of messaging: send records marked by feedback (ProfilesTable), the SNS SMS opt-out
+list, and the unsubscribe signing keys in SSM Parameter Store."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from typing import Any
 from cdp.adapters.clients import client, dynamodb_table, ssm_parameters
 from cdp.adapters.dynamodb import condition_held
 from cdp.keys import message_record_key
-from cdp.tracking.ports import CuratedSink
 
-MESSAGES_ENTITY = "messages"
 KEYS_MAX_AGE_SECONDS = 300  # a rotated key list reaches every container within five minutes
 
 
@@ -40,18 +38,6 @@ class SendRecords:
                 ExpressionAttributeValues=values,
             )
         )
-
-
-class CuratedMessageEvents:
-    """The `MessageEvents` port: each row to the `messages` delivery stream, partitioned by the day of its `at`."""
-
-    def __init__(self, sink: CuratedSink) -> None:
-        self.sink = sink
-
-    def record(self, rows: list[dict[str, Any]]) -> None:
-        undelivered = self.sink.deliver(MESSAGES_ENTITY, [(row["at"].date(), row) for row in rows])
-        if undelivered:
-            raise RuntimeError(f"{undelivered} messages rows not delivered")  # the event is retried whole
 
 
 def sms_opt_outs() -> Iterator[str]:

@@ -1,5 +1,6 @@
 """DynamoDB suppression items (ProfilesTable `SUPPRESSED#<channel>#<address digest>` / `SUPPRESSED`): a string set
-of reasons with the moment each was first added, read together with the erased register's item in one request."""
+of reasons with the moment each was first added (and `reason`, the first one, which the sending service's interim
+reader reads), read together with the erased register's item in one request."""
 
 from __future__ import annotations
 
@@ -36,9 +37,9 @@ class SuppressionStore:
             lambda: self.table.update_item(
                 Key=suppression_key(channel, address_digest),
                 UpdateExpression="ADD reasons :reason SET channel = :channel, #since = if_not_exists(#since, :at), "
-                "#reason_at = :at",
+                "#reason_at = :at, #first = if_not_exists(#first, :name)",
                 ConditionExpression="attribute_not_exists(reasons) OR NOT contains(reasons, :name)",
-                ExpressionAttributeNames={"#since": "suppressed_at", "#reason_at": f"{reason}_at"},
+                ExpressionAttributeNames={"#since": "suppressed_at", "#reason_at": f"{reason}_at", "#first": "reason"},
                 ExpressionAttributeValues={":reason": {reason}, ":name": reason, ":channel": channel, ":at": at.isoformat()},
             )
         )
