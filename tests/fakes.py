@@ -142,7 +142,7 @@ class FakeSuppressionList:
 
     reasons: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def reason(self, profile_id: str, channel: str, address: str) -> str | None:
+    def reason(self, profile_id: str, channel: str, address: str, purpose: str = "marketing") -> str | None:
         return self.reasons.get((channel, address))
 
     def add(self, profile_id: str, channel: str, address: str, reason: str, at: datetime) -> None:
@@ -162,7 +162,7 @@ class FakeMessageEvents:
 class FakeUnsubscribeLinks:
     """Unsubscribe links (cdp.messaging.ports.UnsubscribeLinks) naming the profile and channel."""
 
-    def link(self, profile_id: str, channel: str) -> str:
+    def link(self, profile_id: str, channel: str, purpose: str = "marketing") -> str:
         return f"https://shop.example/unsubscribe/{profile_id}/{channel}"
 
 

@@ -50,6 +50,7 @@ from samtranslator.translator.transform import transform
 
 from cdp_local.delivery_streams import ParquetConversion, create_databases, create_streams, create_tables
 from cdp_local.moto_speedups import faster_dynamodb
+from cdp_local.ses_feedback import SentEmails, recording_sent_emails, simulated_events
 from cdp_local.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec, function_events, function_specs, load_template
 
 ACCOUNT_ID = "123456789012"
@@ -57,6 +58,8 @@ LOCAL_CREDENTIALS = ("testing", "testing")
 ARTIFACT_BUCKET = "cdp-local-artifacts"
 ERASURE_SALT_PARAMETER = "/cdp/erasure-salt"  # the template's ErasureSaltParameterName default
 LOCAL_ERASURE_SALT = "local-erasure-salt"
+UNSUBSCRIBE_KEYS_PARAMETER = "/cdp/unsubscribe-keys"  # the template's UnsubscribeKeysParameterName default
+LOCAL_UNSUBSCRIBE_KEYS = '["bG9jYWwtdW5zdWJzY3JpYmUta2V5LW9mLXRoaXJ0eS10d28tYnl0ZXM="]'  # one 41-byte key
 ASYNC_ATTEMPTS = 3  # Lambda retries a failed asynchronous invocation twice before its dead-letter queue
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -156,6 +159,7 @@ class LocalStack:
         self._exits = ExitStack()
         self.clock_offset = timedelta(0)
         self._clock_lock = threading.Lock()
+        self.sent_emails = SentEmails()  # SendEmail calls with their tags and configuration set (moto drops them)
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalStack:
@@ -227,6 +231,9 @@ class LocalStack:
     def _deploy(self) -> None:
         self.client("ssm").put_parameter(
             Name=ERASURE_SALT_PARAMETER, Value=LOCAL_ERASURE_SALT, Type="SecureString", Overwrite=True
+        )
+        self.client("ssm").put_parameter(
+            Name=UNSUBSCRIBE_KEYS_PARAMETER, Value=LOCAL_UNSUBSCRIBE_KEYS, Type="SecureString", Overwrite=True
         )
         s3 = self.client("s3")
         s3.create_bucket(Bucket=ARTIFACT_BUCKET, CreateBucketConfiguration={"LocationConstraint": self.region})
@@ -380,6 +387,39 @@ class LocalStack:
                 name = self._resolve_deep(resource["Properties"]["Name"])
                 self.client("sesv2").create_configuration_set(ConfigurationSetName=name)
                 self.physical_ids[logical_id] = name
+
+    def _feedback_topics(self) -> dict[str, str]:
+        """Configuration set name -> the SNS topic ARN its event destination publishes to."""
+        topics = {}
+        for resource in self.template["Resources"].values():
+            if resource["Type"] == "AWS::SES::ConfigurationSetEventDestination":
+                properties = resource["Properties"]
+                configuration_set = self.template["Resources"][properties["ConfigurationSetName"]["Ref"]]
+                name = self._resolve_deep(configuration_set["Properties"]["Name"])
+                topics[name] = self._resolve(properties["EventDestination"]["SnsDestination"]["TopicARN"])
+        return topics
+
+    def publish_email_event(self, configuration_set: str, event: dict[str, Any]) -> None:
+        """Publish one SES event record as the configuration set's SNS destination would, then let the queue
+        consumers run."""
+        topic = self._feedback_topics()[configuration_set]
+        self.client("sns").publish(TopicArn=topic, Message=json.dumps(event))
+        self.deliver_queued_messages()
+
+    def emit_email_feedback(self) -> int:
+        """The events SES (its mailbox simulator) would publish for every message sent with a configuration set
+        since the last call; returns how many were published."""
+        topics = self._feedback_topics()
+        published = 0
+        for email in self.sent_emails.emails:
+            if email.events_emitted or email.configuration_set not in topics:
+                continue
+            email.events_emitted = True
+            for event in simulated_events(email, self.region):
+                self.client("sns").publish(TopicArn=topics[email.configuration_set], Message=json.dumps(event))
+                published += 1
+        self.deliver_queued_messages()
+        return published
 
     def _create_state_machines(self) -> None:
         """Create each state machine in the executing Step Functions backend, its DefinitionSubstitutions applied.
@@ -599,6 +639,7 @@ class LocalStack:
 
         self._exits.enter_context(mock.patch.object(FirehoseBackend, "put_s3_records", put_s3_records))
         self._exits.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", lambda_invoke))
+        self._exits.enter_context(recording_sent_emails(self.sent_emails))
         self._exits.enter_context(transactions_that_snapshot_only_touched_items())
         self._exits.enter_context(faster_dynamodb())
         self._exits.enter_context(mock.patch("moto.s3.notifications._invoke_awslambda", s3_notification))

@@ -97,3 +97,16 @@ def test_the_queued_batch_event_applies_the_curated_rows_it_names(stack: LocalSt
         identity["profile_id"]["S"]
     )
     assert (profile or {}).get("orders_count") == 1
+
+
+def test_the_email_feedback_event_suppresses_the_bounced_recipient(stack: LocalStack) -> None:
+    # Given: the documented SES Bounce record, as SNS delivers it to the feedback queue
+    from cdp.adapters.suppression_store import SuppressionStore
+    from cdp.messaging.suppression import Suppressions
+
+    # When
+    result = stack.invoke("HandleEmailFeedbackFunction", _event("sqs_email_feedback.json"))
+    # Then: applied (no send record of ours: untracked), and the address suppressed
+    suppressions = Suppressions(SuppressionStore(stack.physical_id("ProfilesTable")), "local-erasure-salt", "GB")
+    assert result == {"batchItemFailures": []}
+    assert suppressions.reason("p-1", "email", "recipient@example.com") == "hard_bounce"

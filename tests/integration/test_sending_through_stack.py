@@ -5,6 +5,7 @@ deferred-message sweeper on its schedule, and the curated `messages` rows."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import io
@@ -16,20 +17,24 @@ from email import message_from_bytes
 from functools import partial
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pyarrow.parquet as pq
 import pytest
 from cdp.adapters.channels import SesEmail
 from cdp.adapters.clients import ssm_parameters
 from cdp.adapters.curated_stream import CuratedStreams
-from cdp.adapters.message_events import CuratedMessageEvents, UnsubscribePage
+from cdp.adapters.message_events import CuratedMessageEvents
 from cdp.adapters.privacy_store import PrivacyStore
-from cdp.adapters.send_records import DeferredMessageTable, SendRecordTable, SuppressionTable
+from cdp.adapters.send_records import DeferredMessageTable, SendRecordTable
+from cdp.adapters.suppression_store import SuppressionStore
 from cdp.messaging.requests import MessageRequest
 from cdp.messaging.rules import FrequencyCap, QuietHours
 from cdp.messaging.service import SendingParts, send_message
+from cdp.messaging.suppression import Suppressions
 from cdp.messaging.templates import shipped_templates
-from cdp_local.stack import ACCOUNT_ID, LocalStack
+from cdp.messaging.unsubscribe import SignedLinks, verified_token
+from cdp_local.stack import ACCOUNT_ID, LOCAL_ERASURE_SALT, LOCAL_UNSUBSCRIBE_KEYS, LocalStack
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 
@@ -178,10 +183,14 @@ def test_each_rule_through_the_send_message_function(stack: LocalStack, profile,
     assert (row["event"], row["reason"], row["message_key"], row["origin_name"]) == (status, reason, request.key(), "welcome")
 
 
+def _suppressions(stack: LocalStack) -> Suppressions:
+    return Suppressions(SuppressionStore(stack.physical_id("ProfilesTable")), LOCAL_ERASURE_SALT, "GB")
+
+
 def test_a_suppressed_address_is_skipped(stack: LocalStack) -> None:
     # Given: Ann's address complained
     put_profile(stack)
-    SuppressionTable(stack.physical_id("ProfilesTable")).add(
+    _suppressions(stack).add(
         ANN["profile_id"], "email", ANN["email"].upper(), "complaint", AFTERNOON
     )
     at(stack, AFTERNOON)
@@ -269,9 +278,13 @@ def parts_of(stack: LocalStack) -> SendingParts:
     return SendingParts(
         profiles=partial(privacy.profile_consistently, follow_redirects=True),
         records=SendRecordTable(table),
-        suppressions=SuppressionTable(table),
+        suppressions=_suppressions(stack),
         channels={"email": SesEmail("hello@example.com", stack.physical_id("SendingConfigurationSet"))},
-        unsubscribe_links=UnsubscribePage("https://example.com/unsubscribe"),
+        unsubscribe_links=SignedLinks(
+            "https://example.com/unsubscribe",
+            lambda: [base64.b64decode(key) for key in json.loads(LOCAL_UNSUBSCRIBE_KEYS)],
+            timedelta(days=90),
+        ),
         events=CuratedMessageEvents(CuratedStreams({"messages": stack.physical_id("CuratedMessagesStream")})),
         templates=shipped_templates(),
         caps={"email": FrequencyCap(3, timedelta(days=7))},
@@ -326,7 +339,11 @@ def test_email_is_raw_mime_with_one_click_unsubscribe(stack: LocalStack) -> None
     # Then
     [mail] = emails(stack)
     assert outcome["status"] == "sent"
-    assert mail["List-Unsubscribe"] == f"<https://example.com/unsubscribe?profile={ANN['profile_id']}&channel=email>"
+    link = mail["List-Unsubscribe"].strip("<>")
+    assert link.startswith("https://example.com/unsubscribe?token=")
+    keys = [base64.b64decode(key) for key in json.loads(LOCAL_UNSUBSCRIBE_KEYS)]
+    token = verified_token(parse_qs(urlsplit(link).query)["token"][0], keys, datetime.now(UTC))
+    assert (token.profile_id, token.channel, token.purpose) == (ANN["profile_id"], "email", "marketing")
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     parts = {part.get_content_type(): part.get_payload(decode=True).decode() for part in mail.walk()
              if not part.is_multipart()}  # fmt: skip

@@ -120,6 +120,20 @@ class SendingSettings(CoreSettings):
         return name
 
 
+class UnsubscribeSettings(CoreSettings):
+    """Where unsubscribe links point, the SSM parameter of their signing keys, and how long a link works."""
+
+    unsubscribe_base_url: str = Field(alias="UNSUBSCRIBE_BASE_URL", min_length=8)
+    unsubscribe_keys_parameter: str = Field(alias="UNSUBSCRIBE_KEYS_PARAMETER", min_length=1)
+    unsubscribe_link_days: int = Field(alias="UNSUBSCRIBE_LINK_DAYS", ge=1, le=3650)
+
+
+class FeedbackSettings(CoreSettings):
+    """The curated delivery stream of `messages` rows (feedback events)."""
+
+    curated_messages_stream: str = Field(alias="CURATED_MESSAGES_STREAM", min_length=1)
+
+
 SettingsT = TypeVar("SettingsT", bound=TableSettings)
 
 

@@ -8,12 +8,12 @@ result; domain code never imports this module (it receives what is built here). 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, time, timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
-from cdp.adapters import event_bus, object_store
+from cdp.adapters import event_bus, message_feedback, object_store
 from cdp.adapters import privacy_store as privacy_store_module
 from cdp.adapters.clients import reset_clients
 from cdp.adapters.curated_stream import CuratedStreams
@@ -24,13 +24,26 @@ from cdp.adapters.privacy_store import PrivacyStore
 from cdp.adapters.profile_store import ProfileStore
 from cdp.adapters.shop_data import ShopData
 from cdp.adapters.sources import ShopSecretStore, WriteKeyDirectory
+from cdp.adapters.suppression_store import SuppressionStore
 from cdp.events import DomainEvent
 from cdp.ingest.ports import CuratedBatchPorts, IngestPorts
+from cdp.messaging.feedback import FeedbackParts
 from cdp.messaging.ports import Channel, DeferredMessages
 from cdp.messaging.service import SendingParts
+from cdp.messaging.suppression import Suppressions
+from cdp.messaging.unsubscribe import SignedLinks, UnsubscribeParts, checked_keys
 from cdp.segments.definitions import load_library
 from cdp.segments.realtime import LiveSegments
-from cdp.settings import CoreSettings, ErasureBuckets, IngestSettings, SendingSettings, TableSettings, load_settings
+from cdp.settings import (
+    CoreSettings,
+    ErasureBuckets,
+    FeedbackSettings,
+    IngestSettings,
+    SendingSettings,
+    TableSettings,
+    UnsubscribeSettings,
+    load_settings,
+)
 from cdp.tracking.apply import TrackingPorts
 from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify_privacy import PrivacyPorts
@@ -194,8 +207,8 @@ def sending_parts() -> SendingParts:
     """The sending service's collaborators: DynamoDB records, SES/SNS/webhook channels, the shipped templates."""
     from cdp.adapters.channels import SesEmail, SignedWebhook, SnsPush, SnsSms
     from cdp.adapters.clients import ssm_parameters
-    from cdp.adapters.message_events import CuratedMessageEvents, UnsubscribePage
-    from cdp.adapters.send_records import SendRecordTable, SuppressionTable
+    from cdp.adapters.message_events import CuratedMessageEvents
+    from cdp.adapters.send_records import SendRecordTable
     from cdp.messaging.rules import FrequencyCap, QuietHours
     from cdp.messaging.templates import shipped_templates
 
@@ -212,9 +225,9 @@ def sending_parts() -> SendingParts:
     return SendingParts(
         profiles=partial(privacy_store().profile_consistently, follow_redirects=True),
         records=SendRecordTable(settings.profiles_table),
-        suppressions=SuppressionTable(settings.profiles_table),
+        suppressions=suppressions(),
         channels=channels,
-        unsubscribe_links=UnsubscribePage(settings.unsubscribe_base_url),
+        unsubscribe_links=unsubscribe_links(),
         events=CuratedMessageEvents(CuratedStreams({"messages": settings.messages_stream})),
         templates=shipped_templates(),
         caps={channel: FrequencyCap(cap.limit, timedelta(hours=cap.window_hours))
@@ -232,6 +245,58 @@ def deferred_messages() -> DeferredMessages:
     return DeferredMessageTable(core().profiles_table)
 
 
+# ---- feedback: suppression list, unsubscribe links and routes, SMS STOP, SES feedback ----
+def unsubscribe_settings() -> UnsubscribeSettings:
+    return load_settings(UnsubscribeSettings)
+
+
+@cache
+def suppression_store() -> SuppressionStore:
+    return SuppressionStore(core().profiles_table)
+
+
+def suppressions() -> Suppressions:
+    """The suppression list (`SuppressionList`), with the erased register in the same table."""
+    return Suppressions(suppression_store(), erasure_salt(), core().default_phone_region)
+
+
+def unsubscribe_signing_keys() -> list[bytes]:
+    """The unsubscribe links' signing keys, newest first (Powertools Parameters cache them for five minutes)."""
+    return checked_keys(message_feedback.signing_keys(unsubscribe_settings().unsubscribe_keys_parameter))
+
+
+def unsubscribe_links() -> SignedLinks:
+    """Signed one-click unsubscribe links (`UnsubscribeLinks`), for the sending service."""
+    settings = unsubscribe_settings()
+    return SignedLinks(settings.unsubscribe_base_url, unsubscribe_signing_keys, timedelta(days=settings.unsubscribe_link_days))
+
+
+def unsubscribe_parts() -> UnsubscribeParts:
+    return UnsubscribeParts(
+        privacy=privacy_store(),
+        read_profile=partial(privacy_store().profile_consistently, follow_redirects=True),
+        suppressions=suppressions(),
+        used_tokens=MessageRegister(core().ledger_table),
+        keys=unsubscribe_signing_keys,
+        salt=erasure_salt(),
+    )
+
+
+def sms_opt_outs() -> Iterator[str]:
+    return message_feedback.sms_opt_outs()
+
+
+@cache
+def feedback_parts() -> FeedbackParts:
+    from cdp.adapters.message_events import CuratedMessageEvents
+
+    settings = load_settings(FeedbackSettings)
+    return FeedbackParts(
+        records=message_feedback.SendRecords(settings.profiles_table),
+        suppressions=suppressions(),
+        events=CuratedMessageEvents(CuratedStreams({"messages": settings.curated_messages_stream})),
+    )
+
 
 def reset_settings() -> None:
     """Read settings and the collaborators built from them afresh (another function's environment), keeping the
@@ -242,7 +307,8 @@ def reset_settings() -> None:
 
 
 _BUILDERS = (identity_store, privacy_store, profile_store, segment_store, ingest_ports, curated_batch_ports,
-             write_keys, shop_secrets, tracking_ports, shopify_privacy_ports, sending_parts, deferred_messages)  # fmt: skip
+             write_keys, shop_secrets, tracking_ports, shopify_privacy_ports, sending_parts, deferred_messages,
+             suppression_store, feedback_parts)  # fmt: skip
 
 
 def reset() -> None:

@@ -69,6 +69,17 @@ def transact(writes: list[Item]) -> None:
         raise
 
 
+def condition_held(write: Callable[[], object]) -> bool:
+    """Run one conditional write; False when its condition failed (nothing was written)."""
+    try:
+        write()
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 def only_conditions_failed(change: ConcurrentChange) -> bool:
     """A cancellation caused only by this transaction's own conditions (not throttling or a conflicting write)."""
     return all(code in ("None", "ConditionalCheckFailed", None) for code in change.reasons)

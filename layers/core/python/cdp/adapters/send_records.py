@@ -7,7 +7,6 @@ Deferred message `DEFERRED` / `<until>#<request key>` holds the request's JSON u
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +21,6 @@ from cdp.keys import (
     deferred_message_key,
     message_record_key,
     profile_pk,
-    suppression_key,
 )
 from cdp.messaging.ports import MessageRequest, SendOutcome, record_status
 
@@ -138,27 +136,6 @@ class SendRecordTable:
             Key=message_record_key(profile_id, request_key), ConsistentRead=True
         ).get("Item")
         return item
-
-
-def address_digest(channel: str, address: str) -> str:
-    """sha256 of the normalised address (emails lower-cased; phones and endpoints as they are, trimmed)."""
-    normalised = address.strip().lower() if channel == "email" else address.strip()
-    return hashlib.sha256(normalised.encode()).hexdigest()
-
-
-class SuppressionTable:
-    """`SuppressionList` items `SUPPRESSED#<channel>#<digest>` / `SUPPRESSED` with their `reason`."""
-
-    def __init__(self, profiles_table: str) -> None:
-        self.table = dynamodb_table(profiles_table)
-
-    def reason(self, profile_id: str, channel: str, address: str) -> str | None:
-        item = self.table.get_item(Key=suppression_key(channel, address_digest(channel, address))).get("Item")
-        return str(item["reason"]) if item else None
-
-    def add(self, profile_id: str, channel: str, address: str, reason: str, at: datetime) -> None:
-        self.table.put_item(Item={**suppression_key(channel, address_digest(channel, address)), "reason": reason,
-                                  "profile_id": profile_id, "channel": channel, "at": _when(at)})  # fmt: skip
 
 
 class DeferredMessageTable:

@@ -15,12 +15,14 @@ __all__ = ["MessageRequest", "SendOutcome", "record_status"]
 @dataclass(frozen=True)
 class RenderedMessage:
     """A template rendered for one person: `subject` (email subject / push title), text, HTML (email only), and the
-    one-click unsubscribe URL email headers carry (marketing only)."""
+    one-click unsubscribe URL email headers carry (marketing only), and the tags a provider hands back with its
+    feedback about the message (SES EmailTags: `profile_id`, `message_key`), so feedback finds the send record."""
 
     subject: str
     text: str
     html: str = ""
     unsubscribe_url: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 class ProviderError(Exception):
@@ -44,18 +46,20 @@ ReadProfile = Callable[[str], dict[str, Any] | None]
 
 
 class SuppressionList(Protocol):
-    def reason(self, profile_id: str, channel: str, address: str) -> str | None:
-        """Why this address may not be messaged on this channel (hard_bounce, complaint, unsubscribed, sms_opt_out,
-        erased), or None."""
-        ...
+    """Addresses no message may go to, and why (hard_bounce, complaint, unsubscribed, sms_opt_out, erased).
+
+    `purpose` (default marketing): `unsubscribed` stops marketing only; the other reasons stop every purpose.
+    """
+
+    def reason(self, profile_id: str, channel: str, address: str, purpose: str = "marketing") -> str | None: ...
 
     def add(self, profile_id: str, channel: str, address: str, reason: str, at: datetime) -> None: ...
 
 
 class UnsubscribeLinks(Protocol):
-    def link(self, profile_id: str, channel: str) -> str:
-        """The one-click unsubscribe URL for this person and channel."""
-        ...
+    """The signed, expiring one-click unsubscribe URL a marketing message carries (RFC 8058)."""
+
+    def link(self, profile_id: str, channel: str, purpose: str = "marketing") -> str: ...
 
 
 class SendRecords(Protocol):
@@ -102,3 +106,24 @@ class DeferredMessages(Protocol):
 def record_status(outcome: SendOutcome) -> str:
     """The send record's status for an outcome: its status, or `unknown` for a send that may or may not have gone."""
     return "unknown" if outcome.reason == "unknown" else outcome.status
+
+
+# ---- feedback: the stores behind the suppression list and the feedback on send records ----
+class SuppressionStore(Protocol):
+    """Suppression items by address digest, read together with the erased register's digest in one request."""
+
+    def lookup(self, channel: str, address_digest: str, erased_digest: str) -> tuple[set[str], bool]: ...
+
+    def reasons_of(self, channel: str, address_digests: list[str]) -> dict[str, set[str]]: ...
+
+    def add_reason(self, channel: str, address_digest: str, reason: str, at: datetime) -> bool: ...
+
+    def remove_reason(self, channel: str, address_digest: str, reason: str) -> None: ...
+
+
+class SendRecordFeedback(Protocol):
+    """The send records feedback reads and marks (`PROFILE#<id>` / `MESSAGE#<key>`)."""
+
+    def get(self, profile_id: str, message_key: str) -> dict[str, Any] | None: ...
+
+    def mark(self, profile_id: str, message_key: str, event: str, at: datetime, details: dict[str, str]) -> bool: ...

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from cdp.messaging.feedback import message_tag_value
 from cdp.messaging.ports import (
     Channel,
     MessageEvents,
@@ -221,4 +222,5 @@ def render(
         text=fill(parts.text),
         html=fill(parts.html, escape=True),
         unsubscribe_url=unsubscribe_url or None,
+        tags=(("profile_id", profile.identity.profile_id), ("message_key", message_tag_value(request.key()))),
     )

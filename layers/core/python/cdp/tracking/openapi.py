@@ -90,10 +90,50 @@ DESCRIPTIONS = {
     "403": "Credentials refused",
     "404": "Nothing found",
     "409": "In conflict with the current state",
+    "410": "Expired",
     "413": "Payload over API Gateway's 10 MB limit",
     "429": "Over the stage's throttling budget",
     "503": "A dependency is throttled: retry after `Retry-After` seconds",
 }
+
+
+# ---- feedback: the public unsubscribe routes (authenticated by the link's signed token) ----
+_TOKEN = [{"name": "token", "in": "query", "required": True, "schema": {"type": "string"}}]
+_FORM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "List-Unsubscribe": {"type": "string", "enum": ["One-Click"]},
+        "form": {"type": "string", "enum": ["preferences"]},
+        "consent": {"type": "array", "items": {"type": "string"}},
+    },
+}
+_FORM = {
+    "content": {"application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA}, "multipart/form-data": {"schema": _FORM_SCHEMA}},
+    "required": True,
+}
+_UNSUBSCRIBE_REFUSALS = ("400", "403", "404", "410", "413", "429")
+# (method, path) -> summary, request body, answers besides 200 (an HTML page) and the refusals
+UNSUBSCRIBE_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Any] | None, tuple[str, ...]]] = {
+    ("get", "/v1/unsubscribe"): ("The preference page of a signed unsubscribe link", None, ()),
+    ("post", "/v1/unsubscribe"): ("RFC 8058 one-click unsubscribe, or the preference page's form", _FORM, ("409",)),
+}
+
+
+def _unsubscribe_operation(summary: str, body: dict[str, Any] | None, extra: tuple[str, ...]) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "tags": ["unsubscribe"],
+        "security": [],
+        "parameters": _TOKEN,
+        "responses": {
+            "200": {"description": DESCRIPTIONS["200"], "content": {"text/html": {"schema": {"type": "string"}}}},
+            **_common_answers(_UNSUBSCRIBE_REFUSALS),
+            **{status: _answer(status, {"type": "object"}) for status in extra},
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = body
+    return operation
 
 
 def _answer(status: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -152,4 +192,6 @@ def completed_document(generated: dict[str, Any]) -> dict[str, Any]:
                 operation["responses"].update(_common_answers(("400", "401", "403", "413", "429")))
     for (method, path), route in ADMIN_ROUTES.items():
         document["paths"].setdefault(path, {})[method] = _admin_operation(*route)
+    for (method, path), unsubscribe in UNSUBSCRIBE_ROUTES.items():
+        document["paths"].setdefault(path, {})[method] = _unsubscribe_operation(*unsubscribe)
     return document
