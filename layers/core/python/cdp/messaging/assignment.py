@@ -48,4 +48,4 @@ def assign(
         cumulative += weight
         if within < cumulative:
             return name
-    return next(name for name, weight in reversed(variants.items()) if weight > 0)  # float edge at the very top
+    return [name for name, weight in variants.items() if weight > 0][-1]  # float edge at the very top
