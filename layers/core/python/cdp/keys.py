@@ -2,7 +2,8 @@
 
 ProfilesTable: `PROFILE#<id>` with sort keys `PROFILE` (the profile), `IDENTIFIER#<type>#<value>` (membership),
 `EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<journey>#<step>` (journey
-messages); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner); `SEGMENT#<name>` / `PROFILE#<id>`;
+messages), `JOURNEY#<name>` (journey entry records); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner);
+`SEGMENT#<name>` / `PROFILE#<id>`;
 `ERASED` / `<digest>` (the erased register); `ERASURE#<id>` / `ERASURE`; `SOURCE#<digest of write key>` / `SOURCE`.
 LedgerTable: `RECORD#<entity>#<natural key>` / `RECORD`, `FILE#<bucket>/<key>` / `VERSION#<version>`,
 `MESSAGEID#<source>#<id>` / `MESSAGEID`, `NATURALKEY#<entity>#<key>` / `NATURALKEY`.
@@ -122,3 +123,8 @@ def natural_key_file_pk(file_id: str) -> str:
 def shop_pk(shop: str) -> str:
     """A Shopify shop's data-request records (`SHOP#<shop>` / `DATAREQUEST#<id>`)."""
     return f"SHOP#{shop}"
+
+
+def journey_entry_key(profile_id: str, journey: str) -> Key:
+    """The profile's entry record of a journey: its active run and when it entered (`JOURNEY#<name>`)."""
+    return {"pk": profile_pk(profile_id), "sk": f"JOURNEY#{journey}"}

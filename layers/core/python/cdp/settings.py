@@ -7,7 +7,16 @@ from datetime import timedelta
 from functools import cache
 from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Json,
+    NonNegativeInt,
+    StringConstraints,
+    ValidationError,
+)
 
 from cdp.identifiers import COUNTRY_CALLING_CODES
 
@@ -83,6 +92,17 @@ class MessagingSettings(CoreSettings):
 
     sender_email: str = Field(alias="SENDER_EMAIL", min_length=3)
     unsubscribe_base_url: str = Field(alias="UNSUBSCRIBE_BASE_URL", min_length=8)
+
+
+class JourneySettings(CoreSettings):
+    """The journey router: where the journeys' state machines are, and this deployment's wait overrides
+    (`{"<journey>.<step>": seconds}`, shorter waits for a test deployment)."""
+
+    state_machine_arn_prefix: str = Field(alias="JOURNEY_STATE_MACHINE_ARN_PREFIX", pattern=r"^arn:[^:]+:states:.*:stateMachine:")
+    messages_stream: str = Field(alias="CURATED_MESSAGES_STREAM", min_length=1)
+    wait_seconds: Json[dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+\.[a-z0-9_]+$")], NonNegativeInt]] = Field(
+        alias="JOURNEY_WAIT_SECONDS", default="{}"
+    )
 
 
 SettingsT = TypeVar("SettingsT", bound=TableSettings)

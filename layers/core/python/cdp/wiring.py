@@ -25,7 +25,16 @@ from cdp.adapters.shop_data import ShopData
 from cdp.adapters.sources import ShopSecretStore, WriteKeyDirectory
 from cdp.events import DomainEvent
 from cdp.ingest.ports import CuratedBatchPorts, IngestPorts
-from cdp.settings import CoreSettings, ErasureBuckets, IngestSettings, MessagingSettings, TableSettings, load_settings
+from cdp.journeys.router import RouterParts
+from cdp.settings import (
+    CoreSettings,
+    ErasureBuckets,
+    IngestSettings,
+    JourneySettings,
+    MessagingSettings,
+    TableSettings,
+    load_settings,
+)
 from cdp.tracking.apply import TrackingPorts
 from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify_privacy import PrivacyPorts
@@ -204,3 +213,29 @@ def reset() -> None:
     reset_settings()
     privacy_store_module.erasure_salt.cache_clear()
     reset_clients()
+
+
+def journey_settings() -> JourneySettings:
+    return load_settings(JourneySettings)
+
+
+@cache
+def journey_router_parts() -> RouterParts:
+    """The journey router's collaborators: entry records, executions, message events, the live profile."""
+    from cdp.adapters.journey_runs import JourneyEntryRecords, JourneyExecutions
+
+    settings = journey_settings()
+    return RouterParts(
+        entries=JourneyEntryRecords(settings.profiles_table),
+        runs=JourneyExecutions(settings.state_machine_arn_prefix),
+        message_events=journey_message_events(),
+        read_profile=partial(privacy_store().profile_consistently, follow_redirects=True),
+        wait_overrides=settings.wait_seconds,
+    )
+
+
+def journey_message_events() -> Any:
+    """`assigned` / `holdout` rows to the curated `messages` stream (partitioned by the day of their `at`)."""
+    from cdp.adapters.message_events import CuratedMessageEvents
+
+    return CuratedMessageEvents(CuratedStreams({"messages": journey_settings().messages_stream}))

@@ -1,9 +1,10 @@
-"""What journeys need from storage: the per-step message log (claimed before sending, so nothing goes twice) and a
-strongly consistent read of the live profile."""
+"""What journeys need from storage and AWS: the per-step message log (claimed before sending, so nothing goes twice), a
+strongly consistent read of the live profile, the entry records, the state machine runs and the message events."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -37,3 +38,46 @@ class JourneyMessageLog(Protocol):
     def claim(self, step: JourneyStep, now: datetime) -> bool: ...
 
     def mark_sent(self, profile_id: str, journey: str, step: str, provider_message_id: str, now: datetime) -> None: ...
+
+
+class JourneyEntries(Protocol):
+    """One entry record per profile and journey: which run is active, and since when (re-entry rules read it)."""
+
+    def enter(self, entry: dict[str, Any], condition: EntryCondition) -> str | None:
+        """Write the entry if the condition allows it; None when written, else why not (`already_active`, `reentry`)."""
+        ...
+
+    def get(self, profile_id: str, journey: str) -> dict[str, Any] | None: ...
+
+    def end(self, profile_id: str, journey: str, execution_name: str, outcome: str, now: datetime) -> bool:
+        """Mark the run ended, if the record still names it; False otherwise."""
+        ...
+
+
+class JourneyRuns(Protocol):
+    """Step Functions executions of the journeys' state machines."""
+
+    def start(self, journey: str, execution_name: str, run_input: dict[str, Any]) -> None:
+        """Start the named execution; the same name again (a retried entry) is not an error."""
+        ...
+
+    def stop(self, journey: str, execution_name: str, cause: str) -> None:
+        """Stop the execution now (a goal or exit event); an execution already ended is not an error."""
+        ...
+
+
+class MessageEvents(Protocol):
+    """Rows of the curated `messages` entity (`assigned`, `holdout` on entry)."""
+
+    def record(self, rows: list[dict[str, Any]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class EntryCondition:
+    """When an entry may be written: no record yet, or the same event retried, or (the previous run inactive or
+    past its maximum duration) and the re-entry rule allows it (`reentry_after` None: never again)."""
+
+    execution_name: str
+    trigger_id: str
+    now: datetime
+    reentry_after: datetime | None
