@@ -82,9 +82,9 @@ def template_with_resources(template: str) -> str:
         raise ValueError(f"template.yaml has no {TEMPLATE_START} ... {TEMPLATE_END} block")
     template = block.sub(lambda _: state_machine_resources(), template)
     pattern = journey_events_pattern()
-    rule = re.compile(r"(            Pattern:  # journeys: generated\n).*?(\n            RetryPolicy:)", re.DOTALL)
+    rule = re.compile(r"(            Pattern:  # journeys: generated).*?(\n            RetryPolicy:)", re.DOTALL)
     lines = "".join(f"\n              {key}: {json.dumps(values)}" for key, values in pattern.items())
-    return rule.sub(lambda match: match[1].rstrip("\n") + lines + match[2], template)
+    return rule.sub(lambda match: match[1] + lines + match[2], template)
 
 
 def readme_with_diagrams(readme: str) -> str:
