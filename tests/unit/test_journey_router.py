@@ -92,14 +92,20 @@ def test_reentry_rules_after_a_run_ended(journey: str, trigger: tuple, days_late
 def test_a_holdout_entry_is_recorded_and_starts_no_run() -> None:
     # Given a profile the welcome journey holds out
     definition = DEFINITIONS["welcome"]
-    held = next(f"p{n}" for n in range(1000) if assign(f"p{n}", "welcome", definition.experiment.holdout_percent) == "holdout")
+    held = next(
+        f"p{n}" for n in range(1000) if assign(f"p{n}", "welcome", definition.experiment.holdout_percent) == "holdout"
+    )
     parts = _parts()
     # When they sign up
-    routed = route_event(_event("Customer Signed Up", held, source="cdp.profiles", backfill=False), DEFINITIONS, parts, NOW)
+    routed = route_event(
+        _event("Customer Signed Up", held, source="cdp.profiles", backfill=False), DEFINITIONS, parts, NOW
+    )
     # Then the holdout is recorded, no run starts, and a second signup event is refused (once ever, alike)
     assert routed[0].outcome == "holdout" and parts.runs.started == {}  # type: ignore[attr-defined]
     assert parts.message_events.rows[0]["event"] == "holdout"  # type: ignore[attr-defined]
-    again = route_event(_event("Customer Signed Up", held, "e2", "cdp.profiles", backfill=False), DEFINITIONS, parts, NOW)
+    again = route_event(
+        _event("Customer Signed Up", held, "e2", "cdp.profiles", backfill=False), DEFINITIONS, parts, NOW
+    )
     assert again[0].outcome == "refused:reentry"
 
 
@@ -108,7 +114,9 @@ def test_an_order_stops_the_cart_run_and_starts_post_purchase() -> None:
     parts, profile_id = _parts(), _messaged_profile("abandoned_cart")
     cart = route_event(_event("Checkout Started", profile_id), DEFINITIONS, parts, NOW)
     # When the order arrives
-    routed = route_event(_event("Order Completed", profile_id, "e2", properties={"order_id": "o1"}), DEFINITIONS, parts, NOW)
+    routed = route_event(
+        _event("Order Completed", profile_id, "e2", properties={"order_id": "o1"}), DEFINITIONS, parts, NOW
+    )
     # Then the cart run is stopped on its goal and marked so; the post-purchase journey starts
     outcomes = {r.journey: r.outcome for r in routed}
     assert outcomes["abandoned_cart"] == "stopped:goal" and outcomes["post_purchase"] == "started"
@@ -118,7 +126,9 @@ def test_an_order_stops_the_cart_run_and_starts_post_purchase() -> None:
 
 def test_backfilled_signups_unknown_profiles_and_events_without_a_profile_start_nothing() -> None:
     parts = _parts()
-    assert route_event(_event("Customer Signed Up", source="cdp.profiles", backfill=True), DEFINITIONS, parts, NOW) == []
+    assert (
+        route_event(_event("Customer Signed Up", source="cdp.profiles", backfill=True), DEFINITIONS, parts, NOW) == []
+    )
     assert route_event(BusEvent("e", "cdp.tracking", "Checkout Started", {}), DEFINITIONS, parts, NOW) == []
     unknown = route_event(_event("Checkout Started"), DEFINITIONS, _parts(profile=None), NOW)
     assert unknown[0].outcome == "refused:profile_not_found"
@@ -132,7 +142,10 @@ def test_waits_follow_the_variant_and_the_deployment_overrides() -> None:
     routed = route_event(_event("Checkout Started", profile_id), DEFINITIONS, parts, NOW)
     # Then the reminder waits its variant's time, the coupon the override
     run = parts.runs.started[routed[0].execution_name]  # type: ignore[attr-defined,index]
-    assert run["waits"] == {"wait_before_reminder": {"main": 3600, "short_wait": 1800}[run["variant"]], "wait_before_coupon": 5}
+    assert run["waits"] == {
+        "wait_before_reminder": {"main": 3600, "short_wait": 1800}[run["variant"]],
+        "wait_before_coupon": 5,
+    }
 
 
 def test_execution_names_are_short_stable_and_carry_no_profile_id() -> None:
