@@ -116,42 +116,6 @@ class RecordingPublisher:
 
 
 @dataclass
-class FakeJourneyEntries:
-    """Journey entry records (cdp.journeys.ports.JourneyEntries), with the adapter's conditional-write semantics."""
-
-    records: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-
-    def enter(self, entry: dict[str, Any], condition: Any) -> str | None:
-        key = (entry["profile_id"], entry["journey"])
-        previous = self.records.get(key)
-        now = condition.now.isoformat()
-        allowed = (
-            previous is None
-            or (previous["execution_name"] == condition.execution_name and previous["trigger_id"] == condition.trigger_id)
-            or (
-                condition.reentry_after is not None
-                and (not previous["active"] or previous["active_until"] < now)
-                and previous["entered_at"] <= condition.reentry_after.isoformat()
-            )
-        )
-        if not allowed:
-            assert previous is not None
-            return "already_active" if previous["active"] and previous["active_until"] >= now else "reentry"
-        self.records[key] = dict(entry)
-        return None
-
-    def get(self, profile_id: str, journey: str) -> dict[str, Any] | None:
-        return self.records.get((profile_id, journey))
-
-    def end(self, profile_id: str, journey: str, execution_name: str, outcome: str, now: datetime) -> bool:
-        record = self.records.get((profile_id, journey))
-        if record is None or record["execution_name"] != execution_name:
-            return False
-        record.update(active=False, outcome=outcome, ended_at=now.isoformat())
-        return True
-
-
-@dataclass
 class FakeJourneyRuns:
     """Journey executions (cdp.journeys.ports.JourneyRuns): started inputs by name, stopped names."""
 

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 from cdp.journeys.definition import shipped_definitions
+from cdp.journeys.dry_run import InMemoryEntries
 from cdp.journeys.router import BusEvent, RouterParts, execution_name, route_event
 from cdp.messaging.assignment import assign
 from cdp.messaging.requests import MessageRequest
 
-from tests.fakes import FakeJourneyEntries, FakeJourneyRuns, FakeMessageEvents
+from tests.fakes import FakeJourneyRuns, FakeMessageEvents
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DEFINITIONS = shipped_definitions()
@@ -19,7 +20,7 @@ PROFILE = {"profile_id": "p1", "orders_count": 2, "loyalty": {"tier": "gold"}}
 
 
 def _parts(profile: dict[str, Any] | None = PROFILE, overrides: dict[str, int] | None = None) -> RouterParts:
-    return RouterParts(FakeJourneyEntries(), FakeJourneyRuns(), FakeMessageEvents(), lambda _: profile, overrides or {})
+    return RouterParts(InMemoryEntries(), FakeJourneyRuns(), FakeMessageEvents(), lambda _: profile, overrides or {})
 
 
 def _event(detail_type: str, profile_id: str = "p1", event_id: str = "e1", source: str = "cdp.tracking",
