@@ -67,9 +67,7 @@ def test_checking_a_step_records_why_not_but_never_over_a_sent_message() -> None
     _send(ADA, messages, sender)
     # When the step is checked again, and for a profile without consent
     repeat = check_step(_request(), lambda _: ADA, messages, NOW)
-    refused = check_step(
-        _request().model_copy(update={"profile_id": "p2"}), lambda _: {**ADA, "consent": {}}, messages, NOW
-    )
+    refused = check_step(_request().model_copy(update={"profile_id": "p2"}), lambda _: {**ADA, "consent": {}}, messages, NOW)
     # Then the sent record stays; the refusal is recorded for the other profile
     assert (repeat.reason, refused.reason) == ("already_sent", "no_consent")
     assert messages.get("p1", "welcome", "hello")["status"] == "sent"

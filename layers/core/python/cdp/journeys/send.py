@@ -26,9 +26,7 @@ def unsubscribe_url(base_url: str, profile_id: str, channel: str) -> str:
     return f"{base_url}?{urlencode({'profile': profile_id, 'channel': channel})}"
 
 
-def check_step(
-    request: EligibilityRequest, read_profile: ReadProfile, messages: JourneyMessageLog, now: datetime
-) -> Decision:
+def check_step(request: EligibilityRequest, read_profile: ReadProfile, messages: JourneyMessageLog, now: datetime) -> Decision:
     """Decide whether the step may message the profile (read strongly consistently, redirects followed) now,
     recording why not (unless it was already sent)."""
     profile = read_profile(request.profile_id)
