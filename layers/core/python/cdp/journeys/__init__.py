@@ -1,1 +1,1 @@
-"""Journey steps: who may be messaged now, and sending each message exactly once."""
+"""Journeys: definitions compiled to state machines, the router that enters and stops runs, and the dry run."""

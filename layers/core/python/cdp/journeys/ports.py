@@ -1,5 +1,5 @@
-"""What journeys need from storage and AWS: the per-step message log (claimed before sending, so nothing goes twice), a
-strongly consistent read of the live profile, the entry records, the state machine runs and the message events."""
+"""What journeys need from storage and AWS: a strongly consistent read of the live profile, the entry records and
+the state machine runs (message events are the messaging port `MessageEvents`)."""
 
 from __future__ import annotations
 
@@ -9,35 +9,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 ReadProfile = Callable[[str], dict[str, Any] | None]  # profile id -> the live profile item (redirects followed)
-
-
-class JourneyStep(Protocol):
-    """Which message of which journey execution, for whom, on which channel."""
-
-    @property
-    def profile_id(self) -> str: ...
-
-    @property
-    def journey(self) -> str: ...
-
-    @property
-    def step(self) -> str: ...
-
-    @property
-    def channel(self) -> str: ...
-
-    @property
-    def execution_id(self) -> str: ...
-
-
-class JourneyMessageLog(Protocol):
-    def get(self, profile_id: str, journey: str, step: str) -> dict[str, Any] | None: ...
-
-    def record_suppressed(self, step: JourneyStep, reason: str, now: datetime) -> None: ...
-
-    def claim(self, step: JourneyStep, now: datetime) -> bool: ...
-
-    def mark_sent(self, profile_id: str, journey: str, step: str, provider_message_id: str, now: datetime) -> None: ...
 
 
 class JourneyEntries(Protocol):
@@ -64,12 +35,6 @@ class JourneyRuns(Protocol):
     def stop(self, journey: str, execution_name: str, cause: str) -> None:
         """Stop the execution now (a goal or exit event); an execution already ended is not an error."""
         ...
-
-
-class MessageEvents(Protocol):
-    """Rows of the curated `messages` entity (`assigned`, `holdout` on entry)."""
-
-    def record(self, rows: list[dict[str, Any]]) -> None: ...
 
 
 @dataclass(frozen=True)

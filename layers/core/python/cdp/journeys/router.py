@@ -28,7 +28,8 @@ from cdp.journeys.definition import (
     WaitStep,
     seconds_of,
 )
-from cdp.journeys.ports import EntryCondition, JourneyEntries, JourneyRuns, MessageEvents, ReadProfile
+from cdp.journeys.ports import EntryCondition, JourneyEntries, JourneyRuns, ReadProfile
+from cdp.messaging.ports import MessageEvents
 from cdp.messaging.assignment import HOLDOUT, assign
 from cdp.messaging.requests import MessageRequest
 
