@@ -11,9 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cdp.events import DomainEvent
-from cdp.journeys.ports import JourneyStep
-
 
 @dataclass
 class FakeErasedRegister:
@@ -48,71 +45,6 @@ class FakeMessageRegister:
 
     def remember(self, source: str, message_ids: Iterable[str], received_at: datetime, window: timedelta) -> None:
         self.expiries.update({(source, message_id): received_at + window for message_id in message_ids})
-
-
-@dataclass
-class FakeJourneyMessages:
-    """The journey message log (cdp.journeys.ports.JourneyMessageLog), keyed by (profile, journey, step)."""
-
-    records: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
-
-    def get(self, profile_id: str, journey: str, step: str) -> dict[str, Any] | None:
-        return self.records.get((profile_id, journey, step))
-
-    def _writable(self, step: JourneyStep) -> bool:
-        record = self.get(step.profile_id, step.journey, step.step)
-        return (
-            record is None
-            or record["status"] == "suppressed"
-            or (record["status"] == "sending" and record["execution_id"] == step.execution_id)
-        )
-
-    def record_suppressed(self, step: JourneyStep, reason: str, now: datetime) -> None:
-        if self._writable(step):
-            self.records[(step.profile_id, step.journey, step.step)] = {
-                "status": "suppressed", "reason": reason, "execution_id": step.execution_id, "channel": step.channel,
-            }  # fmt: skip
-
-    def claim(self, step: JourneyStep, now: datetime) -> bool:
-        if not self._writable(step):
-            return False
-        self.records[(step.profile_id, step.journey, step.step)] = {
-            "status": "sending", "execution_id": step.execution_id, "channel": step.channel, "decided_at": now.isoformat(),
-        }  # fmt: skip
-        return True
-
-    def mark_sent(self, profile_id: str, journey: str, step: str, provider_message_id: str, now: datetime) -> None:
-        record = self.records[(profile_id, journey, step)]
-        record.update(status="sent", provider_message_id=provider_message_id, sent_at=now.isoformat())
-        record.pop("reason", None)
-
-
-@dataclass
-class FakeSender:
-    """The message sender (cdp.messaging.ports.MessageSender): what was sent, in order."""
-
-    emails: list[tuple[str, str, bytes]] = field(default_factory=list)
-    texts: list[tuple[str, str]] = field(default_factory=list)
-
-    def send_email(self, sender: str, recipient: str, raw_mime: bytes) -> str:
-        self.emails.append((sender, recipient, raw_mime))
-        return f"email-{len(self.emails)}"
-
-    def send_sms(self, phone_number: str, text: str) -> str:
-        self.texts.append((phone_number, text))
-        return f"sms-{len(self.texts)}"
-
-
-@dataclass
-class RecordingPublisher:
-    """A publisher of domain events: the events, in order."""
-
-    events: list[DomainEvent] = field(default_factory=list)
-
-    def __call__(self, events: Iterable[DomainEvent]) -> int:
-        published = list(events)
-        self.events += published
-        return len(published)
 
 
 @dataclass
