@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,7 +19,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "event without a usable profile_id", extra={"source": bus_event.source, "type": bus_event.detail_type}
         )
         return {"routed": []}
-    routed = route_event(bus_event, shipped_definitions(), wiring.journey_router_parts(), datetime.now(UTC))
+    routed = route_event(bus_event, shipped_definitions(), wiring.journey_router_parts(), wiring.clock())
     for outcome in routed:
         metrics.add_metric(name=f"Journey{outcome.outcome.split(':')[0].capitalize()}", unit="Count", value=1)
     logger.info("journey event routed", extra={"type": bus_event.detail_type, "routed": [vars(r) for r in routed]})

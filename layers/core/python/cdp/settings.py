@@ -9,8 +9,17 @@ from functools import cache
 from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Json, ValidationError, field_validator
-from pydantic import NonNegativeInt, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Json,
+    NonNegativeInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from cdp.identifiers import COUNTRY_CALLING_CODES
 

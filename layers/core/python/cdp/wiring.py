@@ -26,11 +26,17 @@ from cdp.adapters.sources import ShopSecretStore, WriteKeyDirectory
 from cdp.events import DomainEvent
 from cdp.ingest.ports import CuratedBatchPorts, IngestPorts
 from cdp.journeys.router import RouterParts
-from cdp.messaging.ports import Channel, DeferredMessages
-from cdp.messaging.ports import MessageEvents
+from cdp.messaging.ports import Channel, DeferredMessages, MessageEvents
 from cdp.messaging.service import SendingParts
-from cdp.settings import CoreSettings, ErasureBuckets, IngestSettings, SendingSettings, TableSettings, load_settings
-from cdp.settings import JourneySettings
+from cdp.settings import (
+    CoreSettings,
+    ErasureBuckets,
+    IngestSettings,
+    JourneySettings,
+    SendingSettings,
+    TableSettings,
+    load_settings,
+)
 from cdp.tracking.apply import TrackingPorts
 from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify_privacy import PrivacyPorts
@@ -193,7 +199,7 @@ def sending_parts() -> SendingParts:
     from cdp.adapters.channels import SesEmail, SignedWebhook, SnsPush, SnsSms
     from cdp.adapters.clients import ssm_parameters
     from cdp.adapters.message_events import CuratedMessageEvents, UnsubscribePage
-    from cdp.adapters.send_records import LiveProfiles, SendRecordTable, SuppressionTable
+    from cdp.adapters.send_records import SendRecordTable, SuppressionTable
     from cdp.messaging.rules import FrequencyCap, QuietHours
     from cdp.messaging.templates import shipped_templates
 
@@ -208,7 +214,7 @@ def sending_parts() -> SendingParts:
         )
     start, end = (time.fromisoformat(clock) for clock in settings.quiet_hours.split("-"))
     return SendingParts(
-        profiles=LiveProfiles(settings.profiles_table),
+        profiles=partial(privacy_store().profile_consistently, follow_redirects=True),
         records=SendRecordTable(settings.profiles_table),
         suppressions=SuppressionTable(settings.profiles_table),
         channels=channels,

@@ -12,15 +12,19 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from email import policy
+from email.message import EmailMessage
+from email.utils import make_msgid
 
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client
-from cdp.messaging.mime import email_message
 from cdp.messaging.ports import ProviderError, RenderedMessage
 
 PASSING_ERRORS = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "LimitExceededException",
                             "ServiceUnavailable", "InternalFailure", "KMSThrottlingException"})  # fmt: skip
+# URLs in List-Unsubscribe must stay readable, not RFC 2047-encoded by folding (RFC 5322 allows 998 chars).
+UNFOLDED_HEADERS = policy.SMTP.clone(max_line_length=998)
 SIGNATURE_HEADER = "X-CDP-Signature"
 TIMESTAMP_HEADER = "X-CDP-Timestamp"
 
@@ -33,6 +37,22 @@ def provider_errors() -> Iterator[None]:
     except ClientError as error:
         code = error.response["Error"]["Code"]
         raise ProviderError(code, retryable=code in PASSING_ERRORS) from error
+
+
+def email_message(sender: str, recipient: str, rendered: RenderedMessage) -> bytes:
+    """Raw MIME, text and HTML alternatives; with an unsubscribe URL, the RFC 2369 List-Unsubscribe and RFC 8058
+    one-click List-Unsubscribe-Post headers."""
+    message = EmailMessage(policy=UNFOLDED_HEADERS)
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = rendered.subject
+    message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
+    if rendered.unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{rendered.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    return message.as_bytes()
 
 
 class SesEmail:

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import dynamodb_table
-from cdp.adapters.dynamodb import live_item, plain
+from cdp.adapters.dynamodb import plain
 from cdp.keys import (
     DEFERRED_PARTITION,
     MESSAGE_PREFIX,
@@ -24,9 +24,7 @@ from cdp.keys import (
     profile_pk,
     suppression_key,
 )
-from cdp.messaging.requests import MessageRequest, SendOutcome, record_status
-from cdp.profiles.model import Profile
-from cdp.profiles.read import profile_view
+from cdp.messaging.ports import MessageRequest, SendOutcome, record_status
 
 OPEN = "attribute_not_exists(pk) OR #status IN (:skipped, :deferred, :failed)"
 OPEN_VALUES = {":skipped": "skipped", ":deferred": "deferred", ":failed": "failed"}
@@ -140,17 +138,6 @@ class SendRecordTable:
             Key=message_record_key(profile_id, request_key), ConsistentRead=True
         ).get("Item")
         return item
-
-
-class LiveProfiles:
-    """`ProfileReader`: the live profile (consistent read, merge redirects followed) as the typed `Profile`."""
-
-    def __init__(self, profiles_table: str) -> None:
-        self.table = dynamodb_table(profiles_table)
-
-    def profile(self, profile_id: str) -> Profile | None:
-        item = live_item(self.table, profile_id)
-        return profile_view(item) if item is not None else None
 
 
 def address_digest(channel: str, address: str) -> str:

@@ -29,8 +29,8 @@ from cdp.journeys.definition import (
     seconds_of,
 )
 from cdp.journeys.ports import EntryCondition, JourneyEntries, JourneyRuns, ReadProfile
-from cdp.messaging.ports import MessageEvents
 from cdp.messaging.assignment import HOLDOUT, assign
+from cdp.messaging.ports import MessageEvents
 from cdp.messaging.requests import MessageRequest
 
 ENTRY_STEP = "entry"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from cdp.messaging.requests import MessageRequest, SendOutcome
-from cdp.profiles.model import Profile
+
+__all__ = ["MessageRequest", "SendOutcome", "record_status"]
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,8 @@ class Channel(Protocol):
     def send(self, address: str, rendered: RenderedMessage) -> str: ...
 
 
-class ProfileReader(Protocol):
-    def profile(self, profile_id: str) -> Profile | None:
-        """The live profile (strongly consistent read, merge redirects followed), None if there is none."""
-        ...
+ReadProfile = Callable[[str], dict[str, Any] | None]
+"""Profile id -> the live profile item (strongly consistent read, merge redirects followed), None if there is none."""
 
 
 class SuppressionList(Protocol):
@@ -98,3 +97,8 @@ class DeferredMessages(Protocol):
     def due(self, now: datetime, limit: int) -> Sequence[tuple[MessageRequest, datetime]]: ...
 
     def done(self, request: MessageRequest, until: datetime) -> None: ...
+
+
+def record_status(outcome: SendOutcome) -> str:
+    """The send record's status for an outcome: its status, or `unknown` for a send that may or may not have gone."""
+    return "unknown" if outcome.reason == "unknown" else outcome.status

@@ -2,8 +2,8 @@
 hours. The service (`cdp.messaging.service`) applies them in order and records the first that stops a message.
 
 Quiet hours are read in the person's time zone: the profile's `timezone`, else one inferred from their activity
-hours (the UTC offset that puts the fewest of their events in the local night, 01:00-06:00, given enough events;
-ties go to the offset nearest the shop's), else the shop's. The frequency cap allows `limit` marketing messages per
+hours (given enough events, the whole-hour UTC offset that puts the least activity near the middle of their night,
+03:30 local, each event weighted by its closeness to it; ties go to the offset nearest the shop's), else the shop's. The frequency cap allows `limit` marketing messages per
 channel in any rolling `window`; a message over it waits until the oldest one in the window leaves it, staggered by
 priority (100 - priority seconds) so that, when a slot frees, higher-priority messages try first and take it.
 """
@@ -19,7 +19,8 @@ from cdp.messaging.requests import Guard, MessageRequest
 from cdp.privacy.consent import consent_granted
 from cdp.profiles.model import Profile
 
-LOCAL_NIGHT = range(1, 6)  # local hours people rarely act in, used to infer a time zone from activity
+MIDDLE_OF_THE_NIGHT = 3.5  # local hour people act least in, used to infer a time zone from activity
+NIGHT_HALF_WIDTH = 6.0
 MIN_EVENTS_TO_INFER_ZONE = 10
 OPEN_CART_STATUSES = frozenset({"open", "checkout_started"})
 
@@ -121,16 +122,20 @@ def zone_of(profile: Profile, shop_zone: str) -> tzinfo:
 
 
 def inferred_offset(active_hours: dict[str, float], default: tzinfo) -> timedelta | None:
-    """The whole-hour UTC offset that puts the fewest events (counts per UTC hour "00".."23") in the local night."""
+    """The whole-hour UTC offset that puts the least activity (counts per UTC hour "00".."23") near 03:30 local."""
     counts = {int(hour): float(count) for hour, count in active_hours.items() if str(hour).isdigit()}
     if sum(counts.values()) < MIN_EVENTS_TO_INFER_ZONE:
         return None
     default_hours = (datetime.now(UTC).astimezone(default).utcoffset() or timedelta()) / timedelta(hours=1)
 
-    def night_events(offset: int) -> float:
-        return sum(count for hour, count in counts.items() if (hour + offset) % 24 in LOCAL_NIGHT)
+    def night_activity(offset: int) -> float:
+        activity = 0.0
+        for hour, count in counts.items():
+            distance = abs((hour + offset) % 24 + 0.5 - MIDDLE_OF_THE_NIGHT)
+            activity += count * max(0.0, NIGHT_HALF_WIDTH - min(distance, 24 - distance))
+        return activity
 
-    best = min(range(-11, 15), key=lambda offset: (night_events(offset), abs(offset - default_hours)))
+    best = min(range(-11, 15), key=lambda offset: (night_activity(offset), abs(offset - default_hours)))
     return timedelta(hours=best)
 
 

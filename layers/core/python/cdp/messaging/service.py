@@ -27,8 +27,8 @@ from typing import Any
 from cdp.messaging.ports import (
     Channel,
     MessageEvents,
-    ProfileReader,
     ProviderError,
+    ReadProfile,
     RenderedMessage,
     SendRecords,
     SuppressionList,
@@ -38,6 +38,7 @@ from cdp.messaging.requests import MessageRequest, SendOutcome
 from cdp.messaging.rules import FrequencyCap, QuietHours, address_of, failed_guard, may_receive, zone_of
 from cdp.messaging.templates import Template, render_part
 from cdp.profiles.model import Profile
+from cdp.profiles.read import profile_view
 
 BLOCKING_STATUSES = frozenset({"sent", "claimed", "unknown"})  # a record in these is never claimed again
 
@@ -51,7 +52,7 @@ class SendInterrupted(RuntimeError):
 class SendingParts:
     """What `send_message` works with: ports, the template library and the deployment's rules."""
 
-    profiles: ProfileReader
+    profiles: ReadProfile
     records: SendRecords
     suppressions: SuppressionList
     channels: Mapping[str, Channel]
@@ -86,7 +87,8 @@ def message_row(request: MessageRequest, profile_id: str, outcome: SendOutcome, 
 
 def _decide_and_send(request: MessageRequest, parts: SendingParts, now: datetime) -> tuple[SendOutcome, str]:
     template = parts.templates.get(request.template)
-    profile = parts.profiles.profile(request.profile_id)
+    item = parts.profiles(request.profile_id)
+    profile = profile_view(item, now) if item is not None else None
     profile_id = profile.identity.profile_id if profile is not None else request.profile_id
     problem = _template_problem(request, template)
     if problem is not None:
