@@ -91,22 +91,16 @@ def test_reentry_rules_after_a_run_ended(journey: str, trigger: tuple, days_late
 
 
 def test_a_holdout_entry_is_recorded_and_starts_no_run() -> None:
-    # Given a profile the welcome journey holds out
-    definition = DEFINITIONS["welcome"]
-    held = next(
-        f"p{n}" for n in range(1000) if assign(f"p{n}", "welcome", definition.experiment.holdout_percent) == "holdout"
-    )
-    parts = _parts()
-    # When they sign up
-    routed = route_event(
-        _event("Customer Signed Up", held, source="cdp.profiles", backfill=False), DEFINITIONS, parts, NOW
-    )
-    # Then the holdout is recorded, no run starts, and a second signup event is refused (once ever, alike)
+    # Given a profile the win-back journey holds out
+    definition = DEFINITIONS["win_back"]
+    held = next(f"p{n}" for n in range(1000) if assign(f"p{n}", "win_back", definition.experiment.holdout_percent) == "holdout")
+    parts, dormant = _parts(), {"segment": "lifecycle_dormant"}
+    # When they turn dormant
+    routed = route_event(_event("Segment Entered", held, source="cdp.segments", **dormant), DEFINITIONS, parts, NOW)
+    # Then the holdout is recorded, no run starts, and entering again is refused by the re-entry rule, alike
     assert routed[0].outcome == "holdout" and parts.runs.started == {}  # type: ignore[attr-defined]
     assert parts.message_events.rows[0]["event"] == "holdout"  # type: ignore[attr-defined]
-    again = route_event(
-        _event("Customer Signed Up", held, "e2", "cdp.profiles", backfill=False), DEFINITIONS, parts, NOW
-    )
+    again = route_event(_event("Segment Entered", held, "e2", "cdp.segments", **dormant), DEFINITIONS, parts, NOW)
     assert again[0].outcome == "refused:reentry"
 
 
