@@ -8,6 +8,7 @@ import re
 
 from cdp.journeys.compiler import SUBSTITUTIONS
 from cdp.journeys.definition import TRACKING_SOURCE, shipped_definitions
+from cdp.messaging.templates import shipped_templates
 from cdp.segments.vocabulary import ECOMMERCE_EVENTS
 from cdp_local.journeys_build import (
     README,
@@ -58,3 +59,12 @@ def test_the_asl_files_are_json_with_a_retry_and_catch_on_every_lambda_task() ->
         for state in states.values():
             if state.get("Resource") == "arn:aws:states:::lambda:invoke":
                 assert state["Retry"] and state["Catch"], path
+
+
+def test_every_send_names_a_shipped_template_of_its_channel_and_purpose() -> None:
+    templates = shipped_templates()
+    for definition in shipped_definitions().values():
+        for step in definition.send_steps():
+            for name in [step.template] if isinstance(step.template, str) else step.template.values():
+                assert name in templates, (definition.name, step.name, name)
+                assert (templates[name].channel, templates[name].purpose) == (step.channel, step.purpose), (definition.name, step.name)

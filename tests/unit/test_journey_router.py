@@ -48,10 +48,10 @@ def test_a_checkout_enters_the_cart_journey_with_every_request_computed() -> Non
     assert [(r.journey, r.outcome) for r in routed] == [("abandoned_cart", "started")]
     run = parts.runs.started[routed[0].execution_name]  # type: ignore[attr-defined,index]
     reminder = MessageRequest.model_validate(run["messages"]["cart_reminder"])
-    assert reminder.occurrence == routed[0].execution_name and reminder.context["products"] == products
+    assert reminder.occurrence == routed[0].execution_name and reminder.context["cart_items"] == products
     assert reminder.expires_at == NOW + timedelta(seconds=run["waits"]["wait_before_reminder"]) + timedelta(hours=12)
     assert reminder.guards[0].params == {"since": NOW.isoformat()}
-    assert run["messages"]["cart_coupon"]["context"]["offer"] == "CART10"
+    assert run["messages"]["cart_coupon"]["context"]["coupon_code"] == "CART10"
     assert parts.message_events.rows[0]["event"] == "assigned"  # type: ignore[attr-defined]
 
 
