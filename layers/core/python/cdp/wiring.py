@@ -275,6 +275,9 @@ def journey_router_parts() -> RouterParts:
     )
 
 
+_BUILDERS = (*_BUILDERS, journey_router_parts)
+
+
 def journey_message_events() -> MessageEvents:
     """`assigned` / `holdout` rows to the curated `messages` stream (partitioned by the day of their `at`)."""
     from cdp.adapters.message_events import CuratedMessageEvents
