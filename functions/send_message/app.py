@@ -20,6 +20,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except ValidationError as error:  # a malformed request is answered, never retried
         problems = [f"{'.'.join(map(str, detail['loc']))}: {detail['msg']}" for detail in error.errors()]
         logger.warning("message request refused", extra={"problems": problems})
+        metrics.add_metric(name="MessageRequestsRefused", unit="Count", value=1)
         return SendOutcome(status="failed", reason="invalid_request").model_dump(mode="json") | {"problems": problems}
     outcome = send_message(request, wiring.sending_parts(), wiring.clock())
     metrics.add_dimension(name="channel", value=request.channel)
