@@ -77,7 +77,10 @@ EXPECTED: dict[str, dict[str, Any]] = {
 
 def _customers_csv(customers: list[tuple[str, bool]]) -> bytes:
     lines = ["customer_id,email,first_name,country,signup_at,email_consent,sms_consent"]
-    lines += [f"{cid},{cid.lower()}@example.com,Ann,GB,{OLD_SIGNUP},{str(consent).lower()},false" for cid, consent in customers]
+    lines += [
+        f"{cid},{cid.lower()}@example.com,Ann,GB,{OLD_SIGNUP},{str(consent).lower()},false"
+        for cid, consent in customers
+    ]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -107,7 +110,9 @@ def _order(customer_id: str) -> dict[str, Any]:
                            "products": [{"product_id": "P1", "sku": "SKU-1", "price": 12.5, "quantity": 2}]}}  # fmt: skip
 
 
-def send_outcomes(stack: LocalStack, execution_arn: str, journey: str = "abandoned_cart") -> tuple[dict[str, list[str]], int]:
+def send_outcomes(
+    stack: LocalStack, execution_arn: str, journey: str = "abandoned_cart"
+) -> tuple[dict[str, list[str]], int]:
     """Each send step's outcomes in order (`sent`, `skipped:<reason>`, `deferred:<reason>`), and the execution's
     state transitions (what Standard workflows bill), from its history."""
     send_states = {state_name(step.name): step.name for step in shipped_definitions()[journey].send_steps()}
@@ -118,7 +123,9 @@ def send_outcomes(stack: LocalStack, execution_arn: str, journey: str = "abandon
         if event["type"] == "TaskStateExited" and details.get("name") in send_states:
             step = send_states[details["name"]]
             result = json.loads(details["output"])["steps"][step]
-            outcomes.setdefault(step, []).append("sent" if result["status"] == "sent" else f"{result['status']}:{result['reason']}")
+            outcomes.setdefault(step, []).append(
+                "sent" if result["status"] == "sent" else f"{result['status']}:{result['reason']}"
+            )
     transitions = sum(event["type"].endswith("StateEntered") for event in history)
     return outcomes, transitions
 
@@ -219,7 +226,11 @@ def test_held_out_customers_are_recorded_and_never_messaged() -> None:
         drop(stack, "customers/holdout.csv", _customers_csv([(c, True) for c in customers]))
         stack.wait_for_executions(timeout=60)
         profiles = {c: profile_of(stack, c)["profile_id"] for c in customers}
-        held = {c for c, p in profiles.items() if assign(p, "abandoned_cart", 10, {"main": 50, "short_wait": 50}) == "holdout"}
+        held = {
+            c
+            for c, p in profiles.items()
+            if assign(p, "abandoned_cart", 10, {"main": 50, "short_wait": 50}) == "holdout"
+        }
         # When: every one starts a checkout
         _track(stack, create_local_source(stack), [call for c in customers for call in _cart(c, f"checkout-{c}")])
         stack.wait_for_executions(timeout=120)

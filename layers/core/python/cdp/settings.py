@@ -137,7 +137,7 @@ class JourneySettings(CoreSettings):
     state_machine_arn_prefix: str = Field(alias="JOURNEY_STATE_MACHINE_ARN_PREFIX", pattern=r"^arn:[^:]+:states:.*:stateMachine:")
     messages_stream: str = Field(alias="CURATED_MESSAGES_STREAM", min_length=1)
     wait_seconds: Json[dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+\.[a-z0-9_]+$")], NonNegativeInt]] = Field(
-        alias="JOURNEY_WAIT_SECONDS", default="{}"
+        alias="JOURNEY_WAIT_SECONDS", default_factory=dict
     )
 
 

@@ -245,7 +245,7 @@ def reset_settings() -> None:
     load_settings.cache_clear()
 
 
-_BUILDERS = (identity_store, privacy_store, profile_store, segment_store, ingest_ports, curated_batch_ports,
+_BUILDERS: tuple[Any, ...] = (identity_store, privacy_store, profile_store, segment_store, ingest_ports, curated_batch_ports,
              write_keys, shop_secrets, tracking_ports, shopify_privacy_ports, sending_parts, deferred_messages)  # fmt: skip
 
 
