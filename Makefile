@@ -14,7 +14,7 @@ PORT ?= 3000
 SIZE ?= 400
 TIME_UNIT ?= days
 
-.PHONY: install demo run api test lint unit bench build clean clv audit
+.PHONY: install demo run api test lint unit bench build clean clv journeys journey-dry-run audit
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,12 @@ bench: $(VENV)/.installed  ## write bench.json with throughput and cold-import f
 clv: $(VENV)/.installed  ## fit BG/NBD + Gamma-Gamma: make clv TRANSACTIONS=f.csv CALIBRATION_END=YYYY-MM-DD [TIME_UNIT=weeks] [HOLDOUT_END=YYYY-MM-DD] [PREDICTIONS=out.csv]
 	@$(PY) -m cdp_local.clv --transactions "$(TRANSACTIONS)" --calibration-end "$(CALIBRATION_END)" --time-unit "$(TIME_UNIT)" \
 		$(if $(HOLDOUT_END),--holdout-end "$(HOLDOUT_END)") $(if $(PREDICTIONS),--predictions "$(PREDICTIONS)")
+
+journeys: $(VENV)/.installed  ## compile the journey definitions: statemachines/*.asl.json, the template's state machines, README diagrams
+	$(PY) -m cdp_local.journeys_build
+
+journey-dry-run: $(VENV)/.installed  ## replay history through a journey without sending: make journey-dry-run JOURNEY=abandoned_cart FROM=2026-11-01 TO=2026-12-01 [CURATED=build/curated]
+	$(PY) -m cdp_local.journey_dry_run --journey "$(JOURNEY)" --from "$(FROM)" --to "$(TO)" $(if $(CURATED),--curated "$(CURATED)")
 
 build: $(SAM_VENV)/.installed  ## sam build, without Docker
 	$(SAM) build

@@ -150,6 +150,20 @@ class FakeSuppressionList:
 
 
 @dataclass
+class FakeJourneyRuns:
+    """Journey executions (cdp.journeys.ports.JourneyRuns): started inputs by name, stopped names."""
+
+    started: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stopped: list[str] = field(default_factory=list)
+
+    def start(self, journey: str, execution_name: str, run_input: dict[str, Any]) -> None:
+        self.started.setdefault(execution_name, run_input)
+
+    def stop(self, journey: str, execution_name: str, cause: str) -> None:
+        self.stopped.append(execution_name)
+
+
+@dataclass
 class FakeMessageEvents:
     """The curated `messages` rows (cdp.messaging.ports.MessageEvents), in order."""
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from cdp_local.journey_report import journeys_section
 from cdp_local.operation_profile import OperationProfile, profiling_aws_operations
 from cdp_local.stack import LOCAL_CREDENTIALS, LocalStack
 
@@ -184,7 +185,7 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
     bucket (not a scan of the ledger, which holds a record per row), one pass over the profiles table (profiles,
     segment members, send records) and the executions."""
     ledger_items = [item for key in _dropped_keys(stack) for item in _file_items(stack, key)]
-    profile_items = list(_scan(stack, "ProfilesTable", "#pk, #sk, #status, #channel, #reason"))
+    profile_items = list(_scan(stack, "ProfilesTable", "#pk, #sk, #status, #channel, #reason, #outcome"))
     files = {
         (item["pk"], item["sk"]): json.loads(item["report"])
         for item in ledger_items
@@ -199,13 +200,13 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
     machines = [
         logical_id
         for logical_id, resource in stack.template["Resources"].items()
-        if resource["Type"] == "AWS::Serverless::StateMachine"
+        if resource["Type"] == "AWS::Serverless::StateMachine" and not logical_id.endswith("JourneyStateMachine")
     ]
-    journeys = {}
+    state_machines = {}
     for logical_id in machines:
         executions = stack.executions(logical_id)
         failed = [execution for execution in executions if execution["status"] in ("FAILED", "TIMED_OUT", "ABORTED")]
-        journeys[logical_id] = {
+        state_machines[logical_id] = {
             "started": len(executions),
             "completed": sum(execution["status"] == "SUCCEEDED" for execution in executions),
             "failed": len(failed),
@@ -240,7 +241,8 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
                 ).items()
             )
         ),
-        "journeys": journeys,
+        "state_machines": state_machines,
+        "journeys": journeys_section(stack, profile_items),
         "messages": {
             "email": sum(item["status"] == "sent" and item["channel"] == "email" for item in sends),
             "sms": sum(item["status"] == "sent" and item["channel"] == "sms" for item in sends),
@@ -330,9 +332,10 @@ def summary(report: dict[str, Any]) -> str:
         f"{sum(file['profile_batches_applied'] for file in files)} of {sum(file['profile_batches'] for file in files)})",
         f"segments:    {len(report['segments'])}" + (f" ({_counted(report['segments'])})" if report["segments"] else ""),
         *(
-            f"journey:     {name} started {j['started']}, completed {j['completed']}, failed {j['failed']}"
+            f"journey:     {name} started {j['started']}, completed {j['completed']}, goal {j['exited_on_goal']}, "
+            f"holdout {j['holdout']}, sent {j['sent']}, skipped {sum(j['skipped'].values())}, failed {j['failed']}"
             for name, j in report["journeys"].items()
-            if j["started"]
+            if j["started"] or j["holdout"]
         ),
         f"messages:    {messages['email']:,} email, {messages['sms']:,} sms, {messages['push']:,} push, "
         f"{messages['webhook']:,} webhook, {messages['deferred']:,} deferred, {sum(messages['skipped'].values()):,} skipped"

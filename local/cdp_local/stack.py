@@ -128,8 +128,9 @@ class LocalStack:
     """The whole template in moto. Use as a context manager; `wait_scale` shortens Wait states (0 = no wait).
 
     A shortened Wait still lets its whole time pass for the platform's clock (`cdp.wiring.clock`, what the sending
-    service asks for "now"): `clock_offset` grows by the part of each Wait not really waited, so a message deferred
-    to the end of quiet hours is allowed when the journey asks again, as it would be on AWS.
+    service asks for "now"): each execution's time runs ahead by the part of its Waits not really waited, and
+    `clock_offset` is the furthest any run has got (runs waiting side by side do not add up their waits, which would
+    expire every later message), so a message deferred to the end of quiet hours is allowed when the journey asks again, as it would be on AWS.
     """
 
     def __init__(
@@ -158,6 +159,7 @@ class LocalStack:
         self._polling = threading.local()  # set while this thread delivers queued messages (no nested polling)
         self._exits = ExitStack()
         self.clock_offset = timedelta(0)
+        self._run_offsets: dict[str, timedelta] = {}  # how far each execution's skipped waits took its own time
         self._clock_lock = threading.Lock()
         self.sent_emails = SentEmails()  # SendEmail calls with their tags and configuration set (moto drops them)
 
@@ -619,8 +621,12 @@ class LocalStack:
         def scaled_wait(wait_function: WaitFunction, env: Any, wait_seconds: int) -> None:
             if wait_seconds > 0:
                 env.program_state_event.wait(wait_seconds * stack.wait_scale)
+                execution = env.states.context_object.context_object_data["Execution"]["Id"]
                 with stack._clock_lock:
-                    stack.clock_offset += timedelta(seconds=wait_seconds * (1 - stack.wait_scale))
+                    run_offset = stack._run_offsets.get(execution, timedelta(0))
+                    run_offset += timedelta(seconds=wait_seconds * (1 - stack.wait_scale))
+                    stack._run_offsets[execution] = run_offset
+                    stack.clock_offset = max(stack.clock_offset, run_offset)
 
         def platform_clock() -> datetime:
             return datetime.now(UTC) + stack.clock_offset

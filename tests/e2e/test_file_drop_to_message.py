@@ -59,9 +59,13 @@ def test_a_new_consenting_customer_gets_one_welcome_email_and_every_row_is_accou
     old_timer = next(item for item in items if (item["pk"]["S"], item["sk"]["S"]) == (f"PROFILE#{old_timer_id}", "PROFILE"))
     assert (int(old_timer["orders_count"]["N"]), Decimal(old_timer["revenue"]["N"])) == (3, Decimal("45.50"))
     # Then: only the recent signups started the journey; only the consenting one was emailed, once
-    assert report["journeys"]["WelcomeJourneyStateMachine"] == {"started": 2, "completed": 2, "failed": 0, "failures": []}
+    welcome = report["journeys"]["welcome"]
+    assert {key: welcome[key] for key in ("started", "completed", "exited_on_goal", "failed", "sent")} == {
+        "started": 2, "completed": 2, "exited_on_goal": 0, "failed": 0, "sent": 2}  # fmt: skip
+    # (the other one consented to nothing: the welcome email, the SMS nudge and its email fallback were skipped)
+    assert welcome["skipped"] == {"no_consent": 3} and welcome["steps"]["first_order_email"]["skipped"] == {"no_consent": 1}
     assert report["messages"]["email"] == 1
-    assert report["messages"]["skipped"] == {"no_consent": 1}
+    assert report["messages"]["skipped"] == {"no_consent": 3}
     sent = ses_backends[ACCOUNT_ID][stack.region].sent_messages
     assert len(sent) == 1
     mime = message_from_bytes(sent[0].raw_data.encode() if isinstance(sent[0].raw_data, str) else sent[0].raw_data)

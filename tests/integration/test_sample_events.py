@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -62,14 +60,11 @@ def test_the_send_message_event(stack: LocalStack) -> None:
     }  # fmt: skip
 
 
-def test_the_signup_event_runs_the_welcome_state_machine(stack: LocalStack) -> None:
-    # When: the sample event is the input EventBridge hands the state machine
-    sfn = stack.client("stepfunctions")
-    execution = sfn.start_execution(stateMachineArn=stack.state_machine_arn("WelcomeJourneyStateMachine"),
-                                    name=str(uuid.uuid4()), input=Path(EVENTS / "eventbridge_customer_signed_up.json").read_text())
-    stack.wait_for_executions(timeout=30)
-    # Then
-    assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "SUCCEEDED"
+def test_the_signup_event_goes_through_the_journey_router(stack: LocalStack) -> None:
+    # When: the sample event is what EventBridge hands the router
+    routed = stack.invoke("RouteJourneyEventsFunction", _event("eventbridge_customer_signed_up.json"))
+    # Then: the welcome journey is the one it enters; the sample's profile does not exist, so it is refused so
+    assert routed == {"routed": [{"journey": "welcome", "outcome": "refused:profile_not_found", "execution_name": None}]}
 
 
 def test_the_queued_batch_event_applies_the_curated_rows_it_names(stack: LocalStack) -> None:

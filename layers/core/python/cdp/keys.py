@@ -1,7 +1,7 @@
 """Primary keys of every item the platform stores, in both tables.
 
 ProfilesTable: `PROFILE#<id>` with sort keys `PROFILE` (the profile), `IDENTIFIER#<type>#<value>` (membership),
-`EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<request key>` (send records); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner); `SEGMENT#<name>` / `PROFILE#<id>`;
+`EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<request key>` (send records), `JOURNEY#<name>` (journey entry records); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner); `SEGMENT#<name>` / `PROFILE#<id>`;
 `ERASED` / `<digest>` (the erased register); `SUPPRESSED#<channel>#<address digest>` / `SUPPRESSED`;
 `DEFERRED` / `<until>#<request key>` (deferred campaign messages); `ERASURE#<id>` / `ERASURE`; `SOURCE#<digest of write key>` / `SOURCE`;
 `TIMER#<minute>` / `<segment>#<profile id>` (live segment timers), `TIMERS` / `SWEPT`, `SEGMENTS#RFM` / `CUT_POINTS`.
@@ -151,3 +151,6 @@ def timer_pk(minute: str) -> str:
 
 TIMERS_SWEPT_KEY: Key = {"pk": "TIMERS", "sk": "SWEPT"}  # the last minute bucket every sweep has finished
 RFM_CUT_POINTS_KEY: Key = {"pk": "SEGMENTS#RFM", "sk": "CUT_POINTS"}  # the last segment run's quintile cut points
+def journey_entry_key(profile_id: str, journey: str) -> Key:
+    """The profile's entry record of a journey: its active run and when it entered (`JOURNEY#<name>`)."""
+    return {"pk": profile_pk(profile_id), "sk": f"JOURNEY#{journey}"}

@@ -9,7 +9,17 @@ from functools import cache
 from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Json, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Json,
+    NonNegativeInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from cdp.identifiers import COUNTRY_CALLING_CODES
 
@@ -132,6 +142,15 @@ class FeedbackSettings(CoreSettings):
     """The curated delivery stream of `messages` rows (feedback events)."""
 
     curated_messages_stream: str = Field(alias="CURATED_MESSAGES_STREAM", min_length=1)
+class JourneySettings(CoreSettings):
+    """The journey router: where the journeys' state machines are, and this deployment's wait overrides
+    (`{"<journey>.<step>": seconds}`, shorter waits for a test deployment)."""
+
+    state_machine_arn_prefix: str = Field(alias="JOURNEY_STATE_MACHINE_ARN_PREFIX", pattern=r"^arn:[^:]+:states:.*:stateMachine:")
+    messages_stream: str = Field(alias="CURATED_MESSAGES_STREAM", min_length=1)
+    wait_seconds: Json[dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+\.[a-z0-9_]+$")], NonNegativeInt]] = Field(
+        alias="JOURNEY_WAIT_SECONDS", default_factory=dict
+    )
 
 
 SettingsT = TypeVar("SettingsT", bound=TableSettings)

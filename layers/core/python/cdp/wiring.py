@@ -27,8 +27,9 @@ from cdp.adapters.sources import ShopSecretStore, WriteKeyDirectory
 from cdp.adapters.suppression_store import SuppressionStore
 from cdp.events import DomainEvent
 from cdp.ingest.ports import CuratedBatchPorts, IngestPorts
+from cdp.journeys.router import RouterParts
 from cdp.messaging.feedback import FeedbackParts
-from cdp.messaging.ports import Channel, DeferredMessages
+from cdp.messaging.ports import Channel, DeferredMessages, MessageEvents
 from cdp.messaging.service import SendingParts
 from cdp.messaging.suppression import Suppressions
 from cdp.messaging.unsubscribe import SignedLinks, UnsubscribeParts, checked_keys
@@ -39,6 +40,7 @@ from cdp.settings import (
     ErasureBuckets,
     FeedbackSettings,
     IngestSettings,
+    JourneySettings,
     SendingSettings,
     TableSettings,
     UnsubscribeSettings,
@@ -306,9 +308,9 @@ def reset_settings() -> None:
     load_settings.cache_clear()
 
 
-_BUILDERS = (identity_store, privacy_store, profile_store, segment_store, ingest_ports, curated_batch_ports,
-             write_keys, shop_secrets, tracking_ports, shopify_privacy_ports, sending_parts, deferred_messages,
-             suppression_store, feedback_parts)  # fmt: skip
+_BUILDERS: tuple[Any, ...] = (identity_store, privacy_store, profile_store, segment_store, ingest_ports,
+                              curated_batch_ports, write_keys, shop_secrets, tracking_ports, shopify_privacy_ports,
+                              sending_parts, deferred_messages, suppression_store, feedback_parts)  # fmt: skip
 
 
 def reset() -> None:
@@ -333,3 +335,32 @@ def live_segments() -> LiveSegments:
 
 
 _LIVE_BUILDERS = (live_segment_store, live_segments)
+
+
+def journey_settings() -> JourneySettings:
+    return load_settings(JourneySettings)
+
+
+@cache
+def journey_router_parts() -> RouterParts:
+    """The journey router's collaborators: entry records, executions, message events, the live profile."""
+    from cdp.adapters.journey_runs import JourneyEntryRecords, JourneyExecutions
+
+    settings = journey_settings()
+    return RouterParts(
+        entries=JourneyEntryRecords(settings.profiles_table),
+        runs=JourneyExecutions(settings.state_machine_arn_prefix),
+        message_events=journey_message_events(),
+        read_profile=partial(privacy_store().profile_consistently, follow_redirects=True),
+        wait_overrides=settings.wait_seconds,
+    )
+
+
+_BUILDERS = (*_BUILDERS, journey_router_parts)
+
+
+def journey_message_events() -> MessageEvents:
+    """`assigned` / `holdout` rows to the curated `messages` stream (partitioned by the day of their `at`)."""
+    from cdp.adapters.message_events import CuratedMessageEvents
+
+    return CuratedMessageEvents(CuratedStreams({"messages": journey_settings().messages_stream}))

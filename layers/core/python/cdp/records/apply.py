@@ -23,6 +23,7 @@ from cdp.events import DomainEvent
 from cdp.identity.resolution import resolve_batch
 from cdp.profiles.aggregates import fold_records
 from cdp.profiles.read import PERSON_ATTRIBUTES
+from cdp.records.bus_events import tracking_events
 from cdp.records.ports import ProfileLedger
 
 PROFILE_EVENTS_SOURCE = "cdp.profiles"
@@ -201,12 +202,14 @@ def apply_records(
     outcome = ProfileOutcome()
     resolved = resolve_batch(store.identity, [identifiers_of(row) for row in rows], f"{entity}:{source}", now)
     by_profile: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    row_by_key: dict[str, dict[str, Any]] = {}
     for row, profile_id in zip(rows, resolved.profile_ids):
         if profile_id is None:
             outcome.guest_records += 1
             continue
         record = record_of(entity, row, now)
         key = ledger_key(entity, row, record)
+        row_by_key[key] = row
         by_profile[profile_id][key] = {
             "pk": key,
             "sk": "RECORD",
@@ -225,7 +228,8 @@ def apply_records(
         written[item["profile_id"]] = {**item, **changes}
         return changes
 
-    for profile_id, applied in store.apply_ledger_batch(items_by_profile, changes_kept, now).items():
+    applied_by_profile = store.apply_ledger_batch(items_by_profile, changes_kept, now)
+    for profile_id, applied in applied_by_profile.items():
         outcome.records_applied += len(applied)
         if applied:  # the last change computed for it is the one written (items carry the live profile's id)
             live_id = applied[-1]["profile_id"]
@@ -237,4 +241,5 @@ def apply_records(
                 outcome.events.append(signed_up_event(profile_id, min(signups), source, now, backfill_horizon))
         elif applied:
             outcome.updated += 1
+    outcome.events += tracking_events(entity, applied_by_profile, row_by_key, now, backfill_horizon)
     return outcome

@@ -1,0 +1,242 @@
+"""Journeys end to end in the template's stack: tracking calls publish bus events, the router enters or stops runs,
+the generated ASL runs in moto's Step Functions interpreter and every send goes through the real send_message.
+
+One scenario table for the abandoned cart (sent, exit on goal mid-wait, suppressed, capped then deferred, quiet hours
+deferred, re-entry refused, retried step not re-sent) and a holdout test; each counts the state transitions of its
+executions from their history.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from cdp.journeys.compiler import state_name
+from cdp.journeys.definition import shipped_definitions
+from cdp.messaging.assignment import assign
+from cdp_local.runner import create_local_source, http_api
+from cdp_local.stack import ACCOUNT_ID, LocalStack
+from moto.ses.models import ses_backends
+
+from tests.integration.privacy_flow import drop, profile_of, table_items
+
+CART = "AbandonedCartJourneyStateMachine"
+OLD_SIGNUP = "2020-01-01T00:00:00Z"  # history: updates the profile, starts no welcome journey
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    email_consent: bool = True
+    parameters: dict[str, str] = field(default_factory=dict)
+    wait_scale: float = 0.0
+    order_after_seconds: float | None = None  # an order arrives this long after the checkout
+    checkouts: int = 1
+    fail_first_send_after_sending: bool = False
+
+
+def _quiet_now() -> str:
+    """Quiet hours from an hour ago to three hours from now (UTC, the shop's zone): a send now is deferred."""
+    now = datetime.now(UTC)
+    return f"{(now - timedelta(hours=1)):%H:%M}-{(now + timedelta(hours=3)):%H:%M}"
+
+
+SCENARIOS = [
+    Scenario("sent"),
+    Scenario("exit_on_goal_mid_wait", wait_scale=1.0, order_after_seconds=0.5, parameters={"JourneyWaitSeconds": json.dumps(
+        {"abandoned_cart.wait_before_reminder": 4, "post_purchase.wait_for_delivery": 0, "post_purchase.wait_before_cross_sell": 0})}),
+    Scenario("suppressed", email_consent=False),
+    Scenario("capped_then_deferred", parameters={"FrequencyCaps": '{"email": {"limit": 1, "window_hours": 2}}',
+                                                 "JourneyWaitSeconds": '{"abandoned_cart.wait_before_coupon": 60}'}),
+    Scenario("quiet_hours_deferred", parameters={"QuietHours": _quiet_now(), "ShopTimezone": "UTC", "JourneyWaitSeconds": json.dumps(
+        {"abandoned_cart.wait_before_reminder": 60, "abandoned_cart.wait_before_coupon": 6 * 3600})}),
+    Scenario("reentry_refused", checkouts=2),
+    Scenario("retried_step_not_resent", fail_first_send_after_sending=True),
+]  # fmt: skip
+EXPECTED: dict[str, dict[str, Any]] = {
+    "sent": {"status": "SUCCEEDED", "outcomes": {"cart_reminder": ["sent"], "cart_coupon": ["sent"]}, "emails": 2},
+    "exit_on_goal_mid_wait": {"status": "ABORTED", "outcomes": {}, "emails": 0, "entry_outcome": "goal"},
+    "suppressed": {"status": "SUCCEEDED", "outcomes": {"cart_reminder": ["skipped:no_consent"],
+                                                       "cart_coupon": ["skipped:no_consent"]}, "emails": 0},
+    "capped_then_deferred": {"status": "SUCCEEDED", "emails": 2, "outcomes": {
+        "cart_reminder": ["sent"], "cart_coupon": ["deferred:frequency_cap", "sent"]}},
+    "quiet_hours_deferred": {"status": "SUCCEEDED", "emails": 2, "outcomes": {
+        "cart_reminder": ["deferred:quiet_hours", "sent"], "cart_coupon": ["sent"]}},
+    "reentry_refused": {"status": "SUCCEEDED", "outcomes": {"cart_reminder": ["sent"], "cart_coupon": ["sent"]},
+                        "emails": 2},
+    "retried_step_not_resent": {"status": "SUCCEEDED", "emails": 2, "outcomes": {
+        "cart_reminder": ["skipped:already_sent"], "cart_coupon": ["sent"]}},
+}  # fmt: skip
+
+
+def _customers_csv(customers: list[tuple[str, bool]]) -> bytes:
+    lines = ["customer_id,email,first_name,country,signup_at,email_consent,sms_consent"]
+    lines += [
+        f"{cid},{cid.lower()}@example.com,Ann,GB,{OLD_SIGNUP},{str(consent).lower()},false"
+        for cid, consent in customers
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _track(stack: LocalStack, write_key: str, calls: list[dict[str, Any]]) -> None:
+    authorization = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+    response = http_api(stack).handle(
+        "POST", "/v1/batch", {"host": "localhost", "content-type": "application/json", "authorization": authorization},
+        json.dumps({"batch": calls}).encode(),
+    )  # fmt: skip
+    assert response.status == 200, response.body
+
+
+def _cart(customer_id: str, message_id: str) -> list[dict[str, Any]]:
+    """A product added to the cart, then a checkout started with it."""
+    product = {"product_id": "P1", "sku": "SKU-1", "name": "Green tea", "price": 12.5, "quantity": 2}
+    call = {"type": "track", "userId": customer_id}
+    return [
+        {**call, "messageId": f"{message_id}-add", "event": "Product Added", "properties": {"cart_id": f"cart-{customer_id}", **product}},
+        {**call, "messageId": message_id, "event": "Checkout Started",
+         "properties": {"cart_id": f"cart-{customer_id}", "products": [product]}},
+    ]  # fmt: skip
+
+
+def _order(customer_id: str) -> dict[str, Any]:
+    return {"type": "track", "messageId": f"order-{customer_id}", "userId": customer_id, "event": "Order Completed",
+            "properties": {"order_id": f"O-{customer_id}", "total": 25, "currency": "GBP",
+                           "products": [{"product_id": "P1", "sku": "SKU-1", "price": 12.5, "quantity": 2}]}}  # fmt: skip
+
+
+def send_outcomes(
+    stack: LocalStack, execution_arn: str, journey: str = "abandoned_cart"
+) -> tuple[dict[str, list[str]], int]:
+    """Each send step's outcomes in order (`sent`, `skipped:<reason>`, `deferred:<reason>`), and the execution's
+    state transitions (what Standard workflows bill), from its history."""
+    send_states = {state_name(step.name): step.name for step in shipped_definitions()[journey].send_steps()}
+    history = stack.client("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    outcomes: dict[str, list[str]] = {}
+    for event in history:
+        details = event.get("stateExitedEventDetails", {})
+        if event["type"] == "TaskStateExited" and details.get("name") in send_states:
+            step = send_states[details["name"]]
+            result = json.loads(details["output"])["steps"][step]
+            outcomes.setdefault(step, []).append(
+                "sent" if result["status"] == "sent" else f"{result['status']}:{result['reason']}"
+            )
+    transitions = sum(event["type"].endswith("StateEntered") for event in history)
+    return outcomes, transitions
+
+
+@pytest.fixture
+def scenario_stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
+    scenario: Scenario = request.param
+    with LocalStack(parameters=scenario.parameters, wait_scale=scenario.wait_scale) as stack:
+        yield stack
+
+
+def _fail_once_after_sending(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first send_message invocation sends, then its Lambda fails (a timeout after the side effect)."""
+    handler_of = stack._handler_of
+    failed: list[bool] = []
+
+    def flaky(logical_id: str) -> Any:
+        handler = handler_of(logical_id)
+        if logical_id != "SendMessageFunction":
+            return handler
+
+        def send_then_fail(event: Any, context: Any) -> Any:
+            result = handler(event, context)
+            if not failed:
+                failed.append(True)
+                raise TimeoutError("Task timed out after the message was sent")
+            return result
+
+        return send_then_fail
+
+    monkeypatch.setattr(stack, "_handler_of", flaky)
+
+
+@pytest.mark.parametrize("scenario_stack", SCENARIOS, ids=[s.name for s in SCENARIOS], indirect=True)
+def test_abandoned_cart_scenarios(scenario_stack: LocalStack, request: pytest.FixtureRequest,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    stack = scenario_stack
+    scenario: Scenario = request.node.callspec.params["scenario_stack"]
+    expected = EXPECTED[scenario.name]
+    # Given: a customer (not held out of the cart journey) with or without email consent
+    customer = next(f"C{n}" for n in range(200) if _messaged(stack, f"C{n}", scenario.email_consent))
+    write_key = create_local_source(stack)
+    if scenario.fail_first_send_after_sending:
+        _fail_once_after_sending(stack, monkeypatch)
+    sent_before = len(ses_backends[ACCOUNT_ID][stack.region].sent_messages)
+    # When: they start a checkout (twice, for re-entry), and for the goal scenario order half a second later
+    for number in range(scenario.checkouts):
+        _track(stack, write_key, _cart(customer, f"checkout-{number}"))
+    if scenario.order_after_seconds is not None:
+        time.sleep(scenario.order_after_seconds)
+        _track(stack, write_key, [_order(customer)])
+    stack.wait_for_executions(timeout=60)
+    # Then: one run, ending as expected, each step's outcomes as the table says, and the emails sent
+    [execution] = stack.executions(CART)
+    assert execution["status"] == expected["status"]
+    outcomes, transitions = send_outcomes(stack, execution["executionArn"])
+    assert outcomes == expected["outcomes"]
+    profile_id = profile_of(stack, customer)["profile_id"]
+    assert _cart_emails_sent(stack, profile_id) == expected["emails"]
+    if scenario.order_after_seconds is None:  # nothing else messages them: SES saw exactly the cart's emails
+        assert len(ses_backends[ACCOUNT_ID][stack.region].sent_messages) - sent_before == expected["emails"]
+    entry = _entry(stack, profile_id)
+    assert entry["outcome"] == expected.get("entry_outcome", "completed") and entry["active"] is False
+    if scenario.name == "sent":
+        assert transitions <= 12, transitions
+
+
+def _cart_emails_sent(stack: LocalStack, profile_id: str) -> int:
+    """The cart journey's send records of this profile that say sent."""
+    items = stack.client("dynamodb").query(
+        TableName=stack.physical_id("ProfilesTable"), ConsistentRead=True,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :cart)",
+        ExpressionAttributeValues={":pk": {"S": f"PROFILE#{profile_id}"}, ":cart": {"S": "MESSAGE#journey#abandoned_cart#"}},
+    )["Items"]  # fmt: skip
+    return sum(item["status"]["S"] == "sent" for item in items)
+
+
+def _entry(stack: LocalStack, profile_id: str) -> dict[str, Any]:
+    item = stack.client("dynamodb").get_item(
+        TableName=stack.physical_id("ProfilesTable"), ConsistentRead=True,
+        Key={"pk": {"S": f"PROFILE#{profile_id}"}, "sk": {"S": "JOURNEY#abandoned_cart"}},
+    )["Item"]  # fmt: skip
+    return {name: next(iter(value.values())) for name, value in item.items()}
+
+
+def _messaged(stack: LocalStack, customer_id: str, consent: bool) -> bool:
+    """Create the customer (from a customers file) and say whether the cart journey messages them (not held out)."""
+    drop(stack, f"customers/{customer_id}.csv", _customers_csv([(customer_id, consent)]))
+    stack.wait_for_executions(timeout=30)
+    profile_id = profile_of(stack, customer_id)["profile_id"]
+    return assign(profile_id, "abandoned_cart", 10, {"main": 50, "short_wait": 50}) != "holdout"
+
+
+def test_held_out_customers_are_recorded_and_never_messaged() -> None:
+    # Given: forty customers with consent
+    with LocalStack() as stack:
+        customers = [f"H{n}" for n in range(40)]
+        drop(stack, "customers/holdout.csv", _customers_csv([(c, True) for c in customers]))
+        stack.wait_for_executions(timeout=60)
+        profiles = {c: profile_of(stack, c)["profile_id"] for c in customers}
+        held = {
+            c
+            for c, p in profiles.items()
+            if assign(p, "abandoned_cart", 10, {"main": 50, "short_wait": 50}) == "holdout"
+        }
+        # When: every one starts a checkout
+        _track(stack, create_local_source(stack), [call for c in customers for call in _cart(c, f"checkout-{c}")])
+        stack.wait_for_executions(timeout=120)
+        # Then: one run per messaged customer, none for the held out, whose entries say holdout
+        assert held, "the split should hold out about four of forty"
+        assert len(stack.executions(CART)) == len(customers) - len(held)
+        entries = [i for i in table_items(stack, "ProfilesTable") if i["sk"]["S"] == "JOURNEY#abandoned_cart"]
+        by_variant = {i["pk"]["S"].removeprefix("PROFILE#"): i["variant"]["S"] for i in entries}
+        assert {c for c in customers if by_variant[profiles[c]] == "holdout"} == held
