@@ -19,6 +19,7 @@ from cdp.adapters.curated_stream import CuratedStreams
 from cdp.adapters.event_ledger import MessageRegister
 from cdp.adapters.identity_store import IdentityStore
 from cdp.adapters.journey_messages import JourneyMessages
+from cdp.adapters.loyalty_store import LoyaltyStore
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.adapters.profile_store import ProfileStore
 from cdp.adapters.shop_data import ShopData
@@ -204,3 +205,8 @@ def reset() -> None:
     reset_settings()
     privacy_store_module.erasure_salt.cache_clear()
     reset_clients()
+
+
+def loyalty_store() -> LoyaltyStore:
+    """Members' profile items for the loyalty review, and where it saves its decisions (clients are cached)."""
+    return LoyaltyStore(core().profiles_table)

@@ -80,6 +80,12 @@ def query_items(**request: Any) -> Iterator[Item]:
         yield from map(plain, page["Items"])
 
 
+def scan_items(**request: Any) -> Iterator[Item]:
+    """Every item a Scan (low-level request, wire-format values) returns, page after page, as plain values."""
+    for page in client("dynamodb").get_paginator("scan").paginate(**request):
+        yield from map(plain, page["Items"])
+
+
 def query_partition(table: str, pk: str, sort_prefix: str = "", newest_first: bool = False) -> list[Item]:
     """The items of one partition (whose sort key starts with `sort_prefix`), read consistently."""
     condition, values = "pk = :pk", {":pk": {"S": pk}}
