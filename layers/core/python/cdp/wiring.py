@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cdp.adapters import event_bus, message_senders, object_store
 from cdp.adapters import privacy_store as privacy_store_module
 from cdp.adapters.clients import reset_clients
+from cdp.adapters.coupon_store import CouponStore
 from cdp.adapters.curated_stream import CuratedStreams
 from cdp.adapters.event_ledger import MessageRegister
 from cdp.adapters.identity_store import IdentityStore
@@ -210,3 +211,8 @@ def reset() -> None:
 def loyalty_store() -> LoyaltyStore:
     """Members' profile items for the loyalty review, and where it saves its decisions (clients are cached)."""
     return LoyaltyStore(core().profiles_table)
+
+
+def coupon_store() -> CouponStore:
+    """Offers' totals, people's coupons and codes (clients are cached)."""
+    return CouponStore(core().profiles_table)

@@ -11,13 +11,14 @@ basis qualifies for (`qualified`) or one level down (`one_level`).
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cdp.data_files import parse_data_file
 
 RULES_FILE = Path(__file__).with_name("rules.json")
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
@@ -105,16 +106,7 @@ class LoyaltyRules(Strict):
 
 def parse_rules(text: str, origin: str = "loyalty rules") -> LoyaltyRules:
     """Validated rules from JSON text; InvalidLoyaltyRules names each problem as `<path>: <message>`."""
-    try:
-        return LoyaltyRules.model_validate(json.loads(text))
-    except json.JSONDecodeError as error:
-        raise InvalidLoyaltyRules(f"{origin}: not JSON ({error})") from error
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or '(top)'}: {problem['msg']}"
-            for problem in error.errors()
-        )
-        raise InvalidLoyaltyRules(f"{origin}: {problems}") from error
+    return parse_data_file(LoyaltyRules, text, origin, InvalidLoyaltyRules)
 
 
 @cache
