@@ -46,6 +46,7 @@ def test_sections_group_the_flat_attributes() -> None:
         "consent",
         "consent_history",
         "memberships",
+        "recommendations",
     ]
     assert profile["identity"] == {"profile_id": "p1", "identifiers": [{"type": "email", "value": "ada@example.com"}]}
     assert profile["attributes"] == {"first_name": "Ada", "city": "Lyon"}

@@ -85,6 +85,12 @@ class MessagingSettings(CoreSettings):
     unsubscribe_base_url: str = Field(alias="UNSUBSCRIBE_BASE_URL", min_length=8)
 
 
+class CuratedSettings(CoreSettings):
+    """Where the curated zone is, for scheduled functions reading it."""
+
+    curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
+
+
 SettingsT = TypeVar("SettingsT", bound=TableSettings)
 
 

@@ -9,6 +9,7 @@ result; domain code never imports this module (it receives what is built here). 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -23,11 +24,20 @@ from cdp.adapters.journey_messages import JourneyMessages
 from cdp.adapters.loyalty_store import LoyaltyStore
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.adapters.profile_store import ProfileStore
+from cdp.adapters.recommendation_store import RecommendationStore
 from cdp.adapters.shop_data import ShopData
 from cdp.adapters.sources import ShopSecretStore, WriteKeyDirectory
 from cdp.events import DomainEvent
 from cdp.ingest.ports import CuratedBatchPorts, IngestPorts
-from cdp.settings import CoreSettings, ErasureBuckets, IngestSettings, MessagingSettings, TableSettings, load_settings
+from cdp.settings import (
+    CoreSettings,
+    CuratedSettings,
+    ErasureBuckets,
+    IngestSettings,
+    MessagingSettings,
+    TableSettings,
+    load_settings,
+)
 from cdp.tracking.apply import TrackingPorts
 from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify_privacy import PrivacyPorts
@@ -216,3 +226,14 @@ def loyalty_store() -> LoyaltyStore:
 def coupon_store() -> CouponStore:
     """Offers' totals, people's coupons and codes (clients are cached)."""
     return CouponStore(core().profiles_table)
+
+
+def order_history() -> Any:
+    """The curated orders resolved to live profiles, for recommendations (imports pyarrow: batch functions only)."""
+    from cdp.adapters.order_history import CuratedOrderHistory
+
+    return CuratedOrderHistory(load_settings(CuratedSettings).curated_bucket, identity_store())
+
+
+def recommendation_store(computed_at: datetime) -> RecommendationStore:
+    return RecommendationStore(core().profiles_table, computed_at)

@@ -141,6 +141,23 @@ def profiles_reader(table: Any, attributes: Sequence[str] = (), consistent: bool
     return read
 
 
+def update_live_profile(table: Any, profile_id: str, update: str, values: Item, names: dict[str, str] | None = None) -> bool:
+    """UpdateItem on a live profile item (it exists and was not merged away); False when it is not one."""
+    request: Item = {
+        "Key": profile_key(profile_id),
+        "UpdateExpression": update,
+        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(redirect_to)",
+        "ExpressionAttributeValues": values,
+    }
+    try:
+        table.update_item(**request, **({"ExpressionAttributeNames": names} if names else {}))
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 def live_item(table: Any, profile_id: str) -> Item | None:
     """The live profile item `profile_id` is or was merged into (consistent GetItems through the
     resource's thread-safe client, one per hop), or None."""

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from cdp.adapters.clients import dynamodb_table
-from cdp.adapters.dynamodb import scan_items
-from cdp.keys import PROFILE_SK, profile_key
+from cdp.adapters.dynamodb import scan_items, update_live_profile
+from cdp.keys import PROFILE_SK
 from cdp.loyalty.ports import REVIEWED_ATTRIBUTES
 from cdp.loyalty.status import LEDGER_ATTRIBUTES
 
@@ -34,16 +32,6 @@ class LoyaltyStore:
 
     def save_review(self, profile_id: str, values: dict[str, Any]) -> bool:
         names = {f"#v{position}": name for position, name in enumerate(values)}
-        try:
-            self.table.update_item(
-                Key=profile_key(profile_id),
-                UpdateExpression="SET " + ", ".join(f"{name} = :v{name[2:]}" for name in names),
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(redirect_to)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={f":v{position}": value for position, value in enumerate(values.values())},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        update = "SET " + ", ".join(f"{name} = :v{name[2:]}" for name in names)
+        placeholders = {f":v{position}": value for position, value in enumerate(values.values())}
+        return update_live_profile(self.table, profile_id, update, placeholders, names)

@@ -1,9 +1,10 @@
 """The profile as the API and journeys read it: a pydantic model in sections, built from the stored item.
 
-Sections: identity, attributes, behaviour, loyalty, value, sentiment, consent (with its history's count) and
-memberships (the segments the last segment run placed the profile in). A section holds only the attributes the
-item has (`as_json` leaves unset ones out), numbers as JSON numbers; bookkeeping kept on the item for exactly-once
-application (order and return ids, ticket states, cart entries, versions) is not part of it.
+Sections: identity, attributes, behaviour, loyalty, value, sentiment, consent (with its history's count),
+memberships (the segments the last segment run placed the profile in) and recommendations (products, best first).
+A section holds only the attributes the item has (`as_json` leaves unset ones out), numbers as JSON numbers;
+bookkeeping kept on the item for exactly-once application (order and return ids, ticket states, cart entries,
+versions) is not part of it.
 """
 
 from __future__ import annotations
@@ -132,6 +133,11 @@ class ConsentHistory(Section):
     last_at: str | None = None
 
 
+class Recommendation(Section):
+    product_id: str
+    name: str | None = None
+
+
 class Profile(Section):
     """One person's unified profile, in sections."""
 
@@ -144,6 +150,7 @@ class Profile(Section):
     consent: dict[str, ConsentEntry]
     consent_history: ConsentHistory
     memberships: list[str]
+    recommendations: list[Recommendation] = []
 
     def as_json(self) -> dict[str, Any]:
         """The API's JSON: every section, each with only the attributes the profile has."""

@@ -61,6 +61,7 @@ def profile_view(
         consent=plain(item.get("consent") or {}),
         consent_history=ConsentHistory(statements=plain(item.get("consent_statements", 0)), last_at=item.get("consent_updated_at")),
         memberships=memberships(item),
+        recommendations=plain(item.get("recommendations") or []),
     )
 
 
