@@ -246,6 +246,8 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
             "sms": sum(item["status"] == "sent" and item["channel"] == "sms" for item in sends),
             "suppressed": dict(Counter(item["reason"] for item in sends if item["status"] == "suppressed")),
         },
+        "loyalty": loyalty_report(stack),
+        "coupons": coupons_report(stack),
         "async_failures": [failure.__dict__ for failure in stack.async_failures],
         "dead_letters": dead_letters(stack),
     }
@@ -291,6 +293,7 @@ def run_pipeline(
             progress("sending tracking events to the HTTP API:")
             post_tracking_events(stack, data_dir, create_local_source(stack), progress)
         progress(f"running schedules: {stack.run_schedules()} target(s) fired")
+        progress(issue_demo_coupons(stack))
         progress("waiting for journeys to finish (waits shortened)...")
         stack.wait_for_executions(timeout=journey_timeout)
         report = build_report(stack)
@@ -333,6 +336,13 @@ def summary(report: dict[str, Any]) -> str:
         f"messages:    {messages['email']:,} email, {messages['sms']:,} sms, "
         f"{sum(messages['suppressed'].values()):,} suppressed"
         + (f" ({_counted(messages['suppressed'])})" if messages["suppressed"] else ""),
+        f"loyalty:     {report['loyalty']['members']:,} members ({_counted(report['loyalty']['tiers'])}), "
+        f"{report['loyalty']['points_balance']:,} points held, {report['loyalty']['points_expiring']:,} expiring soon",
+        *(
+            f"coupon:      {offer} issued {c['issued']}, redeemed {c['redeemed']}, refused {sum(c['refused'].values())}"
+            + (f" ({_counted(c['refused'])})" if c["refused"] else "")
+            for offer, c in report["coupons"].items()
+        ),
         f"failures:    {len(report['async_failures'])} asynchronous invocation(s) failed",
         *(
             f"FAILED:      {queue['messages']} message(s) in dead-letter queue {queue['queue']} (see the report)"
@@ -342,3 +352,49 @@ def summary(report: dict[str, Any]) -> str:
     if "seconds" in report:
         lines.append(f"time:        {report['seconds']:,.1f} s wall, {report['cpu_seconds']:,.1f} s CPU")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ loyalty and coupons
+DEMO_COUPON_PROFILES = 30  # the welcome offer, issued to this many profiles as a journey step would
+DEMO_VIP_GIFT_PROFILES = 8  # more than the VIP gift's pool of five codes, to show the cap refusing
+
+
+def issue_demo_coupons(stack: LocalStack) -> str:
+    """Issue coupons through the journey step as journeys would: the welcome offer to the first profiles (each
+    asked twice, as a retried step: the second answer is the same code), the VIP gift to more people than its pool."""
+    profile_ids = sorted(item["profile_id"] for item in _scan(stack, "ProfilesTable", "#sk, #profile_id")
+                         if item["sk"] == "PROFILE")  # fmt: skip
+    answers: Counter[str] = Counter()
+    for offer, count in (("welcome10", DEMO_COUPON_PROFILES), ("vip_gift", DEMO_VIP_GIFT_PROFILES)):
+        for profile_id in profile_ids[:count]:
+            for _attempt in range(2):
+                request = {"offer": offer, "profile_id": profile_id, "occasion_key": f"demo:{offer}"}
+                answers[stack.invoke("IssueCouponFunction", request)["reason"]] += 1
+    return f"coupons issued as journey steps would: {_counted(dict(answers))}"
+
+
+def loyalty_report(stack: LocalStack) -> dict[str, Any]:
+    """Members per tier and points, as the last loyalty review left them."""
+    from cdp.adapters.loyalty_store import LoyaltyStore
+    from cdp.loyalty.status import is_member
+
+    members = [item for item in LoyaltyStore(stack.physical_id("ProfilesTable")).profiles() if is_member(item)]
+    return {
+        "members": len(members),
+        "tiers": dict(sorted(Counter(str(item.get("loyalty_tier")) for item in members).items())),
+        "points_issued": int(sum(sum((item.get("points_expiries") or {}).values()) for item in members)),
+        "points_spent": int(sum(sum((item.get("points_spent") or {}).values()) for item in members)),
+        "points_balance": int(sum(item.get("points_balance") or 0 for item in members)),
+        "points_expiring": int(sum(item.get("points_expiring") or 0 for item in members)),
+    }
+
+
+def coupons_report(stack: LocalStack) -> dict[str, Any]:
+    """Per offer: codes issued and redeemed, refusals by reason (issue and redemption attempts)."""
+    from cdp.adapters.coupon_store import CouponStore
+
+    report: dict[str, Any] = {}
+    for offer, counts in sorted(CouponStore(stack.physical_id("ProfilesTable")).offer_totals().items()):
+        refused = {name.removeprefix("refused_"): n for name, n in counts.items() if name.startswith("refused_")}
+        report[offer] = {"issued": counts.get("issued", 0), "redeemed": counts.get("redeemed", 0), "refused": refused}
+    return report
