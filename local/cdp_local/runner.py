@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -357,20 +358,40 @@ def summary(report: dict[str, Any]) -> str:
 # ------------------------------------------------------------------ loyalty and coupons
 DEMO_COUPON_PROFILES = 30  # the welcome offer, issued to this many profiles as a journey step would
 DEMO_VIP_GIFT_PROFILES = 8  # more than the VIP gift's pool of five codes, to show the cap refusing
+DEMO_REDEEMING_ORDERS = 10  # orders in the shop's next export that use a welcome code
 
 
 def issue_demo_coupons(stack: LocalStack) -> str:
-    """Issue coupons through the journey step as journeys would: the welcome offer to the first profiles (each
-    asked twice, as a retried step: the second answer is the same code), the VIP gift to more people than its pool."""
-    profile_ids = sorted(item["profile_id"] for item in _scan(stack, "ProfilesTable", "#sk, #profile_id")
-                         if item["sk"] == "PROFILE")  # fmt: skip
+    """Issue coupons through the journey step as journeys would: the welcome offer to the first customers (each
+    asked twice, as a retried step: the second answer is the same code), the VIP gift to more people than its pool.
+    Then some of them use their welcome code in the shop's next orders export: ten orders redeem, one is below the
+    offer's minimum, one reuses a code already redeemed."""
+    prefix = "IDENTITY#customer_id#"
+    customers = sorted((item["pk"].removeprefix(prefix), item["profile_id"])
+                       for item in _scan(stack, "ProfilesTable", "#pk, #profile_id") if item["pk"].startswith(prefix))  # fmt: skip
     answers: Counter[str] = Counter()
+    codes: list[tuple[str, str]] = []
     for offer, count in (("welcome10", DEMO_COUPON_PROFILES), ("vip_gift", DEMO_VIP_GIFT_PROFILES)):
-        for profile_id in profile_ids[:count]:
+        for customer_id, profile_id in customers[:count]:
             for _attempt in range(2):
                 request = {"offer": offer, "profile_id": profile_id, "occasion_key": f"demo:{offer}"}
-                answers[stack.invoke("IssueCouponFunction", request)["reason"]] += 1
-    return f"coupons issued as journey steps would: {_counted(dict(answers))}"
+                answer = stack.invoke("IssueCouponFunction", request)
+                answers[answer["reason"]] += 1
+            if offer == "welcome10" and answer.get("code"):
+                codes.append((customer_id, answer["code"]))
+    issued = f"coupons issued as journey steps would: {_counted(dict(answers))}"
+    if len(codes) < DEMO_REDEEMING_ORDERS + 2:
+        return issued
+    at = datetime.now(UTC).isoformat()  # after every issue (a code is not valid before it)
+    uses = [(customer_id, code, "25.00") for customer_id, code in codes[:DEMO_REDEEMING_ORDERS]]
+    uses += [(*codes[DEMO_REDEEMING_ORDERS], "10.00"), (codes[DEMO_REDEEMING_ORDERS + 1][0], codes[0][1], "40.00")]
+    lines = ["order_id,line_id,customer_id,ordered_at,currency,quantity,unit_price,status,coupon"]
+    lines += [f"DEMO-{n},1,{customer_id},{at},GBP,1,{amount},completed,{code}" for n, (customer_id, code, amount) in
+              enumerate(uses)]  # fmt: skip
+    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="orders/demo-coupon-orders.csv",
+                                  Body=("\n".join(lines) + "\n").encode())  # fmt: skip
+    stack.deliver_queued_messages()
+    return f"{issued}; {len(uses)} orders used them"
 
 
 def loyalty_report(stack: LocalStack) -> dict[str, Any]:

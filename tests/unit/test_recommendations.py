@@ -76,3 +76,13 @@ def test_lines_that_bought_nothing_recommend_nothing() -> None:
     ]  # fmt: skip
     # When / Then
     assert recommend(pa.Table.from_pylist(rows)).num_rows == 0
+
+
+def test_wholesale_baskets_pair_nothing() -> None:
+    # Given one order of 51 different items (over the limit) and one small order sharing an item with it
+    big = [{"profile_id": "trader", "order_id": "W1", "sku": f"s{n:02d}", "product_name": None, "category": None,
+            "status": "completed", "quantity": 1} for n in range(51)]  # fmt: skip
+    small = [{"profile_id": "ann", "order_id": "O1", "sku": "s00", "product_name": None, "category": None,
+              "status": "completed", "quantity": 1}]  # fmt: skip
+    # When / Then nobody is recommended the wholesale basket's other items (and no category means no fallback)
+    assert recommend(pa.Table.from_pylist(big + small)).num_rows == 0

@@ -22,7 +22,11 @@ import pyarrow.compute as pc
 TOP_N = 5
 MAX_ITEMS_PER_ORDER = 50
 FALLBACK_DEPTH = 50
-LINE_COLUMNS = ("profile_id", "order_id", "sku", "product_name", "category", "status", "quantity")
+LINE_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("profile_id", "order_id", "sku", "product_name", "category", "status")]
+    + [("quantity", pa.int64())]
+)
+LINE_COLUMNS = tuple(LINE_SCHEMA.names)
 RECOMMENDATIONS_SCHEMA = pa.schema(
     [("profile_id", pa.string()), ("rank", pa.int64()), ("product_id", pa.string()), ("name", pa.string())]
 )
@@ -78,9 +82,10 @@ def _popular_in_category(lines: pa.Table) -> pa.Table:
 
 def recommend(lines: pa.Table, top_n: int = TOP_N) -> pa.Table:
     """Each customer's top `top_n` recommendations (RECOMMENDATIONS_SCHEMA, rank 0 first)."""
+    lines = lines.select(list(LINE_COLUMNS)).cast(LINE_SCHEMA)
     bought_units = pc.and_(pc.equal(lines["status"], "completed"), pc.greater(lines["quantity"], 0))
     usable = pc.and_(pc.and_(pc.is_valid(lines["sku"]), pc.is_valid(lines["profile_id"])), bought_units)
-    lines = lines.select(list(LINE_COLUMNS)).filter(pc.fill_null(usable, False))
+    lines = lines.filter(pc.fill_null(usable, False))
     if lines.num_rows == 0:
         return RECOMMENDATIONS_SCHEMA.empty_table()
     bought = _distinct(lines, ["profile_id", "sku"])

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from cdp.adapters.clients import client
 from cdp.adapters.identity_store import IdentityStore
 from cdp.adapters.object_store import read_small_object
-from cdp.recommendations import LINE_COLUMNS
+from cdp.recommendations import LINE_COLUMNS, LINE_SCHEMA
 
 IDENTIFIER_COLUMNS = ("customer_id", "email", "phone", "anonymous_id")  # identity's priority, strongest first
 READ_COLUMNS = [name for name in LINE_COLUMNS if name != "profile_id"] + list(IDENTIFIER_COLUMNS)
@@ -44,7 +44,7 @@ class CuratedOrderHistory:
     def order_lines(self) -> pa.Table:
         tables = self._tables()
         if not tables:
-            return pa.table({name: pa.array([], pa.string()) for name in LINE_COLUMNS})
+            return LINE_SCHEMA.empty_table()
         lines = pa.concat_tables(tables, promote_options="permissive")
         for name in READ_COLUMNS:
             if name not in lines.column_names:
