@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -251,6 +252,8 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
             "skipped": dict(Counter(item["reason"] for item in sends if item["status"] == "skipped")),
             "deferred": sum(item["status"] == "deferred" for item in sends),
         },
+        "loyalty": loyalty_report(stack),
+        "coupons": coupons_report(stack),
         "async_failures": [failure.__dict__ for failure in stack.async_failures],
         "dead_letters": dead_letters(stack),
     }
@@ -296,6 +299,7 @@ def run_pipeline(
             progress("sending tracking events to the HTTP API:")
             post_tracking_events(stack, data_dir, create_local_source(stack), progress)
         progress(f"running schedules: {stack.run_schedules()} target(s) fired")
+        progress(issue_demo_coupons(stack))
         progress("waiting for journeys to finish (waits shortened)...")
         stack.wait_for_executions(timeout=journey_timeout)
         report = build_report(stack)
@@ -340,6 +344,13 @@ def summary(report: dict[str, Any]) -> str:
         f"messages:    {messages['email']:,} email, {messages['sms']:,} sms, {messages['push']:,} push, "
         f"{messages['webhook']:,} webhook, {messages['deferred']:,} deferred, {sum(messages['skipped'].values()):,} skipped"
         + (f" ({_counted(messages['skipped'])})" if messages["skipped"] else ""),
+        f"loyalty:     {report['loyalty']['members']:,} members ({_counted(report['loyalty']['tiers'])}), "
+        f"{report['loyalty']['points_balance']:,} points held, {report['loyalty']['points_expiring']:,} expiring soon",
+        *(
+            f"coupon:      {offer} issued {c['issued']}, redeemed {c['redeemed']}, refused {sum(c['refused'].values())}"
+            + (f" ({_counted(c['refused'])})" if c["refused"] else "")
+            for offer, c in report["coupons"].items()
+        ),
         f"failures:    {len(report['async_failures'])} asynchronous invocation(s) failed",
         *(
             f"FAILED:      {queue['messages']} message(s) in dead-letter queue {queue['queue']} (see the report)"
@@ -357,3 +368,67 @@ def live_segments_report(stack: LocalStack) -> dict[str, int]:
         item.get("trigger") for item in _scan(stack, "ProfilesTable", "#pk, #trigger") if item["pk"].startswith("SEGMENT#")
     )
     return {"realtime_entries": triggers["realtime"], "timer_fired": triggers["timer"]}
+# ------------------------------------------------------------------ loyalty and coupons
+DEMO_COUPON_PROFILES = 30  # the welcome offer, issued to this many profiles as a journey step would
+DEMO_VIP_GIFT_PROFILES = 8  # more than the VIP gift's pool of five codes, to show the cap refusing
+DEMO_REDEEMING_ORDERS = 10  # orders in the shop's next export that use a welcome code
+
+
+def issue_demo_coupons(stack: LocalStack) -> str:
+    """Issue coupons through the journey step as journeys would: the welcome offer to the first customers (each
+    asked twice, as a retried step: the second answer is the same code), the VIP gift to more people than its pool.
+    Then some of them use their welcome code in the shop's next orders export: ten orders redeem, one is below the
+    offer's minimum, one reuses a code already redeemed."""
+    prefix = "IDENTITY#customer_id#"
+    customers = sorted((item["pk"].removeprefix(prefix), item["profile_id"])
+                       for item in _scan(stack, "ProfilesTable", "#pk, #profile_id") if item["pk"].startswith(prefix))  # fmt: skip
+    answers: Counter[str] = Counter()
+    codes: list[tuple[str, str]] = []
+    for offer, count in (("welcome10", DEMO_COUPON_PROFILES), ("vip_gift", DEMO_VIP_GIFT_PROFILES)):
+        for customer_id, profile_id in customers[:count]:
+            for _attempt in range(2):
+                request = {"offer": offer, "profile_id": profile_id, "occasion_key": f"demo:{offer}"}
+                answer = stack.invoke("IssueCouponFunction", request)
+                answers[answer["reason"]] += 1
+            if offer == "welcome10" and answer.get("code"):
+                codes.append((customer_id, answer["code"]))
+    issued = f"coupons issued as journey steps would: {_counted(dict(answers))}"
+    if len(codes) < DEMO_REDEEMING_ORDERS + 2:
+        return issued
+    at = datetime.now(UTC).isoformat()  # after every issue (a code is not valid before it)
+    uses = [(customer_id, code, "25.00") for customer_id, code in codes[:DEMO_REDEEMING_ORDERS]]
+    uses += [(*codes[DEMO_REDEEMING_ORDERS], "10.00"), (codes[DEMO_REDEEMING_ORDERS + 1][0], codes[0][1], "40.00")]
+    lines = ["order_id,line_id,customer_id,ordered_at,currency,quantity,unit_price,status,coupon"]
+    lines += [f"DEMO-{n},1,{customer_id},{at},GBP,1,{amount},completed,{code}" for n, (customer_id, code, amount) in
+              enumerate(uses)]  # fmt: skip
+    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="orders/demo-coupon-orders.csv",
+                                  Body=("\n".join(lines) + "\n").encode())  # fmt: skip
+    stack.deliver_queued_messages()
+    return f"{issued}; {len(uses)} orders used them"
+
+
+def loyalty_report(stack: LocalStack) -> dict[str, Any]:
+    """Members per tier and points, as the last loyalty review left them."""
+    from cdp.adapters.loyalty_store import LoyaltyStore
+    from cdp.loyalty.status import is_member
+
+    members = [item for item in LoyaltyStore(stack.physical_id("ProfilesTable")).profiles() if is_member(item)]
+    return {
+        "members": len(members),
+        "tiers": dict(sorted(Counter(str(item.get("loyalty_tier")) for item in members).items())),
+        "points_issued": int(sum(sum((item.get("points_expiries") or {}).values()) for item in members)),
+        "points_spent": int(sum(sum((item.get("points_spent") or {}).values()) for item in members)),
+        "points_balance": int(sum(item.get("points_balance") or 0 for item in members)),
+        "points_expiring": int(sum(item.get("points_expiring") or 0 for item in members)),
+    }
+
+
+def coupons_report(stack: LocalStack) -> dict[str, Any]:
+    """Per offer: codes issued and redeemed, refusals by reason (issue and redemption attempts)."""
+    from cdp.adapters.coupon_store import CouponStore
+
+    report: dict[str, Any] = {}
+    for offer, counts in sorted(CouponStore(stack.physical_id("ProfilesTable")).offer_totals().items()):
+        refused = {name.removeprefix("refused_"): n for name, n in counts.items() if name.startswith("refused_")}
+        report[offer] = {"issued": counts.get("issued", 0), "redeemed": counts.get("redeemed", 0), "refused": refused}
+    return report

@@ -495,7 +495,7 @@ def _check_out(rng: random.Random, visitor: Visitor, cart: list[dict[str, Any]],
     shipping = 0.0 if revenue >= 50 * price_level else round(4.95 * price_level, 2)
     visitor.track(rng, "Order Completed", {"order_id": order_id, "total": round(revenue + shipping, 2),
                                            "revenue": revenue, "shipping": shipping, "currency": currency,
-                                           "products": cart})  # fmt: skip
+                                           "products": cart, **_shop_coupon(order_id)})  # fmt: skip
 
 
 @dataclass
@@ -588,7 +588,8 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def generate(out_dir: Path, as_of: date, seed: int = 7, customers: int = 3000) -> dict[str, int]:
-    """Write customers/customers.csv, orders/orders.csv.gz and tracking/events.jsonl under out_dir.
+    """Write customers/customers.csv, orders/orders.csv.gz, tracking/events.jsonl and loyalty/loyalty.csv under
+    out_dir.
 
     The exports are taken at the start of as_of (00:00 UTC): nothing in them happens later. Each file draws
     from its own random stream of the seed, so the same arguments always write the same bytes.
@@ -609,7 +610,52 @@ def generate(out_dir: Path, as_of: date, seed: int = 7, customers: int = 3000) -
     orders_csv = _csv_bytes(ORDER_COLUMNS, order_lines)
     _write(out_dir / "orders" / "orders.csv.gz", gzip.compress(orders_csv, mtime=0))
     _write(out_dir / "tracking" / "events.jsonl", _jsonl_bytes(messages))
-    return {"customers": len(customer_lines), "orders": len(order_lines), "tracking_events": len(messages)}
+    loyalty_rows = _loyalty_rows(random.Random(f"{seed}:loyalty"), shop_customers, order_rows, cutoff)
+    _write(out_dir / "loyalty" / "loyalty.csv", _csv_bytes(LOYALTY_COLUMNS, loyalty_rows))
+    return {"customers": len(customer_lines), "orders": len(order_lines), "tracking_events": len(messages),
+            "loyalty_entries": len(loyalty_rows)}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------- loyalty and coupons
+
+LOYALTY_COLUMNS = ["entry_id", "customer_id", "occurred_at", "points", "tier", "reason"]
+REDEEMING_SHARE = 0.15  # buyers who spent points on a reward
+BONUS_SHARE = 0.05  # buyers given bonus points by the shop (a birthday, a review)
+ASSIGNED_TIER_SHARE = 0.01  # buyers the shop made VIP by hand
+SHOP_COUPONS = ("SUMMER10", "FREESHIP")  # the shop's own codes, typed at checkout (not issued by the platform)
+SHOP_COUPON_EVERY = 8  # about one web order in eight uses one
+
+
+def _shop_coupon(order_id: str) -> dict[str, str]:
+    """A shop coupon on some web orders, picked from the order id (so the tracking stream's draws are unchanged)."""
+    number = int(order_id.removeprefix("O"))
+    return {"coupon": SHOP_COUPONS[number % len(SHOP_COUPONS)]} if number % SHOP_COUPON_EVERY == 0 else {}
+
+
+def _loyalty_rows(
+    rng: random.Random, customers: list[Customer], order_rows: list[list[str]], cutoff: datetime
+) -> list[list[str]]:
+    """Entries the shop's loyalty system exported: rewards redeemed, bonus points, tiers assigned by hand."""
+    first_orders: dict[str, datetime] = {}
+    for row in order_rows:
+        first_orders.setdefault(row[1], datetime.fromisoformat(row[2]))
+    rows: list[list[str]] = []
+    for customer in customers:
+        first_order = first_orders.get(customer.customer_id)
+        if first_order is None:
+            continue
+        entries = []
+        if rng.random() < REDEEMING_SHARE:
+            entries.append(("", str(-rng.choice((50, 100, 200, 300))), "reward redeemed"))
+        if rng.random() < BONUS_SHARE:
+            entries.append(("", "200", "bonus"))
+        if rng.random() < ASSIGNED_TIER_SHARE:
+            entries.append(("vip", "", "assigned by the shop"))
+        for tier, points, reason in entries:
+            occurred_at = _moment_between(rng, first_order, cutoff)
+            entry_id = f"L{len(rows) + 1:07d}"
+            rows.append([entry_id, customer.customer_id, occurred_at.isoformat(), points, tier, reason])
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:

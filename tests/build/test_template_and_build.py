@@ -101,6 +101,7 @@ def test_pyarrow_is_built_for_arm64_and_only_batch_functions_carry_it(built: Pat
     assert not list(columnar.glob("libarrow_flight*"))
     assert carriers == [  # batch functions only: no HTTP or journey-step function imports pyarrow
         "ApplyProfileBatchFunction",
+        "ComputeRecommendationsFunction",
         "ComputeSegmentsFunction",
         "ErasePersonalDataFunction",
         "FinishLargeFileFunction",

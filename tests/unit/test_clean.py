@@ -19,7 +19,7 @@ CONTRACT_COLUMNS = {
     "customers": "customer_id email phone anonymous_id first_name last_name birthday gender language timezone country "
     "province city region_code signup_at email_consent sms_consent",
     "orders": "order_id line_id customer_id email phone anonymous_id ordered_at currency sku product_name category brand "
-    "quantity unit_price line_amount status channel country region_code",
+    "quantity unit_price line_amount status channel country region_code coupon",
     "returns": "return_id line_id order_id customer_id email phone returned_at currency sku quantity amount reason",
     "events": "event_id event occurred_at customer_id anonymous_id email properties",
     "tickets": "ticket_id customer_id email phone opened_at updated_at status channel subject rating",

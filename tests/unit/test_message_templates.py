@@ -66,7 +66,7 @@ def test_a_bad_template_fails_at_load_with_a_clear_error(tmp_path: Path, change:
 
 def test_rendering_escapes_html_and_picks_the_language() -> None:
     # Given: a Chinese-speaking customer whose name holds markup, points, and a cart
-    profile = profile_view({"profile_id": "p1", "first_name": "<b>Li</b>", "language": "zh", "points_balance": 120,
+    profile = profile_view({"profile_id": "p1", "first_name": "<b>Li</b>", "language": "zh", "points_expiries": {"2099-01-01": 120},
                             "loyalty_tier": "gold"})  # fmt: skip
     request = MessageRequest(profile_id="p1", origin="campaign", origin_name="member_day", step="send",
                              occurrence="r1", channel="email", template="member_day",

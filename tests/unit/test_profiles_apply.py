@@ -193,8 +193,12 @@ def test_events_tickets_feedback_loyalty(store: ProfileStore) -> None:
     )
     assert (profile["open_tickets_count"], profile["last_ticket_rating"]) == (1, 4)
     assert (profile["last_nps"], profile["last_nps_at"]) == (9, at.isoformat())
-    assert (profile["points_balance"], profile["loyalty_tier"]) == (70, "gold")
-    assert public_profile(profile, NOW)["loyalty"]["next_points_expiry"] == {"date": "2027-03-01", "points": 100}
+    assert (profile["points_expiries"], profile["points_spent"], profile["assigned_tier"]) == (
+        {"2027-03-01": 100},
+        {at.date().isoformat(): 30},
+        "gold",
+    )
+    assert public_profile(profile, NOW)["loyalty"]["points"] == 70
 
 
 def test_customers_newer_observation_wins_and_signup_event(store: ProfileStore) -> None:

@@ -25,8 +25,9 @@ def test_sections_group_the_flat_attributes() -> None:
         "order_ids": ["O1", "O2"],
         "first_name": "Ada",
         "city": "Lyon",
-        "points_balance": Decimal(70),
         "points_expiries": {"2026-01-01": Decimal(5), "2027-03-01": Decimal(100), "2027-06-01": Decimal(9)},
+        "loyalty_tier": "gold",
+        "loyalty_tier_at": "2026-05-01T00:00:00+00:00",
         "last_nps": Decimal(9),
         "rfm": {"r": Decimal(5), "segment": "champions"},
         "lifecycle_stage": "active",
@@ -45,11 +46,13 @@ def test_sections_group_the_flat_attributes() -> None:
         "consent",
         "consent_history",
         "memberships",
+        "recommendations",
     ]
     assert profile["identity"] == {"profile_id": "p1", "identifiers": [{"type": "email", "value": "ada@example.com"}]}
     assert profile["attributes"] == {"first_name": "Ada", "city": "Lyon"}
     assert (profile["behaviour"]["orders_count"], profile["behaviour"]["revenue"]) == (2, 55.5)
-    assert profile["loyalty"]["next_points_expiry"] == {"date": "2027-03-01", "points": 100}
+    assert profile["loyalty"] == {"points": 109, "points_expiring": 0, "points_expire_at": None, "tier": "gold",
+                                  "tier_since": "2026-05-01T00:00:00+00:00"}  # fmt: skip
     assert profile["value"] == {"rfm": {"r": 5, "segment": "champions"}, "lifecycle_stage": "active"}
     assert profile["sentiment"]["last_nps"] == 9
     assert profile["consent"] == {"email:marketing": {"granted": True}}
@@ -62,4 +65,4 @@ def test_an_empty_profile_has_empty_sections() -> None:
     # Given / When a profile with nothing but its id
     profile = public_profile({"profile_id": "p2"}, NOW)
     # Then every section is present and empty
-    assert profile["behaviour"] == {} and profile["loyalty"] == {"next_points_expiry": None}
+    assert profile["behaviour"] == {} and profile["loyalty"] == {}

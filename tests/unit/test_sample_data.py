@@ -101,6 +101,7 @@ def test_the_files_have_the_exact_headers_and_the_counts_returned(
         "customers": len(customer_lines) - 1,
         "orders": len(order_lines) - 1,
         "tracking_events": len(messages),
+        "loyalty_entries": len((out_dir / "loyalty" / "loyalty.csv").read_text().splitlines()) - 1,
     }
 
 
@@ -287,6 +288,6 @@ def test_the_command_line_writes_the_files_and_prints_the_counts(
     main(["--out", str(tmp_path), "--as-of", "2026-05-01", "--seed", "3", "--customers", "100"])
     # Then
     counts = json.loads(capsys.readouterr().out)
-    assert set(counts) == {"customers", "orders", "tracking_events"}
+    assert set(counts) == {"customers", "orders", "tracking_events", "loyalty_entries"}
     assert all((tmp_path / name).is_file() for name in FILES)
     assert gzip.decompress((tmp_path / "orders" / "orders.csv.gz").read_bytes()).startswith(b"order_id,")

@@ -142,6 +142,8 @@ class FeedbackSettings(CoreSettings):
     """The curated delivery stream of `messages` rows (feedback events)."""
 
     curated_messages_stream: str = Field(alias="CURATED_MESSAGES_STREAM", min_length=1)
+
+
 class JourneySettings(CoreSettings):
     """The journey router: where the journeys' state machines are, and this deployment's wait overrides
     (`{"<journey>.<step>": seconds}`, shorter waits for a test deployment)."""
@@ -151,6 +153,12 @@ class JourneySettings(CoreSettings):
     wait_seconds: Json[dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+\.[a-z0-9_]+$")], NonNegativeInt]] = Field(
         alias="JOURNEY_WAIT_SECONDS", default_factory=dict
     )
+
+
+class CuratedSettings(CoreSettings):
+    """Where the curated zone is, for scheduled functions reading it."""
+
+    curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
 
 
 SettingsT = TypeVar("SettingsT", bound=TableSettings)

@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any
 from cdp.adapters import event_bus, message_feedback, object_store
 from cdp.adapters import privacy_store as privacy_store_module
 from cdp.adapters.clients import reset_clients
+from cdp.adapters.coupon_store import CouponStore
 from cdp.adapters.curated_stream import CuratedStreams
 from cdp.adapters.event_ledger import MessageRegister
 from cdp.adapters.identity_store import IdentityStore
 from cdp.adapters.live_segment_store import LiveSegmentStore
+from cdp.adapters.loyalty_store import LoyaltyStore
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.adapters.profile_store import ProfileStore
+from cdp.adapters.recommendation_store import RecommendationStore
 from cdp.adapters.shop_data import ShopData
 from cdp.adapters.sources import ShopSecretStore, WriteKeyDirectory
 from cdp.adapters.suppression_store import SuppressionStore
@@ -37,6 +40,7 @@ from cdp.segments.definitions import load_library
 from cdp.segments.realtime import LiveSegments
 from cdp.settings import (
     CoreSettings,
+    CuratedSettings,
     ErasureBuckets,
     FeedbackSettings,
     IngestSettings,
@@ -364,3 +368,24 @@ def journey_message_events() -> MessageEvents:
     from cdp.adapters.message_events import CuratedMessageEvents
 
     return CuratedMessageEvents(CuratedStreams({"messages": journey_settings().messages_stream}))
+
+
+def loyalty_store() -> LoyaltyStore:
+    """Members' profile items for the loyalty review, and where it saves its decisions (clients are cached)."""
+    return LoyaltyStore(core().profiles_table)
+
+
+def coupon_store() -> CouponStore:
+    """Offers' totals, people's coupons and codes (clients are cached)."""
+    return CouponStore(core().profiles_table)
+
+
+def order_history() -> Any:
+    """The curated orders resolved to live profiles, for recommendations (imports pyarrow: batch functions only)."""
+    from cdp.adapters.order_history import CuratedOrderHistory
+
+    return CuratedOrderHistory(load_settings(CuratedSettings).curated_bucket, identity_store())
+
+
+def recommendation_store(computed_at: datetime) -> RecommendationStore:
+    return RecommendationStore(core().profiles_table, computed_at)

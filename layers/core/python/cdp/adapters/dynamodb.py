@@ -91,6 +91,12 @@ def query_items(**request: Any) -> Iterator[Item]:
         yield from map(plain, page["Items"])
 
 
+def scan_items(**request: Any) -> Iterator[Item]:
+    """Every item a Scan (low-level request, wire-format values) returns, page after page, as plain values."""
+    for page in client("dynamodb").get_paginator("scan").paginate(**request):
+        yield from map(plain, page["Items"])
+
+
 def query_partition(table: str, pk: str, sort_prefix: str = "", newest_first: bool = False) -> list[Item]:
     """The items of one partition (whose sort key starts with `sort_prefix`), read consistently."""
     condition, values = "pk = :pk", {":pk": {"S": pk}}
@@ -144,6 +150,23 @@ def profiles_reader(table: Any, attributes: Sequence[str] = (), consistent: bool
         return {item["profile_id"]: item for item in items}
 
     return read
+
+
+def update_live_profile(table: Any, profile_id: str, update: str, values: Item, names: dict[str, str] | None = None) -> bool:
+    """UpdateItem on a live profile item (it exists and was not merged away); False when it is not one."""
+    request: Item = {
+        "Key": profile_key(profile_id),
+        "UpdateExpression": update,
+        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(redirect_to)",
+        "ExpressionAttributeValues": values,
+    }
+    try:
+        table.update_item(**request, **({"ExpressionAttributeNames": names} if names else {}))
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def live_item(table: Any, profile_id: str) -> Item | None:

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from cdp.adapters.clients import dynamodb_table
+from cdp.adapters.coupon_store import CouponStore
 from cdp.adapters.dynamodb import TRANSACTION_LIMIT, live_item, only_conditions_failed, transact, wire
 from cdp.adapters.identity_store import IdentityStore
 from cdp.adapters.privacy_store import PrivacyStore
@@ -46,6 +47,11 @@ class ProfileStore:
     def identity(self) -> IdentityStore:
         """Identity resolution's store over the same tables."""
         return self.privacy.identity
+
+    @property
+    def coupons(self) -> CouponStore:
+        """Coupons, redeemed as orders are applied, in the same profiles table."""
+        return CouponStore(self.profiles_table_name)
 
     # ------------------------------------------------------------------ ledger records, exactly once
     def apply_ledger_batch(

@@ -168,6 +168,7 @@ ORDERS = EntitySpec(
         _text("channel"),
         ColumnRule("country", "country"),
         ColumnRule("region_code", "region_code"),
+        _text("coupon"),
     ),
     natural_key=("order_id", "line_id"),
     date_column=DATE_COLUMNS["orders"],

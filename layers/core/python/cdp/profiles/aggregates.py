@@ -19,6 +19,11 @@ Order lines by `status`:
   `units`. A positive cancelled line is an order voided before it was paid (Shopify `voided`): it never counted
   as a sale, so it reduces nothing.
 - `refunded` and `pending` lines add nothing (refunded money arrives as `returns`).
+
+Loyalty: the `points` a record carries (priced when it was applied, `cdp.loyalty.points`) are kept by expiry day
+(`points_expiries`) and month (`points_by_month`) when earned, by day when spent (`points_spent`); net spend by
+month (`spend_by_month`) follows revenue. `cdp.loyalty.status` turns these into the balance and tier as of a moment.
+A loyalty entry's `tier` is a tier the shop assigned (`assigned_tier`), the newest one kept.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ FAVOURITES = 3
 CENT = Decimal("0.01")
 OPEN_TICKET_STATUSES = ("open", "pending")
 CART_EVENTS = ("Product Added", "Product Removed")
+POINTS_DATE = {"orders": "ordered_at", "returns": "returned_at", "loyalty": "occurred_at"}
 
 
 def _zero() -> dict[str, Any]:
@@ -75,10 +81,12 @@ def _zero() -> dict[str, Any]:
         "last_csat_at": None,
         "last_rating": None,
         "last_rating_at": None,
-        "points_balance": 0,
-        "loyalty_tier": None,
-        "loyalty_tier_at": None,
         "points_expiries": {},
+        "points_spent": {},
+        "points_by_month": {},
+        "spend_by_month": {},
+        "assigned_tier": None,
+        "assigned_tier_at": None,
     }
 
 
@@ -124,6 +132,7 @@ def _fold_cancellation(state: dict[str, Any], record: dict[str, Any], amount: De
     state["first_cancelled_at"] = _min(state["first_cancelled_at"], record.get("ordered_at"))
     state["last_cancelled_at"] = _max(state["last_cancelled_at"], record.get("ordered_at"))
     if amount < 0 or quantity < 0:
+        _add(state["spend_by_month"], str(record.get("ordered_at"))[:7], -abs(amount))
         state["units"] -= abs(quantity)
         state["revenue"] -= abs(amount)
         _add(state["revenue_by_currency"], record.get("currency"), -abs(amount))
@@ -142,6 +151,7 @@ def _fold_order(state: dict[str, Any], record: dict[str, Any]) -> None:
     state["units"] += quantity
     state["revenue"] += amount
     _add(state["revenue_by_currency"], record.get("currency"), amount)
+    _add(state["spend_by_month"], str(record.get("ordered_at"))[:7], amount)
     state["first_order_at"] = _min(state["first_order_at"], record.get("ordered_at"))
     state["last_order_at"] = _max(state["last_order_at"], record.get("ordered_at"))
     if quantity > 0:
@@ -157,6 +167,7 @@ def _fold_return(state: dict[str, Any], record: dict[str, Any]) -> None:
     state["returned_amount"] += amount
     state["revenue"] -= amount
     _add(state["revenue_by_currency"], record.get("currency"), -amount)
+    _add(state["spend_by_month"], str(record.get("returned_at"))[:7], -amount)
 
 
 def _fold_event(state: dict[str, Any], record: dict[str, Any]) -> None:
@@ -195,13 +206,19 @@ def _fold_feedback(state: dict[str, Any], record: dict[str, Any]) -> None:
     _latest(state, f"last_{kind}", f"last_{kind}_at", int(record["score"]), record["responded_at"])
 
 
-def _fold_loyalty(state: dict[str, Any], record: dict[str, Any]) -> None:
+def _fold_points(state: dict[str, Any], record: dict[str, Any], at: str | None) -> None:
+    """Points a record earned (by expiry day, and by month for the points tier basis) or cost (by day)."""
     points = int(record.get("points") or 0)
-    state["points_balance"] += points
+    if points > 0 and record.get("points_expire_at") and at:
+        _add(state["points_expiries"], record["points_expire_at"], points)
+        _add(state["points_by_month"], at[:7], points)
+    elif points < 0 and at:
+        _add(state["points_spent"], at[:10], -points)
+
+
+def _fold_loyalty(state: dict[str, Any], record: dict[str, Any]) -> None:
     if record.get("tier"):
-        _latest(state, "loyalty_tier", "loyalty_tier_at", record["tier"], record["occurred_at"])
-    if points > 0 and record.get("expires_at"):
-        _add(state["points_expiries"], record["expires_at"][:10], points)
+        _latest(state, "assigned_tier", "assigned_tier_at", record["tier"], record["occurred_at"])
 
 
 FOLDS = {
@@ -249,7 +266,9 @@ def fold_records(item: dict[str, Any], records: Iterable[dict[str, Any]]) -> dic
     for ledger_item in records:
         fold = FOLDS.get(ledger_item.get("entity", ""))
         if fold is not None:
-            fold(state, ledger_item["record"])
+            record = ledger_item["record"]
+            fold(state, record)
+            _fold_points(state, record, record.get(POINTS_DATE.get(ledger_item["entity"], "")))
     return _finish(state)
 
 

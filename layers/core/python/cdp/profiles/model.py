@@ -1,14 +1,14 @@
 """The profile as the API and journeys read it: a pydantic model in sections, built from the stored item.
 
-Sections: identity, attributes, behaviour, loyalty, value, sentiment, consent (with its history's count) and
-memberships (the segments the last segment run placed the profile in). A section holds only the attributes the
-item has (`as_json` leaves unset ones out), numbers as JSON numbers; bookkeeping kept on the item for exactly-once
-application (order and return ids, ticket states, cart entries, versions) is not part of it.
+Sections: identity, attributes, behaviour, loyalty, value, sentiment, consent (with its history's count),
+memberships (the segments the last segment run placed the profile in) and recommendations (products, best first).
+A section holds only the attributes the item has (`as_json` leaves unset ones out), numbers as JSON numbers;
+bookkeeping kept on the item for exactly-once application (order and return ids, ticket states, cart entries,
+versions) is not part of it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -83,17 +83,15 @@ class Behaviour(Section):
     last_order_completed_at: str | None = None
 
 
-class PointsExpiry(Section):
-    date: str
-    points: Number
-
-
 class Loyalty(Section):
-    points_balance: Number | None = None
-    loyalty_tier: str | None = None
-    loyalty_tier_at: str | None = None
-    points_expiries: dict[str, Number] | None = None
-    next_points_expiry: PointsExpiry | None = None
+    """Points valid now, those expiring within the rules' notice period (first on `points_expire_at`, an ISO date),
+    and the tier the last loyalty review decided, held since `tier_since`."""
+
+    points: int | None = None
+    tier: str | None = None
+    points_expiring: int | None = None
+    points_expire_at: str | None = None
+    tier_since: str | None = None
 
 
 class RfmScores(Section):
@@ -136,6 +134,11 @@ class ConsentHistory(Section):
     last_at: str | None = None
 
 
+class Recommendation(Section):
+    product_id: str
+    name: str | None = None
+
+
 class Profile(Section):
     """One person's unified profile, in sections."""
 
@@ -148,6 +151,7 @@ class Profile(Section):
     consent: dict[str, ConsentEntry]
     consent_history: ConsentHistory
     memberships: list[str]
+    recommendations: list[Recommendation] = []
 
     def as_json(self) -> dict[str, Any]:
         """The API's JSON: every section, each with only the attributes the profile has."""
@@ -170,9 +174,3 @@ def plain(value: Any) -> Any:
 def section_values(item: dict[str, Any], section: type[Section]) -> dict[str, Any]:
     """The item's attributes that belong to `section`, JSON-ready."""
     return {name: plain(item[name]) for name in section.model_fields if name in item}
-
-
-def next_points_expiry(expiries: dict[str, Any], now: datetime) -> PointsExpiry | None:
-    """The earliest upcoming expiry date (ISO date) and the points expiring then."""
-    upcoming = sorted(day for day in expiries if day >= now.date().isoformat())
-    return PointsExpiry(date=upcoming[0], points=plain(expiries[upcoming[0]])) if upcoming else None

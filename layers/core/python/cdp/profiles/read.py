@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from cdp.loyalty.rules import load_rules
+from cdp.loyalty.status import balance, is_member
 from cdp.profiles.model import (
     Attributes,
     Behaviour,
@@ -18,7 +20,6 @@ from cdp.profiles.model import (
     Profile,
     Sentiment,
     Value,
-    next_points_expiry,
     plain,
     section_values,
 )
@@ -43,18 +44,24 @@ def profile_view(
         identity = Identity.model_validate(
             {**section_values(item, Identity), "identifiers": [{"type": kind, "value": value} for kind, value in identifiers]}
         )
-    loyalty = {**section_values(item, Loyalty)}
-    loyalty["next_points_expiry"] = next_points_expiry(item.get("points_expiries") or {}, now or datetime.now(UTC))
+    loyalty = Loyalty()
+    if is_member(item):
+        points = balance(item, load_rules(), now or datetime.now(UTC))
+        stored = item.get("loyalty_tier")
+        tier = {"tier": stored, "tier_since": item.get("loyalty_tier_at")} if stored else {}
+        loyalty = Loyalty(points=points.points, points_expiring=points.points_expiring,
+                          points_expire_at=points.points_expire_at, **tier)  # fmt: skip
     return Profile(
         identity=identity,
         attributes=Attributes.model_validate(section_values(item, Attributes)),
         behaviour=Behaviour.model_validate(section_values(item, Behaviour)),
-        loyalty=Loyalty.model_validate(loyalty),
+        loyalty=loyalty,
         value=Value.model_validate(section_values(item, Value)),
         sentiment=Sentiment.model_validate(section_values(item, Sentiment)),
         consent=plain(item.get("consent") or {}),
         consent_history=ConsentHistory(statements=plain(item.get("consent_statements", 0)), last_at=item.get("consent_updated_at")),
         memberships=memberships(item),
+        recommendations=plain(item.get("recommendations") or []),
     )
 
 

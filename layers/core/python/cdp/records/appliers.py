@@ -1,6 +1,7 @@
 """Applies one batch of an entity's accepted rows to profiles, after dropping rows of erased people.
 
-Every entity goes through `apply_records`, except `consents`, which `apply_consent_records` applies; a customers row's `email_consent` / `sms_consent` columns are also consent
+Every entity goes through `apply_records`, except `consents`, which `apply_consent_records` applies; orders and
+Order Completed events that name a coupon then redeem it (`cdp.coupons.redeem`); a customers row's `email_consent` / `sms_consent` columns are also consent
 statements (`<channel>:marketing`), recorded as of the customer's signup (or now) so an old export never
 overrides a newer unsubscribe.
 """
@@ -11,6 +12,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from cdp.coupons.offers import load_offers
+from cdp.coupons.redeem import coupon_uses, redeem_coupons
+from cdp.observability import logger
 from cdp.privacy.consent import CUSTOMER_CONSENT_COLUMNS
 from cdp.privacy.erasure import drop_erased
 from cdp.records.apply import ProfileOutcome, apply_records
@@ -75,6 +79,9 @@ def apply_checked_records(
     """Apply rows already checked against the erased register (the file pipeline checks before its curated write);
     `written` (live segments) sees the new state of every profile written and adds the events it raises."""
     outcome = RECORD_APPLIERS.get(entity, apply_records)(store, entity, rows, source, now, backfill_horizon)
+    uses = coupon_uses(entity, rows)
+    if uses:
+        logger.info("coupons redeemed", extra={"entity": entity, **redeem_coupons(store.coupons, load_offers(), uses)})
     if entity == "customers" and rows:
         _apply_consents(store, "consents", customer_consent_rows(rows, now), source, now, backfill_horizon)
     if written is not None and outcome.profiles:

@@ -21,6 +21,8 @@ from typing import Any
 from cdp.canonical import IDENTIFIER_TYPES, NATURAL_KEYS, Identifier
 from cdp.events import DomainEvent
 from cdp.identity.resolution import resolve_batch
+from cdp.loyalty.points import EARNING_ENTITIES, record_points
+from cdp.loyalty.rules import load_rules
 from cdp.profiles.aggregates import fold_records
 from cdp.profiles.read import PERSON_ATTRIBUTES
 from cdp.records.bus_events import tracking_events
@@ -115,6 +117,8 @@ def record_of(entity: str, row: dict[str, Any], now: datetime) -> dict[str, Any]
         record.update(_event_fields(row))
     if entity == "customers":
         record["observed_at"] = _stored(row.get("updated_at") or now)
+    if entity in EARNING_ENTITIES:
+        record.update(record_points(entity, record, load_rules()))
     return record
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from cdp.coupons.ports import CouponLedger
 from cdp.events import DomainEvent
 from cdp.identity.ports import IdentityRepository
 from cdp.privacy.ports import ConsentStore, ErasedRegister
@@ -39,6 +40,9 @@ class ProfileLedger(Protocol):
 
     @property
     def privacy(self) -> RecordPrivacy: ...
+
+    @property
+    def coupons(self) -> CouponLedger: ...
 
     def apply_ledger_batch(
         self, items_by_profile: Mapping[str, LedgerItems], changes: ProfileChanges, now: datetime

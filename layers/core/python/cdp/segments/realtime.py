@@ -24,7 +24,8 @@ from typing import Any
 
 from cdp.errors import ConcurrentChange
 from cdp.events import DomainEvent
-from cdp.profiles.model import next_points_expiry
+from cdp.loyalty.rules import load_rules
+from cdp.loyalty.status import balance, is_member
 from cdp.retry import backoff
 from cdp.segments.definitions import Condition, Duration, SegmentDefinition, SegmentDocument, segment_references
 from cdp.segments.live_ports import LiveSegmentStore, MembershipChange, RfmCutPoints, Timer, Trigger
@@ -169,10 +170,10 @@ def profile_fields(item: Mapping[str, Any], now: datetime, cut_points: RfmCutPoi
     for name, key in CONSENT_FIELDS.items():
         fields[name] = _consent(item.get("consent"), key=key)
     fields["profiling_consent"] = _consent(item.get("consent"), purpose="profiling")
-    expiry = next_points_expiry(item.get("points_expiries") or {}, now)
-    if expiry is not None:
-        fields["points_next_expiry_at"] = datetime.combine(date.fromisoformat(expiry.date), time(0), UTC)
-        fields["points_next_expiry"] = _number(expiry.points)
+    points = balance(dict(item), load_rules(), now) if is_member(dict(item)) else None
+    if points is not None and points.points_expire_at is not None:  # the first expiry within the notice period
+        fields["points_next_expiry_at"] = datetime.combine(date.fromisoformat(points.points_expire_at), time(0), UTC)
+        fields["points_next_expiry"] = points.points_expiring
     loyalty: Mapping[str, Any] = _section(item, "loyalty")
     for stored, name in LOYALTY_NAMES.items():
         if loyalty.get(stored) is not None:
