@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pyarrow.parquet as pq
 from cdp.keys import profile_key, segment_member_key
 from cdp_local.stack import LocalStack
 
@@ -31,6 +33,20 @@ FIRST_MEMBERSHIPS = {
     ("rfm:No Purchases Yet", "browser"), ("lifecycle:prospect", "browser"),
     ("rfm:No Purchases Yet", "newcomer"), ("lifecycle:new", "newcomer"),
 }  # fmt: skip
+
+
+def _rule_segments(memberships: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The library's rule segments these RFM and lifecycle memberships imply (rfm.json and lifecycle.json), plus
+    marketing.json's that the seeded figures decide: high_value (M 5) and one_time_buyers (exactly one order)."""
+    rules = set()
+    for segment, profile_id in memberships:
+        prefix, _, name = segment.partition(":")
+        if name != "No Purchases Yet":
+            rules.add((f"{prefix}_{name.lower().replace(' ', '_')}", profile_id))
+    return rules
+
+
+FIRST_RULES = _rule_segments(FIRST_MEMBERSHIPS) | {("high_value", "best"), ("one_time_buyers", "lapsed")}
 
 
 def _profiles_table(stack: LocalStack) -> Any:
@@ -79,6 +95,7 @@ def _received_transitions(stack: LocalStack, queue_url: str) -> list[tuple[str, 
         for message in messages:
             event = json.loads(message["Body"])
             detail = event["detail"]
+            assert detail["trigger"] == "scheduled"
             received.append((event["detail-type"], detail["segment"], detail["profile_id"], tuple(detail["previous"])))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return sorted(received)
@@ -93,6 +110,17 @@ def _memberships(stack: LocalStack) -> set[tuple[str, str]]:
             assert {"pk": item["pk"], "sk": item["sk"]} == segment_member_key(segment, profile_id)
             memberships.add((segment, profile_id))
     return memberships
+
+
+def _latest_snapshot(stack: LocalStack) -> dict[str, Any]:
+    body = stack.client("s3").get_object(Bucket=stack.physical_id("CuratedBucket"), Key="segment_memberships/latest.json")
+    return json.loads(body["Body"].read())
+
+
+def _snapshot_rows(stack: LocalStack, key: str) -> set[tuple[str, str]]:
+    body = stack.client("s3").get_object(Bucket=stack.physical_id("CuratedBucket"), Key=key)["Body"].read()
+    table = pq.read_table(io.BytesIO(body))
+    return set(zip(table["segment"].to_pylist(), table["profile_id"].to_pylist()))
 
 
 def _profile(stack: LocalStack, profile_id: str) -> dict[str, Any]:
@@ -115,10 +143,13 @@ def test_the_schedule_enters_everyone_once_then_announces_only_what_changed(stac
 
     # Then: two memberships per profile, each announced once, and the scores saved on each profile
     assert stack.async_failures == []
-    assert _memberships(stack) == FIRST_MEMBERSHIPS
+    assert _memberships(stack) == FIRST_MEMBERSHIPS | FIRST_RULES
     assert _received_transitions(stack, queue_url) == sorted(
-        ("Segment Entered", segment, profile_id, ()) for segment, profile_id in FIRST_MEMBERSHIPS
+        ("Segment Entered", segment, profile_id, ()) for segment, profile_id in FIRST_MEMBERSHIPS | FIRST_RULES
     )
+    latest = _latest_snapshot(stack)
+    assert latest["sizes"]["rfm:Champions"] == 1 and latest["sizes"]["high_value"] == 1
+    assert _snapshot_rows(stack, latest["key"]) == FIRST_MEMBERSHIPS | FIRST_RULES
     best = _profile(stack, "best")
     assert best["rfm"] == {"segment": "Champions", "r": 5, "f": 5, "m": 5, "recency_days": 2}
     assert best["lifecycle_stage"] == "active"
@@ -140,15 +171,20 @@ def test_the_schedule_enters_everyone_once_then_announces_only_what_changed(stac
     )
     stack.run_schedules()
 
-    # Then: only the lapsed customer's stage moves; the others are neither announced nor rewritten
+    # Then: only the lapsed customer's stage moves (and it is no longer a one-time buyer); the others are neither
+    # announced nor rewritten
     assert stack.async_failures == []
-    previous = ("lifecycle:churned", "rfm:Lost")
+    previous = tuple(sorted(segment for segment, profile_id in FIRST_MEMBERSHIPS | FIRST_RULES if profile_id == "lapsed"))
     assert _received_transitions(stack, queue_url) == [
         ("Segment Entered", "lifecycle:dormant", "lapsed", previous),
+        ("Segment Entered", "lifecycle_dormant", "lapsed", previous),
         ("Segment Exited", "lifecycle:churned", "lapsed", previous),
+        ("Segment Exited", "lifecycle_churned", "lapsed", previous),
+        ("Segment Exited", "one_time_buyers", "lapsed", previous),
     ]
-    moved = {("lifecycle:dormant", "lapsed")}
-    assert _memberships(stack) == FIRST_MEMBERSHIPS - {("lifecycle:churned", "lapsed")} | moved
+    left = {("lifecycle:churned", "lapsed"), ("lifecycle_churned", "lapsed"), ("one_time_buyers", "lapsed")}
+    moved = {("lifecycle:dormant", "lapsed"), ("lifecycle_dormant", "lapsed")}
+    assert _memberships(stack) == (FIRST_MEMBERSHIPS | FIRST_RULES) - left | moved
     lapsed = _profile(stack, "lapsed")
     assert lapsed["lifecycle_stage"] == "dormant"
     assert lapsed["rfm"] == {"segment": "Lost", "r": 1, "f": 1, "m": 1, "recency_days": 300}

@@ -25,13 +25,21 @@ from cdp.adapters.shop_data import ShopData
 from cdp.adapters.sources import ShopSecretStore, WriteKeyDirectory
 from cdp.events import DomainEvent
 from cdp.ingest.ports import CuratedBatchPorts, IngestPorts
-from cdp.settings import CoreSettings, ErasureBuckets, IngestSettings, MessagingSettings, TableSettings, load_settings
+from cdp.settings import (
+    CoreSettings,
+    ErasureBuckets,
+    IngestSettings,
+    MessagingSettings,
+    SegmentSettings,
+    TableSettings,
+    load_settings,
+)
 from cdp.tracking.apply import TrackingPorts
 from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify_privacy import PrivacyPorts
 
 if TYPE_CHECKING:
-    from cdp.adapters.segment_store import SegmentStore
+    from cdp.segments.compute import SegmentRunParts
 
 
 def core() -> CoreSettings:
@@ -85,10 +93,30 @@ def journey_messages() -> JourneyMessages:
 
 
 @cache
-def segment_store() -> SegmentStore:
-    from cdp.adapters.segment_store import SegmentStore  # pyarrow: only the segment function loads it
+def segment_run_parts() -> SegmentRunParts:
+    """The segment run's collaborators (pyarrow: only the segment function builds them)."""
+    from datetime import timedelta
 
-    return SegmentStore(core().profiles_table)
+    from cdp.adapters.curated_parquet import CuratedParquet
+    from cdp.adapters.prediction_function import PredictionFunction
+    from cdp.adapters.segment_definitions import SegmentDefinitions
+    from cdp.adapters.segment_snapshots import SegmentSnapshots
+    from cdp.adapters.segment_store import SegmentStore
+    from cdp.segments.compute import SegmentRunParts
+    from cdp.segments.definitions import load_library
+
+    settings = load_settings(SegmentSettings)
+    return SegmentRunParts(
+        store=SegmentStore(settings.profiles_table, settings.scan_segments),
+        behaviour=CuratedParquet(settings.curated_bucket),
+        definitions=SegmentDefinitions(settings.profiles_table),
+        snapshots=SegmentSnapshots(settings.curated_bucket),
+        publish=partial(event_bus.publish, settings.event_bus_name),
+        library=load_library(),
+        announce_after=timedelta(seconds=settings.announce_after_seconds),
+        predictions=PredictionFunction(settings.predictions_function, settings.curated_bucket)
+        if settings.predictions_function else None,
+    )
 
 
 @cache
@@ -195,7 +223,7 @@ def reset_settings() -> None:
     load_settings.cache_clear()
 
 
-_BUILDERS = (identity_store, privacy_store, profile_store, journey_messages, segment_store, ingest_ports,
+_BUILDERS = (identity_store, privacy_store, profile_store, journey_messages, segment_run_parts, ingest_ports,
              curated_batch_ports, write_keys, shop_secrets, tracking_ports, shopify_privacy_ports)  # fmt: skip
 
 
@@ -204,3 +232,4 @@ def reset() -> None:
     reset_settings()
     privacy_store_module.erasure_salt.cache_clear()
     reset_clients()
+
