@@ -223,7 +223,7 @@ def _values(row: dict[str, Any], tag_names: list[str]) -> dict[str, Any]:
     tags = {name: _jsonable(row[name]) for name in tag_names if row[name] is not None}
     if tags:
         values["tags"] = tags
-    predictions = {name: _jsonable(row[name]) for name in PREDICTION_FIELDS if row.get(name) is not None}
+    predictions = {key: _jsonable(row[name]) for name, key in PREDICTION_FIELDS.items() if row.get(name) is not None}
     if predictions:
         values["predictions"] = predictions
     if row.get("replenishment"):

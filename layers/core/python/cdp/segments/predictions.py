@@ -97,7 +97,9 @@ def _run_outs(lines: pa.Table, profile_ids: pa.ChunkedArray) -> pa.ChunkedArray:
          pc.round(ranked["interval_days"], 1).combine_chunks()],
         names=["sku", "run_out_date", "interval_days"],
     )  # fmt: skip
-    grouped = pa.table({"profile_id": ranked["customer_id"], "entry": entries}).group_by(
-        "profile_id", use_threads=False).aggregate([("entry", "list")])  # fmt: skip
-    lists = pc.list_slice(grouped["entry_list"], 0, MAX_RUN_OUTS)
-    return pc.take(pc.cast(lists, struct_type), pc.index_in(profile_ids, value_set=grouped["profile_id"]))
+    owners = pc.cast(ranked["customer_id"], pa.string()).combine_chunks()
+    first_of_owner = np.flatnonzero(np.r_[True, pc.not_equal(owners[1:], owners[:-1]).to_numpy(zero_copy_only=False)])
+    offsets = pa.array(np.r_[first_of_owner, len(owners)].astype(np.int32))
+    lists = pc.list_slice(pa.ListArray.from_arrays(offsets, entries), 0, MAX_RUN_OUTS)
+    positions = pc.index_in(profile_ids, value_set=owners.take(pa.array(first_of_owner)))
+    return pc.take(pc.cast(lists, struct_type), positions)
