@@ -294,6 +294,7 @@ def run_pipeline(
         progress("waiting for journeys to finish (waits shortened)...")
         stack.wait_for_executions(timeout=journey_timeout)
         report = build_report(stack)
+        report.update(segment_run_report(stack))
     report["seconds"] = round(time.monotonic() - started, 1)
     report["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
     report["aws_operations"] = operations.as_dict()
@@ -339,6 +340,23 @@ def summary(report: dict[str, Any]) -> str:
             for queue in report["dead_letters"]
         ),
     ]
+    if report.get("personas"):
+        lines.insert(4, f"personas:    {len(report['personas'])} segments described; profiles not profiled "
+                        f"(refused): {report.get('not_profiled', 0)}")
     if "seconds" in report:
         lines.append(f"time:        {report['seconds']:,.1f} s wall, {report['cpu_seconds']:,.1f} s CPU")
     return "\n".join(lines)
+
+
+def segment_run_report(stack: LocalStack) -> dict[str, Any]:
+    """The last segment run's personas, refusals and predictions, from the report beside its membership snapshot."""
+    bucket = stack.physical_id("CuratedBucket")
+    s3 = stack.client("s3")
+    try:
+        latest = json.loads(s3.get_object(Bucket=bucket, Key="segment_memberships/latest.json")["Body"].read())
+        folder = latest["key"].rsplit("/", 1)[0]
+        run = json.loads(s3.get_object(Bucket=bucket, Key=f"{folder}/report.json")["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return {"personas": {}}
+    return {"personas": run["personas"], "not_profiled": run["not_profiled"], "predictions": run["predictions"],
+            "segment_snapshot": latest["key"]}
