@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
-from cdp.segments.vocabulary import ARROW_TYPES, PROFILE_FIELDS
+from cdp.segments.arrow_types import ARROW_TYPES
+from cdp.segments.vocabulary import PROFILE_FIELDS
 
 AS_OF = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)

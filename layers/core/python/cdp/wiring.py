@@ -39,6 +39,7 @@ from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify_privacy import PrivacyPorts
 
 if TYPE_CHECKING:
+    from cdp.adapters.segment_definitions import SegmentDefinitions
     from cdp.segments.compute import SegmentRunParts
 
 
@@ -117,6 +118,14 @@ def segment_run_parts() -> SegmentRunParts:
         predictions=PredictionFunction(settings.predictions_function, settings.curated_bucket)
         if settings.predictions_function else None,
     )
+
+
+@cache
+def segment_definitions() -> SegmentDefinitions:
+    """The stored segment definitions (light: the definitions API loads no pyarrow)."""
+    from cdp.adapters.segment_definitions import SegmentDefinitions
+
+    return SegmentDefinitions(core().profiles_table)
 
 
 @cache
@@ -223,7 +232,8 @@ def reset_settings() -> None:
     load_settings.cache_clear()
 
 
-_BUILDERS = (identity_store, privacy_store, profile_store, journey_messages, segment_run_parts, ingest_ports,
+_BUILDERS = (identity_store, privacy_store, profile_store, journey_messages, segment_run_parts, segment_definitions,
+             ingest_ports,
              curated_batch_ports, write_keys, shop_secrets, tracking_ports, shopify_privacy_ports)  # fmt: skip
 
 

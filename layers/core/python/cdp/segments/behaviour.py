@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from cdp.canonical import IDENTIFIER_TYPES
-from cdp.segments.vocabulary import ARROW_TYPES, FieldType
+from cdp.segments.arrow_types import ARROW_TYPES
+from cdp.segments.vocabulary import FieldType
 
 PROPERTIES_COLUMN = "properties"
 

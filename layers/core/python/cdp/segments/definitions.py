@@ -339,11 +339,10 @@ def load_library(directory: Path = DEFINITIONS_DIRECTORY) -> SegmentDocument:
 def merge_documents(document: SegmentDocument, addition: Any) -> SegmentDocument:
     """`document` with the tags, segments and custom vocabulary of `addition` (a JSON object), validated together:
     InvalidDefinitions if the addition is bad on its own or clashes with the document (a name defined twice)."""
-    extra = parse_document(addition)
+    more = _shaped(addition).model_dump(by_alias=True, exclude_unset=True)
     merged = document.model_dump(by_alias=True, exclude_unset=True)
-    more = extra.model_dump(by_alias=True, exclude_unset=True)
-    for list_name in ("custom_events", "tags", "segments"):
-        merged[list_name] = [*merged.get(list_name, []), *more.get(list_name, [])]
+    for list_name in ("custom_events", "tags", "segments"):  # the addition's first: problems keep its own paths
+        merged[list_name] = [*more.get(list_name, []), *merged.get(list_name, [])]
     merged["custom_properties"] = {**merged.get("custom_properties", {}), **more.get("custom_properties", {})}
     return parse_document(merged)
 

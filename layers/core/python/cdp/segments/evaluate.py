@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.segments import rfm
+from cdp.segments.arrow_types import ARROW_TYPES
 from cdp.segments.definitions import (
     Condition,
     CountTest,
@@ -39,7 +40,7 @@ from cdp.segments.definitions import (
     segment_references,
     tag_type,
 )
-from cdp.segments.vocabulary import ARROW_TYPES, PROFILE_FIELDS, RFM_FIELDS, TIME_PROPERTIES, FieldType
+from cdp.segments.vocabulary import PROFILE_FIELDS, RFM_FIELDS, TIME_PROPERTIES, FieldType
 
 KEY = "profile_id"
 AggregateKey = tuple[Any, ...]

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import pyarrow as pa
 
-from cdp.segments.vocabulary import ARROW_TYPES, PROFILE_FIELDS, RFM_FIELDS, FieldType
+from cdp.segments.arrow_types import ARROW_TYPES
+from cdp.segments.vocabulary import PROFILE_FIELDS, RFM_FIELDS, FieldType
 
 if TYPE_CHECKING:
     from cdp.predict.histories import PurchaseHistories

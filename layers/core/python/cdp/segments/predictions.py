@@ -19,8 +19,8 @@ from cdp.predict.customers import PredictionSettings
 from cdp.predict.fitting import FitFailed
 from cdp.predict.replenishment import replenishment
 from cdp.predict.summary import InvalidTransactions, Transactions, summarise
+from cdp.segments.arrow_types import ARROW_TYPES
 from cdp.segments.ports import PredictionService
-from cdp.segments.vocabulary import ARROW_TYPES
 
 PREDICTION_FIELDS = {  # profile column: key in the profile's predictions section
     "p_alive": "p_alive",

@@ -12,19 +12,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-import pyarrow as pa
-
 FieldType = Literal["string", "integer", "number", "boolean", "timestamp", "date", "list"]
 
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "integer": pa.int64(),
-    "number": pa.float64(),
-    "boolean": pa.bool_(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "date": pa.date32(),
-    "list": pa.list_(pa.string()),
-}
 
 ECOMMERCE_EVENTS = frozenset(
     {
