@@ -31,6 +31,7 @@ from cdp.settings import (
     IngestSettings,
     MessagingSettings,
     SegmentSettings,
+    SegmentSnapshotSettings,
     TableSettings,
     load_settings,
 )
@@ -40,6 +41,7 @@ from cdp.tracking.shopify_privacy import PrivacyPorts
 
 if TYPE_CHECKING:
     from cdp.adapters.segment_definitions import SegmentDefinitions
+    from cdp.adapters.segment_snapshots import SegmentSnapshots
     from cdp.segments.compute import SegmentRunParts
 
 
@@ -126,6 +128,25 @@ def segment_definitions() -> SegmentDefinitions:
     from cdp.adapters.segment_definitions import SegmentDefinitions
 
     return SegmentDefinitions(core().profiles_table)
+
+
+@cache
+def segment_snapshots() -> SegmentSnapshots:
+    """The segment runs' membership snapshots (pyarrow: read by the audience export, a batch-layer function)."""
+    from cdp.adapters.segment_snapshots import SegmentSnapshots
+
+    return SegmentSnapshots(load_settings(SegmentSnapshotSettings).curated_bucket)
+
+
+def identity_store_contacts() -> Any:
+    """Profiles' contacts and consent for the audience export (cdp.segments.audience.Contacts)."""
+    store = identity_store()
+
+    class Contacts:
+        def profiles(self, profile_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+            return store.get_profiles(profile_ids, ("profile_id", "email", "phone", "consent"))
+
+    return Contacts()
 
 
 @cache
@@ -233,7 +254,7 @@ def reset_settings() -> None:
 
 
 _BUILDERS = (identity_store, privacy_store, profile_store, journey_messages, segment_run_parts, segment_definitions,
-             ingest_ports,
+             segment_snapshots, ingest_ports,
              curated_batch_ports, write_keys, shop_secrets, tracking_ports, shopify_privacy_ports)  # fmt: skip
 
 
