@@ -360,3 +360,39 @@ def segment_run_report(stack: LocalStack) -> dict[str, Any]:
         return {"personas": {}}
     return {"personas": run["personas"], "not_profiled": run["not_profiled"], "predictions": run["predictions"],
             "segment_snapshot": latest["key"]}
+
+
+def signed_headers(method: str, path: str, body: bytes = b"") -> dict[str, str]:
+    """Headers of a request SigV4-signed with the local credentials, as an IAM route of the local HTTP API wants."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=f"http://localhost{path}", data=body,
+                         headers={"host": "localhost", "content-type": "application/json"})  # fmt: skip
+    SigV4Auth(Credentials(*LOCAL_CREDENTIALS), "execute-api", "eu-west-1").add_auth(request)
+    return dict(request.headers.items())
+
+
+def export_audience(data_dir: Path, segment: str, out_dir: Path, progress: Progress = print_progress) -> dict[str, Any]:
+    """Run the pipeline on `data_dir`, then export `segment` through its IAM route as `<segment>.csv` (contacts) and
+    `<segment>.sha256.csv` (hashes) in `out_dir`; answers the route's counts."""
+    with LocalStack(wait_scale=0.0) as stack:
+        drop_files(stack, data_dir, progress)
+        if (data_dir / TRACKING_FOLDER).is_dir():
+            post_tracking_events(stack, data_dir, create_local_source(stack), progress)
+        progress(f"running schedules: {stack.run_schedules()} target(s) fired")
+        api = http_api(stack)
+        counts: dict[str, Any] = {}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for chosen, suffix in (("csv", ".csv"), ("sha256", ".sha256.csv")):
+            path = f"/v1/segments/{segment}/audience?format={chosen}"
+            response = api.handle("GET", path, signed_headers("GET", path), b"")
+            body = response.body if isinstance(response.body, bytes) else str(response.body or "").encode()
+            if response.status != 200:
+                return {"status": response.status, "error": body.decode(errors="replace")}
+            (out_dir / f"{segment}{suffix}").write_bytes(body)
+            counts = {name.lower().removeprefix("x-audience-"): value for name, value in (response.headers or {}).items()
+                      if name.lower().startswith("x-audience-")}  # fmt: skip
+        return {"status": 200, "files": [str(out_dir / f"{segment}{suffix}") for suffix in (".csv", ".sha256.csv")],
+                **counts}
