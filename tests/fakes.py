@@ -142,7 +142,10 @@ class MemorySegmentStore:
         }  # fmt: skip
         return ProfileSnapshot(profiles=self.profiles, stored=stored, identities=self.identities)
 
-    def save(self, update: Any, computed_at: datetime) -> bool:
+    def save(self, updates: list[Any], computed_at: datetime) -> list[Any]:
+        return [update for update in updates if self._save(update, computed_at)]
+
+    def _save(self, update: Any, computed_at: datetime) -> bool:
         item = self.items.get(update.profile_id, {"version": 0})
         if item["version"] != update.expected_version:
             return False
@@ -157,10 +160,11 @@ class MemorySegmentStore:
     def move_memberships(self, entered: list[Any], exited: list[Any]) -> None:
         self.members = (self.members - set(exited)) | set(entered)
 
-    def mark_announced(self, profile_id: str, version: int) -> None:
-        item = self.items[profile_id]
-        if item["version"] == version:
-            item.update(pending=[], previous=[], pending_since=None)
+    def mark_announced(self, announced: list[tuple[str, int]]) -> None:
+        for profile_id, version in announced:
+            item = self.items[profile_id]
+            if item["version"] == version:
+                item.update(pending=[], previous=[], pending_since=None)
 
 
 @dataclass

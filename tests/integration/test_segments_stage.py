@@ -9,7 +9,14 @@ from typing import Any
 
 import boto3
 import pyarrow.parquet as pq
+from cdp.adapters.curated_parquet import CuratedParquet
+from cdp.adapters.segment_definitions import SegmentDefinitions
+from cdp.adapters.segment_snapshots import SegmentSnapshots
+from cdp.adapters.segment_store import SegmentStore
+from cdp.events import DomainEvent
 from cdp.keys import profile_key, segment_member_key
+from cdp.segments.compute import SegmentRunParts, compute_segments
+from cdp.segments.definitions import load_library
 from cdp_local.stack import LocalStack
 
 NOW = datetime.now(UTC)
@@ -191,3 +198,40 @@ def test_the_schedule_enters_everyone_once_then_announces_only_what_changed(stac
     last_computed_at = _computed_at(stack)
     assert last_computed_at.pop("lapsed") > first_computed_at.pop("lapsed")
     assert last_computed_at == first_computed_at
+
+
+class _InterleavingStore(SegmentStore):
+    """The DynamoDB store, running a whole other run right after this run has read its snapshot."""
+
+    other_run: Any = None
+
+    def load_snapshot(self, now: datetime | None = None) -> Any:
+        snapshot = super().load_snapshot(now)
+        if self.other_run is not None:
+            other, self.other_run = self.other_run, None
+            other()
+        return snapshot
+
+
+def test_two_overlapping_runs_on_dynamodb_announce_each_entry_once(stack: LocalStack) -> None:
+    # Given: seven profiles, and run B starting and finishing while run A holds the snapshot it read before
+    for profile_id in PROFILES:
+        _seed_profile(stack, profile_id)
+    store = _InterleavingStore(stack.physical_id("ProfilesTable"))
+    published: list[DomainEvent] = []
+    parts = SegmentRunParts(
+        store=store, behaviour=CuratedParquet(stack.physical_id("CuratedBucket")),
+        definitions=SegmentDefinitions(stack.physical_id("ProfilesTable")),
+        snapshots=SegmentSnapshots(stack.physical_id("CuratedBucket")), publish=published.extend,
+        library=load_library(), announce_after=timedelta(minutes=15),
+    )  # fmt: skip
+    store.other_run = lambda: compute_segments(parts, NOW, "run-B")
+    # When
+    run_a = compute_segments(parts, NOW, "run-A")
+    # Then: A's conditional writes all lost to B's, so A announced nothing; every membership announced once
+    transitions = [(event.detail["profile_id"], event.detail["segment"]) for event in published]
+    assert (run_a.conflicts, run_a.profiles_saved, run_a.entered) == (len(PROFILES), 0, [])
+    assert len(transitions) == len(set(transitions))
+    assert set(transitions) == {(profile_id, segment) for segment, profile_id in _memberships(stack)}
+    assert _memberships(stack) == FIRST_MEMBERSHIPS | FIRST_RULES
+    assert all("pending_transitions" not in _profile(stack, profile_id) for profile_id in PROFILES)

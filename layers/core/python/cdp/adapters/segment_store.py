@@ -20,7 +20,7 @@ import pyarrow as pa
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client, dynamodb_table
-from cdp.adapters.dynamodb import plain
+from cdp.adapters.dynamodb import plain, wire
 from cdp.keys import IDENTITY_SK, PROFILE_SK, identifier_of_identity_pk, profile_key, segment_member_key
 from cdp.keys import identifier_text as text_of_identifier
 from cdp.segments.ports import (
@@ -45,6 +45,7 @@ SCANNED_ATTRIBUTES = (
     "pk", "sk", "redirect_to", "created_at", "signed_up_at", "first_cancelled_at", "last_cancelled_at", "consent",
     "points_expiries", *SAME_NAME_FIELDS, *STATE_ATTRIBUTES,
 )  # fmt: skip
+WRITERS = 16  # concurrent conditional writes: DynamoDB's latency, not its capacity, bounds one writer
 FIRST_SEEN_ATTRIBUTES = ("signed_up_at", "first_order_at", "first_cancelled_at")
 
 
@@ -192,7 +193,13 @@ class SegmentStore:
                                  "profile_id": pa.array(owners, pa.string())}),
         )  # fmt: skip
 
-    def save(self, update: ProfileUpdate, computed_at: datetime) -> bool:
+    def save(self, updates: list[ProfileUpdate], computed_at: datetime) -> list[ProfileUpdate]:
+        """Each conditional write on its own (DynamoDB has no batch of conditional updates), WRITERS at a time."""
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            written = list(pool.map(lambda update: self._save(update, computed_at), updates))
+        return [update for update, won in zip(updates, written) if won]
+
+    def _save(self, update: ProfileUpdate, computed_at: datetime) -> bool:
         values = update.values or {}
         assignments = {
             "memberships": update.memberships, "memberships_version": update.version,
@@ -215,22 +222,28 @@ class SegmentStore:
         if update.expected_version:
             attribute_values[":expected"] = update.expected_version
         try:
-            self.table.update_item(Key=profile_key(update.profile_id), UpdateExpression=expression,
-                                   ConditionExpression=condition, ExpressionAttributeNames=names,
-                                   ExpressionAttributeValues=attribute_values)  # fmt: skip
+            client("dynamodb").update_item(
+                TableName=self.table_name, Key=wire(profile_key(update.profile_id)), UpdateExpression=expression,
+                ConditionExpression=condition, ExpressionAttributeNames=names,
+                ExpressionAttributeValues=wire(attribute_values),
+            )  # fmt: skip
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
         return True
 
-    def mark_announced(self, profile_id: str, version: int) -> None:
+    def mark_announced(self, announced: list[tuple[str, int]]) -> None:
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            list(pool.map(lambda pair: self._clear_outbox(*pair), announced))
+
+    def _clear_outbox(self, profile_id: str, version: int) -> None:
         try:
-            self.table.update_item(
-                Key=profile_key(profile_id),
+            client("dynamodb").update_item(
+                TableName=self.table_name, Key=wire(profile_key(profile_id)),
                 UpdateExpression="REMOVE pending_transitions, pending_previous, pending_since",
                 ConditionExpression="memberships_version = :version",
-                ExpressionAttributeValues={":version": version},
+                ExpressionAttributeValues={":version": {"N": str(version)}},
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":

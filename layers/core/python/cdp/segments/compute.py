@@ -301,8 +301,7 @@ def _announce(
     exited = [Membership(t.segment, pid) for pid, ts, _, _ in announced for t in ts if t.kind == EXITED]
     parts.store.move_memberships(entered, exited)
     parts.publish([event for pid, ts, previous, version in announced for event in _events(pid, ts, previous, version)])
-    for profile_id, _, _, version in announced:
-        parts.store.mark_announced(profile_id, version)
+    parts.store.mark_announced([(profile_id, version) for profile_id, _, _, version in announced])
     return entered, exited
 
 
@@ -320,7 +319,7 @@ def _announce_left_over(parts: SegmentRunParts, stored: dict[str, StoredSegments
 
 
 def _write_and_announce(parts: SegmentRunParts, updates: list[ProfileUpdate], as_of: datetime, run: SegmentRun) -> None:
-    won = [update for update in updates if parts.store.save(update, as_of)]
+    won = parts.store.save(updates, as_of)
     run.conflicts = len(updates) - len(won)
     run.profiles_saved = len(won)
     run.entered, run.exited = _announce(

@@ -107,15 +107,15 @@ class BehaviourRequest:
 class SegmentStore(Protocol):
     def load_snapshot(self) -> ProfileSnapshot: ...
 
-    def save(self, update: ProfileUpdate, computed_at: datetime) -> bool:
-        """Write the update and its pending transitions if the profile is still at its expected version; False if
-        another run moved it first (nothing written)."""
+    def save(self, updates: list[ProfileUpdate], computed_at: datetime) -> list[ProfileUpdate]:
+        """Write each update and its pending transitions if its profile is still at the expected version; answers
+        the updates written (another run moved the others first: nothing of them is written)."""
         ...
 
     def move_memberships(self, entered: list[Membership], exited: list[Membership]) -> None: ...
 
-    def mark_announced(self, profile_id: str, version: int) -> None:
-        """Clear the pending transitions of `version` (a later version's are left alone)."""
+    def mark_announced(self, announced: list[tuple[str, int]]) -> None:
+        """Clear the pending transitions of each (profile id, version) (a later version's are left alone)."""
         ...
 
 
