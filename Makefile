@@ -14,7 +14,7 @@ PORT ?= 3000
 SIZE ?= 400
 TIME_UNIT ?= days
 
-.PHONY: install demo run api test lint unit bench build clean clv journeys journey-dry-run audit
+.PHONY: install demo run api test lint unit bench build clean clv journeys journey-dry-run audit export-audience
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(
 
 demo: $(VENV)/.installed  ## sample data of SIZE customers (make demo SIZE=3000), the whole pipeline locally, build/demo-report.json
 	$(PY) -m cdp_local demo --customers $(SIZE)
+
+export-audience: $(VENV)/.installed  ## a segment's audience as contacts and SHA-256 CSVs: make export-audience SEGMENT=high_value [DATA=build/sample_data]
+	$(PY) -m cdp_local export-audience --segment $(SEGMENT) $(if $(DATA),--data $(DATA))
 
 run: $(VENV)/.installed  ## run the pipeline on your own exports: make run DATA=dir REPORT=report.json
 	$(PY) -m cdp_local run --data $(DATA) --report $(REPORT)

@@ -245,3 +245,102 @@ class FakeLiveSegmentStore:
     def timers_of(self, profile_id: str) -> dict[str, str]:
         return {segment: minute for minute, entries in self.timers.items() for segment, owner in entries
                 if owner == profile_id}  # fmt: skip
+
+
+# ---------------------------------------------------------------- segments
+
+
+@dataclass
+class MemorySegmentStore:
+    """The segment store (cdp.segments.ports.SegmentStore) in memory, with the DynamoDB adapter's conditional
+    semantics: a save wins only at the version it expects."""
+
+    profiles: Any
+    identities: Any
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    members: set[Any] = field(default_factory=set)
+    saves: int = 0
+
+    def load_snapshot(self) -> Any:
+        from cdp.segments.ports import ProfileSnapshot, StoredSegments
+
+        stored = {
+            profile_id: StoredSegments(
+                memberships=frozenset(item["memberships"]), version=item["version"], digest=item["digest"],
+                pending=tuple(item.get("pending", ())), previous=tuple(item.get("previous", ())),
+                pending_since=item.get("pending_since"),
+            )
+            for profile_id, item in self.items.items()
+        }  # fmt: skip
+        return ProfileSnapshot(profiles=self.profiles, stored=stored, identities=self.identities)
+
+    def save(self, updates: list[Any], computed_at: datetime) -> list[Any]:
+        return [update for update in updates if self._save(update, computed_at)]
+
+    def _save(self, update: Any, computed_at: datetime) -> bool:
+        item = self.items.get(update.profile_id, {"version": 0})
+        if item["version"] != update.expected_version:
+            return False
+        self.saves += 1
+        self.items[update.profile_id] = {
+            "memberships": list(update.memberships), "version": update.version, "digest": update.digest,
+            "values": update.values, "pending": list(update.transitions), "previous": list(update.previous),
+            "pending_since": computed_at if update.transitions else None,
+        }  # fmt: skip
+        return True
+
+    def move_memberships(self, entered: list[Any], exited: list[Any]) -> None:
+        self.members = (self.members - set(exited)) | set(entered)
+
+    def mark_announced(self, announced: list[tuple[str, int]]) -> None:
+        for profile_id, version in announced:
+            item = self.items[profile_id]
+            if item["version"] == version:
+                item.update(pending=[], previous=[], pending_since=None)
+
+
+@dataclass
+class MemoryBehaviour:
+    """Curated order lines and events as given tables (cdp.segments.ports.BehaviourSource)."""
+
+    orders: Any
+    events_table: Any
+
+    def order_lines(self, request: Any) -> Any:
+        return self.orders.select([name for name in request.columns if name in self.orders.column_names])
+
+    def events(self, request: Any) -> Any:
+        return self.events_table.select([name for name in request.columns if name in self.events_table.column_names])
+
+
+@dataclass
+class MemoryDefinitions:
+    documents: list[dict[str, Any]] = field(default_factory=list)
+
+    def stored_documents(self) -> list[dict[str, Any]]:
+        return list(self.documents)
+
+
+@dataclass
+class MemorySnapshots:
+    """Membership snapshots kept in memory (cdp.segments.ports.SnapshotStore)."""
+
+    runs: list[tuple[str, datetime, Any, dict[str, Any]]] = field(default_factory=list)
+
+    def write(self, run_id: str, computed_at: datetime, memberships: Any, report: dict[str, Any]) -> str:
+        self.runs.append((run_id, computed_at, memberships, report))
+        return f"segment_memberships/run={run_id}/part-0.parquet"
+
+    def size_history(self, limit: int) -> list[dict[str, Any]]:
+        return [{"computed_at": at.isoformat(), "sizes": report["segments"]} for _, at, _, report in self.runs[-limit:]]
+
+
+class InProcessPredictions:
+    """The prediction service without the function hop: the same fit, in this process."""
+
+    def predict(self, histories: Any) -> dict[str, Any]:
+        from cdp.predict.customers import PredictionSettings
+        from cdp.predict.fit import fit_and_predict
+
+        columns, parameters = fit_and_predict(histories, PredictionSettings())
+        return {**columns, "parameters": parameters}

@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run the whole pipeline on your own folder of exports")
     run.add_argument("--data", type=Path, required=True)
     run.add_argument("--report", type=Path, required=True)
+    audience = commands.add_parser("export-audience", help="run the pipeline on a folder, then export one segment")
+    audience.add_argument("--segment", required=True)
+    audience.add_argument("--data", type=Path, default=REPO_ROOT / "build" / "sample_data")
+    audience.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "audiences")
     api = commands.add_parser("api", help="serve the template's HTTP API on localhost")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=3000)
@@ -81,7 +85,20 @@ def main(argv: list[str] | None = None) -> int:
         return _demo(arguments.out, arguments.report, arguments.customers, arguments.log_level)
     if arguments.command == "run":
         return _run(arguments.data, arguments.report, arguments.log_level)
+    if arguments.command == "export-audience":
+        return _export_audience(arguments.data, arguments.segment, arguments.out)
     return _api(arguments.host, arguments.port)
+
+
+def _export_audience(data_dir: Path, segment: str, out_dir: Path) -> int:
+    from cdp_local.runner import export_audience
+
+    if not data_dir.is_dir():
+        print(f"error: {data_dir} is not a folder of export files (make demo writes build/sample_data)", file=sys.stderr)
+        return 2
+    answer = export_audience(data_dir, segment, out_dir)
+    print(json.dumps(answer, indent=2))
+    return 0 if answer["status"] == 200 else 1
 
 
 if __name__ == "__main__":

@@ -304,6 +304,7 @@ def run_pipeline(
         stack.wait_for_executions(timeout=journey_timeout)
         report = build_report(stack)
         report["segments_live"] = live_segments_report(stack)
+        report.update(segment_run_report(stack))
     report["seconds"] = round(time.monotonic() - started, 1)
     report["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
     report["aws_operations"] = operations.as_dict()
@@ -357,6 +358,9 @@ def summary(report: dict[str, Any]) -> str:
             for queue in report["dead_letters"]
         ),
     ]
+    if report.get("personas"):
+        lines.insert(4, f"personas:    {len(report['personas'])} segments described; profiles not profiled "
+                        f"(refused): {report.get('not_profiled', 0)}")
     if "seconds" in report:
         lines.append(f"time:        {report['seconds']:,.1f} s wall, {report['cpu_seconds']:,.1f} s CPU")
     return "\n".join(lines)
@@ -432,3 +436,53 @@ def coupons_report(stack: LocalStack) -> dict[str, Any]:
         refused = {name.removeprefix("refused_"): n for name, n in counts.items() if name.startswith("refused_")}
         report[offer] = {"issued": counts.get("issued", 0), "redeemed": counts.get("redeemed", 0), "refused": refused}
     return report
+
+
+def segment_run_report(stack: LocalStack) -> dict[str, Any]:
+    """The last segment run's personas, refusals and predictions, from the report beside its membership snapshot."""
+    bucket = stack.physical_id("CuratedBucket")
+    s3 = stack.client("s3")
+    try:
+        latest = json.loads(s3.get_object(Bucket=bucket, Key="segment_memberships/latest.json")["Body"].read())
+        folder = latest["key"].rsplit("/", 1)[0]
+        run = json.loads(s3.get_object(Bucket=bucket, Key=f"{folder}/report.json")["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return {"personas": {}}
+    return {"personas": run["personas"], "not_profiled": run["not_profiled"], "predictions": run["predictions"],
+            "segment_snapshot": latest["key"]}
+
+
+def signed_headers(method: str, path: str, body: bytes = b"") -> dict[str, str]:
+    """Headers of a request SigV4-signed with the local credentials, as an IAM route of the local HTTP API wants."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=f"http://localhost{path}", data=body,
+                         headers={"host": "localhost", "content-type": "application/json"})  # fmt: skip
+    SigV4Auth(Credentials(*LOCAL_CREDENTIALS), "execute-api", "eu-west-1").add_auth(request)
+    return dict(request.headers.items())
+
+
+def export_audience(data_dir: Path, segment: str, out_dir: Path, progress: Progress = print_progress) -> dict[str, Any]:
+    """Run the pipeline on `data_dir`, then export `segment` through its IAM route as `<segment>.csv` (contacts) and
+    `<segment>.sha256.csv` (hashes) in `out_dir`; answers the route's counts."""
+    with LocalStack(wait_scale=0.0) as stack:
+        drop_files(stack, data_dir, progress)
+        if (data_dir / TRACKING_FOLDER).is_dir():
+            post_tracking_events(stack, data_dir, create_local_source(stack), progress)
+        progress(f"running schedules: {stack.run_schedules()} target(s) fired")
+        api = http_api(stack)
+        counts: dict[str, Any] = {}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for chosen, suffix in (("csv", ".csv"), ("sha256", ".sha256.csv")):
+            path = f"/v1/segments/{segment}/audience?format={chosen}"
+            response = api.handle("GET", path, signed_headers("GET", path), b"")
+            body = response.body if isinstance(response.body, bytes) else str(response.body or "").encode()
+            if response.status != 200:
+                return {"status": response.status, "error": body.decode(errors="replace")}
+            (out_dir / f"{segment}{suffix}").write_bytes(body)
+            counts = {name.lower().removeprefix("x-audience-"): value for name, value in (response.headers or {}).items()
+                      if name.lower().startswith("x-audience-")}  # fmt: skip
+        return {"status": 200, "files": [str(out_dir / f"{segment}{suffix}") for suffix in (".csv", ".sha256.csv")],
+                **counts}

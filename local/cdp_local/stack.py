@@ -479,6 +479,7 @@ class LocalStack:
             timeout_seconds=configuration["Timeout"],
         )
         with self._invoke_lock:
+            caller = {name: os.environ.get(name, "") for name in self._function_variable_names}  # a nested invoke
             self._use_function_environment({**environment, "AWS_LAMBDA_FUNCTION_NAME": context.function_name})
             try:
                 with contextlib.redirect_stdout(self.function_output or sys.stdout):
@@ -488,6 +489,7 @@ class LocalStack:
             except Exception as error:  # a Lambda turns any unhandled exception into an error payload
                 raise FunctionError({"errorType": type(error).__name__, "errorMessage": str(error)}) from error
             finally:
+                self._use_function_environment(caller)
                 self.deliver_queued_messages()
 
     # ------------------------------------------------------------------ SQS event sources

@@ -104,6 +104,7 @@ def test_pyarrow_is_built_for_arm64_and_only_batch_functions_carry_it(built: Pat
         "ComputeRecommendationsFunction",
         "ComputeSegmentsFunction",
         "ErasePersonalDataFunction",
+        "ExportAudienceFunction",
         "FinishLargeFileFunction",
         "IngestFileFunction",
         "IngestFileRangeFunction",

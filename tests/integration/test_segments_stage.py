@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pyarrow.parquet as pq
+from cdp.adapters.curated_parquet import CuratedParquet
+from cdp.adapters.segment_definitions import SegmentDefinitions
+from cdp.adapters.segment_snapshots import SegmentSnapshots
+from cdp.adapters.segment_store import SegmentStore
+from cdp.events import DomainEvent
 from cdp.keys import profile_key, segment_member_key
+from cdp.segments.compute import SegmentRunParts, compute_segments
+from cdp.segments.definitions import load_library
 from cdp_local.stack import LocalStack
 
 NOW = datetime.now(UTC)
@@ -33,13 +42,18 @@ FIRST_MEMBERSHIPS = {
 }  # fmt: skip
 
 
-def _scheduled_functions(stack: LocalStack) -> int:
-    """How many schedules the template declares (each fires once per run_schedules)."""
-    return sum(
-        event["Type"] == "Schedule"
-        for resource in stack.template["Resources"].values()
-        for event in resource.get("Properties", {}).get("Events", {}).values()
-    )
+def _rule_segments(memberships: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The library's rule segments these RFM and lifecycle memberships imply (rfm.json and lifecycle.json), plus
+    marketing.json's that the seeded figures decide: high_value (M 5) and one_time_buyers (exactly one order)."""
+    rules = set()
+    for segment, profile_id in memberships:
+        prefix, _, name = segment.partition(":")
+        if name != "No Purchases Yet":
+            rules.add((f"{prefix}_{name.lower().replace(' ', '_')}", profile_id))
+    return rules
+
+
+FIRST_RULES = _rule_segments(FIRST_MEMBERSHIPS) | {("high_value", "best"), ("one_time_buyers", "lapsed")}
 
 
 def _profiles_table(stack: LocalStack) -> Any:
@@ -88,6 +102,7 @@ def _received_transitions(stack: LocalStack, queue_url: str) -> list[tuple[str, 
         for message in messages:
             event = json.loads(message["Body"])
             detail = event["detail"]
+            assert detail["trigger"] == "scheduled"
             received.append((event["detail-type"], detail["segment"], detail["profile_id"], tuple(detail["previous"])))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return sorted(received)
@@ -102,6 +117,17 @@ def _memberships(stack: LocalStack) -> set[tuple[str, str]]:
             assert {"pk": item["pk"], "sk": item["sk"]} == segment_member_key(segment, profile_id)
             memberships.add((segment, profile_id))
     return memberships
+
+
+def _latest_snapshot(stack: LocalStack) -> dict[str, Any]:
+    body = stack.client("s3").get_object(Bucket=stack.physical_id("CuratedBucket"), Key="segment_memberships/latest.json")
+    return json.loads(body["Body"].read())
+
+
+def _snapshot_rows(stack: LocalStack, key: str) -> set[tuple[str, str]]:
+    body = stack.client("s3").get_object(Bucket=stack.physical_id("CuratedBucket"), Key=key)["Body"].read()
+    table = pq.read_table(io.BytesIO(body))
+    return set(zip(table["segment"].to_pylist(), table["profile_id"].to_pylist()))
 
 
 def _profile(stack: LocalStack, profile_id: str) -> dict[str, Any]:
@@ -120,14 +146,17 @@ def test_the_schedule_enters_everyone_once_then_announces_only_what_changed(stac
     queue_url = _listen_to_segment_events(stack)
 
     # When: the template's schedule fires
-    assert stack.run_schedules() == _scheduled_functions(stack)  # the segment run among the template's schedules
+    assert stack.run_schedules() >= 1  # the segment run among the template's schedules
 
     # Then: two memberships per profile, each announced once, and the scores saved on each profile
     assert stack.async_failures == []
-    assert _memberships(stack) == FIRST_MEMBERSHIPS
+    assert _memberships(stack) == FIRST_MEMBERSHIPS | FIRST_RULES
     assert _received_transitions(stack, queue_url) == sorted(
-        ("Segment Entered", segment, profile_id, ()) for segment, profile_id in FIRST_MEMBERSHIPS
+        ("Segment Entered", segment, profile_id, ()) for segment, profile_id in FIRST_MEMBERSHIPS | FIRST_RULES
     )
+    latest = _latest_snapshot(stack)
+    assert latest["sizes"]["rfm:Champions"] == 1 and latest["sizes"]["high_value"] == 1
+    assert _snapshot_rows(stack, latest["key"]) == FIRST_MEMBERSHIPS | FIRST_RULES
     best = _profile(stack, "best")
     assert best["rfm"] == {"segment": "Champions", "r": 5, "f": 5, "m": 5, "recency_days": 2}
     assert best["lifecycle_stage"] == "active"
@@ -149,18 +178,60 @@ def test_the_schedule_enters_everyone_once_then_announces_only_what_changed(stac
     )
     stack.run_schedules()
 
-    # Then: only the lapsed customer's stage moves; the others are neither announced nor rewritten
+    # Then: only the lapsed customer's stage moves (and it is no longer a one-time buyer); the others are neither
+    # announced nor rewritten
     assert stack.async_failures == []
-    previous = ("lifecycle:churned", "rfm:Lost")
+    previous = tuple(sorted(segment for segment, profile_id in FIRST_MEMBERSHIPS | FIRST_RULES if profile_id == "lapsed"))
     assert _received_transitions(stack, queue_url) == [
         ("Segment Entered", "lifecycle:dormant", "lapsed", previous),
+        ("Segment Entered", "lifecycle_dormant", "lapsed", previous),
         ("Segment Exited", "lifecycle:churned", "lapsed", previous),
+        ("Segment Exited", "lifecycle_churned", "lapsed", previous),
+        ("Segment Exited", "one_time_buyers", "lapsed", previous),
     ]
-    moved = {("lifecycle:dormant", "lapsed")}
-    assert _memberships(stack) == FIRST_MEMBERSHIPS - {("lifecycle:churned", "lapsed")} | moved
+    left = {("lifecycle:churned", "lapsed"), ("lifecycle_churned", "lapsed"), ("one_time_buyers", "lapsed")}
+    moved = {("lifecycle:dormant", "lapsed"), ("lifecycle_dormant", "lapsed")}
+    assert _memberships(stack) == (FIRST_MEMBERSHIPS | FIRST_RULES) - left | moved
     lapsed = _profile(stack, "lapsed")
     assert lapsed["lifecycle_stage"] == "dormant"
     assert lapsed["rfm"] == {"segment": "Lost", "r": 1, "f": 1, "m": 1, "recency_days": 300}
     last_computed_at = _computed_at(stack)
     assert last_computed_at.pop("lapsed") > first_computed_at.pop("lapsed")
     assert last_computed_at == first_computed_at
+
+
+class _InterleavingStore(SegmentStore):
+    """The DynamoDB store, running a whole other run right after this run has read its snapshot."""
+
+    other_run: Any = None
+
+    def load_snapshot(self, now: datetime | None = None) -> Any:
+        snapshot = super().load_snapshot(now)
+        if self.other_run is not None:
+            other, self.other_run = self.other_run, None
+            other()
+        return snapshot
+
+
+def test_two_overlapping_runs_on_dynamodb_announce_each_entry_once(stack: LocalStack) -> None:
+    # Given: seven profiles, and run B starting and finishing while run A holds the snapshot it read before
+    for profile_id in PROFILES:
+        _seed_profile(stack, profile_id)
+    store = _InterleavingStore(stack.physical_id("ProfilesTable"))
+    published: list[DomainEvent] = []
+    parts = SegmentRunParts(
+        store=store, behaviour=CuratedParquet(stack.physical_id("CuratedBucket")),
+        definitions=SegmentDefinitions(stack.physical_id("ProfilesTable")),
+        snapshots=SegmentSnapshots(stack.physical_id("CuratedBucket")), publish=published.extend,
+        library=load_library(), announce_after=timedelta(minutes=15),
+    )  # fmt: skip
+    store.other_run = lambda: compute_segments(parts, NOW, "run-B")
+    # When
+    run_a = compute_segments(parts, NOW, "run-A")
+    # Then: A's conditional writes all lost to B's, so A announced nothing; every membership announced once
+    transitions = [(event.detail["profile_id"], event.detail["segment"]) for event in published]
+    assert (run_a.conflicts, run_a.profiles_saved, run_a.entered) == (len(PROFILES), 0, [])
+    assert len(transitions) == len(set(transitions))
+    assert set(transitions) == {(profile_id, segment) for segment, profile_id in _memberships(stack)}
+    assert _memberships(stack) == FIRST_MEMBERSHIPS | FIRST_RULES
+    assert all("pending_transitions" not in _profile(stack, profile_id) for profile_id in PROFILES)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
-from cdp.segments.evaluate import ARROW_TYPES
+from cdp.segments.arrow_types import ARROW_TYPES
 from cdp.segments.vocabulary import PROFILE_FIELDS
 
 AS_OF = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)

@@ -43,3 +43,27 @@ def test_importing_the_handler_does_not_load_pyarrow(logical_id: str) -> None:
         "SendMessageFunction",
         "SendDeferredMessagesFunction",
     } <= set(LIGHT_FUNCTIONS)
+
+
+def test_the_prediction_fit_runs_without_pyarrow() -> None:
+    # Given: a fresh interpreter that cannot import pyarrow, as the fit function's layers (numpy, scipy) have it
+    program = (
+        "import sys; sys.modules['pyarrow'] = None; "
+        "import numpy as np; "
+        "from cdp.predict.histories import PurchaseHistories; "
+        "from cdp.predict.fit import fit_and_predict; "
+        "from cdp.predict.customers import PredictionSettings; "
+        "rng = np.random.default_rng(1); x = rng.poisson(2, 500); age = rng.uniform(50, 300, 500); "
+        "t = np.where(x > 0, age * rng.uniform(0.2, 1, 500), 0.0); "
+        "arrays = dict(first_day=np.zeros(500, int), last_day=t.astype(int), frequency=x, recency=t, age=age, "
+        "mean_repeat_spend=np.where(x > 0, rng.uniform(10, 90, 500), 0.0), calibration_end_day=np.array(300), "
+        "time_unit=np.array('days')); "
+        "columns, parameters = fit_and_predict(PurchaseHistories.from_arrays(arrays), PredictionSettings()); "
+        "print(len(columns['probability_alive']), sorted(parameters['bgnbd']))"
+    )
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "layers" / "core" / "python")}
+    # When
+    ran = subprocess.run([sys.executable, "-c", program], env=environment, capture_output=True, text=True)
+    # Then
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.strip() == "500 ['a', 'alpha', 'b', 'r']"

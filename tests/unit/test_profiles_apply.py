@@ -108,7 +108,7 @@ def test_a_customer_who_only_cancelled_is_dated_by_the_cancellation(store: Profi
     note = order_line("O9", "1", "C1", "10.00", -1, status="cancelled", ordered_at=NOW - timedelta(days=400))
     apply_records(store, "orders", [note], "test", NOW, HORIZON)
     # When segments load profiles for scoring
-    table, _ = SegmentStore(PROFILES).load_profiles()
+    table = SegmentStore(PROFILES).load_snapshot().profiles
     # Then first seen is the cancellation's date, not the profile's creation, and the stage is churned, not new
     row = table.to_pylist()[0]
     assert row["first_seen_at"] == row["last_cancelled_at"] == NOW - timedelta(days=400)
@@ -407,7 +407,7 @@ def test_segments_score_the_new_aggregates(store: ProfileStore) -> None:
     apply_records(store, "orders", [order_line("O1", "1", "C1", "12.50", 2)], "test", NOW, HORIZON)
     apply_records(store, "customers", [{"customer_id": "C2", "signup_at": NOW}], "test", NOW, HORIZON)
     # When segments load profiles for scoring
-    table, _ = SegmentStore(PROFILES).load_profiles()
+    table = SegmentStore(PROFILES).load_snapshot().profiles
     # Then the buyer's orders, revenue and last order are read, and the empty profile scores as a non-buyer
     rows = {row["orders_count"]: row for row in table.to_pylist()}
     assert (rows[1]["revenue"], rows[1]["last_order_at"] is not None) == (25.0, True)

@@ -1,4 +1,4 @@
-"""RFM quintiles, the R x F grid, lifecycle stages and a segment run's changes, on hand-made tables."""
+"""RFM quintiles, the R x F grid and lifecycle stages, on hand-made tables."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
-from cdp.events import DomainEvent
-from cdp.segments.compute import Membership, ProfileSegments, compute_segments
-from cdp.segments.live_ports import RfmCutPoints
 from cdp.segments.rfm import NO_PURCHASES, SEGMENT_GRID, score_profiles
 
 AS_OF = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
@@ -186,112 +183,3 @@ def test_lifecycle_stage_boundaries(
     # Then
     assert scored["lifecycle_stage"] == stage
     assert (scored["recency_days"] is None) == (last_order is None)
-
-
-# ---------------------------------------------------------------- a run's changes
-
-
-class _MemoryStore:
-    """The segment repository in memory, counting writes."""
-
-    def __init__(self, profiles: pa.Table) -> None:
-        self.profiles = profiles
-        self.saved: dict[str, ProfileSegments] = {}
-        self.members: set[Membership] = set()
-        self.saves = 0
-        self.cut_points: RfmCutPoints | None = None
-
-    def load_profiles(self) -> tuple[pa.Table, dict[str, ProfileSegments]]:
-        return self.profiles, dict(self.saved)
-
-    def move_memberships(self, entered: list[Membership], exited: list[Membership]) -> None:
-        self.members = (self.members - set(exited)) | set(entered)
-
-    def save_segments(self, profile_id: str, segments: ProfileSegments, computed_at: datetime) -> None:
-        self.saves += 1
-        self.saved[profile_id] = segments
-
-    def save_cut_points(self, cut_points: RfmCutPoints) -> None:
-        self.cut_points = cut_points
-
-
-def _transitions(events: list[DomainEvent]) -> set[tuple[str, str, str]]:
-    return {(event.detail["profile_id"], event.detail_type, event.detail["segment"]) for event in events}
-
-
-def _failing_publish(events: list[DomainEvent]) -> None:
-    raise RuntimeError("bus unavailable")
-
-
-def test_the_first_run_enters_everyone_and_an_unchanged_run_writes_and_emits_nothing() -> None:
-    # Given: a frequent buyer and a profile that never ordered
-    store = _MemoryStore(_profiles([("a", 400 * DAY, 5 * DAY, 9, 500.0), ("b", 400 * DAY, None, 0, 0.0)]))
-    first_events: list[DomainEvent] = []
-    again_events: list[DomainEvent] = []
-    # When
-    first = compute_segments(store, AS_OF, first_events.extend)
-    again = compute_segments(store, AS_OF, again_events.extend)
-    # Then: a lone buyer ranks first of one, so R 1 F 1: Lost
-    assert _transitions(first_events) == {
-        ("a", "Segment Entered", "rfm:Lost"),
-        ("a", "Segment Entered", "lifecycle:active"),
-        ("b", "Segment Entered", f"rfm:{NO_PURCHASES}"),
-        ("b", "Segment Entered", "lifecycle:prospect"),
-    }
-    assert all(event.detail["previous"] == [] and event.source == "cdp.segments" for event in first_events)
-    assert first.sizes == {"lifecycle:active": 1, "lifecycle:prospect": 1, "rfm:Lost": 1, f"rfm:{NO_PURCHASES}": 1}
-    assert store.members == {(name, profile) for profile, _, name in _transitions(first_events)}
-    assert (again_events, again.entered, again.exited, again.profiles_saved, store.saves) == ([], [], [], 0, 2)
-
-
-def test_a_first_order_moves_its_buyer_and_rescores_the_others_relative_to_it() -> None:
-    # Given: a scored run, then b orders once, yesterday
-    store = _MemoryStore(_profiles([("a", 400 * DAY, 5 * DAY, 9, 500.0), ("b", 400 * DAY, None, 0, 0.0)]))
-    compute_segments(store, AS_OF, lambda events: None)
-    store.profiles = _profiles([("a", 400 * DAY, 5 * DAY, 9, 500.0), ("b", 400 * DAY, DAY, 1, 20.0)])
-    events: list[DomainEvent] = []
-    # When
-    run = compute_segments(store, AS_OF, events.extend)
-    # Then: of two buyers, b is more recent (R 3) with fewer orders (F 1); a is older (R 1) but more frequent (F 3)
-    assert _transitions(events) == {
-        ("b", "Segment Exited", f"rfm:{NO_PURCHASES}"),
-        ("b", "Segment Exited", "lifecycle:prospect"),
-        ("b", "Segment Entered", "rfm:About To Sleep"),
-        ("b", "Segment Entered", "lifecycle:active"),
-        ("a", "Segment Exited", "rfm:Lost"),
-        ("a", "Segment Entered", "rfm:At Risk"),
-    }
-    previous_of_b = [event.detail["previous"] for event in events if event.detail["profile_id"] == "b"]
-    assert previous_of_b == [["lifecycle:prospect", f"rfm:{NO_PURCHASES}"]] * 4
-    assert store.saved["b"] == ProfileSegments("About To Sleep", "active", 3, 1, 1, 1)
-    assert run.profiles_saved == 2
-    assert ("rfm:No Purchases Yet", "b") not in store.members
-
-
-def test_a_run_whose_events_fail_saves_no_scores_so_the_next_run_announces_them_again() -> None:
-    # Given: a bus that fails
-    store = _MemoryStore(_profiles([("a", 400 * DAY, 5 * DAY, 9, 500.0)]))
-    # When
-    with pytest.raises(RuntimeError):
-        compute_segments(store, AS_OF, _failing_publish)
-    retried: list[DomainEvent] = []
-    compute_segments(store, AS_OF, retried.extend)
-    # Then
-    assert _transitions(retried) == {("a", "Segment Entered", "rfm:Lost"), ("a", "Segment Entered", "lifecycle:active")}
-    assert store.saves == 1
-
-
-def test_a_run_stores_cut_points_that_score_each_buyer_as_the_run_did() -> None:
-    # Given buyers of varied recency, frequency and spend
-    people = [(f"p{n}", 400 * DAY, (n % 37) * DAY, 1 + n % 6, 10.0 * (n % 23)) for n in range(60)]
-    store = _MemoryStore(_profiles(people))
-    # When a run scores them
-    compute_segments(store, AS_OF, lambda events: None)
-    # Then the stored cut points give every buyer the run's own R, F and M scores
-    cuts = store.cut_points
-    assert cuts is not None
-    for (profile_id, _, last_order, orders, revenue) in people:
-        segments = store.saved[profile_id]
-        assert cuts.score("recency_days", float(last_order.days)) == segments.r_score
-        assert cuts.score("orders_count", orders) == segments.f_score
-        assert cuts.score("revenue", revenue) == segments.m_score

@@ -172,3 +172,17 @@ def load_settings(model: type[SettingsT]) -> SettingsT:
     except ValidationError as error:
         names = ", ".join(str(detail["loc"][0]) for detail in error.errors())
         raise ConfigurationError(f"invalid or missing environment variables: {names}") from error
+
+
+class SegmentSnapshotSettings(CoreSettings):
+    """Where the segment runs keep their membership snapshots (the curated bucket), for the audience export."""
+
+    curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
+
+
+class SegmentSettings(SegmentSnapshotSettings):
+    """The segment run's prediction function (empty: no predictions) and how it reads and announces."""
+
+    predictions_function: str = Field(alias="PREDICTIONS_FUNCTION_NAME", default="")
+    scan_segments: int = Field(alias="SEGMENT_SCAN_SEGMENTS", default=4, ge=1, le=1000)
+    announce_after_seconds: int = Field(alias="SEGMENT_ANNOUNCE_AFTER_SECONDS", default=900, ge=0)

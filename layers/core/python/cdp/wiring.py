@@ -45,6 +45,8 @@ from cdp.settings import (
     FeedbackSettings,
     IngestSettings,
     JourneySettings,
+    SegmentSettings,
+    SegmentSnapshotSettings,
     SendingSettings,
     TableSettings,
     UnsubscribeSettings,
@@ -55,7 +57,9 @@ from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify_privacy import PrivacyPorts
 
 if TYPE_CHECKING:
-    from cdp.adapters.segment_store import SegmentStore
+    from cdp.adapters.segment_definitions import SegmentDefinitions
+    from cdp.adapters.segment_snapshots import SegmentSnapshots
+    from cdp.segments.compute import SegmentRunParts
 
 
 def core() -> CoreSettings:
@@ -99,10 +103,56 @@ def objects() -> Any:
 
 
 @cache
-def segment_store() -> SegmentStore:
-    from cdp.adapters.segment_store import SegmentStore  # pyarrow: only the segment function loads it
+def segment_run_parts() -> SegmentRunParts:
+    """The segment run's collaborators (pyarrow: only the segment function builds them)."""
+    from datetime import timedelta
 
-    return SegmentStore(core().profiles_table)
+    from cdp.adapters.curated_parquet import CuratedParquet
+    from cdp.adapters.prediction_function import PredictionFunction
+    from cdp.adapters.segment_definitions import SegmentDefinitions
+    from cdp.adapters.segment_snapshots import SegmentSnapshots
+    from cdp.adapters.segment_store import SegmentStore
+    from cdp.segments.compute import SegmentRunParts
+
+    settings = load_settings(SegmentSettings)
+    return SegmentRunParts(
+        store=SegmentStore(settings.profiles_table, settings.scan_segments),
+        behaviour=CuratedParquet(settings.curated_bucket),
+        definitions=SegmentDefinitions(settings.profiles_table),
+        snapshots=SegmentSnapshots(settings.curated_bucket),
+        publish=partial(event_bus.publish, settings.event_bus_name),
+        library=load_library(),
+        announce_after=timedelta(seconds=settings.announce_after_seconds),
+        predictions=PredictionFunction(settings.predictions_function, settings.curated_bucket)
+        if settings.predictions_function else None,
+    )
+
+
+@cache
+def segment_definitions() -> SegmentDefinitions:
+    """The stored segment definitions (light: the definitions API loads no pyarrow)."""
+    from cdp.adapters.segment_definitions import SegmentDefinitions
+
+    return SegmentDefinitions(core().profiles_table)
+
+
+@cache
+def segment_snapshots() -> SegmentSnapshots:
+    """The segment runs' membership snapshots (pyarrow: read by the audience export, a batch-layer function)."""
+    from cdp.adapters.segment_snapshots import SegmentSnapshots
+
+    return SegmentSnapshots(load_settings(SegmentSnapshotSettings).curated_bucket)
+
+
+def identity_store_contacts() -> Any:
+    """Profiles' contacts and consent for the audience export (cdp.segments.audience.Contacts)."""
+    store = identity_store()
+
+    class Contacts:
+        def profiles(self, profile_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+            return store.get_profiles(profile_ids, ("profile_id", "email", "phone", "consent"))
+
+    return Contacts()
 
 
 @cache
@@ -312,9 +362,10 @@ def reset_settings() -> None:
     load_settings.cache_clear()
 
 
-_BUILDERS: tuple[Any, ...] = (identity_store, privacy_store, profile_store, segment_store, ingest_ports,
-                              curated_batch_ports, write_keys, shop_secrets, tracking_ports, shopify_privacy_ports,
-                              sending_parts, deferred_messages, suppression_store, feedback_parts)  # fmt: skip
+_BUILDERS: tuple[Any, ...] = (identity_store, privacy_store, profile_store, segment_run_parts, segment_definitions,
+                              segment_snapshots, ingest_ports, curated_batch_ports, write_keys, shop_secrets,
+                              tracking_ports, shopify_privacy_ports, sending_parts, deferred_messages, suppression_store,
+                              feedback_parts)  # fmt: skip
 
 
 def reset() -> None:

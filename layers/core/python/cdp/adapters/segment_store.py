@@ -1,32 +1,74 @@
-"""DynamoDB side of segments: every profile read for scoring, scores saved on profiles, membership items moved."""
+"""DynamoDB side of segments: the profile snapshot (a parallel Scan of profile and identity items), each profile's
+segment values and memberships written conditionally on their version, the SEGMENT#name / PROFILE#id items moved.
+
+Profile item attributes written here: `rfm`, `lifecycle_stage`, `tags`, `predictions`, `replenishment` (the computed
+values; removed for a person who refused profiling), `memberships` (names), `memberships_version`,
+`segments_digest`, `segments_computed_at`, and the outbox `pending_transitions` / `pending_previous` /
+`pending_since` (transitions written but not yet announced; see cdp.segments.compute).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+from botocore.exceptions import ClientError
 
-from cdp.adapters.clients import dynamodb_table
-from cdp.keys import PROFILE_SK, RFM_CUT_POINTS_KEY, profile_key, segment_member_key
+from cdp.adapters.clients import client, dynamodb_table
+from cdp.adapters.dynamodb import plain, wire
+from cdp.keys import (
+    IDENTITY_SK,
+    PROFILE_SK,
+    RFM_CUT_POINTS_KEY,
+    identifier_of_identity_pk,
+    profile_key,
+    segment_member_key,
+)
+from cdp.keys import identifier_text as text_of_identifier
 from cdp.segments.live_ports import RfmCutPoints
-from cdp.segments.ports import PROFILE_SCHEMA, Membership, ProfileSegments
+from cdp.segments.ports import (
+    SNAPSHOT_FIELDS,
+    SNAPSHOT_SCHEMA,
+    Membership,
+    ProfileSnapshot,
+    ProfileUpdate,
+    StoredSegments,
+    Transition,
+)
 
-SCANNED_ATTRIBUTES = (
-    "profile_id", "created_at", "signed_up_at", "first_order_at", "first_cancelled_at", "last_order_at",
-    "last_cancelled_at", "orders_count", "revenue",
-    "rfm", "lifecycle_stage",
+VALUE_ATTRIBUTES = ("rfm", "lifecycle_stage", "tags", "predictions", "replenishment")
+STATE_ATTRIBUTES = ("memberships", "memberships_version", "segments_digest", "pending_transitions",
+                    "pending_previous", "pending_since")  # fmt: skip
+SAME_NAME_FIELDS = tuple(
+    name for name in SNAPSHOT_FIELDS
+    if name not in ("first_seen_at", "signup_at", "email_consent", "sms_consent", "push_consent", "profiling_consent",
+                    "points_next_expiry_at", "points_next_expiry")
 )  # fmt: skip
-RFM_SCORE_ATTRIBUTES = {"r": "r_score", "f": "f_score", "m": "m_score", "recency_days": "recency_days"}
-
-
-def _moment(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
+SCANNED_ATTRIBUTES = (
+    "pk", "sk", "redirect_to", "created_at", "signed_up_at", "first_cancelled_at", "last_cancelled_at", "consent",
+    "points_expiries", *SAME_NAME_FIELDS, *STATE_ATTRIBUTES,
+)  # fmt: skip
+WRITERS = 16  # concurrent conditional writes: DynamoDB's latency, not its capacity, bounds one writer
 FIRST_SEEN_ATTRIBUTES = ("signed_up_at", "first_order_at", "first_cancelled_at")
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
 
 
 def _first_seen(item: dict[str, Any]) -> datetime | None:
@@ -37,73 +79,183 @@ def _first_seen(item: dict[str, Any]) -> datetime | None:
     return min(known) if known else _moment(item.get("created_at"))
 
 
-def _scoring_row(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "profile_id": item["profile_id"],
-        "first_seen_at": _first_seen(item),
-        "last_order_at": _moment(item.get("last_order_at")),
-        "last_cancelled_at": _moment(item.get("last_cancelled_at")),
-        "orders_count": int(item.get("orders_count", 0)),
-        "revenue": float(item.get("revenue", 0)),
-    }
+def _consent(consent: dict[str, Any], channel: str, purpose: str) -> bool | None:
+    entry = consent.get(f"{channel}:{purpose}")
+    return bool(entry["granted"]) if isinstance(entry, dict) and entry.get("granted") is not None else None
 
 
-def _stored_segments(item: dict[str, Any]) -> ProfileSegments | None:
-    rfm, stage = item.get("rfm"), item.get("lifecycle_stage")
-    if not rfm or not stage:
+def _profiling_consent(consent: dict[str, Any]) -> bool | None:
+    """False if any channel's profiling statement refuses, True if one grants, else unknown."""
+    stated = [bool(entry["granted"]) for key, entry in consent.items()
+              if key.endswith(":profiling") and isinstance(entry, dict) and entry.get("granted") is not None]
+    return None if not stated else all(stated)  # fmt: skip
+
+
+def _typed(name: str, value: Any) -> Any:
+    field_type = SNAPSHOT_FIELDS[name]
+    if value is None:
         return None
-    scores = {field: int(rfm[name]) for name, field in RFM_SCORE_ATTRIBUTES.items() if name in rfm}
-    return ProfileSegments(rfm_segment=rfm["segment"], lifecycle_stage=stage, **scores)
+    if field_type == "timestamp":
+        return _moment(value)
+    if field_type == "date":
+        return _day(value)
+    if field_type == "integer":
+        return int(value) if isinstance(value, int | float | Decimal) else None
+    if field_type == "number":
+        return float(value) if isinstance(value, int | float | Decimal) else None
+    if field_type == "boolean":
+        return value if isinstance(value, bool) else None
+    if field_type == "list":
+        return [str(element) for element in value] if isinstance(value, list | set | tuple) else None
+    return str(value)
 
 
-def _rfm_attribute(segments: ProfileSegments) -> dict[str, Any]:
-    """{segment, r, f, m, recency_days}; a profile without orders stores only its segment."""
-    scores = {name: getattr(segments, field) for name, field in RFM_SCORE_ATTRIBUTES.items()}
-    return {"segment": segments.rfm_segment} | {name: value for name, value in scores.items() if value is not None}
+def _next_points_expiry(expiries: Any, now: datetime) -> tuple[datetime, int] | None:
+    """The earliest expiry day from today (ISO date keys), as midnight UTC, and the points expiring then."""
+    if not isinstance(expiries, dict):
+        return None
+    upcoming = sorted(day for day in expiries if str(day) >= now.date().isoformat())
+    moment = _moment(f"{upcoming[0]}T00:00:00+00:00") if upcoming else None
+    return (moment, int(expiries[upcoming[0]])) if moment else None
+
+
+def snapshot_row(item: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A profile item as one row of the snapshot (vocabulary.PROFILE_FIELDS names)."""
+    row = {name: _typed(name, item.get(name)) for name in SAME_NAME_FIELDS}
+    consent: dict[str, Any] = item["consent"] if isinstance(item.get("consent"), dict) else {}
+    expiry = _next_points_expiry(item.get("points_expiries"), now)
+    row.update(
+        first_seen_at=_first_seen(item),
+        signup_at=_moment(item.get("signed_up_at")),
+        last_cancelled_at=_moment(item.get("last_cancelled_at")),
+        orders_count=_typed("orders_count", item.get("orders_count", 0)),
+        revenue=_typed("revenue", item.get("revenue", 0)),
+        profiling_consent=_profiling_consent(consent),
+        points_next_expiry_at=expiry[0] if expiry else None,
+        points_next_expiry=expiry[1] if expiry else None,
+        **{f"{channel}_consent": _consent(consent, channel, "marketing") for channel in ("email", "sms", "push")},
+    )
+    return row
+
+
+def stored_segments(item: dict[str, Any]) -> StoredSegments:
+    pending = tuple(Transition(str(kind), str(segment)) for kind, segment in item.get("pending_transitions") or ())
+    return StoredSegments(
+        memberships=frozenset(item.get("memberships") or ()),
+        version=int(item.get("memberships_version", 0)),
+        digest=item.get("segments_digest"),
+        pending=pending,
+        previous=tuple(item.get("pending_previous") or ()),
+        pending_since=_moment(item.get("pending_since")),
+    )
+
+
+def _dynamodb_values(value: Any) -> Any:
+    """JSON values as DynamoDB takes them (numbers as Decimal)."""
+    return json.loads(json.dumps(value, default=str), parse_float=Decimal)
 
 
 class SegmentStore:
     """Segment results in the profiles table: attributes on each profile and SEGMENT#name / PROFILE#id items."""
 
-    def __init__(self, profiles_table: str) -> None:
+    def __init__(self, profiles_table: str, scan_segments: int = 4) -> None:
+        self.table_name = profiles_table
         self.table = dynamodb_table(profiles_table)
+        self.scan_segments = scan_segments
 
-    def _profile_items(self) -> Iterator[dict[str, Any]]:
-        """Every profile item, by a paginated Scan reading only the attributes scoring needs."""
-        request: dict[str, Any] = {
-            "FilterExpression": "sk = :profile",
-            "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(SCANNED_ATTRIBUTES))),
-            "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(SCANNED_ATTRIBUTES)},
-            "ExpressionAttributeValues": {":profile": PROFILE_SK},
-        }
-        while True:
-            page = self.table.scan(**request)
-            yield from page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def _scan_segment(self, segment: int) -> list[dict[str, Any]]:
+        """One segment of a parallel Scan: profile and identity items, the snapshot's attributes only."""
+        names = {f"#a{i}": name for i, name in enumerate(SCANNED_ATTRIBUTES)}
+        pages = client("dynamodb").get_paginator("scan").paginate(
+            TableName=self.table_name, Segment=segment, TotalSegments=self.scan_segments,
+            FilterExpression="sk IN (:profile, :identity)", ProjectionExpression=", ".join(names),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":profile": {"S": PROFILE_SK}, ":identity": {"S": IDENTITY_SK}},
+        )  # fmt: skip
+        return [plain(item) for page in pages for item in page["Items"]]
 
-    def load_profiles(self) -> tuple[pa.Table, dict[str, ProfileSegments]]:
-        """Every profile as a scoring table, and the segments each stores (absent if never scored)."""
+    def _items(self) -> Iterator[dict[str, Any]]:
+        with ThreadPoolExecutor(max_workers=self.scan_segments) as pool:
+            for items in pool.map(self._scan_segment, range(self.scan_segments)):
+                yield from items
+
+    def load_snapshot(self, now: datetime | None = None) -> ProfileSnapshot:
+        """Every live profile (not merged away) as a snapshot row, its stored segment state, and the identity index."""
+        moment = now or datetime.now().astimezone()
         rows: list[dict[str, Any]] = []
-        stored: dict[str, ProfileSegments] = {}
-        for item in self._profile_items():
-            rows.append(_scoring_row(item))
-            if segments := _stored_segments(item):
-                stored[item["profile_id"]] = segments
-        return pa.Table.from_pylist(rows, schema=PROFILE_SCHEMA), stored
+        stored: dict[str, StoredSegments] = {}
+        identifiers: list[str] = []
+        owners: list[str] = []
+        for item in self._items():
+            if item["sk"] == IDENTITY_SK:
+                if item.get("profile_id"):
+                    identifiers.append(text_of_identifier(identifier_of_identity_pk(item["pk"])))
+                    owners.append(str(item["profile_id"]))
+            elif "redirect_to" not in item and item.get("profile_id"):
+                rows.append(snapshot_row(item, moment))
+                stored[item["profile_id"]] = stored_segments(item)
+        return ProfileSnapshot(
+            profiles=pa.Table.from_pylist(rows, schema=SNAPSHOT_SCHEMA),
+            stored=stored,
+            identities=pa.table({"identifier": pa.array(identifiers, pa.string()),
+                                 "profile_id": pa.array(owners, pa.string())}),
+        )  # fmt: skip
 
-    def save_segments(self, profile_id: str, segments: ProfileSegments, computed_at: datetime) -> None:
-        self.table.update_item(
-            Key=profile_key(profile_id),
-            UpdateExpression="SET rfm = :rfm, lifecycle_stage = :stage, segments_computed_at = :computed_at",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={
-                ":rfm": _rfm_attribute(segments),
-                ":stage": segments.lifecycle_stage,
-                ":computed_at": computed_at.isoformat(),
-            },
-        )
+    def save(self, updates: list[ProfileUpdate], computed_at: datetime) -> list[ProfileUpdate]:
+        """Each conditional write on its own (DynamoDB has no batch of conditional updates), WRITERS at a time."""
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            written = list(pool.map(lambda update: self._save(update, computed_at), updates))
+        return [update for update, won in zip(updates, written) if won]
+
+    def _save(self, update: ProfileUpdate, computed_at: datetime) -> bool:
+        values = update.values or {}
+        assignments = {
+            "memberships": update.memberships, "memberships_version": update.version,
+            "segments_digest": update.digest, "segments_computed_at": computed_at.isoformat(),
+            **{name: values[name] for name in VALUE_ATTRIBUTES if name in values},
+        }  # fmt: skip
+        if update.transitions:
+            assignments |= {"pending_transitions": [list(t) for t in update.transitions],
+                            "pending_previous": update.previous, "pending_since": computed_at.isoformat()}
+        removed = [name for name in VALUE_ATTRIBUTES if name not in values]
+        names = {f"#n{i}": name for i, name in enumerate([*assignments, *removed])}
+        by_name = {name: key for key, name in names.items()}
+        expression = "SET " + ", ".join(f"{by_name[name]} = :v{i}" for i, name in enumerate(assignments))
+        if removed:
+            expression += " REMOVE " + ", ".join(by_name[name] for name in removed)
+        condition = "attribute_exists(pk) AND attribute_not_exists(redirect_to) AND "
+        condition += ("attribute_not_exists(memberships_version)" if update.expected_version == 0
+                      else "memberships_version = :expected")  # fmt: skip
+        attribute_values = {f":v{i}": _dynamodb_values(value) for i, value in enumerate(assignments.values())}
+        if update.expected_version:
+            attribute_values[":expected"] = update.expected_version
+        try:
+            client("dynamodb").update_item(
+                TableName=self.table_name, Key=wire(profile_key(update.profile_id)), UpdateExpression=expression,
+                ConditionExpression=condition, ExpressionAttributeNames=names,
+                ExpressionAttributeValues=wire(attribute_values),
+            )  # fmt: skip
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def mark_announced(self, announced: list[tuple[str, int]]) -> None:
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            list(pool.map(lambda pair: self._clear_outbox(*pair), announced))
+
+    def _clear_outbox(self, profile_id: str, version: int) -> None:
+        try:
+            client("dynamodb").update_item(
+                TableName=self.table_name, Key=wire(profile_key(profile_id)),
+                UpdateExpression="REMOVE pending_transitions, pending_previous, pending_since",
+                ConditionExpression="memberships_version = :version",
+                ExpressionAttributeValues={":version": {"N": str(version)}},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def save_cut_points(self, cut_points: RfmCutPoints) -> None:
         """The run's RFM quintile cut points, for the live segments to score one profile (cdp.segments.cut_points)."""
@@ -113,7 +265,7 @@ class SegmentStore:
 
     def move_memberships(self, entered: list[Membership], exited: list[Membership]) -> None:
         """Put the memberships entered and delete those exited, batched (25 a request, unprocessed ones retried)."""
-        with self.table.batch_writer() as batch:
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
             for membership in exited:
                 batch.delete_item(Key=segment_member_key(*membership))
             for membership in entered:

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import digamma, gammaln, hyp2f1
 
 from cdp.predict.fitting import FitFailed, group_rows, maximise, standard_errors
-from cdp.predict.summary import PurchaseHistories
+from cdp.predict.histories import PurchaseHistories
 
 SCALED_MAX_AGE = 10.0  # the fit runs with time rescaled so the oldest customer is this old (better conditioning)
 STARTS = ((0.0, 0.0, 0.0, 0.0), (np.log(0.3), np.log(3.0), np.log(0.8), np.log(3.0)), (1.0, 1.0, -1.0, 1.0))

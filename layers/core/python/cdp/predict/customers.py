@@ -16,13 +16,13 @@ Definitions (docs/predictions.md gives the formulas):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from cdp.predict.bgnbd import BgNbdParameters, expected_purchases, probability_alive
 from cdp.predict.gamma_gamma import GammaGammaParameters, expected_average_spend
-from cdp.predict.summary import DAYS_PER_UNIT, PurchaseHistories
+from cdp.predict.histories import DAYS_PER_UNIT, PurchaseHistories
 
 UNITS_PER_MONTH = {"days": 30.0, "weeks": 4.345}  # as lifetimes' customer_lifetime_value
 HIGH_CONFIDENCE_REPEATS = 3
@@ -62,26 +62,42 @@ def confidence(bgnbd: BgNbdParameters, histories: PurchaseHistories) -> np.ndarr
     return np.where(short, "low", np.where(histories.frequency < HIGH_CONFIDENCE_REPEATS, "medium", "high"))
 
 
-def predict_customers(histories: PurchaseHistories, bgnbd: BgNbdParameters, spend: GammaGammaParameters,
-                      settings: PredictionSettings) -> pa.Table:
-    """One row of predictions per customer, as of the calibration end."""
+def prediction_columns(histories: PurchaseHistories, bgnbd: BgNbdParameters, spend: GammaGammaParameters,
+                       settings: PredictionSettings) -> dict[str, np.ndarray]:
+    """Each customer's predictions as of the calibration end, as numpy arrays aligned with the histories."""
     days = DAYS_PER_UNIT[histories.time_unit]
     x, t_x, age = histories.frequency, histories.recency, histories.age
     average_spend = expected_average_spend(spend, x, histories.mean_repeat_spend)
     wait_days = np.minimum((bgnbd.alpha + age) / (bgnbd.r + x) * days, MAX_WAIT_DAYS)
     earliest, latest = (np.minimum(waiting_time_quantile(bgnbd, histories, q) * days, MAX_WAIT_DAYS)
                         for q in INTERVAL_QUANTILES)
-    next_order_day = histories.calibration_end_day + np.ceil(wait_days).astype(np.int64)
-    return pa.table({
-        "customer_id": histories.customer_id,
-        "repeat_purchases": pa.array(x, pa.int64()),
+    return {
+        "repeat_purchases": x.astype(np.int64),
         "probability_alive": probability_alive(bgnbd, x, t_x, age),
         "expected_purchases": expected_purchases(bgnbd, settings.horizon_days / days, x, t_x, age),
         "expected_average_spend": average_spend,
         "clv": lifetime_value(bgnbd, histories, average_spend, settings.months, settings.monthly_discount),
-        "next_order_date": pa.array(next_order_day.astype(np.int32), pa.int32()).cast(pa.date32()),
+        "next_order_day": histories.calibration_end_day + np.ceil(wait_days).astype(np.int64),
         "next_order_in_days": wait_days,
         "next_order_in_days_p10": earliest,
         "next_order_in_days_p90": latest,
-        "confidence": pa.array(confidence(bgnbd, histories), pa.string()),
-    })
+        "confidence": confidence(bgnbd, histories),
+    }
+
+
+def predict_customers(histories: PurchaseHistories, bgnbd: BgNbdParameters, spend: GammaGammaParameters,
+                      settings: PredictionSettings) -> Any:
+    """One row of predictions per customer, as of the calibration end, as a pyarrow table (pyarrow is imported
+    here only: the fit function uses `prediction_columns` without it)."""
+    import pyarrow as pa
+
+    columns = prediction_columns(histories, bgnbd, spend, settings)
+    next_order_day = columns.pop("next_order_day")
+    table: dict[str, Any] = {"customer_id": histories.customer_id, **columns}
+    table["repeat_purchases"] = pa.array(columns["repeat_purchases"], pa.int64())
+    table["next_order_date"] = pa.array(next_order_day.astype(np.int32), pa.int32()).cast(pa.date32())
+    table["confidence"] = pa.array(columns["confidence"], pa.string())
+    order = ["customer_id", "repeat_purchases", "probability_alive", "expected_purchases", "expected_average_spend",
+             "clv", "next_order_date", "next_order_in_days", "next_order_in_days_p10", "next_order_in_days_p90",
+             "confidence"]
+    return pa.table({name: table[name] for name in order})

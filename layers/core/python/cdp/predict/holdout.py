@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from cdp.predict.bgnbd import BgNbdParameters, expected_purchases
-from cdp.predict.summary import PurchaseHistories
+from cdp.predict.histories import PurchaseHistories
 
 LAST_GROUP = 7  # "7+"
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-TimeUnit = Literal["days", "weeks"]
-DAYS_PER_UNIT: dict[str, int] = {"days": 1, "weeks": 7}
+from cdp.predict.histories import DAYS_PER_UNIT, PurchaseHistories, TimeUnit
+
+__all__ = ["DAYS_PER_UNIT", "PurchaseHistories", "TimeUnit", "Transactions", "summarise"]
+
 REQUIRED_COLUMNS = ("customer_id", "date", "amount")
 
 
@@ -108,24 +109,6 @@ class CustomerDays:
         starts = np.flatnonzero(new_day)
         return cls(customer=customer[starts], day=day[starts], amount=np.add.reduceat(amount, starts)
                    if starts.size else amount, customer_ids=encoded.dictionary)
-
-
-@dataclass(frozen=True)
-class PurchaseHistories:
-    """The sufficient statistics of each customer seen by the calibration end (arrays aligned by customer)."""
-
-    customer_id: pa.Array
-    first_day: np.ndarray
-    last_day: np.ndarray
-    frequency: np.ndarray  # x: repeat purchase days
-    recency: np.ndarray  # t_x in time units
-    age: np.ndarray  # T in time units
-    mean_repeat_spend: np.ndarray  # m: mean amount per repeat purchase day (0 when x = 0)
-    calibration_end_day: int
-    time_unit: TimeUnit
-
-    def __len__(self) -> int:
-        return int(self.frequency.size)
 
 
 def summarise(transactions: Transactions, calibration_end: date, time_unit: TimeUnit = "days") -> PurchaseHistories:

@@ -336,6 +336,17 @@ def load_library(directory: Path = DEFINITIONS_DIRECTORY) -> SegmentDocument:
         raise InvalidDefinitions([_in_file(problem, merged, origins) for problem in error.problems]) from None
 
 
+def merge_documents(document: SegmentDocument, addition: Any) -> SegmentDocument:
+    """`document` with the tags, segments and custom vocabulary of `addition` (a JSON object), validated together:
+    InvalidDefinitions if the addition is bad on its own or clashes with the document (a name defined twice)."""
+    more = _shaped(addition).model_dump(by_alias=True, exclude_unset=True)
+    merged = document.model_dump(by_alias=True, exclude_unset=True)
+    for list_name in ("custom_events", "tags", "segments"):  # the addition's first: problems keep its own paths
+        merged[list_name] = [*more.get(list_name, []), *merged.get(list_name, [])]
+    merged["custom_properties"] = {**merged.get("custom_properties", {}), **more.get("custom_properties", {})}
+    return parse_document(merged)
+
+
 def _in_file(problem: Problem, merged: dict[str, list[Any]], origins: list[tuple[str, str, int]]) -> Problem:
     """A merged document's problem placed in the file (and index there) its entry came from."""
     for list_name in ("tags", "segments"):

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.segments import rfm
+from cdp.segments.arrow_types import ARROW_TYPES
 from cdp.segments.definitions import (
     Condition,
     CountTest,
@@ -42,15 +43,6 @@ from cdp.segments.definitions import (
 from cdp.segments.local_time import anniversary_in, local_today
 from cdp.segments.vocabulary import PROFILE_FIELDS, RFM_FIELDS, TIME_PROPERTIES, FieldType
 
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "integer": pa.int64(),
-    "number": pa.float64(),
-    "boolean": pa.bool_(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "date": pa.date32(),
-    "list": pa.list_(pa.string()),
-}
 LEAP_DAY = date(2000, 2, 29)
 KEY = "profile_id"
 AggregateKey = tuple[Any, ...]

@@ -1,20 +1,28 @@
-"""What a segment run needs from storage: every profile as a scoring table, and where it saves what changed.
+"""What a segment run needs from storage: the profile snapshot, curated behaviour, stored definitions, predictions,
+and where it saves what changed, announces transitions and keeps the membership snapshots.
 
-`ProfileSegments` and `Membership` are the values the run and the store exchange; `PROFILE_SCHEMA` is the scoring
-table's schema (the store reads profiles into it).
+`PROFILE_SCHEMA` is the RFM scoring table's schema; `StoredSegments` is what the last run left on a profile (its
+memberships, their version, the digest of its computed values and the transitions it has not yet announced);
+`ProfileUpdate` is one profile's new state as a run writes it, conditionally on the version it read.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import pyarrow as pa
 
+from cdp.segments.arrow_types import ARROW_TYPES
 from cdp.segments.live_ports import RfmCutPoints
+from cdp.segments.vocabulary import PROFILE_FIELDS, RFM_FIELDS, FieldType
+
+if TYPE_CHECKING:
+    from cdp.predict.histories import PurchaseHistories
 
 RFM_PREFIX, LIFECYCLE_PREFIX = "rfm:", "lifecycle:"
+ENTERED, EXITED = "Segment Entered", "Segment Exited"
 
 PROFILE_SCHEMA = pa.schema(
     [
@@ -27,21 +35,13 @@ PROFILE_SCHEMA = pa.schema(
     ]
 )
 
-
-@dataclass(frozen=True)
-class ProfileSegments:
-    """A profile's RFM segment, scores and lifecycle stage, as a run computes them and as the profile stores them."""
-
-    rfm_segment: str
-    lifecycle_stage: str
-    r_score: int | None = None
-    f_score: int | None = None
-    m_score: int | None = None
-    recency_days: int | None = None
-
-    @property
-    def memberships(self) -> frozenset[str]:
-        return frozenset({RFM_PREFIX + self.rfm_segment, LIFECYCLE_PREFIX + self.lifecycle_stage})
+SNAPSHOT_FIELDS: dict[str, FieldType] = {
+    **{name: field_type for name, field_type in PROFILE_FIELDS.items() if name not in RFM_FIELDS},
+    "last_cancelled_at": "timestamp",
+}
+"""The profile snapshot's columns: the vocabulary's profile fields (the run derives the RFM scores) and, for
+lifecycle stages, the last cancellation."""
+SNAPSHOT_SCHEMA = pa.schema([(name, ARROW_TYPES[field_type]) for name, field_type in SNAPSHOT_FIELDS.items()])
 
 
 class Membership(NamedTuple):
@@ -49,13 +49,114 @@ class Membership(NamedTuple):
     profile_id: str
 
 
-class SegmentRepository(Protocol):
-    def load_profiles(self) -> tuple[pa.Table, dict[str, ProfileSegments]]:
-        """Every profile as PROFILE_SCHEMA rows, and the segments each stores (absent if never scored)."""
+class Transition(NamedTuple):
+    """One entry or exit: `kind` is ENTERED or EXITED."""
+
+    kind: str
+    segment: str
+
+
+@dataclass(frozen=True)
+class StoredSegments:
+    """What the last run stored on a profile. `pending` are transitions written but not yet announced (the run's
+    outbox), written at `pending_since`; `previous` the memberships held before them."""
+
+    memberships: frozenset[str] = frozenset()
+    version: int = 0
+    digest: str | None = None
+    pending: tuple[Transition, ...] = ()
+    previous: tuple[str, ...] = ()
+    pending_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ProfileSnapshot:
+    """Every live profile as one row (columns named as vocabulary.PROFILE_FIELDS), what each stores from the last
+    run, and the identity index (`identifier` = `<type>#<value>`, `profile_id`) that maps curated rows to profiles."""
+
+    profiles: pa.Table
+    stored: dict[str, StoredSegments]
+    identities: pa.Table
+
+
+@dataclass(frozen=True)
+class ProfileUpdate:
+    """A profile's new computed values (None: cleared, the person refused profiling), its memberships, and the
+    transitions from what it held; written only if the profile is still at `expected_version`."""
+
+    profile_id: str
+    values: dict[str, Any] | None
+    digest: str
+    memberships: list[str]
+    transitions: list[Transition]
+    previous: list[str]
+    expected_version: int
+
+    @property
+    def version(self) -> int:
+        return self.expected_version + 1
+
+
+@dataclass(frozen=True)
+class BehaviourRequest:
+    """Which curated columns a run reads, and from when (None: all of it)."""
+
+    columns: list[str]
+    since: datetime | None
+
+
+class SegmentStore(Protocol):
+    def load_snapshot(self) -> ProfileSnapshot: ...
+
+    def save(self, updates: list[ProfileUpdate], computed_at: datetime) -> list[ProfileUpdate]:
+        """Write each update and its pending transitions if its profile is still at the expected version; answers
+        the updates written (another run moved the others first: nothing of them is written)."""
         ...
 
     def move_memberships(self, entered: list[Membership], exited: list[Membership]) -> None: ...
 
-    def save_cut_points(self, cut_points: RfmCutPoints) -> None: ...
+    def save_cut_points(self, cut_points: RfmCutPoints) -> None:
+        """Keep the run's RFM quintile cut points, which live segments score one profile against."""
+        ...
 
-    def save_segments(self, profile_id: str, segments: ProfileSegments, computed_at: datetime) -> None: ...
+    def mark_announced(self, announced: list[tuple[str, int]]) -> None:
+        """Clear the pending transitions of each (profile id, version) (a later version's are left alone)."""
+        ...
+
+
+class BehaviourSource(Protocol):
+    def order_lines(self, request: BehaviourRequest) -> pa.Table:
+        """Curated order lines (customer_id, email, anonymous_id and the requested columns)."""
+        ...
+
+    def events(self, request: BehaviourRequest) -> pa.Table:
+        """Curated events (customer_id, email, anonymous_id, event, occurred_at, properties as JSON text)."""
+        ...
+
+
+class DefinitionSource(Protocol):
+    def stored_documents(self) -> list[dict[str, Any]]:
+        """Definition documents stored through the API (each one segment or tag document), as JSON objects."""
+        ...
+
+
+class PredictionService(Protocol):
+    def predict(self, histories: PurchaseHistories) -> dict[str, Any]:
+        """Fit BG/NBD and Gamma-Gamma on the histories and answer per-customer arrays in their order (the columns
+        of cdp.predict.customers.PREDICTION_COLUMNS) and the fitted `parameters`."""
+        ...
+
+
+class SnapshotStore(Protocol):
+    def write(self, run_id: str, computed_at: datetime, memberships: pa.Table, report: dict[str, Any]) -> str:
+        """Save the run's memberships (segment, profile_id) as Parquet and its report; point latest.json at it;
+        answer the snapshot's key."""
+        ...
+
+    def size_history(self, limit: int) -> list[dict[str, Any]]:
+        """The last `limit` runs' {computed_at, sizes}, oldest first."""
+        ...
+
+
+class AudienceSource(Protocol):
+    def members(self, segment: str) -> list[str]: ...

@@ -357,7 +357,7 @@ class LiveSegments:
     def change(self, item: Mapping[str, Any], now: datetime, trigger: Trigger) -> MembershipChange:
         """The profile's new live memberships and timers against the stored ones."""
         profile_id = str(item["profile_id"])
-        stored: dict[str, Any] = dict(item.get("memberships") or {})
+        stored = held_memberships(item)
         stored_timers: dict[str, str] = {name: str(minute) for name, minute in (item.get("segment_timers") or {}).items()}
         fields = profile_fields(item, now, self.store.cut_points())
         refused = fields.get("profiling_consent") is False
@@ -385,6 +385,15 @@ class LiveSegments:
             if stored_timers.get(name) != minute:
                 change.timers_set.append(Timer(minute, name, profile_id))
         return change
+
+
+def held_memberships(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile's memberships by name: live writes keep `{name: {at, trigger}}`, the scheduled run writes the
+    list of names it computed (its entries carry no time of their own)."""
+    stored = item.get("memberships") or {}
+    if isinstance(stored, Mapping):
+        return dict(stored)
+    return {str(name): {"trigger": "scheduled"} for name in stored}
 
 
 def transition_events(change: MembershipChange, item: Mapping[str, Any], trigger: Trigger) -> list[DomainEvent]:

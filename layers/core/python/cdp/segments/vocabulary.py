@@ -14,6 +14,7 @@ from typing import Literal
 
 FieldType = Literal["string", "integer", "number", "boolean", "timestamp", "date", "list"]
 
+
 ECOMMERCE_EVENTS = frozenset(
     {
         # Browsing
@@ -100,8 +101,9 @@ PROFILE_FIELDS: dict[str, FieldType] = {
     "points_next_expiry_at": "timestamp",
     "points_next_expiry": "integer",
     # predictions
-    **dict.fromkeys(("p_alive", "expected_purchases_90d", "predicted_clv"), "number"),
+    **dict.fromkeys(("p_alive", "expected_orders_90d", "clv_12m"), "number"),
     "next_order_at": "timestamp",
+    "prediction_confidence": "string",
     # derived by the evaluator from first_seen_at, last_order_at, orders_count and revenue
     **RFM_FIELDS,
 }  # fmt: skip

@@ -1,0 +1,63 @@
+"""Reads curated Parquet from S3 for the batch functions: an entity's `<entity>/dt=YYYY-MM-DD/` objects from a day
+on, only the named columns (a column an older object lacks is read as missing)."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cdp.adapters.clients import client
+from cdp.segments.ports import BehaviourRequest
+
+PARTITION = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+COLUMN_TYPES = {"ordered_at": TIMESTAMP, "occurred_at": TIMESTAMP, "quantity": pa.int64(), "unit_price": pa.float64(),
+                "line_amount": pa.float64()}  # every other column is text
+
+
+def _type(name: str) -> pa.DataType:
+    return COLUMN_TYPES.get(name, pa.string())
+
+
+class CuratedParquet:
+    """The curated bucket's order lines and events (BehaviourSource)."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+
+    def _keys(self, entity: str, since: datetime | None) -> Iterator[str]:
+        first_day = since.date().isoformat() if since else ""
+        pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{entity}/")
+        for page in pages:
+            for summary in page.get("Contents", []):
+                key = summary["Key"]
+                day = PARTITION.search(key)
+                if key.endswith(".parquet") and day and day.group(1) >= first_day:
+                    yield key
+
+    def read(self, entity: str, request: BehaviourRequest) -> pa.Table:
+        tables = []
+        for key in self._keys(entity, request.since):
+            body = client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            parquet = pq.ParquetFile(io.BytesIO(body))
+            present = [name for name in request.columns if name in parquet.schema_arrow.names]
+            table = parquet.read(columns=present)
+            for name in request.columns:
+                if name not in present:
+                    table = table.append_column(name, pa.nulls(table.num_rows, _type(name)))
+            schema = pa.schema([(name, _type(name)) for name in request.columns])
+            tables.append(table.select(request.columns).cast(schema))
+        if not tables:
+            return pa.table({name: pa.array([], _type(name)) for name in request.columns})
+        return pa.concat_tables(tables)
+
+    def order_lines(self, request: BehaviourRequest) -> pa.Table:
+        return self.read("orders", request)
+
+    def events(self, request: BehaviourRequest) -> pa.Table:
+        return self.read("events", request)

@@ -1,0 +1,105 @@
+"""Predictions in the segment run: purchase histories of the profiled customers from their completed order lines,
+fitted and predicted by the prediction service (BG/NBD + Gamma-Gamma, where scipy is), and replenishment run-out
+dates per SKU, as profile columns that segment rules can test (vocabulary: p_alive, expected_orders_90d, clv_12m,
+next_order_at, prediction_confidence).
+
+The calibration end is the run's day: every purchase so far is history, the predictions look ahead from today.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cdp.predict.customers import PredictionSettings
+from cdp.predict.fitting import FitFailed
+from cdp.predict.replenishment import replenishment
+from cdp.predict.summary import InvalidTransactions, Transactions, summarise
+from cdp.segments.arrow_types import ARROW_TYPES
+from cdp.segments.ports import PredictionService
+
+PREDICTION_FIELDS = {  # profile column: key in the profile's predictions section
+    "p_alive": "p_alive",
+    "expected_orders_90d": "expected_orders_90d",
+    "clv_12m": "clv_12m",
+    "next_order_at": "next_order_at",
+    "prediction_confidence": "confidence",
+}
+SETTINGS = PredictionSettings(horizon_days=90.0, months=12)
+MAX_RUN_OUTS = 20  # per profile, the soonest
+
+
+def _empty() -> pa.Table:
+    return pa.table({"profile_id": pa.array([], pa.string())} | {
+        name: pa.array([], ARROW_TYPES["string" if name == "prediction_confidence" else
+                                    "timestamp" if name == "next_order_at" else "number"])
+        for name in PREDICTION_FIELDS
+    } | {"replenishment": pa.array([], pa.list_(pa.struct([("sku", pa.string()), ("run_out_date", pa.string()),
+                                                          ("interval_days", pa.float64())])))})  # fmt: skip
+
+
+def predict_profiles(
+    service: PredictionService | None, profiles: pa.Table, orders: pa.Table, as_of: datetime
+) -> tuple[pa.Table, dict[str, Any]]:
+    """(profile_id and prediction columns for every profile that has bought, the run report's prediction summary)."""
+    if service is None:
+        return _empty(), {"skipped": "no prediction service"}
+    lines = orders.filter(pc.and_(pc.fill_null(pc.equal(orders["status"], "completed"), False),
+                                  pc.is_in(orders["profile_id"], value_set=profiles["profile_id"])))  # fmt: skip
+    lines = lines.filter(pc.less_equal(lines["ordered_at"], pa.scalar(as_of, lines.schema.field("ordered_at").type)))
+    if lines.num_rows == 0:
+        return _empty(), {"skipped": "no completed orders"}
+    amount = pc.fill_null(pc.cast(lines["line_amount"], pa.float64()), 0.0)
+    try:
+        transactions = Transactions.from_table(pa.table({"customer_id": lines["profile_id"],
+                                                         "date": lines["ordered_at"],
+                                                         "amount": pc.max_element_wise(amount, 0.0)}))
+        histories = summarise(transactions, as_of.date(), "days")
+        result = service.predict(histories)
+    except (FitFailed, InvalidTransactions) as error:
+        return _empty(), {"skipped": str(error)}
+    if "failed" in result:
+        return _empty(), {"skipped": str(result["failed"])}
+    next_order_at = [as_of + timedelta(days=float(days)) for days in np.asarray(result["next_order_in_days"])]
+    table = pa.table({
+        "profile_id": pc.cast(histories.customer_id, pa.string()),
+        "p_alive": pa.array(np.asarray(result["probability_alive"], dtype=float)),
+        "expected_orders_90d": pa.array(np.asarray(result["expected_purchases"], dtype=float)),
+        "clv_12m": pa.array(np.asarray(result["clv"], dtype=float)),
+        "next_order_at": pa.array(next_order_at, ARROW_TYPES["timestamp"]),
+        "prediction_confidence": pa.array([str(value) for value in result["confidence"]], pa.string()),
+    })  # fmt: skip
+    table = table.append_column("replenishment", _run_outs(lines, table["profile_id"]))
+    confidence = dict(zip(*np.unique(np.asarray(table["prediction_confidence"]), return_counts=True)))
+    summary = {**result.get("parameters", {}), "confidence": {str(k): int(v) for k, v in confidence.items()}}
+    return table, summary
+
+
+def _run_outs(lines: pa.Table, profile_ids: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Each profile's predicted run-outs [{sku, run_out_date, interval_days}], soonest first (MAX_RUN_OUTS)."""
+    with_sku = lines.filter(pc.is_valid(lines["sku"]))
+    struct_type = pa.list_(pa.struct([("sku", pa.string()), ("run_out_date", pa.string()),
+                                      ("interval_days", pa.float64())]))  # fmt: skip
+    if with_sku.num_rows == 0:
+        return pa.chunked_array([pa.nulls(len(profile_ids), struct_type)])
+    _, run_outs = replenishment(pa.table({"customer_id": with_sku["profile_id"], "sku": with_sku["sku"],
+                                          "date": with_sku["ordered_at"]}))  # fmt: skip
+    if run_outs.num_rows == 0:
+        return pa.chunked_array([pa.nulls(len(profile_ids), struct_type)])
+    ranked = run_outs.sort_by([("customer_id", "ascending"), ("run_out_date", "ascending")])
+    entries = pa.StructArray.from_arrays(
+        [pc.cast(ranked["sku"], pa.string()).combine_chunks(),
+         pc.cast(ranked["run_out_date"], pa.string()).combine_chunks(),
+         pc.round(ranked["interval_days"], 1).combine_chunks()],
+        names=["sku", "run_out_date", "interval_days"],
+    )  # fmt: skip
+    owners = pc.cast(ranked["customer_id"], pa.string()).combine_chunks()
+    first_of_owner = np.flatnonzero(np.r_[True, pc.not_equal(owners[1:], owners[:-1]).to_numpy(zero_copy_only=False)])
+    offsets = pa.array(np.r_[first_of_owner, len(owners)].astype(np.int32))
+    lists = pc.list_slice(pa.ListArray.from_arrays(offsets, entries), 0, MAX_RUN_OUTS)
+    positions = pc.index_in(profile_ids, value_set=owners.take(pa.array(first_of_owner)))
+    return pc.take(pc.cast(lists, struct_type), positions)

@@ -1,0 +1,59 @@
+"""GET /v1/segments/{name}/audience on the local stack: a segment's reachable members as contacts and as SHA-256
+hashes; people without marketing consent on a channel and erased people are left out."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+
+from cdp_local.runner import http_api
+from cdp_local.stack import LocalStack
+
+from tests.integration.privacy_flow import CUSTOMERS, ORDERS, drop, profile_of, signed
+
+SEGMENT = "lifecycle_dormant"  # Ann and Bob both last ordered months ago
+
+
+def _get(stack: LocalStack, path: str) -> tuple[int, str, dict[str, str]]:
+    response = http_api(stack).handle("GET", path, signed("GET", path), b"")
+    body = response.body if isinstance(response.body, str) else (response.body or b"").decode()
+    return response.status, body, {name.lower(): value for name, value in (response.headers or {}).items()}
+
+
+def test_the_audience_holds_consented_contacts_and_never_an_erased_person(stack: LocalStack) -> None:
+    # Given: Ann (email and SMS consent) and Bob (email consent only) segmented by the scheduled run
+    drop(stack, "customers/customers.csv", CUSTOMERS)
+    drop(stack, "orders/orders.csv.gz", gzip.compress(ORDERS))
+    stack.run_schedules()
+    stack.wait_for_executions(timeout=60)
+    ann, bob = profile_of(stack, "C1"), profile_of(stack, "C2")
+
+    # When
+    status, contacts, headers = _get(stack, f"/v1/segments/{SEGMENT}/audience?format=csv")
+    _, hashed, _ = _get(stack, f"/v1/segments/{SEGMENT}/audience?format=sha256")
+
+    # Then: both emails, only Ann's phone (Bob refused SMS), hashed as normalised
+    assert status == 200 and headers["content-type"] == "text/csv"
+    assert sorted(contacts.splitlines()[1:]) == sorted([
+        f"{ann['profile_id']},ann.lee@example.com,+447700900123", f"{bob['profile_id']},bob@example.com,"])
+    sha = lambda text: hashlib.sha256(text.encode()).hexdigest()  # noqa: E731
+    assert sorted(hashed.splitlines()[1:]) == sorted([
+        f"{sha('ann.lee@example.com')},{sha('+447700900123')}", f"{sha('bob@example.com')},"])
+    assert headers["x-audience-exported"] == "2"
+
+    # When: Ann is erased (the snapshot still lists her until the next run)
+    response = http_api(stack).handle("DELETE", f"/v1/profiles/{ann['profile_id']}",
+                                      signed("DELETE", f"/v1/profiles/{ann['profile_id']}"), b"")
+    assert response.status == 202
+    stack.wait_for_executions(timeout=30)
+    status, contacts, headers = _get(stack, f"/v1/segments/{SEGMENT}/audience?format=csv")
+
+    # Then: she is left out and counted
+    assert status == 200 and contacts.splitlines()[1:] == [f"{bob['profile_id']},bob@example.com,"]
+    assert (headers["x-audience-left-out-erased"], headers["x-audience-exported"]) == ("1", "1")
+    assert "ann" not in _get(stack, f"/v1/segments/{SEGMENT}/audience?format=sha256")[1]
+
+    # Then: unknown format, unknown segment and unsigned requests are refused
+    assert _get(stack, f"/v1/segments/{SEGMENT}/audience?format=xml")[0] == 400
+    assert _get(stack, "/v1/segments/no_such_segment/audience")[0] == 404
+    assert http_api(stack).handle("GET", f"/v1/segments/{SEGMENT}/audience", {"host": "localhost"}, b"").status == 403
