@@ -260,6 +260,10 @@ class MemorySegmentStore:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     members: set[Any] = field(default_factory=set)
     saves: int = 0
+    cut_points: Any = None
+
+    def save_cut_points(self, cut_points: Any) -> None:
+        self.cut_points = cut_points
 
     def load_snapshot(self) -> Any:
         from cdp.segments.ports import ProfileSnapshot, StoredSegments
