@@ -26,7 +26,12 @@ from cdp.errors import Invalid, field_errors
 
 RULES_FILE = Path(__file__).with_name("measurement.json")
 TouchEvent = Literal["sent", "delivered", "opened", "clicked"]
+Channel = Literal["email", "sms", "push", "webhook"]
 MAX_WINDOW_HOURS = 90 * 24
+
+
+DEFAULT_MESSAGE_COST: dict[Channel, float] = {"email": 0.0001, "sms": 0.00883, "push": 0.0, "webhook": 0.0}
+"""US dollars per message: SES outbound email, an SMS to a US number (see docs/cost.md), push and webhooks free."""
 
 
 class Touch(BaseModel):
@@ -45,9 +50,7 @@ class MeasurementRules(BaseModel):
     uplift_window_hours: float = Field(default=120, gt=0, le=MAX_WINDOW_HOURS)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     power: float = Field(default=0.8, gt=0.5, lt=1)
-    message_cost: dict[Literal["email", "sms", "push", "webhook"], float] = Field(
-        default_factory=lambda: {"email": 0.0001, "sms": 0.0083, "push": 0.0, "webhook": 0.0}
-    )
+    message_cost: dict[Channel, float] = Field(default_factory=lambda: dict(DEFAULT_MESSAGE_COST))
     coupon_cost: float = Field(default=0.0, ge=0)
     dormant_segment: str = Field(default="lifecycle_dormant", pattern=r"^[a-z0-9_]+$")
     rfm_prefix: str = Field(default="rfm_", pattern=r"^[a-z0-9_]+$")
