@@ -80,12 +80,15 @@ def test_cohort_retention_matches_a_hand_computed_table() -> None:
         order("E", "P3", _at("2026-02-06"), 10), order("F", "P9", _at("2026-02-06"), 10),
     ])  # fmt: skip
     # When retention by monthly cohort is computed over three months
-    result = kpis.cohorts(customers, bought, 3)
-    # Then, by hand: January (P1, P2): month 0 P1, month 1 P1, month 2 P2; February (P3, P4): month 0 P3 only
+    result = kpis.cohorts(customers, bought, 3, _at("2026-03-31"))
+    # Then, by hand: January (P1, P2): month 0 P1, month 1 P1, month 2 P2; February (P3, P4): month 0 P3 only,
+    # and its month 2 (April) has not come yet
     assert result["cohorts"] == [
         {"cohort": "2026-01", "size": 2, "retention": [0.5, 0.5, 0.5], "repurchase_rate": 0.5},
-        {"cohort": "2026-02", "size": 2, "retention": [0.5, 0.0, 0.0], "repurchase_rate": 0.0},
+        {"cohort": "2026-02", "size": 2, "retention": [0.5, 0.0, None], "repurchase_rate": 0.0},
     ]
+    # and a month not yet come is empty, not zero
+    assert kpis.cohorts(customers, bought, 3, _at("2026-02-15"))["cohorts"][1]["retention"] == [0.5, None, None]
     # and of the four buyers (P9 has no signup but bought), only P1 ordered again
     assert result["repurchase_rate"] == 0.25
 

@@ -114,9 +114,10 @@ def _month_index(times: pa.ChunkedArray | pa.Array) -> pa.Array:
     return pc.add(pc.multiply(pc.year(times), 12), pc.subtract(pc.month(times), 1))
 
 
-def cohorts(customers: pa.Table, orders: pa.Table, months: int) -> dict[str, Any]:
-    """Retention by monthly signup cohort (rows: cohort month, `size`, `retention` per month since signup) and the
-    repurchase rate overall and per cohort. `customers`: profile_id, signup_at; `orders`: profile_id, ordered_at."""
+def cohorts(customers: pa.Table, orders: pa.Table, months: int, as_of: datetime) -> dict[str, Any]:
+    """Retention by monthly signup cohort (rows: cohort month, `size`, `retention` per month since signup, None for
+    months after `as_of`'s) and the repurchase rate overall and per cohort. `customers`: profile_id, signup_at;
+    `orders`: profile_id, ordered_at."""
     signed = customers.filter(pc.and_(pc.is_valid(customers.column("profile_id")), pc.is_valid(customers.column("signup_at"))))
     first_signup = signed.group_by("profile_id").aggregate([("signup_at", "min")])
     cohort = first_signup.append_column("cohort", _month_index(first_signup.column("signup_at_min")))
@@ -131,12 +132,14 @@ def cohorts(customers: pa.Table, orders: pa.Table, months: int) -> dict[str, Any
     buyers = Counter(row["cohort"] for row in counted if (row["order_id_count_distinct"] or 0) >= 1)
     repeaters = Counter(row["cohort"] for row in counted if (row["order_id_count_distinct"] or 0) >= 2)
     every_count = order_counts.column("order_id_count_distinct")
+    current = as_of.year * 12 + as_of.month - 1
     table = []
     for month in sorted(sizes):
         size = sizes[month]
         table.append({
             "cohort": f"{month // 12:04d}-{month % 12 + 1:02d}", "size": size,
-            "retention": [round(retained[(month, offset)] / size, 4) for offset in range(months)],
+            "retention": [round(retained[(month, offset)] / size, 4) if month + offset <= current else None
+                          for offset in range(months)],
             "repurchase_rate": _ratio(repeaters[month], buyers[month]),
         })  # fmt: skip
     return {

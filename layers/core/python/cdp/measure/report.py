@@ -76,7 +76,7 @@ def measure_marketing(parts: MeasurementParts, rules: MeasurementRules, now: dat
         "funnels": kpis.funnels(messages, attributed),
         "weekly": kpis.weekly(messages, attributed),
         "uplift": uplift(messages, orders, rules),
-        "retention": kpis.cohorts(customers, orders, rules.cohort_months),
+        "retention": kpis.cohorts(customers, orders, rules.cohort_months, now),
         "satisfaction": kpis.satisfaction(feedback),
         "segments": _segments(parts, orders, rules),
     }
