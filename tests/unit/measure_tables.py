@@ -4,7 +4,7 @@ seeded synthetic shop whose campaigns and journeys have real effects, for the re
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -60,10 +60,10 @@ class FakeTables:
 
     entities: dict[str, pa.Table] = field(default_factory=dict)
 
-    def read(self, entity: str, columns: Sequence[str], since: date | None = None) -> pa.Table:
-        table = self.entities.get(entity, pa.table({}))
-        return pa.table({name: table.column(name) if name in table.column_names else pa.nulls(table.num_rows)
-                         for name in columns})  # fmt: skip
+    def read(self, entity: str, schema: pa.Schema, since: date | None = None) -> pa.Table:
+        table = self.entities.get(entity, schema.empty_table())
+        return pa.table({field.name: table.column(field.name).cast(field.type) if field.name in table.column_names
+                         else pa.nulls(table.num_rows, field.type) for field in schema}, schema=schema)  # fmt: skip
 
 
 @dataclass
@@ -71,6 +71,7 @@ class FakeSnapshots:
     """Segment runs: (run, computed_at, members) (the `SegmentSnapshots` port)."""
 
     stored: list[tuple[SegmentRun, datetime, pa.Table]] = field(default_factory=list)
+    personas: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, run_id: str, at: datetime, members: Iterable[tuple[str, str]]) -> None:
         table = pa.Table.from_pylist([{"segment": s, "profile_id": p} for s, p in members], schema=MEMBER_SCHEMA)
@@ -84,6 +85,9 @@ class FakeSnapshots:
 
     def computed_at(self, run: SegmentRun) -> datetime:
         return next(at for stored, at, _ in self.stored if stored == run)
+
+    def latest(self) -> dict[str, Any]:
+        return {"run_id": self.stored[-1][0].run_id, "personas": self.personas} if self.stored else {}
 
 
 @dataclass
@@ -105,10 +109,10 @@ class FakeOwners:
         return {profile_id: self.merged.get(profile_id, profile_id) for profile_id in profile_ids}
 
 
-def shop(customers: int = 3000, seed: int = 7) -> tuple[MeasurementParts, list[dict[str, Any]]]:
+def shop(customers: int = 3000, seed: int = 7) -> MeasurementParts:
     """A synthetic shop: a year of signups and orders, a two-variant campaign with a 10% holdout that lifts
     conversion, a welcome journey with a holdout and a weaker effect, NPS and CSAT answers, and two segment runs a
-    month apart. Returns the parts and personas as the segments report gives them."""
+    month apart, with personas in the latest run's summary."""
     rng = random.Random(seed)
     lines, people, answers, rows = [], [], [], []
     campaign_at = NOW - 12 * DAY
@@ -186,12 +190,12 @@ def shop(customers: int = 3000, seed: int = 7) -> tuple[MeasurementParts, list[d
         "feedback": pa.Table.from_pylist(answers, schema=FEEDBACK_SCHEMA),
         "messages": pa.Table.from_pylist(rows, schema=MESSAGE_SCHEMA),
     })  # fmt: skip
-    personas = [
+    snapshots.personas = [
         {"name": "Loyal regulars", "size": int(customers * 0.18), "description": "Order monthly, high spend"},
         {"name": "Deal seekers", "size": int(customers * 0.27), "description": "Half their orders carry a coupon"},
         {"name": "One-and-done", "size": int(customers * 0.41), "description": "One order, months ago"},
     ]
-    return MeasurementParts(tables, snapshots, FakeOwners()), personas
+    return MeasurementParts(tables, snapshots, FakeOwners())
 
 
 def column(table: pa.Table, name: str) -> list[Any]:

@@ -96,3 +96,9 @@ def load_settings(model: type[SettingsT]) -> SettingsT:
     except ValidationError as error:
         names = ", ".join(str(detail["loc"][0]) for detail in error.errors())
         raise ConfigurationError(f"invalid or missing environment variables: {names}") from error
+
+
+class ReportSettings(CoreSettings):
+    """Where the marketing reports are read from and written to (the curated bucket, under `reports/`)."""
+
+    curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)

@@ -31,7 +31,9 @@ from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify_privacy import PrivacyPorts
 
 if TYPE_CHECKING:
+    from cdp.adapters.report_store import S3ReportStore
     from cdp.adapters.segment_store import SegmentStore
+    from cdp.measure.report import MeasurementParts
 
 
 def core() -> CoreSettings:
@@ -204,3 +206,21 @@ def reset() -> None:
     reset_settings()
     privacy_store_module.erasure_salt.cache_clear()
     reset_clients()
+
+
+def report_store() -> S3ReportStore:
+    from cdp.adapters.report_store import S3ReportStore
+    from cdp.settings import ReportSettings
+
+    return S3ReportStore(load_settings(ReportSettings).curated_bucket)
+
+
+def measurement_parts() -> MeasurementParts:
+    """Curated tables, segment snapshots and identifier owners for the measurement (pyarrow: the measurement
+    function only)."""
+    from cdp.adapters.curated_tables import CuratedParquet, SnapshotStore
+    from cdp.measure.report import MeasurementParts
+    from cdp.settings import ReportSettings
+
+    bucket = load_settings(ReportSettings).curated_bucket
+    return MeasurementParts(CuratedParquet(bucket), SnapshotStore(bucket), identity_store())

@@ -89,24 +89,24 @@ def lines(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | No
 
     body = []
     for step in range(5):
-        value = low + (high - low) * step / 4
-        body.append(f'<line x1="{left}" y1="{y(value):.1f}" x2="{width - right}" y2="{y(value):.1f}" stroke="{GRID}"/>')
-        body.append(_text(left - 6, y(value) + 4, shown(value), "end", 10, MUTED))
+        tick = low + (high - low) * step / 4
+        body.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" stroke="{GRID}"/>')
+        body.append(_text(left - 6, y(tick) + 4, shown(tick), "end", 10, MUTED))
     for index in sorted({0, len(labels) - 1, *range(0, len(labels), max(1, len(labels) // 6))}):
         body.append(_text(x(index), height - bottom + 16, labels[index], "middle", 10, MUTED))
     for number_, (name, points) in enumerate(series):
         colour = PALETTE[number_ % len(PALETTE)]
         segments: list[list[str]] = [[]]
-        for index, value in enumerate(points):
-            if value is None:
+        for index, point in enumerate(points):
+            if point is None:
                 segments.append([])
             else:
-                segments[-1].append(f"{x(index):.1f},{y(value):.1f}")
+                segments[-1].append(f"{x(index):.1f},{y(point):.1f}")
         for segment in segments:
             if len(segment) > 1:
                 body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(segment)}"/>')
-            for point in segment:
-                cx, cy = point.split(",")
+            for position in segment:
+                cx, cy = position.split(",")
                 body.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>')
         legend_x = left + (number_ % 4) * (plot_width / 4)
         legend_y = height - 22 + (number_ // 4) * 14

@@ -153,7 +153,7 @@ def _satisfaction(report: dict[str, Any]) -> str:
 
 def _personas(personas: Sequence[dict[str, Any]]) -> str:
     cards = "".join(
-        f'<div class="card"><span>{escape(str(p.get("name", "")))}</span><b>{number(float(p.get("size", 0) or 0))}</b>'
+        f'<div class="card"><span>{escape(str(p.get("name", "")))}</span><b>{_shown(p.get("size"), number)}</b>'
         f'<span>{escape(str(p.get("description", "")))}</span></div>'
         for p in personas
     )
@@ -161,7 +161,8 @@ def _personas(personas: Sequence[dict[str, Any]]) -> str:
 
 
 def render(report: dict[str, Any], personas: Sequence[dict[str, Any]] = ()) -> str:
-    """The report page; `personas` (name, size, description) shown when given."""
+    """The report page; personas (name, size, description): `personas` when given, else the report's."""
+    personas = personas or report.get("personas") or ()
     rules = report["rules"]
     touches = ", else ".join(f"{t['event']} within {number(t['window_hours'])} h" for t in rules["touches"])
     sections = [

@@ -12,10 +12,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.canonical import IDENTIFIER_TYPES
-from cdp.measure.attribution import ORDER_SCHEMA
+from cdp.measure.attribution import ORDER_SCHEMA, TIMESTAMP
 from cdp.measure.ports import ProfileOwners
 
-ORDER_LINE_COLUMNS = ("order_id", *IDENTIFIER_TYPES, "ordered_at", "line_amount", "status", "coupon", "discount")
+ORDER_LINE_SCHEMA = pa.schema([
+    ("order_id", pa.string()), *((name, pa.string()) for name in IDENTIFIER_TYPES), ("ordered_at", TIMESTAMP),
+    ("line_amount", pa.float64()), ("status", pa.string()), ("coupon", pa.string()), ("discount", pa.float64()),
+])  # fmt: skip
+"""The curated order lines' columns measurement reads (`coupon` and `discount` where the export has them)."""
+CUSTOMER_SCHEMA = pa.schema([*((name, pa.string()) for name in IDENTIFIER_TYPES), ("signup_at", TIMESTAMP)])
+FEEDBACK_SCHEMA = pa.schema([("kind", pa.string()), ("score", pa.int64()), ("responded_at", TIMESTAMP)])
 
 
 def with_profile_ids(table: pa.Table, owners: ProfileOwners) -> pa.Table:

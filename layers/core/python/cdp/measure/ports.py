@@ -4,7 +4,7 @@ a place for the reports it writes. Light: pyarrow is named for type checking onl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
 
 class CuratedTables(Protocol):
-    def read(self, entity: str, columns: Sequence[str], since: date | None = None) -> pa.Table:
-        """The curated rows of `entity` (partitions `dt >= since`, all without it), only these columns, a missing
-        column as nulls; an empty table when there are none."""
+    def read(self, entity: str, schema: pa.Schema, since: date | None = None) -> pa.Table:
+        """The curated rows of `entity` (partitions `dt >= since`, all without it) in `schema`: only its columns,
+        cast to its types, a column the rows lack as nulls; an empty table when there are none."""
         ...
 
 
@@ -42,6 +42,11 @@ class SegmentSnapshots(Protocol):
 
     def computed_at(self, run: SegmentRun) -> datetime:
         """When the run scored the profiles (the snapshot object's time when the run does not say)."""
+        ...
+
+    def latest(self) -> dict[str, Any]:
+        """The latest run's summary (run_id, computed_at, sizes; personas where the segments computation gives
+        them), {} before the first run."""
         ...
 
 

@@ -16,12 +16,11 @@ import pyarrow.compute as pc
 
 from cdp.measure import kpis
 from cdp.measure.attribution import MESSAGE_SCHEMA, attribute
-from cdp.measure.orders import ORDER_LINE_COLUMNS, order_table, with_profile_ids
+from cdp.measure.orders import CUSTOMER_SCHEMA, FEEDBACK_SCHEMA, ORDER_LINE_SCHEMA, order_table, with_profile_ids
 from cdp.measure.ports import CuratedTables, ProfileOwners, SegmentRun, SegmentSnapshots
 from cdp.measure.rules import MeasurementRules
 from cdp.measure.uplift import uplift
 
-IDENTIFIERS = ("customer_id", "email", "phone", "anonymous_id")
 SIZE_HISTORY_DAYS = 90
 
 
@@ -62,10 +61,10 @@ def _segments(parts: MeasurementParts, orders: pa.Table, rules: MeasurementRules
 
 def measure_marketing(parts: MeasurementParts, rules: MeasurementRules, now: datetime) -> dict[str, Any]:
     """The whole report as of `now`."""
-    messages = parts.tables.read("messages", MESSAGE_SCHEMA.names)
-    orders = order_table(parts.tables.read("orders", ORDER_LINE_COLUMNS), parts.owners)
-    customers = with_profile_ids(parts.tables.read("customers", [*IDENTIFIERS, "signup_at"]), parts.owners)
-    feedback = parts.tables.read("feedback", ["kind", "score", "responded_at"])
+    messages = parts.tables.read("messages", MESSAGE_SCHEMA)
+    orders = order_table(parts.tables.read("orders", ORDER_LINE_SCHEMA), parts.owners)
+    customers = with_profile_ids(parts.tables.read("customers", CUSTOMER_SCHEMA), parts.owners)
+    feedback = parts.tables.read("feedback", FEEDBACK_SCHEMA)
     attributed = attribute(orders, messages, rules.touches)
     return {
         "computed_at": now.isoformat(),
@@ -79,4 +78,14 @@ def measure_marketing(parts: MeasurementParts, rules: MeasurementRules, now: dat
         "retention": kpis.cohorts(customers, orders, rules.cohort_months, now),
         "satisfaction": kpis.satisfaction(feedback),
         "segments": _segments(parts, orders, rules),
+        "personas": personas_of(parts.snapshots.latest()),
     }
+
+
+def personas_of(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The personas of the latest segment run's summary, those with a name (name, size, description)."""
+    given = summary.get("personas")
+    if not isinstance(given, list):
+        return []
+    return [{"name": str(p["name"]), "size": p.get("size"), "description": str(p.get("description") or "")}
+            for p in given if isinstance(p, dict) and p.get("name")]  # fmt: skip
