@@ -13,7 +13,7 @@ from typing import Any
 from unittest import mock
 
 from cdp_local.operation_profile import OperationProfile, profiling_aws_operations
-from cdp_local.stack import LOCAL_CREDENTIALS, LocalStack
+from cdp_local.stack import ACCOUNT_ID, LOCAL_CREDENTIALS, LocalStack
 
 TRACKING_FOLDER = "tracking"
 TRACKING_BATCH_SIZE = 100
@@ -294,6 +294,7 @@ def run_pipeline(
         progress("waiting for journeys to finish (waits shortened)...")
         stack.wait_for_executions(timeout=journey_timeout)
         report = build_report(stack)
+        report["measurement"] = measure_marketing(stack)
     report["seconds"] = round(time.monotonic() - started, 1)
     report["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
     report["aws_operations"] = operations.as_dict()
@@ -342,3 +343,23 @@ def summary(report: dict[str, Any]) -> str:
     if "seconds" in report:
         lines.append(f"time:        {report['seconds']:,.1f} s wall, {report['cpu_seconds']:,.1f} s CPU")
     return "\n".join(lines)
+
+
+def measure_marketing(stack: LocalStack) -> dict[str, Any]:
+    """Run the scheduled marketing measurement once more, now that every journey is done, and read its report."""
+    written = stack.invoke("MeasureMarketingFunction", {
+        "version": "0", "id": "local-run", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": ACCOUNT_ID, "region": stack.region, "resources": [],
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "detail": {},
+    })  # fmt: skip
+    body = stack.client("s3").get_object(Bucket=stack.physical_id("CuratedBucket"), Key=written["json"])["Body"].read()
+    return dict(json.loads(body))
+
+
+def write_report_page(report: dict[str, Any], path: Path) -> Path:
+    """The run's marketing report as one self-contained HTML page at `path` (personas from the run's report)."""
+    from cdp.measure.html import render
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(report["measurement"], report.get("personas") or ()), encoding="utf-8")
+    return path
