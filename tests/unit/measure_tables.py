@@ -176,14 +176,15 @@ def shop(customers: int = 3000, seed: int = 7) -> MeasurementParts:
             answers.append({"kind": kind, "score": score, "responded_at": NOW - timedelta(days=rng.uniform(0, 150))})
     snapshots = FakeSnapshots()
     rfm = ["rfm_champions", "rfm_loyal_customers", "rfm_potential_loyalists", "rfm_at_risk", "rfm_hibernating", "rfm_lost"]
-    for run_id, at, shift in (("run-1", NOW - 35 * DAY, 0), ("run-2", NOW - 20 * DAY, 1), ("run-3", NOW - HOUR, 2)):
+    lifecycle = ["lifecycle_active", "lifecycle_dormant", "lifecycle_churned", "lifecycle_new"]
+    states = [(rng.randrange(len(rfm)), rng.randrange(len(lifecycle))) for _ in range(customers)]
+    for run_id, at in (("run-1", NOW - 35 * DAY), ("run-2", NOW - 20 * DAY), ("run-3", NOW - HOUR)):
         members = []
-        for number in range(customers):
-            state = (number * 7 + shift * (number % 3 == 0)) % len(rfm)
-            members.append((rfm[state], f"P{number}"))
-            lifecycle = ["lifecycle_active", "lifecycle_dormant", "lifecycle_churned", "lifecycle_new"][(number + shift * (number % 5 == 0)) % 4]
-            members.append((lifecycle, f"P{number}"))
+        for number, (score, stage) in enumerate(states):
+            members += [(rfm[score], f"P{number}"), (lifecycle[stage], f"P{number}")]
         snapshots.add(run_id, at, members)
+        states = [(min(len(rfm) - 1, max(0, score + rng.choice([-1, 0, 0, 0, 1]))), rng.choice([stage, stage, stage, 0]))
+                  for score, stage in states]  # fmt: skip
     tables = FakeTables({
         "orders": pa.Table.from_pylist(lines, schema=ORDER_LINE_SCHEMA),
         "customers": pa.Table.from_pylist(people, schema=CUSTOMER_SCHEMA),

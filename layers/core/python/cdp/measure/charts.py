@@ -92,7 +92,7 @@ def lines(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | No
         tick = low + (high - low) * step / 4
         body.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" stroke="{GRID}"/>')
         body.append(_text(left - 6, y(tick) + 4, shown(tick), "end", 10, MUTED))
-    for index in sorted({0, len(labels) - 1, *range(0, len(labels), max(1, len(labels) // 6))}):
+    for index in range(0, len(labels), max(1, (len(labels) + 7) // 8)):
         body.append(_text(x(index), height - bottom + 16, labels[index], "middle", 10, MUTED))
     for number_, (name, points) in enumerate(series):
         colour = PALETTE[number_ % len(PALETTE)]
@@ -121,7 +121,7 @@ def heatmap(rows: Sequence[str], columns: Sequence[str], cells: Sequence[Sequenc
     """A grid of cells shaded by value (None: empty), rows and columns named."""
     left, top = 150, 90
     top_value = scale_to or max([value for line in cells for value in line if value is not None] or [1.0]) or 1.0
-    width, height = left + len(columns) * cell + 8, top + len(rows) * cell + 8
+    width, height = left + len(columns) * cell + 60, top + len(rows) * cell + 8  # room for the last slanted name
     body = []
     for column_index, name in enumerate(columns):
         cx = left + column_index * cell + cell / 2

@@ -101,7 +101,7 @@ def _weekly(report: dict[str, Any]) -> str:
     if len(weeks) < 2:
         return _empty("Rates over time appear after two weeks of messages.")
     series = [(name, [week["rates"][name] for week in weeks]) for name in ("open", "click", "conversion", "unsubscribe")]
-    return charts.lines([week["week"] for week in weeks], series, "weekly message rates", shown=percent)
+    return charts.lines([week["week"] for week in weeks], series, "weekly message rates", shown=percent, width=1000)
 
 
 def _retention(report: dict[str, Any]) -> str:
@@ -123,7 +123,7 @@ def _segments(report: dict[str, Any]) -> str:
     names = sorted({name for run in sizes for name in run["sizes"]})
     largest = sorted(names, key=lambda name: -sizes[-1]["sizes"].get(name, 0))[:8]
     parts = [charts.lines([run["run"] for run in sizes], [(name, [run["sizes"].get(name) for run in sizes]) for name in largest],
-                          "segment sizes over time")]  # fmt: skip
+                          "segment sizes over time", width=1000)]  # fmt: skip
     if len(sizes) < 2:
         parts = [charts.bars([(name, float(sizes[-1]["sizes"][name]), number(sizes[-1]["sizes"][name])) for name in largest],
                              "segment sizes")]  # fmt: skip
