@@ -127,6 +127,8 @@ def test_export_holds_everything_about_the_person_and_nothing_of_others(stack: L
     # Then
     assert status == 200
     assert {"customer_id#C1", "email#ann.lee@example.com"} <= set(export["identifiers"])
+    assert export["profile"]["identity"]["profile_id"] == profile_id
+    assert export["profile"]["attributes"]["first_name"] == "Ann" and export["profile"]["behaviour"]["orders_count"] >= 1
     assert export["consents"]["email:marketing"]["granted"] is True
     assert [(h["channel"], h["purpose"], h["granted"]) for h in export["consent_history"]] == [
         ("email", "marketing", True), ("sms", "marketing", True)]
