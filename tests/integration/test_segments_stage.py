@@ -111,7 +111,7 @@ def test_the_schedule_enters_everyone_once_then_announces_only_what_changed(stac
     queue_url = _listen_to_segment_events(stack)
 
     # When: the template's schedule fires
-    assert stack.run_schedules() == 1
+    assert stack.run_schedules() == 2  # the segments' hourly and the marketing report's daily schedule
 
     # Then: two memberships per profile, each announced once, and the scores saved on each profile
     assert stack.async_failures == []
