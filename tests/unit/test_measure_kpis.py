@@ -147,3 +147,13 @@ def test_orders_are_folded_from_completed_lines_onto_live_profiles() -> None:
         ("O1", "P1", 15.0, "WELCOME", 2.0), ("O4", "P8", 8.0, None, None),
     ]
     assert result[0]["ordered_at"] == T0
+
+
+def test_personas_are_taken_only_when_well_formed() -> None:
+    from cdp.measure.report import personas_of
+
+    summary = {"personas": [{"name": "Loyal", "size": 12, "description": "often"}, {"name": "Odd", "size": "many"},
+                            {"size": 3}, "not a persona"]}  # fmt: skip
+    assert personas_of(summary) == [{"name": "Loyal", "description": "often", "size": 12},
+                                    {"name": "Odd", "description": "", "size": None}]  # fmt: skip
+    assert personas_of({"personas": "none"}) == [] and personas_of({}) == []

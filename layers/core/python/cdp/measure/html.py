@@ -122,12 +122,11 @@ def _segments(report: dict[str, Any]) -> str:
     sizes = segments["sizes"]
     names = sorted({name for run in sizes for name in run["sizes"]})
     largest = sorted(names, key=lambda name: -sizes[-1]["sizes"].get(name, 0))[:8]
-    parts = [charts.lines([run["run"] for run in sizes], [(name, [run["sizes"].get(name) for run in sizes]) for name in largest],
-                          "segment sizes over time", width=1000)]  # fmt: skip
     if len(sizes) < 2:
-        parts = [charts.bars([(name, float(sizes[-1]["sizes"][name]), number(sizes[-1]["sizes"][name])) for name in largest],
-                             "segment sizes")]  # fmt: skip
-    return "".join(parts)
+        return charts.bars([(name, float(sizes[-1]["sizes"][name]), number(sizes[-1]["sizes"][name])) for name in largest],
+                           "segment sizes")  # fmt: skip
+    return charts.lines([run["run"] for run in sizes], [(name, [run["sizes"].get(name) for run in sizes]) for name in largest],
+                        "segment sizes over time", width=1000)  # fmt: skip
 
 
 def _rfm(report: dict[str, Any]) -> str:

@@ -87,5 +87,6 @@ def personas_of(summary: dict[str, Any]) -> list[dict[str, Any]]:
     given = summary.get("personas")
     if not isinstance(given, list):
         return []
-    return [{"name": str(p["name"]), "size": p.get("size"), "description": str(p.get("description") or "")}
+    return [{"name": str(p["name"]), "description": str(p.get("description") or ""),
+             "size": p["size"] if isinstance(p.get("size"), int | float) and not isinstance(p["size"], bool) else None}
             for p in given if isinstance(p, dict) and p.get("name")]  # fmt: skip
