@@ -2,7 +2,7 @@
 
 Billable requests per unit of work are measured on the template-driven local stack, stage by stage, on the demo's
 sample data: per customer signed up (file ingest, profile, welcome journey), per order line, per tracking event
-(HTTP API), per message (the journey's eligibility and send steps, invoked directly), and per customer per
+(HTTP API), per message (the sending service's function, invoked directly), and per customer per
 scheduled run (segments, measurement, each invoked directly). DynamoDB request units are counted per item from each request's
 parameters, Step Functions transitions from the executions' histories, Lambda GB-seconds from each function's own
 time here plus a network wait per AWS request, times its memory in template.yaml. The month is then those units x
@@ -295,10 +295,10 @@ def measure_units(customers: int = SAMPLE_CUSTOMERS) -> dict[str, Any]:
 
             def messages_stage() -> None:
                 for number, profile_id in enumerate(profile_ids):
-                    step = {"journey": "bench", "step": "offer", "channel": "email", "profile_id": profile_id,
-                            "execution_id": f"bench-{number}"}  # fmt: skip
-                    stack.invoke("CheckJourneyEligibilityFunction", {**step, "rules": {"max_signup_age_days": "36500"}})
-                    stack.invoke("SendJourneyMessageFunction", {**step, "template": "welcome_email"})
+                    stack.invoke("SendMessageFunction", {
+                        "profile_id": profile_id, "origin": "campaign", "origin_name": "bench", "step": "send",
+                        "occurrence": f"bench-{number}", "channel": "email", "template": "welcome_email",
+                    })  # fmt: skip
 
             stage("message", messages_stage)
             executions = sum(len(stack.executions(logical)) for logical, r in stack.template["Resources"].items()

@@ -182,7 +182,7 @@ def _dropped_keys(stack: LocalStack) -> Iterator[str]:
 def build_report(stack: LocalStack) -> dict[str, Any]:
     """Everything the run did, read back from the stack: the file ledger's partition of each object in the raw
     bucket (not a scan of the ledger, which holds a record per row), one pass over the profiles table (profiles,
-    segment members, journey messages) and the executions."""
+    segment members, send records) and the executions."""
     ledger_items = [item for key in _dropped_keys(stack) for item in _file_items(stack, key)]
     profile_items = list(_scan(stack, "ProfilesTable", "#pk, #sk, #status, #channel, #reason"))
     files = {
@@ -244,7 +244,10 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
         "messages": {
             "email": sum(item["status"] == "sent" and item["channel"] == "email" for item in sends),
             "sms": sum(item["status"] == "sent" and item["channel"] == "sms" for item in sends),
-            "suppressed": dict(Counter(item["reason"] for item in sends if item["status"] == "suppressed")),
+            "push": sum(item["status"] == "sent" and item["channel"] == "push" for item in sends),
+            "webhook": sum(item["status"] == "sent" and item["channel"] == "webhook" for item in sends),
+            "skipped": dict(Counter(item["reason"] for item in sends if item["status"] == "skipped")),
+            "deferred": sum(item["status"] == "deferred" for item in sends),
         },
         "async_failures": [failure.__dict__ for failure in stack.async_failures],
         "dead_letters": dead_letters(stack),
@@ -331,9 +334,9 @@ def summary(report: dict[str, Any]) -> str:
             for name, j in report["journeys"].items()
             if j["started"]
         ),
-        f"messages:    {messages['email']:,} email, {messages['sms']:,} sms, "
-        f"{sum(messages['suppressed'].values()):,} suppressed"
-        + (f" ({_counted(messages['suppressed'])})" if messages["suppressed"] else ""),
+        f"messages:    {messages['email']:,} email, {messages['sms']:,} sms, {messages['push']:,} push, "
+        f"{messages['webhook']:,} webhook, {messages['deferred']:,} deferred, {sum(messages['skipped'].values()):,} skipped"
+        + (f" ({_counted(messages['skipped'])})" if messages["skipped"] else ""),
         f"failures:    {len(report['async_failures'])} asynchronous invocation(s) failed",
         *(
             f"FAILED:      {queue['messages']} message(s) in dead-letter queue {queue['queue']} (see the report)"

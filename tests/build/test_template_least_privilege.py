@@ -60,7 +60,7 @@ def test_the_tracking_function_reads_shop_secrets_by_path_only() -> None:
 
 def test_journey_email_can_only_be_sent_as_the_configured_sender() -> None:
     # Given
-    sender = load_template()["Resources"]["SendJourneyMessageFunction"]
+    sender = load_template()["Resources"]["SendMessageFunction"]
     # Then
     [send_email] = [s for s in _statements(sender) if s["Action"] == "ses:SendEmail"]
     assert send_email["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}

@@ -9,23 +9,25 @@ result; domain code never imports this module (it receives what is built here). 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, time, timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
-from cdp.adapters import event_bus, message_senders, object_store
+from cdp.adapters import event_bus, object_store
 from cdp.adapters import privacy_store as privacy_store_module
 from cdp.adapters.clients import reset_clients
 from cdp.adapters.curated_stream import CuratedStreams
 from cdp.adapters.event_ledger import MessageRegister
 from cdp.adapters.identity_store import IdentityStore
-from cdp.adapters.journey_messages import JourneyMessages
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.adapters.profile_store import ProfileStore
 from cdp.adapters.shop_data import ShopData
 from cdp.adapters.sources import ShopSecretStore, WriteKeyDirectory
 from cdp.events import DomainEvent
 from cdp.ingest.ports import CuratedBatchPorts, IngestPorts
-from cdp.settings import CoreSettings, ErasureBuckets, IngestSettings, MessagingSettings, TableSettings, load_settings
+from cdp.messaging.ports import Channel, DeferredMessages
+from cdp.messaging.service import SendingParts
+from cdp.settings import CoreSettings, ErasureBuckets, IngestSettings, SendingSettings, TableSettings, load_settings
 from cdp.tracking.apply import TrackingPorts
 from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify_privacy import PrivacyPorts
@@ -74,16 +76,6 @@ def publisher() -> Callable[[Iterable[DomainEvent]], int]:
 def objects() -> Any:
     """The object store (S3): the `cdp.adapters.object_store` module implements the object ports."""
     return object_store
-
-
-def message_sender() -> Any:
-    """Email through SES, SMS through SNS (`cdp.adapters.message_senders` implements MessageSender)."""
-    return message_senders
-
-
-@cache
-def journey_messages() -> JourneyMessages:
-    return JourneyMessages(core().profiles_table)
 
 
 @cache
@@ -177,16 +169,65 @@ def shopify_privacy_ports() -> PrivacyPorts:
     )
 
 
-def messaging_settings() -> MessagingSettings:
-    return load_settings(MessagingSettings)
-
-
 def erasure_buckets() -> ErasureBuckets:
     return load_settings(ErasureBuckets)
 
 
 def ingest_settings() -> IngestSettings:
     return load_settings(IngestSettings)
+
+
+def clock() -> datetime:
+    """Now, in UTC: what the sending service calls the moment of sending."""
+    return datetime.now(UTC)
+
+
+def sending_settings() -> SendingSettings:
+    return load_settings(SendingSettings)
+
+
+@cache
+def sending_parts() -> SendingParts:
+    """The sending service's collaborators: DynamoDB records, SES/SNS/webhook channels, the shipped templates."""
+    from cdp.adapters.channels import SesEmail, SignedWebhook, SnsPush, SnsSms
+    from cdp.adapters.clients import ssm_parameters
+    from cdp.adapters.message_events import CuratedMessageEvents, UnsubscribePage
+    from cdp.adapters.send_records import SendRecordTable, SuppressionTable
+    from cdp.messaging.rules import FrequencyCap, QuietHours
+    from cdp.messaging.templates import shipped_templates
+
+    settings = sending_settings()
+    channels: dict[str, Channel] = {
+        "email": SesEmail(settings.sender_email, settings.configuration_set), "sms": SnsSms(), "push": SnsPush(),
+    }  # fmt: skip
+    if settings.webhook_url:
+        secret_name = settings.webhook_secret_parameter
+        channels["webhook"] = SignedWebhook(
+            settings.webhook_url, lambda: str(ssm_parameters().get(secret_name, decrypt=True, max_age=300))
+        )
+    start, end = (time.fromisoformat(clock) for clock in settings.quiet_hours.split("-"))
+    return SendingParts(
+        profiles=partial(privacy_store().profile_consistently, follow_redirects=True),
+        records=SendRecordTable(settings.profiles_table),
+        suppressions=SuppressionTable(settings.profiles_table),
+        channels=channels,
+        unsubscribe_links=UnsubscribePage(settings.unsubscribe_base_url),
+        events=CuratedMessageEvents(CuratedStreams({"messages": settings.messages_stream})),
+        templates=shipped_templates(),
+        caps={channel: FrequencyCap(cap.limit, timedelta(hours=cap.window_hours))
+              for channel, cap in settings.frequency_caps.items()},  # fmt: skip
+        quiet_hours=QuietHours(start, end),
+        shop_timezone=settings.shop_timezone,
+        claim_lease=timedelta(seconds=settings.claim_lease_seconds),
+    )
+
+
+@cache
+def deferred_messages() -> DeferredMessages:
+    from cdp.adapters.send_records import DeferredMessageTable
+
+    return DeferredMessageTable(core().profiles_table)
+
 
 
 def reset_settings() -> None:
@@ -197,8 +238,8 @@ def reset_settings() -> None:
     load_settings.cache_clear()
 
 
-_BUILDERS = (identity_store, privacy_store, profile_store, journey_messages, segment_store, ingest_ports,
-             curated_batch_ports, write_keys, shop_secrets, tracking_ports, shopify_privacy_ports)  # fmt: skip
+_BUILDERS = (identity_store, privacy_store, profile_store, segment_store, ingest_ports, curated_batch_ports,
+             write_keys, shop_secrets, tracking_ports, shopify_privacy_ports, sending_parts, deferred_messages)  # fmt: skip
 
 
 def reset() -> None:
