@@ -17,15 +17,17 @@ def _write_report(report: dict, path: Path) -> None:
 
 
 def _run(data_dir: Path, report_path: Path, log_level: str) -> int:
-    from cdp_local.runner import run_pipeline, summary
+    from cdp_local.runner import run_pipeline, summary, write_report_page
 
     if not data_dir.is_dir():
         print(f"error: {data_dir} is not a folder of export files", file=sys.stderr)
         return 2
     report = run_pipeline(data_dir, report_path.with_suffix(".function-logs.jsonl"), log_level=log_level)
+    report["report_html"] = str(write_report_page(report, report_path.with_suffix(".html")))
     _write_report(report, report_path)
     print(summary(report))
     print(f"full report: {report_path}")
+    print(f"marketing report (open in a browser): {report['report_html']}")
     return 1 if report["async_failures"] or report["dead_letters"] else 0
 
 

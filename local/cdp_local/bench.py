@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cdp_local.bench_clv import clv_fit
+from cdp_local.bench_cost import cost_figure
 from cdp_local.bench_journeys import journeys_figure
 from cdp_local.bench_live_segments import realtime_segments_figure
 from cdp_local.bench_segments import segments_figure
@@ -437,6 +438,7 @@ SEPARATE_FIGURES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "sending": lambda arguments: sending_figure(),
     "realtime_segments": lambda arguments: realtime_segments_figure(),
     "journeys": lambda arguments: journeys_figure(),
+    "cost": lambda arguments: cost_figure(),
 }
 
 

@@ -15,7 +15,7 @@ from unittest import mock
 
 from cdp_local.journey_report import journeys_section
 from cdp_local.operation_profile import OperationProfile, profiling_aws_operations
-from cdp_local.stack import LOCAL_CREDENTIALS, LocalStack
+from cdp_local.stack import ACCOUNT_ID, LOCAL_CREDENTIALS, LocalStack
 
 TRACKING_FOLDER = "tracking"
 TRACKING_BATCH_SIZE = 100
@@ -305,6 +305,7 @@ def run_pipeline(
         report = build_report(stack)
         report["segments_live"] = live_segments_report(stack)
         report.update(segment_run_report(stack))
+        report["measurement"] = measure_marketing(stack)
     report["seconds"] = round(time.monotonic() - started, 1)
     report["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
     report["aws_operations"] = operations.as_dict()
@@ -486,3 +487,21 @@ def export_audience(data_dir: Path, segment: str, out_dir: Path, progress: Progr
                       if name.lower().startswith("x-audience-")}  # fmt: skip
         return {"status": 200, "files": [str(out_dir / f"{segment}{suffix}") for suffix in (".csv", ".sha256.csv")],
                 **counts}
+def measure_marketing(stack: LocalStack) -> dict[str, Any]:
+    """Run the scheduled marketing measurement once more, now that every journey is done, and read its report."""
+    written = stack.invoke("MeasureMarketingFunction", {
+        "version": "0", "id": "local-run", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": ACCOUNT_ID, "region": stack.region, "resources": [],
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "detail": {},
+    })  # fmt: skip
+    body = stack.client("s3").get_object(Bucket=stack.physical_id("CuratedBucket"), Key=written["json"])["Body"].read()
+    return dict(json.loads(body))
+
+
+def write_report_page(report: dict[str, Any], path: Path) -> Path:
+    """The run's marketing report as one self-contained HTML page at `path` (personas from the run's report)."""
+    from cdp.measure.html import render
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(report["measurement"], report.get("personas") or ()), encoding="utf-8")
+    return path

@@ -186,3 +186,9 @@ class SegmentSettings(SegmentSnapshotSettings):
     predictions_function: str = Field(alias="PREDICTIONS_FUNCTION_NAME", default="")
     scan_segments: int = Field(alias="SEGMENT_SCAN_SEGMENTS", default=4, ge=1, le=1000)
     announce_after_seconds: int = Field(alias="SEGMENT_ANNOUNCE_AFTER_SECONDS", default=900, ge=0)
+
+
+class ReportSettings(CoreSettings):
+    """Where the marketing reports are read from and written to (the curated bucket, under `reports/`)."""
+
+    curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)

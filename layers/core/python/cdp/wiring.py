@@ -57,8 +57,10 @@ from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify_privacy import PrivacyPorts
 
 if TYPE_CHECKING:
+    from cdp.adapters.report_store import S3ReportStore
     from cdp.adapters.segment_definitions import SegmentDefinitions
     from cdp.adapters.segment_snapshots import SegmentSnapshots
+    from cdp.measure.report import MeasurementParts
     from cdp.segments.compute import SegmentRunParts
 
 
@@ -440,3 +442,19 @@ def order_history() -> Any:
 
 def recommendation_store(computed_at: datetime) -> RecommendationStore:
     return RecommendationStore(core().profiles_table, computed_at)
+def report_store() -> S3ReportStore:
+    from cdp.adapters.report_store import S3ReportStore
+    from cdp.settings import ReportSettings
+
+    return S3ReportStore(load_settings(ReportSettings).curated_bucket)
+
+
+def measurement_parts() -> MeasurementParts:
+    """Curated tables, segment snapshots and identifier owners for the measurement (pyarrow: the measurement
+    function only)."""
+    from cdp.adapters.curated_tables import CuratedParquet, SnapshotStore
+    from cdp.measure.report import MeasurementParts
+    from cdp.settings import ReportSettings
+
+    bucket = load_settings(ReportSettings).curated_bucket
+    return MeasurementParts(CuratedParquet(bucket), SnapshotStore(bucket), identity_store())

@@ -81,6 +81,7 @@ ADMIN_ROUTES: dict[tuple[str, str], tuple[str, list[dict[str, Any]], dict[str, A
     ("delete", "/v1/profiles/{id}"): ("Request the erasure of a person", _ID, None, ("202", "404")),
     ("get", "/v1/erasures/{id}"): ("Read an erasure request's state", _ID, None, ("404",)),
     ("get", "/v1/profiles/{id}/export"): ("Export a person's data", _ID, None, ("404",)),
+    ("get", "/v1/reports/latest"): ("Read the latest marketing report (attribution, uplift, KPIs)", [], None, ("404",)),
 }
 DESCRIPTIONS = {
     "200": "Done",
