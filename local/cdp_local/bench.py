@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cdp_local.bench_campaign import campaign_figure
 from cdp_local.bench_clv import clv_fit
 from cdp_local.bench_segments import segments_figure
 from cdp_local.template import REPO_ROOT, function_specs, load_template
@@ -431,6 +432,7 @@ def http_tracking(single_calls: int = 200, batches: int = 20, batch_size: int = 
 SEPARATE_FIGURES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "clv": lambda arguments: clv_fit(),
     "segments": lambda arguments: segments_figure(arguments.scale),
+    "campaign": lambda arguments: campaign_figure(),
 }
 
 

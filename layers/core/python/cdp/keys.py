@@ -122,3 +122,23 @@ def natural_key_file_pk(file_id: str) -> str:
 def shop_pk(shop: str) -> str:
     """A Shopify shop's data-request records (`SHOP#<shop>` / `DATAREQUEST#<id>`)."""
     return f"SHOP#{shop}"
+
+
+def campaign_key(name: str) -> Key:
+    """A campaign's definition and state (ProfilesTable)."""
+    return {"pk": f"CAMPAIGN#{name}", "sk": "CAMPAIGN"}
+
+
+def campaign_run_key(name: str, run_id: str) -> Key:
+    """One run of a campaign: its plan (snapshot, audience, split) and outcome counters (ProfilesTable)."""
+    return {"pk": f"CAMPAIGN#{name}", "sk": f"RUN#{run_id}"}
+
+
+def campaign_chunk_key(name: str, run_id: str, chunk: int) -> Key:
+    """A run's marker that one chunk of its audience was enqueued (LedgerTable, expiring)."""
+    return {"pk": f"CAMPAIGNRUN#{name}#{run_id}", "sk": f"CHUNK#{chunk:07d}"}
+
+
+def campaign_rate_key(name: str, second: int) -> Key:
+    """The sends a campaign's workers took in one epoch second (LedgerTable, expiring)."""
+    return {"pk": f"CAMPAIGNRATE#{name}", "sk": f"SECOND#{second}"}
