@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
+AUDIT_VENV := .venv-audit
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/core/python:$(CURDIR)/local
@@ -13,7 +14,7 @@ PORT ?= 3000
 SIZE ?= 400
 TIME_UNIT ?= days
 
-.PHONY: install demo run api test lint unit bench build clean clv
+.PHONY: install demo run api test lint unit bench build clean clv audit
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +34,12 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/checkov --version
 	touch $@
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+$(AUDIT_VENV)/.installed: requirements-audit.txt
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-audit.txt 2>&1 | grep -v 'is ignored: it is neither' || true
+	touch $@
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(AUDIT_VENV)/.installed
 
 demo: $(VENV)/.installed  ## sample data of SIZE customers (make demo SIZE=3000), the whole pipeline locally, build/demo-report.json
 	$(PY) -m cdp_local demo --customers $(SIZE)
@@ -49,7 +55,10 @@ lint: install
 	$(VENV)/bin/mypy layers/core/python/cdp local/cdp_local
 	for handler in functions/*/app.py; do $(VENV)/bin/mypy $$handler || exit 1; done
 
-test: install lint  ## ruff, mypy, then tests: cfn-lint, checkov, bandit, sam validate --lint, sam build, unit, integration, fuzz, end to end
+audit: install  ## the pinned dependencies against known advisories (pins it cannot check are reported, not passed)
+	$(PY) -m cdp_local.audit
+
+test: install lint audit  ## ruff, mypy, dependency advisories, then tests: cfn-lint, checkov, bandit, sam validate --lint, sam build, unit, integration, fuzz, end to end
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest -n 2 --dist loadfile
 
 bench: $(VENV)/.installed  ## write bench.json with throughput and cold-import figures (one figure: ONLY=clv or ONLY=segments; segments data scale: SCALE=0.1)

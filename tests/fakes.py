@@ -6,13 +6,15 @@ Each keeps what it was given in plain attributes the test can assert on, and imp
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from cdp.events import DomainEvent
-from cdp.journeys.ports import JourneyStep
+from cdp.messaging.ports import RenderedMessage, record_status
+from cdp.messaging.requests import MessageRequest, SendOutcome
 
 
 @dataclass
@@ -51,59 +53,6 @@ class FakeMessageRegister:
 
 
 @dataclass
-class FakeJourneyMessages:
-    """The journey message log (cdp.journeys.ports.JourneyMessageLog), keyed by (profile, journey, step)."""
-
-    records: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
-
-    def get(self, profile_id: str, journey: str, step: str) -> dict[str, Any] | None:
-        return self.records.get((profile_id, journey, step))
-
-    def _writable(self, step: JourneyStep) -> bool:
-        record = self.get(step.profile_id, step.journey, step.step)
-        return (
-            record is None
-            or record["status"] == "suppressed"
-            or (record["status"] == "sending" and record["execution_id"] == step.execution_id)
-        )
-
-    def record_suppressed(self, step: JourneyStep, reason: str, now: datetime) -> None:
-        if self._writable(step):
-            self.records[(step.profile_id, step.journey, step.step)] = {
-                "status": "suppressed", "reason": reason, "execution_id": step.execution_id, "channel": step.channel,
-            }  # fmt: skip
-
-    def claim(self, step: JourneyStep, now: datetime) -> bool:
-        if not self._writable(step):
-            return False
-        self.records[(step.profile_id, step.journey, step.step)] = {
-            "status": "sending", "execution_id": step.execution_id, "channel": step.channel, "decided_at": now.isoformat(),
-        }  # fmt: skip
-        return True
-
-    def mark_sent(self, profile_id: str, journey: str, step: str, provider_message_id: str, now: datetime) -> None:
-        record = self.records[(profile_id, journey, step)]
-        record.update(status="sent", provider_message_id=provider_message_id, sent_at=now.isoformat())
-        record.pop("reason", None)
-
-
-@dataclass
-class FakeSender:
-    """The message sender (cdp.messaging.ports.MessageSender): what was sent, in order."""
-
-    emails: list[tuple[str, str, bytes]] = field(default_factory=list)
-    texts: list[tuple[str, str]] = field(default_factory=list)
-
-    def send_email(self, sender: str, recipient: str, raw_mime: bytes) -> str:
-        self.emails.append((sender, recipient, raw_mime))
-        return f"email-{len(self.emails)}"
-
-    def send_sms(self, phone_number: str, text: str) -> str:
-        self.texts.append((phone_number, text))
-        return f"sms-{len(self.texts)}"
-
-
-@dataclass
 class RecordingPublisher:
     """A publisher of domain events: the events, in order."""
 
@@ -113,6 +62,120 @@ class RecordingPublisher:
         published = list(events)
         self.events += published
         return len(published)
+
+
+@dataclass
+class FakeSendRecords:
+    """Send records (cdp.messaging.ports.SendRecords) by (profile, request key), with the adapter's conditions: a
+    record that is sent, claimed or unknown is never overwritten; an outcome needs its claim's token."""
+
+    records: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _open(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        record = self.records.get(key)
+        return record if record is not None and record["status"] in ("sent", "claimed", "unknown") else None
+
+    def _base(self, request: MessageRequest, now: datetime) -> dict[str, Any]:
+        return {"channel": request.channel, "purpose": request.purpose, "decided_at": now}
+
+    def claim(self, request: MessageRequest, token: str, now: datetime) -> dict[str, Any] | None:
+        with self.lock:
+            key = (request.profile_id, request.key())
+            if (blocking := self._open(key)) is not None:
+                return dict(blocking)
+            self.records[key] = {**self._base(request, now), "status": "claimed", "claim_token": token,
+                                 "claimed_at": now.isoformat(), "attempted_at": now}  # fmt: skip
+            return None
+
+    def settle(self, request: MessageRequest, outcome: SendOutcome, now: datetime) -> dict[str, Any] | None:
+        with self.lock:
+            key = (request.profile_id, request.key())
+            if (blocking := self._open(key)) is not None:
+                return dict(blocking)
+            self.records[key] = {**self._base(request, now), "status": record_status(outcome), "reason": outcome.reason}
+            return None
+
+    def finish(self, request: MessageRequest, token: str, outcome: SendOutcome, now: datetime) -> None:
+        with self.lock:
+            record = self.records[(request.profile_id, request.key())]
+            assert record.get("claim_token") == token, "an outcome without its claim"
+            record.update(status=record_status(outcome), reason=outcome.reason, provider_message_id=outcome.message_id)
+
+    def mark_unknown(self, request: MessageRequest, token: str, now: datetime) -> bool:
+        with self.lock:
+            record = self.records[(request.profile_id, request.key())]
+            if record["status"] != "claimed" or record.get("claim_token") != token:
+                return False
+            record.update(status="unknown", reason="unknown")
+            return True
+
+    def recent_marketing_sends(self, profile_id: str, channel: str, since: datetime) -> list[datetime]:
+        return [
+            record["attempted_at"] for (owner, _key), record in self.records.items()
+            if owner == profile_id and record["channel"] == channel and record["purpose"] == "marketing"
+            and record["status"] in ("sent", "claimed", "unknown") and record["attempted_at"] >= since
+        ]  # fmt: skip
+
+
+@dataclass
+class FakeChannel:
+    """A channel (cdp.messaging.ports.Channel): what it delivered, in order; `refuse` makes it raise that error."""
+
+    sent: list[tuple[str, RenderedMessage]] = field(default_factory=list)
+    refuse: Exception | None = None
+
+    def send(self, address: str, rendered: RenderedMessage) -> str:
+        if self.refuse is not None:
+            raise self.refuse
+        self.sent.append((address, rendered))
+        return f"provider-{len(self.sent)}"
+
+
+@dataclass
+class FakeSuppressionList:
+    """The suppression list (cdp.messaging.ports.SuppressionList): reasons by (channel, address)."""
+
+    reasons: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def reason(self, profile_id: str, channel: str, address: str) -> str | None:
+        return self.reasons.get((channel, address))
+
+    def add(self, profile_id: str, channel: str, address: str, reason: str, at: datetime) -> None:
+        self.reasons[(channel, address)] = reason
+
+
+@dataclass
+class FakeMessageEvents:
+    """The curated `messages` rows (cdp.messaging.ports.MessageEvents), in order."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, rows: list[dict[str, Any]]) -> None:
+        self.rows += rows
+
+
+class FakeUnsubscribeLinks:
+    """Unsubscribe links (cdp.messaging.ports.UnsubscribeLinks) naming the profile and channel."""
+
+    def link(self, profile_id: str, channel: str) -> str:
+        return f"https://shop.example/unsubscribe/{profile_id}/{channel}"
+
+
+@dataclass
+class FakeDeferredMessages:
+    """Deferred messages (cdp.messaging.ports.DeferredMessages) by (until, request key)."""
+
+    waiting: dict[tuple[datetime, str], MessageRequest] = field(default_factory=dict)
+
+    def defer(self, request: MessageRequest, until: datetime) -> None:
+        self.waiting[(until, request.key())] = request
+
+    def due(self, now: datetime, limit: int) -> list[tuple[MessageRequest, datetime]]:
+        return [(self.waiting[key], key[0]) for key in sorted(self.waiting) if key[0] <= now][:limit]
+
+    def done(self, request: MessageRequest, until: datetime) -> None:
+        self.waiting.pop((until, request.key()), None)
 
 
 @dataclass
@@ -127,9 +190,7 @@ class FakeCampaignSending:
     deferred: list[tuple[str, datetime]] = field(default_factory=list)
     after_each_send: Any = None  # called with the count of sends so far (a test pauses a campaign mid-run)
 
-    def send(self, request: Any, now: datetime) -> Any:
-        from cdp.messaging.requests import SendOutcome
-
+    def send(self, request: MessageRequest, now: datetime) -> SendOutcome:
         self.attempts.append(request.profile_id)
         if request.profile_id in self.failing:
             raise RuntimeError(f"provider down for {request.profile_id}")
@@ -143,15 +204,5 @@ class FakeCampaignSending:
             self.after_each_send(len(self.sent))
         return SendOutcome(status="sent", reason="sent", message_id=f"m-{len(self.sent)}")
 
-    def defer(self, request: Any, until: datetime) -> None:
+    def defer(self, request: MessageRequest, until: datetime) -> None:
         self.deferred.append((request.profile_id, until))
-
-
-@dataclass
-class FakeMessageEvents:
-    """The `messages` stream (cdp.campaigns.ports.MessageEvents): rows in a list."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-    def record(self, rows: list[dict[str, Any]]) -> None:
-        self.rows.extend(rows)

@@ -185,7 +185,7 @@ def _dropped_keys(stack: LocalStack) -> Iterator[str]:
 def build_report(stack: LocalStack) -> dict[str, Any]:
     """Everything the run did, read back from the stack: the file ledger's partition of each object in the raw
     bucket (not a scan of the ledger, which holds a record per row), one pass over the profiles table (profiles,
-    segment members, journey messages) and the executions."""
+    segment members, send records) and the executions."""
     ledger_items = [item for key in _dropped_keys(stack) for item in _file_items(stack, key)]
     profile_items = list(_scan(stack, "ProfilesTable", "#pk, #sk, #status, #channel, #reason"))
     files = {
@@ -247,7 +247,10 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
         "messages": {
             "email": sum(item["status"] == "sent" and item["channel"] == "email" for item in sends),
             "sms": sum(item["status"] == "sent" and item["channel"] == "sms" for item in sends),
-            "suppressed": dict(Counter(item["reason"] for item in sends if item["status"] == "suppressed")),
+            "push": sum(item["status"] == "sent" and item["channel"] == "push" for item in sends),
+            "webhook": sum(item["status"] == "sent" and item["channel"] == "webhook" for item in sends),
+            "skipped": dict(Counter(item["reason"] for item in sends if item["status"] == "skipped")),
+            "deferred": sum(item["status"] == "deferred" for item in sends),
         },
         "async_failures": [failure.__dict__ for failure in stack.async_failures],
         "dead_letters": dead_letters(stack),
@@ -299,7 +302,6 @@ def run_pipeline(
         campaigns = run_campaigns(stack, data_dir, progress)
         report = build_report(stack)
         report["campaigns"] = campaigns
-        report["messages"].update(message_outcomes(stack))
     report["seconds"] = round(time.monotonic() - started, 1)
     report["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
     report["aws_operations"] = operations.as_dict()
@@ -336,9 +338,9 @@ def summary(report: dict[str, Any]) -> str:
             for name, j in report["journeys"].items()
             if j["started"]
         ),
-        f"messages:    {messages['email']:,} email, {messages['sms']:,} sms, "
-        f"{sum(messages['suppressed'].values()):,} suppressed"
-        + (f" ({_counted(messages['suppressed'])})" if messages["suppressed"] else ""),
+        f"messages:    {messages['email']:,} email, {messages['sms']:,} sms, {messages['push']:,} push, "
+        f"{messages['webhook']:,} webhook, {messages['deferred']:,} deferred, {sum(messages['skipped'].values()):,} skipped"
+        + (f" ({_counted(messages['skipped'])})" if messages["skipped"] else ""),
         *(
             f"campaign:    {name} audience {c['audience']:,}, holdout {c['holdout']:,}, sent {c['sent']:,}, "
             f"skipped {sum(c['skipped'].values()):,}, deferred {c['deferred']:,}, failed {c['failed']:,}"
@@ -431,15 +433,6 @@ def campaigns_report(stack: LocalStack) -> dict[str, Any]:
             "variants": {name: outcomes.as_dict() for name, outcomes in variants.items()},
         }
     return report
-
-
-def message_outcomes(stack: LocalStack) -> dict[str, Any]:
-    """Across journeys and campaigns, from the send records: skipped by reason, and how many are deferred."""
-    records = [item for item in _scan(stack, "ProfilesTable", "#sk, #status, #reason") if item["sk"].startswith("MESSAGE#")]
-    return {
-        "skipped": dict(Counter(item.get("reason", "unknown") for item in records if item.get("status") == "skipped")),
-        "deferred": sum(item.get("status") == "deferred" for item in records),
-    }
 
 
 def run_campaigns(stack: LocalStack, data_dir: Path, progress: Progress) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from cdp_local.template import REPO_ROOT
+
 
 @dataclass(frozen=True)
 class Market:
@@ -588,7 +590,7 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def generate(out_dir: Path, as_of: date, seed: int = 7, customers: int = 3000) -> dict[str, int]:
-    """Write customers/customers.csv, orders/orders.csv.gz and tracking/events.jsonl under out_dir.
+    """Write customers/customers.csv, orders/orders.csv.gz, tracking/events.jsonl and the shipped campaigns under out_dir.
 
     The exports are taken at the start of as_of (00:00 UTC): nothing in them happens later. Each file draws
     from its own random stream of the seed, so the same arguments always write the same bytes.
@@ -609,7 +611,14 @@ def generate(out_dir: Path, as_of: date, seed: int = 7, customers: int = 3000) -
     orders_csv = _csv_bytes(ORDER_COLUMNS, order_lines)
     _write(out_dir / "orders" / "orders.csv.gz", gzip.compress(orders_csv, mtime=0))
     _write(out_dir / "tracking" / "events.jsonl", _jsonl_bytes(messages))
+    write_shipped_campaigns(out_dir)
     return {"customers": len(customer_lines), "orders": len(order_lines), "tracking_events": len(messages)}
+
+
+def write_shipped_campaigns(out_dir: Path) -> None:
+    """The repository's campaigns/*.json into out_dir/campaigns/, which the local run creates through the API."""
+    for path in sorted((REPO_ROOT / "campaigns").glob("*.json")):
+        _write(out_dir / "campaigns" / path.name, path.read_bytes())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,7 +28,7 @@ import zipfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any, TextIO
@@ -126,7 +126,12 @@ def _zip_of(directory: Path) -> bytes:
 
 
 class LocalStack:
-    """The whole template in moto. Use as a context manager; `wait_scale` shortens Wait states (0 = no wait)."""
+    """The whole template in moto. Use as a context manager; `wait_scale` shortens Wait states (0 = no wait).
+
+    A shortened Wait still lets its whole time pass for the platform's clock (`cdp.wiring.clock`, what the sending
+    service asks for "now"): `clock_offset` grows by the part of each Wait not really waited, so a message deferred
+    to the end of quiet hours is allowed when the journey asks again, as it would be on AWS.
+    """
 
     def __init__(
         self,
@@ -153,6 +158,8 @@ class LocalStack:
         self._queue_event_sources: list[_QueueEventSource] = []
         self._polling = threading.local()  # set while this thread delivers queued messages (no nested polling)
         self._exits = ExitStack()
+        self.clock_offset = timedelta(0)
+        self._clock_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalStack:
@@ -257,6 +264,7 @@ class LocalStack:
             for summary in page["StackResourceSummaries"]:
                 self.physical_ids[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
         self._function_by_name = {self.physical_ids[logical]: logical for logical in self.functions}
+        self._create_configuration_sets()
         self._create_catalog_and_delivery_streams()
         self._seed_function_environments()
         self._apply_bucket_properties_moto_skips()
@@ -369,6 +377,14 @@ class LocalStack:
             if resource["Type"] == "AWS::SES::EmailIdentity":
                 identity = self._resolve(resource["Properties"]["EmailIdentity"])
                 self.client("sesv2").create_email_identity(EmailIdentity=identity)
+
+    def _create_configuration_sets(self) -> None:
+        """moto's CloudFormation skips SES configuration sets; create them under the names the template gives."""
+        for logical_id, resource in self.template["Resources"].items():
+            if resource["Type"] == "AWS::SES::ConfigurationSet":
+                name = self._resolve_deep(resource["Properties"]["Name"])
+                self.client("sesv2").create_configuration_set(ConfigurationSetName=name)
+                self.physical_ids[logical_id] = name
 
     def _create_schedule_groups(self) -> None:
         """moto's CloudFormation skips EventBridge Scheduler schedule groups; create them under their names."""
@@ -574,6 +590,11 @@ class LocalStack:
         def scaled_wait(wait_function: WaitFunction, env: Any, wait_seconds: int) -> None:
             if wait_seconds > 0:
                 env.program_state_event.wait(wait_seconds * stack.wait_scale)
+                with stack._clock_lock:
+                    stack.clock_offset += timedelta(seconds=wait_seconds * (1 - stack.wait_scale))
+
+        def platform_clock() -> datetime:
+            return datetime.now(UTC) + stack.clock_offset
 
         class _ScaledTime:
             @staticmethod
@@ -595,6 +616,8 @@ class LocalStack:
         self._exits.enter_context(mock.patch("moto.s3.notifications._invoke_awslambda", s3_notification))
         self._exits.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         self._exits.enter_context(mock.patch.object(WaitFunction, "_wait_interval", scaled_wait))
+        self._exits.enter_context(mock.patch("cdp.wiring.clock", platform_clock))
+
         self._exits.enter_context(mock.patch.object(SESQuota, "__init__", _production_send_quota))
         self._exits.enter_context(mock.patch.object(retrier_decl, "time", _ScaledTime))
 

@@ -60,7 +60,31 @@ def test_the_tracking_function_reads_shop_secrets_by_path_only() -> None:
 
 def test_journey_email_can_only_be_sent_as_the_configured_sender() -> None:
     # Given
-    sender = load_template()["Resources"]["SendJourneyMessageFunction"]
+    sender = load_template()["Resources"]["SendMessageFunction"]
     # Then
     [send_email] = [s for s in _statements(sender) if s["Action"] == "ses:SendEmail"]
     assert send_email["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}
+
+
+def test_no_function_gets_sams_bucket_write_or_crud_policy_templates() -> None:
+    # Given: SAM's S3WritePolicy and S3CrudPolicy also grant PutObjectAcl and PutLifecycleConfiguration
+    resources = load_template()["Resources"]
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    # Then
+    for function in functions:
+        names = {next(iter(policy)) for policy in function["Properties"].get("Policies", []) if isinstance(policy, dict)}
+        assert not names & {"S3WritePolicy", "S3CrudPolicy", "S3FullAccessPolicy"}
+
+
+def test_the_profile_batch_consumer_polls_only_its_own_queue() -> None:
+    # Given: with SAM's generated role an SQS event source adds AWSLambdaSQSQueueExecutionRole (every queue)
+    resources = load_template()["Resources"]
+    consumer = resources["ApplyProfileBatchFunction"]["Properties"]
+    role = resources["ApplyProfileBatchRole"]["Properties"]
+    # Then
+    assert consumer["Role"] == {"Fn::GetAtt": ["ApplyProfileBatchRole", "Arn"]}
+    assert not any("SQS" in arn.get("Fn::Sub", arn) for arn in role["ManagedPolicyArns"])
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    [poll] = [s for s in statements if "sqs:ReceiveMessage" in s["Action"]]
+    assert poll["Resource"] == {"Fn::GetAtt": ["ProfileBatchesQueue", "Arn"]}
+    assert all("*" not in action for s in statements for action in s["Action"])

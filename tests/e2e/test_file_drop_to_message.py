@@ -61,7 +61,7 @@ def test_a_new_consenting_customer_gets_one_welcome_email_and_every_row_is_accou
     # Then: only the recent signups started the journey; only the consenting one was emailed, once
     assert report["journeys"]["WelcomeJourneyStateMachine"] == {"started": 2, "completed": 2, "failed": 0, "failures": []}
     assert report["messages"]["email"] == 1
-    assert report["messages"]["suppressed"] == {"no_consent": 1}
+    assert report["messages"]["skipped"] == {"no_consent": 1}
     sent = ses_backends[ACCOUNT_ID][stack.region].sent_messages
     assert len(sent) == 1
     mime = message_from_bytes(sent[0].raw_data.encode() if isinstance(sent[0].raw_data, str) else sent[0].raw_data)

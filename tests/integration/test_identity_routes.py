@@ -36,6 +36,12 @@ def _lookup(stack: LocalStack, query: dict[str, str]) -> dict[str, Any]:
     return stack.invoke("GetProfileFunction", event)
 
 
+def _lookup_by_body(stack: LocalStack, body: str) -> dict[str, Any]:
+    event = _event("http_lookup_profile_by_body.json")
+    event["body"] = body
+    return stack.invoke("GetProfileFunction", event)
+
+
 def _split(stack: LocalStack, profile_id: str, body: str) -> dict[str, Any]:
     event = copy.deepcopy(_event("http_split_profile.json"))
     event["pathParameters"] = {"id": profile_id}
@@ -85,6 +91,26 @@ def test_unknown_answers_404_and_malformed_400(stack: LocalStack) -> None:
         {"phone": "0000"},
     ):
         assert _lookup(stack, query)["statusCode"] == 400, query
+
+
+def test_lookup_by_body_finds_the_same_profile_and_refuses_malformed_bodies(stack: LocalStack) -> None:
+    # Given a profile holding an email
+    profile_id = resolve_batch(_store(stack), [[("email", "jane@example.com")]], "m1", NOW).profile_ids[0]
+    # When it is looked up with the identifier in the body, in another written form, and by the sample event
+    by_body = _lookup_by_body(stack, json.dumps({"email": " JANE@example.com"}))
+    by_sample = stack.invoke("GetProfileFunction", _event("http_lookup_profile_by_body.json"))
+    unknown = _lookup_by_body(stack, json.dumps({"email": "nobody@example.com"}))
+    malformed = [
+        _lookup_by_body(stack, body)
+        for body in ("", "{", "[]", '{"email": 7}', "{}", '{"email": "a@b.io", "phone": "+4911"}', '{"shoe_size": "42"}',
+                     "[" * 10_000, '{"email": "' + "x" * 100_000 + '"}')
+    ]  # fmt: skip
+    # Then the body lookup answers like the query lookup: the profile, 404 for nobody, 400 for each malformed body
+    for response in (by_body, by_sample):
+        assert response["statusCode"] == 200
+        assert json.loads(response["body"])["identity"]["profile_id"] == profile_id
+    assert unknown["statusCode"] == 404
+    assert [response["statusCode"] for response in malformed] == [400] * len(malformed)
 
 
 def test_split_refusals_and_malformed_bodies(stack: LocalStack) -> None:

@@ -65,54 +65,56 @@ def test_an_unsubscribe_stops_the_next_send(stack: LocalStack) -> None:
     # When: she unsubscribes, and the next email step of a journey runs straight after
     now = datetime.now(UTC)
     call_api(stack, "POST", "/v1/consents", _consent(False, now, profile_id=profile_id))
-    result = stack.invoke("SendJourneyMessageFunction", {
-        "journey": "welcome", "step": "second_email", "channel": "email", "template": "welcome_email",
-        "profile_id": profile_id, "execution_id": "after-unsubscribe"})
+    result = stack.invoke("SendMessageFunction", {
+        "origin": "journey", "origin_name": "welcome", "step": "second_email", "channel": "email",
+        "template": "welcome_email", "profile_id": profile_id, "occurrence": "after-unsubscribe",
+        "context": {"coupon_code": "WELCOME10"}})
     # Then: nothing is sent, and the reason is recorded
-    assert (result["status"], result["reason"]) == ("suppressed", "no_consent")
+    assert (result["status"], result["reason"]) == ("skipped", "no_consent")
     assert len(ses_backends[stack.client("sts").get_caller_identity()["Account"]][stack.region].sent_messages) == sent_before
 
 
-def test_an_unsubscribe_between_the_journeys_check_and_its_send_stops_the_send(
+def test_an_unsubscribe_after_the_journey_started_stops_its_send(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given: the welcome journey (its real ASL in moto's interpreter) about to email Ann, who consented; the moment
-    # its eligibility check has passed, she unsubscribes in the preference centre
+    # Given: the welcome journey (its real ASL in moto's interpreter) started for Ann, who consented; the moment its
+    # send step is invoked, she unsubscribes in the preference centre
     store = PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable"))
     handler_of = stack._handler_of
     unsubscribed: list[str] = []
 
     def check_then_unsubscribe(logical_id: str):
         handler = handler_of(logical_id)
-        if logical_id != "CheckJourneyEligibilityFunction":
+        if logical_id != "SendMessageFunction":
             return handler
 
-        def checked(event, context):
-            answer = handler(event, context)
-            if event["step"] == "welcome_email" and answer["eligible"]:
+        def unsubscribe_then_send(event, context):
+            if event["step"] == "welcome_email":
                 now = datetime.now(UTC)
                 change = ConsentChange("email", "marketing", False, now, "preference_centre")
                 if store.record_consents(event["profile_id"], [change], now, newest_per_key) == [True]:
                     unsubscribed.append(event["profile_id"])
-            return answer
+            return handler(event, context)
 
-        return checked
+        return unsubscribe_then_send
 
     monkeypatch.setattr(stack, "_handler_of", check_then_unsubscribe)
     account = stack.client("sts").get_caller_identity()["Account"]
     # When: her customers row arrives and the journey runs to its end
     drop(stack, "customers/customers.csv", CUSTOMERS)
     stack.wait_for_executions(timeout=60)
-    # Then: the check passed and she unsubscribed, yet the send step read her withdrawal and sent nothing
+    # Then: she unsubscribed, and the send step read her withdrawal and sent nothing
     ann = profile_of(stack, "C1")
     assert unsubscribed == [ann["profile_id"]]
     assert ses_backends[account][stack.region].sent_messages == []
-    message = stack.client("dynamodb").get_item(
+    [message] = stack.client("dynamodb").query(
         TableName=stack.physical_id("ProfilesTable"),
-        Key={"pk": {"S": f"PROFILE#{ann['profile_id']}"}, "sk": {"S": "MESSAGE#welcome#welcome_email"}},
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :welcome)",
+        ExpressionAttributeValues={":pk": {"S": f"PROFILE#{ann['profile_id']}"},
+                                   ":welcome": {"S": "MESSAGE#journey#welcome#welcome_email#"}},
         ConsistentRead=True,
-    )["Item"]
-    assert (message["status"]["S"], message["reason"]["S"]) == ("suppressed", "no_consent")
+    )["Items"]
+    assert (message["status"]["S"], message["reason"]["S"]) == ("skipped", "no_consent")
 
 
 def test_export_holds_everything_about_the_person_and_nothing_of_others(stack: LocalStack) -> None:
@@ -127,6 +129,8 @@ def test_export_holds_everything_about_the_person_and_nothing_of_others(stack: L
     # Then
     assert status == 200
     assert {"customer_id#C1", "email#ann.lee@example.com"} <= set(export["identifiers"])
+    assert export["profile"]["identity"]["profile_id"] == profile_id
+    assert export["profile"]["attributes"]["first_name"] == "Ann" and export["profile"]["behaviour"]["orders_count"] >= 1
     assert export["consents"]["email:marketing"]["granted"] is True
     assert [(h["channel"], h["purpose"], h["granted"]) for h in export["consent_history"]] == [
         ("email", "marketing", True), ("sms", "marketing", True)]

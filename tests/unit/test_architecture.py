@@ -16,7 +16,7 @@ from cdp_local.template import REPO_ROOT
 CDP = REPO_ROOT / "layers" / "core" / "python" / "cdp"
 DOMAIN = (
     "clean", "ingest", "identity", "profiles", "privacy", "records", "segments", "journeys", "messaging", "tracking",
-    "predict",
+    "predict", "campaigns",
 )  # fmt: skip
 FORBIDDEN_IN_DOMAIN = ("cdp.adapters", "cdp.wiring", "boto3", "botocore")
 ALLOWED_DOMAIN_MODULES_FOR_ADAPTERS = ("ports",)  # an adapter may import `cdp.<capability>.ports`, nothing else there
@@ -74,7 +74,7 @@ def test_the_module_respects_the_layering(module: str, path: Path) -> None:
         ("cdp.identity.resolution", "from cdp.adapters.identity_store import IdentityStore", True),
         ("cdp.privacy.erasure", "import boto3", True),
         ("cdp.ingest.pipeline", "def f():\n    from botocore.exceptions import ClientError", True),
-        ("cdp.journeys.send", "from cdp import wiring", True),
+        ("cdp.messaging.service", "from cdp import wiring", True),
         ("cdp.segments.compute", "import cdp.wiring", True),
         ("cdp.adapters.privacy_store", "from cdp.privacy.consent import newest_per_key", True),
         ("cdp.adapters.identity_store", "import cdp.identity.merge", True),
@@ -90,7 +90,7 @@ def test_the_check_fails_on_a_broken_rule_and_passes_a_kept_one(module: str, sou
 
 def test_every_capability_declares_its_ports() -> None:
     # Given the capabilities that talk to storage or AWS / When their packages are listed / Then each has ports.py
-    capabilities = ("ingest", "identity", "privacy", "records", "segments", "journeys", "messaging", "tracking")
+    capabilities = ("ingest", "identity", "privacy", "records", "segments", "messaging", "tracking")
     assert [name for name in capabilities if not (CDP / name / "ports.py").exists()] == []
 
 

@@ -40,6 +40,6 @@ def test_importing_the_handler_does_not_load_pyarrow(logical_id: str) -> None:
         "ManageConsentFunction",
         "EraseProfileFunction",
         "ExportProfileFunction",
-        "CheckJourneyEligibilityFunction",
-        "SendJourneyMessageFunction",
+        "SendMessageFunction",
+        "SendDeferredMessagesFunction",
     } <= set(LIGHT_FUNCTIONS)

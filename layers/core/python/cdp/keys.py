@@ -1,9 +1,9 @@
 """Primary keys of every item the platform stores, in both tables.
 
 ProfilesTable: `PROFILE#<id>` with sort keys `PROFILE` (the profile), `IDENTIFIER#<type>#<value>` (membership),
-`EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<journey>#<step>` (journey
-messages); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner); `SEGMENT#<name>` / `PROFILE#<id>`;
-`ERASED` / `<digest>` (the erased register); `ERASURE#<id>` / `ERASURE`; `SOURCE#<digest of write key>` / `SOURCE`.
+`EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<request key>` (send records); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner); `SEGMENT#<name>` / `PROFILE#<id>`;
+`ERASED` / `<digest>` (the erased register); `SUPPRESSED#<channel>#<address digest>` / `SUPPRESSED`;
+`DEFERRED` / `<until>#<request key>` (deferred campaign messages); `ERASURE#<id>` / `ERASURE`; `SOURCE#<digest of write key>` / `SOURCE`.
 LedgerTable: `RECORD#<entity>#<natural key>` / `RECORD`, `FILE#<bucket>/<key>` / `VERSION#<version>`,
 `MESSAGEID#<source>#<id>` / `MESSAGEID`, `NATURALKEY#<entity>#<key>` / `NATURALKEY`.
 """
@@ -101,8 +101,23 @@ def segment_member_key(segment: str, profile_id: str) -> Key:
     return {"pk": f"SEGMENT#{segment}", "sk": profile_pk(profile_id)}
 
 
-def journey_message_key(profile_id: str, journey: str, step: str) -> Key:
-    return {"pk": profile_pk(profile_id), "sk": f"MESSAGE#{journey}#{step}"}
+MESSAGE_PREFIX = "MESSAGE#"
+DEFERRED_PARTITION = "DEFERRED"
+
+
+def message_record_key(profile_id: str, request_key: str) -> Key:
+    """The send record of one message request (`MessageRequest.key()`) to one profile."""
+    return {"pk": profile_pk(profile_id), "sk": f"{MESSAGE_PREFIX}{request_key}"}
+
+
+def suppression_key(channel: str, address_digest: str) -> Key:
+    """A suppressed address: the sha256 of the normalised address, never the address itself."""
+    return {"pk": f"SUPPRESSED#{channel}#{address_digest}", "sk": "SUPPRESSED"}
+
+
+def deferred_message_key(until: str, request_key: str) -> Key:
+    """A deferred message, ordered by when it is due (ISO UTC time)."""
+    return {"pk": DEFERRED_PARTITION, "sk": f"{until}#{request_key}"}
 
 
 def source_key(write_key: str) -> Key:

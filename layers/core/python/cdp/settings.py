@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from functools import cache
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Json, ValidationError, field_validator
 
 from cdp.identifiers import COUNTRY_CALLING_CODES
 
@@ -78,11 +80,44 @@ class ErasureBuckets(CoreSettings):
     exports_bucket: str = Field(alias="PRIVACY_EXPORTS_BUCKET", min_length=1)
 
 
-class MessagingSettings(CoreSettings):
-    """Where journey messages come from."""
+class CapSetting(BaseModel):
+    """At most `limit` marketing messages per person on a channel in any `window_hours`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limit: int = Field(ge=1)
+    window_hours: float = Field(gt=0)
+
+
+def _clock_window(text: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", text):
+        raise ValueError(f"{text!r} is no HH:MM-HH:MM window")
+    return text
+
+
+class SendingSettings(CoreSettings):
+    """The sending service: sender, feedback configuration set, curated `messages` stream and the deployment's
+    rules (frequency caps per channel as JSON, quiet hours as HH:MM-HH:MM local time, the shop's time zone)."""
 
     sender_email: str = Field(alias="SENDER_EMAIL", min_length=3)
     unsubscribe_base_url: str = Field(alias="UNSUBSCRIBE_BASE_URL", min_length=8)
+    configuration_set: str = Field(alias="SES_CONFIGURATION_SET", min_length=1)
+    messages_stream: str = Field(alias="CURATED_MESSAGES_STREAM", min_length=1)
+    frequency_caps: Json[dict[Literal["email", "sms", "push", "webhook"], CapSetting]] = Field(alias="FREQUENCY_CAPS")
+    quiet_hours: Annotated[str, AfterValidator(_clock_window)] = Field(alias="QUIET_HOURS")
+    shop_timezone: str = Field(alias="SHOP_TIMEZONE", min_length=1)
+    claim_lease_seconds: int = Field(alias="CLAIM_LEASE_SECONDS", default=900, ge=60)
+    webhook_url: str = Field(alias="WEBHOOK_URL", default="")
+    webhook_secret_parameter: str = Field(alias="WEBHOOK_SECRET_PARAMETER", default="")
+
+    @field_validator("shop_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"{name!r} is no IANA time zone") from error
+        return name
 
 
 SettingsT = TypeVar("SettingsT", bound=TableSettings)
@@ -102,7 +137,7 @@ class CampaignApiSettings(CoreSettings):
     """The campaign API: where schedules go and what they start; the shop's time zone; the snapshot's bucket."""
 
     curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
-    shop_time_zone: str = Field(alias="SHOP_TIME_ZONE", min_length=1)
+    shop_time_zone: str = Field(alias="SHOP_TIMEZONE", min_length=1)
     schedule_group: str = Field(alias="CAMPAIGN_SCHEDULE_GROUP", min_length=1)
     start_function_arn: str = Field(alias="START_CAMPAIGN_RUN_FUNCTION_ARN", min_length=1)
     scheduler_role_arn: str = Field(alias="CAMPAIGN_SCHEDULER_ROLE_ARN", min_length=1)
@@ -114,6 +149,7 @@ class CampaignStartSettings(CoreSettings):
 
     curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
     sends_queue_url: str = Field(alias="CAMPAIGN_SENDS_QUEUE_URL", min_length=1)
+    messages_stream: str = Field(alias="CURATED_MESSAGES_STREAM", min_length=1)
 
 
 class CampaignWorkerSettings(CoreSettings):

@@ -9,23 +9,25 @@ result; domain code never imports this module (it receives what is built here). 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, time, timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
-from cdp.adapters import event_bus, message_senders, object_store
+from cdp.adapters import event_bus, object_store
 from cdp.adapters import privacy_store as privacy_store_module
 from cdp.adapters.clients import reset_clients
 from cdp.adapters.curated_stream import CuratedStreams
 from cdp.adapters.event_ledger import MessageRegister
 from cdp.adapters.identity_store import IdentityStore
-from cdp.adapters.journey_messages import JourneyMessages
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.adapters.profile_store import ProfileStore
 from cdp.adapters.shop_data import ShopData
 from cdp.adapters.sources import ShopSecretStore, WriteKeyDirectory
 from cdp.events import DomainEvent
 from cdp.ingest.ports import CuratedBatchPorts, IngestPorts
-from cdp.settings import CoreSettings, ErasureBuckets, IngestSettings, MessagingSettings, TableSettings, load_settings
+from cdp.messaging.ports import Channel, DeferredMessages
+from cdp.messaging.service import SendingParts
+from cdp.settings import CoreSettings, ErasureBuckets, IngestSettings, SendingSettings, TableSettings, load_settings
 from cdp.tracking.apply import TrackingPorts
 from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify_privacy import PrivacyPorts
@@ -35,8 +37,9 @@ if TYPE_CHECKING:
     from cdp.adapters.segment_store import SegmentStore
     from cdp.campaigns.deliver import WorkerParts
     from cdp.campaigns.manage import ManageParts
-    from cdp.campaigns.ports import MessageEvents, Sending
+    from cdp.campaigns.ports import Sending
     from cdp.campaigns.run import StartParts
+    from cdp.messaging.ports import MessageEvents
     from cdp.settings import CampaignApiSettings
 
 
@@ -78,16 +81,6 @@ def publisher() -> Callable[[Iterable[DomainEvent]], int]:
 def objects() -> Any:
     """The object store (S3): the `cdp.adapters.object_store` module implements the object ports."""
     return object_store
-
-
-def message_sender() -> Any:
-    """Email through SES, SMS through SNS (`cdp.adapters.message_senders` implements MessageSender)."""
-    return message_senders
-
-
-@cache
-def journey_messages() -> JourneyMessages:
-    return JourneyMessages(core().profiles_table)
 
 
 @cache
@@ -181,16 +174,65 @@ def shopify_privacy_ports() -> PrivacyPorts:
     )
 
 
-def messaging_settings() -> MessagingSettings:
-    return load_settings(MessagingSettings)
-
-
 def erasure_buckets() -> ErasureBuckets:
     return load_settings(ErasureBuckets)
 
 
 def ingest_settings() -> IngestSettings:
     return load_settings(IngestSettings)
+
+
+def clock() -> datetime:
+    """Now, in UTC: what the sending service calls the moment of sending."""
+    return datetime.now(UTC)
+
+
+def sending_settings() -> SendingSettings:
+    return load_settings(SendingSettings)
+
+
+@cache
+def sending_parts() -> SendingParts:
+    """The sending service's collaborators: DynamoDB records, SES/SNS/webhook channels, the shipped templates."""
+    from cdp.adapters.channels import SesEmail, SignedWebhook, SnsPush, SnsSms
+    from cdp.adapters.clients import ssm_parameters
+    from cdp.adapters.message_events import CuratedMessageEvents, UnsubscribePage
+    from cdp.adapters.send_records import SendRecordTable, SuppressionTable
+    from cdp.messaging.rules import FrequencyCap, QuietHours
+    from cdp.messaging.templates import shipped_templates
+
+    settings = sending_settings()
+    channels: dict[str, Channel] = {
+        "email": SesEmail(settings.sender_email, settings.configuration_set), "sms": SnsSms(), "push": SnsPush(),
+    }  # fmt: skip
+    if settings.webhook_url:
+        secret_name = settings.webhook_secret_parameter
+        channels["webhook"] = SignedWebhook(
+            settings.webhook_url, lambda: str(ssm_parameters().get(secret_name, decrypt=True, max_age=300))
+        )
+    start, end = (time.fromisoformat(clock) for clock in settings.quiet_hours.split("-"))
+    return SendingParts(
+        profiles=partial(privacy_store().profile_consistently, follow_redirects=True),
+        records=SendRecordTable(settings.profiles_table),
+        suppressions=SuppressionTable(settings.profiles_table),
+        channels=channels,
+        unsubscribe_links=UnsubscribePage(settings.unsubscribe_base_url),
+        events=CuratedMessageEvents(CuratedStreams({"messages": settings.messages_stream})),
+        templates=shipped_templates(),
+        caps={channel: FrequencyCap(cap.limit, timedelta(hours=cap.window_hours))
+              for channel, cap in settings.frequency_caps.items()},  # fmt: skip
+        quiet_hours=QuietHours(start, end),
+        shop_timezone=settings.shop_timezone,
+        claim_lease=timedelta(seconds=settings.claim_lease_seconds),
+    )
+
+
+@cache
+def deferred_messages() -> DeferredMessages:
+    from cdp.adapters.send_records import DeferredMessageTable
+
+    return DeferredMessageTable(core().profiles_table)
+
 
 
 def reset_settings() -> None:
@@ -201,8 +243,8 @@ def reset_settings() -> None:
     load_settings.cache_clear()
 
 
-_BUILDERS = (identity_store, privacy_store, profile_store, journey_messages, segment_store, ingest_ports,
-             curated_batch_ports, write_keys, shop_secrets, tracking_ports, shopify_privacy_ports)  # fmt: skip
+_BUILDERS = (identity_store, privacy_store, profile_store, segment_store, ingest_ports, curated_batch_ports,
+             write_keys, shop_secrets, tracking_ports, shopify_privacy_ports, sending_parts, deferred_messages)  # fmt: skip
 
 
 def reset() -> None:
@@ -252,7 +294,7 @@ def campaign_start_parts() -> StartParts:
         campaigns=campaign_store(),
         snapshots=SegmentSnapshots(settings.curated_bucket),
         queue=SqsSendQueue(settings.sends_queue_url),
-        events=campaign_message_events(),
+        events=campaign_message_events(settings.messages_stream),
         quota=SesSendQuota(),
     )
 
@@ -275,21 +317,22 @@ def campaign_worker_parts() -> WorkerParts:
         budget=campaign_store(),
         campaigns=campaign_store(),
         hold_seconds=settings.hold_seconds,
+        clock=clock,
     )
 
 
 def campaign_sending() -> Sending:
     """The sending service, in-process, for campaign workers."""
-    from cdp.settings import ConfigurationError
+    from cdp.campaigns.deliver import ServiceSending
 
-    raise ConfigurationError("the sending service is not part of this build yet")
+    return ServiceSending(sending_parts(), deferred_messages())
 
 
-def campaign_message_events() -> MessageEvents:
-    """Where campaigns record assigned and holdout rows of the `messages` entity."""
-    from cdp.settings import ConfigurationError
+def campaign_message_events(stream: str) -> MessageEvents:
+    """Where campaigns record assigned and holdout rows: the curated `messages` stream."""
+    from cdp.adapters.message_events import CuratedMessageEvents
 
-    raise ConfigurationError("the messages stream is not part of this build yet")
+    return CuratedMessageEvents(CuratedStreams({"messages": stream}))
 
 
 _BUILDERS = (*_BUILDERS, campaign_store, campaign_worker_parts)  # type: ignore[assignment]

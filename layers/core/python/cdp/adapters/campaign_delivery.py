@@ -10,7 +10,7 @@ from itertools import count
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import client
-from cdp.campaigns.definition import Campaign
+from cdp.campaigns.ports import Campaign
 from cdp.errors import Unavailable
 
 SQS_BATCH = 10

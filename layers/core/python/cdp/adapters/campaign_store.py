@@ -13,8 +13,7 @@ from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import dynamodb_table
 from cdp.adapters.dynamodb import query_partition
-from cdp.campaigns.definition import Campaign, State
-from cdp.campaigns.run import RunPlan
+from cdp.campaigns.ports import Campaign, RunPlan, State
 from cdp.errors import Conflict, NotFound
 from cdp.keys import campaign_chunk_key, campaign_key, campaign_rate_key, campaign_run_key
 

@@ -3,8 +3,8 @@
 
 `parse_campaign` validates a document (a file in `campaigns/`, or an API body) and raises `Invalid` whose `fields`
 name each problem's place (`variants.1.percent`, `schedule.cron`, `audience.rule.any.0.segment`). An inline rule is
-checked by the segment language's own model (`cdp.segments.definitions.Condition`), then must be resolvable from the
-membership snapshot: `all` / `any` / `not` of `segment` conditions (a field or behaviour rule is a segment to define).
+the segment language's condition over memberships: `all` / `any` / `not` of `segment` conditions, resolved from the
+membership snapshot (a field or behaviour condition is refused: it is a segment to define).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cdp.errors import Invalid, field_errors
-from cdp.segments.definitions import Condition
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"  # also a MessageRequest origin_name
 VARIANT_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
@@ -38,11 +37,45 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+SNAPSHOT_KINDS = ("all", "any", "not", "segment")
+SEGMENT_RUN_KINDS = ("field", "event", "orders")  # the segment language's other conditions
+
+
+class SegmentRule(_Strict):
+    """A condition of the segment language (docs/segments.md) over memberships only: exactly one of `all` / `any`
+    (lists), `not` or `segment`. The same JSON as `cdp.segments.definitions.Condition`, whose module is not used
+    here: it loads pyarrow, which the HTTP functions do not carry."""
+
+    all: list[SegmentRule] | None = Field(None, min_length=1)
+    any: list[SegmentRule] | None = Field(None, min_length=1)
+    not_: SegmentRule | None = Field(None, alias="not")
+    segment: str | None = Field(None, pattern=SEGMENT_PATTERN)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _snapshot_kinds(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            other = [kind for kind in SEGMENT_RUN_KINDS if kind in data]
+            if other:
+                raise ValueError(f"a {other[0]} condition needs the segment run: define it as a segment and name it here")
+            kinds = [kind for kind in SNAPSHOT_KINDS if data.get(kind) is not None]
+            if len(kinds) != 1:
+                raise ValueError(f"a condition has exactly one of {', '.join(SNAPSHOT_KINDS)} (found {kinds or 'none'})")
+        return data
+
+    def segments(self) -> Iterator[str]:
+        """Every segment the rule names."""
+        if self.segment is not None:
+            yield self.segment
+        for child in (*(self.all or ()), *(self.any or ()), *((self.not_,) if self.not_ else ())):
+            yield from child.segments()
+
+
 class Audience(_Strict):
     """Exactly one of: `segment` (a name in the membership snapshot) or `rule` (a condition over segments)."""
 
     segment: str | None = Field(None, pattern=SEGMENT_PATTERN)
-    rule: Condition | None = None
+    rule: SegmentRule | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Audience:
@@ -52,25 +85,7 @@ class Audience(_Strict):
 
     def segments(self) -> set[str]:
         """Every segment the audience reads."""
-        return {self.segment} if self.segment else set(_segments_of(self.rule)) if self.rule else set()
-
-
-def _segments_of(condition: Condition) -> Iterator[str]:
-    if condition.segment is not None:
-        yield condition.segment
-    for child in (*(condition.all or ()), *(condition.any or ()), *((condition.not_,) if condition.not_ else ())):
-        yield from _segments_of(child)
-
-
-def _snapshot_problems(condition: Condition, path: str) -> Iterator[tuple[str, str]]:
-    """Where a rule uses something the membership snapshot cannot answer (a field, event or order condition)."""
-    if condition.kind in ("field", "event", "orders"):
-        yield path, f"a {condition.kind} condition needs the segment run: define it as a segment and name it here"
-    for kind in ("all", "any"):
-        for index, child in enumerate(getattr(condition, kind) or ()):
-            yield from _snapshot_problems(child, f"{path}.{kind}.{index}")
-    if condition.not_ is not None:
-        yield from _snapshot_problems(condition.not_, f"{path}.not")
+        return {self.segment} if self.segment else set(self.rule.segments()) if self.rule else set()
 
 
 class Schedule(_Strict):
@@ -181,14 +196,15 @@ class Campaign(_Strict):
     expires_after: ExpiresAfter = ExpiresAfter(hours=24)
     state: State = "active"
 
-    @model_validator(mode="after")
-    def _split(self) -> Campaign:
-        names = [variant.name for variant in self.variants]
+    @field_validator("variants")
+    @classmethod
+    def _split(cls, variants: list[Variant]) -> list[Variant]:
+        names = [variant.name for variant in variants]
         if len(set(names)) != len(names):
             raise ValueError(f"variant names repeat: {names}")
-        if sum(variant.percent for variant in self.variants) != 100:
-            raise ValueError(f"variant percents sum to {sum(v.percent for v in self.variants)}, not 100")
-        return self
+        if sum(variant.percent for variant in variants) != 100:
+            raise ValueError(f"variant percents sum to {sum(variant.percent for variant in variants)}, not 100")
+        return variants
 
     def split(self) -> dict[str, int]:
         """The variants' weights, as `assign` takes them."""
@@ -216,19 +232,7 @@ def parse_campaign(document: Any) -> Campaign:
         campaign = Campaign.model_validate(document)
     except ValidationError as error:
         raise Invalid("invalid campaign", field_errors(list(error.errors()))) from error
-    if campaign.audience.rule is not None:
-        _check_rule(campaign.audience.rule)
     return campaign
-
-
-def _check_rule(rule: Condition) -> None:
-    """The segment language's model checked the rule's shape; here, what the membership snapshot can resolve."""
-    problems = [
-        {"field": "audience.rule" + path.removeprefix("where"), "message": message}
-        for path, message in _snapshot_problems(rule, "where")
-    ]
-    if problems:
-        raise Invalid("invalid campaign", problems)
 
 
 def load_campaign_files(directory: Path) -> list[Campaign]:

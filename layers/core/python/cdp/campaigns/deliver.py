@@ -20,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from cdp.campaigns.definition import State
 from cdp.campaigns.ports import CampaignStates, CampaignStore, RateBudget, Sending, SendQueue
 from cdp.errors import Unavailable
-from cdp.messaging.requests import MessageRequest
+from cdp.messaging.ports import DeferredMessages
+from cdp.messaging.requests import MessageRequest, SendOutcome
+from cdp.messaging.service import SendingParts, send_message
 
 PACE_BLOCK = 10  # sends a worker takes from the second's budget at once
 MAX_PACE_WAIT = timedelta(seconds=20)  # then the message fails and comes back later
@@ -51,6 +53,20 @@ class StateCache:
             cached = (now, self.store.state(name))
             self._read[name] = cached
         return cached[1]
+
+
+@dataclass(frozen=True)
+class ServiceSending:
+    """The sending service in-process (the `Sending` port): its use case over its parts, and its deferral store."""
+
+    parts: SendingParts
+    deferred: DeferredMessages
+
+    def send(self, request: MessageRequest, now: datetime) -> SendOutcome:
+        return send_message(request, self.parts, now)
+
+    def defer(self, request: MessageRequest, until: datetime) -> None:
+        self.deferred.defer(request, until)
 
 
 @dataclass(frozen=True)

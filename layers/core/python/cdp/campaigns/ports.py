@@ -4,13 +4,46 @@ schedules, the send-rate budget, the SES quota and the sending service (small Pr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cdp.campaigns.definition import Campaign, State
+
 if TYPE_CHECKING:
-    from cdp.campaigns.definition import Campaign, State
-    from cdp.campaigns.run import RunPlan
     from cdp.messaging.requests import MessageRequest, SendOutcome
+
+__all__ = ["Campaign", "State", "RunPlan"]  # the values the store and the schedules exchange with the domain
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What the first start of a run decided, kept so a retried start does the same."""
+
+    run_id: str
+    snapshot: str
+    scheduled_at: datetime
+    started_at: datetime
+    expires_at: datetime
+    rate_per_second: int
+
+    def as_item(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "snapshot": self.snapshot, "scheduled_at": self.scheduled_at.isoformat(),
+            "started_at": self.started_at.isoformat(), "expires_at": self.expires_at.isoformat(),
+            "rate_per_second": self.rate_per_second,
+        }  # fmt: skip
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> RunPlan:
+        return cls(
+            run_id=str(item["run_id"]),
+            snapshot=str(item["snapshot"]),
+            scheduled_at=datetime.fromisoformat(str(item["scheduled_at"])),
+            started_at=datetime.fromisoformat(str(item["started_at"])),
+            expires_at=datetime.fromisoformat(str(item["expires_at"])),
+            rate_per_second=int(item["rate_per_second"]),
+        )
 
 
 class CampaignStore(Protocol):
@@ -90,12 +123,6 @@ class RateBudget(Protocol):
 class SendQuota(Protocol):
     def max_send_rate(self) -> float:
         """The SES account's maximum sends per second."""
-        ...
-
-
-class MessageEvents(Protocol):
-    def record(self, rows: list[dict[str, Any]]) -> None:
-        """Rows of the curated `messages` entity (assigned and holdout rows here)."""
         ...
 
 

@@ -19,43 +19,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cdp.campaigns.definition import HOLDOUT, Audience, Campaign
-from cdp.campaigns.ports import Audiences, CampaignStore, MessageEvents, SendQueue, SendQuota, Snapshots
+from cdp.campaigns.ports import Audiences, CampaignStore, RunPlan, SendQueue, SendQuota, Snapshots
 from cdp.errors import NotFound
 from cdp.messaging.assignment import assign
+from cdp.messaging.ports import MessageEvents
 from cdp.messaging.requests import MessageRequest
 
 CHUNK_SIZE = 1_000  # profiles per chunk marker: a 1M audience is 1,000 markers and 100,000 SendMessageBatch calls
 STEP = "send"
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """What the first start of a run decided, kept so a retried start does the same."""
-
-    run_id: str
-    snapshot: str
-    scheduled_at: datetime
-    started_at: datetime
-    expires_at: datetime
-    rate_per_second: int
-
-    def as_item(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id, "snapshot": self.snapshot, "scheduled_at": self.scheduled_at.isoformat(),
-            "started_at": self.started_at.isoformat(), "expires_at": self.expires_at.isoformat(),
-            "rate_per_second": self.rate_per_second,
-        }  # fmt: skip
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> RunPlan:
-        return cls(
-            run_id=str(item["run_id"]),
-            snapshot=str(item["snapshot"]),
-            scheduled_at=datetime.fromisoformat(str(item["scheduled_at"])),
-            started_at=datetime.fromisoformat(str(item["started_at"])),
-            expires_at=datetime.fromisoformat(str(item["expires_at"])),
-            rate_per_second=int(item["rate_per_second"]),
-        )
 
 
 @dataclass(frozen=True)
@@ -165,13 +136,12 @@ def _assignment_rows(
 ) -> list[dict[str, Any]]:
     """The `messages` rows of a chunk: `holdout` for the control group, `assigned` (in its variant) for the others."""
     templates = {variant.name: variant.template or campaign.template for variant in campaign.variants}
-    at_text = at.isoformat()
     return [
         {
             "message_key": message_key, "profile_id": profile_id, "origin": "campaign", "origin_name": campaign.name,
             "step": STEP, "variant": group, "occurrence": plan.run_id, "channel": campaign.channel,
             "purpose": campaign.purpose, "template": templates.get(group, campaign.template),
-            "event": HOLDOUT if group == HOLDOUT else "assigned", "reason": "", "at": at_text,
+            "event": HOLDOUT if group == HOLDOUT else "assigned", "reason": group, "at": at,
             "provider_message_id": None,
         }  # fmt: skip
         for profile_id, group in assigned

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from cdp.canonical import IDENTIFIER_TYPES
 from cdp.errors import Invalid, NotFound
 from cdp.identity.ports import IdentityRepository
@@ -19,6 +21,32 @@ LOOKUP_TYPES = IDENTIFIER_TYPES
 
 class MalformedLookup(Invalid):
     """The request names no usable profile id or identifier."""
+
+
+MAX_LOOKUP_BODY_BYTES = 4096
+
+
+class IdentifierLookup(BaseModel):
+    """The body of POST /v1/profiles/lookup: one identifier, e.g. `{"email": "jane@example.com"}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer_id: str | None = Field(default=None, max_length=512)
+    email: str | None = Field(default=None, max_length=512)
+    phone: str | None = Field(default=None, max_length=512)
+    anonymous_id: str | None = Field(default=None, max_length=512)
+
+
+def identifier_in_body(body: str) -> dict[str, str]:
+    """The `{type: value}` a lookup body names (checked further by `profile_by_identifier`); MalformedLookup for a
+    body that is too large, not JSON, or holds anything but identifier strings."""
+    if len(body.encode()) > MAX_LOOKUP_BODY_BYTES:
+        raise MalformedLookup(f"body larger than {MAX_LOOKUP_BODY_BYTES} bytes")
+    try:
+        lookup = IdentifierLookup.model_validate_json(body)
+    except ValidationError as error:
+        raise MalformedLookup("; ".join(detail["msg"] for detail in error.errors())) from error
+    return lookup.model_dump(exclude_none=True)
 
 
 def live_profile(store: IdentityRepository, profile_id: str) -> dict[str, Any] | None:

@@ -95,7 +95,3 @@ class SendOutcome(BaseModel):
     defer_until: datetime | None = None
     wait_seconds: int = 0
 
-
-def record_status(outcome: SendOutcome) -> str:
-    """The send record's status for an outcome: its status, or `unknown` for a send that may or may not have gone."""
-    return "unknown" if outcome.reason == "unknown" else outcome.status

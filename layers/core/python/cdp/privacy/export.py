@@ -1,6 +1,8 @@
 """Export (GDPR art. 15/20, PIPL art. 45): everything held about a person, as one JSON document.
 
-Follows redirects, and includes the profiles merged into the person's profile. Every read is paginated.
+Follows redirects, and includes the profiles merged into the person's profile. Every read is paginated. The profile
+is the typed one the API and journeys read (`cdp.profiles.model.Profile`, in sections); the records it was built
+from are exported beside it, so the bookkeeping the profile item keeps for exactly-once application is not lost.
 `export_identifiers` exports by identifiers (a shop's `customers/data_request`): every live profile holding one.
 """
 
@@ -17,6 +19,7 @@ from cdp.keys import MEMBER_PREFIX, RECORD_PREFIX
 from cdp.privacy.erasure import live_profiles_holding, merged_profiles
 from cdp.privacy.ports import PersonalData
 from cdp.privacy.requests import ID_PATTERN, json_default
+from cdp.profiles.read import profile_view
 
 PROFILE_ITEM_KINDS = {"PROFILE": "profile", "IDENTIFIER#": "identifiers", "EDGE#": "merge_edges", "MESSAGE#": "journey_messages",
                       "CONSENT#": "consent_history"}
@@ -57,7 +60,7 @@ def export_profile(store: PersonalData, profile_id: str) -> dict[str, Any] | Non
         {
             "profile_id": live,
             "merged_profiles": profiles[1:],
-            "profile": {name: value for name, value in profile.items() if name not in ("pk", "sk", "consent")},
+            "profile": profile_view(profile).as_json(),
             "consents": profile.get("consent", {}),
             "consent_history": sorted(_without_keys(sections["consent_history"], "pk", "sk"), key=lambda h: str(h["recorded_at"])),
             "identifiers": sorted(

@@ -32,6 +32,7 @@ class Identity(Section):
     email: str | None = None
     phone: str | None = None
     anonymous_id: str | None = None
+    push_endpoint: str | None = None  # the SNS mobile push endpoint ARN of the person's app install
     created_at: str | None = None
     updated_at: str | None = None
     merged_at: str | None = None

@@ -51,11 +51,31 @@ _LOOKUP = [
     {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
     for name in ("customer_id", "email", "phone", "anonymous_id")
 ]
+_LOOKUP_BODY = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {name: {"type": "string"} for name in ("customer_id", "email", "phone", "anonymous_id")},
+                "minProperties": 1,
+                "maxProperties": 1,
+                "additionalProperties": False,
+            }
+        }
+    },
+    "required": True,
+}
 _JSON_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True}
 # (method, path) -> summary, parameters, request body, answers besides the common ones
 ADMIN_ROUTES: dict[tuple[str, str], tuple[str, list[dict[str, Any]], dict[str, Any] | None, tuple[str, ...]]] = {
     ("get", "/v1/profiles/{id}"): ("Read one unified profile", _ID, None, ("404",)),
     ("get", "/v1/profiles/lookup"): ("Find the profile holding exactly one identifier", _LOOKUP, None, ("404",)),
+    ("post", "/v1/profiles/lookup"): (
+        "Find the profile holding exactly one identifier, given in the body (kept out of URLs and logs)",
+        [],
+        _LOOKUP_BODY,
+        ("404",),
+    ),
     ("post", "/v1/profiles/{id}/split"): ("Split identifiers off a merged profile", _ID, _JSON_OBJECT, ("404", "409")),
     ("post", "/v1/consents"): ("Record a consent statement", [], _JSON_OBJECT, ("413",)),
     ("delete", "/v1/profiles/{id}"): ("Request the erasure of a person", _ID, None, ("202", "404")),

@@ -1,1 +1,0 @@
-"""Journey steps: who may be messaged now, and sending each message exactly once."""
