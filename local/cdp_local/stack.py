@@ -704,7 +704,7 @@ class LocalStack:
         """Fire the enabled EventBridge Scheduler schedules that are due, once each, as Scheduler would: one-off
         `at(...)` schedules whose time (in their time zone) has come, and recurring ones (their next tick is now).
         Lambda targets are invoked synchronously with `<aws.scheduler.scheduled-time>` filled in; returns their
-        answers."""
+        answers. A target that fails goes to the schedule's dead-letter queue and `async_failures`."""
         scheduler = self.client("scheduler")
         answers = []
         for group in scheduler.list_schedule_groups()["ScheduleGroups"]:
@@ -717,7 +717,15 @@ class LocalStack:
                 payload = target.get("Input", "{}").replace(
                     "<aws.scheduler.scheduled-time>", fires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 )
-                answers.append(self.invoke(self._logical_id_of(target["Arn"]), json.loads(payload)))
+                logical_id = self._logical_id_of(target["Arn"])
+                try:
+                    answers.append(self.invoke(logical_id, json.loads(payload)))
+                except FunctionError as error:  # Scheduler retries, then dead-letters the event
+                    dead_letter = target.get("DeadLetterConfig", {}).get("Arn")
+                    if dead_letter:
+                        queue_url = self.client("sqs").get_queue_url(QueueName=dead_letter.rsplit(":", 1)[1])["QueueUrl"]
+                        self.client("sqs").send_message(QueueUrl=queue_url, MessageBody=payload)
+                    self.async_failures.append(AsyncFailure(logical_id, str(error), dead_letter))
         return answers
 
     def executions(self, logical_id: str) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ import json
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from email import message_from_bytes
 from typing import Any
 
 import pyarrow as pa
@@ -248,3 +249,48 @@ def test_the_campaign_api_needs_an_iam_signature(local: LocalStack) -> None:
     assert api.handle("POST", "/v1/campaigns", _signed("POST", "/v1/campaigns", body, secret="wrong"), body).status == 403
     assert api.handle("GET", "/v1/campaigns", {"host": "localhost"}, b"").status == 403
     assert _store(local).all() == []
+
+
+def test_a_campaign_through_the_sending_service_emails_each_consenting_person_once(local: LocalStack) -> None:
+    # Given: six champions: four who agreed to marketing email, one who did not, one without an address
+    from cdp.adapters.privacy_store import PrivacyStore
+    from cdp.messaging.assignment import assign
+    from cdp_local.runner import campaigns_report
+    from moto.ses.models import ses_backends
+
+    consent = {"email:marketing": {"granted": True, "recorded_at": "2026-01-01T00:00:00+00:00"}}
+    people = {f"c{n}": {"email": f"c{n}@example.com", "consent": consent} for n in range(4)}
+    people["refuser"] = {"email": "refuser@example.com", "consent": {"email:marketing": {"granted": False}}}
+    people["no_address"] = {"consent": consent}
+    profiles = PrivacyStore(local.physical_id("ProfilesTable"), local.physical_id("LedgerTable")).profiles
+    for profile_id, attributes in people.items():
+        profiles.put_item(Item={"pk": f"PROFILE#{profile_id}", "sk": "PROFILE", "profile_id": profile_id,
+                                "first_name": "Ann", "timezone": "Europe/London", "language": "en", **attributes})  # fmt: skip
+    write_snapshot(local, {SEGMENT: sorted(people)})
+    afternoon = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
+    local.clock_offset = afternoon - datetime.now(UTC)  # no quiet hours in London
+    definition = campaign(
+        template="winback_offer", holdout_percent=20,
+        variants=[{"name": "a", "percent": 50, "context": {"coupon_code": "COMEBACK15"}},
+                  {"name": "b", "percent": 50, "template": "winback_offer_bigger", "context": {"coupon_code": "COMEBACK25"}}],
+    )  # fmt: skip
+    assert call(http_api(local), "POST", "/v1/campaigns", definition)[0] == 201
+    groups = {profile_id: assign(profile_id, "spring_sale", 20, {"a": 50, "b": 50}) for profile_id in people}
+    # When: it fires, and its start is retried
+    [answer] = local.fire_scheduler_schedules(afternoon)
+    again = local.invoke("StartCampaignRunFunction", {"campaign": "spring_sale", "scheduled_at": afternoon.replace(second=0).isoformat()})
+    # Then: every consenting, addressed person outside the holdout got one email with their variant's coupon
+    messaged = {p for p, group in groups.items() if group != "holdout"}
+    expected = {f"{p}@example.com" for p in messaged if p.startswith("c")}
+    sent = ses_backends["123456789012"][local.region].sent_messages
+    raw = [m.raw_data.encode() if isinstance(m.raw_data, str) else m.raw_data for m in sent]
+    assert sorted(message_from_bytes(data)["To"] for data in raw) == sorted(expected)
+    assert again["chunks_queued"] == 0 and answer["audience"] == 6
+    report = campaigns_report(local)["spring_sale"]
+    assert report["audience"] == 6 and report["holdout"] == sum(g == "holdout" for g in groups.values())
+    assert report["sent"] == len(expected)
+    skipped = {"no_consent": int("refuser" in messaged), "no_address": int("no_address" in messaged)}
+    assert report["skipped"] == {reason: n for reason, n in skipped.items() if n}
+    assert {name: v["sent"] for name, v in report["variants"].items()} == {
+        name: sum(groups[p] == name for p in messaged if p.startswith("c")) for name in ("a", "b")
+    }
