@@ -348,3 +348,33 @@ class InProcessPredictions:
 
         columns, parameters = fit_and_predict(histories, PredictionSettings())
         return {**columns, "parameters": parameters}
+
+
+@dataclass
+class FakeCampaignSending:
+    """The sending service as campaign workers use it (cdp.campaigns.ports.Sending): exactly once per profile and
+    key, like the real one (`already_sent`); raises for the profiles in `failing`; defers those in `deferring`."""
+
+    failing: set[str] = field(default_factory=set)
+    deferring: set[str] = field(default_factory=set)
+    sent: dict[tuple[str, str], str] = field(default_factory=dict)  # (profile, key): variant
+    attempts: list[str] = field(default_factory=list)
+    deferred: list[tuple[str, datetime]] = field(default_factory=list)
+    after_each_send: Any = None  # called with the count of sends so far (a test pauses a campaign mid-run)
+
+    def send(self, request: MessageRequest, now: datetime) -> SendOutcome:
+        self.attempts.append(request.profile_id)
+        if request.profile_id in self.failing:
+            raise RuntimeError(f"provider down for {request.profile_id}")
+        if request.profile_id in self.deferring:
+            return SendOutcome(status="deferred", reason="quiet_hours", defer_until=now + timedelta(hours=8))
+        key = (request.profile_id, request.key())
+        if key in self.sent:
+            return SendOutcome(status="skipped", reason="already_sent")
+        self.sent[key] = request.variant
+        if self.after_each_send:
+            self.after_each_send(len(self.sent))
+        return SendOutcome(status="sent", reason="sent", message_id=f"m-{len(self.sent)}")
+
+    def defer(self, request: MessageRequest, until: datetime) -> None:
+        self.deferred.append((request.profile_id, until))

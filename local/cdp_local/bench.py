@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cdp_local.bench_campaign import campaign_figure
 from cdp_local.bench_clv import clv_fit
 from cdp_local.bench_cost import cost_figure
 from cdp_local.bench_journeys import journeys_figure
@@ -439,6 +440,7 @@ SEPARATE_FIGURES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "realtime_segments": lambda arguments: realtime_segments_figure(),
     "journeys": lambda arguments: journeys_figure(),
     "cost": lambda arguments: cost_figure(),
+    "campaign": lambda arguments: campaign_figure(),
 }
 
 

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,8 @@ def http_api(stack: LocalStack) -> Any:
 
 def drop_files(stack: LocalStack, data_dir: Path, progress: Progress) -> int:
     """Put every export file into the raw bucket, as a user would; the bucket's trigger does the rest."""
-    files = [path for path in sorted(data_dir.rglob("*")) if path.is_file() and TRACKING_FOLDER not in path.parts]
+    files = [path for path in sorted(data_dir.rglob("*"))
+             if path.is_file() and TRACKING_FOLDER not in path.parts and CAMPAIGNS_FOLDER not in path.parts]  # fmt: skip
     bucket = stack.physical_id("RawBucket")
     for path in files:
         key = path.relative_to(data_dir).as_posix()
@@ -302,7 +304,9 @@ def run_pipeline(
         progress(issue_demo_coupons(stack))
         progress("waiting for journeys to finish (waits shortened)...")
         stack.wait_for_executions(timeout=journey_timeout)
+        campaigns = run_campaigns(stack, data_dir, progress)
         report = build_report(stack)
+        report["campaigns"] = campaigns
         report["segments_live"] = live_segments_report(stack)
         report.update(segment_run_report(stack))
         report["measurement"] = measure_marketing(stack)
@@ -352,6 +356,11 @@ def summary(report: dict[str, Any]) -> str:
             f"coupon:      {offer} issued {c['issued']}, redeemed {c['redeemed']}, refused {sum(c['refused'].values())}"
             + (f" ({_counted(c['refused'])})" if c["refused"] else "")
             for offer, c in report["coupons"].items()
+        ),
+        *(
+            f"campaign:    {name} audience {c['audience']:,}, holdout {c['holdout']:,}, sent {c['sent']:,}, "
+            f"skipped {sum(c['skipped'].values()):,}, deferred {c['deferred']:,}, failed {c['failed']:,}"
+            for name, c in report.get("campaigns", {}).items()
         ),
         f"failures:    {len(report['async_failures'])} asynchronous invocation(s) failed",
         *(
@@ -453,15 +462,19 @@ def segment_run_report(stack: LocalStack) -> dict[str, Any]:
             "segment_snapshot": latest["key"]}
 
 
-def signed_headers(method: str, path: str, body: bytes = b"") -> dict[str, str]:
-    """Headers of a request SigV4-signed with the local credentials, as an IAM route of the local HTTP API wants."""
+# ---- campaigns: posted through the IAM-signed API, fired as EventBridge Scheduler would, reported per variant
+CAMPAIGNS_FOLDER = "campaigns"
+
+
+def signed_headers(stack: LocalStack, method: str, path: str, body: bytes = b"") -> dict[str, str]:
+    """The headers of a request SigV4-signed for execute-api with the stack's credentials (IAM routes)."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
     request = AWSRequest(method=method, url=f"http://localhost{path}", data=body,
                          headers={"host": "localhost", "content-type": "application/json"})  # fmt: skip
-    SigV4Auth(Credentials(*LOCAL_CREDENTIALS), "execute-api", "eu-west-1").add_auth(request)
+    SigV4Auth(Credentials(*LOCAL_CREDENTIALS), "execute-api", stack.region).add_auth(request)
     return dict(request.headers.items())
 
 
@@ -478,7 +491,7 @@ def export_audience(data_dir: Path, segment: str, out_dir: Path, progress: Progr
         out_dir.mkdir(parents=True, exist_ok=True)
         for chosen, suffix in (("csv", ".csv"), ("sha256", ".sha256.csv")):
             path = f"/v1/segments/{segment}/audience?format={chosen}"
-            response = api.handle("GET", path, signed_headers("GET", path), b"")
+            response = api.handle("GET", path, signed_headers(stack, "GET", path), b"")
             body = response.body if isinstance(response.body, bytes) else str(response.body or "").encode()
             if response.status != 200:
                 return {"status": response.status, "error": body.decode(errors="replace")}
@@ -487,6 +500,8 @@ def export_audience(data_dir: Path, segment: str, out_dir: Path, progress: Progr
                       if name.lower().startswith("x-audience-")}  # fmt: skip
         return {"status": 200, "files": [str(out_dir / f"{segment}{suffix}") for suffix in (".csv", ".sha256.csv")],
                 **counts}
+
+
 def measure_marketing(stack: LocalStack) -> dict[str, Any]:
     """Run the scheduled marketing measurement once more, now that every journey is done, and read its report."""
     written = stack.invoke("MeasureMarketingFunction", {
@@ -505,3 +520,76 @@ def write_report_page(report: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(report["measurement"], report.get("personas") or ()), encoding="utf-8")
     return path
+
+
+def post_campaigns(stack: LocalStack, data_dir: Path, progress: Progress) -> int:
+    """Create each campaigns/*.json of the data folder through POST /v1/campaigns; returns how many were created."""
+    api, created = http_api(stack), 0
+    for path in sorted((data_dir / CAMPAIGNS_FOLDER).glob("*.json")):
+        body = path.read_bytes()
+        answer = api.handle("POST", "/v1/campaigns", signed_headers(stack, "POST", "/v1/campaigns", body), body)
+        created += answer.status == 201
+        progress(f"  campaign {path.name}: {answer.status}" + ("" if answer.status == 201 else f" {answer.body[:300]!r}"))
+    return created
+
+
+@dataclass
+class _Outcomes:
+    """One variant's (or a campaign's) counts over its runs."""
+
+    assigned: int = 0
+    sent: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    deferred: int = 0
+    failed: int = 0
+
+    def add(self, status: str, reason: str, count: int) -> None:
+        if status == "skipped":
+            self.skipped[reason] += count
+        elif status in ("sent", "deferred", "failed"):
+            setattr(self, status, getattr(self, status) + count)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"assigned": self.assigned, "sent": self.sent, "skipped": dict(self.skipped), "deferred": self.deferred,
+                "failed": self.failed}  # fmt: skip
+
+
+def campaigns_report(stack: LocalStack) -> dict[str, Any]:
+    """Per campaign, its runs summed: audience, holdout, sent, skipped by reason, deferred, failed, and per variant
+    (a run's outcome counters are keyed `<variant>:<status>[:<reason>]`)."""
+    from cdp.adapters.campaign_store import CampaignStore
+
+    store = CampaignStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable"))
+    report = {}
+    for campaign in store.all():
+        runs = store.runs(campaign.name)
+        variants = {variant.name: _Outcomes() for variant in campaign.variants}
+        total = _Outcomes()
+        for run in runs:
+            planned = run.get("planned", {})
+            for name, outcomes in variants.items():
+                outcomes.assigned += int(planned.get(name, 0))
+            for key, count in run.get("outcomes", {}).items():
+                variant, status, reason = (key.split(":", 2) + [""])[:3]
+                variants.setdefault(variant, _Outcomes()).add(status, reason, int(count))
+                total.add(status, reason, int(count))
+        report[campaign.name] = {
+            "state": campaign.state,
+            "runs": len(runs),
+            "audience": sum(int(run.get("planned", {}).get("audience", 0)) for run in runs),
+            "holdout": sum(int(run.get("planned", {}).get("holdout", 0)) for run in runs),
+            **{name: value for name, value in total.as_dict().items() if name != "assigned"},
+            "variants": {name: outcomes.as_dict() for name, outcomes in variants.items()},
+        }
+    return report
+
+
+def run_campaigns(stack: LocalStack, data_dir: Path, progress: Progress) -> dict[str, Any]:
+    """Create the data folder's campaigns, fire the due schedules once (as Scheduler would now), report them."""
+    if (data_dir / CAMPAIGNS_FOLDER).is_dir():
+        progress("creating campaigns through the API:")
+        post_campaigns(stack, data_dir, progress)
+    for answer in stack.fire_scheduler_schedules(datetime.now(UTC)):
+        progress(f"  campaign {answer['campaign']} run {answer['run_id']}: {answer['status']}, audience "
+                 f"{answer['audience']:,} {answer['groups']}")  # fmt: skip
+    return campaigns_report(stack)

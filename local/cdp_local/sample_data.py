@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from cdp_local.template import REPO_ROOT
+
 
 @dataclass(frozen=True)
 class Market:
@@ -588,8 +590,8 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def generate(out_dir: Path, as_of: date, seed: int = 7, customers: int = 3000) -> dict[str, int]:
-    """Write customers/customers.csv, orders/orders.csv.gz, tracking/events.jsonl and loyalty/loyalty.csv under
-    out_dir.
+    """Write customers/customers.csv, orders/orders.csv.gz, tracking/events.jsonl, loyalty/loyalty.csv and the
+    shipped campaigns under out_dir.
 
     The exports are taken at the start of as_of (00:00 UTC): nothing in them happens later. Each file draws
     from its own random stream of the seed, so the same arguments always write the same bytes.
@@ -612,6 +614,7 @@ def generate(out_dir: Path, as_of: date, seed: int = 7, customers: int = 3000) -
     _write(out_dir / "tracking" / "events.jsonl", _jsonl_bytes(messages))
     loyalty_rows = _loyalty_rows(random.Random(f"{seed}:loyalty"), shop_customers, order_rows, cutoff)
     _write(out_dir / "loyalty" / "loyalty.csv", _csv_bytes(LOYALTY_COLUMNS, loyalty_rows))
+    write_shipped_campaigns(out_dir)
     return {"customers": len(customer_lines), "orders": len(order_lines), "tracking_events": len(messages),
             "loyalty_entries": len(loyalty_rows)}  # fmt: skip
 
@@ -656,6 +659,12 @@ def _loyalty_rows(
             entry_id = f"L{len(rows) + 1:07d}"
             rows.append([entry_id, customer.customer_id, occurred_at.isoformat(), points, tier, reason])
     return rows
+
+
+def write_shipped_campaigns(out_dir: Path) -> None:
+    """The repository's campaigns/*.json into out_dir/campaigns/, which the local run creates through the API."""
+    for path in sorted((REPO_ROOT / "campaigns").glob("*.json")):
+        _write(out_dir / "campaigns" / path.name, path.read_bytes())
 
 
 def main(argv: list[str] | None = None) -> None:

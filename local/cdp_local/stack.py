@@ -34,6 +34,7 @@ from types import ModuleType, SimpleNamespace
 from typing import Any, TextIO
 from unittest import mock
 from urllib.parse import quote_plus, unquote_plus
+from zoneinfo import ZoneInfo
 
 import boto3
 from moto import mock_aws
@@ -43,13 +44,14 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.events.models import Rule
 from moto.firehose.models import FirehoseBackend
+from moto.ses.models import SESQuota
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from samtranslator.translator.transform import transform
 
 from cdp_local.delivery_streams import ParquetConversion, create_databases, create_streams, create_tables
-from cdp_local.moto_speedups import faster_dynamodb
+from cdp_local.moto_speedups import faster_dynamodb, faster_sqs
 from cdp_local.ses_feedback import SentEmails, recording_sent_emails, simulated_events
 from cdp_local.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec, function_events, function_specs, load_template
 
@@ -61,6 +63,8 @@ LOCAL_ERASURE_SALT = "local-erasure-salt"
 UNSUBSCRIBE_KEYS_PARAMETER = "/cdp/unsubscribe-keys"  # the template's UnsubscribeKeysParameterName default
 LOCAL_UNSUBSCRIBE_KEYS = '["bG9jYWwtdW5zdWJzY3JpYmUta2V5LW9mLXRoaXJ0eS10d28tYnl0ZXM="]'  # one 41-byte key
 ASYNC_ATTEMPTS = 3  # Lambda retries a failed asynchronous invocation twice before its dead-letter queue
+SES_MAX_SEND_RATE = 200  # an account out of the SES sandbox (moto answers the sandbox's 1 per second)
+SES_MAX_24_HOUR_SEND = 1_000_000
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
@@ -274,6 +278,7 @@ class LocalStack:
         self._seed_function_environments()
         self._apply_bucket_properties_moto_skips()
         self._create_email_identities()
+        self._create_schedule_groups()
         self._create_state_machines()
         self._queue_event_sources = self._resolve_queue_event_sources()
         self._stop_moto_polling_queues()
@@ -422,6 +427,12 @@ class LocalStack:
                 published += 1
         self.deliver_queued_messages()
         return published
+
+    def _create_schedule_groups(self) -> None:
+        """moto's CloudFormation skips EventBridge Scheduler schedule groups; create them under their names."""
+        for resource in self.template["Resources"].values():
+            if resource["Type"] == "AWS::Scheduler::ScheduleGroup":
+                self.client("scheduler").create_schedule_group(Name=self._resolve_deep(resource["Properties"]["Name"]))
 
     def _create_state_machines(self) -> None:
         """Create each state machine in the executing Step Functions backend, its DefinitionSubstitutions applied.
@@ -650,10 +661,13 @@ class LocalStack:
         self._exits.enter_context(recording_sent_emails(self.sent_emails))
         self._exits.enter_context(transactions_that_snapshot_only_touched_items())
         self._exits.enter_context(faster_dynamodb())
+        self._exits.enter_context(faster_sqs())
         self._exits.enter_context(mock.patch("moto.s3.notifications._invoke_awslambda", s3_notification))
         self._exits.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         self._exits.enter_context(mock.patch.object(WaitFunction, "_wait_interval", scaled_wait))
         self._exits.enter_context(mock.patch("cdp.wiring.clock", platform_clock))
+
+        self._exits.enter_context(mock.patch.object(SESQuota, "__init__", _production_send_quota))
         self._exits.enter_context(mock.patch.object(retrier_decl, "time", _ScaledTime))
 
     def _as_s3_sends_it(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -735,6 +749,34 @@ class LocalStack:
                 fired += self._deliver_to_target(target, scheduled_event)
         return fired
 
+    def fire_scheduler_schedules(self, now: datetime) -> list[Any]:
+        """Fire the enabled EventBridge Scheduler schedules that are due, once each, as Scheduler would: one-off
+        `at(...)` schedules whose time (in their time zone) has come, and recurring ones (their next tick is now).
+        Lambda targets are invoked synchronously with `<aws.scheduler.scheduled-time>` filled in; returns their
+        answers. A target that fails goes to the schedule's dead-letter queue and `async_failures`."""
+        scheduler = self.client("scheduler")
+        answers = []
+        for group in scheduler.list_schedule_groups()["ScheduleGroups"]:
+            for summary in scheduler.list_schedules(GroupName=group["Name"])["Schedules"]:
+                schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=group["Name"])
+                fires_at = _due_time(schedule, now)
+                if schedule["State"] != "ENABLED" or fires_at is None:
+                    continue
+                target = schedule["Target"]
+                payload = target.get("Input", "{}").replace(
+                    "<aws.scheduler.scheduled-time>", fires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                )
+                logical_id = self._logical_id_of(target["Arn"])
+                try:
+                    answers.append(self.invoke(logical_id, json.loads(payload)))
+                except FunctionError as error:  # Scheduler retries, then dead-letters the event
+                    dead_letter = target.get("DeadLetterConfig", {}).get("Arn")
+                    if dead_letter:
+                        queue_url = self.client("sqs").get_queue_url(QueueName=dead_letter.rsplit(":", 1)[1])["QueueUrl"]
+                        self.client("sqs").send_message(QueueUrl=queue_url, MessageBody=payload)
+                    self.async_failures.append(AsyncFailure(logical_id, str(error), dead_letter))
+        return answers
+
     def executions(self, logical_id: str) -> list[dict[str, Any]]:
         paginator = self.client("stepfunctions").get_paginator("list_executions")
         return [
@@ -760,6 +802,23 @@ class LocalStack:
                     raise TimeoutError(f"{running} executions still running after {timeout}s")
                 return
             time.sleep(0.05)
+
+
+def _due_time(schedule: dict[str, Any], now: datetime) -> datetime | None:
+    """When a schedule fires at or before `now`: a one-off's time if it has come, a recurring one's now (to the
+    minute); None when a one-off is still ahead."""
+    expression = schedule["ScheduleExpression"]
+    if not expression.startswith("at("):
+        return now.replace(second=0, microsecond=0)
+    zone = ZoneInfo(schedule.get("ScheduleExpressionTimezone") or "UTC")
+    at = datetime.fromisoformat(expression.removeprefix("at(").removesuffix(")")).replace(tzinfo=zone)
+    return at if at <= now else None
+
+
+def _production_send_quota(quota: SESQuota, sent: int) -> None:
+    quota.sent_last24_hours = sent
+    quota.max24_hour_send = SES_MAX_24_HOUR_SEND
+    quota.max_send_rate = SES_MAX_SEND_RATE
 
 
 def _sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:

@@ -109,6 +109,7 @@ def test_pyarrow_is_built_for_arm64_and_only_batch_functions_carry_it(built: Pat
         "IngestFileFunction",
         "IngestFileRangeFunction",
         "PlanFileRangesFunction",
+        "StartCampaignRunFunction",
     ]
     assert (built / "RuntimeDependenciesLayer" / "python" / "aws_lambda_powertools").is_dir()
     assert not (built / "RuntimeDependenciesLayer" / "python" / "boto3").exists()

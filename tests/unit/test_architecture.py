@@ -16,7 +16,7 @@ from cdp_local.template import REPO_ROOT
 CDP = REPO_ROOT / "layers" / "core" / "python" / "cdp"
 DOMAIN = (
     "clean", "ingest", "identity", "profiles", "privacy", "records", "segments", "journeys", "messaging", "tracking",
-    "predict", "measure",
+    "predict", "measure", "campaigns",
 )  # fmt: skip
 FORBIDDEN_IN_DOMAIN = ("cdp.adapters", "cdp.wiring", "boto3", "botocore")
 # an adapter may import `cdp.<capability>.ports` (or a `<part>_ports` module of it), nothing else there

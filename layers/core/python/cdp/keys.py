@@ -154,3 +154,23 @@ RFM_CUT_POINTS_KEY: Key = {"pk": "SEGMENTS#RFM", "sk": "CUT_POINTS"}  # the last
 def journey_entry_key(profile_id: str, journey: str) -> Key:
     """The profile's entry record of a journey: its active run and when it entered (`JOURNEY#<name>`)."""
     return {"pk": profile_pk(profile_id), "sk": f"JOURNEY#{journey}"}
+
+
+def campaign_key(name: str) -> Key:
+    """A campaign's definition and state (ProfilesTable)."""
+    return {"pk": f"CAMPAIGN#{name}", "sk": "CAMPAIGN"}
+
+
+def campaign_run_key(name: str, run_id: str) -> Key:
+    """One run of a campaign: its plan (snapshot, audience, split) and outcome counters (ProfilesTable)."""
+    return {"pk": f"CAMPAIGN#{name}", "sk": f"RUN#{run_id}"}
+
+
+def campaign_chunk_key(name: str, run_id: str, chunk: int) -> Key:
+    """A run's marker that one chunk of its audience was enqueued (LedgerTable, expiring)."""
+    return {"pk": f"CAMPAIGNRUN#{name}#{run_id}", "sk": f"CHUNK#{chunk:07d}"}
+
+
+def campaign_rate_key(name: str, second: int) -> Key:
+    """The sends a campaign's workers took in one epoch second (LedgerTable, expiring)."""
+    return {"pk": f"CAMPAIGNRATE#{name}", "sk": f"SECOND#{second}"}

@@ -192,3 +192,30 @@ class ReportSettings(CoreSettings):
     """Where the marketing reports are read from and written to (the curated bucket, under `reports/`)."""
 
     curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
+
+
+class CampaignApiSettings(CoreSettings):
+    """The campaign API: where schedules go and what they start; the shop's time zone; the snapshot's bucket."""
+
+    curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
+    shop_time_zone: str = Field(alias="SHOP_TIMEZONE", min_length=1)
+    schedule_group: str = Field(alias="CAMPAIGN_SCHEDULE_GROUP", min_length=1)
+    start_function_arn: str = Field(alias="START_CAMPAIGN_RUN_FUNCTION_ARN", min_length=1)
+    scheduler_role_arn: str = Field(alias="CAMPAIGN_SCHEDULER_ROLE_ARN", min_length=1)
+    schedule_dead_letter_arn: str = Field(alias="CAMPAIGN_SCHEDULE_DEAD_LETTER_ARN", min_length=1)
+
+
+class CampaignStartSettings(CoreSettings):
+    """The campaign start: the membership snapshot's bucket and the send queue."""
+
+    curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
+    sends_queue_url: str = Field(alias="CAMPAIGN_SENDS_QUEUE_URL", min_length=1)
+    messages_stream: str = Field(alias="CURATED_MESSAGES_STREAM", min_length=1)
+
+
+class CampaignWorkerSettings(CoreSettings):
+    """The campaign worker: its queue (paused messages go back to it) and how long a paused message is held."""
+
+    sends_queue_url: str = Field(alias="CAMPAIGN_SENDS_QUEUE_URL", min_length=1)
+    hold_seconds: int = Field(alias="CAMPAIGN_HOLD_SECONDS", ge=1, le=900)
+    state_max_age_seconds: int = Field(alias="CAMPAIGN_STATE_MAX_AGE_SECONDS", ge=0, le=60)

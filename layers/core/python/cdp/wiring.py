@@ -57,11 +57,18 @@ from cdp.tracking.settings import TrackingSettings
 from cdp.tracking.shopify_privacy import PrivacyPorts
 
 if TYPE_CHECKING:
+    from cdp.adapters.campaign_store import CampaignStore
     from cdp.adapters.report_store import S3ReportStore
     from cdp.adapters.segment_definitions import SegmentDefinitions
     from cdp.adapters.segment_snapshots import SegmentSnapshots
+    from cdp.campaigns.deliver import WorkerParts
+    from cdp.campaigns.manage import ManageParts
+    from cdp.campaigns.ports import Sending
+    from cdp.campaigns.run import StartParts
     from cdp.measure.report import MeasurementParts
+    from cdp.messaging.ports import MessageEvents
     from cdp.segments.compute import SegmentRunParts
+    from cdp.settings import CampaignApiSettings
 
 
 def core() -> CoreSettings:
@@ -458,3 +465,86 @@ def measurement_parts() -> MeasurementParts:
 
     bucket = load_settings(ReportSettings).curated_bucket
     return MeasurementParts(CuratedParquet(bucket), SnapshotStore(bucket), identity_store())
+
+
+# ---- campaigns: the API, the run start and the worker
+def campaign_api_settings() -> CampaignApiSettings:
+    from cdp.settings import CampaignApiSettings
+
+    return load_settings(CampaignApiSettings)
+
+
+@cache
+def campaign_store() -> CampaignStore:
+    from cdp.adapters.campaign_store import CampaignStore
+
+    return CampaignStore(core().profiles_table, core().ledger_table)
+
+
+def campaign_manage_parts() -> ManageParts:
+    from cdp.adapters.campaign_delivery import SchedulerSchedules
+    from cdp.adapters.segment_snapshot import latest_segments
+    from cdp.campaigns.manage import ManageParts
+
+    settings = campaign_api_settings()
+    return ManageParts(
+        campaigns=campaign_store(),
+        schedules=SchedulerSchedules(settings.schedule_group, settings.start_function_arn, settings.scheduler_role_arn,
+                                     settings.schedule_dead_letter_arn),
+        shop_zone=settings.shop_time_zone,
+        known_segments=partial(latest_segments, settings.curated_bucket),
+    )  # fmt: skip
+
+
+def campaign_start_parts() -> StartParts:
+    from cdp.adapters.campaign_delivery import SesSendQuota, SqsSendQueue
+    from cdp.adapters.segment_snapshot import SegmentSnapshots
+    from cdp.campaigns.run import StartParts
+    from cdp.settings import CampaignStartSettings
+
+    settings = load_settings(CampaignStartSettings)
+    return StartParts(
+        campaigns=campaign_store(),
+        snapshots=SegmentSnapshots(settings.curated_bucket),
+        queue=SqsSendQueue(settings.sends_queue_url),
+        events=campaign_message_events(settings.messages_stream),
+        quota=SesSendQuota(),
+    )
+
+
+@cache
+def campaign_worker_parts() -> WorkerParts:
+    """Cached for the container's life: its StateCache is what keeps state reads to one per campaign per few
+    seconds."""
+    from datetime import timedelta
+
+    from cdp.adapters.campaign_delivery import SqsSendQueue
+    from cdp.campaigns.deliver import StateCache, WorkerParts
+    from cdp.settings import CampaignWorkerSettings
+
+    settings = load_settings(CampaignWorkerSettings)
+    return WorkerParts(
+        states=StateCache(campaign_store(), timedelta(seconds=settings.state_max_age_seconds)),
+        sending=campaign_sending(),
+        queue=SqsSendQueue(settings.sends_queue_url),
+        budget=campaign_store(),
+        campaigns=campaign_store(),
+        hold_seconds=settings.hold_seconds,
+        clock=clock,
+    )
+
+
+def campaign_sending() -> Sending:
+    """The sending service, in-process, for campaign workers."""
+    from cdp.campaigns.deliver import ServiceSending
+
+    return ServiceSending(sending_parts(), deferred_messages())
+
+
+def campaign_message_events(stream: str) -> MessageEvents:
+    """Where campaigns record assigned and holdout rows: the curated `messages` stream."""
+    from cdp.adapters.message_events import CuratedMessageEvents
+
+    return CuratedMessageEvents(CuratedStreams({"messages": stream}))
+
+
