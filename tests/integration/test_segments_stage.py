@@ -53,7 +53,9 @@ def _rule_segments(memberships: set[tuple[str, str]]) -> set[tuple[str, str]]:
     return rules
 
 
-FIRST_RULES = _rule_segments(FIRST_MEMBERSHIPS) | {("high_value", "best"), ("one_time_buyers", "lapsed")}
+FIRST_RULES = _rule_segments(FIRST_MEMBERSHIPS) | {("high_value", "best"), ("one_time_buyers", "lapsed")} | {
+    ("no_order_30_days", profile_id) for profile_id in ("steady", "fading", "lapsed")  # live.json: last order > 30 days ago
+}
 
 
 def _profiles_table(stack: LocalStack) -> Any:

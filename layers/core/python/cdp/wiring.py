@@ -548,3 +548,6 @@ def campaign_message_events(stream: str) -> MessageEvents:
     return CuratedMessageEvents(CuratedStreams({"messages": stream}))
 
 
+
+
+_BUILDERS = (*_BUILDERS, campaign_store, campaign_worker_parts)

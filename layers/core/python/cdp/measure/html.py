@@ -4,7 +4,7 @@ script, no external font or image), so the file opens offline and can be mailed 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -159,9 +159,20 @@ def _personas(personas: Sequence[dict[str, Any]]) -> str:
     return f'<div class="cards">{cards}</div>'
 
 
-def render(report: dict[str, Any], personas: Sequence[dict[str, Any]] = ()) -> str:
+def persona_cards(personas: Mapping[str, Any] | Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Personas as cards: the segment run's `{segment: facts}` (size, revenue share, order value, CLV...) or cards
+    already named."""
+    if not isinstance(personas, Mapping):
+        return list(personas)
+    return [{"name": name, "size": facts.get("size"),
+             "description": f"revenue share {facts.get('revenue_share', 0):.0%}, average order "
+                            f"{facts.get('average_order_value') or 0:,.2f}"}
+            for name, facts in personas.items() if isinstance(facts, Mapping)]  # fmt: skip
+
+
+def render(report: dict[str, Any], personas: Mapping[str, Any] | Sequence[dict[str, Any]] = ()) -> str:
     """The report page; personas (name, size, description): `personas` when given, else the report's."""
-    personas = personas or report.get("personas") or ()
+    personas = persona_cards(personas or report.get("personas") or ())
     rules = report["rules"]
     touches = ", else ".join(f"{t['event']} within {number(t['window_hours'])} h" for t in rules["touches"])
     sections = [

@@ -65,6 +65,7 @@ _LOOKUP_BODY = {
     },
     "required": True,
 }
+_NAME = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}]
 _JSON_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True}
 # (method, path) -> summary, parameters, request body, answers besides the common ones
 ADMIN_ROUTES: dict[tuple[str, str], tuple[str, list[dict[str, Any]], dict[str, Any] | None, tuple[str, ...]]] = {
@@ -81,11 +82,24 @@ ADMIN_ROUTES: dict[tuple[str, str], tuple[str, list[dict[str, Any]], dict[str, A
     ("delete", "/v1/profiles/{id}"): ("Request the erasure of a person", _ID, None, ("202", "404")),
     ("get", "/v1/erasures/{id}"): ("Read an erasure request's state", _ID, None, ("404",)),
     ("get", "/v1/profiles/{id}/export"): ("Export a person's data", _ID, None, ("404",)),
+    ("post", "/v1/segments"): ("Store a segment or tag definition", [], _JSON_OBJECT, ("201", "409", "413")),
+    ("get", "/v1/segments"): ("List the stored definitions", [], None, ()),
+    ("get", "/v1/segments/{name}"): ("Read one stored definition", _NAME, None, ("404",)),
+    ("delete", "/v1/segments/{name}"): ("Delete a stored definition", _NAME, None, ("204", "404")),
+    ("get", "/v1/segments/{name}/audience"): ("Export a segment's audience (CSV or SHA-256)", _NAME, None, ("404",)),
+    ("post", "/v1/campaigns"): ("Create a campaign", [], _JSON_OBJECT, ("201", "409", "413")),
+    ("get", "/v1/campaigns"): ("List the campaigns", [], None, ()),
+    ("get", "/v1/campaigns/{name}"): ("Read one campaign", _NAME, None, ("404",)),
+    ("post", "/v1/campaigns/{name}/pause"): ("Pause a campaign", _NAME, None, ("404", "409")),
+    ("post", "/v1/campaigns/{name}/resume"): ("Resume a campaign", _NAME, None, ("404", "409")),
+    ("post", "/v1/campaigns/{name}/cancel"): ("Cancel a campaign", _NAME, None, ("404", "409")),
     ("get", "/v1/reports/latest"): ("Read the latest marketing report (attribution, uplift, KPIs)", [], None, ("404",)),
 }
 DESCRIPTIONS = {
     "200": "Done",
+    "201": "Created",
     "202": "Accepted: carried out asynchronously",
+    "204": "Done, nothing to answer",
     "400": "Malformed, oversized or invalid request (field errors under `fields`)",
     "401": "Credentials missing",
     "403": "Credentials refused",
