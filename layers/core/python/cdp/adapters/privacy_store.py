@@ -278,8 +278,8 @@ class PrivacyStore:
         return items
 
     def identities_and_memberships(self, profile_ids: list[str]) -> list[dict[str, Any]]:
-        """The `IDENTITY#...` items bound to these profiles, their `SEGMENT#...` memberships, and the edges other
-        profiles hold about them (conflicts: linked, not merged).
+        """The `IDENTITY#...` items bound to these profiles, their `SEGMENT#...` memberships and `TIMER#...` live
+        segment timers, and the edges other profiles hold about them (conflicts: linked, not merged).
 
         One filtered, paginated scan: erasure is rare, and a scan finds every item whatever wrote it.
         """
@@ -290,10 +290,11 @@ class PrivacyStore:
             FilterExpression=(
                 f"(sk = :identity AND profile_id IN ({', '.join(ids)})) OR "
                 f"(begins_with(pk, :segment) AND sk IN ({', '.join(members)})) OR "
+                f"(begins_with(pk, :timer) AND profile_id IN ({', '.join(ids)})) OR "
                 f"(begins_with(sk, :edge) AND from_profile IN ({', '.join(ids)}) AND NOT pk IN ({', '.join(members)}))"
             ),
             ExpressionAttributeValues={
-                ":identity": {"S": "IDENTITY"}, ":segment": {"S": "SEGMENT#"}, ":edge": {"S": "EDGE#"}, **ids, **members
+                ":identity": {"S": "IDENTITY"}, ":segment": {"S": "SEGMENT#"}, ":timer": {"S": "TIMER#"}, ":edge": {"S": "EDGE#"}, **ids, **members
             },
         )
         return [plain(item) for page in pages for item in page["Items"]]

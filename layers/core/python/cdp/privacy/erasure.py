@@ -131,7 +131,7 @@ def erase_profile(store: PersonalData, profile_id: str, salt: str, now: datetime
     ledger_items = [item for pid in profiles for item in store.ledger_items(pid)]
     bound = store.identities_and_memberships(profiles)
     identity_items = [item for item in bound if item["sk"] == "IDENTITY"]
-    memberships = [item for item in bound if str(item["pk"]).startswith("SEGMENT#")]
+    memberships = [item for item in bound if str(item["pk"]).startswith(("SEGMENT#", "TIMER#"))]
     others_edges = [item for item in bound if str(item["sk"]).startswith("EDGE#")]
     identifiers = _identifiers_of(profile_items + ledger_items) | {
         identifier_of_identity_pk(str(item["pk"])) for item in identity_items
