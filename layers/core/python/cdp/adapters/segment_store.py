@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -264,9 +264,12 @@ class SegmentStore:
         self.table.put_item(Item={**RFM_CUT_POINTS_KEY, **values, "computed_at": cut_points.computed_at})
 
     def move_memberships(self, entered: list[Membership], exited: list[Membership]) -> None:
-        """Put the memberships entered and delete those exited, batched (25 a request, unprocessed ones retried)."""
+        """Put the memberships entered (`trigger` scheduled, as live segments mark theirs realtime or timer) and delete
+        those exited, batched (25 a request, unprocessed ones retried)."""
+        entered_at = datetime.now(UTC).isoformat()
         with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
             for membership in exited:
                 batch.delete_item(Key=segment_member_key(*membership))
             for membership in entered:
-                batch.put_item(Item={**segment_member_key(*membership), "profile_id": membership.profile_id})
+                batch.put_item(Item={**segment_member_key(*membership), "profile_id": membership.profile_id,
+                                     "entered_at": entered_at, "trigger": "scheduled"})  # fmt: skip
