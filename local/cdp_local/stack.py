@@ -47,6 +47,7 @@ from moto.firehose.models import FirehoseBackend
 from moto.ses.models import SESQuota
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from samtranslator.translator.transform import transform
 
@@ -128,13 +129,19 @@ def _zip_of(directory: Path) -> bytes:
     return buffer.getvalue()
 
 
+def _execution_of(env: Any) -> str:
+    """The id of the Step Functions execution an interpreter environment belongs to."""
+    return env.states.context_object.context_object_data["Execution"]["Id"]
+
+
 class LocalStack:
     """The whole template in moto. Use as a context manager; `wait_scale` shortens Wait states (0 = no wait).
 
     A shortened Wait still lets its whole time pass for the platform's clock (`cdp.wiring.clock`, what the sending
-    service asks for "now"): each execution's time runs ahead by the part of its Waits not really waited, and
-    `clock_offset` is the furthest any run has got (runs waiting side by side do not add up their waits, which would
-    expire every later message), so a message deferred to the end of quiet hours is allowed when the journey asks again, as it would be on AWS.
+    service asks for "now"): each execution keeps its own time, the clock when first seen run ahead by the part of its
+    Waits not really waited, which its Lambda tasks see; `clock_offset`, the furthest any run has got, is the time
+    outside executions (runs waiting side by side neither add up their waits nor age each other's messages), so a
+    message deferred to the end of quiet hours is allowed when the journey asks again, as it would be on AWS.
     """
 
     def __init__(
@@ -163,7 +170,8 @@ class LocalStack:
         self._polling = threading.local()  # set while this thread delivers queued messages (no nested polling)
         self._exits = ExitStack()
         self.clock_offset = timedelta(0)
-        self._run_offsets: dict[str, timedelta] = {}  # how far each execution's skipped waits took its own time
+        self._run_offsets: dict[str, timedelta] = {}  # each execution's own time: the clock when first seen + skipped waits
+        self._running = threading.local()  # the execution whose Lambda task this thread is running, if any
         self._clock_lock = threading.Lock()
         self.sent_emails = SentEmails()  # SendEmail calls with their tags and configuration set (moto drops them)
 
@@ -631,18 +639,32 @@ class LocalStack:
                 with mock.patch.object(rule, "targets", others):
                     original_send_to_targets(rule, original_event, transform_input)
 
+        def own_offset(execution: str) -> timedelta:
+            return stack._run_offsets.setdefault(execution, stack.clock_offset)
+
         def scaled_wait(wait_function: WaitFunction, env: Any, wait_seconds: int) -> None:
             if wait_seconds > 0:
                 env.program_state_event.wait(wait_seconds * stack.wait_scale)
-                execution = env.states.context_object.context_object_data["Execution"]["Id"]
+                skipped = timedelta(seconds=wait_seconds * (1 - stack.wait_scale))
                 with stack._clock_lock:
-                    run_offset = stack._run_offsets.get(execution, timedelta(0))
-                    run_offset += timedelta(seconds=wait_seconds * (1 - stack.wait_scale))
-                    stack._run_offsets[execution] = run_offset
-                    stack.clock_offset = max(stack.clock_offset, run_offset)
+                    execution = _execution_of(env)
+                    stack._run_offsets[execution] = own_offset(execution) + skipped
+                    stack.clock_offset = max(stack.clock_offset, stack._run_offsets[execution])
+
+        original_lambda_task = lambda_eval_utils.execute_lambda_function_integration
+
+        def lambda_task(env: Any, *args: Any, **kwargs: Any) -> None:
+            stack._running.execution = _execution_of(env)
+            try:
+                original_lambda_task(env, *args, **kwargs)
+            finally:
+                del stack._running.execution
 
         def platform_clock() -> datetime:
-            return datetime.now(UTC) + stack.clock_offset
+            execution = getattr(stack._running, "execution", None)
+            with stack._clock_lock:
+                offset = stack.clock_offset if execution is None else own_offset(execution)
+            return datetime.now(UTC) + offset
 
         class _ScaledTime:
             @staticmethod
@@ -665,6 +687,7 @@ class LocalStack:
         self._exits.enter_context(mock.patch("moto.s3.notifications._invoke_awslambda", s3_notification))
         self._exits.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         self._exits.enter_context(mock.patch.object(WaitFunction, "_wait_interval", scaled_wait))
+        self._exits.enter_context(mock.patch.object(lambda_eval_utils, "execute_lambda_function_integration", lambda_task))
         self._exits.enter_context(mock.patch("cdp.wiring.clock", platform_clock))
 
         self._exits.enter_context(mock.patch.object(SESQuota, "__init__", _production_send_quota))
