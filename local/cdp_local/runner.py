@@ -138,6 +138,8 @@ def _failure_cause(stack: LocalStack, execution_arn: str) -> str:
 
 
 DEAD_LETTER_SAMPLES = 5
+PEEK_VISIBILITY_SECONDS = 60  # long enough to read a whole dead-letter queue once before showing it again
+PROFILE_BATCHES_DEAD_LETTERS = "ProfileBatchesDeadLetterQueue"
 DEAD_LETTER_KEYS = ("deadLetterTargetArn", "DeadLetterQueue", "DeadLetterConfig")
 
 
@@ -158,9 +160,39 @@ def _dead_letter_targets(node: Any) -> set[str]:
     return found
 
 
+def _peek_all(sqs: Any, url: str) -> list[str]:
+    """Every visible message body of a queue, left in it: received out of sight, then made visible again."""
+    bodies, handles = [], []
+    while messages := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=PEEK_VISIBILITY_SECONDS
+    ).get("Messages", []):
+        bodies += [message["Body"] for message in messages]
+        handles += [message["ReceiptHandle"] for message in messages]
+    for start in range(0, len(handles), 10):
+        entries = [{"Id": str(number), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                   for number, handle in enumerate(handles[start : start + 10])]  # fmt: skip
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+    return bodies
+
+
+def _batches_by_file(bodies: list[str]) -> list[dict[str, Any]]:
+    """The profile batches among dead-lettered bodies, per source object version: `{key, version, batches}`."""
+    batches: dict[tuple[str, str], list[int]] = {}
+    for body in bodies:
+        try:
+            message = json.loads(body)
+            source, number = message["source"], int(message["batch"])
+            batches.setdefault((str(source["key"]), str(source["version"])), []).append(number)
+        except (ValueError, TypeError, KeyError):
+            continue  # not a batch message: it is still counted and sampled
+    return [{"key": key, "version": version, "batches": sorted(numbers)}
+            for (key, version), numbers in sorted(batches.items())]  # fmt: skip
+
+
 def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
-    """Every dead-letter queue holding messages: how many, and the first few bodies (which batch or event failed).
-    Any entry means work the run accepted was not done: the run has failed."""
+    """Every dead-letter queue holding messages: how many, the first few bodies (which batch or event failed) and,
+    for queued profile batches, every batch by the file it came from. Any entry means work the run accepted was
+    not done: the run has failed."""
     sqs = stack.client("sqs")
     queues = []
     for logical_id in sorted(_dead_letter_targets(stack.template["Resources"])):
@@ -170,10 +202,19 @@ def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
         )["Attributes"]
         count = sum(int(value) for value in attributes.values())
         if count:
-            sample = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=DEAD_LETTER_SAMPLES, VisibilityTimeout=0)
-            bodies = [message["Body"][:500] for message in sample.get("Messages", [])]
-            queues.append({"queue": logical_id, "messages": count, "samples": bodies})
+            bodies = _peek_all(sqs, url)
+            entry = {"queue": logical_id, "messages": count,
+                     "samples": [body[:500] for body in bodies[:DEAD_LETTER_SAMPLES]]}  # fmt: skip
+            if logical_id == PROFILE_BATCHES_DEAD_LETTERS:
+                entry["profile_batches"] = _batches_by_file(bodies)
+            queues.append(entry)
     return queues
+
+
+def _dead_lettered_batches(queues: list[dict[str, Any]]) -> dict[tuple[str, str], list[int]]:
+    """(key, version) -> the numbers of that file version's profile batches in the dead-letter queue."""
+    return {(file["key"], file["version"]): file["batches"]
+            for queue in queues for file in queue.get("profile_batches", ())}  # fmt: skip
 
 
 def _dropped_keys(stack: LocalStack) -> Iterator[str]:
@@ -188,6 +229,8 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
     bucket (not a scan of the ledger, which holds a record per row), one pass over the profiles table (profiles,
     segment members, send records) and the executions."""
     ledger_items = [item for key in _dropped_keys(stack) for item in _file_items(stack, key)]
+    dead = dead_letters(stack)
+    dead_batches = _dead_lettered_batches(dead)
     profile_items = list(_scan(stack, "ProfilesTable", "#pk, #sk, #status, #channel, #reason, #outcome"))
     files = {
         (item["pk"], item["sk"]): json.loads(item["report"])
@@ -233,6 +276,7 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
                     )
                 },
                 "profile_batches_applied": applied.get((pk, sk), 0),
+                "profile_batches_dead_lettered": dead_batches.get((report["key"], report["version"]), []),
             }
             for (pk, sk), report in sorted(files.items(), key=lambda file: file[1]["key"])
         ],
@@ -257,7 +301,7 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
         "loyalty": loyalty_report(stack),
         "coupons": coupons_report(stack),
         "async_failures": [failure.__dict__ for failure in stack.async_failures],
-        "dead_letters": dead_letters(stack),
+        "dead_letters": dead,
     }
 
 
@@ -366,6 +410,12 @@ def summary(report: dict[str, Any]) -> str:
         *(
             f"FAILED:      {queue['messages']} message(s) in dead-letter queue {queue['queue']} (see the report)"
             for queue in report["dead_letters"]
+        ),
+        *(
+            f"FAILED:      {file['key']}: profile batch(es) {', '.join(map(str, file['profile_batches_dead_lettered']))}"
+            " dead-lettered, their rows are not on profiles"
+            for file in files
+            if file.get("profile_batches_dead_lettered")
         ),
     ]
     if report.get("personas"):
