@@ -63,6 +63,16 @@ def _file_items(stack: LocalStack, key: str) -> Iterator[dict[str, Any]]:
             yield {name: next(iter(value.values())) for name, value in item.items()}
 
 
+def _profiles_table(stack: LocalStack) -> list[dict[str, Any]]:
+    """Every item of the profiles table, as plain values: the one pass the report's sections share (moto copies
+    each whole item a Scan passes over, whatever it projects, so each further pass costs as much again)."""
+    from cdp.adapters.dynamodb import plain
+
+    paginator = stack.client("dynamodb").get_paginator("scan")
+    return [plain(item) for page in paginator.paginate(TableName=stack.physical_id("ProfilesTable"))
+            for item in page["Items"]]  # fmt: skip
+
+
 def create_local_source(stack: LocalStack) -> str:
     """Register the demo tracking source in the stack and return its write key."""
     from cdp.adapters.sources import create_source
@@ -227,11 +237,11 @@ def _dropped_keys(stack: LocalStack) -> Iterator[str]:
 def build_report(stack: LocalStack) -> dict[str, Any]:
     """Everything the run did, read back from the stack: the file ledger's partition of each object in the raw
     bucket (not a scan of the ledger, which holds a record per row), one pass over the profiles table (profiles,
-    segment members, send records) and the executions."""
+    segment members, send records, journey entries, loyalty, coupon offers) and the executions."""
     ledger_items = [item for key in _dropped_keys(stack) for item in _file_items(stack, key)]
     dead = dead_letters(stack)
     dead_batches = _dead_lettered_batches(dead)
-    profile_items = list(_scan(stack, "ProfilesTable", "#pk, #sk, #status, #channel, #reason, #outcome"))
+    profile_items = _profiles_table(stack)
     files = {
         (item["pk"], item["sk"]): json.loads(item["report"])
         for item in ledger_items
@@ -298,8 +308,9 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
             "skipped": dict(Counter(item["reason"] for item in sends if item["status"] == "skipped")),
             "deferred": sum(item["status"] == "deferred" for item in sends),
         },
-        "loyalty": loyalty_report(stack),
-        "coupons": coupons_report(stack),
+        "loyalty": loyalty_report(profile_items),
+        "coupons": coupons_report(profile_items),
+        "segments_live": live_segments_report(profile_items),
         "async_failures": [failure.__dict__ for failure in stack.async_failures],
         "dead_letters": dead,
     }
@@ -351,7 +362,6 @@ def run_pipeline(
         campaigns = run_campaigns(stack, data_dir, progress)
         report = build_report(stack)
         report["campaigns"] = campaigns
-        report["segments_live"] = live_segments_report(stack)
         report.update(segment_run_report(stack))
         report["measurement"] = measure_marketing(stack)
     report["seconds"] = round(time.monotonic() - started, 1)
@@ -426,11 +436,9 @@ def summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def live_segments_report(stack: LocalStack) -> dict[str, int]:
+def live_segments_report(profile_items: list[dict[str, Any]]) -> dict[str, int]:
     """Memberships the live segments wrote: entered in real time by the records path, and by a timer's sweep."""
-    triggers = Counter(
-        item.get("trigger") for item in _scan(stack, "ProfilesTable", "#pk, #trigger") if item["pk"].startswith("SEGMENT#")
-    )
+    triggers = Counter(item.get("trigger") for item in profile_items if item["pk"].startswith("SEGMENT#"))
     return {"realtime_entries": triggers["realtime"], "timer_fired": triggers["timer"]}
 # ------------------------------------------------------------------ loyalty and coupons
 DEMO_COUPON_PROFILES = 30  # the welcome offer, issued to this many profiles as a journey step would
@@ -471,12 +479,13 @@ def issue_demo_coupons(stack: LocalStack) -> str:
     return f"{issued}; {len(uses)} orders used them"
 
 
-def loyalty_report(stack: LocalStack) -> dict[str, Any]:
-    """Members per tier and points, as the last loyalty review left them."""
-    from cdp.adapters.loyalty_store import LoyaltyStore
+def loyalty_report(profile_items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Members per tier and points, as the last loyalty review left them (live profiles: merged ones redirect)."""
+    from cdp.keys import PROFILE_SK
     from cdp.loyalty.status import is_member
 
-    members = [item for item in LoyaltyStore(stack.physical_id("ProfilesTable")).profiles() if is_member(item)]
+    members = [item for item in profile_items
+               if item["sk"] == PROFILE_SK and "redirect_to" not in item and is_member(item)]  # fmt: skip
     return {
         "members": len(members),
         "tiers": dict(sorted(Counter(str(item.get("loyalty_tier")) for item in members).items())),
@@ -487,12 +496,12 @@ def loyalty_report(stack: LocalStack) -> dict[str, Any]:
     }
 
 
-def coupons_report(stack: LocalStack) -> dict[str, Any]:
+def coupons_report(profile_items: list[dict[str, Any]]) -> dict[str, Any]:
     """Per offer: codes issued and redeemed, refusals by reason (issue and redemption attempts)."""
-    from cdp.adapters.coupon_store import CouponStore
+    from cdp.adapters.coupon_store import offer_totals
 
     report: dict[str, Any] = {}
-    for offer, counts in sorted(CouponStore(stack.physical_id("ProfilesTable")).offer_totals().items()):
+    for offer, counts in sorted(offer_totals(profile_items).items()):
         refused = {name.removeprefix("refused_"): n for name, n in counts.items() if name.startswith("refused_")}
         report[offer] = {"issued": counts.get("issued", 0), "redeemed": counts.get("redeemed", 0), "refused": refused}
     return report
