@@ -1,7 +1,7 @@
 """The real UCI Online Retail export through the local stack, as `make run` ingests it: every profile's net
 revenue, order count and cancellations equal an independent recomputation from the raw file with pandas.
 
-The whole file takes about half an hour on the local stack, so the test takes a deterministic slice (about 1,200
+The whole file takes about half an hour on the local stack, so the test takes a deterministic slice (about 1,600
 lines): every line of the customers whose id falls in CRC-32 bucket 0 of SAMPLE_BUCKETS (many with cancellations)
 and of three customers who only cancelled, and the three invoices that list two lines alike (same code, quantity
 and price) that are not duplicates. The full file's net revenue is checked without the stack, in
