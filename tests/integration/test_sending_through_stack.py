@@ -12,6 +12,7 @@ import io
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from email import message_from_bytes
 from functools import partial
@@ -37,6 +38,8 @@ from cdp.messaging.unsubscribe import SignedLinks, verified_token
 from cdp_local.stack import ACCOUNT_ID, LOCAL_ERASURE_SALT, LOCAL_UNSUBSCRIBE_KEYS, LocalStack
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
+
+from tests.fakes import WindowsReadTogether, run_together
 
 WEBHOOK_SECRET = "local-webhook-secret"
 AFTERNOON = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)  # 14:00 London, 15:00 Berlin, 22:00 Shanghai, 06:00 LA
@@ -133,7 +136,7 @@ def emails(stack: LocalStack) -> list[Any]:
 
 
 def record(stack: LocalStack, profile_id: str, key: str) -> dict[str, Any] | None:
-    return SendRecordTable(stack.physical_id("ProfilesTable")).record(profile_id, key)
+    return SendRecordTable(stack.physical_id("ProfilesTable")).get(profile_id, key)
 
 
 def message_rows(stack: LocalStack) -> list[dict[str, Any]]:
@@ -314,6 +317,23 @@ def test_concurrent_senders_send_once(stack: LocalStack) -> None:
     # Then
     assert sorted(outcomes) == ["already_sent"] * 5 + ["sent"]
     assert len(emails(stack)) == 1
+
+
+def test_concurrent_sends_through_the_service_never_exceed_the_cap(stack: LocalStack) -> None:
+    # Given: the deployment's cap of 3 marketing emails a week, and six campaigns' emails to Ann whose senders all
+    # read her (empty) window from DynamoDB before any of them claims
+    put_profile(stack)
+    parts = parts_of(stack)
+    parts = replace(parts, records=WindowsReadTogether(parts.records, senders=6))
+    requests = [MessageRequest.model_validate(message(origin="campaign", origin_name=f"flash_{n}", step="send"))
+                for n in range(6)]  # fmt: skip
+    # When: they are sent at once
+    outcomes = run_together(partial(send_message, each, parts, AFTERNOON) for each in requests)
+    # Then: three go, three are deferred to the first free slot; the window holds the three sends
+    assert sorted((outcome.status, outcome.reason) for outcome in outcomes) == [
+        ("deferred", "frequency_cap")] * 3 + [("sent", "sent")] * 3  # fmt: skip
+    assert len(emails(stack)) == 3
+    assert len(SendRecordTable(stack.physical_id("ProfilesTable")).cap_window(ANN["profile_id"], "email").sends) == 3
 
 
 def test_a_crash_between_claim_and_outcome_is_resolved_without_a_second_send(stack: LocalStack) -> None:

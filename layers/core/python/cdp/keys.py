@@ -1,7 +1,7 @@
 """Primary keys of every item the platform stores, in both tables.
 
 ProfilesTable: `PROFILE#<id>` with sort keys `PROFILE` (the profile), `IDENTIFIER#<type>#<value>` (membership),
-`EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<request key>` (send records), `JOURNEY#<name>` (journey entry records); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner); `SEGMENT#<name>` / `PROFILE#<id>`;
+`EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<request key>` (send records), `CAP#<channel>` (frequency-cap windows), `JOURNEY#<name>` (journey entry records); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner); `SEGMENT#<name>` / `PROFILE#<id>`;
 `ERASED` / `<digest>` (the erased register); `SUPPRESSED#<channel>#<address digest>` / `SUPPRESSED`;
 `DEFERRED` / `<until>#<request key>` (deferred campaign messages); `ERASURE#<id>` / `ERASURE`; `SOURCE#<digest of write key>` / `SOURCE`;
 `TIMER#<minute>` / `<segment>#<profile id>` (live segment timers), `TIMERS` / `SWEPT`, `SEGMENTS#RFM` / `CUT_POINTS`.
@@ -109,6 +109,11 @@ DEFERRED_PARTITION = "DEFERRED"
 def message_record_key(profile_id: str, request_key: str) -> Key:
     """The send record of one message request (`MessageRequest.key()`) to one profile."""
     return {"pk": profile_pk(profile_id), "sk": f"{MESSAGE_PREFIX}{request_key}"}
+
+
+def cap_window_key(profile_id: str, channel: str) -> Key:
+    """The profile's frequency-cap window for one channel: the marketing sends counted against the cap."""
+    return {"pk": profile_pk(profile_id), "sk": f"CAP#{channel}"}
 
 
 def suppression_key(channel: str, address_digest: str) -> Key:
