@@ -165,13 +165,14 @@ class SendRecordTable:
 
 
 class DeferredMessageTable:
-    """`DeferredMessages` items `DEFERRED` / `<until>#<request key>` with the request's JSON."""
+    """`DeferredMessages` items `DEFERRED` / `<until>#<request key>` with the request's JSON and its `profile_id`
+    (which erasure finds them by)."""
 
     def __init__(self, profiles_table: str) -> None:
         self.table = dynamodb_table(profiles_table)
 
     def defer(self, request: MessageRequest, until: datetime) -> None:
-        self.table.put_item(Item={**deferred_message_key(_when(until), request.key()),
+        self.table.put_item(Item={**deferred_message_key(_when(until), request.key()), "profile_id": request.profile_id,
                                   "request": request.model_dump_json(), "until": _when(until)})  # fmt: skip
 
     def due(self, now: datetime, limit: int) -> Sequence[tuple[MessageRequest, datetime]]:

@@ -102,8 +102,8 @@ def _decide_and_send(request: MessageRequest, parts: SendingParts, now: datetime
     problem = _template_problem(request, template)
     if problem is not None:
         return _settle(request, SendOutcome(status="failed", reason=problem), parts, now, profile_id), profile_id
-    if profile is None:
-        return _settle(request, _skipped("profile_not_found"), parts, now, profile_id), profile_id
+    if profile is None:  # no record: it would put an item back under an erased person's key
+        return _skipped("profile_not_found"), profile_id
     decision = _rules(request, profile, parts, now)
     if decision is not None:
         return _settle(request, decision, parts, now, profile_id), profile_id
