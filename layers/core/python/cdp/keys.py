@@ -3,7 +3,8 @@
 ProfilesTable: `PROFILE#<id>` with sort keys `PROFILE` (the profile), `IDENTIFIER#<type>#<value>` (membership),
 `EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<request key>` (send records), `CAP#<channel>` (frequency-cap windows), `JOURNEY#<name>` (journey entry records); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner); `SEGMENT#<name>` / `PROFILE#<id>`;
 `ERASED` / `<digest>` (the erased register); `SUPPRESSED#<channel>#<address digest>` / `SUPPRESSED`;
-`DEFERRED` / `<until>#<request key>` (deferred campaign messages); `ERASURE#<id>` / `ERASURE`; `SOURCE#<digest of write key>` / `SOURCE`;
+`DEFERRED` / `<until>#<request key>` (deferred campaign messages); `CAMPAIGNS` / `CAMPAIGN#<name>` (campaigns),
+`CAMPAIGN#<name>` / `RUN#<id>` (their runs); `ERASURE#<id>` / `ERASURE`; `SOURCE#<digest of write key>` / `SOURCE`;
 `TIMER#<minute>` / `<segment>#<profile id>` (live segment timers), `TIMERS` / `SWEPT`, `SEGMENTS#RFM` / `CUT_POINTS`.
 LedgerTable: `RECORD#<entity>#<natural key>` / `RECORD`, `FILE#<bucket>/<key>` / `VERSION#<version>`,
 `MESSAGEID#<source>#<id>` / `MESSAGEID`, `NATURALKEY#<entity>#<key>` / `NATURALKEY`.
@@ -161,9 +162,14 @@ def journey_entry_key(profile_id: str, journey: str) -> Key:
     return {"pk": profile_pk(profile_id), "sk": f"JOURNEY#{journey}"}
 
 
+CAMPAIGNS_PARTITION = "CAMPAIGNS"
+CAMPAIGN_PREFIX = "CAMPAIGN#"
+
+
 def campaign_key(name: str) -> Key:
-    """A campaign's definition and state (ProfilesTable)."""
-    return {"pk": f"CAMPAIGN#{name}", "sk": "CAMPAIGN"}
+    """A campaign's definition and state (ProfilesTable): every campaign in one partition, listed by a Query in name
+    order (campaigns are few and rarely written)."""
+    return {"pk": CAMPAIGNS_PARTITION, "sk": f"{CAMPAIGN_PREFIX}{name}"}
 
 
 def campaign_run_key(name: str, run_id: str) -> Key:
