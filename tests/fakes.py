@@ -9,12 +9,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from cdp.events import DomainEvent
 from cdp.messaging.ports import CapWindow, CapWindowChanged, RenderedMessage, SendRecords, record_status
 from cdp.messaging.requests import MessageRequest, SendOutcome
+from cdp.messaging.rules import FrequencyCap, QuietHours
+from cdp.messaging.service import SendingParts
+from cdp.messaging.templates import shipped_templates
 from cdp.segments.live_ports import Timer
 
 
@@ -453,3 +456,14 @@ class FakeCampaignSending:
 
     def defer(self, request: MessageRequest, until: datetime) -> None:
         self.deferred.append((request.profile_id, until))
+
+
+def fake_sending_parts(profiles: dict[str, dict[str, Any]]) -> SendingParts:
+    """The sending service on these fakes and the shipped templates, with the deployment's default rules (3 marketing
+    emails a week, quiet hours 21:00-09:00, London): every rule runs, nothing leaves the process."""
+    return SendingParts(
+        profiles=profiles.get, records=FakeSendRecords(), suppressions=FakeSuppressionList(),
+        channels={"email": FakeChannel()}, unsubscribe_links=FakeUnsubscribeLinks(), events=FakeMessageEvents(),
+        templates=shipped_templates(), caps={"email": FrequencyCap(3, timedelta(days=7))},
+        quiet_hours=QuietHours(time(21), time(9)), shop_timezone="Europe/London",
+    )  # fmt: skip
