@@ -447,3 +447,25 @@ def test_the_sweeper_sends_deferred_campaign_messages_when_due(stack: LocalStack
     # Then
     assert len(emails(stack)) == 1
     assert [request.key() for request, _until in deferred.due(AFTERNOON + timedelta(days=2), 10)] == [later.key()]
+
+
+def test_deferred_messages_spread_over_buckets_and_come_due_in_order(stack: LocalStack) -> None:
+    # Given: forty campaign messages deferred to moments long past (before any other test's), a minute apart
+    deferred = DeferredMessageTable(stack.physical_id("ProfilesTable"))
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    requests = [MessageRequest.model_validate(message(origin="campaign", origin_name="spread", step="send",
+                                                      occurrence=f"run-{n}")) for n in range(40)]  # fmt: skip
+    for n, each in enumerate(requests):
+        deferred.defer(each, start + timedelta(minutes=n))
+    # When: the sweeper asks for the ten due first, an hour later
+    due = deferred.due(start + timedelta(hours=1), 10)
+    # Then: the ten deferred earliest, in order, although they were written to many partitions
+    assert [request.key() for request, _until in due] == [each.key() for each in requests[:10]]
+    partitions = {item["pk"]["S"] for item in stack.client("dynamodb").scan(TableName=stack.physical_id("ProfilesTable"))["Items"]
+                  if item["pk"]["S"].startswith("DEFERRED#") and "spread" in item["sk"]["S"]}  # fmt: skip
+    assert len(partitions) >= 6
+    # When: each is done
+    for n, each in enumerate(requests):
+        deferred.done(each, start + timedelta(minutes=n))
+    # Then
+    assert deferred.due(start + timedelta(hours=1), 10) == []

@@ -41,7 +41,7 @@ from cdp.errors import ConcurrentChange
 from cdp.keys import (
     BY_PROFILE_INDEX,
     CONSENT_PREFIX,
-    DEFERRED_PARTITION,
+    DEFERRED_PREFIX,
     ERASED_PARTITION,
     consent_statement_key,
     erased_key,
@@ -299,7 +299,7 @@ class PrivacyStore:
             ),
             ExpressionAttributeValues={
                 ":identity": {"S": "IDENTITY"}, ":segment": {"S": "SEGMENT#"}, ":timer": {"S": "TIMER#"}, ":edge": {"S": "EDGE#"},
-                ":coupon": {"S": "COUPON#"}, ":coupon_sk": {"S": "COUPON"}, ":deferred": {"S": DEFERRED_PARTITION}, **ids, **members
+                ":coupon": {"S": "COUPON#"}, ":coupon_sk": {"S": "COUPON"}, ":deferred": {"S": DEFERRED_PREFIX}, **ids, **members
             },
         )
         return [plain(item) for page in pages for item in page["Items"]]

@@ -5,7 +5,8 @@ Send record `PROFILE#<id>` / `MESSAGE#<request key>`: written only conditionally
 feedback sets each `<event>_at` on it once. Frequency-cap window `PROFILE#<id>` / `CAP#<channel>`: `sends` (claim
 token -> ISO time) and `version`, written only in the transaction of a marketing claim (conditional on the version
 read) or when a slot is given back (version + 1).
-Deferred message `DEFERRED` / `<until>#<request key>` holds the request's JSON until the minute sweeper re-sends it.
+Deferred message `DEFERRED#<bucket>` / `<until>#<request key>` holds the request's JSON until the minute sweeper
+re-sends it; the bucket (one of `DEFERRED_BUCKETS`) is a hash of the request key, so writes spread over partitions.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from botocore.exceptions import ClientError
 from cdp.adapters.clients import dynamodb_table
 from cdp.adapters.dynamodb import condition_held, plain, transact, wire
 from cdp.errors import ConcurrentChange
-from cdp.keys import DEFERRED_PARTITION, cap_window_key, deferred_message_key, message_record_key
+from cdp.keys import DEFERRED_BUCKETS, cap_window_key, deferred_message_key, deferred_pk, message_record_key
 from cdp.messaging.ports import CapWindow, CapWindowChanged, MessageRequest, SendOutcome, record_status
 
 OPEN = "attribute_not_exists(pk) OR #status IN (:skipped, :deferred, :failed)"
@@ -165,7 +166,7 @@ class SendRecordTable:
 
 
 class DeferredMessageTable:
-    """`DeferredMessages` items `DEFERRED` / `<until>#<request key>` with the request's JSON and its `profile_id`
+    """`DeferredMessages` items `DEFERRED#<bucket>` / `<until>#<request key>` with the request's JSON and its `profile_id`
     (which erasure finds them by)."""
 
     def __init__(self, profiles_table: str) -> None:
@@ -176,14 +177,18 @@ class DeferredMessageTable:
                                   "request": request.model_dump_json(), "until": _when(until)})  # fmt: skip
 
     def due(self, now: datetime, limit: int) -> Sequence[tuple[MessageRequest, datetime]]:
-        page = self.table.query(
-            KeyConditionExpression="pk = :pk AND sk <= :now",
-            ExpressionAttributeValues={":pk": DEFERRED_PARTITION, ":now": _when(now) + "~"},
-            Limit=limit,
-            ConsistentRead=True,
-        )
+        """The `limit` messages due first by `now`: the first `limit` of each bucket, merged in due order."""
+        items = []
+        for bucket in range(DEFERRED_BUCKETS):
+            items += self.table.query(
+                KeyConditionExpression="pk = :pk AND sk <= :now",
+                ExpressionAttributeValues={":pk": deferred_pk(bucket), ":now": _when(now) + "~"},
+                Limit=limit,
+                ConsistentRead=True,
+            )["Items"]
+        first = sorted(items, key=lambda item: str(item["sk"]))[:limit]
         return [(MessageRequest.model_validate_json(item["request"]), datetime.fromisoformat(item["until"]))
-                for item in page["Items"]]  # fmt: skip
+                for item in first]  # fmt: skip
 
     def done(self, request: MessageRequest, until: datetime) -> None:
         self.table.delete_item(Key=deferred_message_key(_when(until), request.key()))

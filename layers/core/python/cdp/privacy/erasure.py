@@ -26,7 +26,7 @@ from cdp.errors import Invalid, NotFound
 from cdp.events import DomainEvent
 from cdp.identity.resolution import current_profile_id
 from cdp.identity.rules import DEFAULT_RULES
-from cdp.keys import DEFERRED_PARTITION, MEMBER_PREFIX, identifier_of_identity_pk, parse_identifier
+from cdp.keys import DEFERRED_PREFIX, MEMBER_PREFIX, identifier_of_identity_pk, parse_identifier
 from cdp.privacy.ports import ErasedRegister, LiveProfiles, PersonalData
 from cdp.privacy.requests import ID_PATTERN
 
@@ -133,7 +133,7 @@ def erase_profile(store: PersonalData, profile_id: str, salt: str, now: datetime
     bound = store.items_naming(profiles)
     identity_items = [item for item in bound if item["sk"] == "IDENTITY"]
     memberships = [item for item in bound if str(item["pk"]).startswith(("SEGMENT#", "TIMER#"))]
-    messaging = [item for item in bound if str(item["pk"]).startswith(("COUPON#", DEFERRED_PARTITION))]
+    messaging = [item for item in bound if str(item["pk"]).startswith(("COUPON#", DEFERRED_PREFIX))]
     others_edges = [item for item in bound if str(item["sk"]).startswith("EDGE#")]
     identifiers = _identifiers_of(profile_items + ledger_items) | {
         identifier_of_identity_pk(str(item["pk"])) for item in identity_items
