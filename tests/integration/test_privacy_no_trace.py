@@ -12,10 +12,14 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from cdp.adapters.send_records import DeferredMessageTable
+from cdp.adapters.suppression_store import SuppressionStore
+from cdp.keys import address_digest
 from cdp.messaging.requests import MessageRequest
+from cdp.messaging.suppression import Suppressions
 from cdp_local.stack import LocalStack
 
 from tests.integration.privacy_flow import (
+    ANN_EMAIL,
     ANN_TRACES,
     CUSTOMERS,
     ORDERS,
@@ -166,6 +170,10 @@ def _message(profile_id: str, origin: str, name: str, occurrence: str = "run-1")
             "channel": "email", "template": "campaign_generic", "context": {"headline": "New", "body": "In store"}}  # fmt: skip
 
 
+def _suppressions(stack: LocalStack) -> Suppressions:
+    return Suppressions(SuppressionStore(stack.physical_id("ProfilesTable")), SALT, "GB")
+
+
 def _items_naming(stack: LocalStack, *needles: str) -> list[dict[str, Any]]:
     """Every item of every table that holds one of the needles (erasure status items aside)."""
     found = []
@@ -199,13 +207,18 @@ def test_erasure_leaves_nothing_of_the_marketing_half_coupons_loyalty_campaign_a
     kept = {item["sk"]["S"].split("#")[0] for item in _items_naming(stack, ann.lower())}
     assert {"COUPON", "CAP", "MESSAGE"} <= kept and any("loyalty" in json.dumps(item) for item in _items_naming(stack, ann))
     assert len(_items_naming(stack, *(code.lower() for code in codes))) >= 2
+    # Given: her address complained (the suppression list keeps the sha256 of the address)
+    _suppressions(stack).add(ann, "email", ANN_EMAIL, "complaint", afternoon)
+    assert _items_naming(stack, address_digest(ANN_EMAIL))
     # When: she is erased, then a campaign worker redelivers a message to her
     status, _accepted = call_api(stack, "DELETE", f"/v1/profiles/{ann}")
     stack.wait_for_executions(timeout=30)
     late = stack.invoke("SendMessageFunction", _message(ann, "campaign", "winter_sale", occurrence="run-2"))
-    # Then: no item of any table names her profile, her email or phone, or her coupon codes; nothing re-created one
+    # Then: no item of any table names her profile, her email or phone (or its digest), or her coupon codes; nothing
+    # re-created one; the erased register keeps her address suppressed
     assert (status, late["reason"]) == (202, "profile_not_found")
-    assert _items_naming(stack, ann.lower(), *ANN_TRACES, *(code.lower() for code in codes)) == []
+    assert _items_naming(stack, ann.lower(), *ANN_TRACES, address_digest(ANN_EMAIL), *(code.lower() for code in codes)) == []
+    assert _suppressions(stack).reason("someone", "email", ANN_EMAIL) == "erased"
     assert deferred.due(afternoon + timedelta(days=2), 10) == []
     # Then: Bob's loyalty entry is still there
     assert _items_naming(stack, profile_of(stack, "C2")["profile_id"].lower())

@@ -118,9 +118,23 @@ def cap_window_key(profile_id: str, channel: str) -> Key:
     return {"pk": profile_pk(profile_id), "sk": f"CAP#{channel}"}
 
 
+CHANNEL_OF_IDENTIFIER = {"email": "email", "phone": "sms"}  # identity identifiers that are a channel's address
+
+
+def address_digest(normalised: str) -> str:
+    """What the suppression list keeps of an address: the sha256 of its normalised text."""
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+
+
 def suppression_key(channel: str, address_digest: str) -> Key:
     """A suppressed address: the sha256 of the normalised address, never the address itself."""
     return {"pk": f"SUPPRESSED#{channel}#{address_digest}", "sk": "SUPPRESSED"}
+
+
+def identifier_suppression_key(identifier: Identifier) -> Key | None:
+    """The suppression item of an identifier that is a channel's address (email, phone), or None."""
+    channel = CHANNEL_OF_IDENTIFIER.get(identifier[0])
+    return suppression_key(channel, address_digest(identifier[1])) if channel else None
 
 
 def deferred_pk(bucket: int) -> str:
