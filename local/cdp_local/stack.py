@@ -48,8 +48,8 @@ from moto.ses.models import SESQuota
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.backend.execution import Execution
 from samtranslator.translator.transform import transform
 
 from cdp_local.delivery_streams import ParquetConversion, create_databases, create_streams, create_tables
