@@ -141,7 +141,7 @@ def test_a_payload_or_headers_without_what_is_read_is_400_with_fields(stack: Loc
 def test_make_api_registers_the_demo_shop_so_a_sample_signed_with_openssl_is_accepted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given: a sample webhook signed as the README shows (openssl dgst -sha256 -hmac SECRET -binary FILE | base64)
+    # Given: a sample webhook signed as docs/tracking-api.md shows (openssl dgst -sha256 -hmac SECRET -binary FILE | base64)
     sample = SAMPLES / "orders_create.json"
     digest = subprocess.run(["openssl", "dgst", "-sha256", "-hmac", DEMO_SHOP_SECRET, "-binary", str(sample)],
                             capture_output=True, check=True).stdout  # fmt: skip
