@@ -3,7 +3,6 @@ outcome (`status` issued / already_issued / refused, `reason`, `code`, `expires_
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,7 +22,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     except ValidationError as error:
         return {"status": "refused", "reason": "invalid_request", "fields": field_errors(error.errors())}
     outcome = issue_coupon(
-        request.offer, request.profile_id, request.occasion_key, wiring.coupon_store(), load_offers(), datetime.now(UTC)
+        request.offer, request.profile_id, request.occasion_key, wiring.coupon_store(), load_offers(), wiring.clock()
     )
     metrics.add_dimension(name="offer", value=outcome.offer)
     metrics.add_metric(

@@ -1,6 +1,5 @@
 """EventBridge Scheduler target: start one run of a campaign (resolve the audience, queue its sends)."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
@@ -23,7 +22,7 @@ class ScheduledStart(BaseModel):
 @observed_handler
 @event_parser(model=ScheduledStart)
 def handler(event: ScheduledStart, context: LambdaContext) -> dict[str, Any]:
-    summary = start_run(event.campaign, event.scheduled_at, wiring.campaign_start_parts(), datetime.now(UTC))
+    summary = start_run(event.campaign, event.scheduled_at, wiring.campaign_start_parts(), wiring.clock())
     metrics.add_metric(name="CampaignAudience", unit="Count", value=summary.audience)
     metrics.add_metric(name="CampaignChunksQueued", unit="Count", value=summary.chunks_queued)
     result = {"campaign": summary.campaign, "run_id": summary.run_id, "status": summary.status,

@@ -259,7 +259,7 @@ def ingest_settings() -> IngestSettings:
 
 
 def clock() -> datetime:
-    """Now, in UTC: what the sending service calls the moment of sending."""
+    """Now, in UTC: the moment journeys, campaign runs, coupons and the sending service decide at."""
     return datetime.now(UTC)
 
 
