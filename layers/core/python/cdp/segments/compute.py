@@ -31,7 +31,8 @@ from cdp.segments import rfm
 from cdp.segments.behaviour import expand_properties, with_profiles
 from cdp.segments.definitions import InvalidDefinitions, SegmentDocument, merge_documents
 from cdp.segments.evaluate import Evaluation, behaviour_reads, evaluate
-from cdp.segments.personas import personas
+from cdp.segments.live_ports import RfmCutPoints
+from cdp.segments.personas import PersonaFacts, persona_facts, personas
 from cdp.segments.ports import (
     ENTERED,
     EXITED,
@@ -42,6 +43,7 @@ from cdp.segments.ports import (
     DefinitionSource,
     Membership,
     PredictionService,
+    ProfileSnapshot,
     ProfileUpdate,
     SegmentStore,
     SnapshotStore,
@@ -109,32 +111,66 @@ class SegmentRun:
         }
 
 
+@dataclass(frozen=True)
+class Population:
+    """What a run settles over every profile before computing any: the definitions and the RFM cut points."""
+
+    document: SegmentDocument
+    cut_points: RfmCutPoints
+
+
+@dataclass(frozen=True)
+class ComputedProfiles:
+    """What a run computed for some profiles: their memberships and the facts their personas are drawn from."""
+
+    memberships: pa.Table
+    facts: PersonaFacts
+
+
 def compute_segments(parts: SegmentRunParts, as_of: datetime, run_id: str) -> SegmentRun:
-    """The whole run (see the module docstring); `as_of` timezone-aware."""
+    """The whole run in one function (see the module docstring); `as_of` timezone-aware."""
     run = SegmentRun(run_id=run_id, computed_at=as_of)
     snapshot = parts.store.load_snapshot()
+    population = settle_population(parts, snapshot, as_of, run)
+    computed = compute_profiles(parts, population, snapshot, as_of, run)
+    run.sizes = _sizes(computed.memberships)
+    run.personas = personas(computed.facts, parts.snapshots.size_history(SIZE_HISTORY_RUNS), run.sizes, as_of)
+    run.snapshot_key = parts.snapshots.write(run_id, as_of, computed.memberships, run.report())
+    return run
+
+
+def settle_population(parts: SegmentRunParts, snapshot: ProfileSnapshot, as_of: datetime, run: SegmentRun) -> Population:
+    """Announce what dead runs left, take the definitions that validate, count who is profiled, and cut (and keep)
+    the RFM quintiles over every profiled buyer: a run's shards all score against these."""
     run.recovered = _announce_left_over(parts, snapshot.stored, as_of)
     document, run.invalid_definitions = _definitions(parts)
     refused = _refused_profiling(snapshot.profiles)
     profiles = snapshot.profiles.filter(pc.invert(refused))
     run.profiles, run.not_profiled = snapshot.profiles.num_rows, pc.sum(refused).as_py() or 0
-    orders, events = _behaviour(parts, document, snapshot.identities, as_of)
+    cut_points = rfm_cut_points(profiles, rfm.score_profiles(profiles, as_of), as_of)
+    parts.store.save_cut_points(cut_points)
+    return Population(document, cut_points)
+
+
+def compute_profiles(
+    parts: SegmentRunParts, population: Population, snapshot: ProfileSnapshot, as_of: datetime, run: SegmentRun
+) -> ComputedProfiles:
+    """Score, tag, predict and segment the profiles of `snapshot` (all of them, or one shard's: its identity index
+    may name others, whose behaviour is left out), save and announce what changed."""
+    refused = _refused_profiling(snapshot.profiles)
+    profiles = snapshot.profiles.filter(pc.invert(refused))
+    orders, events = _behaviour(parts, population.document, snapshot, as_of)
     predicted, run.predictions = predict_profiles(parts.predictions, profiles, orders, as_of)
     profiles = _joined(profiles, predicted)
-    scores = rfm.score_profiles(profiles, as_of)
-    parts.store.save_cut_points(rfm_cut_points(profiles, scores, as_of))
+    scores = rfm.score_profiles(profiles, as_of, population.cut_points)
     profiles = _joined(profiles.drop_columns([n for n in RFM_FIELDS if n in profiles.column_names]),
                        scores.select(["profile_id", *RFM_FIELDS]))
-    evaluation = evaluate(document, profiles, events, orders, as_of)
+    evaluation = evaluate(population.document, profiles, events, orders, as_of)
     memberships = _memberships(scores, evaluation)
-    run.sizes = _sizes(memberships)
     updates = _updates(snapshot.profiles["profile_id"], refused, scores, evaluation, predicted, memberships,
                        snapshot.stored)
     _write_and_announce(parts, updates, as_of, run)
-    history = parts.snapshots.size_history(SIZE_HISTORY_RUNS)
-    run.personas = personas(memberships, profiles, orders, history, run.sizes, as_of)
-    run.snapshot_key = parts.snapshots.write(run_id, as_of, memberships, run.report())
-    return run
+    return ComputedProfiles(memberships, persona_facts(memberships, profiles, orders, as_of))
 
 
 # ------------------------------------------------------------------ inputs
@@ -158,9 +194,12 @@ def _refused_profiling(profiles: pa.Table) -> pa.ChunkedArray:
 
 
 def _behaviour(
-    parts: SegmentRunParts, document: SegmentDocument, identities: pa.Table, as_of: datetime
+    parts: SegmentRunParts, document: SegmentDocument, snapshot: ProfileSnapshot, as_of: datetime
 ) -> tuple[pa.Table, pa.Table]:
-    """Order lines and events with their profile ids, only the columns and dates the definitions and values read."""
+    """Order lines and events of the snapshot's profiles, only the columns and dates the definitions and values read.
+    Rows are matched to profiles through the whole identity index (a shard's too), so a shard resolves a row as the
+    whole run does, then keeps the rows of its own profiles."""
+    identities = snapshot.identities
     reads = behaviour_reads(document, as_of)
     order_columns = sorted({*reads.order_line_columns, *ORDER_COLUMNS_FOR_VALUES, *IDENTITY_COLUMNS} - {"profile_id"})
     since = None if parts.predictions is not None else reads.order_lines_since  # predictions read all history
@@ -170,7 +209,9 @@ def _behaviour(
     event_columns = sorted({"event", "occurred_at", "properties", *IDENTITY_COLUMNS})
     raw_events = parts.behaviour.events(BehaviourRequest(event_columns, reads.events_since))
     events = expand_properties(with_profiles(raw_events, identities), wanted)
-    return orders, events
+    ours = snapshot.profiles["profile_id"]
+    return (orders.filter(pc.is_in(orders["profile_id"], value_set=ours)),
+            events.filter(pc.is_in(events["profile_id"], value_set=ours)))  # fmt: skip
 
 
 def _joined(profiles: pa.Table, columns: pa.Table) -> pa.Table:

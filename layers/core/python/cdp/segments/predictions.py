@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from cdp.predict.customers import PredictionSettings
 from cdp.predict.fitting import FitFailed
+from cdp.predict.histories import PurchaseHistories
 from cdp.predict.replenishment import replenishment
 from cdp.predict.summary import InvalidTransactions, Transactions, summarise
 from cdp.segments.arrow_types import ARROW_TYPES
@@ -42,23 +43,33 @@ def _empty() -> pa.Table:
                                                           ("interval_days", pa.float64())])))})  # fmt: skip
 
 
+def completed_lines(profiles: pa.Table, orders: pa.Table, as_of: datetime) -> pa.Table:
+    """The profiles' completed order lines up to `as_of`: the purchases the models learn from."""
+    lines = orders.filter(pc.and_(pc.fill_null(pc.equal(orders["status"], "completed"), False),
+                                  pc.is_in(orders["profile_id"], value_set=profiles["profile_id"])))  # fmt: skip
+    return lines.filter(pc.less_equal(lines["ordered_at"], pa.scalar(as_of, lines.schema.field("ordered_at").type)))
+
+
+def purchase_histories(lines: pa.Table, as_of: datetime) -> PurchaseHistories:
+    """Each buyer's purchase history from `completed_lines`, calibrated at the run's day (time in days); raises
+    InvalidTransactions when there is none."""
+    amount = pc.fill_null(pc.cast(lines["line_amount"], pa.float64()), 0.0)
+    transactions = Transactions.from_table(pa.table({"customer_id": lines["profile_id"], "date": lines["ordered_at"],
+                                                     "amount": pc.max_element_wise(amount, 0.0)}))  # fmt: skip
+    return summarise(transactions, as_of.date(), "days")
+
+
 def predict_profiles(
     service: PredictionService | None, profiles: pa.Table, orders: pa.Table, as_of: datetime
 ) -> tuple[pa.Table, dict[str, Any]]:
     """(profile_id and prediction columns for every profile that has bought, the run report's prediction summary)."""
     if service is None:
         return _empty(), {"skipped": "no prediction service"}
-    lines = orders.filter(pc.and_(pc.fill_null(pc.equal(orders["status"], "completed"), False),
-                                  pc.is_in(orders["profile_id"], value_set=profiles["profile_id"])))  # fmt: skip
-    lines = lines.filter(pc.less_equal(lines["ordered_at"], pa.scalar(as_of, lines.schema.field("ordered_at").type)))
+    lines = completed_lines(profiles, orders, as_of)
     if lines.num_rows == 0:
         return _empty(), {"skipped": "no completed orders"}
-    amount = pc.fill_null(pc.cast(lines["line_amount"], pa.float64()), 0.0)
     try:
-        transactions = Transactions.from_table(pa.table({"customer_id": lines["profile_id"],
-                                                         "date": lines["ordered_at"],
-                                                         "amount": pc.max_element_wise(amount, 0.0)}))
-        histories = summarise(transactions, as_of.date(), "days")
+        histories = purchase_histories(lines, as_of)
         result = service.predict(histories)
     except (FitFailed, InvalidTransactions) as error:
         return _empty(), {"skipped": str(error)}
