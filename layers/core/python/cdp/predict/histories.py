@@ -45,6 +45,14 @@ class PurchaseHistories:
                    calibration_end_day=int(arrays["calibration_end_day"]), time_unit=unit)  # type: ignore[arg-type]
 
 
+def no_histories(calibration_end_day: int, time_unit: TimeUnit) -> PurchaseHistories:
+    """Histories of no customer (a shard without buyers), to be concatenated with others."""
+    return PurchaseHistories(customer_id=None, **{name: np.zeros(0, np.int64 if name in ("first_day", "last_day",
+                                                                                          "frequency") else float)
+                                                  for name in ARRAYS},
+                             calibration_end_day=calibration_end_day, time_unit=time_unit)  # fmt: skip
+
+
 def concatenated(parts: list[PurchaseHistories]) -> PurchaseHistories:
     """One set of histories from parts sharing a calibration end and time unit (ids dropped)."""
     first = parts[0]

@@ -117,6 +117,7 @@ class Population:
 
     document: SegmentDocument
     cut_points: RfmCutPoints
+    stored_documents: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -127,10 +128,13 @@ class ComputedProfiles:
     facts: PersonaFacts
 
 
-def compute_segments(parts: SegmentRunParts, as_of: datetime, run_id: str) -> SegmentRun:
-    """The whole run in one function (see the module docstring); `as_of` timezone-aware."""
+def compute_segments(
+    parts: SegmentRunParts, as_of: datetime, run_id: str, snapshot: ProfileSnapshot | None = None
+) -> SegmentRun:
+    """The whole run in one function (see the module docstring); `as_of` timezone-aware; `snapshot` the profile
+    snapshot when already loaded."""
     run = SegmentRun(run_id=run_id, computed_at=as_of)
-    snapshot = parts.store.load_snapshot()
+    snapshot = snapshot or parts.store.load_snapshot()
     population = settle_population(parts, snapshot, as_of, run)
     computed = compute_profiles(parts, population, snapshot, as_of, run)
     run.sizes = _sizes(computed.memberships)
@@ -143,13 +147,14 @@ def settle_population(parts: SegmentRunParts, snapshot: ProfileSnapshot, as_of: 
     """Announce what dead runs left, take the definitions that validate, count who is profiled, and cut (and keep)
     the RFM quintiles over every profiled buyer: a run's shards all score against these."""
     run.recovered = _announce_left_over(parts, snapshot.stored, as_of)
-    document, run.invalid_definitions = _definitions(parts)
-    refused = _refused_profiling(snapshot.profiles)
+    stored_documents = parts.definitions.stored_documents()
+    document, run.invalid_definitions = valid_definitions(parts.library, stored_documents)
+    refused = refused_profiling(snapshot.profiles)
     profiles = snapshot.profiles.filter(pc.invert(refused))
     run.profiles, run.not_profiled = snapshot.profiles.num_rows, pc.sum(refused).as_py() or 0
     cut_points = rfm_cut_points(profiles, rfm.score_profiles(profiles, as_of), as_of)
     parts.store.save_cut_points(cut_points)
-    return Population(document, cut_points)
+    return Population(document, cut_points, stored_documents)
 
 
 def compute_profiles(
@@ -157,7 +162,7 @@ def compute_profiles(
 ) -> ComputedProfiles:
     """Score, tag, predict and segment the profiles of `snapshot` (all of them, or one shard's: its identity index
     may name others, whose behaviour is left out), save and announce what changed."""
-    refused = _refused_profiling(snapshot.profiles)
+    refused = refused_profiling(snapshot.profiles)
     profiles = snapshot.profiles.filter(pc.invert(refused))
     orders, events = _behaviour(parts, population.document, snapshot, as_of)
     predicted, run.predictions = predict_profiles(parts.predictions, profiles, orders, as_of)
@@ -176,10 +181,12 @@ def compute_profiles(
 # ------------------------------------------------------------------ inputs
 
 
-def _definitions(parts: SegmentRunParts) -> tuple[SegmentDocument, list[str]]:
+def valid_definitions(
+    library: SegmentDocument, stored_documents: list[dict[str, Any]]
+) -> tuple[SegmentDocument, list[str]]:
     """The library and every stored document that validates together with it; the others named with their problem."""
-    document, invalid = parts.library, []
-    for stored in parts.definitions.stored_documents():
+    document, invalid = library, []
+    for stored in stored_documents:
         try:
             document = merge_documents(document, stored)
         except InvalidDefinitions as error:
@@ -187,7 +194,7 @@ def _definitions(parts: SegmentRunParts) -> tuple[SegmentDocument, list[str]]:
     return document, invalid
 
 
-def _refused_profiling(profiles: pa.Table) -> pa.ChunkedArray:
+def refused_profiling(profiles: pa.Table) -> pa.ChunkedArray:
     if "profiling_consent" not in profiles.column_names:
         return pa.chunked_array([pa.repeat(False, profiles.num_rows)], pa.bool_())
     return pc.fill_null(pc.equal(profiles["profiling_consent"], False), False)
@@ -196,22 +203,29 @@ def _refused_profiling(profiles: pa.Table) -> pa.ChunkedArray:
 def _behaviour(
     parts: SegmentRunParts, document: SegmentDocument, snapshot: ProfileSnapshot, as_of: datetime
 ) -> tuple[pa.Table, pa.Table]:
-    """Order lines and events of the snapshot's profiles, only the columns and dates the definitions and values read.
-    Rows are matched to profiles through the whole identity index (a shard's too), so a shard resolves a row as the
-    whole run does, then keeps the rows of its own profiles."""
-    identities = snapshot.identities
+    """Order lines and events of the snapshot's profiles, only the columns and dates the definitions and values read."""
     reads = behaviour_reads(document, as_of)
-    order_columns = sorted({*reads.order_line_columns, *ORDER_COLUMNS_FOR_VALUES, *IDENTITY_COLUMNS} - {"profile_id"})
-    since = None if parts.predictions is not None else reads.order_lines_since  # predictions read all history
-    orders = with_profiles(parts.behaviour.order_lines(BehaviourRequest(order_columns, since)), identities)
     properties = {**EVENT_PROPERTIES, **document.custom_properties}
     wanted = {name: properties[name] for name in reads.event_columns if name in properties}
     event_columns = sorted({"event", "occurred_at", "properties", *IDENTITY_COLUMNS})
     raw_events = parts.behaviour.events(BehaviourRequest(event_columns, reads.events_since))
-    events = expand_properties(with_profiles(raw_events, identities), wanted)
-    ours = snapshot.profiles["profile_id"]
-    return (orders.filter(pc.is_in(orders["profile_id"], value_set=ours)),
-            events.filter(pc.is_in(events["profile_id"], value_set=ours)))  # fmt: skip
+    events = _own_rows(with_profiles(raw_events, snapshot.identities), snapshot)
+    return order_lines(parts, document, snapshot, as_of), expand_properties(events, wanted)
+
+
+def order_lines(parts: SegmentRunParts, document: SegmentDocument, snapshot: ProfileSnapshot, as_of: datetime) -> pa.Table:
+    """Order lines of the snapshot's profiles, only the columns and dates the definitions, values and predictions read."""
+    reads = behaviour_reads(document, as_of)
+    order_columns = sorted({*reads.order_line_columns, *ORDER_COLUMNS_FOR_VALUES, *IDENTITY_COLUMNS} - {"profile_id"})
+    since = None if parts.predictions is not None else reads.order_lines_since  # predictions read all history
+    return _own_rows(with_profiles(parts.behaviour.order_lines(BehaviourRequest(order_columns, since)),
+                                   snapshot.identities), snapshot)  # fmt: skip
+
+
+def _own_rows(rows: pa.Table, snapshot: ProfileSnapshot) -> pa.Table:
+    """The rows of the snapshot's own profiles. Rows are matched to profiles through the whole identity index (a
+    shard's too), so a shard resolves a row as the whole run does, then keeps its own profiles' rows."""
+    return rows.filter(pc.is_in(rows["profile_id"], value_set=snapshot.profiles["profile_id"]))
 
 
 def _joined(profiles: pa.Table, columns: pa.Table) -> pa.Table:
