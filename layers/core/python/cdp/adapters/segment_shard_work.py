@@ -61,21 +61,24 @@ class SegmentShardWork:
                 "histories_keys": [self._key(run_id, f"histories-{shard}.npz") for shard in range(shards)],
                 "predictions_keys": [self._key(run_id, f"predictions-{shard}.npz") for shard in range(shards)]}  # fmt: skip
 
+    def predicted(self, run_id: str, shard: int) -> dict[str, Any]:
+        with np.load(io.BytesIO(self.read_bytes(self._key(run_id, f"predictions-{shard}.npz"))), allow_pickle=False) as arrays:
+            return {name: arrays[name] for name in arrays.files}
+
     def fitted(self, run_id: str, shard: int, fit: dict[str, Any]) -> FittedPredictions:
-        return FittedPredictions(self, self._key(run_id, f"predictions-{shard}.npz"), fit)
+        return FittedPredictions(self, run_id, shard, fit)
 
 
 class FittedPredictions:
     """The prediction service of one shard's compute step: the predictions the fit already wrote for its histories."""
 
-    def __init__(self, work: SegmentShardWork, key: str, fit: dict[str, Any]) -> None:
-        self.work, self.key, self.fit = work, key, fit
+    def __init__(self, work: SegmentShardWork, run_id: str, shard: int, fit: dict[str, Any]) -> None:
+        self.work, self.run_id, self.shard, self.fit = work, run_id, shard, fit
 
     def predict(self, histories: Any) -> dict[str, Any]:
         if self.fit.get("failed"):
             return {"failed": self.fit["failed"]}
-        with np.load(io.BytesIO(self.work.read_bytes(self.key)), allow_pickle=False) as arrays:
-            result: dict[str, Any] = {name: arrays[name] for name in arrays.files}
+        result = self.work.predicted(self.run_id, self.shard)
         if any(len(values) != len(histories) for values in result.values()):
-            raise ShardWorkMissing(f"{self.key} predicts other customers than this shard's histories")
+            raise ShardWorkMissing(f"the fit predicted other customers than shard {self.shard}'s histories")
         return {**result, "parameters": self.fit.get("parameters", {})}

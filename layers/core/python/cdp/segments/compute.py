@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +30,7 @@ from cdp.events import DomainEvent
 from cdp.segments import rfm
 from cdp.segments.behaviour import expand_properties, with_profiles
 from cdp.segments.definitions import InvalidDefinitions, SegmentDocument, merge_documents
-from cdp.segments.evaluate import Evaluation, behaviour_reads, evaluate
+from cdp.segments.evaluate import Evaluation, behaviour_reads, evaluate, ranked_fields
 from cdp.segments.live_ports import RfmCutPoints
 from cdp.segments.personas import PersonaFacts, persona_facts, personas
 from cdp.segments.ports import (
@@ -50,7 +50,7 @@ from cdp.segments.ports import (
     StoredSegments,
     Transition,
 )
-from cdp.segments.predictions import PREDICTION_FIELDS, predict_profiles
+from cdp.segments.predictions import NUMBER_PREDICTIONS, PREDICTION_FIELDS, predict_profiles
 from cdp.segments.rfm_cut_points import rfm_cut_points
 from cdp.segments.vocabulary import EVENT_PROPERTIES, RFM_FIELDS
 
@@ -118,6 +118,8 @@ class Population:
     document: SegmentDocument
     cut_points: RfmCutPoints
     stored_documents: list[dict[str, Any]]
+    ranked: Mapping[str, pa.ChunkedArray] | None = None  # a shard's: the population's values top_percent ranks
+    interval_counts: pa.Table | None = None  # a shard's: the population's replenishment intervals per SKU
 
 
 @dataclass(frozen=True)
@@ -161,16 +163,14 @@ def compute_profiles(
     parts: SegmentRunParts, population: Population, snapshot: ProfileSnapshot, as_of: datetime, run: SegmentRun
 ) -> ComputedProfiles:
     """Score, tag, predict and segment the profiles of `snapshot` (all of them, or one shard's: its identity index
-    may name others, whose behaviour is left out), save and announce what changed."""
+    may name others, whose behaviour is left out, and `population` carries what the whole population decides),
+    save and announce what changed."""
     refused = refused_profiling(snapshot.profiles)
     profiles = snapshot.profiles.filter(pc.invert(refused))
     orders, events = _behaviour(parts, population.document, snapshot, as_of)
-    predicted, run.predictions = predict_profiles(parts.predictions, profiles, orders, as_of)
-    profiles = _joined(profiles, predicted)
-    scores = rfm.score_profiles(profiles, as_of, population.cut_points)
-    profiles = _joined(profiles.drop_columns([n for n in RFM_FIELDS if n in profiles.column_names]),
-                       scores.select(["profile_id", *RFM_FIELDS]))
-    evaluation = evaluate(population.document, profiles, events, orders, as_of)
+    predicted, run.predictions = predict_profiles(parts.predictions, profiles, orders, as_of, population.interval_counts)
+    profiles, scores = _scored(_joined(profiles, predicted), as_of, population.cut_points)
+    evaluation = evaluate(population.document, profiles, events, orders, as_of, population.ranked)
     memberships = _memberships(scores, evaluation)
     updates = _updates(snapshot.profiles["profile_id"], refused, scores, evaluation, predicted, memberships,
                        snapshot.stored)
@@ -192,6 +192,29 @@ def valid_definitions(
         except InvalidDefinitions as error:
             invalid.append(str(error).splitlines()[0])
     return document, invalid
+
+
+def ranked_values(
+    parts: SegmentRunParts, population: Population, snapshot: ProfileSnapshot, as_of: datetime
+) -> pa.Table:
+    """The snapshot's profiled profiles' values of the fields `top_percent` ranks, but predictions (a shard's part
+    of the population those rank; predictions come from the fit), one column each."""
+    names = [name for name in ranked_fields(population.document) if name not in NUMBER_PREDICTIONS]
+    if not names:
+        return pa.table({})
+    profiles = snapshot.profiles.filter(pc.invert(refused_profiling(snapshot.profiles)))
+    orders, events = _behaviour(parts, population.document, snapshot, as_of)
+    profiles, _ = _scored(profiles, as_of, population.cut_points)
+    tags = evaluate(population.document, profiles, events, orders, as_of).tags
+    return pa.table({name: profiles[name] if name in profiles.column_names else tags[name] for name in names})
+
+
+def _scored(profiles: pa.Table, as_of: datetime, cut_points: RfmCutPoints) -> tuple[pa.Table, pa.Table]:
+    """(the profiles with their RFM fields scored against `cut_points`, the scores)."""
+    scores = rfm.score_profiles(profiles, as_of, cut_points)
+    profiles = _joined(profiles.drop_columns([name for name in RFM_FIELDS if name in profiles.column_names]),
+                       scores.select(["profile_id", *RFM_FIELDS]))  # fmt: skip
+    return profiles, scores
 
 
 def refused_profiling(profiles: pa.Table) -> pa.ChunkedArray:

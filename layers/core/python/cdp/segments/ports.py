@@ -183,6 +183,10 @@ class ShardWork(Protocol):
         """The prediction function's request to fit every shard's histories at once."""
         ...
 
+    def predicted(self, run_id: str, shard: int) -> dict[str, Any]:
+        """The arrays the fit predicted for the shard's histories (as PredictionService.predict answers them)."""
+        ...
+
     def fitted(self, run_id: str, shard: int, fit: dict[str, Any]) -> PredictionService:
         """The predictions the fit wrote for this shard's histories, as the prediction service of its step."""
         ...

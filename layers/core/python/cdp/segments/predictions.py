@@ -30,6 +30,11 @@ PREDICTION_FIELDS = {  # profile column: key in the profile's predictions sectio
     "next_order_at": "next_order_at",
     "prediction_confidence": "confidence",
 }
+NUMBER_PREDICTIONS = {  # profile column: the prediction service's array
+    "p_alive": "probability_alive",
+    "expected_orders_90d": "expected_purchases",
+    "clv_12m": "clv",
+}
 SETTINGS = PredictionSettings(horizon_days=90.0, months=12)
 MAX_RUN_OUTS = 20  # per profile, the soonest
 
@@ -60,9 +65,11 @@ def purchase_histories(lines: pa.Table, as_of: datetime) -> PurchaseHistories:
 
 
 def predict_profiles(
-    service: PredictionService | None, profiles: pa.Table, orders: pa.Table, as_of: datetime
+    service: PredictionService | None, profiles: pa.Table, orders: pa.Table, as_of: datetime,
+    interval_counts: pa.Table | None = None,
 ) -> tuple[pa.Table, dict[str, Any]]:
-    """(profile_id and prediction columns for every profile that has bought, the run report's prediction summary)."""
+    """(profile_id and prediction columns for every profile that has bought, the run report's prediction summary);
+    replenishment from the SKUs' `interval_counts` over the whole population when these profiles are a shard."""
     if service is None:
         return _empty(), {"skipped": "no prediction service"}
     lines = completed_lines(profiles, orders, as_of)
@@ -78,30 +85,33 @@ def predict_profiles(
     next_order_at = [as_of + timedelta(days=float(days)) for days in np.asarray(result["next_order_in_days"])]
     table = pa.table({
         "profile_id": pc.cast(histories.customer_id, pa.string()),
-        "p_alive": pa.array(np.asarray(result["probability_alive"], dtype=float)),
-        "expected_orders_90d": pa.array(np.asarray(result["expected_purchases"], dtype=float)),
-        "clv_12m": pa.array(np.asarray(result["clv"], dtype=float)),
+        **{name: pa.array(np.asarray(result[source], dtype=float)) for name, source in NUMBER_PREDICTIONS.items()},
         "next_order_at": pa.array(next_order_at, ARROW_TYPES["timestamp"]),
         "prediction_confidence": pa.array([str(value) for value in result["confidence"]], pa.string()),
     })  # fmt: skip
-    table = table.append_column("replenishment", _run_outs(lines, table["profile_id"]))
+    table = table.append_column("replenishment", _run_outs(lines, table["profile_id"], interval_counts))
     confidence = dict(zip(*np.unique(np.asarray(table["prediction_confidence"]), return_counts=True)))
     summary = {**result.get("parameters", {}), "confidence": {str(k): int(v) for k, v in confidence.items()}}
     return table, summary
 
 
-def _run_outs(lines: pa.Table, profile_ids: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Each profile's predicted run-outs [{sku, run_out_date, interval_days}], soonest first (MAX_RUN_OUTS)."""
+def purchased_skus(lines: pa.Table) -> pa.Table:
+    """The replenishment input of `completed_lines`: customer_id, sku, date of the lines with a SKU."""
     with_sku = lines.filter(pc.is_valid(lines["sku"]))
+    return pa.table({"customer_id": with_sku["profile_id"], "sku": with_sku["sku"], "date": with_sku["ordered_at"]})
+
+
+def _run_outs(lines: pa.Table, profile_ids: pa.ChunkedArray, interval_counts: pa.Table | None) -> pa.ChunkedArray:
+    """Each profile's predicted run-outs [{sku, run_out_date, interval_days}], soonest first (MAX_RUN_OUTS)."""
+    purchases = purchased_skus(lines)
     struct_type = pa.list_(pa.struct([("sku", pa.string()), ("run_out_date", pa.string()),
                                       ("interval_days", pa.float64())]))  # fmt: skip
-    if with_sku.num_rows == 0:
+    if purchases.num_rows == 0:
         return pa.chunked_array([pa.nulls(len(profile_ids), struct_type)])
-    _, run_outs = replenishment(pa.table({"customer_id": with_sku["profile_id"], "sku": with_sku["sku"],
-                                          "date": with_sku["ordered_at"]}))  # fmt: skip
+    _, run_outs = replenishment(purchases, interval_counts)
     if run_outs.num_rows == 0:
         return pa.chunked_array([pa.nulls(len(profile_ids), struct_type)])
-    ranked = run_outs.sort_by([("customer_id", "ascending"), ("run_out_date", "ascending")])
+    ranked = run_outs.sort_by([("customer_id", "ascending"), ("run_out_date", "ascending"), ("sku", "ascending")])
     entries = pa.StructArray.from_arrays(
         [pc.cast(ranked["sku"], pa.string()).combine_chunks(),
          pc.cast(ranked["run_out_date"], pa.string()).combine_chunks(),

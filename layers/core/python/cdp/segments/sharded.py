@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.predict.histories import no_histories
+from cdp.predict.replenishment import interval_counts
 from cdp.predict.summary import day_number
 from cdp.segments.compute import (
     SIZE_HISTORY_RUNS,
@@ -41,14 +42,16 @@ from cdp.segments.compute import (
     compute_profiles,
     compute_segments,
     order_lines,
+    ranked_values,
     refused_profiling,
     settle_population,
     valid_definitions,
 )
+from cdp.segments.evaluate import ranked_fields
 from cdp.segments.live_ports import RfmCutPoints
 from cdp.segments.personas import PersonaFacts, merged_facts, personas
 from cdp.segments.ports import ProfileSnapshot, ShardWork, StoredSegments
-from cdp.segments.predictions import completed_lines, purchase_histories
+from cdp.segments.predictions import NUMBER_PREDICTIONS, completed_lines, purchase_histories, purchased_skus
 
 STORED_SCHEMA = pa.schema([("profile_id", pa.string()), ("memberships", pa.list_(pa.string())),
                            ("version", pa.int64()), ("digest", pa.string())])  # fmt: skip
@@ -110,6 +113,8 @@ def shard_histories(parts: SegmentRunParts, work: ShardWork, run_id: str, shard:
     lines = completed_lines(profiled, order_lines(parts, population.document, snapshot, as_of), as_of)
     histories = purchase_histories(lines, as_of) if lines.num_rows else no_histories(day_number(as_of.date()), "days")
     work.write_histories(run_id, shard, histories)
+    work.write_table(run_id, f"ranked-{shard}", ranked_values(parts, population, snapshot, as_of))
+    work.write_table(run_id, f"intervals-{shard}", interval_counts(purchased_skus(lines)))
     return {"shard": shard, "customers": len(histories)}
 
 
@@ -121,6 +126,11 @@ def compute_shard(
     if parts.predictions is not None:
         parts = replace(parts, predictions=work.fitted(run_id, shard, fit))
     run = SegmentRun(run_id=run_id, computed_at=as_of)
+    shards = range(work.read_json(run_id, "population")["shards"])
+    population = replace(
+        population, ranked=_population_values(work, run_id, population, fit if parts.predictions is not None else None),
+        interval_counts=pa.concat_tables([work.read_table(run_id, f"intervals-{other}") for other in shards]),
+    )  # fmt: skip
     computed = compute_profiles(parts, population, snapshot, as_of, run)
     key = parts.snapshots.write_part(run_id, as_of, shard, computed.memberships)
     for name in FACT_TABLES:
@@ -166,6 +176,24 @@ def _shard_inputs(
     cut_points = RfmCutPoints.from_item(population["cut_points"])
     return (Population(document, cut_points, population["documents"]), snapshot,
             datetime.fromisoformat(population["computed_at"]))  # fmt: skip
+
+
+def _population_values(
+    work: ShardWork, run_id: str, population: Population, fit: dict[str, Any] | None
+) -> dict[str, pa.ChunkedArray]:
+    """Every shard's values of the fields `top_percent` ranks: what the histories steps left, and the fit's
+    predictions (none when it failed or predictions are off: the field is missing everywhere, as in one run)."""
+    names = ranked_fields(population.document)
+    shards = range(work.read_json(run_id, "population")["shards"])
+    tables = [work.read_table(run_id, f"ranked-{shard}") for shard in shards] if names else []
+    values = {name: pa.chunked_array([chunk for table in tables for chunk in table[name].chunks],
+                                     tables[0].schema.field(name).type)
+              for name in names if name not in NUMBER_PREDICTIONS}  # fmt: skip
+    if fit is not None and not fit.get("failed"):
+        for name in (name for name in names if name in NUMBER_PREDICTIONS):
+            values[name] = pa.chunked_array([pa.array(work.predicted(run_id, shard)[NUMBER_PREDICTIONS[name]], pa.float64())
+                                             for shard in shards], pa.float64())  # fmt: skip
+    return values
 
 
 def _stored_table(profile_ids: list[str], stored: dict[str, StoredSegments]) -> pa.Table:
