@@ -441,6 +441,12 @@ class MemoryShardWork:
     def predicted(self, run_id: str, shard: int) -> dict[str, Any]:
         return self.predictions[(run_id, shard)]
 
+    def clear(self, run_id: str) -> int:
+        mine = [key for key in self.documents if key[0] == run_id]
+        for key in mine:
+            del self.documents[key]
+        return len(mine)
+
     def fitted(self, run_id: str, shard: int, fit: dict[str, Any]) -> Any:
         work = self
 

@@ -140,6 +140,7 @@ def test_a_sharded_run_leaves_exactly_what_the_single_run_leaves(shards: int) ->
     assert _comparable(report) == _comparable(single_report)
     [(_, _, single_rows, _)], [(_, _, sharded_rows, _)] = single.snapshots.runs, sharded.snapshots.runs
     assert sorted(sharded_rows.to_pylist(), key=str) == sorted(single_rows.to_pylist(), key=str)
+    assert work.documents == {}  # the run's work cleared
     assert report["segments"]["top_spenders"] > 0
 
 

@@ -65,6 +65,14 @@ class SegmentShardWork:
         with np.load(io.BytesIO(self.read_bytes(self._key(run_id, f"predictions-{shard}.npz"))), allow_pickle=False) as arrays:
             return {name: arrays[name] for name in arrays.files}
 
+    def clear(self, run_id: str) -> int:
+        """Delete every version of the run's work (it holds profile ids and values), its population last, so a
+        retry of a step that stopped half way finds either everything it needs or a named missing input."""
+        versions = [(item["Key"], item["VersionId"]) for item in object_store.object_versions(self.bucket, self._key(run_id, ""))]
+        last = self._key(run_id, "population.json")
+        deleted = object_store.delete_versions(self.bucket, [version for version in versions if version[0] != last])
+        return deleted + object_store.delete_versions(self.bucket, [version for version in versions if version[0] == last])
+
     def fitted(self, run_id: str, shard: int, fit: dict[str, Any]) -> FittedPredictions:
         return FittedPredictions(self, run_id, shard, fit)
 

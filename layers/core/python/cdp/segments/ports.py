@@ -187,6 +187,10 @@ class ShardWork(Protocol):
         """The arrays the fit predicted for the shard's histories (as PredictionService.predict answers them)."""
         ...
 
+    def clear(self, run_id: str) -> int:
+        """Delete the run's work (it holds profile ids and values); answers how many objects went."""
+        ...
+
     def fitted(self, run_id: str, shard: int, fit: dict[str, Any]) -> PredictionService:
         """The predictions the fit wrote for this shard's histories, as the prediction service of its step."""
         ...

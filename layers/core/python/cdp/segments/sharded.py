@@ -13,7 +13,8 @@ cdp.segments.compute, spread over a state machine's steps, with the same result 
    predictions), segment, then save and announce what changed with the single run's per-profile guarantees (each
    profile belongs to exactly one shard); the shard's memberships become the snapshot's part `part-<shard>`, its
    persona facts (sums and counts) and counts are left for the finish.
-5. Finish: sizes, counts and persona facts added up, the report and latest.json written over all parts.
+5. Finish: sizes, counts and persona facts added up, the report and latest.json written over all parts; the run's
+   work (profile ids and values) deleted.
 
 A shard resolves curated rows to profiles through the whole identity index, as the single run does, and keeps its
 own profiles' rows. Retrying a step recomputes it from the plan's inputs: writes are conditional on the stored
@@ -158,6 +159,7 @@ def finish_sharded_run(parts: SegmentRunParts, work: ShardWork, run_id: str) -> 
         report[count] = sum(result[count] for result in results)
     report["personas"] = personas(facts, parts.snapshots.size_history(SIZE_HISTORY_RUNS), sizes, as_of)
     report["snapshot"] = parts.snapshots.publish(run_id, as_of, [result["key"] for result in results], report)
+    work.clear(run_id)
     return report
 
 
