@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -35,16 +35,8 @@ from fakes import (
     MemorySnapshots,
     RecordingPublisher,
 )
+from test_segment_run import AS_OF, DAY, EVENT_SCHEMA, HOUR, ORDER_SCHEMA
 
-AS_OF = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
-DAY, HOUR = timedelta(days=1), timedelta(hours=1)
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-ORDER_SCHEMA = pa.schema([("customer_id", pa.string()), ("email", pa.string()), ("anonymous_id", pa.string()),
-                          ("order_id", pa.string()), ("ordered_at", TIMESTAMP), ("status", pa.string()),
-                          ("sku", pa.string()), ("category", pa.string()), ("line_amount", pa.float64()),
-                          ("channel", pa.string())])  # fmt: skip
-EVENT_SCHEMA = pa.schema([("customer_id", pa.string()), ("email", pa.string()), ("anonymous_id", pa.string()),
-                          ("event", pa.string()), ("occurred_at", TIMESTAMP), ("properties", pa.string())])  # fmt: skip
 CATEGORIES = ("shoes", "bags", "hats", "shampoo")
 TOP_SPENDERS = {"segments": [{"name": "top_spenders", "version": 1,
                               "where": {"field": "revenue", "op": "top_percent", "value": 20}}]}
