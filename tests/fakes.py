@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from cdp.events import DomainEvent
-from cdp.messaging.ports import RenderedMessage, record_status
+from cdp.messaging.ports import CapWindow, CapWindowChanged, RenderedMessage, SendRecords, record_status
 from cdp.messaging.requests import MessageRequest, SendOutcome
+from cdp.messaging.rules import FrequencyCap, QuietHours
+from cdp.messaging.service import SendingParts
+from cdp.messaging.templates import shipped_templates
 from cdp.segments.live_ports import Timer
 
 
@@ -68,29 +71,47 @@ class RecordingPublisher:
 
 @dataclass
 class FakeSendRecords:
-    """Send records (cdp.messaging.ports.SendRecords) by (profile, request key), with the adapter's conditions: a
-    record that is sent, claimed or unknown is never overwritten; an outcome needs its claim's token."""
+    """Send records (cdp.messaging.ports.SendRecords and SendRecordFeedback) by (profile, request key), with the
+    adapter's conditions: a record that is sent, claimed or unknown is never overwritten; an outcome needs its claim's
+    token; feedback sets each `<event>_at` once, on an existing record."""
 
     records: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    keys_of_profile: dict[str, set[str]] = field(default_factory=dict)
+    windows: dict[tuple[str, str], CapWindow] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _open(self, key: tuple[str, str]) -> dict[str, Any] | None:
         record = self.records.get(key)
         return record if record is not None and record["status"] in ("sent", "claimed", "unknown") else None
 
-    def _base(self, request: MessageRequest, now: datetime) -> dict[str, Any]:
-        self.keys_of_profile.setdefault(request.profile_id, set()).add(request.key())
+    @staticmethod
+    def _base(request: MessageRequest, now: datetime) -> dict[str, Any]:
         return {"channel": request.channel, "purpose": request.purpose, "decided_at": now}
 
-    def claim(self, request: MessageRequest, token: str, now: datetime) -> dict[str, Any] | None:
+    def claim(
+        self, request: MessageRequest, token: str, now: datetime, window: CapWindow | None = None
+    ) -> dict[str, Any] | None:
         with self.lock:
             key = (request.profile_id, request.key())
             if (blocking := self._open(key)) is not None:
                 return dict(blocking)
+            if window is not None:
+                stored = self.windows.get((request.profile_id, request.channel), CapWindow())
+                if stored.version != window.version:
+                    raise CapWindowChanged(request.channel)
+                self.windows[(request.profile_id, request.channel)] = CapWindow(dict(window.sends), window.version + 1)
             self.records[key] = {**self._base(request, now), "status": "claimed", "claim_token": token,
-                                 "claimed_at": now.isoformat(), "attempted_at": now}  # fmt: skip
+                                 "claimed_at": now.isoformat()}  # fmt: skip
             return None
+
+    def cap_window(self, profile_id: str, channel: str) -> CapWindow:
+        with self.lock:
+            return self.windows.get((profile_id, channel), CapWindow())
+
+    def release(self, profile_id: str, channel: str, token: str) -> None:
+        with self.lock:
+            if (stored := self.windows.get((profile_id, channel))) is not None:
+                sends = {other: at for other, at in stored.sends.items() if other != token}
+                self.windows[(profile_id, channel)] = CapWindow(sends, stored.version + 1)
 
     def settle(self, request: MessageRequest, outcome: SendOutcome, now: datetime) -> dict[str, Any] | None:
         with self.lock:
@@ -114,13 +135,70 @@ class FakeSendRecords:
             record.update(status="unknown", reason="unknown")
             return True
 
-    def recent_marketing_sends(self, profile_id: str, channel: str, since: datetime) -> list[datetime]:
-        records = [self.records[(profile_id, key)] for key in self.keys_of_profile.get(profile_id, ())]
-        return [
-            record["attempted_at"] for record in records
-            if record["channel"] == channel and record["purpose"] == "marketing"
-            and record["status"] in ("sent", "claimed", "unknown") and record["attempted_at"] >= since
-        ]  # fmt: skip
+    def get(self, profile_id: str, message_key: str) -> dict[str, Any] | None:
+        return self.records.get((profile_id, message_key))
+
+    def mark(self, profile_id: str, message_key: str, event: str, at: datetime, details: dict[str, str]) -> bool:
+        with self.lock:
+            record = self.records.get((profile_id, message_key))
+            if record is None or f"{event}_at" in record:
+                return False
+            record.update({f"{event}_at": at.isoformat(), **details})
+            return True
+
+
+class WindowsReadTogether:
+    """Send records (cdp.messaging.ports.SendRecords) whose first frequency-cap window read in each of `senders`
+    threads waits for the others' first reads: every sender decides from the same window, the race the cap must
+    survive. Everything else goes to the wrapped records."""
+
+    def __init__(self, records: SendRecords, senders: int) -> None:
+        self.records = records
+        self.together = threading.Barrier(senders)
+        self.readers: set[int] = set()
+        self.lock = threading.Lock()
+
+    def cap_window(self, profile_id: str, channel: str) -> CapWindow:
+        window = self.records.cap_window(profile_id, channel)
+        with self.lock:
+            first = threading.get_ident() not in self.readers
+            self.readers.add(threading.get_ident())
+        if first:
+            self.together.wait(timeout=30)
+        return window
+
+    def claim(
+        self, request: MessageRequest, token: str, now: datetime, window: CapWindow | None = None
+    ) -> dict[str, Any] | None:
+        return self.records.claim(request, token, now, window)
+
+    def finish(self, request: MessageRequest, token: str, outcome: SendOutcome, now: datetime) -> None:
+        self.records.finish(request, token, outcome, now)
+
+    def settle(self, request: MessageRequest, outcome: SendOutcome, now: datetime) -> dict[str, Any] | None:
+        return self.records.settle(request, outcome, now)
+
+    def mark_unknown(self, request: MessageRequest, token: str, now: datetime) -> bool:
+        return self.records.mark_unknown(request, token, now)
+
+    def release(self, profile_id: str, channel: str, token: str) -> None:
+        self.records.release(profile_id, channel, token)
+
+
+def run_together(calls: Iterable[Callable[[], Any]]) -> list[Any]:
+    """Run each call in a thread of its own, all started together; their results, in call order."""
+    calls = list(calls)
+    results: list[Any] = [None] * len(calls)
+
+    def run(position: int) -> None:
+        results[position] = calls[position]()
+
+    threads = [threading.Thread(target=run, args=(position,)) for position in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 @dataclass
@@ -392,6 +470,17 @@ class FakeCampaignSending:
 
     def defer(self, request: MessageRequest, until: datetime) -> None:
         self.deferred.append((request.profile_id, until))
+
+
+def fake_sending_parts(profiles: dict[str, dict[str, Any]]) -> SendingParts:
+    """The sending service on these fakes and the shipped templates, with the deployment's default rules (3 marketing
+    emails a week, quiet hours 21:00-09:00, London): every rule runs, nothing leaves the process."""
+    return SendingParts(
+        profiles=profiles.get, records=FakeSendRecords(), suppressions=FakeSuppressionList(),
+        channels={"email": FakeChannel()}, unsubscribe_links=FakeUnsubscribeLinks(), events=FakeMessageEvents(),
+        templates=shipped_templates(), caps={"email": FrequencyCap(3, timedelta(days=7))},
+        quiet_hours=QuietHours(time(21), time(9)), shop_timezone="Europe/London",
+    )  # fmt: skip
 
 
 @dataclass

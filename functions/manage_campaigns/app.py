@@ -30,7 +30,11 @@ def post_campaign() -> Answer:
 
 @app.get("/v1/campaigns")
 def get_campaigns() -> Answer:
-    return json_answer(HTTPStatus.OK, {"campaigns": list_campaigns(wiring.campaign_manage_parts())})
+    query = app.current_event
+    page = list_campaigns(
+        wiring.campaign_manage_parts(), query.get_query_string_value("limit"), query.get_query_string_value("next")
+    )
+    return json_answer(HTTPStatus.OK, page)
 
 
 @app.get("/v1/campaigns/<name>")

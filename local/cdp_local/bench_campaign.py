@@ -13,7 +13,6 @@ import io
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from datetime import time as clock
 from typing import Any
 
 import pyarrow as pa
@@ -23,9 +22,6 @@ from cdp.campaigns.definition import Campaign, State, parse_campaign
 from cdp.campaigns.deliver import CampaignWorker, QueuedSend, ServiceSending, StateCache, WorkerParts
 from cdp.campaigns.ports import RunPlan
 from cdp.campaigns.run import StartParts, start_run
-from cdp.messaging.rules import FrequencyCap, QuietHours
-from cdp.messaging.service import SendingParts
-from cdp.messaging.templates import shipped_templates
 
 CUSTOMERS = 1_000_000
 WORKER_MESSAGES = 2_000  # the in-memory send records scan every record per cap check: keep it small
@@ -117,26 +113,13 @@ class _Quota:
 def _sending(profile_ids: list[str]) -> ServiceSending:
     """The sending service with the unit tests' in-memory ports: every rule runs (consent, suppression, cap, quiet
     hours, exactly-once claim, rendering), nothing leaves the process. Noon in London: no quiet hours."""
-    from tests.fakes import (  # the unit tests' fakes: the bench runs from the repository root
-        FakeChannel,
-        FakeDeferredMessages,
-        FakeMessageEvents,
-        FakeSendRecords,
-        FakeSuppressionList,
-        FakeUnsubscribeLinks,
-    )  # fmt: skip
+    from tests.fakes import FakeDeferredMessages, fake_sending_parts  # the bench runs from the repository root
 
     consent = {"email:marketing": {"granted": True, "recorded_at": "2026-01-01T00:00:00+00:00"}}
     profiles = {profile_id: {"profile_id": profile_id, "email": f"{profile_id}@example.com", "first_name": "Ann",
                              "timezone": "Europe/London", "language": "en", "consent": consent}
                 for profile_id in profile_ids}  # fmt: skip
-    parts = SendingParts(
-        profiles=profiles.get, records=FakeSendRecords(), suppressions=FakeSuppressionList(),
-        channels={"email": FakeChannel()}, unsubscribe_links=FakeUnsubscribeLinks(), events=FakeMessageEvents(),
-        templates=shipped_templates(), caps={"email": FrequencyCap(3, timedelta(days=7))},
-        quiet_hours=QuietHours(clock(21), clock(9)), shop_timezone="Europe/London",
-    )  # fmt: skip
-    return ServiceSending(parts, FakeDeferredMessages())
+    return ServiceSending(fake_sending_parts(profiles), FakeDeferredMessages())
 
 
 def snapshot_parquet(customers: int) -> bytes:

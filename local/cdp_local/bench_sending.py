@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
-from datetime import time as clock
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from cdp.messaging.requests import MessageRequest
-from cdp.messaging.rules import FrequencyCap, QuietHours
-from cdp.messaging.service import SendingParts, send_message
-from cdp.messaging.templates import shipped_templates
+from cdp.messaging.service import send_message
 
 from cdp_local.operation_profile import OperationProfile, profiling_aws_operations
 from cdp_local.stack import LocalStack
@@ -43,21 +40,10 @@ def _request(number: int) -> MessageRequest:
 
 def in_process(messages: int) -> dict[str, float]:
     """Milliseconds per message with fakes: half sent, half skipped for want of consent."""
-    from tests.fakes import (  # the unit tests' fakes: the bench runs from the repository root
-        FakeChannel,
-        FakeMessageEvents,
-        FakeSendRecords,
-        FakeSuppressionList,
-        FakeUnsubscribeLinks,
-    )  # fmt: skip
+    from tests.fakes import fake_sending_parts  # the unit tests' fakes: the bench runs from the repository root
 
     profiles = {f"p{n}": _profile(n, consenting=n % 2 == 0) for n in range(messages)}
-    parts = SendingParts(
-        profiles=profiles.get, records=FakeSendRecords(), suppressions=FakeSuppressionList(),
-        channels={"email": FakeChannel()}, unsubscribe_links=FakeUnsubscribeLinks(), events=FakeMessageEvents(),
-        templates=shipped_templates(), caps={"email": FrequencyCap(3, timedelta(days=7))},
-        quiet_hours=QuietHours(clock(21), clock(9)), shop_timezone="Europe/London",
-    )  # fmt: skip
+    parts = fake_sending_parts(profiles)
     requests = [_request(n) for n in range(messages)]
     started = time.perf_counter()
     outcomes = Counter(send_message(request, parts, NOON).status for request in requests)

@@ -49,6 +49,7 @@ from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.backend.execution import Execution
 from samtranslator.translator.transform import transform
 
 from cdp_local.delivery_streams import ParquetConversion, create_databases, create_streams, create_tables
@@ -138,7 +139,7 @@ class LocalStack:
     """The whole template in moto. Use as a context manager; `wait_scale` shortens Wait states (0 = no wait).
 
     A shortened Wait still lets its whole time pass for the platform's clock (`cdp.wiring.clock`, what the sending
-    service asks for "now"): each execution keeps its own time, the clock when first seen run ahead by the part of its
+    service asks for "now"): each execution keeps its own time, the clock at its start run ahead by the part of its
     Waits not really waited, which its Lambda tasks see; `clock_offset`, the furthest any run has got, is the time
     outside executions (runs waiting side by side neither add up their waits nor age each other's messages), so a
     message deferred to the end of quiet hours is allowed when the journey asks again, as it would be on AWS.
@@ -170,7 +171,7 @@ class LocalStack:
         self._polling = threading.local()  # set while this thread delivers queued messages (no nested polling)
         self._exits = ExitStack()
         self.clock_offset = timedelta(0)
-        self._run_offsets: dict[str, timedelta] = {}  # each execution's own time: the clock when first seen + skipped waits
+        self._run_offsets: dict[str, timedelta] = {}  # each execution's own time: the clock at its start + skipped waits
         self._running = threading.local()  # the execution whose Lambda task this thread is running, if any
         self._clock_lock = threading.Lock()
         self.sent_emails = SentEmails()  # SendEmail calls with their tags and configuration set (moto drops them)
@@ -642,6 +643,13 @@ class LocalStack:
         def own_offset(execution: str) -> timedelta:
             return stack._run_offsets.setdefault(execution, stack.clock_offset)
 
+        original_start = Execution.start
+
+        def start_execution(execution: Execution) -> None:
+            with stack._clock_lock:
+                own_offset(execution.exec_arn)  # its time starts at the platform's time when it is started
+            original_start(execution)
+
         def scaled_wait(wait_function: WaitFunction, env: Any, wait_seconds: int) -> None:
             if wait_seconds > 0:
                 env.program_state_event.wait(wait_seconds * stack.wait_scale)
@@ -687,6 +695,7 @@ class LocalStack:
         self._exits.enter_context(mock.patch("moto.s3.notifications._invoke_awslambda", s3_notification))
         self._exits.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         self._exits.enter_context(mock.patch.object(WaitFunction, "_wait_interval", scaled_wait))
+        self._exits.enter_context(mock.patch.object(Execution, "start", start_execution))
         self._exits.enter_context(mock.patch.object(lambda_eval_utils, "execute_lambda_function_integration", lambda_task))
         self._exits.enter_context(mock.patch("cdp.wiring.clock", platform_clock))
 

@@ -21,6 +21,7 @@ from botocore.credentials import Credentials
 from cdp import wiring
 from cdp.adapters.campaign_store import CampaignStore
 from cdp.campaigns import run as run_module
+from cdp_local.operation_profile import OperationProfile, profiling_aws_operations
 from cdp_local.runner import http_api
 from cdp_local.stack import LOCAL_CREDENTIALS, LocalStack
 
@@ -242,13 +243,37 @@ def test_bad_definitions_and_moves_are_refused_with_the_field_named(local: Local
     assert [c["name"] for c in call(api, "GET", "/v1/campaigns")[1]["campaigns"]] == ["spring_sale"]
 
 
+def test_the_campaign_list_is_read_a_page_at_a_time_by_a_query_on_its_key(local: LocalStack) -> None:
+    # Given: five campaigns
+    api = http_api(local)
+    names = ["autumn", "black_friday", "spring_sale", "summer", "winter"]
+    for name in reversed(names):
+        assert call(api, "POST", "/v1/campaigns", campaign(name))[0] == 201
+    # When: the list is read two at a time, following `next`
+    listed, path, profile = [], "/v1/campaigns?limit=2", OperationProfile()
+    with profiling_aws_operations(profile):
+        while path:
+            status, page = call(api, "GET", path)
+            assert status == 200 and len(page["campaigns"]) <= 2
+            listed += [entry["name"] for entry in page["campaigns"]]
+            path = page["next"] and f"/v1/campaigns?limit=2&next={page['next']}"
+    # Then: every campaign once, in name order, and no request scanned the table
+    assert listed == names
+    assert "dynamodb.Scan" not in profile.tallies and profile.tallies["dynamodb.Query"].count >= 3
+    # Then: a malformed limit or token is a 400 naming it, never a 5xx
+    for query, field in (("limit=0", "limit"), ("limit=101", "limit"), ("limit=abc", "limit"), ("limit=%C2%B2", "limit"),
+                         ("limit=" + "9" * 5000, "limit"), ("next=%21%21", "next"), ("next=" + "a" * 300, "next")):
+        status, answer = call(api, "GET", f"/v1/campaigns?{query}")
+        assert status == 400 and answer["fields"][0]["field"] == field, (query, answer)
+
+
 def test_the_campaign_api_needs_an_iam_signature(local: LocalStack) -> None:
     api = http_api(local)
     body = json.dumps(campaign()).encode()
     assert api.handle("POST", "/v1/campaigns", {"host": "localhost"}, body).status == 403
     assert api.handle("POST", "/v1/campaigns", _signed("POST", "/v1/campaigns", body, secret="wrong"), body).status == 403
     assert api.handle("GET", "/v1/campaigns", {"host": "localhost"}, b"").status == 403
-    assert _store(local).all() == []
+    assert list(_store(local).all()) == []
 
 
 def test_a_campaign_through_the_sending_service_emails_each_consenting_person_once(local: LocalStack) -> None:

@@ -1,17 +1,25 @@
-"""Consent, erasure and export through the template-driven local stack (IAM-signed HTTP routes, file drops)."""
+"""Consent, erasure and export through the template-driven local stack (IAM-signed HTTP routes, file drops): after
+erasure nothing of the person is left, neither her records nor what the marketing half wrote about her."""
 
 from __future__ import annotations
 
 import gzip
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from cdp.adapters.send_records import DeferredMessageTable
+from cdp.adapters.suppression_store import SuppressionStore
+from cdp.keys import address_digest
+from cdp.messaging.requests import MessageRequest
+from cdp.messaging.suppression import Suppressions
 from cdp_local.stack import LocalStack
 
 from tests.integration.privacy_flow import (
+    ANN_EMAIL,
     ANN_TRACES,
     CUSTOMERS,
     ORDERS,
@@ -145,3 +153,72 @@ def test_after_erasure_no_trace_of_the_person_remains_and_a_re_drop_does_not_bri
     assert {name: _traces(text) for name, text in stored.items() if _traces(text)} == {}
     assert _traces(logs.getvalue()) == []
     assert profile_of(stack, "C3")["email"] == "carl@example.com"
+
+
+LOYALTY = f"""entry_id,customer_id,occurred_at,points,reason
+L1,C1,{RECENT},120,order
+L2,C2,{RECENT},40,order
+""".encode()
+
+
+def _message(profile_id: str, origin: str, name: str, occurrence: str = "run-1") -> dict[str, Any]:
+    if origin == "journey":
+        return {"profile_id": profile_id, "origin": "journey", "origin_name": name, "step": "welcome_email",
+                "occurrence": occurrence, "channel": "email", "template": "welcome_email",
+                "context": {"coupon_code": "WELCOME10"}}  # fmt: skip
+    return {"profile_id": profile_id, "origin": "campaign", "origin_name": name, "step": "send", "occurrence": occurrence,
+            "channel": "email", "template": "campaign_generic", "context": {"headline": "New", "body": "In store"}}  # fmt: skip
+
+
+def _suppressions(stack: LocalStack) -> Suppressions:
+    return Suppressions(SuppressionStore(stack.physical_id("ProfilesTable")), SALT, "GB")
+
+
+def _items_naming(stack: LocalStack, *needles: str) -> list[dict[str, Any]]:
+    """Every item of every table that holds one of the needles (erasure status items aside)."""
+    found = []
+    for table in stack.client("dynamodb").list_tables()["TableNames"]:
+        for page in stack.client("dynamodb").get_paginator("scan").paginate(TableName=table):
+            found += [item for item in page["Items"] if "ERASURE#" not in json.dumps(item)
+                      and any(needle in json.dumps(item).lower() for needle in needles)]  # fmt: skip
+    return found
+
+
+def test_erasure_leaves_nothing_of_the_marketing_half_coupons_loyalty_campaign_and_journey_sends(
+    stack: LocalStack,
+) -> None:
+    # Given: Ann and Bob with orders, consents and loyalty points
+    drop(stack, "customers/customers.csv", CUSTOMERS)
+    drop(stack, "orders/orders.csv.gz", gzip.compress(ORDERS))
+    drop(stack, "loyalty/loyalty.csv", LOYALTY)
+    stack.wait_for_executions(timeout=60)
+    ann = profile_of(stack, "C1")["profile_id"]
+    # Given: two coupons issued to her, a campaign email and a journey email sent (the afternoon: no quiet hours),
+    # and a campaign email deferred until tomorrow
+    codes = [stack.invoke("IssueCouponFunction", {"offer": offer, "profile_id": ann, "occasion_key": f"{offer}:1"})
+             ["code"] for offer in ("welcome10", "winback15")]  # fmt: skip
+    afternoon = datetime.now(UTC).replace(hour=14, minute=0, second=0, microsecond=0)
+    stack.clock_offset = afternoon - datetime.now(UTC)
+    sends = [stack.invoke("SendMessageFunction", _message(ann, origin, name))
+             for origin, name in (("campaign", "winter_sale"), ("journey", "welcome"))]  # fmt: skip
+    deferred = DeferredMessageTable(stack.physical_id("ProfilesTable"))
+    deferred.defer(MessageRequest.model_validate(_message(ann, "campaign", "spring_sale")), afternoon + timedelta(days=1))
+    assert [send["status"] for send in sends] == ["sent", "sent"] and all(codes)
+    kept = {item["sk"]["S"].split("#")[0] for item in _items_naming(stack, ann.lower())}
+    assert {"COUPON", "CAP", "MESSAGE"} <= kept and any("loyalty" in json.dumps(item) for item in _items_naming(stack, ann))
+    assert len(_items_naming(stack, *(code.lower() for code in codes))) >= 2
+    # Given: her address complained (the suppression list keeps the sha256 of the address)
+    _suppressions(stack).add(ann, "email", ANN_EMAIL, "complaint", afternoon)
+    assert _items_naming(stack, address_digest(ANN_EMAIL))
+    # When: she is erased, then a campaign worker redelivers a message to her
+    status, _accepted = call_api(stack, "DELETE", f"/v1/profiles/{ann}")
+    stack.wait_for_executions(timeout=30)
+    late = stack.invoke("SendMessageFunction", _message(ann, "campaign", "winter_sale", occurrence="run-2"))
+    # Then: no item of any table names her profile, her email or phone (or its digest), or her coupon codes; nothing
+    # re-created one; the erased register keeps her address suppressed
+    assert (status, late["reason"]) == (202, "profile_not_found")
+    assert _items_naming(stack, ann.lower(), *ANN_TRACES, address_digest(ANN_EMAIL), *(code.lower() for code in codes)) == []
+    assert _suppressions(stack).reason("someone", "email", ANN_EMAIL) == "erased"
+    assert deferred.due(afternoon + timedelta(days=2), 10) == []
+    # Then: Bob's loyalty entry is still there
+    assert _items_naming(stack, profile_of(stack, "C2")["profile_id"].lower())

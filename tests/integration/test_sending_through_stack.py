@@ -12,6 +12,7 @@ import io
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from email import message_from_bytes
 from functools import partial
@@ -37,6 +38,8 @@ from cdp.messaging.unsubscribe import SignedLinks, verified_token
 from cdp_local.stack import ACCOUNT_ID, LOCAL_ERASURE_SALT, LOCAL_UNSUBSCRIBE_KEYS, LocalStack
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
+
+from tests.fakes import WindowsReadTogether, run_together
 
 WEBHOOK_SECRET = "local-webhook-secret"
 AFTERNOON = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)  # 14:00 London, 15:00 Berlin, 22:00 Shanghai, 06:00 LA
@@ -133,7 +136,7 @@ def emails(stack: LocalStack) -> list[Any]:
 
 
 def record(stack: LocalStack, profile_id: str, key: str) -> dict[str, Any] | None:
-    return SendRecordTable(stack.physical_id("ProfilesTable")).record(profile_id, key)
+    return SendRecordTable(stack.physical_id("ProfilesTable")).get(profile_id, key)
 
 
 def message_rows(stack: LocalStack) -> list[dict[str, Any]]:
@@ -165,7 +168,7 @@ def message_rows(stack: LocalStack) -> list[dict[str, Any]]:
 )
 def test_each_rule_through_the_send_message_function(stack: LocalStack, profile, change, status, reason) -> None:
     # Given
-    profile_id = put_profile(stack, **profile)
+    put_profile(stack, **profile)
     at(stack, AFTERNOON)
     # When
     outcome = stack.invoke("SendMessageFunction", message(**change))
@@ -176,9 +179,11 @@ def test_each_rule_through_the_send_message_function(stack: LocalStack, profile,
         assert outcome["problems"] and message_rows(stack) == []
         return
     request = MessageRequest.model_validate(message(**change))
-    stored = record(stack, profile_id if status != "skipped" or reason != "profile_not_found" else request.profile_id,
-                    request.key())  # fmt: skip
-    assert stored is not None and (stored["status"], stored["reason"]) == (status, reason)
+    stored = record(stack, request.profile_id, request.key())
+    if reason == "profile_not_found":  # no item under the key of someone who is not (or no longer) there
+        assert stored is None
+    else:
+        assert stored is not None and (stored["status"], stored["reason"]) == (status, reason)
     [row] = message_rows(stack)
     assert (row["event"], row["reason"], row["message_key"], row["origin_name"]) == (status, reason, request.key(), "welcome")
 
@@ -316,6 +321,23 @@ def test_concurrent_senders_send_once(stack: LocalStack) -> None:
     assert len(emails(stack)) == 1
 
 
+def test_concurrent_sends_through_the_service_never_exceed_the_cap(stack: LocalStack) -> None:
+    # Given: the deployment's cap of 3 marketing emails a week, and six campaigns' emails to Ann whose senders all
+    # read her (empty) window from DynamoDB before any of them claims
+    put_profile(stack)
+    parts = parts_of(stack)
+    parts = replace(parts, records=WindowsReadTogether(parts.records, senders=6))
+    requests = [MessageRequest.model_validate(message(origin="campaign", origin_name=f"flash_{n}", step="send"))
+                for n in range(6)]  # fmt: skip
+    # When: they are sent at once
+    outcomes = run_together(partial(send_message, each, parts, AFTERNOON) for each in requests)
+    # Then: three go, three are deferred to the first free slot; the window holds the three sends
+    assert sorted((outcome.status, outcome.reason) for outcome in outcomes) == [
+        ("deferred", "frequency_cap")] * 3 + [("sent", "sent")] * 3  # fmt: skip
+    assert len(emails(stack)) == 3
+    assert len(SendRecordTable(stack.physical_id("ProfilesTable")).cap_window(ANN["profile_id"], "email").sends) == 3
+
+
 def test_a_crash_between_claim_and_outcome_is_resolved_without_a_second_send(stack: LocalStack) -> None:
     # Given: a sender claimed the welcome email 20 minutes ago and died before recording the outcome
     put_profile(stack)
@@ -425,3 +447,25 @@ def test_the_sweeper_sends_deferred_campaign_messages_when_due(stack: LocalStack
     # Then
     assert len(emails(stack)) == 1
     assert [request.key() for request, _until in deferred.due(AFTERNOON + timedelta(days=2), 10)] == [later.key()]
+
+
+def test_deferred_messages_spread_over_buckets_and_come_due_in_order(stack: LocalStack) -> None:
+    # Given: forty campaign messages deferred to moments long past (before any other test's), a minute apart
+    deferred = DeferredMessageTable(stack.physical_id("ProfilesTable"))
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    requests = [MessageRequest.model_validate(message(origin="campaign", origin_name="spread", step="send",
+                                                      occurrence=f"run-{n}")) for n in range(40)]  # fmt: skip
+    for n, each in enumerate(requests):
+        deferred.defer(each, start + timedelta(minutes=n))
+    # When: the sweeper asks for the ten due first, an hour later
+    due = deferred.due(start + timedelta(hours=1), 10)
+    # Then: the ten deferred earliest, in order, although they were written to many partitions
+    assert [request.key() for request, _until in due] == [each.key() for each in requests[:10]]
+    partitions = {item["pk"]["S"] for item in stack.client("dynamodb").scan(TableName=stack.physical_id("ProfilesTable"))["Items"]
+                  if item["pk"]["S"].startswith("DEFERRED#") and "spread" in item["sk"]["S"]}  # fmt: skip
+    assert len(partitions) >= 6
+    # When: each is done
+    for n, each in enumerate(requests):
+        deferred.done(each, start + timedelta(minutes=n))
+    # Then
+    assert deferred.due(start + timedelta(hours=1), 10) == []

@@ -16,6 +16,7 @@ AT = datetime(2026, 12, 1, 10, tzinfo=UTC)
 OFFER = {
     "name": "spring", "codes": {"generated": {"prefix": "SPRING"}}, "total_cap": 10, "per_customer_limit": 1,
     "valid_from": "2026-03-01T00:00:00Z", "valid_until": "2026-06-01T00:00:00Z", "code_valid_days": 30,
+    "discount": {"percent": 20},
 }  # fmt: skip
 
 
@@ -34,6 +35,8 @@ def test_the_shipped_offers_are_valid_and_a_pool_caps_its_offer() -> None:
         ({"valid_until": "2026-02-01T00:00:00Z"}, "valid_until must be after valid_from"),
         ({"valid_from": "2026-03-01T00:00:00"}, "valid_from: Input should have timezone info"),
         ({"per_customer_limit": 0}, "per_customer_limit"),
+        ({"discount": {"percent": 10, "amount": 5}}, "give exactly one of `percent` or `amount`"),
+        ({"discount": {"percent": 120}}, "offers.0.discount.percent"),
         ({"name": "Spring Sale"}, "offers.0.name"),
         ({"typo": 1}, "offers.0.typo: Extra inputs are not permitted"),
     ],

@@ -18,6 +18,7 @@ from cdp.messaging.feedback import (
 )
 from cdp.messaging.suppression import Suppressions
 from cdp_local.template import REPO_ROOT
+from fakes import FakeMessageEvents, FakeSendRecords
 from pydantic import ValidationError
 
 KEY = "campaign#winter_sale#send#run-1"
@@ -43,34 +44,12 @@ class FakeStore:
         self.reasons.get((channel, address_digest), set()).discard(reason)
 
 
-class FakeRecords:
-    def __init__(self, records: dict[tuple[str, str], dict[str, Any]]) -> None:
-        self.records = records
-
-    def get(self, profile_id: str, message_key: str) -> dict[str, Any] | None:
-        return self.records.get((profile_id, message_key))
-
-    def mark(self, profile_id: str, message_key: str, event: str, at: datetime, details: dict[str, str]) -> bool:
-        record = self.records.get((profile_id, message_key))
-        if record is None or f"{event}_at" in record:
-            return False
-        record.update({f"{event}_at": at.isoformat(), **details})
-        return True
-
-
-class FakeEvents:
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-
-    def record(self, rows: list[dict[str, Any]]) -> None:
-        self.rows.extend(rows)
-
-
 @pytest.fixture
 def parts() -> FeedbackParts:
     record = {"profile_id": "p-1", "status": "sent", "variant": "b", "channel": "email", "purpose": "marketing",
               "template": "winter_sale_email"}
-    return FeedbackParts(FakeRecords({("p-1", KEY): record}), Suppressions(FakeStore(), "salt", "GB"), FakeEvents())
+    records = FakeSendRecords(records={("p-1", KEY): record})
+    return FeedbackParts(records, Suppressions(FakeStore(), "salt", "GB"), FakeMessageEvents())
 
 
 def _event(event_type: str, **detail: Any) -> SesEvent:

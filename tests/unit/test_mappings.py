@@ -184,6 +184,40 @@ def test_online_retail_lines_that_differ_in_description_or_minute_are_all_kept()
     assert [(r.line, r.reason) for r in result.rejected] == [(8, "duplicate_in_file")]
 
 
+def test_a_whole_line_key_joins_every_mapped_column_but_the_order_id_in_the_mapping_order() -> None:
+    # Given: a source without a line number, declared so
+    mapping = SourceMapping.model_validate({
+        "name": "till", "version": 1, "entity": "orders", "line_key": "whole_line", "defaults": {"currency": "EUR"},
+        "columns": {"Ticket": "order_id", "Item": "sku", "At": "ordered_at", "Qty": "quantity", "Price": "unit_price"},
+        "constants": {"status": "completed"},
+    })  # fmt: skip
+    # When
+    result = _through(mapping, "Ticket,Item,At,Qty,Price\nT1,A,2024-01-15 12:00,1,2\nT1,A,2024-01-15 12:01,1,2\n")
+    # Then
+    assert result.accepted.column("line_id").to_pylist() == ["A|2024-01-15 12:00|1|2", "A|2024-01-15 12:01|1|2"]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [({"entity": "orders", "columns": {"Order": "order_id", "Item": "sku"}},
+      "no line_id: map or derive what identifies a line, or set line_key whole_line if nothing does"),
+     ({"entity": "returns", "columns": {"Return": "return_id", "Amount": "amount"}}, "no line_id"),
+     ({"entity": "orders", "line_key": "whole_line", "columns": {"Order": "order_id", "Line": "line_id"}},
+      "line_key whole_line builds line_id from the whole line: do not map or derive it"),
+     ({"entity": "orders", "line_key": "whole_line", "columns": {"Order": "order_id"},
+       "derivations": [{"kind": "join", "target": "line_id", "sources": ["Order"]}]}, "do not map or derive it"),
+     ({"entity": "orders", "line_key": "whole_line", "columns": {"Order": "order_id"}},
+      "no mapped column besides the order's id"),
+     ({"entity": "customers", "line_key": "whole_line", "columns": {"Id": "customer_id"}},
+      "customers is not keyed by line_id"),
+     ({"entity": "orders", "line_key": "per_row", "columns": {"Order": "order_id", "Line": "line_id"}}, "line_key")],
+)  # fmt: skip
+def test_a_mapping_must_say_how_it_identifies_a_line(mapping: dict, message: str) -> None:
+    # Given / When / Then: an order or return mapping that gives no line key, or two, is refused by name
+    with pytest.raises(ValidationError, match=message):
+        SourceMapping.model_validate({"name": "x", "version": 1, **mapping})
+
+
 def test_shopify_order_fields_are_filled_down_to_every_line_item() -> None:
     # Given: a two-line paid order (order fields on its first row only) and a refunded order
     data = "\n".join([

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pyarrow as pa
+from cdp.coupons.offers import load_offers
 from cdp.measure import kpis
 from cdp.measure.attribution import attribute
 from cdp.measure.orders import order_table
@@ -42,7 +43,7 @@ def test_funnel_rates_cost_and_roi() -> None:
     attributed = attribute(orders([order("O1", "P0", T0 + DAY, 100.0, coupon="SPRING", discount=5.0)]), table,
                            MeasurementRules().touches)  # fmt: skip
     # When the headline is computed
-    result = kpis.headline(table, attributed, MeasurementRules())
+    result = kpis.headline(table, attributed, MeasurementRules(), load_offers())
     # Then rates count distinct messages
     assert result["counts"]["sent"] == 5 and result["counts"]["delivered"] == 3
     assert result["rates"] == {"delivery": 0.6, "open": round(2 / 3, 6), "click": round(1 / 3, 6),
@@ -55,11 +56,17 @@ def test_funnel_rates_cost_and_roi() -> None:
     assert [f["origin_name"] for f in kpis.funnels(table, attributed)] == ["spring_sale"]
 
 
-def test_coupon_cost_per_redemption_when_orders_carry_no_discount() -> None:
-    table = messages([message("P0", "sent", T0), message("P0", "clicked", T0 + HOUR)])
-    attributed = attribute(orders([order("O1", "P0", T0 + DAY, 50.0, coupon="X")]), table, MeasurementRules().touches)
-    result = kpis.headline(table, attributed, MeasurementRules(coupon_cost=7.5))
-    assert result["coupons_redeemed"] == 1 and result["cost"]["coupons"] == 7.5
+def test_a_coupon_without_a_discount_in_the_export_costs_its_offers_discount_else_the_rules_price() -> None:
+    # Given three clicked messages, each followed by an order using a code and no discount amount: one the welcome
+    # offer generated (10 % off), one from the VIP gift pool (25 off), one the shop made elsewhere
+    table = messages([message(f"P{n}", event, T0 + n * HOUR, key=f"k{n}") for n in range(3) for event in ("sent", "clicked")])
+    placed = [order("O0", "P0", T0 + DAY, 80.0, coupon="WELCOME-7KQ2M9XA"), order("O1", "P1", T0 + DAY, 60.0, coupon="VIPGIFT-7Q2M"),
+              order("O2", "P2", T0 + DAY, 50.0, coupon="SHOPMADE1")]  # fmt: skip
+    attributed = attribute(orders(placed), table, MeasurementRules().touches)
+    # When the headline is computed with a price of 7.50 for codes no offer gave
+    result = kpis.headline(table, attributed, MeasurementRules(coupon_cost=7.5), load_offers())
+    # Then each redemption costs what its offer takes off that order
+    assert result["coupons_redeemed"] == 3 and result["cost"]["coupons"] == 8.0 + 25.0 + 7.5
 
 
 def _at(text: str) -> datetime:

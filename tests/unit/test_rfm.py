@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 from cdp.segments.rfm import NO_PURCHASES, SEGMENT_GRID, score_profiles
+from cdp.segments.rfm_cut_points import rfm_cut_points
 
 AS_OF = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -69,6 +70,19 @@ def test_equal_values_share_the_lowest_score_whatever_the_row_order_or_profile_i
     # Then: the ones share rank 1; a 2 ranks 7th, so 1 + floor(5 * 6 / 10) = 4
     assert [f_scores[f"p{i}"] for i in range(10)] == [1, 1, 1, 1, 1, 1, 4, 4, 5, 5]
     assert [f_scores_reversed[f"z{9 - i}"] for i in range(10)] == [1, 1, 1, 1, 1, 1, 4, 4, 5, 5]
+
+
+def test_buyers_who_gave_back_more_than_they_bought_tie_with_those_who_kept_nothing_on_m() -> None:
+    # Given: ten buyers, two of them with a negative net revenue (refunds beyond their sales), one with none
+    revenues = [-500.0, -0.01, 0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0]
+    table = _profiles([(f"p{i}", 400 * DAY, DAY, 1, revenue) for i, revenue in enumerate(revenues)])
+    # When
+    m_scores = _scores(table, "m_score")
+    # Then: M ranks net revenue floored at zero, so the three share rank 1 whatever the size of the refund
+    assert list(m_scores.values()) == [1, 1, 1, 2, 3, 3, 4, 4, 5, 5]
+    # and the run's cut points score each alone, as live segments do (unfloored), as the run did
+    cuts = rfm_cut_points(table, score_profiles(table, AS_OF), AS_OF)
+    assert [cuts.score("revenue", revenue) for revenue in revenues] == list(m_scores.values())
 
 
 def test_orders_on_the_same_day_tie_on_recency() -> None:

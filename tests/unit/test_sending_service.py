@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -20,6 +22,8 @@ from fakes import (
     FakeSendRecords,
     FakeSuppressionList,
     FakeUnsubscribeLinks,
+    WindowsReadTogether,
+    run_together,
 )
 
 NOON = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)  # 12:00 in London, 20:00 in Shanghai
@@ -97,8 +101,8 @@ def test_each_rule_in_order(profile, change, status, reason) -> None:
     outcome = send_message(request(**change), setup.parts, NOON + timedelta(hours=1))
     # Then: the outcome, the send record and the messages row agree
     assert (outcome.status, outcome.reason) == (status, reason)
-    [record] = setup.records.records.values()
-    assert (record["status"], record["reason"]) == (status, reason)
+    records = [(record["status"], record["reason"]) for record in setup.records.records.values()]
+    assert records == ([] if reason == "profile_not_found" else [(status, reason)])
     [row] = setup.events.rows
     assert (row["event"], row["reason"], row["message_key"]) == (status, reason, "journey#welcome#welcome_email#run-1")
     assert len(setup.email.sent) == (status == "sent")
@@ -177,6 +181,33 @@ def test_concurrent_senders_send_once() -> None:
     # Then
     assert len(setup.email.sent) == 1
     assert sorted(outcome.reason for outcome in outcomes) == ["already_sent"] * 7 + ["sent"]
+
+
+def test_concurrent_sends_of_different_messages_never_exceed_the_cap() -> None:
+    # Given: a cap of 3 a week, and six campaign emails to Ann whose senders all read her empty window together
+    setup = Setup(cap=3)
+    parts = replace(setup.parts, records=WindowsReadTogether(setup.records, senders=6))
+    requests = [request(origin="campaign", origin_name=f"campaign_{n}", step="send") for n in range(6)]
+    # When: they are sent at once
+    outcomes = run_together(partial(send_message, each, parts, NOON) for each in requests)
+    # Then: three go; the others find the window changed, decide again and are deferred to a slot
+    assert sorted((outcome.status, outcome.reason) for outcome in outcomes) == [
+        ("deferred", "frequency_cap")] * 3 + [("sent", "sent")] * 3  # fmt: skip
+    assert len(setup.email.sent) == 3
+    assert len(setup.records.cap_window("ann", "email").sends) == 3
+
+
+def test_a_send_refused_by_the_provider_gives_its_cap_slot_back() -> None:
+    # Given: a cap of 1, and a provider that refuses the first email
+    setup = Setup(cap=1)
+    setup.email.refuse = ProviderError("MessageRejected")
+    refused = send_message(request(step="first"), setup.parts, NOON)
+    setup.email.refuse = None
+    # When: the next marketing email comes
+    second = send_message(request(step="second"), setup.parts, NOON)
+    third = send_message(request(step="third"), setup.parts, NOON)
+    # Then: the refused one did not count; the second took the only slot
+    assert (refused.reason, second.status, third.reason) == ("provider_error:MessageRejected", "sent", "frequency_cap")
 
 
 def test_a_crash_between_claim_and_outcome_is_never_resent() -> None:

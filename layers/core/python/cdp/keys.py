@@ -1,9 +1,10 @@
 """Primary keys of every item the platform stores, in both tables.
 
 ProfilesTable: `PROFILE#<id>` with sort keys `PROFILE` (the profile), `IDENTIFIER#<type>#<value>` (membership),
-`EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<request key>` (send records), `JOURNEY#<name>` (journey entry records); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner); `SEGMENT#<name>` / `PROFILE#<id>`;
+`EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<request key>` (send records), `CAP#<channel>` (frequency-cap windows), `JOURNEY#<name>` (journey entry records); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner); `SEGMENT#<name>` / `PROFILE#<id>`;
 `ERASED` / `<digest>` (the erased register); `SUPPRESSED#<channel>#<address digest>` / `SUPPRESSED`;
-`DEFERRED` / `<until>#<request key>` (deferred campaign messages); `ERASURE#<id>` / `ERASURE`; `SOURCE#<digest of write key>` / `SOURCE`;
+`DEFERRED#<bucket>` / `<until>#<request key>` (deferred campaign messages, in 8 buckets); `CAMPAIGNS` / `CAMPAIGN#<name>` (campaigns),
+`CAMPAIGN#<name>` / `RUN#<id>` (their runs); `ERASURE#<id>` / `ERASURE`; `SOURCE#<digest of write key>` / `SOURCE`;
 `TIMER#<minute>` / `<segment>#<profile id>` (live segment timers), `TIMERS` / `SWEPT`, `SEGMENTS#RFM` / `CUT_POINTS`.
 LedgerTable: `RECORD#<entity>#<natural key>` / `RECORD`, `FILE#<bucket>/<key>` / `VERSION#<version>`,
 `MESSAGEID#<source>#<id>` / `MESSAGEID`, `NATURALKEY#<entity>#<key>` / `NATURALKEY`.
@@ -103,7 +104,8 @@ def segment_member_key(segment: str, profile_id: str) -> Key:
 
 
 MESSAGE_PREFIX = "MESSAGE#"
-DEFERRED_PARTITION = "DEFERRED"
+DEFERRED_PREFIX = "DEFERRED#"
+DEFERRED_BUCKETS = 8  # deferred messages spread over this many partitions, so no one partition takes every write
 
 
 def message_record_key(profile_id: str, request_key: str) -> Key:
@@ -111,14 +113,38 @@ def message_record_key(profile_id: str, request_key: str) -> Key:
     return {"pk": profile_pk(profile_id), "sk": f"{MESSAGE_PREFIX}{request_key}"}
 
 
+def cap_window_key(profile_id: str, channel: str) -> Key:
+    """The profile's frequency-cap window for one channel: the marketing sends counted against the cap."""
+    return {"pk": profile_pk(profile_id), "sk": f"CAP#{channel}"}
+
+
+CHANNEL_OF_IDENTIFIER = {"email": "email", "phone": "sms"}  # identity identifiers that are a channel's address
+
+
+def address_digest(normalised: str) -> str:
+    """What the suppression list keeps of an address: the sha256 of its normalised text."""
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+
+
 def suppression_key(channel: str, address_digest: str) -> Key:
     """A suppressed address: the sha256 of the normalised address, never the address itself."""
     return {"pk": f"SUPPRESSED#{channel}#{address_digest}", "sk": "SUPPRESSED"}
 
 
+def identifier_suppression_key(identifier: Identifier) -> Key | None:
+    """The suppression item of an identifier that is a channel's address (email, phone), or None."""
+    channel = CHANNEL_OF_IDENTIFIER.get(identifier[0])
+    return suppression_key(channel, address_digest(identifier[1])) if channel else None
+
+
+def deferred_pk(bucket: int) -> str:
+    return f"{DEFERRED_PREFIX}{bucket}"
+
+
 def deferred_message_key(until: str, request_key: str) -> Key:
-    """A deferred message, ordered by when it is due (ISO UTC time)."""
-    return {"pk": DEFERRED_PARTITION, "sk": f"{until}#{request_key}"}
+    """A deferred message, in the bucket its request key hashes to, ordered there by when it is due (ISO UTC time)."""
+    bucket = int.from_bytes(hashlib.sha256(request_key.encode("utf-8")).digest()[:4], "big") % DEFERRED_BUCKETS
+    return {"pk": deferred_pk(bucket), "sk": f"{until}#{request_key}"}
 
 
 def source_key(write_key: str) -> Key:
@@ -156,9 +182,14 @@ def journey_entry_key(profile_id: str, journey: str) -> Key:
     return {"pk": profile_pk(profile_id), "sk": f"JOURNEY#{journey}"}
 
 
+CAMPAIGNS_PARTITION = "CAMPAIGNS"
+CAMPAIGN_PREFIX = "CAMPAIGN#"
+
+
 def campaign_key(name: str) -> Key:
-    """A campaign's definition and state (ProfilesTable)."""
-    return {"pk": f"CAMPAIGN#{name}", "sk": "CAMPAIGN"}
+    """A campaign's definition and state (ProfilesTable): every campaign in one partition, listed by a Query in name
+    order (campaigns are few and rarely written)."""
+    return {"pk": CAMPAIGNS_PARTITION, "sk": f"{CAMPAIGN_PREFIX}{name}"}
 
 
 def campaign_run_key(name: str, run_id: str) -> Key:

@@ -356,10 +356,11 @@ def sms_opt_outs() -> Iterator[str]:
 @cache
 def feedback_parts() -> FeedbackParts:
     from cdp.adapters.message_events import CuratedMessageEvents
+    from cdp.adapters.send_records import SendRecordTable
 
     settings = load_settings(FeedbackSettings)
     return FeedbackParts(
-        records=message_feedback.SendRecords(settings.profiles_table),
+        records=SendRecordTable(settings.profiles_table),
         suppressions=suppressions(),
         events=CuratedMessageEvents(CuratedStreams({"messages": settings.curated_messages_stream})),
     )

@@ -1,10 +1,11 @@
-"""Campaigns in DynamoDB: definitions and runs in ProfilesTable (`CAMPAIGN#<name>` / `CAMPAIGN`, `RUN#<id>`), the
-runs' chunk markers and the per-second send budgets in LedgerTable (expiring through its `expires_at` TTL)."""
+"""Campaigns in DynamoDB: definitions in ProfilesTable (`CAMPAIGNS` / `CAMPAIGN#<name>`: one partition, listed by a
+paginated Query) and their runs (`CAMPAIGN#<name>` / `RUN#<id>`), the runs' chunk markers and the per-second send
+budgets in LedgerTable (expiring through its `expires_at` TTL)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,10 +13,17 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import dynamodb_table
-from cdp.adapters.dynamodb import query_partition
+from cdp.adapters.dynamodb import query_items, query_partition
 from cdp.campaigns.ports import Campaign, RunPlan, State
 from cdp.errors import Conflict, NotFound
-from cdp.keys import campaign_chunk_key, campaign_key, campaign_rate_key, campaign_run_key
+from cdp.keys import (
+    CAMPAIGN_PREFIX,
+    CAMPAIGNS_PARTITION,
+    campaign_chunk_key,
+    campaign_key,
+    campaign_rate_key,
+    campaign_run_key,
+)
 
 CHUNK_MARKER_LIFETIME = timedelta(days=30)  # a start retried later than this would queue the run again
 RATE_ITEM_LIFETIME = timedelta(hours=1)
@@ -61,18 +69,28 @@ class CampaignStore:
         item = self.table.get_item(Key=campaign_key(name), ConsistentRead=True).get("Item")
         return self._campaign(item) if item else None
 
-    def all(self) -> list[Campaign]:
-        """Every campaign (a scan of the campaign items only: a filter on the key prefix)."""
-        items, request = [], {
-            "FilterExpression": "begins_with(pk, :prefix) AND sk = :sk",
-            "ExpressionAttributeValues": {":prefix": "CAMPAIGN#", ":sk": "CAMPAIGN"},
+    def all(self) -> Iterator[Campaign]:
+        """Every campaign, in name order (a Query of the campaigns' partition, page after page)."""
+        items = query_items(
+            TableName=self.profiles_table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": CAMPAIGNS_PARTITION}, ":prefix": {"S": CAMPAIGN_PREFIX}},
+        )
+        return map(self._campaign, items)
+
+    def page(self, limit: int, after: str | None) -> tuple[list[Campaign], str | None]:
+        """Up to `limit` campaigns in name order, from the one after the campaign named `after`; and the name to
+        continue after, None on the last page."""
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": CAMPAIGNS_PARTITION, ":prefix": CAMPAIGN_PREFIX},
+            "Limit": limit,
         }
-        while True:
-            page = self.table.scan(**request)
-            items += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return sorted(map(self._campaign, items), key=lambda campaign: campaign.name)
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if after is not None:
+            request["ExclusiveStartKey"] = campaign_key(after)
+        page = self.table.query(**request)
+        last = page.get("LastEvaluatedKey")
+        return [self._campaign(item) for item in page["Items"]], str(last["sk"]).removeprefix(CAMPAIGN_PREFIX) if last else None
 
     def state(self, name: str) -> State | None:
         item = self.table.get_item(Key=campaign_key(name), ProjectionExpression="#s",
@@ -119,7 +137,7 @@ class CampaignStore:
         return _plain({k: v for k, v in item.items() if k not in ("pk", "sk")}) if item else None
 
     def runs(self, name: str) -> list[dict[str, Any]]:
-        items = query_partition(self.profiles_table, campaign_key(name)["pk"], "RUN#")
+        items = query_partition(self.profiles_table, campaign_run_key(name, "")["pk"], "RUN#")
         return [_plain({k: v for k, v in item.items() if k not in ("pk", "sk")}) for item in items]
 
     def chunks_done(self, name: str, run_id: str) -> set[int]:

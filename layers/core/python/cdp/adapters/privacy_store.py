@@ -41,6 +41,7 @@ from cdp.errors import ConcurrentChange
 from cdp.keys import (
     BY_PROFILE_INDEX,
     CONSENT_PREFIX,
+    DEFERRED_PREFIX,
     ERASED_PARTITION,
     consent_statement_key,
     erased_key,
@@ -277,9 +278,10 @@ class PrivacyStore:
                 raise
         return items
 
-    def identities_and_memberships(self, profile_ids: list[str]) -> list[dict[str, Any]]:
-        """The `IDENTITY#...` items bound to these profiles, their `SEGMENT#...` memberships and `TIMER#...` live
-        segment timers, and the edges other profiles hold about them (conflicts: linked, not merged).
+    def items_naming(self, profile_ids: list[str]) -> list[dict[str, Any]]:
+        """The items outside these profiles' own partitions that name them: the `IDENTITY#...` items bound to them,
+        their `SEGMENT#...` memberships, `TIMER#...` live segment timers, `COUPON#<code>` coupon codes and
+        `DEFERRED...` deferred messages, and the edges other profiles hold about them (conflicts: linked, not merged).
 
         One filtered, paginated scan: erasure is rare, and a scan finds every item whatever wrote it.
         """
@@ -291,10 +293,13 @@ class PrivacyStore:
                 f"(sk = :identity AND profile_id IN ({', '.join(ids)})) OR "
                 f"(begins_with(pk, :segment) AND sk IN ({', '.join(members)})) OR "
                 f"(begins_with(pk, :timer) AND profile_id IN ({', '.join(ids)})) OR "
+                f"(begins_with(pk, :coupon) AND sk = :coupon_sk AND profile_id IN ({', '.join(ids)})) OR "
+                f"(begins_with(pk, :deferred) AND profile_id IN ({', '.join(ids)})) OR "
                 f"(begins_with(sk, :edge) AND from_profile IN ({', '.join(ids)}) AND NOT pk IN ({', '.join(members)}))"
             ),
             ExpressionAttributeValues={
-                ":identity": {"S": "IDENTITY"}, ":segment": {"S": "SEGMENT#"}, ":timer": {"S": "TIMER#"}, ":edge": {"S": "EDGE#"}, **ids, **members
+                ":identity": {"S": "IDENTITY"}, ":segment": {"S": "SEGMENT#"}, ":timer": {"S": "TIMER#"}, ":edge": {"S": "EDGE#"},
+                ":coupon": {"S": "COUPON#"}, ":coupon_sk": {"S": "COUPON"}, ":deferred": {"S": DEFERRED_PREFIX}, **ids, **members
             },
         )
         return [plain(item) for page in pages for item in page["Items"]]

@@ -1,8 +1,12 @@
-"""Send records, deferred messages and the suppression list in ProfilesTable (DynamoDB), for the sending service.
+"""Send records and deferred messages in ProfilesTable (DynamoDB), for the sending service and its feedback.
 
 Send record `PROFILE#<id>` / `MESSAGE#<request key>`: written only conditionally, so a record that is `sent`,
-`claimed` or `unknown` is never overwritten (a claim also needs no such record; its outcome needs the claim's token).
-Deferred message `DEFERRED` / `<until>#<request key>` holds the request's JSON until the minute sweeper re-sends it.
+`claimed` or `unknown` is never overwritten (a claim also needs no such record; its outcome needs the claim's token);
+feedback sets each `<event>_at` on it once. Frequency-cap window `PROFILE#<id>` / `CAP#<channel>`: `sends` (claim
+token -> ISO time) and `version`, written only in the transaction of a marketing claim (conditional on the version
+read) or when a slot is given back (version + 1).
+Deferred message `DEFERRED#<bucket>` / `<until>#<request key>` holds the request's JSON until the minute sweeper
+re-sends it; the bucket (one of `DEFERRED_BUCKETS`) is a hash of the request key, so writes spread over partitions.
 """
 
 from __future__ import annotations
@@ -14,19 +18,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from cdp.adapters.clients import dynamodb_table
-from cdp.adapters.dynamodb import plain
-from cdp.keys import (
-    DEFERRED_PARTITION,
-    MESSAGE_PREFIX,
-    deferred_message_key,
-    message_record_key,
-    profile_pk,
-)
-from cdp.messaging.ports import MessageRequest, SendOutcome, record_status
+from cdp.adapters.dynamodb import condition_held, plain, transact, wire
+from cdp.errors import ConcurrentChange
+from cdp.keys import DEFERRED_BUCKETS, cap_window_key, deferred_message_key, deferred_pk, message_record_key
+from cdp.messaging.ports import CapWindow, CapWindowChanged, MessageRequest, SendOutcome, record_status
 
 OPEN = "attribute_not_exists(pk) OR #status IN (:skipped, :deferred, :failed)"
 OPEN_VALUES = {":skipped": "skipped", ":deferred": "deferred", ":failed": "failed"}
-COUNTED = ("sent", "claimed", "unknown")
+CHECK_FAILED = "ConditionalCheckFailed"
 
 
 def _when(moment: datetime) -> str:
@@ -34,10 +33,12 @@ def _when(moment: datetime) -> str:
 
 
 class SendRecordTable:
-    """`SendRecords` over ProfilesTable."""
+    """The send records over ProfilesTable: `SendRecords` for the sending service, `SendRecordFeedback` for the
+    feedback that marks them."""
 
     def __init__(self, profiles_table: str) -> None:
         self.table = dynamodb_table(profiles_table)
+        self.table_name = profiles_table
 
     def _conditional_put(self, item: dict[str, Any], condition: str, values: dict[str, Any]) -> dict[str, Any] | None:
         try:
@@ -65,10 +66,47 @@ class SendRecordTable:
             "priority": request.priority, "decided_at": _when(now),
         }  # fmt: skip
 
-    def claim(self, request: MessageRequest, token: str, now: datetime) -> dict[str, Any] | None:
-        item = {**self._record(request, now), "status": "claimed", "claim_token": token, "claimed_at": _when(now),
-                "attempted_at": _when(now)}  # fmt: skip
-        return self._conditional_put(item, OPEN, OPEN_VALUES)
+    def claim(
+        self, request: MessageRequest, token: str, now: datetime, window: CapWindow | None = None
+    ) -> dict[str, Any] | None:
+        item = {**self._record(request, now), "status": "claimed", "claim_token": token,
+                "claimed_at": _when(now)}  # fmt: skip
+        if window is None:
+            return self._conditional_put(item, OPEN, OPEN_VALUES)
+        seen = "attribute_not_exists(pk)" if window.version == 0 else "version = :seen"
+        window_item = {**cap_window_key(request.profile_id, request.channel), "version": window.version + 1,
+                       "sends": {other: _when(at) for other, at in window.sends.items()}}  # fmt: skip
+        try:
+            transact([
+                {"Put": {"TableName": self.table_name, "Item": wire(item), "ConditionExpression": OPEN,
+                         "ExpressionAttributeNames": {"#status": "status"},
+                         "ExpressionAttributeValues": wire(OPEN_VALUES)}},
+                {"Put": {"TableName": self.table_name, "Item": wire(window_item), "ConditionExpression": seen,
+                         **({"ExpressionAttributeValues": wire({":seen": window.version})} if window.version else {})}},
+            ])  # fmt: skip
+        except ConcurrentChange as change:
+            if change.reasons[:1] == (CHECK_FAILED,):
+                return self.get(request.profile_id, request.key()) or {"status": "claimed"}
+            raise CapWindowChanged(request.channel) from change  # the window moved, or a write raced this one
+        return None
+
+    def cap_window(self, profile_id: str, channel: str) -> CapWindow:
+        item = self.table.get_item(Key=cap_window_key(profile_id, channel), ConsistentRead=True).get("Item")
+        if item is None:
+            return CapWindow()
+        sends = {token: datetime.fromisoformat(str(at)) for token, at in (item.get("sends") or {}).items()}
+        return CapWindow(sends, int(item["version"]))
+
+    def release(self, profile_id: str, channel: str, token: str) -> None:
+        condition_held(
+            lambda: self.table.update_item(
+                Key=cap_window_key(profile_id, channel),
+                UpdateExpression="REMOVE sends.#token ADD version :one",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#token": token},
+                ExpressionAttributeValues={":one": 1},
+            )
+        )
 
     def settle(self, request: MessageRequest, outcome: SendOutcome, now: datetime) -> dict[str, Any] | None:
         item = {**self._record(request, now), "status": record_status(outcome), "reason": outcome.reason}
@@ -93,70 +131,64 @@ class SendRecordTable:
         )
 
     def mark_unknown(self, request: MessageRequest, token: str, now: datetime) -> bool:
-        try:
-            self.table.update_item(
+        values = {":unknown": "unknown", ":claimed": "claimed", ":token": token, ":now": _when(now)}
+        return condition_held(
+            lambda: self.table.update_item(
                 Key=message_record_key(request.profile_id, request.key()),
                 UpdateExpression="SET #status = :unknown, reason = :unknown, decided_at = :now",
                 ConditionExpression="#status = :claimed AND claim_token = :token",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":unknown": "unknown", ":claimed": "claimed", ":token": token,
-                                           ":now": _when(now)},  # fmt: skip
+                ExpressionAttributeValues=values,
             )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
-    def recent_marketing_sends(self, profile_id: str, channel: str, since: datetime) -> list[datetime]:
-        request: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :messages)",
-            "FilterExpression": "purpose = :marketing AND channel = :channel AND attempted_at >= :since "
-                                "AND #status IN (:sent, :claimed, :unknown)",
-            "ProjectionExpression": "attempted_at",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {
-                ":pk": profile_pk(profile_id), ":messages": MESSAGE_PREFIX, ":marketing": "marketing",
-                ":channel": channel, ":since": _when(since), ":sent": "sent", ":claimed": "claimed",
-                ":unknown": "unknown",
-            },
-            "ConsistentRead": True,
-        }  # fmt: skip
-        times: list[datetime] = []
-        while True:
-            page = self.table.query(**request)
-            times += [datetime.fromisoformat(item["attempted_at"]) for item in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                return times
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def record(self, profile_id: str, request_key: str) -> dict[str, Any] | None:
-        """The send record as stored (tests and the run report read it)."""
+    def get(self, profile_id: str, message_key: str) -> dict[str, Any] | None:
+        """The send record as stored (strongly consistent), or None."""
         item: dict[str, Any] | None = self.table.get_item(
-            Key=message_record_key(profile_id, request_key), ConsistentRead=True
+            Key=message_record_key(profile_id, message_key), ConsistentRead=True
         ).get("Item")
         return item
 
+    def mark(self, profile_id: str, message_key: str, event: str, at: datetime, details: dict[str, str]) -> bool:
+        """Set `<event>_at` (and the details) on an existing record unless it is set; whether this call set it."""
+        names = {"#at": f"{event}_at", **{f"#d{i}": name for i, name in enumerate(details)}}
+        values = {":at": at.isoformat(), **{f":d{i}": value for i, value in enumerate(details.values())}}
+        assignments = ", ".join(["#at = :at", *(f"#d{i} = :d{i}" for i in range(len(details)))])
+        return condition_held(
+            lambda: self.table.update_item(
+                Key=message_record_key(profile_id, message_key),
+                UpdateExpression=f"SET {assignments}",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#at)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        )
+
 
 class DeferredMessageTable:
-    """`DeferredMessages` items `DEFERRED` / `<until>#<request key>` with the request's JSON."""
+    """`DeferredMessages` items `DEFERRED#<bucket>` / `<until>#<request key>` with the request's JSON and its `profile_id`
+    (which erasure finds them by)."""
 
     def __init__(self, profiles_table: str) -> None:
         self.table = dynamodb_table(profiles_table)
 
     def defer(self, request: MessageRequest, until: datetime) -> None:
-        self.table.put_item(Item={**deferred_message_key(_when(until), request.key()),
+        self.table.put_item(Item={**deferred_message_key(_when(until), request.key()), "profile_id": request.profile_id,
                                   "request": request.model_dump_json(), "until": _when(until)})  # fmt: skip
 
     def due(self, now: datetime, limit: int) -> Sequence[tuple[MessageRequest, datetime]]:
-        page = self.table.query(
-            KeyConditionExpression="pk = :pk AND sk <= :now",
-            ExpressionAttributeValues={":pk": DEFERRED_PARTITION, ":now": _when(now) + "~"},
-            Limit=limit,
-            ConsistentRead=True,
-        )
+        """The `limit` messages due first by `now`: the first `limit` of each bucket, merged in due order."""
+        items = []
+        for bucket in range(DEFERRED_BUCKETS):
+            items += self.table.query(
+                KeyConditionExpression="pk = :pk AND sk <= :now",
+                ExpressionAttributeValues={":pk": deferred_pk(bucket), ":now": _when(now) + "~"},
+                Limit=limit,
+                ConsistentRead=True,
+            )["Items"]
+        first = sorted(items, key=lambda item: str(item["sk"]))[:limit]
         return [(MessageRequest.model_validate_json(item["request"]), datetime.fromisoformat(item["until"]))
-                for item in page["Items"]]  # fmt: skip
+                for item in first]  # fmt: skip
 
     def done(self, request: MessageRequest, until: datetime) -> None:
         self.table.delete_item(Key=deferred_message_key(_when(until), request.key()))

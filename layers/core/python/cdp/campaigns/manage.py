@@ -6,14 +6,17 @@ schedule and makes workers hold queued messages; cancelling deletes the schedule
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cdp.campaigns.definition import Campaign, State, parse_campaign
+from cdp.campaigns.definition import NAME_PATTERN, Campaign, State, parse_campaign
 from cdp.campaigns.ports import CampaignStore, Schedules
 from cdp.errors import Invalid, NotFound
+
+DEFAULT_PAGE, MAX_PAGE = 50, 100  # campaigns per page of the list
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,18 @@ def show_campaign(name: str, parts: ManageParts) -> dict[str, Any]:
     return {**_campaign(name, parts).model_dump(mode="json"), "runs": parts.campaigns.runs(name)}
 
 
-def list_campaigns(parts: ManageParts) -> list[dict[str, Any]]:
-    return [{"name": c.name, "state": c.state, "channel": c.channel, "schedule": c.schedule.expression()}
-            for c in parts.campaigns.all()]  # fmt: skip
+def list_campaigns(parts: ManageParts, limit: str | None = None, next_token: str | None = None) -> dict[str, Any]:
+    """One page of campaigns in name order (`limit`, 1 to MAX_PAGE, default DEFAULT_PAGE) from `next_token`, the
+    `next` of the page before; `next` is None on the last page. `Invalid` for a malformed limit or token."""
+    size = DEFAULT_PAGE if limit is None else int(limit) if re.fullmatch(r"[0-9]{1,3}", limit) else 0
+    if not 1 <= size <= MAX_PAGE:
+        raise Invalid("invalid query", [{"field": "limit", "message": f"a whole number from 1 to {MAX_PAGE}"}])
+    if next_token is not None and not re.match(NAME_PATTERN, next_token):
+        raise Invalid("invalid query", [{"field": "next", "message": "not a token this list gave"}])
+    campaigns, after = parts.campaigns.page(size, next_token)
+    listed = [{"name": c.name, "state": c.state, "channel": c.channel, "schedule": c.schedule.expression()}
+              for c in campaigns]  # fmt: skip
+    return {"campaigns": listed, "next": after}
 
 
 MOVES: dict[str, tuple[State, tuple[State, ...]]] = {

@@ -53,7 +53,9 @@ class CampaignStore(Protocol):
 
     def get(self, name: str) -> Campaign | None: ...
 
-    def all(self) -> list[Campaign]: ...
+    def page(self, limit: int, after: str | None) -> tuple[list[Campaign], str | None]:
+        """Up to `limit` campaigns in name order after the one named `after`; and the name to continue after."""
+        ...
 
     def set_state(self, name: str, state: State, allowed_from: Sequence[State], at: datetime) -> Campaign:
         """Move a campaign to `state` from one of `allowed_from`; `NotFound` or `Conflict` otherwise."""

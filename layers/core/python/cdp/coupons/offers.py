@@ -5,7 +5,8 @@ A shop edits `offers.json` (packaged beside this module); `load_offers` validate
 (`InvalidOffers`). Codes are either `generated` (a prefix and a random unique part, `WELCOME-7KQ2M9XA`) or taken in
 order from a `pool` the shop supplies (codes made in its shop system); a pool caps the offer at its size. An issued
 code is valid `code_valid_days` after issue, never past the offer's `valid_until`. `minimum_order` is the order
-total (face value in the order's currency) a redemption needs.
+total (face value in the order's currency) a redemption needs. `discount` is what a code gives, a `percent` of the
+order or an `amount` off it: measurement counts it as the coupon's cost when an order export carries no discount.
 """
 
 from __future__ import annotations
@@ -53,6 +54,23 @@ class CodeSource(Strict):
         return self
 
 
+class Discount(Strict):
+    percent: Decimal | None = Field(default=None, gt=0, le=100)
+    amount: Decimal | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Discount:
+        if (self.percent is None) == (self.amount is None):
+            raise ValueError("give exactly one of `percent` or `amount`")
+        return self
+
+    def on(self, order_total: float) -> float:
+        """What the code takes off an order of this total (an amount never more than the order)."""
+        if self.percent is not None:
+            return order_total * float(self.percent) / 100
+        return min(float(self.amount or 0), order_total)
+
+
 def _is_code(code: str) -> bool:
     return re.fullmatch(CODE_PATTERN, code) is not None
 
@@ -67,6 +85,7 @@ class Offer(Strict):
     valid_until: AwareDatetime
     code_valid_days: int = Field(ge=1, le=3660)
     minimum_order: Decimal = Field(default=Decimal(0), ge=0)
+    discount: Discount
 
     @model_validator(mode="after")
     def _window(self) -> Offer:
@@ -78,6 +97,12 @@ class Offer(Strict):
     def cap(self) -> int:
         """The total cap, never more than the pool holds."""
         return min(self.total_cap, len(self.codes.pool)) if self.codes.pool is not None else self.total_cap
+
+    def gave(self, code: str) -> bool:
+        """Whether a code is one of this offer's: from its pool, or generated under its prefix."""
+        if self.codes.generated is not None:
+            return code.startswith(f"{self.codes.generated.prefix}-")
+        return code in (self.codes.pool or ())
 
     def open_at(self, now: datetime) -> bool:
         return self.valid_from <= now < self.valid_until
@@ -98,6 +123,10 @@ class OfferCatalogue(Strict):
 
     def get(self, name: str) -> Offer | None:
         return next((offer for offer in self.offers if offer.name == name), None)
+
+    def offer_of(self, code: str) -> Offer | None:
+        """The offer a code was issued from, or None for a code the shop made elsewhere."""
+        return next((offer for offer in self.offers if offer.gave(code)), None)
 
 
 def parse_offers(text: str, origin: str = "offers") -> OfferCatalogue:

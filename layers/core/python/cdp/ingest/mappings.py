@@ -4,6 +4,13 @@ A mapping is a versioned JSON data file under `mappings/` (no code): which entit
 which source column becomes which canonical column, value maps, constants, source defaults (time zone of naive
 timestamps, currency, country, phone region) and column-wise derivations. A file picks its mapping by a sidecar
 manifest `<key>.manifest.json` or else by its key's prefix (see `mapping_for`).
+
+Line keys. An order or return line is identified by its order's id and `line_id`, and a second line with the same
+pair is a duplicate. A mapping of such an entity must say how it identifies a line: by a `line_id` it maps or
+derives (`line_key: "mapped"`, a line number or the columns that tell lines apart), or, for a source that has no
+such column or set of columns, by the whole line (`line_key: "whole_line"`): `line_id` then joins every column the
+mapping maps except the order's id, in the order the mapping lists them, so that only a line identical in all of
+them to an earlier one of its order is a duplicate, and lines differing in any mapped column are all kept.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from cdp.clean.table import MAPPING_REJECTION, UnreadableFile, row_positions
 
 MAPPINGS_DIR = Path(__file__).parent / "mappings"
 MANIFEST_SUFFIX = ".manifest.json"
+LINE_KEY = "line_id"
 
 
 class _Rule(BaseModel):
@@ -149,6 +157,7 @@ class SourceMapping(_Rule):
     defaults: Defaults = Defaults()
     derivations: tuple[Derivation, ...] = ()
     rejections: tuple[Rejection, ...] = ()
+    line_key: Literal["mapped", "whole_line"] = "mapped"
 
     @model_validator(mode="after")
     def _targets_are_canonical(self) -> SourceMapping:
@@ -164,6 +173,37 @@ class SourceMapping(_Rule):
         if unknown := sorted(targets - canonical):
             raise ValueError(f"not columns of {self.entity}: {', '.join(unknown)}")
         return self
+
+    @model_validator(mode="after")
+    def _lines_are_identified(self) -> SourceMapping:
+        """A line-keyed entity's mapping gives line_id, or says the source has none (whole_line), never both."""
+        keyed_by_line = LINE_KEY in ENTITIES[self.entity].natural_key
+        given = LINE_KEY in {*self.columns.values(), *self.constants} or any(
+            not isinstance(rule, FillDown) and rule.target == LINE_KEY for rule in self.derivations
+        )
+        if self.line_key == "whole_line" and not keyed_by_line:
+            raise ValueError(f"line_key whole_line: {self.entity} is not keyed by {LINE_KEY}")
+        if self.line_key == "whole_line" and given:
+            raise ValueError(f"line_key whole_line builds {LINE_KEY} from the whole line: do not map or derive it")
+        if self.line_key == "whole_line" and not self._line_columns():
+            raise ValueError(f"line_key whole_line: no mapped column besides the order's id to build {LINE_KEY} from")
+        if self.line_key == "mapped" and keyed_by_line and not given:
+            raise ValueError(
+                f"no {LINE_KEY}: map or derive what identifies a line, or set line_key whole_line if nothing does"
+            )
+        return self
+
+    @property
+    def whole_line(self) -> Join | None:
+        """The derivation of line_id from the whole line, for a source without a line key (else None)."""
+        if self.line_key != "whole_line":
+            return None
+        return Join(kind="join", target=LINE_KEY, sources=self._line_columns())
+
+    def _line_columns(self) -> tuple[str, ...]:
+        """The mapped source columns, in the mapping's order, except those of the order's (or return's) id."""
+        order_key = set(ENTITIES[self.entity].natural_key) - {LINE_KEY}
+        return tuple(source for source, target in self.columns.items() if target not in order_key)
 
     def with_phone_region(self, default_region: str) -> SourceMapping:
         """This mapping with the deployment's default phone region where it names none of its own."""
@@ -305,6 +345,8 @@ def _require_sources(mapping: SourceMapping, present: set[str]) -> None:
         *mapping.constants,
         *(rule.target for rule in mapping.derivations if not isinstance(rule, FillDown)),
     }
+    if mapping.whole_line is not None:
+        provided.add(LINE_KEY)
     if mapping.defaults.currency:
         provided.add("currency")
     missing = [name for name in spec.required if name not in provided]
@@ -370,6 +412,8 @@ def apply_mapping(mapping: SourceMapping, raw: pa.Table, carry: FillDownCarry | 
         if not isinstance(rule, FillDown):
             derived = _derived(rule, source, length)
             canonical[rule.target] = pc.coalesce(canonical[rule.target], derived) if rule.target in canonical else derived
+    if (whole_line := mapping.whole_line) is not None:
+        canonical[LINE_KEY] = _derived(whole_line, source, length)
     for target, table in mapping.value_maps.items():
         if target in canonical:
             canonical[target] = _value_mapped(canonical[target], table)

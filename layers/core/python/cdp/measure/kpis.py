@@ -2,8 +2,9 @@
 
 Rates count distinct messages (message keys): delivery = delivered / sent; open, click, unsubscribe, complaint and
 conversion = each / delivered (conversion: messages with at least one attributed order). ROI = (attributed revenue -
-cost) / cost, cost = messages sent x the channel's price + coupons redeemed on attributed orders (their discount, or
-the rules' `coupon_cost` per redemption when the export carries no discount). Repurchase rate: of the profiles who
+cost) / cost, cost = messages sent x the channel's price + coupons redeemed on attributed orders (their discount; when
+the export carries none, what the code's offer takes off that order, or the rules' `coupon_cost` for a code no offer
+gave). Repurchase rate: of the profiles who
 ordered, the share who ordered again. Retention: of a monthly signup cohort, the share who ordered in each month since
 signing up (month 0 = the signup month). Win-back: of the profiles in the dormant segment at a run, the share who
 ordered after it. NPS = % promoters (9-10) - % detractors (0-6) of NPS answers; CSAT = % of CSAT answers of 4 or 5.
@@ -18,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdp.coupons.offers import OfferCatalogue
 from cdp.measure.rules import MeasurementRules
 
 FUNNEL_EVENTS = ("assigned", "holdout", "sent", "skipped", "deferred", "failed", "delivered", "opened", "clicked",
@@ -75,7 +77,9 @@ def funnels(messages: pa.Table, attributed: pa.Table) -> list[dict[str, Any]]:
     ]
 
 
-def headline(messages: pa.Table, attributed: pa.Table, rules: MeasurementRules) -> dict[str, Any]:
+def headline(
+    messages: pa.Table, attributed: pa.Table, rules: MeasurementRules, offers: OfferCatalogue
+) -> dict[str, Any]:
     """All messages together: the funnel, cost and ROI."""
     total = messages.append_column("all", pa.nulls(messages.num_rows, pa.string()))
     counts = _event_counts(total, ["all"]).get((None,), {})
@@ -87,7 +91,9 @@ def headline(messages: pa.Table, attributed: pa.Table, rules: MeasurementRules) 
     redeemed = attributed.filter(pc.is_valid(attributed.column("coupon")))
     discounts = redeemed.column("discount")
     coupon_cost = pc.sum(discounts).as_py() or 0.0
-    coupon_cost += discounts.null_count * rules.coupon_cost
+    for order in redeemed.filter(pc.is_null(discounts)).select(["coupon", "revenue"]).to_pylist():
+        offer = offers.offer_of(order["coupon"])
+        coupon_cost += offer.discount.on(order["revenue"]) if offer is not None else rules.coupon_cost
     cost = message_cost + coupon_cost
     return {
         **funnel(counts, conversions, revenue),

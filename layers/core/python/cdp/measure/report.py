@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdp.coupons.offers import load_offers
 from cdp.measure import kpis
 from cdp.measure.attribution import MESSAGE_SCHEMA, attribute
 from cdp.measure.orders import CUSTOMER_SCHEMA, FEEDBACK_SCHEMA, ORDER_LINE_SCHEMA, order_table, with_profile_ids
@@ -71,7 +72,7 @@ def measure_marketing(parts: MeasurementParts, rules: MeasurementRules, now: dat
         "rules": rules.model_dump(mode="json"),
         "orders": orders.num_rows,
         "attributed_orders": attributed.num_rows,
-        "headline": kpis.headline(messages, attributed, rules),
+        "headline": kpis.headline(messages, attributed, rules, load_offers()),
         "funnels": kpis.funnels(messages, attributed),
         "weekly": kpis.weekly(messages, attributed),
         "uplift": uplift(messages, orders, rules),

@@ -6,8 +6,9 @@
 - `uplift_window_hours`: how long after assignment an order counts for the messaged-against-holdout comparison
   (both groups alike, so the comparison needs no message event).
 - `confidence` and `power`: of the intervals and of the sample size still needed.
-- `message_cost` per channel and `coupon_cost` (per redeemed coupon when orders carry no discount amount): ROI's
-  costs, in the shop's currency.
+- `message_cost` per channel and `coupon_cost` (per redemption of a code none of the shop's offers gave, when
+  orders carry no discount amount; a code an offer gave costs that offer's discount): ROI's costs, in the shop's
+  currency.
 - `dormant_segment` and `rfm_prefix`: which segments the win-back rate and the RFM migration read, and
   `compare_days`: against the snapshot of how many days ago (the last one on or before; else the oldest).
 - `cohort_months`: how many months since signup the retention table shows.

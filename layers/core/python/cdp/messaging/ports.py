@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -62,11 +62,38 @@ class UnsubscribeLinks(Protocol):
     def link(self, profile_id: str, channel: str, purpose: str = "marketing") -> str: ...
 
 
-class SendRecords(Protocol):
-    """The send record per (profile, request key): claimed before the provider call, its outcome after."""
+@dataclass(frozen=True)
+class CapWindow:
+    """The marketing sends one person's channel counts against its frequency cap: when each was claimed, by the
+    claim's token, and the window's version, which a claim taking a slot must still find unchanged (so two senders
+    can never both take the last slot)."""
 
-    def claim(self, request: MessageRequest, token: str, now: datetime) -> dict[str, Any] | None:
-        """Claim the send (conditional write); None when claimed, else the record that stopped the claim."""
+    sends: Mapping[str, datetime] = field(default_factory=dict)
+    version: int = 0
+
+
+class CapWindowChanged(Exception):
+    """Another send took or gave back a slot since the window was read: nothing was written; read it again."""
+
+
+class SendRecords(Protocol):
+    """The send record per (profile, request key): claimed before the provider call, its outcome after; and the
+    frequency cap's window per (profile, channel), written in the same transaction as a marketing claim."""
+
+    def claim(
+        self, request: MessageRequest, token: str, now: datetime, window: CapWindow | None = None
+    ) -> dict[str, Any] | None:
+        """Claim the send (conditional write); None when claimed, else the record that stopped the claim. With
+        `window` (the window as read, this send added), the window is written with the claim, atomically, only if
+        its version is still the one read; else `CapWindowChanged` and nothing is written."""
+        ...
+
+    def cap_window(self, profile_id: str, channel: str) -> CapWindow:
+        """The person's window for a channel as stored (strongly consistent); empty at version 0 if none."""
+        ...
+
+    def release(self, profile_id: str, channel: str, token: str) -> None:
+        """Give back the slot a claim took when nothing was sent (the window's version moves on)."""
         ...
 
     def finish(self, request: MessageRequest, token: str, outcome: SendOutcome, now: datetime) -> None:
@@ -80,10 +107,6 @@ class SendRecords(Protocol):
 
     def mark_unknown(self, request: MessageRequest, token: str, now: datetime) -> bool:
         """Turn a stale claim (this token) into `unknown`; False if another writer got there first."""
-        ...
-
-    def recent_marketing_sends(self, profile_id: str, channel: str, since: datetime) -> list[datetime]:
-        """When the profile's marketing messages on this channel were sent (or claimed) since `since`."""
         ...
 
 

@@ -5,7 +5,8 @@ Quiet hours are read in the person's time zone: the profile's `timezone`, else o
 hours (given enough events, the whole-hour UTC offset that puts the least activity near the middle of their night,
 03:30 local, each event weighted by its closeness to it; ties go to the offset nearest the shop's), else the shop's. The frequency cap allows `limit` marketing messages per
 channel in any rolling `window`; a message over it waits until the oldest one in the window leaves it, staggered by
-priority (100 - priority seconds) so that, when a slot frees, higher-priority messages try first and take it.
+priority (100 - priority seconds) so that, when a slot frees, higher-priority messages try first and take it. A send
+takes its slot in the person's `CapWindow` with its claim, in one conditional write.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cdp.messaging.ports import CapWindow
 from cdp.messaging.requests import Guard, MessageRequest
 from cdp.privacy.consent import consent_granted
 from cdp.profiles.model import Profile
@@ -63,6 +65,12 @@ class FrequencyCap:
             return moment
         frees_at = in_window[len(in_window) - self.limit] + self.window
         return frees_at + timedelta(seconds=100 - priority)
+
+    def with_send(self, window: CapWindow, token: str, now: datetime) -> CapWindow:
+        """The window once this send (`token`) takes a slot at `now`: the sends that left the rolling window dropped,
+        this one added, at the version read (which the claim's condition checks)."""
+        kept = {other: at for other, at in window.sends.items() if at > now - self.window}
+        return CapWindow({**kept, token: now}, window.version)
 
 
 def address_of(profile: Profile, channel: str) -> str | None:

@@ -6,6 +6,12 @@ request has not expired, its guards still hold, consent for the channel and purp
 address for the channel, then for marketing the frequency cap and quiet hours, which **defer** the message to the
 earliest allowed moment (skipped as `expired` if that is past `expires_at`).
 
+The cap holds under concurrent senders: a marketing send reads the person's `CapWindow` for the channel, and its claim
+writes the window with this send added in the same transaction, only if the window's version is still the one read.
+A claim that finds the window changed (another send took or gave back a slot) writes nothing and decides again from
+the window as it now is; each such loss means another send took a slot, so after `limit + 1` losses the cap is full
+and the message is deferred. A send that fails at the provider with nothing sent gives its slot back.
+
 Exactly once per `request.key()`: decisions without a send are written conditionally (never over a sent or claimed
 record); a send first claims the record with a conditional write carrying a fresh token, then calls the provider,
 then records the outcome under that token. A record claimed by another sender answers `already_sent` without a
@@ -26,6 +32,8 @@ from typing import Any
 
 from cdp.messaging.feedback import message_tag_value
 from cdp.messaging.ports import (
+    CapWindow,
+    CapWindowChanged,
     Channel,
     MessageEvents,
     ProviderError,
@@ -94,13 +102,31 @@ def _decide_and_send(request: MessageRequest, parts: SendingParts, now: datetime
     problem = _template_problem(request, template)
     if problem is not None:
         return _settle(request, SendOutcome(status="failed", reason=problem), parts, now, profile_id), profile_id
-    if profile is None:
-        return _settle(request, _skipped("profile_not_found"), parts, now, profile_id), profile_id
+    if profile is None:  # no record: it would put an item back under an erased person's key
+        return _skipped("profile_not_found"), profile_id
     decision = _rules(request, profile, parts, now)
     if decision is not None:
         return _settle(request, decision, parts, now, profile_id), profile_id
     assert template is not None
-    return _claim_and_send(request, profile, template, parts, now), profile_id
+    return _time_and_send(request, profile, template, parts, now), profile_id
+
+
+def _time_and_send(
+    request: MessageRequest, profile: Profile, template: Template, parts: SendingParts, now: datetime
+) -> SendOutcome:
+    """Defer by the cap and quiet hours, or claim and send; decided again while other sends change the window."""
+    profile_id = profile.identity.profile_id
+    cap = parts.caps.get(request.channel) if request.purpose == "marketing" else None
+    for _attempt in range(cap.limit + 2 if cap is not None else 1):
+        window = parts.records.cap_window(profile_id, request.channel) if cap is not None else None
+        decision = _timing(request, profile, parts, now, cap, window)
+        if decision is not None:
+            return _settle(request, decision, parts, now, profile_id)
+        try:
+            return _claim_and_send(request, profile, template, parts, now, cap, window)
+        except CapWindowChanged:
+            continue
+    raise SendInterrupted("frequency_cap_contention")
 
 
 def _template_problem(request: MessageRequest, template: Template | None) -> str | None:
@@ -117,7 +143,7 @@ def _skipped(reason: str) -> SendOutcome:
 
 
 def _rules(request: MessageRequest, profile: Profile, parts: SendingParts, now: datetime) -> SendOutcome | None:
-    """The first rule that stops or defers the message, or None when it may go now."""
+    """The first rule that stops the message (expiry, guards, consent, suppression, address), or None."""
     if request.expires_at is not None and now >= request.expires_at:
         return _skipped("expired")
     if (guard := failed_guard(request.guards, profile, request)) is not None:
@@ -131,18 +157,24 @@ def _rules(request: MessageRequest, profile: Profile, parts: SendingParts, now: 
             return _skipped(f"suppressed:{suppressed}")
     else:
         return _skipped("no_address")
+    return None
+
+
+def _timing(
+    request: MessageRequest,
+    profile: Profile,
+    parts: SendingParts,
+    now: datetime,
+    cap: FrequencyCap | None,
+    window: CapWindow | None,
+) -> SendOutcome | None:
+    """Defer a marketing message over the frequency cap (`window` as read) or in quiet hours to the earliest allowed
+    moment; transactional messages are never deferred."""
     if request.purpose == "transactional":
         return None
-    return _timing(request, profile, parts, now)
-
-
-def _timing(request: MessageRequest, profile: Profile, parts: SendingParts, now: datetime) -> SendOutcome | None:
-    """Defer a marketing message over the frequency cap or in quiet hours to the earliest allowed moment."""
     allowed = now
-    cap = parts.caps.get(request.channel)
-    if cap is not None:
-        sent = parts.records.recent_marketing_sends(profile.identity.profile_id, request.channel, now - cap.window)
-        allowed = cap.next_allowed(now, sent, request.priority)
+    if cap is not None and window is not None:
+        allowed = cap.next_allowed(now, list(window.sends.values()), request.priority)
     opens = parts.quiet_hours.next_allowed(allowed, zone_of(profile, parts.shop_timezone))
     if opens <= now:
         return None
@@ -166,11 +198,19 @@ def _already(record: dict[str, Any]) -> SendOutcome:
 
 
 def _claim_and_send(
-    request: MessageRequest, profile: Profile, template: Template, parts: SendingParts, now: datetime
+    request: MessageRequest,
+    profile: Profile,
+    template: Template,
+    parts: SendingParts,
+    now: datetime,
+    cap: FrequencyCap | None,
+    window: CapWindow | None,
 ) -> SendOutcome:
+    """Claim (taking a slot of the cap's window, when capped), call the provider, record the outcome."""
     keyed = request.model_copy(update={"profile_id": profile.identity.profile_id})
     token = parts.new_token()
-    blocking = parts.records.claim(keyed, token, now)
+    taken = cap.with_send(window, token, now) if cap is not None and window is not None else None
+    blocking = parts.records.claim(keyed, token, now, taken)
     if blocking is not None:
         return _answer_claimed(keyed, blocking, parts, now)
     address = address_of(profile, request.channel)
@@ -181,6 +221,8 @@ def _claim_and_send(
     except ProviderError as error:
         outcome = SendOutcome(status="failed", reason=f"provider_error:{error.code}")
         parts.records.finish(keyed, token, outcome, now)
+        if taken is not None:
+            parts.records.release(keyed.profile_id, request.channel, token)
         if error.retryable:
             raise SendInterrupted(error.code) from error
         return outcome

@@ -6,22 +6,23 @@ holds no address. Reasons accumulate on the item (a complained address that also
 `unsubscribed` stops marketing only (a receipt still reaches someone who left the newsletter); hard bounces,
 complaints and SMS opt-outs (STOP: the carrier refuses every later SMS) stop every purpose. Erased people are
 suppressed without an item of their own: the erased register already holds their identifiers' salted digests
-(`cdp.privacy.erasure.identifier_digest`), looked up in the same request.
+(`cdp.privacy.erasure.identifier_digest`), looked up in the same request, so erasure deletes the suppression items of
+their addresses.
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 
 from cdp.identifiers import normalise_email, normalise_phone
+from cdp.keys import CHANNEL_OF_IDENTIFIER, address_digest
 from cdp.messaging.ports import SuppressionStore
 from cdp.privacy.erasure import identifier_digest
 
 HARD_BOUNCE, COMPLAINT, UNSUBSCRIBED, SMS_OPT_OUT, ERASED = "hard_bounce", "complaint", "unsubscribed", "sms_opt_out", "erased"
 REASONS = (ERASED, COMPLAINT, HARD_BOUNCE, SMS_OPT_OUT, UNSUBSCRIBED)  # the order `reason` reports them in
 MARKETING_ONLY = frozenset({UNSUBSCRIBED})
-IDENTIFIER_OF_CHANNEL = {"email": "email", "sms": "phone"}  # channels whose address is an identity identifier
+IDENTIFIER_OF_CHANNEL = {channel: identifier for identifier, channel in CHANNEL_OF_IDENTIFIER.items()}
 
 
 class UnknownReason(ValueError):
@@ -36,10 +37,6 @@ def normalised_address(channel: str, address: str, phone_region: str) -> str | N
         return normalise_phone(address, phone_region)
     text = address.strip() if isinstance(address, str) else ""
     return text or None
-
-
-def address_digest(normalised: str) -> str:
-    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
 class Suppressions:

@@ -1,8 +1,9 @@
 """Erasure (GDPR art. 17, PIPL art. 47), DynamoDB part: a person's items deleted, their identifiers remembered hashed.
 
 `erase_profile` follows redirects, then deletes every item of the profile and of the profiles merged into it (profile,
-identifier memberships, merge edges, journey messages, identity items, ledger orders/events/records, segment
-memberships, the natural-key items of customers and consents rows that name an identifier of theirs), registers each identifier it held in the erased register (`ERASED` / `<sha256(salt + "<type>#<value>")>`), and
+identifier memberships, merge edges, send records, frequency-cap windows, journey entries, coupon issuances, identity
+items, ledger orders/events/records, segment memberships and live segment timers, coupon codes, deferred messages, the suppression items of their addresses,
+the natural-key items of customers and consents rows that name an identifier of theirs), registers each identifier it held in the erased register (`ERASED` / `<sha256(salt + "<type>#<value>")>`), and
 writes an `ERASURE#<id>` status item (no PII: the digests and counts) that the asynchronous S3 part (cdp.privacy.erase_objects) completes.
 `erase_identifiers` erases by identifiers instead (a shop's `customers/redact`): every live profile holding one of
 them, and the identifiers no profile holds, which are still registered erased and searched for in S3 (a guest's
@@ -25,7 +26,13 @@ from cdp.errors import Invalid, NotFound
 from cdp.events import DomainEvent
 from cdp.identity.resolution import current_profile_id
 from cdp.identity.rules import DEFAULT_RULES
-from cdp.keys import MEMBER_PREFIX, identifier_of_identity_pk, parse_identifier
+from cdp.keys import (
+    DEFERRED_PREFIX,
+    MEMBER_PREFIX,
+    identifier_of_identity_pk,
+    identifier_suppression_key,
+    parse_identifier,
+)
 from cdp.privacy.ports import ErasedRegister, LiveProfiles, PersonalData
 from cdp.privacy.requests import ID_PATTERN
 
@@ -129,14 +136,16 @@ def erase_profile(store: PersonalData, profile_id: str, salt: str, now: datetime
     profiles = merged_profiles(store, live)
     profile_items = [item for pid in profiles for item in store.profile_items(pid)]
     ledger_items = [item for pid in profiles for item in store.ledger_items(pid)]
-    bound = store.identities_and_memberships(profiles)
+    bound = store.items_naming(profiles)
     identity_items = [item for item in bound if item["sk"] == "IDENTITY"]
     memberships = [item for item in bound if str(item["pk"]).startswith(("SEGMENT#", "TIMER#"))]
+    messaging = [item for item in bound if str(item["pk"]).startswith(("COUPON#", DEFERRED_PREFIX))]
     others_edges = [item for item in bound if str(item["sk"]).startswith("EDGE#")]
     identifiers = _identifiers_of(profile_items + ledger_items) | {
         identifier_of_identity_pk(str(item["pk"])) for item in identity_items
     }
     digests = sorted(identifier_digest(salt, identifier) for identifier in identifiers)
+    suppressions = [key for identifier in identifiers if (key := identifier_suppression_key(identifier)) is not None]
     erasure_id = uuid.uuid4().hex
     erasure: dict[str, Any] = {
         "erasure_id": erasure_id,
@@ -153,6 +162,8 @@ def erase_profile(store: PersonalData, profile_id: str, salt: str, now: datetime
         "profile_items": store.delete_profile_items(profile_items),
         "identity_items": store.delete_profile_items(identity_items),
         "segment_memberships": store.delete_profile_items(memberships),
+        "coupon_codes_and_deferred_messages": store.delete_profile_items(messaging),
+        "suppression_addresses_cleared": store.delete_profile_items(suppressions),  # the erased register suppresses them now
         "ledger_items": store.delete_ledger_items(ledger_items),
         "other_profiles_edges_scrubbed": store.scrub_edges(others_edges),
         "natural_keys": store.forget_natural_keys(sorted({value for _, value in identifiers})),

@@ -53,8 +53,8 @@ def export_profile(store: PersonalData, profile_id: str) -> dict[str, Any] | Non
             if str(item["pk"]).startswith(RECORD_PREFIX):
                 source = {"source": item["source"], "applied_at": item["applied_at"]}
                 records[str(item["entity"])].append({**item["record"], **source})
-    bound = store.identities_and_memberships(profiles)
-    sections["segment_memberships"] = [item for item in bound if item["sk"] != "IDENTITY"]
+    bound = store.items_naming(profiles)
+    sections["segment_memberships"] = [item for item in bound if str(item["pk"]).startswith(("SEGMENT#", "TIMER#"))]
     profile = next(item for item in sections["profile"] if item["profile_id"] == live)
     return _json_ready(
         {

@@ -4,7 +4,9 @@ Scores. Only buyers (a last order and at least one order) are scored. R, F and M
 rank: score = 1 + floor(5 * (rank - 1) / buyers), where rank is SQL RANK() (1-based; equal values share the lowest
 rank). A score is thus the fifth of buyers that ranks strictly below: equal values always get equal scores, whatever
 the row order or profile ids (half of a shop's buyers may have exactly one order; they all score F 1). Recency is
-whole days since the last order, ranked longest-ago first, so the most recent buyers score R 5.
+whole days since the last order, ranked longest-ago first, so the most recent buyers score R 5. M ranks monetary
+value: net revenue (sales less cancellations and returns) floored at zero, since a buyer who gave back more than they
+bought kept nothing with the shop and ties with those who kept nothing (M 1), whatever the size of the refund.
 
 Segments. R and F name the segment (M is stored as a score, it renames nothing), on the R x F grid widely used with
 RFM quintiles (the "RFM segmentation grid": `[1-2][1-2]` Hibernating, `[1-2][3-4]` At Risk, `[1-2]5` Cannot Lose
@@ -67,6 +69,11 @@ def _whole_days_since(moments: pa.ChunkedArray, as_of: datetime) -> pa.ChunkedAr
     """Whole days from each moment to `as_of`; 0 for a moment after it (clock skew); null stays null."""
     elapsed = pc.cast(pc.subtract(pa.scalar(as_of, moments.type), moments), pa.int64())
     return pc.max_element_wise(pc.divide(elapsed, MICROSECONDS_PER_DAY), 0, skip_nulls=False)
+
+
+def monetary(revenue: pa.ChunkedArray) -> pa.ChunkedArray:
+    """What M ranks: net revenue floored at zero (null stays null)."""
+    return pc.max_element_wise(revenue, pa.scalar(0.0, revenue.type), skip_nulls=False)
 
 
 def _only_buyers(values: pa.ChunkedArray, is_buyer: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -135,7 +142,7 @@ def score_profiles(profiles: pa.Table, as_of: datetime, cut_points: RfmCutPoints
     buyers = pc.sum(is_buyer).as_py() or 0
     recency_days = _only_buyers(_whole_days_since(profiles["last_order_at"], as_of), is_buyer)
     orders_count = _only_buyers(profiles["orders_count"], is_buyer)
-    revenue = _only_buyers(profiles["revenue"], is_buyer)
+    revenue = _only_buyers(monetary(profiles["revenue"]), is_buyer)
     if cut_points is None:
         r_scores = _quintile_scores(recency_days, "descending", buyers)
         f_scores = _quintile_scores(orders_count, "ascending", buyers)

@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 
 from cdp.segments.cut_points import quintile_positions
 from cdp.segments.live_ports import RfmCutPoints
+from cdp.segments.rfm import monetary
 
 
 def _thresholds(values: pa.ChunkedArray, order: str) -> tuple[float | None, ...]:
@@ -24,6 +25,6 @@ def rfm_cut_points(profiles: pa.Table, scored: pa.Table, computed_at: datetime) 
     return RfmCutPoints(
         recency_days=_thresholds(scored["recency_days"].filter(buyers), "descending"),
         orders_count=_thresholds(profiles["orders_count"].filter(buyers), "ascending"),
-        revenue=_thresholds(profiles["revenue"].filter(buyers), "ascending"),
+        revenue=_thresholds(monetary(profiles["revenue"]).filter(buyers), "ascending"),
         computed_at=computed_at.isoformat(),
     )

@@ -51,6 +51,10 @@ _LOOKUP = [
     {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
     for name in ("customer_id", "email", "phone", "anonymous_id")
 ]
+_PAGE = [
+    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+    {"name": "next", "in": "query", "required": False, "schema": {"type": "string"}},
+]
 _LOOKUP_BODY = {
     "content": {
         "application/json": {
@@ -88,7 +92,7 @@ ADMIN_ROUTES: dict[tuple[str, str], tuple[str, list[dict[str, Any]], dict[str, A
     ("delete", "/v1/segments/{name}"): ("Delete a stored definition", _NAME, None, ("204", "404")),
     ("get", "/v1/segments/{name}/audience"): ("Export a segment's audience (CSV or SHA-256)", _NAME, None, ("404",)),
     ("post", "/v1/campaigns"): ("Create a campaign", [], _JSON_OBJECT, ("201", "409", "413")),
-    ("get", "/v1/campaigns"): ("List the campaigns", [], None, ()),
+    ("get", "/v1/campaigns"): ("List the campaigns, a page at a time (limit, next)", _PAGE, None, ()),
     ("get", "/v1/campaigns/{name}"): ("Read one campaign", _NAME, None, ("404",)),
     ("post", "/v1/campaigns/{name}/pause"): ("Pause a campaign", _NAME, None, ("404", "409")),
     ("post", "/v1/campaigns/{name}/resume"): ("Resume a campaign", _NAME, None, ("404", "409")),
