@@ -63,6 +63,16 @@ def _file_items(stack: LocalStack, key: str) -> Iterator[dict[str, Any]]:
             yield {name: next(iter(value.values())) for name, value in item.items()}
 
 
+def _profiles_table(stack: LocalStack) -> list[dict[str, Any]]:
+    """Every item of the profiles table, as plain values: the one pass the report's sections share (moto copies
+    each whole item a Scan passes over, whatever it projects, so each further pass costs as much again)."""
+    from cdp.adapters.dynamodb import plain
+
+    paginator = stack.client("dynamodb").get_paginator("scan")
+    return [plain(item) for page in paginator.paginate(TableName=stack.physical_id("ProfilesTable"))
+            for item in page["Items"]]  # fmt: skip
+
+
 def create_local_source(stack: LocalStack) -> str:
     """Register the demo tracking source in the stack and return its write key."""
     from cdp.adapters.sources import create_source
@@ -138,6 +148,8 @@ def _failure_cause(stack: LocalStack, execution_arn: str) -> str:
 
 
 DEAD_LETTER_SAMPLES = 5
+PEEK_VISIBILITY_SECONDS = 60  # long enough to read a whole dead-letter queue once before showing it again
+PROFILE_BATCHES_DEAD_LETTERS = "ProfileBatchesDeadLetterQueue"
 DEAD_LETTER_KEYS = ("deadLetterTargetArn", "DeadLetterQueue", "DeadLetterConfig")
 
 
@@ -158,9 +170,39 @@ def _dead_letter_targets(node: Any) -> set[str]:
     return found
 
 
+def _peek_all(sqs: Any, url: str) -> list[str]:
+    """Every visible message body of a queue, left in it: received out of sight, then made visible again."""
+    bodies, handles = [], []
+    while messages := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=PEEK_VISIBILITY_SECONDS
+    ).get("Messages", []):
+        bodies += [message["Body"] for message in messages]
+        handles += [message["ReceiptHandle"] for message in messages]
+    for start in range(0, len(handles), 10):
+        entries = [{"Id": str(number), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                   for number, handle in enumerate(handles[start : start + 10])]  # fmt: skip
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+    return bodies
+
+
+def _batches_by_file(bodies: list[str]) -> list[dict[str, Any]]:
+    """The profile batches among dead-lettered bodies, per source object version: `{key, version, batches}`."""
+    batches: dict[tuple[str, str], list[int]] = {}
+    for body in bodies:
+        try:
+            message = json.loads(body)
+            source, number = message["source"], int(message["batch"])
+            batches.setdefault((str(source["key"]), str(source["version"])), []).append(number)
+        except (ValueError, TypeError, KeyError):
+            continue  # not a batch message: it is still counted and sampled
+    return [{"key": key, "version": version, "batches": sorted(numbers)}
+            for (key, version), numbers in sorted(batches.items())]  # fmt: skip
+
+
 def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
-    """Every dead-letter queue holding messages: how many, and the first few bodies (which batch or event failed).
-    Any entry means work the run accepted was not done: the run has failed."""
+    """Every dead-letter queue holding messages: how many, the first few bodies (which batch or event failed) and,
+    for queued profile batches, every batch by the file it came from. Any entry means work the run accepted was
+    not done: the run has failed."""
     sqs = stack.client("sqs")
     queues = []
     for logical_id in sorted(_dead_letter_targets(stack.template["Resources"])):
@@ -170,10 +212,19 @@ def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
         )["Attributes"]
         count = sum(int(value) for value in attributes.values())
         if count:
-            sample = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=DEAD_LETTER_SAMPLES, VisibilityTimeout=0)
-            bodies = [message["Body"][:500] for message in sample.get("Messages", [])]
-            queues.append({"queue": logical_id, "messages": count, "samples": bodies})
+            bodies = _peek_all(sqs, url)
+            entry = {"queue": logical_id, "messages": count,
+                     "samples": [body[:500] for body in bodies[:DEAD_LETTER_SAMPLES]]}  # fmt: skip
+            if logical_id == PROFILE_BATCHES_DEAD_LETTERS:
+                entry["profile_batches"] = _batches_by_file(bodies)
+            queues.append(entry)
     return queues
+
+
+def _dead_lettered_batches(queues: list[dict[str, Any]]) -> dict[tuple[str, str], list[int]]:
+    """(key, version) -> the numbers of that file version's profile batches in the dead-letter queue."""
+    return {(file["key"], file["version"]): file["batches"]
+            for queue in queues for file in queue.get("profile_batches", ())}  # fmt: skip
 
 
 def _dropped_keys(stack: LocalStack) -> Iterator[str]:
@@ -186,9 +237,11 @@ def _dropped_keys(stack: LocalStack) -> Iterator[str]:
 def build_report(stack: LocalStack) -> dict[str, Any]:
     """Everything the run did, read back from the stack: the file ledger's partition of each object in the raw
     bucket (not a scan of the ledger, which holds a record per row), one pass over the profiles table (profiles,
-    segment members, send records) and the executions."""
+    segment members, send records, journey entries, loyalty, coupon offers) and the executions."""
     ledger_items = [item for key in _dropped_keys(stack) for item in _file_items(stack, key)]
-    profile_items = list(_scan(stack, "ProfilesTable", "#pk, #sk, #status, #channel, #reason, #outcome"))
+    dead = dead_letters(stack)
+    dead_batches = _dead_lettered_batches(dead)
+    profile_items = _profiles_table(stack)
     files = {
         (item["pk"], item["sk"]): json.loads(item["report"])
         for item in ledger_items
@@ -233,6 +286,7 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
                     )
                 },
                 "profile_batches_applied": applied.get((pk, sk), 0),
+                "profile_batches_dead_lettered": dead_batches.get((report["key"], report["version"]), []),
             }
             for (pk, sk), report in sorted(files.items(), key=lambda file: file[1]["key"])
         ],
@@ -254,10 +308,11 @@ def build_report(stack: LocalStack) -> dict[str, Any]:
             "skipped": dict(Counter(item["reason"] for item in sends if item["status"] == "skipped")),
             "deferred": sum(item["status"] == "deferred" for item in sends),
         },
-        "loyalty": loyalty_report(stack),
-        "coupons": coupons_report(stack),
+        "loyalty": loyalty_report(profile_items),
+        "coupons": coupons_report(profile_items),
+        "segments_live": live_segments_report(profile_items),
         "async_failures": [failure.__dict__ for failure in stack.async_failures],
-        "dead_letters": dead_letters(stack),
+        "dead_letters": dead,
     }
 
 
@@ -307,7 +362,6 @@ def run_pipeline(
         campaigns = run_campaigns(stack, data_dir, progress)
         report = build_report(stack)
         report["campaigns"] = campaigns
-        report["segments_live"] = live_segments_report(stack)
         report.update(segment_run_report(stack))
         report["measurement"] = measure_marketing(stack)
     report["seconds"] = round(time.monotonic() - started, 1)
@@ -367,6 +421,12 @@ def summary(report: dict[str, Any]) -> str:
             f"FAILED:      {queue['messages']} message(s) in dead-letter queue {queue['queue']} (see the report)"
             for queue in report["dead_letters"]
         ),
+        *(
+            f"FAILED:      {file['key']}: profile batch(es) {', '.join(map(str, file['profile_batches_dead_lettered']))}"
+            " dead-lettered, their rows are not on profiles"
+            for file in files
+            if file.get("profile_batches_dead_lettered")
+        ),
     ]
     if report.get("personas"):
         lines.insert(4, f"personas:    {len(report['personas'])} segments described; profiles not profiled "
@@ -376,11 +436,9 @@ def summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def live_segments_report(stack: LocalStack) -> dict[str, int]:
+def live_segments_report(profile_items: list[dict[str, Any]]) -> dict[str, int]:
     """Memberships the live segments wrote: entered in real time by the records path, and by a timer's sweep."""
-    triggers = Counter(
-        item.get("trigger") for item in _scan(stack, "ProfilesTable", "#pk, #trigger") if item["pk"].startswith("SEGMENT#")
-    )
+    triggers = Counter(item.get("trigger") for item in profile_items if item["pk"].startswith("SEGMENT#"))
     return {"realtime_entries": triggers["realtime"], "timer_fired": triggers["timer"]}
 # ------------------------------------------------------------------ loyalty and coupons
 DEMO_COUPON_PROFILES = 30  # the welcome offer, issued to this many profiles as a journey step would
@@ -421,12 +479,13 @@ def issue_demo_coupons(stack: LocalStack) -> str:
     return f"{issued}; {len(uses)} orders used them"
 
 
-def loyalty_report(stack: LocalStack) -> dict[str, Any]:
-    """Members per tier and points, as the last loyalty review left them."""
-    from cdp.adapters.loyalty_store import LoyaltyStore
+def loyalty_report(profile_items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Members per tier and points, as the last loyalty review left them (live profiles: merged ones redirect)."""
+    from cdp.keys import PROFILE_SK
     from cdp.loyalty.status import is_member
 
-    members = [item for item in LoyaltyStore(stack.physical_id("ProfilesTable")).profiles() if is_member(item)]
+    members = [item for item in profile_items
+               if item["sk"] == PROFILE_SK and "redirect_to" not in item and is_member(item)]  # fmt: skip
     return {
         "members": len(members),
         "tiers": dict(sorted(Counter(str(item.get("loyalty_tier")) for item in members).items())),
@@ -437,12 +496,12 @@ def loyalty_report(stack: LocalStack) -> dict[str, Any]:
     }
 
 
-def coupons_report(stack: LocalStack) -> dict[str, Any]:
+def coupons_report(profile_items: list[dict[str, Any]]) -> dict[str, Any]:
     """Per offer: codes issued and redeemed, refusals by reason (issue and redemption attempts)."""
-    from cdp.adapters.coupon_store import CouponStore
+    from cdp.adapters.coupon_store import offer_totals
 
     report: dict[str, Any] = {}
-    for offer, counts in sorted(CouponStore(stack.physical_id("ProfilesTable")).offer_totals().items()):
+    for offer, counts in sorted(offer_totals(profile_items).items()):
         refused = {name.removeprefix("refused_"): n for name, n in counts.items() if name.startswith("refused_")}
         report[offer] = {"issued": counts.get("issued", 0), "redeemed": counts.get("redeemed", 0), "refused": refused}
     return report

@@ -152,3 +152,36 @@ def test_a_small_truncated_gzip_keeps_its_complete_rows_and_reports_where_it_end
     assert report["quarantine_reasons"] == {"truncated_gzip": 1}
     assert report["file_error_detail"] == f"the gzip stream ends after {len(inflated)} decompressed bytes"
     assert stack.async_failures == []
+
+
+@pytest.mark.parametrize(
+    ("key", "body"),
+    [
+        (
+            "customers/huge.jsonl",
+            b"".join(
+                json.dumps({"customer_id": f"C{n}", "email": f"c{n}@example.com", "city": city}).encode() + b"\n"
+                for n, city in enumerate(["Leeds", "x" * 5 * 1024 * 1024, "York"])
+            ),
+        ),
+        (
+            "customers/huge.csv",
+            b'customer_id,email,city\nC0,c0@example.com,Leeds\nC1,c1@example.com,"'
+            + b"x\n" * (5 * 512 * 1024)
+            + b'"\nC2,c2@example.com,York\n',
+        ),
+    ],
+)
+def test_a_5_mb_field_quarantines_its_row_and_the_others_reach_profiles(
+    stack: LocalStack, key: str, body: bytes
+) -> None:
+    # Given: a 5 MB value in the middle row (JSON Lines; CSV, quoted over many lines)
+    # When
+    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key=key, Body=body)
+    # Then: that row is quarantined with its column, the two others are applied, nothing is dead-lettered
+    report = build_report(stack)
+    [file] = report["files"]
+    assert (file["file_error"], file["rows_in"], file["rows_accepted"]) == (None, 3, 2)
+    assert file["quarantine_reasons"] == {"out_of_range:city": 1}
+    assert file["profile_batches_applied"] == file["profile_batches"] > 0
+    assert (report["profiles"], report["dead_letters"], stack.async_failures) == (2, [], [])

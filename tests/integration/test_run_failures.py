@@ -40,15 +40,23 @@ def test_a_5_mb_field_is_quarantined_at_cleaning_and_the_run_succeeds(tmp_path: 
     assert (report["dead_letters"], report["async_failures"], code) == ([], [], 0)
 
 
-def test_a_batch_that_keeps_failing_to_apply_is_reported_and_fails_the_run(tmp_path: Path) -> None:
+def test_a_batch_that_keeps_failing_to_apply_is_reported_and_fails_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Given: applying profile batches fails as DynamoDB refuses an item
     with mock.patch("cdp.ingest.queued_batches.apply_entity_records", side_effect=ITEM_TOO_LARGE):
         # When
         code, report = _run(tmp_path, CUSTOMERS.format(name="Cy"))
-    # Then: the batch reached the dead-letter queue after its retries, the report names it, the run exits 1
+    # Then: the batch reached the dead-letter queue after its retries, the report names it by its file and batch
+    # number, the summary says so, and the run exits 1
     [file] = report["files"]
     assert (file["rows_accepted"], file["profile_batches"], file["profile_batches_applied"]) == (3, 1, 0)
+    assert file["profile_batches_dead_lettered"] == [0]
     [dead] = report["dead_letters"]
     assert (dead["queue"], dead["messages"]) == ("ProfileBatchesDeadLetterQueue", 1)
     assert json.loads(dead["samples"][0])["source"]["key"] == "customers/customers.csv"
+    assert [(batches["key"], batches["batches"]) for batches in dead["profile_batches"]] == [
+        ("customers/customers.csv", [0])
+    ]
+    assert "FAILED:      customers/customers.csv: profile batch(es) 0 dead-lettered" in capsys.readouterr().out
     assert code == 1

@@ -634,6 +634,17 @@ def test_lines_holding_a_nul_byte_are_malformed_rows_and_the_others_are_read() -
     assert [(r.line, r.reason) for b in batches for r in b.malformed] == [(3, "binary_content"), (5, "binary_content")]
 
 
+@pytest.mark.parametrize("control", [b"\x01", b"\x08", b"\x0b", b"\x1b", b"\x7f"])
+def test_a_row_holding_another_control_byte_is_binary_content_as_a_nul_byte_is(control: bytes) -> None:
+    # Given: control bytes in one row of a quoted multi-line CSV; tab, carriage return and form feed are text
+    data = b'a,b\n1,"tab\there"\n2,"two\r\nlines ' + control + b'"\n3,"feed\x0cok"\r\n'
+    # When
+    batches, rows, lines = _read(data)
+    # Then: only the row holding the control byte is refused, named by the line it starts on
+    assert [row["a"] for row in rows] == ["1", "3"]
+    assert [(r.line, r.reason) for b in batches for r in b.malformed] == [(3, "binary_content")]
+
+
 def test_a_gzip_cut_in_its_first_block_yields_its_complete_rows_then_says_where_it_ends() -> None:
     # Given: 200 rows compressed, cut in the middle
     compressed = gzip.compress(b"a,b\n" + b"".join(b"%d,row %d\n" % (n, n) for n in range(200)), mtime=0)

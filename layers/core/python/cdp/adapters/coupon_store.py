@@ -9,6 +9,7 @@ profile's count conditioned on the values read, the occasion and the code put on
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -177,13 +178,19 @@ class CouponStore:
     # ------------------------------------------------------------------ report
     def offer_totals(self) -> dict[str, dict[str, int]]:
         """Each offer's issued and redeemed totals and refusal counts by reason (a Scan: for reports)."""
-        totals: dict[str, dict[str, int]] = {}
-        offers = scan_items(
-            TableName=self.table_name,
-            FilterExpression="sk = :offer AND begins_with(pk, :prefix)",
-            ExpressionAttributeValues={":offer": {"S": "OFFER"}, ":prefix": {"S": "OFFER#"}},
+        return offer_totals(
+            scan_items(
+                TableName=self.table_name,
+                FilterExpression="sk = :offer AND begins_with(pk, :prefix)",
+                ExpressionAttributeValues={":offer": {"S": "OFFER"}, ":prefix": {"S": "OFFER#"}},
+            )
         )
-        for item in offers:
-            counts = {name: int(value) for name, value in item.items() if name not in ("pk", "sk")}
-            totals[item["pk"].removeprefix("OFFER#")] = counts
-        return totals
+
+
+def offer_totals(items: Iterable[Item]) -> dict[str, dict[str, int]]:
+    """Each offer's counters, from the `OFFER#<offer>` / `OFFER` items among `items` (plain values)."""
+    return {
+        item["pk"].removeprefix("OFFER#"): {name: int(value) for name, value in item.items() if name not in ("pk", "sk")}
+        for item in items
+        if item["sk"] == "OFFER" and item["pk"].startswith("OFFER#")
+    }

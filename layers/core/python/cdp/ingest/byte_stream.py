@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -116,17 +117,28 @@ BINARY_CONTENT = "binary_content"
 TRUNCATED_GZIP = "truncated_gzip"
 
 
-def _note_nul_lines(lines: bytes, first_line: int, line_faults: dict[int, str]) -> None:
-    """A line holding a NUL byte is not text: its number is noted, for the record reader to quarantine its row."""
-    position = lines.find(b"\x00")
-    while position >= 0:
-        line_faults.setdefault(first_line + lines.count(b"\n", 0, position), BINARY_CONTENT)
-        position = lines.find(b"\x00", lines.find(b"\n", position) + 1 or len(lines))
+# Control bytes (NUL included) other than tab, newline, carriage return and form feed: text holds (almost) none. They
+# are never part of a character in UTF-8, GBK or GB18030, so they are found in the raw bytes.
+CONTROL_BYTES = bytes(set(range(32)) - {9, 10, 12, 13}) + b"\x7f"
+_CONTROL_BYTE = re.compile(b"[" + re.escape(CONTROL_BYTES) + b"]")
+
+
+def holds_control_bytes(data: bytes) -> bool:
+    return len(data.translate(None, CONTROL_BYTES)) < len(data)
+
+
+def _note_binary_lines(lines: bytes, first_line: int, line_faults: dict[int, str]) -> None:
+    """A line holding a control byte is not text: its number is noted, for the record reader to quarantine its row
+    (the whole block is checked at C speed first; most blocks hold none)."""
+    if not holds_control_bytes(lines):
+        return
+    for found in _CONTROL_BYTE.finditer(lines):
+        line_faults.setdefault(first_line + lines.count(b"\n", 0, found.start()), BINARY_CONTENT)
 
 
 def _as_utf8(lines: bytes, encoding: str, first_line: int, line_faults: dict[int, str]) -> bytes:
     """Whole lines as UTF-8; a line that does not decode gets U+FFFD for its bad bytes and its number noted."""
-    _note_nul_lines(lines, first_line, line_faults)
+    _note_binary_lines(lines, first_line, line_faults)
     try:
         text = lines.decode(encoding)
     except UnicodeDecodeError:
@@ -146,7 +158,8 @@ def utf8_blocks(blocks: ByteBlocks, encoding: str, line_faults: dict[int, str], 
     part of a character in UTF-8, GBK or GB18030). A line that is not text is passed on, its number (the first line
     is 1) and fault noted in `line_faults` before the block holding it is returned, for the record reader to
     quarantine the row it belongs to while the rest of the file is read on: `undecodable_text` (its bad bytes
-    become U+FFFD), `binary_content` (a NUL byte), `truncated_gzip` (the partial last line of a cut gzip stream).
+    become U+FFFD), `binary_content` (a NUL or other control byte), `truncated_gzip` (the partial last line of a
+    cut gzip stream).
     A line longer than max_line_bytes is an UnreadableFile("record_too_large")."""
     pending, line = b"", 1
     for number, block in enumerate(blocks):

@@ -7,7 +7,7 @@ block of `options.batch_bytes` at a time whatever the file's size. Every fault o
 yielded when it lies further on (truncated_gzip, corrupt_gzip, record_too_large, corrupt_parquet). Batches already
 yielded stay valid; the caller decides what to do with them. A few bad lines are faults of their rows, not of the
 file: text that does not decode beyond the first block (which chose the encoding) is a malformed row
-`undecodable_text`, a line holding a NUL byte one `binary_content` (a file is binary only when its header or most
+`undecodable_text`, a line holding a NUL or other control byte one `binary_content` (a file is binary only when its header or most
 lines of its first block hold control bytes). A gzip stream cut short yields every complete row inflated before the cut, its
 partial last line as a malformed row `truncated_gzip`, and only then raises truncated_gzip, whose detail says how
 many bytes were decompressed.

@@ -8,7 +8,7 @@ import io
 import posixpath
 
 from cdp.clean.table import UnreadableFile
-from cdp.ingest.byte_stream import UTF8_BOM, UTF16_BOMS
+from cdp.ingest.byte_stream import UTF8_BOM, UTF16_BOMS, holds_control_bytes
 from cdp.ingest.csv_batches import python_csv_reader
 
 PARQUET_MAGIC = b"PAR1"
@@ -25,8 +25,6 @@ FORMAT_BY_SUFFIX = {
 COMPRESSION_SUFFIXES = (".gz", ".gzip")
 DELIMITERS = (",", ";", "\t", "|")
 SNIFF_RECORDS = 50
-# Control bytes (NUL included) other than tab, newline, carriage return and form feed: text files have (almost) none.
-_CONTROL_BYTES = bytes(set(range(32)) - {9, 10, 12, 13}) + b"\x7f"
 MAX_CONTROL_LINE_SHARE = 0.5
 
 
@@ -45,10 +43,6 @@ def format_of_content(head: bytes) -> str:
     return "jsonl" if head.removeprefix(UTF8_BOM).lstrip().startswith(b"{") else "csv"
 
 
-def _holds_control_bytes(line: bytes) -> bool:
-    return len(line.translate(None, _CONTROL_BYTES)) < len(line)
-
-
 def refuse_binary(head: bytes) -> None:
     """A text export's header holds no control byte (NUL included), nor do most of its lines; a few lines that do
     are faults of their rows (see file_reader), not of the file."""
@@ -57,9 +51,9 @@ def refuse_binary(head: bytes) -> None:
     lines = [line for line in head.split(b"\n") if line.strip()]
     if not lines:
         return
-    if _holds_control_bytes(lines[0]):
+    if holds_control_bytes(lines[0]):
         raise UnreadableFile("binary_content", "control bytes in the first line")
-    binary = sum(map(_holds_control_bytes, lines))
+    binary = sum(map(holds_control_bytes, lines))
     if binary > MAX_CONTROL_LINE_SHARE * len(lines):
         raise UnreadableFile("binary_content", f"control bytes in {binary} of the first {len(lines)} lines")
 
