@@ -109,6 +109,7 @@ def test_pyarrow_is_built_for_arm64_and_only_batch_functions_carry_it(built: Pat
         "FinishSegmentRunFunction",
         "IngestFileFunction",
         "IngestFileRangeFunction",
+        "MeasureMarketingFunction",
         "PlanFileRangesFunction",
         "RunSegmentShardFunction",
         "StartCampaignRunFunction",
