@@ -12,7 +12,7 @@ import json
 import re
 import sys
 
-from cdp.journeys.compiler import compiled_text, mermaid
+from cdp.journeys.compiler import COUPON_SUBSTITUTION, compiled_text, mermaid, substitutions
 from cdp.journeys.definition import shipped_definitions
 
 from cdp_local.template import REPO_ROOT
@@ -43,7 +43,10 @@ def diagrams_section() -> str:
 def state_machine_resources() -> str:
     """The template's journey state machines, one per definition, in the block `make journeys` owns."""
     blocks = [TEMPLATE_START]
-    for name in shipped_definitions():
+    for name, definition in shipped_definitions().items():
+        issues_coupons = COUPON_SUBSTITUTION in substitutions(definition)
+        coupon_arn = "\n        IssueCouponFunctionArn: !GetAtt IssueCouponFunction.Arn" if issues_coupons else ""
+        coupon_policy = "\n        - LambdaInvokePolicy: {FunctionName: !Ref IssueCouponFunction}" if issues_coupons else ""
         blocks.append(f"""  {resource_name(name)}:
     Type: AWS::Serverless::StateMachine
     Properties:
@@ -51,10 +54,10 @@ def state_machine_resources() -> str:
       DefinitionUri: statemachines/{name}.asl.json
       DefinitionSubstitutions:
         SendMessageFunctionArn: !GetAtt SendMessageFunction.Arn
-        ProfilesTableName: !Ref ProfilesTable
+        ProfilesTableName: !Ref ProfilesTable{coupon_arn}
       Tracing: {{Enabled: true}}
       Policies:
-        - LambdaInvokePolicy: {{FunctionName: !Ref SendMessageFunction}}
+        - LambdaInvokePolicy: {{FunctionName: !Ref SendMessageFunction}}{coupon_policy}
         - Statement:   # marks its own entry record ended
             - Effect: Allow
               Action: dynamodb:UpdateItem

@@ -356,8 +356,10 @@ def run_pipeline(
             progress("sending tracking events to the HTTP API:")
             post_tracking_events(stack, data_dir, create_local_source(stack), progress)
         progress(f"running schedules: {stack.run_schedules()} target(s) fired")
-        progress(issue_demo_coupons(stack))
+        progress(issue_demo_gifts(stack))
         progress("waiting for journeys to finish (waits shortened)...")
+        stack.wait_for_executions(timeout=journey_timeout)
+        progress(redeem_welcome_codes(stack))
         stack.wait_for_executions(timeout=journey_timeout)
         campaigns = run_campaigns(stack, data_dir, progress)
         report = build_report(stack)
@@ -397,9 +399,9 @@ def summary(report: dict[str, Any]) -> str:
         f"segments:    {len(report['segments'])}" + (f" ({_counted(report['segments'])})" if report["segments"] else ""),
         *(
             f"journey:     {name} started {j['started']}, completed {j['completed']}, goal {j['exited_on_goal']}, "
-            f"holdout {j['holdout']}, sent {j['sent']}, skipped {sum(j['skipped'].values())}, failed {j['failed']}"
+            f"holdout {j['holdout']}, sent {j['sent']}, skipped {sum(j['skipped'].values())}"
+            + (f" ({_counted(j['skipped'], 2)})" if j["skipped"] else "") + f", failed {j['failed']}"
             for name, j in report["journeys"].items()
-            if j["started"] or j["holdout"]
         ),
         f"messages:    {messages['email']:,} email, {messages['sms']:,} sms, {messages['push']:,} push, "
         f"{messages['webhook']:,} webhook, {messages['deferred']:,} deferred, {sum(messages['skipped'].values()):,} skipped"
@@ -441,32 +443,30 @@ def live_segments_report(profile_items: list[dict[str, Any]]) -> dict[str, int]:
     triggers = Counter(item.get("trigger") for item in profile_items if item["pk"].startswith("SEGMENT#"))
     return {"realtime_entries": triggers["realtime"], "timer_fired": triggers["timer"]}
 # ------------------------------------------------------------------ loyalty and coupons
-DEMO_COUPON_PROFILES = 30  # the welcome offer, issued to this many profiles as a journey step would
 DEMO_VIP_GIFT_PROFILES = 8  # more than the VIP gift's pool of five codes, to show the cap refusing
 DEMO_REDEEMING_ORDERS = 10  # orders in the shop's next export that use a welcome code
 
 
-def issue_demo_coupons(stack: LocalStack) -> str:
-    """Issue coupons through the journey step as journeys would: the welcome offer to the first customers (each
-    asked twice, as a retried step: the second answer is the same code), the VIP gift to more people than its pool.
-    Then some of them use their welcome code in the shop's next orders export: ten orders redeem, one is below the
-    offer's minimum, one reuses a code already redeemed."""
-    prefix = "IDENTITY#customer_id#"
-    customers = sorted((item["pk"].removeprefix(prefix), item["profile_id"])
-                       for item in _scan(stack, "ProfilesTable", "#pk, #profile_id") if item["pk"].startswith(prefix))  # fmt: skip
+def issue_demo_gifts(stack: LocalStack) -> str:
+    """Issue the VIP gift, through the journey step's function, to more people than its pool holds (each asked twice,
+    as a retried step: the second answer is the same code)."""
     answers: Counter[str] = Counter()
-    codes: list[tuple[str, str]] = []
-    for offer, count in (("welcome10", DEMO_COUPON_PROFILES), ("vip_gift", DEMO_VIP_GIFT_PROFILES)):
-        for customer_id, profile_id in customers[:count]:
-            for _attempt in range(2):
-                request = {"offer": offer, "profile_id": profile_id, "occasion_key": f"demo:{offer}"}
-                answer = stack.invoke("IssueCouponFunction", request)
-                answers[answer["reason"]] += 1
-            if offer == "welcome10" and answer.get("code"):
-                codes.append((customer_id, answer["code"]))
-    issued = f"coupons issued as journey steps would: {_counted(dict(answers))}"
+    for _customer_id, profile_id in _customers(stack)[:DEMO_VIP_GIFT_PROFILES]:
+        for _attempt in range(2):
+            request = {"offer": "vip_gift", "profile_id": profile_id, "occasion_key": "demo:vip_gift"}
+            answers[stack.invoke("IssueCouponFunction", request)["reason"]] += 1
+    return f"VIP gifts issued through the coupon step: {_counted(dict(answers))}"
+
+
+def redeem_welcome_codes(stack: LocalStack) -> str:
+    """The shop's next orders export uses welcome codes the welcome journeys issued: ten orders redeem, one is below
+    the offer's minimum, one reuses a code already redeemed."""
+    owners = {profile_id: customer_id for customer_id, profile_id in _customers(stack)}
+    codes = sorted((owners[item["profile_id"]], item["code"])
+                   for item in _scan(stack, "ProfilesTable", "#sk, #profile_id, #code")
+                   if item["sk"].startswith("COUPON#welcome10#") and item.get("profile_id") in owners)  # fmt: skip
     if len(codes) < DEMO_REDEEMING_ORDERS + 2:
-        return issued
+        return f"{len(codes)} welcome codes issued by the journeys: too few to show redemptions"
     at = datetime.now(UTC).isoformat()  # after every issue (a code is not valid before it)
     uses = [(customer_id, code, "25.00") for customer_id, code in codes[:DEMO_REDEEMING_ORDERS]]
     uses += [(*codes[DEMO_REDEEMING_ORDERS], "10.00"), (codes[DEMO_REDEEMING_ORDERS + 1][0], codes[0][1], "40.00")]
@@ -476,7 +476,14 @@ def issue_demo_coupons(stack: LocalStack) -> str:
     stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="orders/demo-coupon-orders.csv",
                                   Body=("\n".join(lines) + "\n").encode())  # fmt: skip
     stack.deliver_queued_messages()
-    return f"{issued}; {len(uses)} orders used them"
+    return f"{len(codes)} welcome codes issued by the journeys; {len(uses)} orders of the next export used them"
+
+
+def _customers(stack: LocalStack) -> list[tuple[str, str]]:
+    """(customer id, profile id) of every customer, by customer id."""
+    prefix = "IDENTITY#customer_id#"
+    return sorted((item["pk"].removeprefix(prefix), item["profile_id"])
+                  for item in _scan(stack, "ProfilesTable", "#pk, #profile_id") if item["pk"].startswith(prefix))  # fmt: skip
 
 
 def loyalty_report(profile_items: list[dict[str, Any]]) -> dict[str, Any]:

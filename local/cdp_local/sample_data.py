@@ -1,4 +1,11 @@
-"""Seeded sample exports of an online shop: customers, orders and Segment tracking events, a little dirty."""
+"""Seeded sample exports of an online shop: customers, orders and Segment tracking events, a little dirty.
+
+Dated relative to the day they are taken, they hold what starts every shipped journey on that day: sign-ups of the
+last weeks (welcome), recent orders (post-purchase), carts left and products only looked at again and again in the
+last hours (abandoned cart, browse abandonment), lapsed buyers (win-back), birthdays today (birthday), points earned
+almost a year ago (points expiry), big recent spenders (tier upgrade) and customers reordering a product at a steady
+pace whose next run-out is days away (replenishment).
+"""
 
 from __future__ import annotations
 
@@ -115,9 +122,9 @@ USER_AGENTS = (
 SEGMENT_LIBRARY = {"name": "analytics.js", "version": "2.11.1"}
 
 CUSTOMER_COLUMNS = ["customer_id", "email", "phone", "first_name", "last_name", "country", "city",
-                    "signup_at", "email_consent", "sms_consent"]  # fmt: skip
+                    "signup_at", "email_consent", "sms_consent", "birthday"]  # fmt: skip
 ORDER_COLUMNS = ["order_id", "customer_id", "ordered_at", "currency", "total_amount", "items", "category",
-                 "status"]  # fmt: skip
+                 "status", "sku"]  # fmt: skip
 AMOUNT_FIELD, STATUS_FIELD = ORDER_COLUMNS.index("total_amount"), ORDER_COLUMNS.index("status")
 PRICE_LEVELS = {market.currency: market.price_level for market in MARKETS.values()}
 
@@ -142,6 +149,15 @@ TRACKING_WINDOW = timedelta(days=2)
 CUSTOMERS_PER_WEB_SESSION = 30
 CUSTOMERS_PER_WEB_SIGNUP = 300
 RETURNING_CUSTOMER_SESSION_SHARE = 0.65
+BIRTHDAY_SHARE = 0.6  # customers who told the shop their birthday
+BIRTHDAY_TODAY_MIN = 3  # at least this many have their birthday on the day of the export (their market's zone)
+BIRTHDAY_TODAY_MARKETS = ("GB", "IE")  # zones at UTC (or an hour off): today there is today in UTC
+REGULARS_PER_CUSTOMERS = 100  # one customer in this many reorders a consumable at a steady pace (at least 3)
+REGULAR_PURCHASES = 5
+REGULAR_INTERVAL_DAYS = (25, 35)
+REGULAR_RUNS_OUT_IN_DAYS = (1, 4)  # the next run-out after the export: a few days away
+CONSUMABLES = ("beauty", "home")
+BROWSERS_PER_CUSTOMERS = 100  # one customer in this many views products again and again without adding any (min 3)
 
 
 # ------------------------------------------------------------------------------------------- customers
@@ -241,7 +257,21 @@ def _as_exported_phone(rng: random.Random, phone_e164: str, market: Market) -> s
     return "".join(next(digits) if character == "#" else character for character in phone_format)
 
 
-def _customer_row(rng: random.Random, customer: Customer) -> list[str]:
+def _birthdays(rng: random.Random, customers: list[Customer], as_of: date) -> dict[str, date]:
+    """Birthdays the shop knows: about BIRTHDAY_SHARE of customers, a few of them today."""
+    birthdays = {
+        customer.customer_id: date(1950, 1, 1) + timedelta(days=rng.randrange(57 * 365))
+        for customer in customers
+        if rng.random() < BIRTHDAY_SHARE
+    }
+    local = [customer for customer in customers if customer.country in BIRTHDAY_TODAY_MARKETS]
+    for customer in rng.sample(local, min(len(local), max(BIRTHDAY_TODAY_MIN, len(customers) // 365))):
+        birth_year = rng.choice([year for year in range(1960, 2004) if year % 4 == 0])  # 29 February exists
+        birthdays[customer.customer_id] = as_of.replace(year=birth_year)
+    return birthdays
+
+
+def _customer_row(rng: random.Random, customer: Customer, birthday: date | None) -> list[str]:
     return [
         customer.customer_id,
         _as_exported_email(rng, customer.email),
@@ -253,6 +283,7 @@ def _customer_row(rng: random.Random, customer: Customer) -> list[str]:
         customer.signup_at.isoformat(),
         str(customer.email_consent).lower(),
         str(customer.sms_consent).lower(),
+        birthday.isoformat() if birthday else "",
     ]
 
 
@@ -300,15 +331,41 @@ def _order_row(rng: random.Random, customer: Customer, ordered_at: datetime, fav
     ]
 
 
-def _order_rows(rng: random.Random, customers: list[Customer], cutoff: datetime) -> list[list[str]]:
-    """Every customer's orders in the order they were placed, numbered O0000001 upwards."""
+def _order_rows(
+    rng: random.Random, customers: list[Customer], cutoff: datetime, sku_rng: random.Random,
+    regular_orders: list[tuple[datetime, list[str]]],
+) -> list[list[str]]:  # fmt: skip
+    """Every customer's orders (each the SKU of a product of its category) and the regulars' reorders, in the order
+    they were placed, numbered O0000001 upwards."""
+    skus = {category: [p.sku for p in _catalogue() if p.category == category] for category in PRODUCTS}
     orders: list[tuple[datetime, list[str]]] = []
     for customer in customers:
         favourite = _random_category(rng)
         for ordered_at in _order_moments(rng, customer, _order_count(rng, customer, cutoff), cutoff):
-            orders.append((ordered_at, _order_row(rng, customer, ordered_at, favourite)))
+            row = _order_row(rng, customer, ordered_at, favourite)
+            category = row[ORDER_COLUMNS.index("category") - 1]  # the row has no order id yet
+            orders.append((ordered_at, [*row, sku_rng.choice(skus[category])]))
+    orders += regular_orders
     orders.sort(key=lambda order: order[0])
     return [[f"O{number:07d}", *row] for number, (_, row) in enumerate(orders, start=1)]
+
+
+def _regular_orders(rng: random.Random, customers: list[Customer], cutoff: datetime) -> list[tuple[datetime, list[str]]]:
+    """Regulars reordering one consumable at their own steady pace; the last order was so long ago that the next
+    run-out (last order plus their interval) is a few days after the cutoff."""
+    settled = [customer for customer in customers if customer.signup_at < cutoff - timedelta(days=200)]
+    consumables = [product for product in _catalogue() if product.category in CONSUMABLES]
+    orders = []
+    for customer in rng.sample(settled, min(len(settled), max(3, len(customers) // REGULARS_PER_CUSTOMERS))):
+        product, interval = rng.choice(consumables), rng.randint(*REGULAR_INTERVAL_DAYS)
+        last_day = cutoff.date() + timedelta(days=rng.randint(*REGULAR_RUNS_OUT_IN_DAYS) - interval)
+        line = product.properties(customer.market, 1)
+        for purchase in range(REGULAR_PURCHASES):
+            day = last_day - timedelta(days=interval * purchase)
+            ordered_at = datetime.combine(day, time(hour=rng.randint(8, 21)), tzinfo=UTC)
+            orders.append((ordered_at, [customer.customer_id, ordered_at.isoformat(), customer.market.currency,
+                                        f"{line['price']:.2f}", "1", product.category, "completed", product.sku]))  # fmt: skip
+    return orders
 
 
 # ------------------------------------------------------------------------------------------- dirt
@@ -554,6 +611,22 @@ def _signup_session(rng: random.Random, plan: TrackingPlan) -> list[dict[str, An
     return visitor.messages
 
 
+def _browsing_messages(rng: random.Random, customers: list[Customer], cutoff: datetime) -> list[dict[str, Any]]:
+    """Known customers who, in the last hour or two before the cutoff, view the same products again and again and
+    add none to the cart."""
+    catalogue = _catalogue()
+    known = [customer for customer in customers if customer.signup_at < cutoff - TRACKING_WINDOW]
+    messages: list[dict[str, Any]] = []
+    for customer in rng.sample(known, min(len(known), max(3, len(customers) // BROWSERS_PER_CUSTOMERS))):
+        visitor = _visitor(rng, {"userId": customer.customer_id}, customer.market, cutoff)
+        visitor.clock = cutoff - timedelta(minutes=rng.randint(60, 120))
+        currency = {"currency": customer.market.currency}
+        for product in rng.sample(catalogue, rng.randint(1, 2)) * rng.randint(2, 3):
+            visitor.track(rng, "Product Viewed", product.properties(customer.market, 1) | currency)
+        messages += visitor.messages
+    return messages
+
+
 def _tracking_messages(
     rng: random.Random, customers: list[Customer], cutoff: datetime, first_order_number: int
 ) -> list[dict[str, Any]]:
@@ -601,13 +674,17 @@ def generate(out_dir: Path, as_of: date, seed: int = 7, customers: int = 3000) -
         random.Random(f"{seed}:{stream}") for stream in ("customers", "orders", "dirt", "tracking")
     )
     shop_customers = [_customer(customer_rng, cutoff, number) for number in range(1, customers + 1)]
-    customer_rows = [_customer_row(customer_rng, customer) for customer in shop_customers]
+    birthdays = _birthdays(random.Random(f"{seed}:birthdays"), shop_customers, as_of)
+    customer_rows = [_customer_row(customer_rng, c, birthdays.get(c.customer_id)) for c in shop_customers]
     customer_lines = _with_dirt(dirt_rng, customer_rows, CUSTOMER_DIRT)
-    order_rows = _order_rows(order_rng, shop_customers, cutoff)
+    regular_orders = _regular_orders(random.Random(f"{seed}:regulars"), shop_customers, cutoff)
+    order_rows = _order_rows(order_rng, shop_customers, cutoff, random.Random(f"{seed}:skus"), regular_orders)
     order_lines = _with_dirt(dirt_rng, order_rows, ORDER_DIRT)
     messages = _tracking_messages(
         tracking_rng, shop_customers, cutoff, first_order_number=len(order_rows) + 1
     )
+    browsing = _browsing_messages(random.Random(f"{seed}:browsing"), shop_customers, cutoff)
+    messages = sorted(messages + browsing, key=lambda message: message["timestamp"])
     _write(out_dir / "customers" / "customers.csv", _csv_bytes(CUSTOMER_COLUMNS, customer_lines))
     orders_csv = _csv_bytes(ORDER_COLUMNS, order_lines)
     _write(out_dir / "orders" / "orders.csv.gz", gzip.compress(orders_csv, mtime=0))

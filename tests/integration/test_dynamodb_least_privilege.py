@@ -32,7 +32,7 @@ NARROWED = {
     "ExportAudienceFunction": ("dynamodb:GetItem", "ProfilesTable", "SOURCE#0123"),
 }
 # Functions whose code path reads a whole table (a Scan cannot be narrowed by key): a known remaining gap
-SCANNING = {"EraseProfileFunction", "ExportProfileFunction", "ManageCampaignsFunction"}
+SCANNING = {"EraseProfileFunction", "ExportProfileFunction"}
 BY_PROFILE_INDEX = {"Fn::Sub": "${LedgerTable.Arn}/index/ByProfile"}
 SEGMENT = {"segments": [{"name": "gb_buyers", "version": 1, "description": "Buyers in Great Britain",
                          "where": {"all": [{"field": "country", "op": "=", "value": "GB"}]}}]}  # fmt: skip

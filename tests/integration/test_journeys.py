@@ -14,15 +14,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email import message_from_string
 from typing import Any
 
 import pytest
+from cdp.adapters.coupon_store import CouponStore
 from cdp.journeys.compiler import state_name
 from cdp.journeys.definition import shipped_definitions
 from cdp.messaging.assignment import assign
 from cdp_local.runner import create_local_source, http_api
 from cdp_local.stack import ACCOUNT_ID, LocalStack
 from moto.ses.models import ses_backends
+from moto.sns.models import sns_backends
 
 from tests.integration.privacy_flow import drop, profile_of, table_items
 
@@ -137,24 +140,26 @@ def scenario_stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
         yield stack
 
 
-def _fail_once_after_sending(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first send_message invocation sends, then its Lambda fails (a timeout after the side effect)."""
+def _fail_once_after_acting(stack: LocalStack, monkeypatch: pytest.MonkeyPatch,
+                            function: str = "SendMessageFunction") -> None:  # fmt: skip
+    """The function's first invocation does its work (sends, issues), then its Lambda fails (a timeout after the side
+    effect), so Step Functions retries the task."""
     handler_of = stack._handler_of
     failed: list[bool] = []
 
     def flaky(logical_id: str) -> Any:
         handler = handler_of(logical_id)
-        if logical_id != "SendMessageFunction":
+        if logical_id != function:
             return handler
 
-        def send_then_fail(event: Any, context: Any) -> Any:
+        def act_then_fail(event: Any, context: Any) -> Any:
             result = handler(event, context)
             if not failed:
                 failed.append(True)
-                raise TimeoutError("Task timed out after the message was sent")
+                raise TimeoutError("Task timed out after its side effect")
             return result
 
-        return send_then_fail
+        return act_then_fail
 
     monkeypatch.setattr(stack, "_handler_of", flaky)
 
@@ -169,7 +174,7 @@ def test_abandoned_cart_scenarios(scenario_stack: LocalStack, request: pytest.Fi
     customer = next(f"C{n}" for n in range(200) if _messaged(stack, f"C{n}", scenario.email_consent))
     write_key = create_local_source(stack)
     if scenario.fail_first_send_after_sending:
-        _fail_once_after_sending(stack, monkeypatch)
+        _fail_once_after_acting(stack, monkeypatch)
     sent_before = len(ses_backends[ACCOUNT_ID][stack.region].sent_messages)
     # When: they start a checkout (twice, for re-entry), and for the goal scenario order half a second later
     for number in range(scenario.checkouts):
@@ -240,3 +245,61 @@ def test_held_out_customers_are_recorded_and_never_messaged() -> None:
         entries = [i for i in table_items(stack, "ProfilesTable") if i["sk"]["S"] == "JOURNEY#abandoned_cart"]
         by_variant = {i["pk"]["S"].removeprefix("PROFILE#"): i["variant"]["S"] for i in entries}
         assert {c for c in customers if by_variant[profiles[c]] == "holdout"} == held
+
+
+def _email_texts(stack: LocalStack) -> dict[str, str]:
+    """Each address's emails, their parts decoded and joined."""
+    texts: dict[str, str] = {}
+    for message in ses_backends[ACCOUNT_ID][stack.region].sent_messages:
+        mime = message_from_string(message.raw_data)
+        parts = [part.get_payload(decode=True).decode() for part in mime.walk() if not part.is_multipart()]
+        texts[mime["To"]] = texts.get(mime["To"], "") + "\n".join(parts)
+    return texts
+
+
+def _issuances(stack: LocalStack, profile_id: str, offer: str) -> list[dict[str, Any]]:
+    """The profile's issued coupons of the offer (one item per occasion)."""
+    items = stack.client("dynamodb").query(
+        TableName=stack.physical_id("ProfilesTable"), ConsistentRead=True,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :offer)",
+        ExpressionAttributeValues={":pk": {"S": f"PROFILE#{profile_id}"}, ":offer": {"S": f"COUPON#{offer}#"}},
+    )["Items"]  # fmt: skip
+    return [{name: next(iter(value.values())) for name, value in item.items()} for item in items]
+
+
+def test_welcome_messages_carry_the_code_the_coupon_step_issued_once_though_its_task_was_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with LocalStack() as stack:
+        # Given: the coupon function's first answer is lost after it issued (its task is retried)
+        _fail_once_after_acting(stack, monkeypatch, "IssueCouponFunction")
+        # When: two customers sign up now, consenting to email and SMS, and their welcome journeys run
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        lines = ["customer_id,email,phone,first_name,country,signup_at,email_consent,sms_consent"]
+        lines += [f"N{n},n{n}@example.com,+44770090012{n},Ann,GB,{now},true,true" for n in (1, 2)]
+        drop(stack, "customers/new.csv", ("\n".join(lines) + "\n").encode())
+        stack.wait_for_executions(timeout=60)
+        # Then: both runs succeeded; each person holds exactly one welcome code, unique, issued by the journey
+        executions = stack.executions("WelcomeJourneyStateMachine")
+        assert [execution["status"] for execution in executions] == ["SUCCEEDED", "SUCCEEDED"]
+        codes = {}
+        for n in (1, 2):
+            [issuance] = _issuances(stack, profile_of(stack, f"N{n}")["profile_id"], "welcome10")
+            assert issuance["occasion"].startswith("journey:welcome-") and issuance["occasion"].endswith(":welcome_coupon")
+            codes[n] = issuance["code"]
+        assert len(set(codes.values())) == 2 and all(code.startswith("WELCOME-") for code in codes.values())
+        assert CouponStore(stack.physical_id("ProfilesTable")).offer_totals()["welcome10"]["issued"] == 2
+        # Then: the retried coupon task ran twice in one run, and answered the same code the second time
+        assert sorted(_coupon_task_runs(stack, e["executionArn"]) for e in executions) == [1, 2]
+        # Then: the welcome email and the SMS nudge carry the person's own code
+        emails = _email_texts(stack)
+        sms = {number: text for number, text in sns_backends[ACCOUNT_ID][stack.region].sms_messages.values()}
+        for n, code in codes.items():
+            assert code in emails[f"n{n}@example.com"] and code in sms[f"+44770090012{n}"]
+
+
+def _coupon_task_runs(stack: LocalStack, execution_arn: str) -> int:
+    """How many times the run invoked the coupon function (a retried task counts again)."""
+    history = stack.client("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return sum(event["type"] == "TaskScheduled" and "occasion_key" in event["taskScheduledEventDetails"]["parameters"]
+               for event in history)  # fmt: skip

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from cdp.journeys.compiler import SUBSTITUTIONS
+from cdp.journeys.compiler import substitutions
 from cdp.journeys.definition import TRACKING_SOURCE, shipped_definitions
 from cdp.messaging.templates import shipped_templates
 from cdp.segments.vocabulary import ECOMMERCE_EVENTS
@@ -42,7 +42,7 @@ def test_every_journey_has_its_state_machine_and_its_events_reach_the_router() -
         assert machine["DefinitionUri"] == f"statemachines/{name}.asl.json"
         assert machine["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-journey-{name}"}
         placeholders = set(re.findall(r"\$\{(\w+)\}", (REPO_ROOT / machine["DefinitionUri"]).read_text()))
-        assert placeholders <= set(machine["DefinitionSubstitutions"]) == set(SUBSTITUTIONS)
+        assert placeholders == set(machine["DefinitionSubstitutions"]) == set(substitutions(definition))
         # And every event it starts or stops on passes the router's rule
         for match in definition.events():
             assert match.source in rule["source"] and match.event in rule["detail-type"], (name, match)

@@ -80,6 +80,42 @@ def test_a_branch_must_read_a_send_step_or_a_context_key_and_every_step_be_reach
     assert "step 'stop' is never reached" in message
 
 
+COUPON = {"type": "coupon", "name": "issue", "offer": "welcome10"}
+REMIND = {"type": "send", "name": "remind", "channel": "email", "template": "t", "coupon": "issue"}
+
+
+@pytest.mark.parametrize(
+    ("steps", "problem"),
+    [
+        ([{**COUPON, "offer": "no_such_offer"}, REMIND], "names offer 'no_such_offer', which offers.json does not hold"),
+        ([{"type": "wait", "name": "issue", "duration": "1h"}, REMIND], "'issue', which is not a coupon step"),
+        ([COUPON, {**REMIND, "context": {"coupon_code": "FIXED10"}}], "its context cannot fix one too"),
+        ([REMIND, COUPON], "can be reached without coupon step 'issue' issuing its code"),
+        ([{**COUPON, "if_refused": "remind"}, REMIND], "can be reached without coupon step 'issue' issuing its code"),
+        ([{**COUPON, "if_refused": "elsewhere"}, REMIND], "leads to 'elsewhere', which is not a step"),
+    ],
+    ids=["unknown offer", "not a coupon step", "fixed code too", "send before issue", "refused path", "bad target"],
+)
+def test_a_send_gets_a_coupon_only_after_a_coupon_step_of_a_real_offer_issued_it(
+    steps: list[dict[str, Any]], problem: str
+) -> None:
+    # When a definition with a coupon step in the wrong place or of an unknown offer is parsed
+    with pytest.raises(InvalidDefinition) as refused:
+        parse_definition(_with("steps", steps))
+    # Then the problem is named
+    assert problem in str(refused.value)
+
+
+def test_a_coupon_step_leads_on_when_issued_and_to_if_refused_otherwise() -> None:
+    # Given a coupon, then a send with its code; refused: a send without one
+    document = _with("steps", [{**COUPON, "if_refused": "plain"}, REMIND, {"type": "exit", "name": "done"},
+                               {"type": "send", "name": "plain", "channel": "email", "template": "t"}])  # fmt: skip
+    # When it is parsed
+    definition = parse_definition(document)
+    # Then the issued path comes first, the refused one second
+    assert definition.successors(definition.step("issue")) == ["remind", "plain"]
+
+
 def test_every_shipped_journey_is_valid_and_named_as_its_file() -> None:
     # When the shipped definitions load
     definitions = shipped_definitions()

@@ -156,9 +156,10 @@ SPEND_12M_150 = {"2026-02": Decimal(150), "2025-11": Decimal(900)}  # November 2
         (("member", "2026-01-01T00:00:00+00:00"), {}, ("gold", "2025-11-30T00:00:00+00:00"),
          ("member", "2026-01-01T00:00:00+00:00")),
         (("platinum", "2026-11-01T00:00:00+00:00"), {}, None, ("member", NOW.isoformat())),
+        ((None, None), {"2026-02": Decimal(-40)}, None, ("member", NOW.isoformat())),
     ],
     ids=["enrol", "enrol-high", "upgrade", "hold", "held-downgrade-waits", "downgrade", "downgrade-to-qualified",
-         "assigned-tier", "assigned-expired", "tier-no-longer-in-rules"],
+         "assigned-tier", "assigned-expired", "tier-no-longer-in-rules", "more-refunded-than-bought"],
 )  # fmt: skip
 def test_tier_decisions(
     stored: tuple[str | None, str | None],

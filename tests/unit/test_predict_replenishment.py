@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pytest
+from cdp.predict.fitting import FitFailed
 from cdp.predict.replenishment import replenishment
 from cdp.predict.summary import InvalidTransactions
+from cdp.segments.predictions import predict_profiles
 
 DAY0 = date(2026, 1, 1)
 
@@ -43,3 +45,30 @@ def test_intervals_per_sku_and_run_out_dates_from_the_customers_own_or_the_produ
 def test_order_lines_without_a_sku_column_are_refused() -> None:
     with pytest.raises(InvalidTransactions, match="missing column.*sku"):
         replenishment(pa.table({"customer_id": ["A"], "date": ["2026-01-01"]}))
+
+
+class _UnfittableModel:
+    """A prediction service whose purchase model cannot be fitted (too few buyers)."""
+
+    def predict(self, histories: object) -> dict[str, object]:
+        raise FitFailed("too few customers to fit")
+
+
+def test_the_segment_run_keeps_run_outs_and_the_soonest_as_next_run_out_at_when_the_model_cannot_be_fitted() -> None:
+    # Given A buying serum every 30 days, the last 27 days ago, and B buying once
+    as_of = datetime(2026, 6, 1, 14, tzinfo=UTC)
+    days_ago = [147, 117, 87, 57, 27]
+    orders = pa.table({
+        "profile_id": ["A"] * 5 + ["B"], "sku": ["serum"] * 5 + ["mug"], "status": ["completed"] * 6,
+        "ordered_at": pa.array([as_of - timedelta(days=d) for d in days_ago] + [as_of - timedelta(days=3)],
+                               pa.timestamp("us", tz="UTC")),
+        "line_amount": [20.0] * 6,
+    })  # fmt: skip
+    # When the run predicts with a model that cannot be fitted
+    predicted, summary = predict_profiles(_UnfittableModel(), pa.table({"profile_id": ["A", "B"]}), orders, as_of)
+    # Then the fit is reported skipped, and A's serum runs out in 3 days: the soonest run-out, tested by segments
+    rows = {row["profile_id"]: row for row in predicted.to_pylist()}
+    assert summary == {"skipped": "too few customers to fit"}
+    assert rows["A"]["replenishment"] == [{"sku": "serum", "run_out_date": "2026-06-04", "interval_days": 30.0}]
+    assert rows["A"]["next_run_out_at"] == datetime(2026, 6, 4, tzinfo=UTC) and rows["A"]["p_alive"] is None
+    assert rows["B"]["replenishment"] is None and rows["B"]["next_run_out_at"] is None

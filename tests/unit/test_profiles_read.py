@@ -31,6 +31,7 @@ def test_sections_group_the_flat_attributes() -> None:
         "last_nps": Decimal(9),
         "rfm": {"r": Decimal(5), "segment": "champions"},
         "lifecycle_stage": "active",
+        "memberships": ["high_value", "browse_abandoners"],
         "consent": {"email:marketing": {"granted": True}},
     }
     # When it is presented
@@ -56,7 +57,7 @@ def test_sections_group_the_flat_attributes() -> None:
     assert profile["value"] == {"rfm": {"r": 5, "segment": "champions"}, "lifecycle_stage": "active"}
     assert profile["sentiment"]["last_nps"] == 9
     assert profile["consent"] == {"email:marketing": {"granted": True}}
-    assert profile["memberships"] == ["rfm:champions", "lifecycle:active"]
+    assert profile["memberships"] == ["rfm:champions", "lifecycle:active", "browse_abandoners", "high_value"]
     text = json.dumps(profile)
     assert "order_ids" not in text and "aggregates_version" not in text and "PROFILE#" not in text
 

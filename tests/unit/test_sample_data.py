@@ -17,9 +17,9 @@ from cdp_local.sample_data import generate, main
 AS_OF = date(2026, 5, 1)
 CUTOFF = datetime(2026, 5, 1, tzinfo=UTC)
 CUSTOMER_COLUMNS = (
-    "customer_id,email,phone,first_name,last_name,country,city,signup_at,email_consent,sms_consent".split(",")
+    "customer_id,email,phone,first_name,last_name,country,city,signup_at,email_consent,sms_consent,birthday".split(",")
 )
-ORDER_COLUMNS = "order_id,customer_id,ordered_at,currency,total_amount,items,category,status".split(",")
+ORDER_COLUMNS = "order_id,customer_id,ordered_at,currency,total_amount,items,category,status,sku".split(",")
 FILES = ("customers/customers.csv", "orders/orders.csv.gz", "tracking/events.jsonl")
 COUNTRIES = {"GB", "US", "DE", "FR", "NL", "IE", "CN", "AU"}
 SHOP_CURRENCIES = {"GBP", "USD", "EUR", "CNY", "AUD"}
@@ -291,3 +291,35 @@ def test_the_command_line_writes_the_files_and_prints_the_counts(
     assert set(counts) == {"customers", "orders", "tracking_events", "loyalty_entries"}
     assert all((tmp_path / name).is_file() for name in FILES)
     assert gzip.decompress((tmp_path / "orders" / "orders.csv.gz").read_bytes()).startswith(b"order_id,")
+
+
+def test_the_exports_hold_what_starts_the_date_driven_journeys_on_the_day_they_are_taken(
+    exports: tuple[Path, dict[str, int]],
+) -> None:
+    # Given the exports taken on AS_OF
+    out_dir, _ = exports
+    customers = _rows(_customer_lines(out_dir), CUSTOMER_COLUMNS)
+    orders = _rows(_order_lines(out_dir), ORDER_COLUMNS)
+    views = [m for m in _messages(out_dir) if m.get("event") in ("Product Viewed", "Product Added")]
+    # Then: a few customers have their birthday today (birthday journey), most others some day
+    born_today = [row for row in customers if row["birthday"][5:] == AS_OF.isoformat()[5:]]
+    assert sum(row["country"] in ("GB", "IE") for row in born_today) >= 3
+    assert 0.5 <= sum(bool(row["birthday"]) for row in customers) / len(customers) <= 0.7
+    # Then: every order names a SKU; regulars reorder one at a steady pace, next due in 1-4 days (replenishment)
+    assert all(row["sku"] for row in orders if row["order_id"])
+    days: dict[tuple[str, str], list[date]] = {}
+    for row in orders:
+        if (moment := _moment(row["ordered_at"])) is not None:
+            days.setdefault((row["customer_id"], row["sku"]), []).append(moment.date())
+    due = []
+    for bought in days.values():
+        gaps = {later - earlier for earlier, later in zip(sorted(bought), sorted(bought)[1:])}
+        if len(bought) >= 5 and len(gaps) == 1:
+            due.append((max(bought) + gaps.pop() - AS_OF).days)
+    assert len(due) >= 3 and all(1 <= days_away <= 4 for days_away in due), due
+    # Then: some known customers viewed a product again and again in the last two hours, adding nothing (browse)
+    recent = [m for m in views if datetime.fromisoformat(m["timestamp"]) >= CUTOFF - timedelta(hours=2)]
+    viewed_again = Counter((m.get("userId"), m["properties"]["sku"]) for m in recent if m["event"] == "Product Viewed")
+    added = {m.get("userId") for m in views if m["event"] == "Product Added"}
+    browsers = {user for (user, _sku), n in viewed_again.items() if n >= 2 and user and user not in added}
+    assert len(browsers) >= 3

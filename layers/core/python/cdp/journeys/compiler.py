@@ -6,6 +6,11 @@ entry, so a send is one Task (`Payload.$: $.messages.<step>`) plus one Choice th
 sending service answers `deferred`, and a wait is one Wait (`SecondsPath: $.waits.<step>`). Every path ends in
 `Finish`, one DynamoDB UpdateItem (an optimised integration, no Lambda) that marks the entry record inactive;
 a failing task is retried, then caught by `FinishFailed`. Holdout entries never start an execution.
+
+A coupon step is one Task (`functions/issue_coupon`, the occasion is the execution and the step, so a retried task
+answers the code it already issued) and one Choice (refused: the step's `if_refused`, else the end). Its code
+reaches the sends that name it without another state: their payload is the precomputed request with its `context`
+merged with the coupon's (`States.JsonMerge`, shallow, as AWS allows).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 from cdp.journeys.definition import (
     BranchStep,
     Condition,
+    CouponStep,
     EventMatch,
     ExitStep,
     JourneyDefinition,
@@ -23,6 +29,7 @@ from cdp.journeys.definition import (
     Step,
     WaitStep,
 )
+from cdp.messaging.requests import MessageRequest
 
 FINISH = "Finish"
 FINISH_FAILED = "FinishFailed"
@@ -36,8 +43,16 @@ LAMBDA_ERRORS = [
     "States.TaskFailed",
 ]
 SEND_FUNCTION = "${SendMessageFunctionArn}"
+COUPON_FUNCTION = "${IssueCouponFunctionArn}"
 PROFILES_TABLE = "${ProfilesTableName}"
 SUBSTITUTIONS = ("SendMessageFunctionArn", "ProfilesTableName")  # what every journey's template entry substitutes
+COUPON_SUBSTITUTION = "IssueCouponFunctionArn"  # substituted too where a journey issues coupons
+TASK_RETRY = [{"ErrorEquals": LAMBDA_ERRORS, "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2}]
+
+
+def substitutions(definition: JourneyDefinition) -> tuple[str, ...]:
+    """The `${...}` placeholders of this journey's ASL, which its template entry substitutes."""
+    return (*SUBSTITUTIONS, COUPON_SUBSTITUTION) if definition.coupon_steps() else SUBSTITUTIONS
 
 
 def state_name(step_name: str) -> str:
@@ -45,7 +60,7 @@ def state_name(step_name: str) -> str:
 
 
 def compile_definition(definition: JourneyDefinition) -> dict[str, Any]:
-    """The journey's state machine definition (ASL), with `${...}` placeholders for SUBSTITUTIONS."""
+    """The journey's state machine definition (ASL), with `${...}` placeholders for its `substitutions`."""
     states: dict[str, Any] = {}
     for step in definition.steps:
         if not isinstance(step, ExitStep):
@@ -70,8 +85,8 @@ def _target(definition: JourneyDefinition, step_name: str | None) -> str:
     return state_name(step_name)
 
 
-def _next_of(definition: JourneyDefinition, step: Step) -> str:
-    following = definition.successors(step)
+def _next_of(definition: JourneyDefinition, step: SendStep | WaitStep | CouponStep) -> str:
+    following = definition.following(step)
     return _target(definition, following[0] if following else None)
 
 
@@ -87,8 +102,54 @@ def _states_of(definition: JourneyDefinition, step: Step) -> dict[str, Any]:
                 "Default": _target(definition, step.otherwise),
             }
         }
+    if isinstance(step, CouponStep):
+        return _coupon_states(definition, step)
     assert isinstance(step, SendStep)
     return _send_states(definition, step)
+
+
+def _coupon_states(definition: JourneyDefinition, step: CouponStep) -> dict[str, Any]:
+    """Issue the coupon (or find the one this run already has), then: refused leads to `if_refused` or the end."""
+    name = state_name(step.name)
+    payload = {"offer": step.offer, "profile_id.$": "$.profile_id",
+               "occasion_key.$": f"States.Format('journey:{{}}:{step.name}', $$.Execution.Name)"}  # fmt: skip
+    return {
+        name: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": COUPON_FUNCTION, "Payload": payload},
+            "ResultSelector": {
+                "status.$": "$.Payload.status",
+                "reason.$": "$.Payload.reason",
+                "context": {"coupon_code.$": "$.Payload.code", "coupon_expires_at.$": "$.Payload.expires_at"},
+            },
+            "ResultPath": f"$.coupons.{step.name}",
+            "Retry": TASK_RETRY,
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FINISH_FAILED}],
+            "Next": f"{name}Issued",
+        },
+        f"{name}Issued": {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Variable": f"$.coupons.{step.name}.status",
+                    "StringEquals": "refused",
+                    "Next": _target(definition, step.if_refused),
+                }
+            ],
+            "Default": _next_of(definition, step),
+        },
+    }
+
+
+def _send_payload(step: SendStep) -> dict[str, Any]:
+    """The task's payload: the router's request, its context merged with the coupon's code when the step has one."""
+    request = f"$.messages.{step.name}"
+    if step.coupon is None:
+        return {"Payload.$": request}
+    fields = {f"{field}.$": f"{request}.{field}" for field in MessageRequest.model_fields if field != "context"}
+    merged = f"States.JsonMerge({request}.context, $.coupons.{step.coupon}.context, false)"
+    return {"Payload": {**fields, "context.$": merged}}
 
 
 def _send_states(definition: JourneyDefinition, step: SendStep) -> dict[str, Any]:
@@ -99,14 +160,14 @@ def _send_states(definition: JourneyDefinition, step: SendStep) -> dict[str, Any
         name: {
             "Type": "Task",
             "Resource": "arn:aws:states:::lambda:invoke",
-            "Parameters": {"FunctionName": SEND_FUNCTION, "Payload.$": f"$.messages.{step.name}"},
+            "Parameters": {"FunctionName": SEND_FUNCTION, **_send_payload(step)},
             "ResultSelector": {
                 "status.$": "$.Payload.status",
                 "reason.$": "$.Payload.reason",
                 "wait_seconds.$": "$.Payload.wait_seconds",
             },
             "ResultPath": f"$.steps.{step.name}",
-            "Retry": [{"ErrorEquals": LAMBDA_ERRORS, "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2}],
+            "Retry": TASK_RETRY,
             "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FINISH_FAILED}],
             "Next": f"{name}Deferred",
         },
@@ -203,6 +264,10 @@ def mermaid(definition: JourneyDefinition) -> str:
             for condition in step.when:
                 lines.append(f'  {step.name} -->|"{_condition_label(condition)}"| {condition.next}')
             lines.append(f'  {step.name} -->|"otherwise"| {step.otherwise}')
+        elif isinstance(step, CouponStep):
+            following = definition.following(step)
+            lines.append(f'  {step.name} -->|"issued"| {following[0] if following else "finish"}')
+            lines.append(f'  {step.name} -->|"refused"| {step.if_refused or "finish"}')
         elif not isinstance(step, ExitStep):
             following = definition.successors(step)
             lines.append(f"  {step.name} --> {following[0] if following else 'finish'}")
@@ -228,8 +293,11 @@ def _node(step: Step) -> str:
         return '{"' + step.name.replace("_", " ") + '?"}'
     if isinstance(step, ExitStep):
         return '(("exit"))'
+    if isinstance(step, CouponStep):
+        return f'[["coupon: {step.offer}"]]'
     templates = step.template if isinstance(step.template, str) else " / ".join(step.template.values())
-    return f'["{step.channel}: {templates}"]'
+    coupon = f" with {step.coupon}'s code" if step.coupon else ""
+    return f'["{step.channel}: {templates}{coupon}"]'
 
 
 def _event_label(match: EventMatch) -> str:

@@ -2,10 +2,11 @@
 
 A journey names its entry `trigger` (bus events), its `reentry` rule, its `goal` and `exit` events (either stops
 the active run within seconds), an optional `experiment` (holdout and A/B variants), which trigger properties the
-messages may use (`context`), and its `steps`: `send`, `wait`, `branch`, `exit`. Steps run in the order written
+messages may use (`context`), and its `steps`: `send`, `wait`, `branch`, `coupon`, `exit`. Steps run in the order written
 unless a step names its `next`; a branch names where each condition leads. `parse_definition` validates the shape
 with pydantic and then the meaning (unique step names, targets that exist, no step unreachable, no loop, branch
-fields that name a send step or a context key); every problem names its place. See docs/journeys.md.
+fields that name a send step or a context key, offers that exist, sends that get a coupon only after it is issued);
+every problem names its place. See docs/journeys.md.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cdp.coupons.offers import load_offers
 from cdp.messaging.assignment import validate_split
 from cdp.messaging.requests import GUARD_PARAMS, Channel, GuardName, Purpose
 
@@ -142,6 +144,7 @@ class SendStep(_Strict):
     expires_after: str | None = None
     guards: list[GuardSpec] = Field(default_factory=list, max_length=8)
     context: dict[str, Any] = Field(default_factory=dict)  # fixed template data of this step (an offer...)
+    coupon: str | None = None  # a coupon step whose code this message carries (context.coupon_code, coupon_expires_at)
     next: str | None = None
 
     _expiry = field_validator("expires_after")(lambda value: value if value is None else _valid_duration(value))
@@ -198,6 +201,18 @@ class BranchStep(_Strict):
     otherwise: str
 
 
+class CouponStep(_Strict):
+    """Issue the person one coupon of an offer (`cdp/coupons/offers.json`), once per run however often the step is
+    retried; the send steps naming it in `coupon` carry its code. When the offer refuses (the person's limit, the
+    cap, outside its dates) the run goes to `if_refused`, or ends."""
+
+    type: Literal["coupon"]
+    name: str = Field(pattern=STEP_NAME_PATTERN)
+    offer: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    if_refused: str | None = None
+    next: str | None = None
+
+
 class ExitStep(_Strict):
     """End the run here (a run also ends after its last step)."""
 
@@ -205,7 +220,7 @@ class ExitStep(_Strict):
     name: str = Field(pattern=STEP_NAME_PATTERN)
 
 
-Step = Annotated[SendStep | WaitStep | BranchStep | ExitStep, Field(discriminator="type")]
+Step = Annotated[SendStep | WaitStep | BranchStep | CouponStep | ExitStep, Field(discriminator="type")]
 
 
 class JourneyDefinition(_Strict):
@@ -237,11 +252,16 @@ class JourneyDefinition(_Strict):
         return next(step for step in self.steps if step.name == name)
 
     def successors(self, step: Step) -> list[str]:
-        """The steps this one leads to (an empty list: the run ends after it)."""
+        """The steps this one leads to (an empty list: the run ends after it); a coupon step's issued path first."""
         if isinstance(step, ExitStep):
             return []
         if isinstance(step, BranchStep):
             return [*(condition.next for condition in step.when), step.otherwise]
+        refused = [step.if_refused] if isinstance(step, CouponStep) and step.if_refused else []
+        return [*self.following(step), *refused]
+
+    def following(self, step: SendStep | WaitStep | CouponStep) -> list[str]:
+        """The step after this one on its ordinary path: its `next`, else the one written after it."""
         if step.next is not None:
             return [step.next]
         position = self.steps.index(step)
@@ -252,6 +272,9 @@ class JourneyDefinition(_Strict):
 
     def wait_steps(self) -> list[WaitStep]:
         return [step for step in self.steps if isinstance(step, WaitStep)]
+
+    def coupon_steps(self) -> list[CouponStep]:
+        return [step for step in self.steps if isinstance(step, CouponStep)]
 
     def events(self) -> list[EventMatch]:
         """Every event this journey listens to: triggers, goals and exits."""
@@ -281,7 +304,44 @@ def _flow_problems(definition: JourneyDefinition) -> Iterator[str]:
         )
         if isinstance(per_variant, dict) and set(per_variant) != set(definition.experiment.variants):
             yield f"step {step.name!r} must give one value for each variant {sorted(definition.experiment.variants)}"
-    yield from _reachability_problems(definition, names)
+    problems = list(_reachability_problems(definition, names))
+    yield from problems
+    if not problems and all(target in names for step in definition.steps for target in definition.successors(step)):
+        yield from _coupon_problems(definition)
+
+
+def _coupon_problems(definition: JourneyDefinition) -> Iterator[str]:
+    """Offers that exist; a send carries a coupon only where every path to it passed that coupon's issue."""
+    offers = load_offers()
+    coupons = {step.name: step for step in definition.coupon_steps()}
+    for step in coupons.values():
+        if offers.get(step.offer) is None:
+            yield f"coupon step {step.name!r} names offer {step.offer!r}, which offers.json does not hold"
+    for send in definition.send_steps():
+        if send.coupon is None:
+            continue
+        if send.coupon not in coupons:
+            yield f"send {send.name!r} takes its coupon from {send.coupon!r}, which is not a coupon step"
+        elif "coupon_code" in send.context:
+            yield f"send {send.name!r} gets coupon_code from {send.coupon!r}: its context cannot fix one too"
+        elif send.name in _reached_without_issuing(definition, coupons[send.coupon]):
+            yield f"send {send.name!r} can be reached without coupon step {send.coupon!r} issuing its code"
+
+
+def _reached_without_issuing(definition: JourneyDefinition, coupon: CouponStep) -> set[str]:
+    """The steps a run can reach without passing the coupon step's issued path (its refused path counts)."""
+    reached: set[str] = set()
+    pending = [definition.steps[0].name]
+    while pending:
+        name = pending.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        if name != coupon.name:
+            pending += definition.successors(definition.step(name))
+        elif coupon.if_refused:
+            pending.append(coupon.if_refused)
+    return reached
 
 
 def _reachability_problems(definition: JourneyDefinition, names: list[str]) -> Iterator[str]:

@@ -67,8 +67,10 @@ class TierRules(Strict):
         return names.index(tier) if tier in names else -1
 
     def qualified(self, basis_value: Decimal) -> str:
-        """The highest tier whose threshold the basis value reaches."""
-        return [level.name for level in self.levels if basis_value >= level.threshold][-1]
+        """The highest tier whose threshold the basis value reaches; the entry tier below every threshold (more
+        refunded than bought in the window: a negative spend)."""
+        reached = [level.name for level in self.levels if basis_value >= level.threshold]
+        return reached[-1] if reached else self.levels[0].name
 
 
 class LoyaltyRules(Strict):

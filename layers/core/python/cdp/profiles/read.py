@@ -29,10 +29,13 @@ PERSON_ATTRIBUTES = tuple(name for name in Attributes.model_fields if name != "s
 
 
 def memberships(item: dict[str, Any]) -> list[str]:
-    """The segments the profile is in: its RFM segment and lifecycle stage, as the last segment run stored them."""
+    """The segments the profile is in: its RFM segment and lifecycle stage, then the defined segments by name (the
+    scheduled run stores their list, live segments a map of name to entry)."""
     rfm, stage = item.get("rfm"), item.get("lifecycle_stage")
     named = [f"rfm:{rfm['segment']}"] if isinstance(rfm, dict) and rfm.get("segment") else []
-    return named + ([f"lifecycle:{stage}"] if stage else [])
+    stored = item.get("memberships")
+    defined = sorted(str(name) for name in stored) if isinstance(stored, (dict, list, set)) else []
+    return named + ([f"lifecycle:{stage}"] if stage else []) + defined
 
 
 def profile_view(

@@ -1,7 +1,8 @@
 """Predictions in the segment run: purchase histories of the profiled customers from their completed order lines,
 fitted and predicted by the prediction service (BG/NBD + Gamma-Gamma, where scipy is), and replenishment run-out
 dates per SKU, as profile columns that segment rules can test (vocabulary: p_alive, expected_orders_90d, clv_12m,
-next_order_at, prediction_confidence).
+next_order_at, prediction_confidence, next_run_out_at: the soonest run-out). Run-outs rest on the order lines alone,
+so they are kept when the purchase model cannot be fitted.
 
 The calibration end is the run's day: every purchase so far is history, the predictions look ahead from today.
 """
@@ -29,7 +30,9 @@ PREDICTION_FIELDS = {  # profile column: key in the profile's predictions sectio
     "clv_12m": "clv_12m",
     "next_order_at": "next_order_at",
     "prediction_confidence": "confidence",
+    "next_run_out_at": "next_run_out_at",
 }
+TIME_FIELDS = ("next_order_at", "next_run_out_at")
 NUMBER_PREDICTIONS = {  # profile column: the prediction service's array
     "p_alive": "probability_alive",
     "expected_orders_90d": "expected_purchases",
@@ -41,11 +44,14 @@ MAX_RUN_OUTS = 20  # per profile, the soonest
 
 def _empty() -> pa.Table:
     return pa.table({"profile_id": pa.array([], pa.string())} | {
-        name: pa.array([], ARROW_TYPES["string" if name == "prediction_confidence" else
-                                    "timestamp" if name == "next_order_at" else "number"])
+        name: pa.array([], _type_of(name))
         for name in PREDICTION_FIELDS
     } | {"replenishment": pa.array([], pa.list_(pa.struct([("sku", pa.string()), ("run_out_date", pa.string()),
                                                           ("interval_days", pa.float64())])))})  # fmt: skip
+
+
+def _type_of(name: str) -> pa.DataType:
+    return ARROW_TYPES["string" if name == "prediction_confidence" else "timestamp" if name in TIME_FIELDS else "number"]
 
 
 def completed_lines(profiles: pa.Table, orders: pa.Table, as_of: datetime) -> pa.Table:
@@ -79,9 +85,9 @@ def predict_profiles(
         histories = purchase_histories(lines, as_of)
         result = service.predict(histories)
     except (FitFailed, InvalidTransactions) as error:
-        return _empty(), {"skipped": str(error)}
+        return _only_run_outs(lines, interval_counts), {"skipped": str(error)}
     if "failed" in result:
-        return _empty(), {"skipped": str(result["failed"])}
+        return _only_run_outs(lines, interval_counts), {"skipped": str(result["failed"])}
     next_order_at = [as_of + timedelta(days=float(days)) for days in np.asarray(result["next_order_in_days"])]
     table = pa.table({
         "profile_id": pc.cast(histories.customer_id, pa.string()),
@@ -89,10 +95,25 @@ def predict_profiles(
         "next_order_at": pa.array(next_order_at, ARROW_TYPES["timestamp"]),
         "prediction_confidence": pa.array([str(value) for value in result["confidence"]], pa.string()),
     })  # fmt: skip
-    table = table.append_column("replenishment", _run_outs(lines, table["profile_id"], interval_counts))
+    table = _with_run_outs(table, lines, interval_counts)
     confidence = dict(zip(*np.unique(np.asarray(table["prediction_confidence"]), return_counts=True)))
     summary = {**result.get("parameters", {}), "confidence": {str(k): int(v) for k, v in confidence.items()}}
     return table, summary
+
+
+def _only_run_outs(lines: pa.Table, interval_counts: pa.Table | None) -> pa.Table:
+    """Each buyer's run-outs, the purchase model's columns empty (it could not be fitted)."""
+    profile_ids = pc.unique(pc.cast(lines["profile_id"], pa.string()))
+    fitted = {name: pa.nulls(len(profile_ids), _type_of(name)) for name in PREDICTION_FIELDS if name != "next_run_out_at"}
+    return _with_run_outs(pa.table({"profile_id": profile_ids, **fitted}), lines, interval_counts)
+
+
+def _with_run_outs(table: pa.Table, lines: pa.Table, interval_counts: pa.Table | None) -> pa.Table:
+    """The table with each profile's run-outs (`replenishment`) and the soonest of them (`next_run_out_at`)."""
+    run_outs = _run_outs(lines, table["profile_id"], interval_counts)
+    soonest = pc.struct_field(pc.list_element(pc.fill_null(run_outs, pa.scalar([None], run_outs.type)), 0), "run_out_date")
+    moments = pc.strptime(soonest, format="%Y-%m-%d", unit="us").cast(_type_of("next_run_out_at"))
+    return table.append_column("next_run_out_at", moments).append_column("replenishment", run_outs)
 
 
 def purchased_skus(lines: pa.Table) -> pa.Table:

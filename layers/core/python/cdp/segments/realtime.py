@@ -40,9 +40,11 @@ TICK = timedelta(microseconds=1)  # "true strictly after X" first holds at X + T
 FIRST_SEEN_ATTRIBUTES = ("signed_up_at", "first_order_at", "first_cancelled_at")
 PREDICTION_NAMES = {"p_alive": "p_alive", "expected_orders_90d": "expected_purchases_90d",
                     "expected_purchases_90d": "expected_purchases_90d", "clv_12m": "predicted_clv",
-                    "predicted_clv": "predicted_clv", "next_order_at": "next_order_at"}  # fmt: skip
+                    "predicted_clv": "predicted_clv", "next_order_at": "next_order_at",
+                    "next_run_out_at": "next_run_out_at"}  # fmt: skip
 LOYALTY_NAMES = {"points": "points_balance", "tier": "loyalty_tier", "points_expiring": "points_next_expiry",
                  "points_expire_at": "points_next_expiry_at"}  # the loyalty section's names, where it is kept
+TIME_PREDICTIONS = ("next_order_at", "next_run_out_at")
 CONSENT_FIELDS = {"email_consent": "email:marketing", "sms_consent": "sms:marketing", "push_consent": "push:marketing"}
 
 
@@ -183,7 +185,7 @@ def profile_fields(item: Mapping[str, Any], now: datetime, cut_points: RfmCutPoi
     predictions: Mapping[str, Any] = _section(item, "predictions")
     for stored, name in PREDICTION_NAMES.items():
         if stored in predictions:
-            fields[name] = _moment(predictions[stored]) if name == "next_order_at" else _number(predictions[stored])
+            fields[name] = _moment(predictions[stored]) if name in TIME_PREDICTIONS else _number(predictions[stored])
     fields.update(_rfm_fields(fields, now, cut_points))
     return {name: value for name, value in fields.items() if value is not None}
 

@@ -103,6 +103,7 @@ PROFILE_FIELDS: dict[str, FieldType] = {
     # predictions
     **dict.fromkeys(("p_alive", "expected_orders_90d", "clv_12m"), "number"),
     "next_order_at": "timestamp",
+    "next_run_out_at": "timestamp",  # the soonest predicted run-out of a repeatedly bought item
     "prediction_confidence": "string",
     # derived by the evaluator from first_seen_at, last_order_at, orders_count and revenue
     **RFM_FIELDS,
