@@ -6,6 +6,7 @@ Each keeps what it was given in plain attributes the test can assert on, and imp
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -409,9 +410,22 @@ class MemorySnapshots:
 
     runs: list[tuple[str, datetime, Any, dict[str, Any]]] = field(default_factory=list)
 
+    parts: dict[str, Any] = field(default_factory=dict)
+
     def write(self, run_id: str, computed_at: datetime, memberships: Any, report: dict[str, Any]) -> str:
         self.runs.append((run_id, computed_at, memberships, report))
         return f"segment_memberships/run={run_id}/part-0.parquet"
+
+    def write_part(self, run_id: str, computed_at: datetime, shard: int, memberships: Any) -> str:
+        key = f"segment_memberships/run={run_id}/part-{shard}.parquet"
+        self.parts[key] = memberships
+        return key
+
+    def publish(self, run_id: str, computed_at: datetime, parts: list[str], report: dict[str, Any]) -> str:
+        import pyarrow as pa
+
+        self.runs.append((run_id, computed_at, pa.concat_tables([self.parts[key] for key in parts]), report))
+        return parts[0]
 
     def size_history(self, limit: int) -> list[dict[str, Any]]:
         return [{"computed_at": at.isoformat(), "sizes": report["segments"]} for _, at, _, report in self.runs[-limit:]]
@@ -467,3 +481,68 @@ def fake_sending_parts(profiles: dict[str, dict[str, Any]]) -> SendingParts:
         templates=shipped_templates(), caps={"email": FrequencyCap(3, timedelta(days=7))},
         quiet_hours=QuietHours(time(21), time(9)), shop_timezone="Europe/London",
     )  # fmt: skip
+
+
+@dataclass
+class MemoryShardWork:
+    """What a sharded segment run's steps hand each other, in memory (cdp.segments.ports.ShardWork); its fit is
+    the prediction function's, in this process, over every shard's histories at once."""
+
+    documents: dict[tuple[str, str], Any] = field(default_factory=dict)
+    histories: dict[tuple[str, int], Any] = field(default_factory=dict)
+    predictions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+
+    def write_json(self, run_id: str, name: str, document: dict[str, Any]) -> None:
+        self.documents[(run_id, name)] = json.loads(json.dumps(document, default=str))
+
+    def read_json(self, run_id: str, name: str) -> dict[str, Any]:
+        return dict(self.documents[(run_id, name)])
+
+    def write_table(self, run_id: str, name: str, table: Any) -> None:
+        self.documents[(run_id, name)] = table
+
+    def read_table(self, run_id: str, name: str) -> Any:
+        return self.documents[(run_id, name)]
+
+    def write_histories(self, run_id: str, shard: int, histories: Any) -> None:
+        self.histories[(run_id, shard)] = histories
+
+    def fit_request(self, run_id: str, shards: int) -> dict[str, Any]:
+        return {"run_id": run_id, "shards": shards}
+
+    def fit(self, request: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+        from cdp.predict.customers import PredictionSettings
+        from cdp.predict.fit import fit_and_predict
+        from cdp.predict.fitting import FitFailed
+        from cdp.predict.histories import concatenated
+
+        parts = [self.histories[(request["run_id"], shard)] for shard in range(request["shards"])]
+        try:
+            columns, parameters = fit_and_predict(concatenated(parts), PredictionSettings())
+        except FitFailed as error:
+            return {"failed": str(error)}
+        ends = np.cumsum([len(part) for part in parts])
+        for shard, (start, end) in enumerate(zip([0, *ends[:-1]], ends)):
+            self.predictions[(request["run_id"], shard)] = {name: values[start:end] for name, values in columns.items()}
+        return {"parameters": parameters, "customers": int(ends[-1])}
+
+    def predicted(self, run_id: str, shard: int) -> dict[str, Any]:
+        return self.predictions[(run_id, shard)]
+
+    def clear(self, run_id: str) -> int:
+        mine = [key for key in self.documents if key[0] == run_id]
+        for key in mine:
+            del self.documents[key]
+        return len(mine)
+
+    def fitted(self, run_id: str, shard: int, fit: dict[str, Any]) -> Any:
+        work = self
+
+        class Fitted:
+            def predict(self, histories: Any) -> dict[str, Any]:
+                if "failed" in fit:
+                    return {"failed": fit["failed"]}
+                return {**work.predictions[(run_id, shard)], "parameters": fit["parameters"]}
+
+        return Fitted()

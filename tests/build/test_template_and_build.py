@@ -106,9 +106,12 @@ def test_pyarrow_is_built_for_arm64_and_only_batch_functions_carry_it(built: Pat
         "ErasePersonalDataFunction",
         "ExportAudienceFunction",
         "FinishLargeFileFunction",
+        "FinishSegmentRunFunction",
         "IngestFileFunction",
         "IngestFileRangeFunction",
+        "MeasureMarketingFunction",
         "PlanFileRangesFunction",
+        "RunSegmentShardFunction",
         "StartCampaignRunFunction",
     ]
     assert (built / "RuntimeDependenciesLayer" / "python" / "aws_lambda_powertools").is_dir()

@@ -219,3 +219,12 @@ class CampaignWorkerSettings(CoreSettings):
     sends_queue_url: str = Field(alias="CAMPAIGN_SENDS_QUEUE_URL", min_length=1)
     hold_seconds: int = Field(alias="CAMPAIGN_HOLD_SECONDS", ge=1, le=900)
     state_max_age_seconds: int = Field(alias="CAMPAIGN_STATE_MAX_AGE_SECONDS", ge=0, le=60)
+
+
+class SegmentShardingSettings(SegmentSettings):
+    """When the scheduled segment run is sharded (that many live profiles or more; 0: every run) and into how many
+    shards, and the state machine that runs the shards (empty: never sharded)."""
+
+    sharded_run_state_machine_arn: str = Field(alias="SEGMENT_SHARDED_RUN_STATE_MACHINE_ARN", default="")
+    shard_threshold_profiles: int = Field(alias="SEGMENT_SHARD_THRESHOLD_PROFILES", default=0, ge=0)
+    shards: int = Field(alias="SEGMENT_SHARDS", default=4, ge=1, le=200)  # the plan travels in the execution input

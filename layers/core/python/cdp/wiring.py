@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from cdp.adapters.campaign_store import CampaignStore
     from cdp.adapters.report_store import S3ReportStore
     from cdp.adapters.segment_definitions import SegmentDefinitions
+    from cdp.adapters.segment_shard_work import SegmentShardWork
     from cdp.adapters.segment_snapshots import SegmentSnapshots
     from cdp.campaigns.deliver import WorkerParts
     from cdp.campaigns.manage import ManageParts
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from cdp.measure.report import MeasurementParts
     from cdp.messaging.ports import MessageEvents
     from cdp.segments.compute import SegmentRunParts
+    from cdp.segments.sharded import Sharding
     from cdp.settings import CampaignApiSettings
 
 
@@ -549,6 +551,30 @@ def campaign_message_events(stream: str) -> MessageEvents:
     return CuratedMessageEvents(CuratedStreams({"messages": stream}))
 
 
+
+
+def segment_sharding() -> Sharding | None:
+    """When and how the scheduled segment run is sharded (None: no state machine to run shards)."""
+    from cdp.adapters.segment_shard_work import SegmentShardWork
+    from cdp.adapters.state_machines import start_execution
+    from cdp.segments.sharded import Sharding
+    from cdp.settings import SegmentShardingSettings
+
+    settings = load_settings(SegmentShardingSettings)
+    if not settings.sharded_run_state_machine_arn:
+        return None
+    return Sharding(
+        threshold=settings.shard_threshold_profiles, shards=settings.shards,
+        work=SegmentShardWork(settings.curated_bucket),
+        start=lambda plan: start_execution(settings.sharded_run_state_machine_arn, plan["run_id"], plan),
+    )  # fmt: skip
+
+
+def segment_shard_work() -> SegmentShardWork:
+    """Where the sharded segment run's steps leave their work (the curated bucket)."""
+    from cdp.adapters.segment_shard_work import SegmentShardWork
+
+    return SegmentShardWork(load_settings(SegmentSettings).curated_bucket)
 
 
 _BUILDERS = (*_BUILDERS, campaign_store, campaign_worker_parts)

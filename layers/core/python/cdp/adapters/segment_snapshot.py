@@ -1,5 +1,6 @@
 """Where the segment membership snapshot is: `segment_memberships/latest.json` in the curated bucket names the
-newest run's Parquet file and its segments' sizes (JSON only here; the Parquet is read by `snapshot_audience`)."""
+newest run's first Parquet part and its segments' sizes (JSON only here; the parts, all of the run's folder, are read
+by `segment_snapshots.read_snapshot`)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class SegmentSnapshots:
         return str(latest["key"])
 
     def audience(self, snapshot_key: str) -> SnapshotAudience:
-        from cdp.adapters.snapshot_audience import SnapshotAudience  # pyarrow: only the campaign start loads it
+        from cdp.adapters.segment_snapshots import read_snapshot  # pyarrow: only the campaign start loads it
+        from cdp.adapters.snapshot_audience import SnapshotAudience
 
-        return SnapshotAudience.from_parquet(client("s3").get_object(Bucket=self.bucket, Key=snapshot_key)["Body"].read())
+        return SnapshotAudience(read_snapshot(self.bucket, snapshot_key))

@@ -10,14 +10,17 @@ import numpy as np
 from cdp.predict.bgnbd import fit_bgnbd
 from cdp.predict.customers import PredictionSettings, prediction_columns
 from cdp.predict.gamma_gamma import fit_gamma_gamma
-from cdp.predict.histories import PurchaseHistories
+from cdp.predict.histories import PurchaseHistories, canonical_order, taken
 
 DIGITS = 6
 
 
 def fit_and_predict(histories: PurchaseHistories, settings: PredictionSettings) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Per-customer prediction arrays (cdp.predict.customers.prediction_columns) and the fitted parameters;
-    raises FitFailed when the data do not identify a model."""
+    raises FitFailed when the data do not identify a model. Fitted in the histories' canonical order, so the same
+    customers give the same parameters however they were ordered or split."""
+    order = canonical_order(histories)
+    histories = taken(histories, order)
     bgnbd = fit_bgnbd(histories)
     spend = fit_gamma_gamma(histories.frequency, histories.mean_repeat_spend)
     parameters = {
@@ -25,4 +28,7 @@ def fit_and_predict(histories: PurchaseHistories, settings: PredictionSettings) 
         "gamma_gamma": {name: round(value, DIGITS) for name, value in spend.parameters.as_dict().items()},
         "customers": bgnbd.customers,
     }
-    return prediction_columns(histories, bgnbd.parameters, spend.parameters, settings), parameters
+    columns = prediction_columns(histories, bgnbd.parameters, spend.parameters, settings)
+    restored = np.empty_like(order)
+    restored[order] = np.arange(order.size)
+    return {name: values[restored] for name, values in columns.items()}, parameters

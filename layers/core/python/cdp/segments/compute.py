@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,8 +30,9 @@ from cdp.events import DomainEvent
 from cdp.segments import rfm
 from cdp.segments.behaviour import expand_properties, with_profiles
 from cdp.segments.definitions import InvalidDefinitions, SegmentDocument, merge_documents
-from cdp.segments.evaluate import Evaluation, behaviour_reads, evaluate
-from cdp.segments.personas import personas
+from cdp.segments.evaluate import Evaluation, behaviour_reads, evaluate, ranked_fields
+from cdp.segments.live_ports import RfmCutPoints
+from cdp.segments.personas import PersonaFacts, persona_facts, personas
 from cdp.segments.ports import (
     ENTERED,
     EXITED,
@@ -42,13 +43,14 @@ from cdp.segments.ports import (
     DefinitionSource,
     Membership,
     PredictionService,
+    ProfileSnapshot,
     ProfileUpdate,
     SegmentStore,
     SnapshotStore,
     StoredSegments,
     Transition,
 )
-from cdp.segments.predictions import PREDICTION_FIELDS, predict_profiles
+from cdp.segments.predictions import NUMBER_PREDICTIONS, PREDICTION_FIELDS, predict_profiles
 from cdp.segments.rfm_cut_points import rfm_cut_points
 from cdp.segments.vocabulary import EVENT_PROPERTIES, RFM_FIELDS
 
@@ -109,41 +111,82 @@ class SegmentRun:
         }
 
 
-def compute_segments(parts: SegmentRunParts, as_of: datetime, run_id: str) -> SegmentRun:
-    """The whole run (see the module docstring); `as_of` timezone-aware."""
+@dataclass(frozen=True)
+class Population:
+    """What a run settles over every profile before computing any: the definitions and the RFM cut points."""
+
+    document: SegmentDocument
+    cut_points: RfmCutPoints
+    stored_documents: list[dict[str, Any]]
+    ranked: Mapping[str, pa.ChunkedArray] | None = None  # a shard's: the population's values top_percent ranks
+    interval_counts: pa.Table | None = None  # a shard's: the population's replenishment intervals per SKU
+
+
+@dataclass(frozen=True)
+class ComputedProfiles:
+    """What a run computed for some profiles: their memberships and the facts their personas are drawn from."""
+
+    memberships: pa.Table
+    facts: PersonaFacts
+
+
+def compute_segments(
+    parts: SegmentRunParts, as_of: datetime, run_id: str, snapshot: ProfileSnapshot | None = None
+) -> SegmentRun:
+    """The whole run in one function (see the module docstring); `as_of` timezone-aware; `snapshot` the profile
+    snapshot when already loaded."""
     run = SegmentRun(run_id=run_id, computed_at=as_of)
-    snapshot = parts.store.load_snapshot()
+    snapshot = snapshot or parts.store.load_snapshot()
+    population = settle_population(parts, snapshot, as_of, run)
+    computed = compute_profiles(parts, population, snapshot, as_of, run)
+    run.sizes = _sizes(computed.memberships)
+    run.personas = personas(computed.facts, parts.snapshots.size_history(SIZE_HISTORY_RUNS), run.sizes, as_of)
+    run.snapshot_key = parts.snapshots.write(run_id, as_of, computed.memberships, run.report())
+    return run
+
+
+def settle_population(parts: SegmentRunParts, snapshot: ProfileSnapshot, as_of: datetime, run: SegmentRun) -> Population:
+    """Announce what dead runs left, take the definitions that validate, count who is profiled, and cut (and keep)
+    the RFM quintiles over every profiled buyer: a run's shards all score against these."""
     run.recovered = _announce_left_over(parts, snapshot.stored, as_of)
-    document, run.invalid_definitions = _definitions(parts)
-    refused = _refused_profiling(snapshot.profiles)
+    stored_documents = parts.definitions.stored_documents()
+    document, run.invalid_definitions = valid_definitions(parts.library, stored_documents)
+    refused = refused_profiling(snapshot.profiles)
     profiles = snapshot.profiles.filter(pc.invert(refused))
     run.profiles, run.not_profiled = snapshot.profiles.num_rows, pc.sum(refused).as_py() or 0
-    orders, events = _behaviour(parts, document, snapshot.identities, as_of)
-    predicted, run.predictions = predict_profiles(parts.predictions, profiles, orders, as_of)
-    profiles = _joined(profiles, predicted)
-    scores = rfm.score_profiles(profiles, as_of)
-    parts.store.save_cut_points(rfm_cut_points(profiles, scores, as_of))
-    profiles = _joined(profiles.drop_columns([n for n in RFM_FIELDS if n in profiles.column_names]),
-                       scores.select(["profile_id", *RFM_FIELDS]))
-    evaluation = evaluate(document, profiles, events, orders, as_of)
+    cut_points = rfm_cut_points(profiles, rfm.score_profiles(profiles, as_of), as_of)
+    parts.store.save_cut_points(cut_points)
+    return Population(document, cut_points, stored_documents)
+
+
+def compute_profiles(
+    parts: SegmentRunParts, population: Population, snapshot: ProfileSnapshot, as_of: datetime, run: SegmentRun
+) -> ComputedProfiles:
+    """Score, tag, predict and segment the profiles of `snapshot` (all of them, or one shard's: its identity index
+    may name others, whose behaviour is left out, and `population` carries what the whole population decides),
+    save and announce what changed."""
+    refused = refused_profiling(snapshot.profiles)
+    profiles = snapshot.profiles.filter(pc.invert(refused))
+    orders, events = _behaviour(parts, population.document, snapshot, as_of)
+    predicted, run.predictions = predict_profiles(parts.predictions, profiles, orders, as_of, population.interval_counts)
+    profiles, scores = _scored(_joined(profiles, predicted), as_of, population.cut_points)
+    evaluation = evaluate(population.document, profiles, events, orders, as_of, population.ranked)
     memberships = _memberships(scores, evaluation)
-    run.sizes = _sizes(memberships)
     updates = _updates(snapshot.profiles["profile_id"], refused, scores, evaluation, predicted, memberships,
                        snapshot.stored)
     _write_and_announce(parts, updates, as_of, run)
-    history = parts.snapshots.size_history(SIZE_HISTORY_RUNS)
-    run.personas = personas(memberships, profiles, orders, history, run.sizes, as_of)
-    run.snapshot_key = parts.snapshots.write(run_id, as_of, memberships, run.report())
-    return run
+    return ComputedProfiles(memberships, persona_facts(memberships, profiles, orders, as_of))
 
 
 # ------------------------------------------------------------------ inputs
 
 
-def _definitions(parts: SegmentRunParts) -> tuple[SegmentDocument, list[str]]:
+def valid_definitions(
+    library: SegmentDocument, stored_documents: list[dict[str, Any]]
+) -> tuple[SegmentDocument, list[str]]:
     """The library and every stored document that validates together with it; the others named with their problem."""
-    document, invalid = parts.library, []
-    for stored in parts.definitions.stored_documents():
+    document, invalid = library, []
+    for stored in stored_documents:
         try:
             document = merge_documents(document, stored)
         except InvalidDefinitions as error:
@@ -151,26 +194,61 @@ def _definitions(parts: SegmentRunParts) -> tuple[SegmentDocument, list[str]]:
     return document, invalid
 
 
-def _refused_profiling(profiles: pa.Table) -> pa.ChunkedArray:
+def ranked_values(
+    parts: SegmentRunParts, population: Population, snapshot: ProfileSnapshot, as_of: datetime
+) -> pa.Table:
+    """The snapshot's profiled profiles' values of the fields `top_percent` ranks, but predictions (a shard's part
+    of the population those rank; predictions come from the fit), one column each."""
+    names = [name for name in ranked_fields(population.document) if name not in NUMBER_PREDICTIONS]
+    if not names:
+        return pa.table({})
+    profiles = snapshot.profiles.filter(pc.invert(refused_profiling(snapshot.profiles)))
+    orders, events = _behaviour(parts, population.document, snapshot, as_of)
+    profiles, _ = _scored(profiles, as_of, population.cut_points)
+    tags = evaluate(population.document, profiles, events, orders, as_of).tags
+    return pa.table({name: profiles[name] if name in profiles.column_names else tags[name] for name in names})
+
+
+def _scored(profiles: pa.Table, as_of: datetime, cut_points: RfmCutPoints) -> tuple[pa.Table, pa.Table]:
+    """(the profiles with their RFM fields scored against `cut_points`, the scores)."""
+    scores = rfm.score_profiles(profiles, as_of, cut_points)
+    profiles = _joined(profiles.drop_columns([name for name in RFM_FIELDS if name in profiles.column_names]),
+                       scores.select(["profile_id", *RFM_FIELDS]))  # fmt: skip
+    return profiles, scores
+
+
+def refused_profiling(profiles: pa.Table) -> pa.ChunkedArray:
     if "profiling_consent" not in profiles.column_names:
         return pa.chunked_array([pa.repeat(False, profiles.num_rows)], pa.bool_())
     return pc.fill_null(pc.equal(profiles["profiling_consent"], False), False)
 
 
 def _behaviour(
-    parts: SegmentRunParts, document: SegmentDocument, identities: pa.Table, as_of: datetime
+    parts: SegmentRunParts, document: SegmentDocument, snapshot: ProfileSnapshot, as_of: datetime
 ) -> tuple[pa.Table, pa.Table]:
-    """Order lines and events with their profile ids, only the columns and dates the definitions and values read."""
+    """Order lines and events of the snapshot's profiles, only the columns and dates the definitions and values read."""
     reads = behaviour_reads(document, as_of)
-    order_columns = sorted({*reads.order_line_columns, *ORDER_COLUMNS_FOR_VALUES, *IDENTITY_COLUMNS} - {"profile_id"})
-    since = None if parts.predictions is not None else reads.order_lines_since  # predictions read all history
-    orders = with_profiles(parts.behaviour.order_lines(BehaviourRequest(order_columns, since)), identities)
     properties = {**EVENT_PROPERTIES, **document.custom_properties}
     wanted = {name: properties[name] for name in reads.event_columns if name in properties}
     event_columns = sorted({"event", "occurred_at", "properties", *IDENTITY_COLUMNS})
     raw_events = parts.behaviour.events(BehaviourRequest(event_columns, reads.events_since))
-    events = expand_properties(with_profiles(raw_events, identities), wanted)
-    return orders, events
+    events = _own_rows(with_profiles(raw_events, snapshot.identities), snapshot)
+    return order_lines(parts, document, snapshot, as_of), expand_properties(events, wanted)
+
+
+def order_lines(parts: SegmentRunParts, document: SegmentDocument, snapshot: ProfileSnapshot, as_of: datetime) -> pa.Table:
+    """Order lines of the snapshot's profiles, only the columns and dates the definitions, values and predictions read."""
+    reads = behaviour_reads(document, as_of)
+    order_columns = sorted({*reads.order_line_columns, *ORDER_COLUMNS_FOR_VALUES, *IDENTITY_COLUMNS} - {"profile_id"})
+    since = None if parts.predictions is not None else reads.order_lines_since  # predictions read all history
+    return _own_rows(with_profiles(parts.behaviour.order_lines(BehaviourRequest(order_columns, since)),
+                                   snapshot.identities), snapshot)  # fmt: skip
+
+
+def _own_rows(rows: pa.Table, snapshot: ProfileSnapshot) -> pa.Table:
+    """The rows of the snapshot's own profiles. Rows are matched to profiles through the whole identity index (a
+    shard's too), so a shard resolves a row as the whole run does, then keeps its own profiles' rows."""
+    return rows.filter(pc.is_in(rows["profile_id"], value_set=snapshot.profiles["profile_id"]))
 
 
 def _joined(profiles: pa.Table, columns: pa.Table) -> pa.Table:

@@ -16,7 +16,8 @@ segments they refer to.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -75,12 +76,16 @@ class Evaluation:
 
 
 def evaluate(
-    document: SegmentDocument, profiles: pa.Table, events: pa.Table, order_lines: pa.Table, as_of: datetime
+    document: SegmentDocument, profiles: pa.Table, events: pa.Table, order_lines: pa.Table, as_of: datetime,
+    population: Mapping[str, pa.ChunkedArray] | None = None,
 ) -> Evaluation:
-    """Every tag and segment of `document` as of `as_of` (timezone-aware)."""
+    """Every tag and segment of `document` as of `as_of` (timezone-aware). `top_percent` ranks a field's values
+    among `profiles`, or, for a field in `population` (`profiles` being one shard), among those values (the whole
+    population's)."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     context = _Context(document, profiles, events, order_lines, as_of)
+    context.population = dict(population or {})
     context.plan()
     tags = {tag.name: context.tag(tag) for tag in document.tags}
     for tag in document.tags:
@@ -144,6 +149,36 @@ def behaviour_reads(document: SegmentDocument, as_of: datetime) -> BehaviourRead
         sorted(columns[False] - set(TIME_PROPERTIES)), sorted(columns[True] - set(TIME_PROPERTIES)),
         since(False), since(True),
     )
+
+
+def ranked_fields(document: SegmentDocument) -> list[str]:
+    """The fields a `top_percent` condition ranks the whole population by."""
+    ranked: set[str] = set()
+
+    def visit(condition: Condition) -> None:
+        for child in (*(condition.all or ()), *(condition.any or ()), *((condition.not_,) if condition.not_ else ())):
+            visit(child)
+        if condition.op == "top_percent" and condition.field is not None:
+            ranked.add(condition.field)
+
+    for segment in document.segments:
+        visit(segment.where)
+    return sorted(ranked)
+
+
+def top_percent_threshold(values: pa.ChunkedArray, percent: float) -> Any:
+    """The least value in the top `percent` of `values` by rank (SQL RANK, highest first, nulls left out): a value is
+    in the top `percent` exactly when it is at least this one (None: no value is)."""
+    valid = values.filter(pc.is_valid(values))
+    cutoff = float(percent) * len(valid)
+    last = math.ceil(cutoff / 100.0) - 1  # the last 0-based position p with p * 100 < cutoff (as RANK compares)
+    while (last + 1) * 100.0 < cutoff:
+        last += 1
+    while last >= 0 and last * 100.0 >= cutoff:
+        last -= 1
+    if last < 0 or len(valid) == 0:
+        return None
+    return pc.take(valid, pc.array_sort_indices(valid, order="descending"))[min(last, len(valid) - 1)].as_py()
 
 
 def evaluation_order(document: SegmentDocument) -> list[str]:
@@ -266,6 +301,7 @@ class _Context:
         self.size = profiles.num_rows
         self.positions = pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int32()), self.size)), 1)
         self.missing: set[str] = set()
+        self.population: dict[str, pa.ChunkedArray] = {}
         self.fields: dict[str, pa.ChunkedArray] = {}
         for name, field_type in PROFILE_FIELDS.items():
             if name in profiles.column_names:
@@ -451,6 +487,11 @@ class _Context:
             return pc.equal(pc.month(column), self.as_of.month)
         if op == "anniversary_today":
             return self._anniversary_today(column)
+        if op == "top_percent" and name in self.population:
+            threshold = top_percent_threshold(self.population[name], float(value))
+            if threshold is None:
+                return pa.chunked_array([pa.repeat(False, self.size)])
+            return pc.fill_null(pc.greater_equal(column, pa.scalar(threshold).cast(column.type)), False)
         if op == "top_percent":
             ranks = pc.rank(column, sort_keys="descending", tiebreaker="min")  # nulls rank last
             valid = pc.is_valid(column)

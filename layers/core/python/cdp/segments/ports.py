@@ -157,6 +157,44 @@ class SnapshotStore(Protocol):
         """The last `limit` runs' {computed_at, sizes}, oldest first."""
         ...
 
+    def write_part(self, run_id: str, computed_at: datetime, shard: int, memberships: pa.Table) -> str:
+        """Save one shard's memberships as the run's part `shard`; answer its key."""
+        ...
+
+    def publish(self, run_id: str, computed_at: datetime, parts: list[str], report: dict[str, Any]) -> str:
+        """Save the run's report and point latest.json at its parts; answer the first part's key."""
+        ...
+
+
+class ShardWork(Protocol):
+    """What a sharded run's steps hand each other (JSON documents and Arrow tables under the run's name)."""
+
+    def write_json(self, run_id: str, name: str, document: dict[str, Any]) -> None: ...
+
+    def read_json(self, run_id: str, name: str) -> dict[str, Any]: ...
+
+    def write_table(self, run_id: str, name: str, table: pa.Table) -> None: ...
+
+    def read_table(self, run_id: str, name: str) -> pa.Table: ...
+
+    def write_histories(self, run_id: str, shard: int, histories: PurchaseHistories) -> None: ...
+
+    def fit_request(self, run_id: str, shards: int) -> dict[str, Any]:
+        """The prediction function's request to fit every shard's histories at once."""
+        ...
+
+    def predicted(self, run_id: str, shard: int) -> dict[str, Any]:
+        """The arrays the fit predicted for the shard's histories (as PredictionService.predict answers them)."""
+        ...
+
+    def clear(self, run_id: str) -> int:
+        """Delete the run's work (it holds profile ids and values); answers how many objects went."""
+        ...
+
+    def fitted(self, run_id: str, shard: int, fit: dict[str, Any]) -> PredictionService:
+        """The predictions the fit wrote for this shard's histories, as the prediction service of its step."""
+        ...
+
 
 class AudienceSource(Protocol):
     def members(self, segment: str) -> list[str]: ...

@@ -21,6 +21,9 @@ Lost, the eleventh segment:
     2      Hibernating     Hibernating          At Risk              At Risk          Cannot Lose Them
     1      Lost            Lost                 At Risk              At Risk          Cannot Lose Them
 
+A run split into shards scores each shard against the whole population's cut points (cdp.segments.cut_points),
+which give every buyer the score the ranks above would.
+
 A profile that never ordered has no scores and the segment "No Purchases Yet".
 
 Lifecycle stage, from the shop's own dates, in whole days before `as_of`, checked in this order. First seen is the
@@ -41,6 +44,7 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdp.segments.live_ports import RfmCutPoints
 from cdp.segments.ports import PROFILE_SCHEMA
 
 OPTIONAL_COLUMNS = ("last_cancelled_at",)
@@ -83,6 +87,16 @@ def _quintile_scores(values: pa.ChunkedArray, order: str, buyers: int) -> pa.Chu
     return pc.if_else(pc.is_valid(values), scores, pa.scalar(None, pa.int64()))
 
 
+def _scores_beating(values: pa.ChunkedArray, thresholds: tuple[float | None, ...], better: str) -> pa.ChunkedArray:
+    """1 + the thresholds each value beats (`better`: "greater" or "less"); a missing threshold every value beats;
+    nulls (non-buyers) stay null: the score `_quintile_scores` gives against the population the thresholds cut."""
+    scores = pc.if_else(pc.is_valid(values), pa.scalar(1, pa.int64()), pa.scalar(None, pa.int64()))
+    for threshold in thresholds:
+        beats = pa.scalar(True) if threshold is None else getattr(pc, better)(pc.cast(values, pa.float64()), threshold)
+        scores = pc.add(scores, pc.cast(beats, pa.int64()))
+    return scores
+
+
 def _segment_names(r_scores: pa.ChunkedArray, f_scores: pa.ChunkedArray) -> pa.ChunkedArray:
     """The grid's name for each (R, F) pair; NO_PURCHASES where there are no scores."""
     grid_keys = pa.array([r_score * 10 + f_score for r_score, f_score in SEGMENT_GRID], pa.int64())
@@ -110,11 +124,12 @@ def _lifecycle_stages(
     return pc.case_when(rules, "new", "prospect", "active", "dormant", "churned")
 
 
-def score_profiles(profiles: pa.Table, as_of: datetime) -> pa.Table:
+def score_profiles(profiles: pa.Table, as_of: datetime, cut_points: RfmCutPoints | None = None) -> pa.Table:
     """profile_id, recency_days, r_score, f_score, m_score, rfm_segment and lifecycle_stage of every profile.
 
     `profiles` has PROFILE_SCHEMA's columns (`last_cancelled_at` may be absent: a shop without cancellations);
-    `as_of` must be timezone-aware. Scores and recency are null for profiles that never ordered.
+    `as_of` must be timezone-aware. Scores and recency are null for profiles that never ordered. With `cut_points`
+    (a shard of a larger population) R, F and M are scored against them instead of ranked among these profiles.
     """
     for name in OPTIONAL_COLUMNS:
         if name not in profiles.column_names:
@@ -126,9 +141,16 @@ def score_profiles(profiles: pa.Table, as_of: datetime) -> pa.Table:
     )
     buyers = pc.sum(is_buyer).as_py() or 0
     recency_days = _only_buyers(_whole_days_since(profiles["last_order_at"], as_of), is_buyer)
-    r_scores = _quintile_scores(recency_days, "descending", buyers)
-    f_scores = _quintile_scores(_only_buyers(profiles["orders_count"], is_buyer), "ascending", buyers)
-    m_scores = _quintile_scores(_only_buyers(monetary(profiles["revenue"]), is_buyer), "ascending", buyers)
+    orders_count = _only_buyers(profiles["orders_count"], is_buyer)
+    revenue = _only_buyers(monetary(profiles["revenue"]), is_buyer)
+    if cut_points is None:
+        r_scores = _quintile_scores(recency_days, "descending", buyers)
+        f_scores = _quintile_scores(orders_count, "ascending", buyers)
+        m_scores = _quintile_scores(revenue, "ascending", buyers)
+    else:
+        r_scores = _scores_beating(recency_days, cut_points.recency_days, "less")
+        f_scores = _scores_beating(orders_count, cut_points.orders_count, "greater")
+        m_scores = _scores_beating(revenue, cut_points.revenue, "greater")
     first_seen_days = _whole_days_since(profiles["first_seen_at"], as_of)
     activity_days = pc.coalesce(recency_days, _whole_days_since(profiles["last_cancelled_at"], as_of))
     return pa.table(
