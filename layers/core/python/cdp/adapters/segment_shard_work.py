@@ -12,7 +12,6 @@ import numpy as np
 import pyarrow as pa
 
 from cdp.adapters import object_store
-from cdp.predict.histories import PurchaseHistories
 
 WORK_PREFIX = "segment_work/runs/"
 
@@ -50,7 +49,8 @@ class SegmentShardWork:
         table: pa.Table = object_store.read_parquet(self.bucket, key)
         return table
 
-    def write_histories(self, run_id: str, shard: int, histories: PurchaseHistories) -> None:
+    def write_histories(self, run_id: str, shard: int, histories: Any) -> None:
+        """ShardWork.write_histories: `histories` (cdp.predict.histories.PurchaseHistories) saved by its `arrays()`."""
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **histories.arrays())  # type: ignore[arg-type]
         object_store.write_bytes(self.bucket, self._key(run_id, f"histories-{shard}.npz"), buffer.getvalue(),
