@@ -11,7 +11,7 @@ export PYTHONPATH := $(CURDIR)/layers/core/python:$(CURDIR)/local
 DATA ?= build/sample_data
 REPORT ?= build/report.json
 PORT ?= 3000
-SIZE ?= 400
+SIZE ?= 120
 TIME_UNIT ?= days
 
 .PHONY: install demo run api test lint unit bench build clean clv journeys journey-dry-run audit export-audience

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="generate the sample data and run the whole pipeline on it")
     demo.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "sample_data")
     demo.add_argument("--report", type=Path, default=REPO_ROOT / "build" / "demo-report.json")
-    demo.add_argument("--customers", type=int, default=400, help="customers in the sample data (default: 400)")
+    demo.add_argument("--customers", type=int, default=120, help="customers in the sample data (default: 120)")
     run = commands.add_parser("run", help="run the whole pipeline on your own folder of exports")
     run.add_argument("--data", type=Path, required=True)
     run.add_argument("--report", type=Path, required=True)
