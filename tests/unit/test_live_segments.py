@@ -276,3 +276,50 @@ def test_both_evaluators_agree_on_birthday_today(now: datetime, timezone: str | 
     batch = evaluate(LIBRARY, profiles([{"profile_id": "p1", "birthday": fields["birthday"], "timezone": timezone}]),
                      events(), order_lines(), now).members("birthday_today").to_pylist()  # fmt: skip
     assert live == expected and batch == (["p1"] if expected else [])
+
+
+# ---------------------------------------------------------------- the member day, a calendar day in the customer's zone
+
+
+def test_member_day_begins_and_ends_at_a_members_local_midnight_on_the_8th() -> None:
+    # Given a gold member in Shanghai, seen on 1 December
+    item = {"profile_id": "p1", "loyalty": {"tier": "gold"}, "timezone": "Asia/Shanghai"}
+    live, store = _live(item)
+    live.after_update({"p1": item}, datetime(2026, 12, 1, tzinfo=UTC))
+    enters_at, exits_at = datetime(2026, 12, 7, 16, 0, tzinfo=UTC), datetime(2026, 12, 8, 16, 0, tzinfo=UTC)
+    assert store.timers_of("p1")["member_day"] == bucket_of(enters_at)
+    # When the clock runs minute by minute around both local midnights
+    ticks: list[tuple[datetime, str]] = []
+    for start in (enters_at - timedelta(minutes=3), exits_at - timedelta(minutes=3)):
+        store.swept = None
+        for step in range(6):
+            now = start + timedelta(minutes=step, seconds=2)
+            ticks += [(now.replace(second=0), e.detail_type) for e in sweep(store, live.on_timer, now, RecordingPublisher()).events
+                      if e.detail["segment"] == "member_day"]  # fmt: skip
+    # Then the member enters at the midnight starting the 8th there and exits at the one ending it; the next timer is
+    # the 8th of January
+    assert ticks == [(enters_at, "Segment Entered"), (exits_at, "Segment Exited")]
+    assert store.timers_of("p1")["member_day"] == bucket_of(datetime(2027, 1, 7, 16, 0, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("now", "timezone", "tier", "expected"),
+    [
+        (datetime(2026, 12, 8, 12, tzinfo=UTC), None, "gold", True),
+        (datetime(2026, 12, 8, 12, tzinfo=UTC), None, None, False),  # not a member
+        (datetime(2026, 12, 7, 17, tzinfo=UTC), "Asia/Shanghai", "vip", True),  # already the 8th there
+        (datetime(2026, 12, 8, 7, tzinfo=UTC), "America/Los_Angeles", "vip", False),  # still the 7th there
+    ],
+)
+def test_both_evaluators_agree_on_member_day(now: datetime, timezone: str | None, tier: str | None, expected: bool) -> None:
+    item = {"profile_id": "p1", **({"loyalty": {"tier": tier}} if tier else {}), **({"timezone": timezone} if timezone else {})}
+    live = memberships(live_segments(LIBRARY), profile_fields(item, now, None), now)["member_day"]
+    batch = evaluate(LIBRARY, profiles([{"profile_id": "p1", "loyalty_tier": tier, "timezone": timezone}]),
+                     events(), order_lines(), now).members("member_day").to_pylist()  # fmt: skip
+    assert live == expected and batch == (["p1"] if expected else [])
+
+
+def test_a_calendar_day_outside_1_to_31_is_refused_with_its_place() -> None:
+    with pytest.raises(InvalidDefinitions) as refused:
+        parse_document({"segments": [{"name": "a", "version": 1, "where": {"today": {"day_of_month": 32}}}]})
+    assert [problem.path for problem in refused.value.problems] == ["segments[0].where.today.day_of_month"]

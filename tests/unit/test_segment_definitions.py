@@ -99,7 +99,7 @@ def test_the_shipped_library_is_valid() -> None:
          "segments[0].where.value: a window must be positive"),
         # malformed conditions and definitions
         (lambda d: d["segments"][0].update(where={"segment": "buyers", "field": "revenue"}),
-         "segments[0].where: a condition has exactly one of all, any, not, field, segment, event, orders (found ['field', 'segment'])"),
+         "segments[0].where: a condition has exactly one of all, any, not, field, segment, event, orders, today (found ['field', 'segment'])"),
         (lambda d: d["segments"][0].update(where={"all": []}), "segments[0].where: all needs at least one condition"),
         (lambda d: _shoe_condition(d, 2)["event"].update(last={"op": "within_last", "value": {"days": 1}}),
          "segments[1].where.all[2].event: a behaviour condition has at most one of count, sum, first, last"),

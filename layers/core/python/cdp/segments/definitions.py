@@ -137,11 +137,19 @@ class OrderCondition(_Measured):
     """Completed order lines; `count` counts distinct orders."""
 
 
-CONDITION_KINDS = ("all", "any", "not", "field", "segment", "event", "orders")
+CONDITION_KINDS = ("all", "any", "not", "field", "segment", "event", "orders", "today")
+
+
+class CalendarDay(_Strict):
+    """Today, in the customer's own time zone (local midnight to local midnight), is this day of the month (a day
+    a month lacks, such as the 31st in April, is never today)."""
+
+    day_of_month: int = Field(ge=1, le=31)
 
 
 class Condition(_Strict):
-    """Exactly one of: all / any (lists of conditions), not, field (with op and value), segment, event, orders."""
+    """Exactly one of: all / any (lists of conditions), not, field (with op and value), segment, event, orders,
+    today (a calendar day in the customer's time zone)."""
 
     all: list[Condition] | None = None
     any: list[Condition] | None = None
@@ -152,6 +160,7 @@ class Condition(_Strict):
     segment: str | None = None
     event: EventCondition | None = None
     orders: OrderCondition | None = None
+    today: CalendarDay | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Condition:
@@ -475,7 +484,7 @@ class _Checker:
         elif kind == "segment":
             if condition.segment not in {segment.name for segment in self.document.segments}:
                 self._problem(f"{path}.segment", f"unknown segment {condition.segment!r}")
-        else:
+        elif kind in ("event", "orders"):
             behaviour = condition.event or condition.orders
             assert behaviour is not None
             events = condition.event is not None

@@ -442,6 +442,9 @@ class _Context:
         if kind == "field":
             assert condition.field is not None and condition.op is not None
             return _true(self._field_mask(condition.field, condition.op, condition.value))
+        if kind == "today":
+            assert condition.today is not None
+            return self._local_day_is(condition.today.day_of_month)
         measured = condition.event or condition.orders
         assert measured is not None
         return _true(self._measure(condition.event, measured))
@@ -506,6 +509,15 @@ class _Context:
             return pc.match_substring(column, value)
         return COMPARE[op](column, pa.scalar(value).cast(column.type) if not pa.types.is_floating(column.type)
                            else float(value))
+
+    def _local_day_is(self, day_of_month: int) -> pa.ChunkedArray:
+        """Whether today, in each profile's time zone, is this day of the month, one test per distinct zone."""
+        zones = self._field("timezone")
+        result = pa.chunked_array([pa.repeat(False, self.size)])
+        for name in pc.unique(zones).to_pylist():
+            if local_today(self.as_of, name).day == day_of_month:
+                result = pc.or_(result, pc.is_null(zones) if name is None else pc.fill_null(pc.equal(zones, name), False))
+        return result
 
     def _anniversary_today(self, days: pa.ChunkedArray) -> pa.ChunkedArray:
         """Whether each date's anniversary is today in its profile's time zone (cdp.segments.local_time), one pass

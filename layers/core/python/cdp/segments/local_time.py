@@ -6,6 +6,7 @@ IANA name; a missing or unknown one means UTC. A 29 February anniversary falls o
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,3 +57,17 @@ def next_anniversary_change(day: date, now: datetime, timezone: str | None) -> d
     if upcoming <= today:
         upcoming = anniversary_in(day, today.year + 1)
     return local_midnight(upcoming, timezone)
+
+
+def next_day_of_month_change(day_of_month: int, now: datetime, timezone: str | None) -> datetime:
+    """The next instant after `now` at which "today is this day of the month" changes in the zone: the local
+    midnight ending today if it is that day, else the one starting the next month that has the day."""
+    today = local_today(now, timezone)
+    if today.day == day_of_month:
+        return local_midnight(today + timedelta(days=1), timezone)
+    year, month = today.year, today.month
+    if today.day > day_of_month:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    while day_of_month > calendar.monthrange(year, month)[1]:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return local_midnight(date(year, month, day_of_month), timezone)

@@ -29,7 +29,7 @@ from cdp.loyalty.status import balance, is_member
 from cdp.retry import backoff
 from cdp.segments.definitions import Condition, Duration, SegmentDefinition, SegmentDocument, segment_references
 from cdp.segments.live_ports import LiveSegmentStore, MembershipChange, RfmCutPoints, Timer, Trigger
-from cdp.segments.local_time import is_anniversary, local_today, next_anniversary_change
+from cdp.segments.local_time import is_anniversary, local_today, next_anniversary_change, next_day_of_month_change
 from cdp.segments.timers import bucket_of
 from cdp.segments.vocabulary import PROFILE_FIELDS
 
@@ -219,6 +219,9 @@ def holds(condition: Condition, fields: Mapping[str, Any], now: datetime, segmen
         return not holds(condition.not_, fields, now, segments)
     if kind == "segment":
         return segments[str(condition.segment)]
+    if kind == "today":
+        assert condition.today is not None
+        return local_today(now, fields.get("timezone")).day == condition.today.day_of_month
     assert condition.field is not None and condition.op is not None
     return _field_holds(condition.op, fields.get(condition.field), condition.value, fields, now)
 
@@ -315,6 +318,8 @@ def next_change(
         if condition.field is not None and condition.op is not None:
             value = fields.get(condition.field)
             upcoming += [at for at in _changes(condition.op, value, condition.value, fields, now) if at > now]
+        if condition.today is not None:
+            upcoming.append(next_day_of_month_change(condition.today.day_of_month, now, fields.get("timezone")))
     return min(upcoming, default=None)
 
 
