@@ -51,12 +51,12 @@ def _customers() -> bytes:
 
 
 def _orders() -> bytes:
-    """A lapsed buyer (200 days ago), points earned 350 days ago, a big spender before the journey horizon, and a
-    regular reordering serum every 30 days whose next run-out is in three days."""
+    """A lapsed buyer (200 days ago), points earned 350 days ago, a member at the entry tier before the journey
+    horizon, and a regular reordering serum every 30 days whose next run-out is in three days."""
     lines = ["order_id,line_id,customer_id,ordered_at,currency,sku,category,quantity,unit_price,status"]
     lines.append(f"JO-1,1,J-LAPSED,{(NOW - timedelta(days=200)).isoformat()},GBP,SKU-MUG,home,1,30.00,completed")
     lines.append(f"JO-2,1,J-EXPIRING,{(NOW - timedelta(days=350)).isoformat()},GBP,SKU-MUG,home,1,40.00,completed")
-    lines.append(f"JO-3,1,J-SPENDER,{(NOW - timedelta(days=40)).isoformat()},GBP,SKU-TV,electronics,1,900.00,completed")
+    lines.append(f"JO-3,1,J-SPENDER,{(NOW - timedelta(days=40)).isoformat()},GBP,SKU-MUG,home,1,20.00,completed")
     for n, days_ago in enumerate((147, 117, 87, 57, 27)):
         at = (NOW - timedelta(days=days_ago)).isoformat()
         lines.append(f"JO-R{n},1,J-REGULAR,{at},GBP,SKU-SERUM,beauty,1,20.00,completed")
@@ -98,6 +98,11 @@ def shop() -> Iterator[LocalStack]:
         assert answer.status == 200, answer.body
         stack.deliver_queued_messages()
         _scheduled(stack, "ComputeSegmentsFunction")
+        _scheduled(stack, "ReviewLoyaltyFunction")
+        # the entry-tier member then spends enough for gold: the next review moves them up
+        big_order = f"JO-4,1,J-SPENDER,{(NOW - timedelta(days=1)).isoformat()},GBP,SKU-TV,electronics,1,900.00,completed"
+        drop(stack, "orders/upgrade.csv", _orders().splitlines(keepends=True)[0] + big_order.encode() + b"\n")
+        stack.deliver_queued_messages()
         _scheduled(stack, "ReviewLoyaltyFunction")
         stack.wait_for_executions(timeout=300)
         yield stack

@@ -87,7 +87,7 @@ def test_points_tiers_and_expiry_from_dropped_files(stack: LocalStack) -> None:
     expires_at = (EARNED_LONG_AGO.date() + timedelta(days=365)).isoformat()
     assert _received(stack, queue_url) == [
         ("Points Expiring", {"points": 40, "expires_at": expires_at}),
-        ("Tier Changed", {"previous_tier": None, "tier": "gold", "at": review["as_of"]}),
+        ("Tier Changed", {"previous_tier": None, "tier": "gold", "direction": "joined", "at": review["as_of"]}),
     ]
     gold = public_profile(_profile_of(stack, "C-GOLD"))["loyalty"]
     assert gold == {"points": 700, "points_expiring": 0, "points_expire_at": None, "tier": "gold",

@@ -74,7 +74,7 @@ def test_the_same_event_again_starts_the_same_run_and_another_is_refused_while_a
         ("abandoned_cart", ("cdp.tracking", "Checkout Started", {}), 3, "refused:reentry"),
         ("abandoned_cart", ("cdp.tracking", "Checkout Started", {}), 8, "started"),
         ("welcome", ("cdp.profiles", "Customer Signed Up", {"backfill": False}), 400, "refused:reentry"),
-        ("tier_upgrade", ("cdp.loyalty", "Tier Changed", {"tier": "gold"}), 0, "started"),
+        ("tier_upgrade", ("cdp.loyalty", "Tier Changed", {"tier": "gold", "direction": "up"}), 0, "started"),
     ],
 )
 def test_reentry_rules_after_a_run_ended(journey: str, trigger: tuple, days_later: int, outcome: str) -> None:

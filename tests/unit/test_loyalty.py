@@ -207,7 +207,7 @@ def test_review_announces_each_change_once_under_replays() -> None:
     replay = review_loyalty(store, RULES, NOW, published.extend)
     # Then the first run announced the upgrade and the expiry, the replay nothing
     assert [(event.detail_type, event.detail) for event in published] == [
-        ("Tier Changed", {"profile_id": "p1", "previous_tier": None, "tier": "gold", "at": NOW.isoformat()}),
+        ("Tier Changed", {"profile_id": "p1", "previous_tier": None, "tier": "gold", "direction": "joined", "at": NOW.isoformat()}),
         ("Points Expiring", {"profile_id": "p2", "points": 40, "expires_at": "2026-12-20"}),
     ]
     assert (first.members, dict(first.tiers), first.points, first.points_expiring) == (2, {"gold": 1, "member": 1},

@@ -2,8 +2,9 @@
 
 Time changes loyalty without any record arriving (points expire, a year's spend rolls out of the window, a held
 tier ends), so a scheduled review decides; records only fold into the ledger attributes it reads. Events:
-`cdp.loyalty` / `Tier Changed` {profile_id, previous_tier, tier, at} when the decided tier differs from the stored
-one (enrolment into the entry tier is silent), and `Points Expiring` {profile_id, points, expires_at} once per
+`cdp.loyalty` / `Tier Changed` {profile_id, previous_tier, tier, direction, at} when the decided tier differs from
+the stored one, `direction` being `up` or `down` the tiers' ladder, or `joined` for a first tier above the entry one
+(enrolment into the entry tier is silent), and `Points Expiring` {profile_id, points, expires_at} once per
 expiry day that falls within the notice period. The saved values are the record of what was announced, so they are
 written after the events: a run that fails part-way publishes again next time (at least once, never lost), and a
 replay after a save finds nothing changed and publishes nothing.
@@ -55,6 +56,7 @@ def _decided(item: dict[str, Any], rules: LoyaltyRules, now: datetime) -> tuple[
             "profile_id": profile_id,
             "previous_tier": tier.previous_tier,
             "tier": tier.tier,
+            "direction": _direction(rules, tier.previous_tier, tier.tier),
             "at": tier.tier_since,
         }
         events.append(DomainEvent(source=LOYALTY_EVENTS_SOURCE, detail_type="Tier Changed", detail=detail))
@@ -91,3 +93,9 @@ def review_loyalty(
     publish_events(events)
     review.saved = sum(store.save_review(profile_id, values) for profile_id, values in changed.items())
     return review
+
+
+def _direction(rules: LoyaltyRules, previous_tier: str | None, tier: str) -> str:
+    if previous_tier is None:
+        return "joined"
+    return "up" if rules.tiers.rank(tier) > rules.tiers.rank(previous_tier) else "down"
