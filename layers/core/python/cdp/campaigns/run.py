@@ -16,12 +16,13 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from cdp.campaigns.definition import HOLDOUT, Audience, Campaign
 from cdp.campaigns.ports import Audiences, CampaignStore, RunPlan, SendQueue, SendQuota, Snapshots
 from cdp.errors import NotFound
-from cdp.messaging.assignment import assign
+from cdp.messaging.assignment import Split
 from cdp.messaging.ports import MessageEvents
 from cdp.messaging.requests import MessageRequest
 
@@ -126,26 +127,38 @@ class _Bodies:
             before, _, after = json.dumps(body).partition(json.dumps(self.PLACE))
             self.around[name] = (before, after)
 
-    def body(self, profile_id: str, variant: str) -> str:
-        before, after = self.around[variant]
-        return before + json.dumps(profile_id) + after
+    def messaged(self, assigned: list[tuple[str, str]]) -> list[str]:
+        """The bodies of a chunk's messaged profiles (the holdout gets none). The profile id is encoded as
+        `json.dumps` encodes a string, by the same function, without its per-call dispatch."""
+        around = self.around
+        return [
+            around[group][0] + encode_basestring_ascii(profile_id) + around[group][1]
+            for profile_id, group in assigned
+            if group != HOLDOUT
+        ]
 
 
 def _assignment_rows(
     campaign: Campaign, plan: RunPlan, message_key: str, assigned: list[tuple[str, str]], at: datetime
 ) -> list[dict[str, Any]]:
-    """The `messages` rows of a chunk: `holdout` for the control group, `assigned` (in its variant) for the others."""
+    """The `messages` rows of a chunk: `holdout` for the control group, `assigned` (in its variant) for the others.
+    One row per group is built, then copied with each profile's id."""
     templates = {variant.name: variant.template or campaign.template for variant in campaign.variants}
-    return [
-        {
-            "message_key": message_key, "profile_id": profile_id, "origin": "campaign", "origin_name": campaign.name,
+    rows_of: dict[str, dict[str, Any]] = {}
+    for group in {group for _, group in assigned}:
+        rows_of[group] = {
+            "message_key": message_key, "profile_id": None, "origin": "campaign", "origin_name": campaign.name,
             "step": STEP, "variant": group, "occurrence": plan.run_id, "channel": campaign.channel,
             "purpose": campaign.purpose, "template": templates.get(group, campaign.template),
             "event": HOLDOUT if group == HOLDOUT else "assigned", "reason": group, "at": at,
             "provider_message_id": None,
         }  # fmt: skip
-        for profile_id, group in assigned
-    ]
+    rows = []
+    for profile_id, group in assigned:
+        row = rows_of[group].copy()
+        row["profile_id"] = profile_id
+        rows.append(row)
+    return rows
 
 
 def start_run(name: str, scheduled_at: datetime, parts: StartParts, now: datetime) -> RunSummary:
@@ -165,15 +178,16 @@ def start_run(name: str, scheduled_at: datetime, parts: StartParts, now: datetim
     done = parts.campaigns.chunks_done(name, run_id)
     bodies = _Bodies(campaign, plan)
     summary = RunSummary(name, run_id, "enqueued", audience=len(members), missing_segments=missing)
-    split = campaign.split()
+    split = Split(name, campaign.holdout_percent, campaign.split())
     for index, chunk in enumerate(_chunks(members)):
-        assigned = [(profile_id, assign(profile_id, name, campaign.holdout_percent, split)) for profile_id in chunk]
-        summary.groups.update(group for _, group in assigned)
+        groups = split.groups(chunk)
+        assigned = list(zip(chunk, groups, strict=True))
+        summary.groups.update(groups)
         summary.chunks += 1
         if index in done:
             continue
         parts.events.record(_assignment_rows(campaign, plan, bodies.message_key, assigned, now))
-        parts.queue.enqueue([bodies.body(profile_id, group) for profile_id, group in assigned if group != HOLDOUT])
+        parts.queue.enqueue(bodies.messaged(assigned))
         parts.campaigns.mark_chunk(name, run_id, index, now)
         summary.chunks_queued += 1
     parts.campaigns.finish_run(

@@ -9,17 +9,12 @@ only the profiles at the boundary.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from itertools import accumulate
 
 HOLDOUT = "holdout"
 DEFAULT_VARIANTS: Mapping[str, int] = {"main": 100}
 _SCALE = float(1 << 64)
-
-
-def unit_interval(origin_name: str, profile_id: str) -> float:
-    """The profile's fixed position in [0, 1) for this journey or campaign."""
-    digest = hashlib.sha256(f"{origin_name}:{profile_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / _SCALE
 
 
 def validate_split(holdout_percent: float, variants: Mapping[str, int]) -> None:
@@ -38,14 +33,38 @@ def assign(
     profile_id: str, origin_name: str, holdout_percent: float, variants: Mapping[str, int] = DEFAULT_VARIANTS
 ) -> str:
     """`"holdout"` or the name of the variant this profile receives."""
-    validate_split(holdout_percent, variants)
-    position = unit_interval(origin_name, profile_id) * 100
-    if position < holdout_percent:
-        return HOLDOUT
-    within = (position - holdout_percent) / (100 - holdout_percent) * sum(variants.values())
-    cumulative = 0
-    for name, weight in variants.items():
-        cumulative += weight
-        if within < cumulative:
-            return name
-    return [name for name, weight in variants.items() if weight > 0][-1]  # float edge at the very top
+    return Split(origin_name, holdout_percent, variants).group(profile_id)
+
+
+class Split:
+    """One journey's or campaign's holdout and variants, validated once: the group of any number of profiles, the
+    same as `assign` gives each (a campaign's audience of a million is assigned without re-validating per profile)."""
+
+    def __init__(self, origin_name: str, holdout_percent: float, variants: Mapping[str, int] = DEFAULT_VARIANTS):
+        validate_split(holdout_percent, variants)
+        self.prefix = f"{origin_name}:".encode()
+        self.holdout_percent = holdout_percent
+        self.total = sum(variants.values())
+        self.bounds = list(zip(variants, accumulate(variants.values()), strict=True))
+        self.top = [name for name, weight in variants.items() if weight > 0][-1]  # float edge at the very top
+
+    def group(self, profile_id: str) -> str:
+        return self.groups([profile_id])[0]
+
+    def groups(self, profile_ids: Iterable[str]) -> list[str]:
+        """The group of each profile, in order."""
+        sha256, prefix = hashlib.sha256, self.prefix
+        return [
+            self._choose(int.from_bytes(sha256(prefix + profile_id.encode()).digest()[:8], "big") / _SCALE * 100)
+            for profile_id in profile_ids
+        ]
+
+    def _choose(self, position: float) -> str:
+        """The group at `position` in [0, 100): holdout first, then each variant's share of the rest."""
+        if position < self.holdout_percent:
+            return HOLDOUT
+        within = (position - self.holdout_percent) / (100 - self.holdout_percent) * self.total
+        for name, cumulative in self.bounds:
+            if within < cumulative:
+                return name
+        return self.top
