@@ -1,16 +1,19 @@
-"""Campaign domain without AWS: definitions refused by field, rule audiences from a snapshot, the worker's pacing,
-state cache and outcome counts."""
+"""Campaign domain without AWS: definitions refused by field, rule audiences from a snapshot, the queued bodies and
+assignment rows of a start, the worker's pacing, state cache and outcome counts."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from cdp.campaigns.definition import parse_campaign
 from cdp.campaigns.deliver import CampaignWorker, QueuedSend, StateCache, WorkerParts
-from cdp.campaigns.run import resolve_audience
+from cdp.campaigns.ports import RunPlan
+from cdp.campaigns.run import StartParts, resolve_audience, start_run
 from cdp.errors import Invalid, Unavailable
+from cdp.messaging.assignment import HOLDOUT, assign
 from cdp.messaging.requests import MessageRequest
 
 from tests.fakes import FakeCampaignSending
@@ -53,7 +56,11 @@ def test_a_good_definition_has_its_defaults_and_expression() -> None:
 
 
 class _Snapshot:
-    memberships = {"vip": {"p1", "p2", "p3"}, "lapsed": {"p3", "p4"}, "lifecycle:active": {"p1", "p2", "p3", "p4", "p5"}}
+    memberships = {
+        "vip": {"p1", "p2", "p3"},
+        "lapsed": {"p3", "p4"},
+        "lifecycle:active": {"p1", "p2", "p3", "p4", "p5"},
+    }
 
     def members(self, segment: str) -> list[str]:
         return sorted(self.memberships.get(segment, set()))
@@ -161,3 +168,86 @@ def test_paused_messages_are_held_and_cancelled_ones_skipped_and_a_busy_budget_f
     budget.take = lambda *arguments: 0  # type: ignore[method-assign]
     with pytest.raises(Unavailable):
         _worker(budget, clock, sending).deliver(_queued("p2"))
+
+
+class _StartParts:
+    """The campaign store, snapshot, queue, stream and quota of a start, in memory."""
+
+    def __init__(self, definition: dict[str, Any], members: list[str]) -> None:
+        self.campaign = parse_campaign(definition)
+        self.members = members
+        self.bodies: list[str] = []
+        self.rows: list[dict[str, Any]] = []
+
+    def get(self, name: str) -> Any:
+        return self.campaign
+
+    def begin_run(self, name: str, plan: RunPlan) -> RunPlan:
+        return plan
+
+    def chunks_done(self, name: str, run_id: str) -> set[int]:
+        return set()
+
+    def mark_chunk(self, *arguments: Any) -> None:
+        pass
+
+    def finish_run(self, *arguments: Any) -> None:
+        pass
+
+    def latest(self) -> str:
+        return "segment_memberships/dt=2026-12-03/run=r/part-0.parquet"
+
+    def audience(self, key: str) -> Any:
+        snapshot = _Snapshot()
+        snapshot.memberships = {"rfm:Champions": set(self.members)}
+        return snapshot
+
+    def enqueue(self, bodies: Any, delay_seconds: int = 0) -> None:
+        self.bodies += bodies
+
+    def record(self, rows: list[dict[str, Any]]) -> None:
+        self.rows += rows
+
+    def max_send_rate(self) -> float:
+        return 14.0
+
+
+def test_a_start_queues_each_messaged_profile_its_validated_request_and_records_every_assignment() -> None:
+    # Given: ids JSON must escape, and two variants with their own template and context
+    members = ['p"quote', "back\\slash", "caf\u00e9-\u4e2d", "tab\tid"] + [f"p{number:04d}" for number in range(2_500)]
+    definition = {
+        **BASE,
+        "holdout_percent": 10,
+        "send_rate_per_second": 20,
+        "variants": [
+            {"name": "a", "percent": 60, "context": {"offer": "2x"}},
+            {"name": "b", "percent": 40, "template": "other"},
+        ],
+    }
+    parts = _StartParts(definition, members)
+    now = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    # When
+    summary = start_run("sale", now, StartParts(parts, parts, parts, parts, parts), now)  # type: ignore[arg-type]
+    # Then: each body is json.dumps of the request the campaign makes for that profile in its variant
+    groups = {member: assign(member, "sale", 10, {"a": 60, "b": 40}) for member in members}
+    assert summary.audience == len(members) and summary.chunks == 3 and sum(summary.groups.values()) == len(members)
+    expected = []
+    for member in sorted(members):
+        if groups[member] == HOLDOUT:
+            continue
+        variant = parts.campaign.variants[groups[member] == "b"]
+        request = MessageRequest(profile_id=member, origin="campaign", origin_name="sale", step="send",
+                                 occurrence="20261203T100000Z", variant=variant.name, channel="email",
+                                 template=variant.template or "sale", expires_at=now + timedelta(hours=24),
+                                 context=variant.context)  # fmt: skip
+        expected.append(json.dumps({"request": request.model_dump(mode="json"), "rate_per_second": 14}))
+    assert parts.bodies == expected
+    assert [QueuedSend.model_validate_json(body).request.profile_id for body in parts.bodies[:3]] == [
+        member for member in sorted(members) if groups[member] != HOLDOUT
+    ][:3]
+    # and one row per profile, in its group, each its own dict
+    assert [(row["profile_id"], row["variant"], row["event"]) for row in parts.rows] == [
+        (member, groups[member], "holdout" if groups[member] == HOLDOUT else "assigned") for member in sorted(members)
+    ]
+    assert len({id(row) for row in parts.rows}) == len(members)
+    assert {row["template"] for row in parts.rows if row["variant"] == "b"} == {"other"}
