@@ -141,9 +141,7 @@ def campaign_figure(customers: int = CUSTOMERS) -> dict[str, Any]:
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     sample = [QueuedSend.model_validate_json(queued_body) for queued_body in queue.kept]
     sending = _sending([queued.request.profile_id for queued in sample])
-    worker = CampaignWorker(
-        WorkerParts(StateCache(store, timedelta(seconds=3)), sending, queue, store, store, 60, lambda: NOON)
-    )  # type: ignore[arg-type]
+    worker = CampaignWorker(WorkerParts(StateCache(store, timedelta(seconds=3)), sending, queue, store, store, 60, lambda: NOON))  # type: ignore[arg-type]
     results: Counter[str] = Counter()
     started, cpu_started = time.perf_counter(), time.process_time()
     for queued_body in queue.kept:

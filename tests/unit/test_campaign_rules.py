@@ -56,11 +56,7 @@ def test_a_good_definition_has_its_defaults_and_expression() -> None:
 
 
 class _Snapshot:
-    memberships = {
-        "vip": {"p1", "p2", "p3"},
-        "lapsed": {"p3", "p4"},
-        "lifecycle:active": {"p1", "p2", "p3", "p4", "p5"},
-    }
+    memberships = {"vip": {"p1", "p2", "p3"}, "lapsed": {"p3", "p4"}, "lifecycle:active": {"p1", "p2", "p3", "p4", "p5"}}
 
     def members(self, segment: str) -> list[str]:
         return sorted(self.memberships.get(segment, set()))

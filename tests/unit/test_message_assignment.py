@@ -49,10 +49,8 @@ def test_growing_the_holdout_only_moves_profiles_into_it() -> None:
     assert {assign(profile, "winback", 100) for profile in PROFILES[:200]} == {HOLDOUT}
 
 
-@pytest.mark.parametrize(
-    ("holdout", "variants"),
-    [(-1, {"a": 1}), (101, {"a": 1}), (10, {}), (10, {"a": 0}), (10, {"a": -1, "b": 2}), (10, {"holdout": 1})],
-)
+@pytest.mark.parametrize(("holdout", "variants"), [(-1, {"a": 1}), (101, {"a": 1}), (10, {}), (10, {"a": 0}),
+                                                   (10, {"a": -1, "b": 2}), (10, {"holdout": 1})])
 def test_bad_splits_are_refused(holdout: float, variants: dict[str, int]) -> None:
     # Given / When / Then
     with pytest.raises(ValueError):

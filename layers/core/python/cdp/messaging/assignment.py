@@ -40,7 +40,9 @@ class Split:
     """One journey's or campaign's holdout and variants, validated once: the group of any number of profiles, the
     same as `assign` gives each (a campaign's audience of a million is assigned without re-validating per profile)."""
 
-    def __init__(self, origin_name: str, holdout_percent: float, variants: Mapping[str, int] = DEFAULT_VARIANTS):
+    def __init__(
+        self, origin_name: str, holdout_percent: float, variants: Mapping[str, int] = DEFAULT_VARIANTS
+    ) -> None:
         validate_split(holdout_percent, variants)
         self.prefix = f"{origin_name}:".encode()
         self.holdout_percent = holdout_percent
