@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cdp.messaging.feedback import FeedbackOutcome, FeedbackParts, message_row
+from cdp.messaging.feedback import FeedbackOutcome, FeedbackParts, record_feedback
 from cdp.messaging.suppression import HARD_BOUNCE, SMS_OPT_OUT
 
 # The documented providerResponse values ("SMS delivery failure reasons") that say the number cannot take SMS from
@@ -90,13 +90,4 @@ def apply_sms_delivery_status(status: SmsDeliveryStatus, parts: FeedbackParts) -
     if suppression is not None:
         suppressed = int(parts.suppressions.added("sms", status.delivery.destination, suppression, at))
     provider_id = status.notification.messageId
-    found = parts.records.find(provider_id)
-    record = parts.records.get(*found) if found else None
-    if found is None or record is None:
-        return FeedbackOutcome(name, suppressed=suppressed, untracked=True)
-    profile_id, message_key = found
-    if record.get(f"{name}_at"):
-        return FeedbackOutcome(name, suppressed=suppressed)
-    parts.events.record([message_row({**record, "profile_id": profile_id}, message_key, name, reason, at, provider_id)])
-    applied = parts.records.mark(profile_id, message_key, name, at, {f"{name}_reason": reason})
-    return FeedbackOutcome(name, applied=applied, suppressed=suppressed)
+    return record_feedback(parts, parts.records.find(provider_id), name, reason, at, provider_id, suppressed)
