@@ -146,6 +146,10 @@ class FakeSendRecords:
             record.update({f"{event}_at": at.isoformat(), **details})
             return True
 
+    def find(self, provider_message_id: str) -> tuple[str, str] | None:
+        return next((key for key, record in self.records.items()
+                     if record.get("provider_message_id") == provider_message_id), None)  # fmt: skip
+
 
 class WindowsReadTogether:
     """Send records (cdp.messaging.ports.SendRecords) whose first frequency-cap window read in each of `senders`

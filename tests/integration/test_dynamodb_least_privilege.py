@@ -1,4 +1,4 @@
-"""The tracking and admin functions hold only the DynamoDB actions and partition-key prefixes they use: their code
+"""The tracking and admin functions (and SMS delivery status) hold only the DynamoDB actions and partition-key prefixes they use: their code
 paths, walked end to end through the local stack, make no request their own role denies, and a request outside
 their prefixes is denied. moto does not check a Lambda role, so `cdp_local.dynamodb_access` records each function's
 DynamoDB requests and evaluates them against the role the template gives it."""
@@ -30,9 +30,12 @@ NARROWED = {
     "ManageSegmentsFunction": ("dynamodb:GetItem", "ProfilesTable", "PROFILE#p1"),
     "ManageCampaignsFunction": ("dynamodb:PutItem", "ProfilesTable", "PROFILE#p1"),
     "ExportAudienceFunction": ("dynamodb:GetItem", "ProfilesTable", "SOURCE#0123"),
+    "HandleSmsDeliveryStatusFunction": ("dynamodb:UpdateItem", "ProfilesTable", "SUPPRESSED#email#0123"),
 }
 # Functions whose code path reads a whole table (a Scan cannot be narrowed by key): a known remaining gap
 SCANNING = {"EraseProfileFunction", "ExportProfileFunction"}
+# The index each function queries by a partition key without a prefix (a profile id, a provider's message id)
+INDEX_OF = {"HandleSmsDeliveryStatusFunction": {"Fn::Sub": "${ProfilesTable.Arn}/index/ByProviderMessage"}}
 BY_PROFILE_INDEX = {"Fn::Sub": "${LedgerTable.Arn}/index/ByProfile"}
 SEGMENT = {"segments": [{"name": "gb_buyers", "version": 1, "description": "Buyers in Great Britain",
                          "where": {"all": [{"field": "country", "op": "=", "value": "GB"}]}}]}  # fmt: skip
@@ -75,6 +78,7 @@ def _walk_the_tracking_and_admin_routes(stack: LocalStack) -> None:
         assert call_api(stack, "POST", f"/v1/campaigns/winback/{action}")[0] == 200
     audience = "/v1/segments/lifecycle_dormant/audience?format=csv"
     assert http_api(stack).handle("GET", audience, signed("GET", audience), b"").status == 200
+    assert stack.invoke("HandleSmsDeliveryStatusFunction", json.loads((REPO_ROOT / "events" / "cloudwatch_logs_sms_delivery_status.json").read_text()))
     status, erasure = call_api(stack, "DELETE", f"/v1/profiles/{profile_id}")
     assert status == 202, erasure
     assert call_api(stack, "GET", f"/v1/erasures/{erasure['erasure_id']}")[0] == 200
@@ -122,4 +126,4 @@ def test_every_narrowed_dynamodb_statement_names_its_key_prefixes() -> None:
             elif actions == ["dynamodb:Scan"]:
                 assert function in SCANNING, function
             else:
-                assert (actions, statement["Resource"]) == (["dynamodb:Query"], BY_PROFILE_INDEX), function
+                assert (actions, statement["Resource"]) == (["dynamodb:Query"], INDEX_OF.get(function, BY_PROFILE_INDEX)), function

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import re
@@ -118,6 +119,23 @@ def test_the_email_feedback_event_suppresses_the_bounced_recipient(stack: LocalS
     suppressions = Suppressions(SuppressionStore(stack.physical_id("ProfilesTable")), "local-erasure-salt", "GB")
     assert result == {"batchItemFailures": []}
     assert suppressions.reason("p-1", "email", "recipient@example.com") == "hard_bounce"
+
+
+def test_the_sms_delivery_status_event_suppresses_the_invalid_number(stack: LocalStack) -> None:
+    # Given: the documented failure log (events/sns_sms_delivery_failure.json), as the Failure group's subscription
+    # filter delivers it
+    from cdp.adapters.suppression_store import SuppressionStore
+    from cdp.messaging.suppression import Suppressions
+
+    event = _event("cloudwatch_logs_sms_delivery_status.json")
+    carried = json.loads(gzip.decompress(base64.b64decode(event["awslogs"]["data"])))["logEvents"][0]["message"]
+    assert json.loads(carried) == _event("sns_sms_delivery_failure.json")
+    # When
+    result = stack.invoke("HandleSmsDeliveryStatusFunction", event)
+    # Then: no send record of ours (untracked), and the number suppressed
+    suppressions = Suppressions(SuppressionStore(stack.physical_id("ProfilesTable")), "local-erasure-salt", "GB")
+    assert result == {"applied": 0, "skipped": 0}
+    assert suppressions.reason("p-1", "sms", "+447700900123") == "hard_bounce"
 
 
 def test_every_function_in_the_template_has_a_sample_event_and_every_sample_names_one() -> None:

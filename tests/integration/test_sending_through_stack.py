@@ -35,6 +35,8 @@ from cdp.messaging.service import SendingParts, send_message
 from cdp.messaging.suppression import Suppressions
 from cdp.messaging.templates import shipped_templates
 from cdp.messaging.unsubscribe import SignedLinks, verified_token
+from cdp_local.dynamodb_access import CallRecorder, StackPolicies
+from cdp_local.sms_delivery_logs import delivery_status, log_group, subscription_event
 from cdp_local.stack import ACCOUNT_ID, LOCAL_ERASURE_SALT, LOCAL_UNSUBSCRIBE_KEYS, LocalStack
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
@@ -469,3 +471,44 @@ def test_deferred_messages_spread_over_buckets_and_come_due_in_order(stack: Loca
         deferred.done(each, start + timedelta(minutes=n))
     # Then
     assert deferred.due(start + timedelta(hours=1), 10) == []
+
+
+def _delivery_status(stack: LocalStack, message_id: str, response: str, success: bool) -> dict[str, Any]:
+    """Hand SNS's delivery status log of one SMS to its handler, as the log group's subscription filter does."""
+    log = delivery_status(message_id, ANN["phone"], response, success, AFTERNOON + timedelta(seconds=5))
+    event = subscription_event(log_group(stack.region, success), [json.dumps(log)], AFTERNOON + timedelta(seconds=6))
+    with CallRecorder().recording() as recorder:
+        result: dict[str, Any] = stack.invoke("HandleSmsDeliveryStatusFunction", event)
+    policies = StackPolicies.of(stack)
+    requests = policies.requests(recorder)["HandleSmsDeliveryStatusFunction"]
+    assert requests and policies.denied("HandleSmsDeliveryStatusFunction", requests) == []  # its own role allows each
+    return result
+
+
+def test_sms_delivery_status_marks_the_send_and_a_permanent_failure_suppresses_the_number(stack: LocalStack) -> None:
+    # Given: two SMS sent to Ann through the sending service (SNS's message id kept on each send record)
+    put_profile(stack)
+    at(stack, AFTERNOON)
+    first = MessageRequest.model_validate(message(step="nudge", channel="sms", template="first_order_nudge_sms"))
+    second = first.model_copy(update={"step": "reminder"})
+    sent = [stack.invoke("SendMessageFunction", request.model_dump(mode="json")) for request in (first, second)]
+    assert [outcome["status"] for outcome in sent] == ["sent", "sent"]
+    assert {sent[0]["message_id"], sent[1]["message_id"]} <= set(sns_backends[ACCOUNT_ID][stack.region].sms_messages)
+    # When: the carrier accepts the first, and the second fails as an invalid number (each log twice: at least once)
+    for _ in range(2):
+        delivered = _delivery_status(stack, sent[0]["message_id"], "Message has been accepted by phone carrier", True)
+        failed = _delivery_status(stack, sent[1]["message_id"], "Invalid phone number", False)
+    # Then: each send record marked once, one `messages` row each, the number suppressed
+    assert (delivered, failed) == ({"applied": 0, "skipped": 0}, {"applied": 0, "skipped": 0})  # the repeats
+    first_record = record(stack, ANN["profile_id"], first.key()) or {}
+    second_record = record(stack, ANN["profile_id"], second.key()) or {}
+    assert first_record["delivered_at"] == (AFTERNOON + timedelta(seconds=5)).isoformat()
+    assert second_record["bounced_reason"] == "permanent:Invalid phone number"
+    feedback = [(row["event"], row["step"], row["provider_message_id"]) for row in message_rows(stack)
+                if row["event"] in ("delivered", "bounced")]  # fmt: skip
+    assert sorted(feedback) == [("bounced", "reminder", sent[1]["message_id"]), ("delivered", "nudge", sent[0]["message_id"])]
+    assert _suppressions(stack).reason(ANN["profile_id"], "sms", ANN["phone"], purpose="transactional") == "hard_bounce"
+    # When: the next SMS to Ann
+    third = stack.invoke("SendMessageFunction", message(step="last_call", channel="sms", template="first_order_nudge_sms"))
+    # Then: skipped, nothing published
+    assert (third["status"], third["reason"]) == ("skipped", "suppressed:hard_bounce")

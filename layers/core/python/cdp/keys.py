@@ -26,6 +26,7 @@ RECORD_PREFIX = "RECORD#"
 RECORD_SK = "RECORD"
 ERASED_PARTITION = "ERASED"
 BY_PROFILE_INDEX = "ByProfile"  # LedgerTable's index of records by their profile_id
+BY_PROVIDER_MESSAGE_INDEX = "ByProviderMessage"  # ProfilesTable's index of send records by provider_message_id
 Key = dict[str, str]
 
 

@@ -2,7 +2,8 @@
 
 Send record `PROFILE#<id>` / `MESSAGE#<request key>`: written only conditionally, so a record that is `sent`,
 `claimed` or `unknown` is never overwritten (a claim also needs no such record; its outcome needs the claim's token);
-feedback sets each `<event>_at` on it once. Frequency-cap window `PROFILE#<id>` / `CAP#<channel>`: `sends` (claim
+feedback sets each `<event>_at` on it once, and finds it by its `provider_message_id` through the sparse index
+`ByProviderMessage` (only sent records carry the attribute). Frequency-cap window `PROFILE#<id>` / `CAP#<channel>`: `sends` (claim
 token -> ISO time) and `version`, written only in the transaction of a marketing claim (conditional on the version
 read) or when a slot is given back (version + 1).
 Deferred message `DEFERRED#<bucket>` / `<until>#<request key>` holds the request's JSON until the minute sweeper
@@ -20,7 +21,16 @@ from botocore.exceptions import ClientError
 from cdp.adapters.clients import dynamodb_table
 from cdp.adapters.dynamodb import condition_held, plain, transact, wire
 from cdp.errors import ConcurrentChange
-from cdp.keys import DEFERRED_BUCKETS, cap_window_key, deferred_message_key, deferred_pk, message_record_key
+from cdp.keys import (
+    BY_PROVIDER_MESSAGE_INDEX,
+    DEFERRED_BUCKETS,
+    MESSAGE_PREFIX,
+    cap_window_key,
+    deferred_message_key,
+    deferred_pk,
+    message_record_key,
+    profile_id_of,
+)
 from cdp.messaging.ports import CapWindow, CapWindowChanged, MessageRequest, SendOutcome, record_status
 
 OPEN = "attribute_not_exists(pk) OR #status IN (:skipped, :deferred, :failed)"
@@ -163,6 +173,19 @@ class SendRecordTable:
                 ExpressionAttributeValues=values,
             )
         )
+
+    def find(self, provider_message_id: str) -> tuple[str, str] | None:
+        """(profile id, request key) of the send record holding this provider message id, by the table's sparse
+        `ByProviderMessage` index (eventually consistent: feedback arrives seconds after the send at the earliest)."""
+        items = self.table.query(
+            IndexName=BY_PROVIDER_MESSAGE_INDEX,
+            KeyConditionExpression="provider_message_id = :id",
+            ExpressionAttributeValues={":id": provider_message_id},
+            Limit=1,
+        )["Items"]
+        if not items or not str(items[0]["sk"]).startswith(MESSAGE_PREFIX):
+            return None
+        return profile_id_of(str(items[0]["pk"])), str(items[0]["sk"]).removeprefix(MESSAGE_PREFIX)
 
 
 class DeferredMessageTable:

@@ -185,12 +185,22 @@ def apply_email_feedback(event: SesEvent, parts: FeedbackParts) -> FeedbackOutco
     suppressed = _suppress(event, parts)
     profile_id, tag = event.mail.tag(PROFILE_TAG), event.mail.tag(MESSAGE_KEY_TAG)
     message_key = message_key_of_tag(tag) if tag else None
-    record = parts.records.get(profile_id, message_key) if profile_id and message_key else None
-    if record is None or message_key is None or profile_id is None:
+    send = (profile_id, message_key) if profile_id and message_key else None
+    return record_feedback(parts, send, name, event.reason(), event.moment(), event.mail.messageId, suppressed)
+
+
+def record_feedback(
+    parts: FeedbackParts, send: tuple[str, str] | None, name: str, reason: str, at: datetime, provider_id: str,
+    suppressed: int,
+) -> FeedbackOutcome:
+    """Once per message and event: the `messages` row, then the send record's `<name>_at` mark (`send`: the record's
+    profile id and request key, None when the feedback names no send of ours)."""
+    record = parts.records.get(*send) if send else None
+    if send is None or record is None:
         return FeedbackOutcome(name, suppressed=suppressed, untracked=True)
     if record.get(f"{name}_at"):
         return FeedbackOutcome(name, suppressed=suppressed)
-    at, reason = event.moment(), event.reason()
-    parts.events.record([message_row({**record, "profile_id": profile_id}, message_key, name, reason, at, event.mail.messageId)])
+    profile_id, message_key = send
+    parts.events.record([message_row({**record, "profile_id": profile_id}, message_key, name, reason, at, provider_id)])
     applied = parts.records.mark(profile_id, message_key, name, at, {f"{name}_reason": reason})
     return FeedbackOutcome(name, applied=applied, suppressed=suppressed)
