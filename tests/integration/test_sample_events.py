@@ -16,12 +16,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import pytest
 from cdp.adapters.file_ledger import FileLedger
 from cdp.adapters.privacy_store import PrivacyStore
 from cdp.ingest.pipeline import DroppedFile, large_file_owner
 from cdp.messaging.unsubscribe import UnsubscribeToken
 from cdp.predict.summary import Transactions, summarise
-from cdp_local.stack import LOCAL_UNSUBSCRIBE_KEYS, LocalStack
+from cdp_local.stack import LOCAL_UNSUBSCRIBE_KEYS, FunctionError, LocalStack
 from cdp_local.template import REPO_ROOT, load_template, resources_of_type
 from test_campaigns import write_snapshot
 
@@ -278,3 +279,14 @@ def test_the_one_click_unsubscribe_event_withdraws_consent(stack: LocalStack) ->
     # Then
     assert response["statusCode"] == 200
     assert "no more marketing email" in response["body"]
+
+
+def test_the_shard_step_events_name_a_run_and_a_run_not_planned_is_named_missing(stack: LocalStack) -> None:
+    # Given: the samples of the sharded segment run's steps, on a stack where no run was planned
+    for name, function in (("stepfunctions_segment_shard_histories.json", "RunSegmentShardFunction"),
+                           ("stepfunctions_finish_segment_run.json", "FinishSegmentRunFunction")):  # fmt: skip
+        # When the step runs
+        with pytest.raises(FunctionError) as failed:
+            stack.invoke(function, _event(name))
+        # Then it read the sample's run and says which of the run's inputs is missing
+        assert "segment_work/runs/20261203T100000Z-7f3a/population.json" in str(failed.value.payload), name
