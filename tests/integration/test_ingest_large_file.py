@@ -105,11 +105,11 @@ def test_control_bytes_inside_one_range_quarantine_their_row_and_every_range_add
     body = LARGE_FILE[:middle] + b"\x01\x02\x03\x04" * 10 + b"\n" + LARGE_FILE[middle:]
     # When
     report = _ingest_large_file(stack, "orders/broken.csv", body)
-    # Then: that line alone is quarantined with its reason (one field where the header has more), besides the file's
-    # two bad timestamps; every other row of every range is accepted
+    # Then: that line alone is quarantined with its reason (control bytes), besides the file's two bad timestamps;
+    # every other row of every range is accepted
     assert report["file_error"] is None
     assert (report["rows_in"], report["rows_accepted"], report["rows_quarantined"]) == (ROWS + 1, ROWS - 2, 3)
-    assert report["quarantine_reasons"] == {"invalid_timestamp": 2, "malformed_row": 1}
+    assert report["quarantine_reasons"] == {"invalid_timestamp": 2, "binary_content": 1}
 
 
 PRODUCT_NAMES = ['"Mug\nwith ""handle"", blue"', "Plate", '"Bowl\n\n(set of 2)"', '5" frame', '"Cup,\r\nsaucer"']

@@ -193,10 +193,10 @@ def test_erasure_leaves_nothing_of_the_marketing_half_coupons_loyalty_campaign_a
     drop(stack, "loyalty/loyalty.csv", LOYALTY)
     stack.wait_for_executions(timeout=60)
     ann = profile_of(stack, "C1")["profile_id"]
-    # Given: two coupons issued to her, a campaign email and a journey email sent (the afternoon: no quiet hours),
-    # and a campaign email deferred until tomorrow
+    # Given: two coupons issued to her besides the one her welcome journey issues, a campaign email and a journey
+    # email sent (the afternoon: no quiet hours), and a campaign email deferred until tomorrow
     codes = [stack.invoke("IssueCouponFunction", {"offer": offer, "profile_id": ann, "occasion_key": f"{offer}:1"})
-             ["code"] for offer in ("welcome10", "winback15")]  # fmt: skip
+             ["code"] for offer in ("vip_gift", "winback15")]  # fmt: skip
     afternoon = datetime.now(UTC).replace(hour=14, minute=0, second=0, microsecond=0)
     stack.clock_offset = afternoon - datetime.now(UTC)
     sends = [stack.invoke("SendMessageFunction", _message(ann, origin, name))
