@@ -516,7 +516,7 @@ class _Context:
         result = pa.chunked_array([pa.repeat(False, self.size)])
         for name in pc.unique(zones).to_pylist():
             if local_today(self.as_of, name).day == day_of_month:
-                result = pc.or_(result, pc.is_null(zones) if name is None else pc.fill_null(pc.equal(zones, name), False))
+                result = pc.or_(result, _in_zone(zones, name))
         return result
 
     def _anniversary_today(self, days: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -531,8 +531,7 @@ class _Context:
             on_day = pc.and_(pc.equal(months, today.month), pc.equal(month_days, today.day))
             if anniversary_in(LEAP_DAY, today.year) == today:
                 on_day = pc.or_(on_day, pc.and_(pc.equal(months, 2), pc.equal(month_days, 29)))
-            in_zone = pc.is_null(zones) if name is None else pc.fill_null(pc.equal(zones, name), False)
-            result = pc.if_else(in_zone, on_day, result)
+            result = pc.if_else(_in_zone(zones, name), on_day, result)
         return result
 
     # ------------------------------------------------------------------ tags
@@ -631,3 +630,8 @@ def _tag_requests(kind: str, argument: Any) -> list[tuple[str, str | None, list[
 
 TAG_AGGREGATES = {"count": "count", "count_distinct": "count_distinct", "sum": "sum", "first_at": "first",
                   "last_at": "last"}  # fmt: skip
+
+
+def _in_zone(zones: pa.ChunkedArray, name: str | None) -> pa.ChunkedArray:
+    """Which profiles keep their calendar in this time zone (None: those with no zone, read as UTC)."""
+    return pc.is_null(zones) if name is None else pc.fill_null(pc.equal(zones, name), False)
