@@ -32,7 +32,7 @@ from unittest import mock
 from botocore.client import BaseClient
 from moto.core.botocore_stubber import BotocoreStubber
 
-from cdp_local.template import load_template
+from cdp_local.template import function_events, load_template
 
 SAMPLE_CUSTOMERS = 120
 MESSAGES_MEASURED = 40
@@ -40,6 +40,9 @@ SIZES = {"1k": 1_000, "100k": 100_000, "1M": 1_000_000}
 AWS_WAIT_SECONDS = 0.010  # network wait of one AWS request made by a Lambda, added to its billed duration
 LAMBDA_PLATFORM_LOG_BYTES = 3 * (26 + 110)  # START, END and REPORT lines Lambda writes per invocation
 CLOUDWATCH_EVENT_OVERHEAD_BYTES = 26  # CloudWatch Logs bills 26 bytes of metadata per log event
+# Lambda polls each SQS event source with 5 long polls (20 s) at once even when the queue is empty: ReceiveMessage
+# requests a month per queue, whatever the traffic
+IDLE_POLLS_PER_QUEUE_MONTH = 5 * 30 * 24 * 3600 / 20
 
 ACTIVITY = {
     "new_customers_per_customer_month": 0.05,
@@ -279,6 +282,11 @@ class Meter:
             for kind, value in request_units(service, operation, params).items():
                 usage[kind] += value
 
+    def count_bytes_read(self, size: int) -> None:
+        """Bytes read from S3 (free within the region; shows what the scheduled runs read)."""
+        with self._lock:
+            self.usage[self.stage].units[self._payer()]["s3_get_bytes"] += size
+
     @contextmanager
     def metering(self, stack: Any) -> Iterator[Meter]:
         """Count while the local stack runs: boto3 calls, moto's answers, each function's handler."""
@@ -288,8 +296,12 @@ class Meter:
         original_handler_of = stack._handler_of
 
         def counted_call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-            meter.count_request(client.meta.service_model.service_name, operation, params)
-            return original_call(client, operation, params)
+            service = client.meta.service_model.service_name
+            meter.count_request(service, operation, params)
+            answer = original_call(client, operation, params)
+            if (service, operation) == ("s3", "GetObject"):
+                meter.count_bytes_read(answer.get("ContentLength", 0))
+            return answer
 
         def answered(stubber: BotocoreStubber, request: Any) -> Any:
             with meter.frame(None):
@@ -452,6 +464,7 @@ def monthly_units(per_unit: dict[str, dict[str, float]], customers: int) -> dict
     month["ses_email"] = customers * ACTIVITY["emails_per_customer_month"]
     month["sms"] = customers * ACTIVITY["sms_per_customer_month"]
     month["http_api_requests"] = volumes["tracking_event"]  # one request per event, as analytics.js sends them
+    month["sqs"] += len(function_events(load_template(), "SQS")) * IDLE_POLLS_PER_QUEUE_MONTH
     return month
 
 
@@ -482,7 +495,11 @@ def monthly_bill(month: dict[str, float], customers: int) -> dict[str, float]:
 
 def cost_figure() -> dict[str, Any]:
     """The bench's `cost` entry."""
-    measured = measure_units()
+    return priced(measure_units())
+
+
+def priced(measured: dict[str, Any]) -> dict[str, Any]:
+    """The month's bills for SIZES from what `measure_units` measured, with the assumptions."""
     per_unit = {name: stage["per_unit"] for name, stage in measured["stages"].items()}
     bills = {}
     for label, customers in SIZES.items():
