@@ -150,6 +150,9 @@ BILLABLE = {
     "stepfunctions": {"StartExecution": "step_functions_starts"},
 }  # fmt: skip
 SENDING_FUNCTION = "SendMessageFunction"  # its invocations, and what they cause, are priced per message
+SCHEDULED = {"first_segment_run": "segment_runs_per_month", "segment_run": "segment_runs_per_month",
+             "measurement_run": "measurement_runs_per_month"}  # fmt: skip
+OBJECT_READS = ("s3_get", "s3_get_bytes", "lambda_gb_seconds_reading_objects")
 
 
 def request_units(service: str, operation: str, params: dict[str, Any]) -> dict[str, float]:
@@ -206,6 +209,7 @@ class _Frame:
     nested_cpu: float = 0.0
     nested_log: tuple[int, int] = (0, 0)
     requests: int = 0
+    object_reads: int = 0
 
 
 @dataclass
@@ -258,25 +262,29 @@ class Meter:
             if function is not None:
                 own_bytes, own_lines = log[0] - frame.nested_log[0], log[1] - frame.nested_log[1]
                 ingested = own_bytes + own_lines * CLOUDWATCH_EVENT_OVERHEAD_BYTES + LAMBDA_PLATFORM_LOG_BYTES
-                self._record_invocation(function, payer, cpu - frame.nested_cpu, ingested, frame.requests)
+                self._record_invocation(function, payer, cpu - frame.nested_cpu, ingested, frame)
 
-    def _record_invocation(self, function: str, payer: str, cpu: float, log_bytes: int, requests: int) -> None:
-        billed_ms = math.ceil((max(cpu, 0.0) + requests * AWS_WAIT_SECONDS) * 1000)
+    def _record_invocation(self, function: str, payer: str, cpu: float, log_bytes: int, frame: _Frame) -> None:
+        billed_ms = math.ceil((max(cpu, 0.0) + frame.requests * AWS_WAIT_SECONDS) * 1000)
+        gb = self.memory_mb[function] / 1024
+        reading = frame.object_reads * AWS_WAIT_SECONDS * gb  # waiting for S3 objects: grows with the objects read
         with self._lock:
             usage = self.usage[self.stage]
             usage.units[payer]["lambda_requests"] += 1
-            usage.units[payer]["lambda_gb_seconds"] += billed_ms / 1000 * self.memory_mb[function] / 1024
+            usage.units[payer]["lambda_gb_seconds"] += billed_ms / 1000 * gb - reading
+            usage.units[payer]["lambda_gb_seconds_reading_objects"] += reading
             usage.units[payer]["log_bytes"] += log_bytes
             tally = usage.functions[function]
             tally["invocations"] += 1
             tally["billed_ms"] += billed_ms
             tally["cpu_ms"] += cpu * 1000
-            tally["aws_requests"] += requests
+            tally["aws_requests"] += frame.requests
 
     def count_request(self, service: str, operation: str, params: dict[str, Any]) -> None:
         stack = self._stack()
         if stack and stack[-1].function is not None:  # made by a handler (not by moto answering another request)
             stack[-1].requests += 1
+            stack[-1].object_reads += (service, operation) == ("s3", "GetObject")
         with self._lock:
             usage = self.usage[self.stage].units[self._payer()]
             for kind, value in request_units(service, operation, params).items():
@@ -297,8 +305,12 @@ class Meter:
 
         def counted_call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
             service = client.meta.service_model.service_name
-            meter.count_request(service, operation, params)
+            polled = (service, operation) == ("sqs", "ReceiveMessage")
+            if not polled:
+                meter.count_request(service, operation, params)
             answer = original_call(client, operation, params)
+            if polled and answer.get("Messages"):  # an empty poll is one of Lambda's idle polls, priced apart
+                meter.count_request(service, operation, params)
             if (service, operation) == ("s3", "GetObject"):
                 meter.count_bytes_read(answer.get("ContentLength", 0))
             return answer
@@ -414,25 +426,28 @@ def measure_units(customers: int = SAMPLE_CUSTOMERS) -> dict[str, Any]:
                     outcome = stack.invoke(SENDING_FUNCTION, {
                         "profile_id": profile_id, "origin": "campaign", "origin_name": "bench", "step": "send",
                         "occurrence": f"bench-{number}", "channel": "email", "template": "welcome_email",
+                        "context": {"coupon_code": "WELCOME10"},
                     })  # fmt: skip
                     outcomes[f"{outcome['status']}:{outcome['reason']}"] += 1
                 return len(profile_ids)
 
             stage("message", messages)
     return {"sample": counts, "message_outcomes": dict(outcomes),
-            "stages": {name: _per_unit(meter.usage[name], divisors[name], transitions[name], name == "message")
+            "stages": {name: _per_unit(meter.usage[name], divisors[name], transitions[name], name)
                        for name in divisors}}  # fmt: skip
 
 
-def _per_unit(usage: StageUsage, divisor: int, transitions: int, sending: bool) -> dict[str, Any]:
+def _per_unit(usage: StageUsage, divisor: int, transitions: int, name: str) -> dict[str, Any]:
     """One stage's figures per unit of its activity: what it pays itself (with its sends when it is the sending
     stage), the messages it caused (priced per message, not here), and each function's invocations and billed
-    milliseconds, so a reader can check them."""
+    milliseconds, so a reader can check them. A scheduled run's object reads (and the Lambda time spent waiting
+    for them) are per run: they grow with the curated objects stored, not with the customers."""
     send = dict(usage.units["send"])
     own = defaultdict(float, usage.units["own"])
     own["step_functions_transitions"] += transitions
-    for kind, value in send.items() if sending else ():
+    for kind, value in send.items() if name == "message" else ():
         own[kind] += value
+    per_run = {kind: round(own.pop(kind), 4) for kind in OBJECT_READS if kind in own} if name in SCHEDULED else {}
     functions = {name: {"invocations_per_unit": round(tally["invocations"] / divisor, 4),
                         "billed_ms_per_invocation": round(tally["billed_ms"] / tally["invocations"], 1),
                         "cpu_ms_per_invocation": round(tally["cpu_ms"] / tally["invocations"], 1),
@@ -441,14 +456,18 @@ def _per_unit(usage: StageUsage, divisor: int, transitions: int, sending: bool) 
     return {
         "units_measured": divisor,
         "per_unit": {kind: round(value / divisor, 4) for kind, value in sorted(own.items()) if value},
+        "per_run": per_run,
         "messages_caused_per_unit": round(send.get("lambda_requests", 0.0) / divisor, 4),
         "functions": functions,
     }
 
 
 # ------------------------------------------------------------------ the month
-def monthly_units(per_unit: dict[str, dict[str, float]], customers: int) -> dict[str, float]:
-    """Billable units in a month for `customers` at ACTIVITY (the messages stated are all messages, journeys' too)."""
+def monthly_units(
+    per_unit: dict[str, dict[str, float]], customers: int, per_run: dict[str, dict[str, float]] | None = None
+) -> dict[str, float]:
+    """Billable units in a month for `customers` at ACTIVITY (the messages stated are all messages, journeys' too),
+    with the scheduled runs' `per_run` units once per run."""
     volumes = {
         "customer": customers * ACTIVITY["new_customers_per_customer_month"],
         "order_line": customers * ACTIVITY["orders_per_customer_month"] * 2,  # about two lines an order
@@ -461,6 +480,10 @@ def monthly_units(per_unit: dict[str, dict[str, float]], customers: int) -> dict
     for unit, volume in volumes.items():
         for kind, value in per_unit[unit].items():
             month[kind] += value * volume
+    for stage, units in (per_run or {}).items():
+        if stage in SCHEDULED and stage != "first_segment_run":
+            for kind, value in units.items():
+                month[kind] += value * ACTIVITY[SCHEDULED[stage]]
     month["ses_email"] = customers * ACTIVITY["emails_per_customer_month"]
     month["sms"] = customers * ACTIVITY["sms_per_customer_month"]
     month["http_api_requests"] = volumes["tracking_event"]  # one request per event, as analytics.js sends them
@@ -476,7 +499,7 @@ def monthly_bill(month: dict[str, float], customers: int) -> dict[str, float]:
         + month["dynamodb_rru"] * PRICES["dynamodb_read_request_unit"].usd
         + stored_gb / 2 * PRICES["dynamodb_storage_gb_month"].usd,
         "lambda": month["lambda_requests"] * PRICES["lambda_request"].usd
-        + month["lambda_gb_seconds"] * PRICES["lambda_gb_second_arm"].usd,
+        + (month["lambda_gb_seconds"] + month["lambda_gb_seconds_reading_objects"]) * PRICES["lambda_gb_second_arm"].usd,
         "step_functions": month["step_functions_transitions"] * PRICES["step_functions_transition"].usd,
         "sqs": month["sqs"] * PRICES["sqs_request"].usd,
         "s3": month["s3_put"] * PRICES["s3_put_request"].usd + month["s3_get"] * PRICES["s3_get_request"].usd
@@ -501,9 +524,10 @@ def cost_figure() -> dict[str, Any]:
 def priced(measured: dict[str, Any]) -> dict[str, Any]:
     """The month's bills for SIZES from what `measure_units` measured, with the assumptions."""
     per_unit = {name: stage["per_unit"] for name, stage in measured["stages"].items()}
+    per_run = {name: stage.get("per_run", {}) for name, stage in measured["stages"].items()}
     bills = {}
     for label, customers in SIZES.items():
-        bill = monthly_bill(monthly_units(per_unit, customers), customers)
+        bill = monthly_bill(monthly_units(per_unit, customers, per_run), customers)
         total = round(sum(bill.values()), 2)
         emails = customers * ACTIVITY["emails_per_customer_month"]
         bills[label] = {"customers": customers, "monthly_usd": total, "per_1k_customers_usd": round(total / customers * 1000, 2),
@@ -519,6 +543,10 @@ def priced(measured: dict[str, Any]) -> dict[str, Any]:
                         "lambda_duration": "per invocation: the handler's own thread CPU time + "
                                            f"{AWS_WAIT_SECONDS * 1000:g} ms per AWS request it makes, rounded up to 1 ms; "
                                            "init (cold start) time not included",
+                        "scheduled_object_reads": "a scheduled run's S3 object reads (and Lambda's wait for them) "
+                                                  "priced per run as measured on the sample's objects, not per "
+                                                  "customer: they grow with the curated objects stored (Firehose "
+                                                  "flushes at most every 300 s: up to 288 objects a day a stream)",
                         "cloudwatch_logs": "the handlers' output as written at the template's log level, + 26 bytes "
                                            "per line, + Lambda's START/END/REPORT lines",
                         "prices": {name: price.__dict__ for name, price in PRICES.items()},
