@@ -77,7 +77,8 @@ PRICES = {
     "lambda_gb_second_arm": Price(0.0000133334, "GB-second, arm64, first 7.5 billion",
                                   "aws.amazon.com/lambda/pricing (via cloudchipr.com/blog/aws-lambda-pricing)", READ_ON),
     "step_functions_transition": Price(0.025e-3, "state transition (Standard)", "aws.amazon.com/step-functions/pricing", READ_ON),
-    "sqs_request": Price(0.40e-6, "request (standard queue, 64 KB chunk)", AWS_LIST + READ_ON + ")", READ_ON),
+    "sqs_request": Price(0.40e-6, "request (standard queue, 64 KB chunk)",
+                         "cloudburn.io/blog/amazon-sqs-pricing (us-east-1, March 2026)", READ_ON),
     "s3_put_request": Price(0.005e-3, "PUT/COPY/POST/LIST request", AWS_LIST + READ_ON + ")", READ_ON),
     "s3_get_request": Price(0.0004e-3, "GET and other request", AWS_LIST + READ_ON + ")", READ_ON),
     "s3_storage_gb_month": Price(0.023, "GB-month (S3 Standard, first 50 TB)", AWS_LIST + READ_ON + ")", READ_ON),
@@ -89,7 +90,8 @@ PRICES = {
     "firehose_gb": Price(0.029 + 0.018 + 0.020, "GB ingested in 5 KB records: ingestion + format conversion + "
                          "dynamic partitioning", AWS_LIST + READ_ON + ")", READ_ON),
     "http_api_request": Price(1.00e-6, "API Gateway HTTP API request (first 300 million)", AWS_LIST + READ_ON + ")", READ_ON),
-    "cloudwatch_logs_gb": Price(0.50, "GB of logs ingested", AWS_LIST + READ_ON + ")", READ_ON),
+    "cloudwatch_logs_gb": Price(0.50, "GB ingested (Standard log class)",
+                                "c3x.dev/blog/cloudwatch-logs-cost-optimization (us-east-1, June 2026)", READ_ON),
     "xray_trace": Price(5.00e-6, "trace recorded", AWS_LIST + READ_ON + ")", READ_ON),
 }  # fmt: skip
 
