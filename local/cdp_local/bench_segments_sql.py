@@ -43,7 +43,8 @@ WITH params AS (
 ), stage_new AS (
     SELECT p.*, s.r, s.f, b.recency_days,
            coalesce(greatest((as_of_us - first_seen) // day, 0) <= 30 AND orders_count <= 1, false) AS lifecycle_new
-    FROM profiles p CROSS JOIN params LEFT JOIN scores s USING (profile_id) LEFT JOIN buyers b USING (profile_id)
+    FROM profiles p CROSS JOIN params LEFT JOIN scores s USING (profile_id)
+              LEFT JOIN (SELECT profile_id, recency_days FROM buyers) b USING (profile_id)
 ), stage_prospect AS (
     SELECT *, NOT lifecycle_new AND recency_days IS NULL AS lifecycle_prospect
     FROM stage_new
