@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -165,6 +166,7 @@ class _ProfileWrites:
     def __init__(self) -> None:
         self.count = 0
         self._call = BaseClient._make_api_call
+        self._lock = threading.Lock()
 
     def __enter__(self) -> _ProfileWrites:
         counter, call = self, self._call
@@ -173,8 +175,9 @@ class _ProfileWrites:
             items = [params] if operation in ("UpdateItem", "PutItem", "DeleteItem") else (
                 [entry for request in params.get("RequestItems", {}).values() for entry in request]
                 + list(params.get("TransactItems", [])))  # fmt: skip
-            counter.count += sum("PROFILE#" in json.dumps(item, default=str) and '"PROFILE"' in json.dumps(item, default=str)
-                                 for item in items)  # fmt: skip
+            written = sum('"PROFILE#' in (text := json.dumps(item, default=str)) and '"PROFILE"' in text for item in items)
+            with counter._lock:  # the store writes from a thread pool
+                counter.count += written
             return call(client, operation, params)
 
         self._patch = mock.patch.object(BaseClient, "_make_api_call", counting)
