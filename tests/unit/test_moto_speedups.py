@@ -47,6 +47,19 @@ def _conditional_put(client: Any, pk: str, claim: str) -> dict[str, Any]:
     }
 
 
+def _expiring_claim(pk: str, claim: str, now: int) -> dict[str, Any]:
+    """A natural-key claim as the ingest makes it: absent, expired, or the same claim."""
+    return {
+        "Put": {
+            "TableName": TABLE,
+            "Item": {"pk": {"S": pk}, "sk": {"S": "K"}, "claim": {"S": claim}, "expires_at": {"N": "8"}},
+            "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now OR claim = :claim",
+            "ExpressionAttributeValues": {":claim": {"S": claim}, ":now": {"N": str(now)}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
 def _exercise() -> list[Outcome]:
     """Reads and writes of every shape a local run makes, including the cases moto answers with an error."""
     client = boto3.client("dynamodb", region_name="eu-west-1")
@@ -111,6 +124,21 @@ def _exercise() -> list[Outcome]:
                 ExpressionAttributeValues={":unused": {"S": "x"}},
             )
         ),
+        _outcome(  # the claim condition with a number: the same text and placeholders, other values, both outcomes
+            lambda: client.transact_write_items(
+                TransactItems=[_expiring_claim(f"K#{n}", "f#3", expires_at) for n, expires_at in ((1, 5), (7, 9))]
+            )
+        ),
+        *[  # K#8 new, then expired at 9 (claimed again), then not expired at 5
+            _outcome(lambda claim=claim, now=now: client.transact_write_items(TransactItems=[_expiring_claim("K#8", claim, now)]))
+            for claim, now in (("f#3", 9), ("f#4", 9), ("f#5", 5))
+        ],
+        _outcome(  # an item over the size limit
+            lambda: client.put_item(
+                TableName=TABLE,
+                Item={"pk": {"S": "K#11"}, "sk": {"S": "K"}, **{f"a{n}": {"S": "x" * 50_000} for n in range(9)}},
+            )
+        ),
         _outcome(
             lambda: client.batch_get_item(
                 RequestItems={TABLE: {"Keys": [{"pk": {"S": f"K#{n}"}, "sk": {"S": "K"}} for n in range(7)], "ConsistentRead": True}}
@@ -119,6 +147,10 @@ def _exercise() -> list[Outcome]:
         _outcome(lambda: client.query(TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "K#1"}})),
         _outcome(lambda: client.scan(TableName=TABLE, Limit=2)),
         _outcome(lambda: client.scan(TableName=TABLE, FilterExpression="claim = :c", ExpressionAttributeValues={":c": {"S": "f#1"}})),
+        _outcome(lambda: client.scan(TableName=TABLE, FilterExpression="claim = :c", ExpressionAttributeValues={":c": {"S": "f#3"}})),
+        _outcome(  # a map attribute named like a binary type: parsed by moto, answered alike
+            lambda: client.put_item(TableName=TABLE, Item={"pk": {"S": "K#12"}, "sk": {"S": "K"}, "m": {"M": {"B": {"S": "b"}}}})
+        ),
         _outcome(lambda: client.scan(TableName=TABLE, Select="COUNT")),
         _outcome(
             lambda: client.batch_write_item(
@@ -147,4 +179,7 @@ def test_every_answer_is_the_one_moto_gives_without_the_faster_paths() -> None:
         "TransactionCanceledException",
         "ValidationException",
         "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+        "TransactionCanceledException",
+        "ValidationException",
     ]
