@@ -49,7 +49,8 @@ DATA_PLANE_OPERATIONS = frozenset(
     }
 )
 PARSED_EXPRESSIONS_KEPT = 4096
-BINARY_TYPES = frozenset({"B", "BS"})
+_ParseKey = tuple[str, tuple[tuple[str, str], ...] | None, tuple[str, ...] | None]  # text, names, placeholders
+PARSED_BY_MOTO = (b"null", b'"B"', b'"BS"')
 ITEM_SIZE_LIMIT = 405000  # moto's item size limit (DynamoDB's 400 KB, as moto measured it)
 
 original_serialize_result = BaseJSONSerializer._serialize_result
@@ -83,25 +84,23 @@ def _plain_json(value: Any) -> bool:
 def parse_parameters(handler: Any, request: Any) -> None:
     """moto's request parsing, short-circuited for DynamoDB data-plane requests that are plain JSON already: the
     shape walk only drops nulls and members botocore never sends, decodes binary values and converts numbers.
-    Requests holding nulls, floats or a `B`/`BS` key anywhere (binary values, or a map key of that name) are
-    parsed by moto."""
-    if handler._get_action() in DATA_PLANE_OPERATIONS:
+    Requests with a null, a float or a `"B"`/`"BS"` anywhere in their text (binary values, or a map key of that
+    name) are parsed by moto."""
+    body = request.data or b"{}"
+    body = body.encode() if isinstance(body, str) else body
+    if handler._get_action() in DATA_PLANE_OPERATIONS and not any(marker in body for marker in PARSED_BY_MOTO):
         try:
-            params = json.loads(request.data or b"{}")
+            params = json.loads(body, parse_float=_parsed_by_moto, parse_constant=_parsed_by_moto)
         except ValueError:
             params = None
-        if isinstance(params, dict) and _plain_request(params):
+        if isinstance(params, dict):
             handler.params = params
             return
     original_parse_parameters(handler, request)
 
 
-def _plain_request(value: Any) -> bool:
-    if isinstance(value, dict):
-        return all(key not in BINARY_TYPES and _plain_request(item) for key, item in value.items())
-    if isinstance(value, list):
-        return all(_plain_request(item) for item in value)
-    return isinstance(value, (str, bool, int))
+def _parsed_by_moto(text: str) -> Any:
+    raise ValueError(f"{text} is left to moto's parser")
 
 
 class _RootRecordingParser(ConditionExpressionParser):
@@ -158,7 +157,7 @@ class _ParserForValues:
     kept for the expression: moto's parse reads values only to place them in the tree, so it is run once per text,
     names and placeholders, and each call's values are placed in a copy of its tree."""
 
-    def __init__(self, cache: _ParserCache, key: tuple[str, str, tuple[str, ...] | None], arguments: tuple[Any, ...]) -> None:
+    def __init__(self, cache: _ParserCache, key: _ParseKey, arguments: tuple[Any, ...]) -> None:
         self._cache, self._key, self._arguments = cache, key, arguments
         self.expr_attr_names_found: list[str] = []
         self.expr_attr_values_found: list[str] = []
@@ -174,16 +173,17 @@ class _ParserForValues:
 
 class _ParserCache:
     def __init__(self) -> None:
-        self._parsed: OrderedDict[tuple[str, str, tuple[str, ...] | None], _ParsedExpression] = OrderedDict()
+        self._parsed: OrderedDict[_ParseKey, _ParsedExpression] = OrderedDict()
         self._lock = threading.Lock()
 
     def parser(self, expression: str | None, names: dict[str, str] | None, values: dict[str, Any] | None) -> Any:
         if not expression:
             return original_create_parser(expression, names, values)
-        key = (expression, json.dumps(names, sort_keys=True), tuple(sorted(values)) if values is not None else None)
+        key = (expression, tuple(sorted(names.items())) if names is not None else None,
+               tuple(sorted(values)) if values is not None else None)
         return _ParserForValues(self, key, (expression, names, values))
 
-    def parsed(self, key: tuple[str, str, tuple[str, ...] | None], arguments: tuple[Any, ...]) -> _ParsedExpression:
+    def parsed(self, key: _ParseKey, arguments: tuple[Any, ...]) -> _ParsedExpression:
         with self._lock:
             parsed = self._parsed.get(key)
             if parsed is not None:
