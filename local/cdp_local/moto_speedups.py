@@ -8,10 +8,13 @@ A local run spends most of its time in moto's generic machinery rather than in i
   expression is the same text with another value for every row;
 - every request is walked value by value against the botocore input shape, although a data-plane request is
   plain JSON already;
+- every update expression is parsed twice (request validation, the update), and each of the update validator's
+  ten passes rebuilds its processing map for every node of the tree;
 - building an item re-sums the sizes of all its attributes for each attribute it sets.
 Here data-plane requests and answers made only of JSON values are decoded and encoded directly (anything else,
 e.g. binary attributes, goes through moto's parser and serializer), condition expressions are parsed once per text, names and value placeholders
-(each call's values are placed in a copy of the kept syntax tree), and an item's size limit is checked on a
+(each call's values are placed in a copy of the kept syntax tree), update expressions once per text, each
+validator pass's node types once per pass, and an item's size limit is checked on a
 running total. `tests/unit/test_moto_speedups.py` checks that these give what moto gives.
 """
 
@@ -33,6 +36,8 @@ from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.utilities import bytesize
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
 DATA_PLANE_OPERATIONS = frozenset(
     {
@@ -56,6 +61,9 @@ ITEM_SIZE_LIMIT = 405000  # moto's item size limit (DynamoDB's 400 KB, as moto m
 original_serialize_result = BaseJSONSerializer._serialize_result
 original_create_parser = comparisons.create_condition_expression_parser
 original_parse_parameters = dynamodb_responses.DynamoHandler.parse_parameters
+original_make_update_expression = UpdateExpressionParser.make
+original_nodes_to_be_processed = DepthFirstTraverser.nodes_to_be_processed
+NODE_TYPES_PROCESSED: dict[type, tuple[type, ...]] = {}
 
 
 def serialize_result(serializer: Any, response: ResponseDict, result: Any) -> ResponseDict:
@@ -199,6 +207,37 @@ class _ParserCache:
         return parsed
 
 
+class _UpdateExpressionCache:
+    """moto's update expression parse, once per text: the tree is only read (request validation) or deep-copied
+    before it is changed (the update's validator), so one tree serves every request with that text."""
+
+    def __init__(self) -> None:
+        self._trees: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def make(self, expression: str) -> Any:
+        with self._lock:
+            tree = self._trees.get(expression)
+            if tree is not None:
+                self._trees.move_to_end(expression)
+                return tree
+        tree = original_make_update_expression(expression)  # raises what moto raises (nothing is kept then)
+        with self._lock:
+            self._trees[expression] = tree
+            if len(self._trees) > PARSED_EXPRESSIONS_KEPT:
+                self._trees.popitem(last=False)
+        return tree
+
+
+def _node_types_processed(traverser: Any) -> tuple[type, ...]:
+    """Which node types an update validator's pass processes: the keys of its processing map, the same for every
+    instance of its class (moto rebuilds the map for every node of every pass)."""
+    types = NODE_TYPES_PROCESSED.get(type(traverser))
+    if types is None:
+        types = NODE_TYPES_PROCESSED[type(traverser)] = original_nodes_to_be_processed(traverser)
+    return types
+
+
 def _item_init(item: Item, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
     """moto's Item constructor, with its size limit checked on a running total: moto re-sums every attribute set
     so far for each one it sets (quadratic in attributes). Sizes are never negative, so the running total passes
@@ -226,6 +265,8 @@ def faster_dynamodb() -> Iterator[None]:
             patches.enter_context(mock.patch.object(module, "create_condition_expression_parser", cache.parser))
         patches.enter_context(mock.patch.object(Item, "__init__", _item_init))
         patches.enter_context(mock.patch.object(dynamodb_responses.DynamoHandler, "parse_parameters", parse_parameters))
+        patches.enter_context(mock.patch.object(UpdateExpressionParser, "make", _UpdateExpressionCache().make))
+        patches.enter_context(mock.patch.object(DepthFirstTraverser, "nodes_to_be_processed", _node_types_processed))
         yield
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import boto3
@@ -60,6 +61,23 @@ def _expiring_claim(pk: str, claim: str, now: int) -> dict[str, Any]:
     }
 
 
+def _versioned_update(item: dict[str, Any], version: str, revenue: str) -> dict[str, Any]:
+    """A profile update as apply makes it: SET changed attributes, ADD the version, only if the version is the one read."""
+    return {
+        "Update": {
+            "TableName": TABLE,
+            "Key": {"pk": item["pk"], "sk": item["sk"]},
+            "UpdateExpression": "SET #v0 = :v0, seen = list_append(if_not_exists(seen, :empty), :v1) ADD version :one",
+            "ConditionExpression": "version = :version",
+            "ExpressionAttributeNames": {"#v0": "revenue"},
+            "ExpressionAttributeValues": {
+                ":v0": {"N": revenue}, ":v1": {"L": [{"S": revenue}]}, ":empty": {"L": []}, ":one": {"N": "1"},
+                ":version": {"N": version},
+            },
+        }
+    }
+
+
 def _exercise() -> list[Outcome]:
     """Reads and writes of every shape a local run makes, including the cases moto answers with an error."""
     client = boto3.client("dynamodb", region_name="eu-west-1")
@@ -110,6 +128,20 @@ def _exercise() -> list[Outcome]:
             )
         ),
         _outcome(lambda: client.transact_write_items(TransactItems=[_conditional_put(client, f"K#{n}", "f#1") for n in range(5)])),
+        *[  # a versioned profile update as a transaction makes it: the same text with other values, then a stale version
+            _outcome(partial(client.transact_write_items, TransactItems=[_versioned_update(profile, version, revenue)]))
+            for version, revenue in (("1", "30"), ("2", "31.5"), ("2", "99"))
+        ],
+        *[  # an update expression moto cannot parse: the same error each time, nothing kept
+            _outcome(
+                lambda: client.update_item(
+                    TableName=TABLE, Key={"pk": profile["pk"], "sk": profile["sk"]}, UpdateExpression="SET = :x",
+                    ExpressionAttributeValues={":x": {"S": "x"}},
+                )
+            )
+            for _ in range(2)
+        ],
+        _outcome(lambda: client.get_item(TableName=TABLE, Key={"pk": profile["pk"], "sk": profile["sk"]})),
         _outcome(  # two keys claimed by another line, one by this one: cancelled, reasons with the old items
             lambda: client.transact_write_items(
                 TransactItems=[_conditional_put(client, f"K#{n}", "f#2" if n < 2 else "f#1") for n in range(4)]
@@ -130,7 +162,7 @@ def _exercise() -> list[Outcome]:
             )
         ),
         *[  # K#8 new, then expired at 9 (claimed again), then not expired at 5
-            _outcome(lambda claim=claim, now=now: client.transact_write_items(TransactItems=[_expiring_claim("K#8", claim, now)]))
+            _outcome(partial(client.transact_write_items, TransactItems=[_expiring_claim("K#8", claim, now)]))
             for claim, now in (("f#3", 9), ("f#4", 9), ("f#5", 5))
         ],
         _outcome(  # an item over the size limit
@@ -176,10 +208,13 @@ def test_every_answer_is_the_one_moto_gives_without_the_faster_paths() -> None:
     assert answers == expected
     assert [answer.get("error", {}).get("Code") for answer in answers if "error" in answer] == [
         "ConditionalCheckFailedException",
+        "TransactionCanceledException",  # the stale version
+        "ValidationException",  # the unparsable update, twice
+        "ValidationException",
         "TransactionCanceledException",
         "ValidationException",
         "ConditionalCheckFailedException",
         "TransactionCanceledException",
         "TransactionCanceledException",
-        "ValidationException",
+        "ValidationException",  # the item over the size limit
     ]
