@@ -55,6 +55,7 @@ from samtranslator.translator.transform import transform
 from cdp_local.delivery_streams import ParquetConversion, create_databases, create_streams, create_tables
 from cdp_local.moto_speedups import faster_dynamodb, faster_sqs
 from cdp_local.ses_feedback import SentEmails, recording_sent_emails, simulated_events
+from cdp_local.sfn_speedups import function_configuration, may_receive, parsing_each_definition_once
 from cdp_local.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec, function_events, function_specs, load_template
 
 ACCOUNT_ID = "123456789012"
@@ -488,7 +489,7 @@ class LocalStack:
 
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Run a function's handler as Lambda would: its environment, a context, one invocation at a time."""
-        configuration = self.client("lambda").get_function_configuration(FunctionName=self.physical_ids[logical_id])
+        configuration = function_configuration(ACCOUNT_ID, self.region, self.physical_ids[logical_id])
         environment = {
             name: str(value) for name, value in configuration.get("Environment", {}).get("Variables", {}).items()
         }
@@ -545,6 +546,8 @@ class LocalStack:
         return delivered
 
     def _deliver_one_round(self, source: _QueueEventSource) -> int:
+        if not may_receive(ACCOUNT_ID, self.region, source.queue_url):
+            return 0
         sqs = self.client("sqs")
         received = sqs.receive_message(
             QueueUrl=source.queue_url, MaxNumberOfMessages=min(source.batch_size, 10), AttributeNames=["All"],
@@ -692,6 +695,7 @@ class LocalStack:
         self._exits.enter_context(transactions_that_snapshot_only_touched_items())
         self._exits.enter_context(faster_dynamodb())
         self._exits.enter_context(faster_sqs())
+        self._exits.enter_context(parsing_each_definition_once())
         self._exits.enter_context(mock.patch("moto.s3.notifications._invoke_awslambda", s3_notification))
         self._exits.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         self._exits.enter_context(mock.patch.object(WaitFunction, "_wait_interval", scaled_wait))
