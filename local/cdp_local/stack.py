@@ -682,7 +682,7 @@ class LocalStack:
             def sleep(seconds: float) -> None:
                 time.sleep(seconds * stack.wait_scale)
 
-        conversion = ParquetConversion(self.region)
+        conversion = ParquetConversion(self.region, ACCOUNT_ID)
         original_put_s3_records = FirehoseBackend.put_s3_records
 
         def put_s3_records(backend: Any, name: str, version_id: str, destination: Any, records: Any) -> Any:
