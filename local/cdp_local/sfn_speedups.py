@@ -5,6 +5,8 @@ Where a local run with journeys spends its time outside the product's own code:
   execution it starts (50-120 ms of CPU for a journey's definition, more than the rest of a short execution);
   here each definition is parsed once and every execution gets its own deep copy of the parsed program (about
   4 ms), so no execution shares a component with another;
+- every Task state's service call builds a new boto3 client (5-90 ms of CPU each) with the same fixed settings;
+  here one client per service and region is built and shared, as boto3 clients are thread-safe;
 - the local stack asked moto, through boto3, for a function's configuration at every invocation and for every
   SQS event source's messages after every invocation (most queues being empty): reading moto's models directly
   gives the same configuration and skips a ReceiveMessage that could only answer nothing.
@@ -16,13 +18,14 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 from unittest import mock
 
 from moto.awslambda.utils import get_backend as lambda_backend
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 
@@ -55,6 +58,40 @@ def parsing_each_definition_once() -> Iterator[None]:
         return programs.program(worker._evaluation_details.state_machine_details.definition)
 
     with mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", evaluation_entrypoint):
+        yield
+
+
+TASK_CLIENT_MODULES = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events",
+)
+
+
+@contextmanager
+def sharing_task_clients() -> Iterator[None]:
+    """One boto3 client per (service, region) for the interpreter's Task states (moto builds one per call, each
+    with the same settings: its credentials argument is not used to build it)."""
+    import importlib
+
+    original = boto_client.boto_client_for
+    clients: dict[tuple[str, str, bool], Any] = {}
+    lock = threading.Lock()
+
+    def shared_client(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, bool(boto_client.botocore_stubber.enabled))
+        with lock:
+            if key not in clients:
+                clients[key] = original(region=region, service=service, state_credentials=state_credentials)
+            return clients[key]
+
+    with ExitStack() as patches:
+        for name in TASK_CLIENT_MODULES:
+            patches.enter_context(mock.patch.object(importlib.import_module(name), "boto_client_for", shared_client))
         yield
 
 

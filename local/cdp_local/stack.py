@@ -55,7 +55,12 @@ from samtranslator.translator.transform import transform
 from cdp_local.delivery_streams import ParquetConversion, create_databases, create_streams, create_tables
 from cdp_local.moto_speedups import faster_dynamodb, faster_sqs
 from cdp_local.ses_feedback import SentEmails, recording_sent_emails, simulated_events
-from cdp_local.sfn_speedups import function_configuration, may_receive, parsing_each_definition_once
+from cdp_local.sfn_speedups import (
+    function_configuration,
+    may_receive,
+    parsing_each_definition_once,
+    sharing_task_clients,
+)
 from cdp_local.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec, function_events, function_specs, load_template
 
 ACCOUNT_ID = "123456789012"
@@ -696,6 +701,7 @@ class LocalStack:
         self._exits.enter_context(faster_dynamodb())
         self._exits.enter_context(faster_sqs())
         self._exits.enter_context(parsing_each_definition_once())
+        self._exits.enter_context(sharing_task_clients())
         self._exits.enter_context(mock.patch("moto.s3.notifications._invoke_awslambda", s3_notification))
         self._exits.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         self._exits.enter_context(mock.patch.object(WaitFunction, "_wait_interval", scaled_wait))

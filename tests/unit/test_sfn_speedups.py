@@ -137,3 +137,21 @@ def test_a_queue_may_receive_exactly_when_receive_message_would_answer_a_message
     # Then nothing may be received, as ReceiveMessage answers
     assert may_receive(ACCOUNT, REGION, url) is False
     assert "Messages" not in sqs.receive_message(QueueUrl=url)
+
+
+def test_task_states_share_one_client_per_service_and_region() -> None:
+    from cdp_local.sfn_speedups import TASK_CLIENT_MODULES, sharing_task_clients
+
+    # Given the patch over every module of moto's interpreter that builds a Task state's client
+    with sharing_task_clients():
+        import importlib
+
+        builders = [importlib.import_module(name).boto_client_for for name in TASK_CLIENT_MODULES]
+        # When each asks for clients
+        lambdas = {id(build(region=REGION, service="lambda")) for build in builders}
+        other_region = builders[0](region="us-east-1", service="lambda")
+        dynamodb = builders[0](region=REGION, service="dynamodb")
+    # Then one client serves a service in a region, and only it
+    assert len(lambdas) == 1
+    assert id(other_region) not in lambdas and id(dynamodb) not in lambdas
+    assert dynamodb.meta.service_model.service_name == "dynamodb"
