@@ -7,9 +7,10 @@ Where a local run with journeys spends its time outside the product's own code:
   4 ms), so no execution shares a component with another;
 - every Task state's service call builds a new boto3 client (5-90 ms of CPU each) with the same fixed settings;
   here one client per service and region is built and shared, as boto3 clients are thread-safe;
-- the local stack asked moto, through boto3, for a function's configuration at every invocation and for every
-  SQS event source's messages after every invocation (most queues being empty): reading moto's models directly
-  gives the same configuration and skips a ReceiveMessage that could only answer nothing.
+- the local stack asked moto, through boto3, for a function's configuration at every invocation, for every SQS
+  event source's messages after every invocation (most queues being empty) and for every state machine's
+  executions 20 times a second while it waited for them: reading moto's models directly gives the same
+  configuration and running executions, and skips a ReceiveMessage that could only answer nothing.
 `tests/unit/test_sfn_speedups.py` checks each against what moto gives.
 """
 
@@ -17,13 +18,14 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 from unittest import mock
 
 from moto.awslambda.utils import get_backend as lambda_backend
 from moto.sqs.models import sqs_backends
+from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -104,3 +106,16 @@ def may_receive(account_id: str, region: str, queue_url: str) -> bool:
     """False when a queue holds no message that is visible and not delayed (a ReceiveMessage would answer none)."""
     queue = sqs_backends[account_id][region].queues.get(queue_url.rsplit("/", 1)[-1])
     return queue is None or bool(queue.messages)
+
+
+def running_executions(account_id: str, region: str, state_machine_arns: Collection[str]) -> int:
+    """How many executions of these state machines ListExecutions would show RUNNING (or not started yet)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends[account_id][region]
+    return sum(
+        execution.exec_status in (None, ExecutionStatus.RUNNING)  # type: ignore[attr-defined]  # the parser's Execution
+        for machine in list(backend.state_machines)
+        if machine.arn in state_machine_arns
+        for execution in list(machine.executions)
+    )

@@ -59,6 +59,7 @@ from cdp_local.sfn_speedups import (
     function_configuration,
     may_receive,
     parsing_each_definition_once,
+    running_executions,
     sharing_task_clients,
 )
 from cdp_local.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec, function_events, function_specs, load_template
@@ -830,13 +831,13 @@ class LocalStack:
     def wait_for_executions(self, timeout: float = 120, raise_on_timeout: bool = True) -> None:
         """Block until no state machine execution is running."""
         deadline = time.monotonic() + timeout
-        machines = [
-            logical for logical, r in self.template["Resources"].items() if r["Type"] == "AWS::Serverless::StateMachine"
-        ]
+        machines = {
+            self.state_machine_arn(logical)
+            for logical, r in self.template["Resources"].items()
+            if r["Type"] == "AWS::Serverless::StateMachine"
+        }
         while True:
-            running = sum(
-                execution["status"] == "RUNNING" for logical_id in machines for execution in self.executions(logical_id)
-            )
+            running = running_executions(ACCOUNT_ID, self.region, machines)
             if not running:
                 return
             if time.monotonic() > deadline:

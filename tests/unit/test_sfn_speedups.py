@@ -155,3 +155,24 @@ def test_task_states_share_one_client_per_service_and_region() -> None:
     assert len(lambdas) == 1
     assert id(other_region) not in lambdas and id(dynamodb) not in lambdas
     assert dynamodb.meta.service_model.service_name == "dynamodb"
+
+
+def test_running_executions_counts_what_list_executions_shows_running() -> None:
+    from cdp_local.sfn_speedups import running_executions
+
+    # Given a state machine with a finished execution and one waiting a minute, and another state machine
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):  # type: ignore[call-overload]
+        stepfunctions = boto3.client("stepfunctions", region_name=REGION)
+        arns = [stepfunctions.create_state_machine(name=name, definition=json.dumps(DEFINITION), roleArn=ROLE)
+                ["stateMachineArn"] for name in ("m", "other")]  # fmt: skip
+        done = stepfunctions.start_execution(stateMachineArn=arns[0], name="done", input='{"who": "a", "wait": 0}')
+        _finished(stepfunctions, done["executionArn"])
+        stepfunctions.start_execution(stateMachineArn=arns[0], name="waiting", input='{"who": "a", "wait": 60}')
+        # When the running executions are counted, of the first machine and of the other
+        counted = running_executions(ACCOUNT, REGION, {arns[0]}), running_executions(ACCOUNT, REGION, {arns[1]})
+        listed = [execution["status"] for execution in stepfunctions.list_executions(stateMachineArn=arns[0])["executions"]]
+        for execution in stepfunctions.list_executions(stateMachineArn=arns[0])["executions"]:
+            if execution["status"] == "RUNNING":
+                stepfunctions.stop_execution(executionArn=execution["executionArn"])
+    # Then they are what ListExecutions shows
+    assert counted == (listed.count("RUNNING"), 0) == (1, 0)
