@@ -109,6 +109,7 @@ class ParquetConversion:
     def __init__(self, region: str, account_id: str) -> None:
         self.region = region
         self.account_id = account_id
+        self._s3_client: Any = None
 
     def put_s3_records(
         self, delivery_stream_name: str, version_id: str, destination: dict[str, Any], records: list[dict[str, bytes]]
@@ -141,7 +142,7 @@ class ParquetConversion:
                 failed.append((record["Data"], str(error)))
         bucket = destination["BucketARN"].split(":")[-1]
         name = f"{delivery_stream_name}-{version_id}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}"
-        s3 = boto3.client("s3", region_name=self.region)
+        s3 = self._s3()
         for prefix, rows in groups.items():
             buffer = io.BytesIO()
             pq.write_table(pa.Table.from_pylist(rows, schema), buffer, compression="snappy")
@@ -153,6 +154,11 @@ class ParquetConversion:
                 Bucket=bucket, Key=f"{error_prefix}{name}", Body=b"".join(_error_document(*f) for f in failed)
             )
         return [{"RecordId": str(uuid.uuid4())} for _ in records]
+
+    def _s3(self) -> Any:
+        if self._s3_client is None:  # built once: building a client costs more than a small batch's conversion
+            self._s3_client = boto3.client("s3", region_name=self.region)
+        return self._s3_client
 
     def _schema(self, configuration: dict[str, Any]) -> pa.Schema:
         """The Glue table's columns as GetTable answers them, read from moto's Glue model (no request per batch)."""
