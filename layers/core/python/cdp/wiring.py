@@ -39,6 +39,7 @@ from cdp.messaging.unsubscribe import SignedLinks, UnsubscribeParts, checked_key
 from cdp.segments.definitions import load_library
 from cdp.segments.realtime import LiveSegments
 from cdp.settings import (
+    AudienceExportSettings,
     CoreSettings,
     CuratedSettings,
     ErasureBuckets,
@@ -153,6 +154,18 @@ def segment_snapshots() -> SegmentSnapshots:
     from cdp.adapters.segment_snapshots import SegmentSnapshots
 
     return SegmentSnapshots(load_settings(SegmentSnapshotSettings).curated_bucket)
+
+
+def audience_export_settings() -> AudienceExportSettings:
+    return load_settings(AudienceExportSettings)
+
+
+@cache
+def audience_export_files() -> Any:
+    """The exports bucket, where an audience too large to answer inline is stored and linked."""
+    from cdp.adapters.export_files import S3ExportFiles
+
+    return S3ExportFiles(audience_export_settings().exports_bucket)
 
 
 def identity_store_contacts() -> Any:
@@ -375,9 +388,9 @@ def reset_settings() -> None:
 
 
 _BUILDERS: tuple[Any, ...] = (identity_store, privacy_store, profile_store, segment_run_parts, segment_definitions,
-                              segment_snapshots, ingest_ports, curated_batch_ports, write_keys, shop_secrets,
-                              tracking_ports, shopify_privacy_ports, sending_parts, deferred_messages, suppression_store,
-                              feedback_parts)  # fmt: skip
+                              segment_snapshots, audience_export_files, ingest_ports, curated_batch_ports, write_keys,
+                              shop_secrets, tracking_ports, shopify_privacy_ports, sending_parts, deferred_messages,
+                              suppression_store, feedback_parts)  # fmt: skip
 
 
 def reset() -> None:
