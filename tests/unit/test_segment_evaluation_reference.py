@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from cdp.segments.evaluate import evaluate
+from cdp.segments.lifecycle import stage, whole_days_since
 from cdp_local.bench_segments import AS_OF, bench_document, generate
 from cdp_local.bench_segments_pandas import RFM_GRID
 
@@ -69,16 +70,9 @@ def _reference(profiles: Rows, events: Rows, lines: Rows) -> dict[str, set[str]]
         if _within(row["ordered_at"], 30 * DAY):
             spent[row["profile_id"]] += row["line_amount"]
     for profile in profiles:
-        pid, last, count = profile["profile_id"], profile["last_order_at"], profile["orders_count"]
-        new = _within(profile["first_seen_at"], 30 * DAY) and count <= 1
-        prospect = not new and (count == 0 or last is None)
-        active = not new and not prospect and _within(last, 90 * DAY)
-        stages = {"new": new, "prospect": prospect, "active": active,
-                  "dormant": not (new or prospect or active) and _within(last, 365 * DAY),
-                  "churned": not (new or prospect) and last is not None and last < AS_OF - 365 * DAY}  # fmt: skip
-        for stage, holds in stages.items():
-            if holds:
-                members[f"lifecycle_{stage}"].add(pid)
+        pid, count = profile["profile_id"], profile["orders_count"]
+        activity_days = recency.get(pid)  # the bench's profiles have no cancellations
+        members[f"lifecycle_{stage(whole_days_since(profile['first_seen_at'], AS_OF), activity_days, count)}"].add(pid)
         added, viewed, ordered = (counts[(pid, f"{name}:24h")]
                                   for name in ("Product Added", "Product Viewed", "Order Completed"))  # fmt: skip
         if added and not ordered:

@@ -8,7 +8,7 @@ result; domain code never imports this module (it receives what is built here). 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time, timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from cdp.ingest.ports import CuratedBatchPorts, IngestPorts
 from cdp.journeys.router import RouterParts
 from cdp.messaging.feedback import FeedbackParts
 from cdp.messaging.ports import Channel, DeferredMessages, MessageEvents
+from cdp.messaging.reach import CarrierReach
 from cdp.messaging.service import SendingParts
 from cdp.messaging.suppression import Suppressions
 from cdp.messaging.unsubscribe import SignedLinks, UnsubscribeParts, checked_keys
@@ -454,6 +455,11 @@ def loyalty_store() -> LoyaltyStore:
 def coupon_store() -> CouponStore:
     """Offers' totals, people's coupons and codes (clients are cached)."""
     return CouponStore(core().profiles_table)
+
+
+def coupon_reach(carriers: Sequence[tuple[str, str]], now: datetime) -> CarrierReach:
+    """Whether a coupon's carrying messages can reach a person: the sending service's consent and suppression."""
+    return CarrierReach(carriers, partial(privacy_store().profile_consistently, follow_redirects=True), suppressions(), now)
 
 
 def order_history() -> Any:
