@@ -361,6 +361,8 @@ def run_pipeline(
         progress("waiting for journeys to finish (waits shortened)...")
         stack.wait_for_executions(timeout=journey_timeout)
         progress(redeem_welcome_codes(stack))
+        progress(order_above_next_tier(stack))
+        progress(f"the next hour's schedules: {stack.run_schedules()} target(s) fired")
         stack.wait_for_executions(timeout=journey_timeout)
         campaigns = run_campaigns(stack, data_dir, progress)
         report = build_report(stack)
@@ -445,7 +447,7 @@ def live_segments_report(profile_items: list[dict[str, Any]]) -> dict[str, int]:
     return {"realtime_entries": triggers["realtime"], "timer_fired": triggers["timer"]}
 # ------------------------------------------------------------------ loyalty and coupons
 DEMO_VIP_GIFT_PROFILES = 8  # more than the VIP gift's pool of five codes, to show the cap refusing
-DEMO_REDEEMING_ORDERS = 10  # orders in the shop's next export that use a welcome code
+DEMO_REDEEMING_ORDERS = 10  # at most this many orders in the shop's next export redeem a welcome code
 
 
 def issue_demo_gifts(stack: LocalStack) -> str:
@@ -460,17 +462,18 @@ def issue_demo_gifts(stack: LocalStack) -> str:
 
 
 def redeem_welcome_codes(stack: LocalStack) -> str:
-    """The shop's next orders export uses welcome codes the welcome journeys issued: ten orders redeem, one is below
+    """The shop's next orders export uses welcome codes the welcome journeys issued: up to ten orders redeem, one is below
     the offer's minimum, one reuses a code already redeemed."""
     owners = {profile_id: customer_id for customer_id, profile_id in _customers(stack)}
     codes = sorted((owners[item["profile_id"]], item["code"])
                    for item in _scan(stack, "ProfilesTable", "#sk, #profile_id, #code")
                    if item["sk"].startswith("COUPON#welcome10#") and item.get("profile_id") in owners)  # fmt: skip
-    if len(codes) < DEMO_REDEEMING_ORDERS + 2:
+    redeeming = min(DEMO_REDEEMING_ORDERS, len(codes) - 2)
+    if redeeming < 1:
         return f"{len(codes)} welcome codes issued by the journeys: too few to show redemptions"
     at = datetime.now(UTC).isoformat()  # after every issue (a code is not valid before it)
-    uses = [(customer_id, code, "25.00") for customer_id, code in codes[:DEMO_REDEEMING_ORDERS]]
-    uses += [(*codes[DEMO_REDEEMING_ORDERS], "10.00"), (codes[DEMO_REDEEMING_ORDERS + 1][0], codes[0][1], "40.00")]
+    uses = [(customer_id, code, "25.00") for customer_id, code in codes[:redeeming]]
+    uses += [(*codes[redeeming], "10.00"), (codes[redeeming + 1][0], codes[0][1], "40.00")]
     lines = ["order_id,line_id,customer_id,ordered_at,currency,quantity,unit_price,status,coupon"]
     lines += [f"DEMO-{n},1,{customer_id},{at},GBP,1,{amount},completed,{code}" for n, (customer_id, code, amount) in
               enumerate(uses)]  # fmt: skip
@@ -478,6 +481,27 @@ def redeem_welcome_codes(stack: LocalStack) -> str:
                                   Body=("\n".join(lines) + "\n").encode())  # fmt: skip
     stack.deliver_queued_messages()
     return f"{len(codes)} welcome codes issued by the journeys; {len(uses)} orders of the next export used them"
+
+
+def order_above_next_tier(stack: LocalStack) -> str:
+    """The shop's next export also holds one member's large order, so the next loyalty review moves them up a tier
+    (the first review only places members; the tier-upgrade journey congratulates moves up)."""
+    from cdp.keys import PROFILE_PREFIX, PROFILE_SK
+
+    owners = {profile_id: customer_id for customer_id, profile_id in _customers(stack)}
+    tiers = {item["pk"].removeprefix(PROFILE_PREFIX): item.get("loyalty_tier") for item in _profiles_table(stack)
+             if item["sk"] == PROFILE_SK and "redirect_to" not in item}  # fmt: skip
+    below_top = sorted(customer_id for profile_id, customer_id in owners.items()
+                       if tiers.get(profile_id) in {"member", "silver"})  # fmt: skip
+    if not below_top:
+        return "no member below the gold tier to move up"
+    at = datetime.now(UTC).isoformat()
+    lines = ["order_id,line_id,customer_id,ordered_at,currency,quantity,unit_price,status",
+             f"DEMO-TIER,1,{below_top[0]},{at},GBP,1,900.00,completed"]  # fmt: skip
+    stack.client("s3").put_object(Bucket=stack.physical_id("RawBucket"), Key="orders/demo-large-order.csv",
+                                  Body=("\n".join(lines) + "\n").encode())  # fmt: skip
+    stack.deliver_queued_messages()
+    return f"one member below gold ({below_top[0]}) placed a 900.00 order in the next export"
 
 
 def _customers(stack: LocalStack) -> list[tuple[str, str]]:

@@ -109,6 +109,11 @@ DEFERRED_PREFIX = "DEFERRED#"
 DEFERRED_BUCKETS = 8  # deferred messages spread over this many partitions, so no one partition takes every write
 
 
+def message_request_key(origin: str, origin_name: str, step: str, occurrence: str) -> str:
+    """`<origin>#<origin_name>#<step>#<occurrence>`: the same message, however often it is asked for."""
+    return f"{origin}#{origin_name}#{step}#{occurrence}"
+
+
 def message_record_key(profile_id: str, request_key: str) -> Key:
     """The send record of one message request (`MessageRequest.key()`) to one profile."""
     return {"pk": profile_pk(profile_id), "sk": f"{MESSAGE_PREFIX}{request_key}"}

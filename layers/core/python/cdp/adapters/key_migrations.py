@@ -16,6 +16,7 @@ upgrade, a message deferred again to the same moment) is `superseded`: the newer
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,8 +31,8 @@ from cdp.keys import (
     campaign_key,
     deferred_message_key,
     deferred_pk,
+    message_request_key,
 )
-from cdp.messaging.requests import MessageRequest
 
 OLD_CAMPAIGN_SORT_KEY = "CAMPAIGN"  # the old definition item's sort key (runs' sort keys start with RUN#)
 OLD_DEFERRED_PARTITION = "DEFERRED"
@@ -79,8 +80,9 @@ def _campaign_key(item: WireItem) -> Key:
 
 
 def _deferred_key(item: WireItem) -> Key:
-    request = MessageRequest.model_validate_json(item["request"]["S"])
-    return deferred_message_key(item["until"]["S"], item["profile_id"]["S"], request.key())
+    request = json.loads(item["request"]["S"])
+    request_key = message_request_key(request["origin"], request["origin_name"], request["step"], request["occurrence"])
+    return deferred_message_key(item["until"]["S"], item["profile_id"]["S"], request_key)
 
 
 def _key_of(item: WireItem) -> WireItem:

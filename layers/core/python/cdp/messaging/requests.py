@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from cdp.keys import message_request_key
+
 Channel = Literal["email", "sms", "push", "webhook"]
 Purpose = Literal["marketing", "transactional"]
 GuardName = Literal["no_order_since", "cart_still_open", "still_in_segment", "consent_still_given"]
@@ -81,7 +83,7 @@ class MessageRequest(BaseModel):
 
     def key(self) -> str:
         """`<origin>#<origin_name>#<step>#<occurrence>`: the same message, however often it is asked for."""
-        return f"{self.origin}#{self.origin_name}#{self.step}#{self.occurrence}"
+        return message_request_key(self.origin, self.origin_name, self.step, self.occurrence)
 
 
 class SendOutcome(BaseModel):
