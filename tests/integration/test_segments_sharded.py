@@ -185,6 +185,7 @@ def single() -> dict[str, Any]:
     return outcome
 
 
+@pytest.mark.long_running
 def test_a_forced_sharded_run_leaves_what_the_single_function_run_leaves(single: dict[str, Any]) -> None:
     # Given the same base, the sharded path forced (threshold 0, 3 shards)
     runs = _run({"SegmentShardThresholdCustomers": "0", "SegmentShards": str(SHARDS)})
