@@ -46,12 +46,10 @@ from moto.events.models import Rule
 from moto.firehose.models import FirehoseBackend
 from moto.ses.models import SESQuota
 from moto.sqs.models import sqs_backends
-from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.backend.execution import Execution
-from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from samtranslator.translator.transform import transform
 
 from cdp_local.delivery_streams import ParquetConversion, create_databases, create_streams, create_tables
@@ -828,18 +826,14 @@ class LocalStack:
         ]
 
     def wait_for_executions(self, timeout: float = 120, raise_on_timeout: bool = True) -> None:
-        """Block until no state machine execution is running.
-
-        The executions' states are read from moto's Step Functions backend, not through the API: polling every
-        machine's ListExecutions 20 times a second took a large share of the interpreter's CPU (and of the GIL
-        its worker threads need) while they ran."""
+        """Block until no state machine execution is running."""
         deadline = time.monotonic() + timeout
-        backend = stepfunctions_parser_backends[ACCOUNT_ID][self.region]
+        machines = [
+            logical for logical, r in self.template["Resources"].items() if r["Type"] == "AWS::Serverless::StateMachine"
+        ]
         while True:
             running = sum(
-                getattr(execution, "exec_status", None) in (None, ExecutionStatus.RUNNING)  # None: not started yet
-                for machine in list(backend.state_machines)
-                for execution in list(machine.executions)
+                execution["status"] == "RUNNING" for logical_id in machines for execution in self.executions(logical_id)
             )
             if not running:
                 return

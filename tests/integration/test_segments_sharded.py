@@ -22,7 +22,7 @@ from cdp_local.stack import LocalStack
 
 NOW = datetime.now(UTC)
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)
-PROFILES = 240
+PROFILES = 120
 SHARDS = 3
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 CATEGORIES = ("shoes", "bags", "hats", "shampoo")
