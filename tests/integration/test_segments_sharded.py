@@ -1,7 +1,8 @@
-"""The sharded segment run on the local stack, forced down its path (threshold 0, 3 shards of about 40
-profiles each: enough for every segment, refusal and prediction case to occur in each): the template's schedule plans it, its state machine runs it, and everything it leaves (memberships,
-announced events, scores, tags, predictions, cut points, the snapshot's parts, sizes and personas) is what the
-single-function run leaves on the same data. Then a second sharded run on the unchanged base announces nothing."""
+"""The sharded segment run on the local stack, forced down its path (threshold 0, 3 shards, 120 profiles, some
+refusing profiling, some browsing only): the template's schedule plans it, its state machine runs it, and everything
+it leaves (memberships, announced events, scores, tags, predictions, cut points, the snapshot's parts, sizes and
+personas) is what the single-function run leaves on the same data. Then a second sharded run on the unchanged base
+announces nothing."""
 
 from __future__ import annotations
 
