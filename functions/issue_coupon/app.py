@@ -1,5 +1,5 @@
-"""Journey step: issue one coupon of an offer to the profile's person for one occasion (idempotent); answers the
-outcome (`status` issued / already_issued / refused, `reason`, `code`, `expires_at`) for the state machine's Choice."""
+"""Journey step: issue one coupon of an offer to the profile's person for one occasion (idempotent), only when one
+of the messages that will carry it (`carriers`) can reach the person; answers the outcome (`status` issued / already_issued / refused, `reason`, `code`, `expires_at`) for the state machine's Choice."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         request = CouponRequest.model_validate(event)
     except ValidationError as error:
         return {"status": "refused", "reason": "invalid_request", "fields": field_errors(error.errors())}
+    now = wiring.clock()
+    carriers = [(carrier.channel, carrier.purpose) for carrier in request.carriers]
+    reach = wiring.coupon_reach(carriers, now) if carriers else None
     outcome = issue_coupon(
-        request.offer, request.profile_id, request.occasion_key, wiring.coupon_store(), load_offers(), wiring.clock()
+        request.offer, request.profile_id, request.occasion_key, wiring.coupon_store(), load_offers(), now, reach=reach
     )
     metrics.add_dimension(name="offer", value=outcome.offer)
     metrics.add_metric(

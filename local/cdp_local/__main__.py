@@ -1,4 +1,5 @@
-"""Command line: `python -m cdp_local demo|run|api` (the Makefile's demo, run and api targets)."""
+"""Command line: `python -m cdp_local demo|run|api` (the Makefile's demo, run and api targets), and
+`python -m cdp_local migrate --table NAME` (a deployed stack's items moved to the current key shapes, docs/deploy.md)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     api = commands.add_parser("api", help="serve the template's HTTP API on localhost")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=3000)
+    migrate = commands.add_parser("migrate", help="move a deployed stack's items to the current key shapes (idempotent)")
+    migrate.add_argument("--table", required=True, help="the stack's ProfilesTable (its physical name)")
     for command in (demo, run):
         command.add_argument(
             "--log-level",
@@ -89,7 +92,17 @@ def main(argv: list[str] | None = None) -> int:
         return _run(arguments.data, arguments.report, arguments.log_level)
     if arguments.command == "export-audience":
         return _export_audience(arguments.data, arguments.segment, arguments.out)
+    if arguments.command == "migrate":
+        return _migrate(arguments.table)
     return _api(arguments.host, arguments.port)
+
+
+def _migrate(table: str) -> int:
+    """Uses the AWS credentials and region of the environment (AWS_PROFILE, AWS_REGION), as the AWS CLI does."""
+    from cdp.adapters.key_migrations import migrate_key_shapes
+
+    print(json.dumps(migrate_key_shapes(table), indent=2))
+    return 0
 
 
 def _export_audience(data_dir: Path, segment: str, out_dir: Path) -> int:

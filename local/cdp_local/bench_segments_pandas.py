@@ -52,13 +52,15 @@ def segments_with_pandas(folder: Path, as_of: datetime, events_since: datetime, 
     for name, (r_scores, f_scores) in RFM_GRID.items():
         out[name] = r.isin(r_scores) & f.isin(f_scores)
 
-    first_seen = profiles["first_seen_at"]
-    new = within(first_seen, pd.Timedelta(days=30)) & (profiles["orders_count"] <= 1)
-    prospect = ~new & ((profiles["orders_count"] == 0) | last_order.isna())
-    active = ~new & ~prospect & within(last_order, pd.Timedelta(days=90))
+    # lifecycle stages in whole days (cdp.segments.lifecycle; the bench's profiles have no cancellations)
+    first_seen_days = ((now - profiles["first_seen_at"]) // pd.Timedelta(days=1)).clip(lower=0)
+    new = (first_seen_days <= 30) & (profiles["orders_count"] <= 1)
+    prospect = ~new & ~buyer
+    activity_days = recency_days.where(buyer)
+    active = ~new & ~prospect & (activity_days <= 90)
     out["lifecycle_new"], out["lifecycle_prospect"], out["lifecycle_active"] = new, prospect, active
-    out["lifecycle_dormant"] = ~new & ~prospect & ~active & within(last_order, pd.Timedelta(days=365))
-    out["lifecycle_churned"] = ~new & ~prospect & (last_order < now - pd.Timedelta(days=365))
+    out["lifecycle_dormant"] = ~new & ~prospect & ~active & (activity_days <= 365)
+    out["lifecycle_churned"] = ~new & ~prospect & (activity_days > 365)
 
     day = pd.Timedelta(hours=24)
     added, viewed, ordered = (events_in(name, day) for name in ("Product Added", "Product Viewed", "Order Completed"))

@@ -1,6 +1,7 @@
 """The bench's segments (see bench_segments) written in DuckDB SQL, over the same Parquet files.
 
-Exactly the semantics of cdp.segments.rfm (RANK()-based quintiles of buyers) and of the shipped definitions:
+Exactly the semantics of cdp.segments.rfm (RANK()-based quintiles of buyers, lifecycle stages in whole days as
+cdp.segments.lifecycle decides them; the bench's profiles have no cancellations) and of the shipped definitions:
 windows end at the evaluation time and include both ends, a test on a missing value is false.
 """
 
@@ -40,23 +41,21 @@ WITH params AS (
     WHERE status = 'completed' AND moment >= as_of_us - {order_lines_days} * day AND moment <= as_of_us
     GROUP BY profile_id
 ), stage_new AS (
-    SELECT p.*, s.r, s.f,
-           coalesce(first_seen >= as_of_us - 30 * day AND first_seen <= as_of_us AND orders_count <= 1, false) AS lifecycle_new
+    SELECT p.*, s.r, s.f, b.recency_days,
+           coalesce(greatest((as_of_us - first_seen) // day, 0) <= 30 AND orders_count <= 1, false) AS lifecycle_new
     FROM profiles p CROSS JOIN params LEFT JOIN scores s USING (profile_id)
+              LEFT JOIN (SELECT profile_id, recency_days FROM buyers) b USING (profile_id)
 ), stage_prospect AS (
-    SELECT *, NOT lifecycle_new AND (coalesce(orders_count = 0, false) OR last_order IS NULL) AS lifecycle_prospect
+    SELECT *, NOT lifecycle_new AND recency_days IS NULL AS lifecycle_prospect
     FROM stage_new
 ), stage_active AS (
-    SELECT *, NOT lifecycle_new AND NOT lifecycle_prospect
-              AND coalesce(last_order >= as_of_us - 90 * day AND last_order <= as_of_us, false) AS lifecycle_active
-    FROM stage_prospect, params
+    SELECT *, NOT lifecycle_new AND NOT lifecycle_prospect AND recency_days <= 90 AS lifecycle_active
+    FROM stage_prospect
 )
 SELECT a.profile_id,
        lifecycle_new, lifecycle_prospect, lifecycle_active,
-       NOT lifecycle_new AND NOT lifecycle_prospect AND NOT lifecycle_active
-           AND coalesce(last_order >= as_of_us - 365 * day AND last_order <= as_of_us, false) AS lifecycle_dormant,
-       NOT lifecycle_new AND NOT lifecycle_prospect
-           AND coalesce(last_order < as_of_us - 365 * day, false) AS lifecycle_churned,
+       NOT lifecycle_new AND NOT lifecycle_prospect AND NOT lifecycle_active AND recency_days <= 365 AS lifecycle_dormant,
+       NOT lifecycle_new AND NOT lifecycle_prospect AND recency_days > 365 AS lifecycle_churned,
        coalesce(added_24h, 0) >= 1 AND NOT coalesce(ordered_24h, 0) >= 1 AS cart_abandoners,
        coalesce(viewed_24h, 0) >= 1 AND NOT coalesce(added_24h, 0) >= 1 AND NOT coalesce(ordered_24h, 0) >= 1
            AS browse_abandoners,

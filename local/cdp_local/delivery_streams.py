@@ -106,8 +106,10 @@ def expand_prefix(prefix: str, keys: dict[str, str], now: datetime, error_type: 
 class ParquetConversion:
     """Firehose's delivery to an extended S3 destination with format conversion, for moto's Firehose backend."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, account_id: str) -> None:
         self.region = region
+        self.account_id = account_id
+        self._s3_client: Any = None
 
     def put_s3_records(
         self, delivery_stream_name: str, version_id: str, destination: dict[str, Any], records: list[dict[str, bytes]]
@@ -121,18 +123,26 @@ class ParquetConversion:
         now = datetime.now(UTC)
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         failed: list[tuple[bytes, str]] = []
+        read: list[tuple[dict[str, bytes], str, dict[str, Any]]] = []
         for record in records:
             try:
                 document = json.loads(record["Data"], parse_float=Decimal)
                 keys = partition_keys(query, document) if query else {}
                 row = {field.name: _read_value(document.get(field.name), field.type) for field in schema}
-                pa.Table.from_pylist([row], schema)  # a value the schema cannot hold fails this record alone, as in AWS
-                groups[expand_prefix(destination.get("Prefix", ""), keys, now)].append(row)
+                read.append((record, expand_prefix(destination.get("Prefix", ""), keys, now), row))
             except (ConversionFailed, ValueError, InvalidOperation, TypeError) as error:
+                failed.append((record["Data"], str(error)))
+        whole_batch_fits = _fits(schema, [row for _record, _prefix, row in read])
+        for record, prefix, row in read:
+            try:
+                if not whole_batch_fits:  # a value the schema cannot hold fails its record alone, as in AWS
+                    pa.Table.from_pylist([row], schema)
+                groups[prefix].append(row)
+            except (ValueError, InvalidOperation, TypeError) as error:
                 failed.append((record["Data"], str(error)))
         bucket = destination["BucketARN"].split(":")[-1]
         name = f"{delivery_stream_name}-{version_id}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}"
-        s3 = boto3.client("s3", region_name=self.region)
+        s3 = self._s3()
         for prefix, rows in groups.items():
             buffer = io.BytesIO()
             pq.write_table(pa.Table.from_pylist(rows, schema), buffer, compression="snappy")
@@ -145,11 +155,28 @@ class ParquetConversion:
             )
         return [{"RecordId": str(uuid.uuid4())} for _ in records]
 
+    def _s3(self) -> Any:
+        if self._s3_client is None:  # built once: building a client costs more than a small batch's conversion
+            self._s3_client = boto3.client("s3", region_name=self.region)
+        return self._s3_client
+
     def _schema(self, configuration: dict[str, Any]) -> pa.Schema:
-        glue = boto3.client("glue", region_name=self.region)
-        table = glue.get_table(DatabaseName=configuration["DatabaseName"], Name=configuration["TableName"])["Table"]
+        """The Glue table's columns as GetTable answers them, read from moto's Glue model (no request per batch)."""
+        from moto.glue.models import glue_backends
+
+        glue = glue_backends[self.account_id][self.region]
+        table = glue.get_table(configuration["DatabaseName"], configuration["TableName"]).as_dict()
         columns = table["StorageDescriptor"]["Columns"]
         return pa.schema([pa.field(column["Name"], arrow_type(column["Type"])) for column in columns])
+
+
+def _fits(schema: pa.Schema, rows: list[dict[str, Any]]) -> bool:
+    """Whether every row converts to the schema (then none needs converting alone to find the one that does not)."""
+    try:
+        pa.Table.from_pylist(rows, schema)
+    except (ValueError, InvalidOperation, TypeError, pa.ArrowException):
+        return False
+    return True
 
 
 def _metadata_query(destination: dict[str, Any]) -> str | None:

@@ -4,10 +4,18 @@ A local run spends most of its time in moto's generic machinery rather than in i
 - every DynamoDB answer is walked value by value against the botocore output shape (about 70% of a large GetItem
   or BatchGetItem), although DynamoDB's data-plane answers are already plain JSON values;
 - every condition expression is parsed again by each layer that looks at it (request validation, the
-  transaction, the put itself): three parses per conditional put in a transaction.
-Here data-plane answers made only of JSON values are encoded directly (anything else, e.g. binary attributes,
-goes through moto's serializer), and parsed condition expressions are kept by their text, names and values.
-`tests/unit/test_moto_speedups.py` checks that both give what moto gives.
+  transaction, the put itself): three parses per conditional put in a transaction, and a natural-key claim's
+  expression is the same text with another value for every row;
+- every request is walked value by value against the botocore input shape, although a data-plane request is
+  plain JSON already;
+- every update expression is parsed twice (request validation, the update), and each of the update validator's
+  ten passes rebuilds its processing map for every node of the tree;
+- building an item re-sums the sizes of all its attributes for each attribute it sets.
+Here data-plane requests and answers made only of JSON values are decoded and encoded directly (anything else,
+e.g. binary attributes, goes through moto's parser and serializer), condition expressions are parsed once per text, names and value placeholders
+(each call's values are placed in a copy of the kept syntax tree), update expressions once per text, each
+validator pass's node types once per pass, and an item's size limit is checked on a
+running total. `tests/unit/test_moto_speedups.py` checks that these give what moto gives.
 """
 
 from __future__ import annotations
@@ -17,12 +25,19 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
 from moto.core.serialize import BaseJSONSerializer, ResponseDict
 from moto.dynamodb import comparisons
 from moto.dynamodb import responses as dynamodb_responses
+from moto.dynamodb.comparisons import ConditionExpressionParser
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.utilities import bytesize
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
 DATA_PLANE_OPERATIONS = frozenset(
     {
@@ -39,9 +54,16 @@ DATA_PLANE_OPERATIONS = frozenset(
     }
 )
 PARSED_EXPRESSIONS_KEPT = 4096
+_ParseKey = tuple[str, tuple[tuple[str, str], ...] | None, tuple[str, ...] | None]  # text, names, placeholders
+PARSED_BY_MOTO = (b"null", b'"B"', b'"BS"')
+ITEM_SIZE_LIMIT = 405000  # moto's item size limit (DynamoDB's 400 KB, as moto measured it)
 
 original_serialize_result = BaseJSONSerializer._serialize_result
 original_create_parser = comparisons.create_condition_expression_parser
+original_parse_parameters = dynamodb_responses.DynamoHandler.parse_parameters
+original_make_update_expression = UpdateExpressionParser.make
+original_nodes_to_be_processed = DepthFirstTraverser.nodes_to_be_processed
+NODE_TYPES_PROCESSED: dict[type, tuple[type, ...]] = {}
 
 
 def serialize_result(serializer: Any, response: ResponseDict, result: Any) -> ResponseDict:
@@ -67,50 +89,168 @@ def _plain_json(value: Any) -> bool:
     return isinstance(value, (str, bool, int, float))
 
 
-class _ParsedOnce:
-    """A condition expression parser whose parse result is kept (moto's parse trees are only read afterwards)."""
+def parse_parameters(handler: Any, request: Any) -> None:
+    """moto's request parsing, short-circuited for DynamoDB data-plane requests that are plain JSON already: the
+    shape walk only drops nulls and members botocore never sends, decodes binary values and converts numbers.
+    Requests with a null, a float or a `"B"`/`"BS"` anywhere in their text (binary values, or a map key of that
+    name) are parsed by moto."""
+    body = request.data or b"{}"
+    body = body.encode() if isinstance(body, str) else body
+    if handler._get_action() in DATA_PLANE_OPERATIONS and not any(marker in body for marker in PARSED_BY_MOTO):
+        try:
+            params = json.loads(body, parse_float=_parsed_by_moto, parse_constant=_parsed_by_moto)
+        except ValueError:
+            params = None
+        if isinstance(params, dict):
+            handler.params = params
+            return
+    original_parse_parameters(handler, request)
 
-    def __init__(self, parser: Any) -> None:
-        self._parser = parser
-        self._parsed: Any = None
-        self._lock = threading.Lock()
+
+def _parsed_by_moto(text: str) -> Any:
+    raise ValueError(f"{text} is left to moto's parser")
+
+
+class _RootRecordingParser(ConditionExpressionParser):
+    """moto's parser, keeping the syntax tree it builds its condition from (the root node, before any value is read)."""
+
+    root: Any = None
+
+    def _make_op_condition(self, node: Any) -> Any:
+        if self.root is None:
+            self.root = node
+        return super()._make_op_condition(node)
+
+
+@dataclass(frozen=True)
+class _ParsedExpression:
+    """One expression's syntax tree as moto's parser left it, and the names and placeholders it found."""
+
+    root: Any
+    names_found: tuple[str, ...]
+    values_found: tuple[str, ...]
+    holding_values: frozenset[int]  # ids of the tree's nodes with a value placeholder in or under them
+
+    @classmethod
+    def of(cls, parser: _RootRecordingParser) -> _ParsedExpression:
+        holding: set[int] = set()
+
+        def collect(node: Any) -> bool:
+            below = [collect(child) for child in node.children]
+            if node.kind == ConditionExpressionParser.Kind.EXPRESSION_ATTRIBUTE_VALUE or any(below):
+                holding.add(id(node))
+                return True
+            return False
+
+        if parser.root is not None:
+            collect(parser.root)
+        return cls(parser.root, tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found), frozenset(holding))
+
+    def bound(self, values: dict[str, Any]) -> Any:
+        """The syntax tree with each value placeholder (`:name`) holding this call's value (the rest shared)."""
+        node_type = ConditionExpressionParser.Node
+
+        def bind(node: Any) -> Any:
+            if id(node) not in self.holding_values:
+                return node
+            if node.kind == ConditionExpressionParser.Kind.EXPRESSION_ATTRIBUTE_VALUE:
+                return node_type(node.nonterminal, node.kind, node.text, values[node.text], node.children)
+            return node_type(node.nonterminal, node.kind, node.text, node.value, [bind(child) for child in node.children])
+
+        return bind(self.root)
+
+
+class _ParserForValues:
+    """What moto's parser gives for one call (its condition and the names and placeholders found), from the tree
+    kept for the expression: moto's parse reads values only to place them in the tree, so it is run once per text,
+    names and placeholders, and each call's values are placed in a copy of its tree."""
+
+    def __init__(self, cache: _ParserCache, key: _ParseKey, arguments: tuple[Any, ...]) -> None:
+        self._cache, self._key, self._arguments = cache, key, arguments
+        self.expr_attr_names_found: list[str] = []
+        self.expr_attr_values_found: list[str] = []
 
     def parse(self) -> Any:
-        with self._lock:
-            if self._parsed is None:
-                self._parsed = self._parser.parse()
-            return self._parsed
-
-    @property
-    def expr_attr_names_found(self) -> list[str]:
-        return self._parser.expr_attr_names_found  # type: ignore[no-any-return]
-
-    @property
-    def expr_attr_values_found(self) -> list[str]:
-        return self._parser.expr_attr_values_found  # type: ignore[no-any-return]
+        expression, names, values = self._arguments
+        parsed = self._cache.parsed(self._key, self._arguments)
+        self.expr_attr_names_found, self.expr_attr_values_found = list(parsed.names_found), list(parsed.values_found)
+        if parsed.root is None:  # an empty expression: moto's parser returns its default condition
+            return original_create_parser(expression, names, values).parse()
+        return ConditionExpressionParser(expression, names, values)._make_op_condition(parsed.bound(values or {}))
 
 
 class _ParserCache:
     def __init__(self) -> None:
-        self._parsers: OrderedDict[tuple[str, str, str], _ParsedOnce] = OrderedDict()
+        self._parsed: OrderedDict[_ParseKey, _ParsedExpression] = OrderedDict()
         self._lock = threading.Lock()
 
     def parser(self, expression: str | None, names: dict[str, str] | None, values: dict[str, Any] | None) -> Any:
-        try:
-            key = (expression or "", json.dumps(names, sort_keys=True), json.dumps(values, sort_keys=True))
-        except TypeError:  # binary values: not kept
+        if not expression:
             return original_create_parser(expression, names, values)
+        key = (expression, tuple(sorted(names.items())) if names is not None else None,
+               tuple(sorted(values)) if values is not None else None)
+        return _ParserForValues(self, key, (expression, names, values))
+
+    def parsed(self, key: _ParseKey, arguments: tuple[Any, ...]) -> _ParsedExpression:
         with self._lock:
-            parser = self._parsers.get(key)
-            if parser is not None:
-                self._parsers.move_to_end(key)
-                return parser
-        parser = _ParsedOnce(original_create_parser(expression, names, values))
+            parsed = self._parsed.get(key)
+            if parsed is not None:
+                self._parsed.move_to_end(key)
+                return parsed
+        parser = _RootRecordingParser(*arguments)
+        parser.parse()  # raises what moto raises for this expression (nothing is kept then)
+        parsed = _ParsedExpression.of(parser)
         with self._lock:
-            self._parsers[key] = parser
-            if len(self._parsers) > PARSED_EXPRESSIONS_KEPT:
-                self._parsers.popitem(last=False)
-        return parser
+            self._parsed[key] = parsed
+            if len(self._parsed) > PARSED_EXPRESSIONS_KEPT:
+                self._parsed.popitem(last=False)
+        return parsed
+
+
+class _UpdateExpressionCache:
+    """moto's update expression parse, once per text: the tree is only read (request validation) or deep-copied
+    before it is changed (the update's validator), so one tree serves every request with that text."""
+
+    def __init__(self) -> None:
+        self._trees: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def make(self, expression: str) -> Any:
+        with self._lock:
+            tree = self._trees.get(expression)
+            if tree is not None:
+                self._trees.move_to_end(expression)
+                return tree
+        tree = original_make_update_expression(expression)  # raises what moto raises (nothing is kept then)
+        with self._lock:
+            self._trees[expression] = tree
+            if len(self._trees) > PARSED_EXPRESSIONS_KEPT:
+                self._trees.popitem(last=False)
+        return tree
+
+
+def _node_types_processed(traverser: Any) -> tuple[type, ...]:
+    """Which node types an update validator's pass processes: the keys of its processing map, the same for every
+    instance of its class (moto rebuilds the map for every node of every pass)."""
+    types = NODE_TYPES_PROCESSED.get(type(traverser))
+    if types is None:
+        types = NODE_TYPES_PROCESSED[type(traverser)] = original_nodes_to_be_processed(traverser)
+    return types
+
+
+def _item_init(item: Item, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+    """moto's Item constructor, with its size limit checked on a running total: moto re-sums every attribute set
+    so far for each one it sets (quadratic in attributes). Sizes are never negative, so the running total passes
+    the limit at the attribute moto raises at."""
+    item.hash_key, item.range_key = hash_key, range_key
+    item.attrs = LimitedSizeDict()
+    total = 0
+    for key, value in attrs.items():
+        typed = DynamoType(value)
+        total += bytesize(key) + typed.size()
+        if total > ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        dict.__setitem__(item.attrs, key, typed)
 
 
 @contextmanager
@@ -123,6 +263,10 @@ def faster_dynamodb() -> Iterator[None]:
         patches.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", serialize_result))
         for module in (comparisons, dynamodb_models, dynamodb_responses):
             patches.enter_context(mock.patch.object(module, "create_condition_expression_parser", cache.parser))
+        patches.enter_context(mock.patch.object(Item, "__init__", _item_init))
+        patches.enter_context(mock.patch.object(dynamodb_responses.DynamoHandler, "parse_parameters", parse_parameters))
+        patches.enter_context(mock.patch.object(UpdateExpressionParser, "make", _UpdateExpressionCache().make))
+        patches.enter_context(mock.patch.object(DepthFirstTraverser, "nodes_to_be_processed", _node_types_processed))
         yield
 
 

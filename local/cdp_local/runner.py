@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from unittest import mock
+from urllib.parse import unquote, urlsplit
 
 from cdp_local.journey_report import journeys_section
 from cdp_local.operation_profile import OperationProfile, profiling_aws_operations
@@ -559,13 +560,27 @@ def export_audience(data_dir: Path, segment: str, out_dir: Path, progress: Progr
             path = f"/v1/segments/{segment}/audience?format={chosen}"
             response = api.handle("GET", path, signed_headers(stack, "GET", path), b"")
             body = response.body if isinstance(response.body, bytes) else str(response.body or "").encode()
-            if response.status != 200:
+            if response.status == 303:  # too large to answer inline: stored, and linked
+                body = linked_export(stack, json.loads(body)["url"])
+            elif response.status != 200:
                 return {"status": response.status, "error": body.decode(errors="replace")}
             (out_dir / f"{segment}{suffix}").write_bytes(body)
             counts = {name.lower().removeprefix("x-audience-"): value for name, value in (response.headers or {}).items()
                       if name.lower().startswith("x-audience-")}  # fmt: skip
         return {"status": 200, "files": [str(out_dir / f"{segment}{suffix}") for suffix in (".csv", ".sha256.csv")],
                 **counts}
+
+
+def linked_key(stack: LocalStack, url: str) -> str:
+    """The exports bucket's key a pre-signed audience link points to (path- or virtual-host-style URL)."""
+    bucket = stack.physical_id("PrivacyExportsBucket")
+    return unquote(urlsplit(url).path.lstrip("/").removeprefix(f"{bucket}/"))
+
+
+def linked_export(stack: LocalStack, url: str) -> bytes:
+    """What a pre-signed audience link fetches, read from the local exports bucket."""
+    stored = stack.client("s3").get_object(Bucket=stack.physical_id("PrivacyExportsBucket"), Key=linked_key(stack, url))
+    return bytes(stored["Body"].read())
 
 
 def measure_marketing(stack: LocalStack) -> dict[str, Any]:

@@ -139,6 +139,7 @@ ORDERS_PER_YEAR_MEDIAN = 3.8
 ORDERS_PER_YEAR_SIGMA = 1.3
 MAX_ORDERS_PER_CUSTOMER = 250
 FIRST_ORDER_SOON_SHARE = 0.5  # buyers whose first order comes within a week of signing up
+DROPOUT_A, DROPOUT_B = 0.4, 6.0  # after each order a buyer stops for good with p ~ Beta(a, b): mean 0.06
 FAVOURITE_CATEGORY_SHARE = 0.5
 FOREIGN_CURRENCY_SHARE = 0.04
 ORDER_AMOUNT_MEDIAN = 60.0  # in GBP; other currencies scale by their price level
@@ -300,11 +301,17 @@ def _order_count(rng: random.Random, customer: Customer, cutoff: datetime) -> in
 
 
 def _order_moments(rng: random.Random, customer: Customer, count: int, cutoff: datetime) -> list[datetime]:
+    """The customer's orders while they would keep buying, in time order, cut where they stop: after each order they
+    leave for good with their own probability (drawn from Beta(DROPOUT_A, DROPOUT_B), as BG/NBD assumes), so the
+    history holds customers who stopped buying and P(alive) has something to find."""
     moments = [_moment_between(rng, customer.signup_at, cutoff) for _ in range(count)]
     if moments and rng.random() < FIRST_ORDER_SOON_SHARE:
         week_after_signup = min(cutoff, customer.signup_at + timedelta(days=7))
         moments[0] = _moment_between(rng, customer.signup_at, week_after_signup)
-    return moments
+    dropout, kept = rng.betavariate(DROPOUT_A, DROPOUT_B), min(count, 1)
+    while kept < count and rng.random() >= dropout:
+        kept += 1
+    return sorted(moments)[:kept]
 
 
 def _random_category(rng: random.Random) -> str:

@@ -56,6 +56,13 @@ from cdp_local.delivery_streams import ParquetConversion, create_databases, crea
 from cdp_local.deploy_speedups import faster_deploy, translated_once
 from cdp_local.moto_speedups import faster_dynamodb, faster_sqs
 from cdp_local.ses_feedback import SentEmails, recording_sent_emails, simulated_events
+from cdp_local.sfn_speedups import (
+    function_configuration,
+    may_receive,
+    parsing_each_definition_once,
+    running_executions,
+    sharing_task_clients,
+)
 from cdp_local.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec, function_events, function_specs, load_template
 
 ACCOUNT_ID = "123456789012"
@@ -177,6 +184,7 @@ class LocalStack:
         self._clock_lock = threading.Lock()
         self.sent_emails = SentEmails()  # SendEmail calls with their tags and configuration set (moto drops them)
         self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalStack:
@@ -215,13 +223,15 @@ class LocalStack:
     def stop(self) -> None:
         self.wait_for_executions(timeout=30, raise_on_timeout=False)
         self._exits.close()
+        self._clients.clear()
         _reset_platform_caches()
 
     def client(self, service: str) -> Any:
-        """The stack's own client of a service, built once (building one costs about 10 ms of CPU)."""
-        if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
-        return self._clients[service]
+        """The stack's client of a service, built once (building one costs 5-90 ms of CPU; clients are thread-safe)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = boto3.client(service, region_name=self.region)
+            return self._clients[service]
 
     # ------------------------------------------------------------------ deployment
     def _parameter_values(self) -> dict[str, Any]:
@@ -496,7 +506,7 @@ class LocalStack:
 
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Run a function's handler as Lambda would: its environment, a context, one invocation at a time."""
-        configuration = self.client("lambda").get_function_configuration(FunctionName=self.physical_ids[logical_id])
+        configuration = function_configuration(ACCOUNT_ID, self.region, self.physical_ids[logical_id])
         environment = {
             name: str(value) for name, value in configuration.get("Environment", {}).get("Variables", {}).items()
         }
@@ -553,6 +563,8 @@ class LocalStack:
         return delivered
 
     def _deliver_one_round(self, source: _QueueEventSource) -> int:
+        if not may_receive(ACCOUNT_ID, self.region, source.queue_url):
+            return 0
         sqs = self.client("sqs")
         received = sqs.receive_message(
             QueueUrl=source.queue_url, MaxNumberOfMessages=min(source.batch_size, 10), AttributeNames=["All"],
@@ -687,7 +699,7 @@ class LocalStack:
             def sleep(seconds: float) -> None:
                 time.sleep(seconds * stack.wait_scale)
 
-        conversion = ParquetConversion(self.region)
+        conversion = ParquetConversion(self.region, ACCOUNT_ID)
         original_put_s3_records = FirehoseBackend.put_s3_records
 
         def put_s3_records(backend: Any, name: str, version_id: str, destination: Any, records: Any) -> Any:
@@ -700,6 +712,8 @@ class LocalStack:
         self._exits.enter_context(transactions_that_snapshot_only_touched_items())
         self._exits.enter_context(faster_dynamodb())
         self._exits.enter_context(faster_sqs())
+        self._exits.enter_context(parsing_each_definition_once())
+        self._exits.enter_context(sharing_task_clients())
         self._exits.enter_context(mock.patch("moto.s3.notifications._invoke_awslambda", s3_notification))
         self._exits.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         self._exits.enter_context(mock.patch.object(WaitFunction, "_wait_interval", scaled_wait))
@@ -828,13 +842,13 @@ class LocalStack:
     def wait_for_executions(self, timeout: float = 120, raise_on_timeout: bool = True) -> None:
         """Block until no state machine execution is running."""
         deadline = time.monotonic() + timeout
-        machines = [
-            logical for logical, r in self.template["Resources"].items() if r["Type"] == "AWS::Serverless::StateMachine"
-        ]
+        machines = {
+            self.state_machine_arn(logical)
+            for logical, r in self.template["Resources"].items()
+            if r["Type"] == "AWS::Serverless::StateMachine"
+        }
         while True:
-            running = sum(
-                execution["status"] == "RUNNING" for logical_id in machines for execution in self.executions(logical_id)
-            )
+            running = running_executions(ACCOUNT_ID, self.region, machines)
             if not running:
                 return
             if time.monotonic() > deadline:

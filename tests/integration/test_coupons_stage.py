@@ -1,8 +1,10 @@
 """Coupons on the local stack: one code per person across merged accounts, idempotent occasions, the cap under
-concurrent issuers, clear refusals, and redemption from dropped order files (once per code)."""
+concurrent issuers, codes only for people their message can reach, clear refusals, and redemption from dropped order
+files (once per code)."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -10,10 +12,14 @@ from typing import Any
 import pytest
 from cdp.adapters.coupon_store import CouponStore
 from cdp.adapters.identity_store import IdentityStore
+from cdp.adapters.privacy_store import PrivacyStore
+from cdp.adapters.suppression_store import SuppressionStore
 from cdp.coupons.issue import issue_coupon
-from cdp.coupons.offers import load_offers
+from cdp.coupons.offers import load_offers, parse_offers
 from cdp.identity.resolution import resolve_batch
-from cdp_local.stack import LocalStack
+from cdp.messaging.reach import CarrierReach
+from cdp.messaging.suppression import Suppressions
+from cdp_local.stack import LOCAL_ERASURE_SALT, LocalStack
 
 NOW = datetime.now(UTC)
 
@@ -28,10 +34,79 @@ def _profiles(stack: LocalStack, *identifier_sets: list[tuple[str, str]]) -> lis
     return [profile_id for profile_id in resolved.profile_ids if profile_id]
 
 
-def _issue(stack: LocalStack, offer: str, profile_id: str, occasion: str) -> dict[str, Any]:
-    return dict(
-        stack.invoke("IssueCouponFunction", {"offer": offer, "profile_id": profile_id, "occasion_key": occasion})
+def _issue(
+    stack: LocalStack, offer: str, profile_id: str, occasion: str, carriers: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    request = {"offer": offer, "profile_id": profile_id, "occasion_key": occasion}
+    return dict(stack.invoke("IssueCouponFunction", request | ({"carriers": carriers} if carriers else {})))
+
+
+def _known(stack: LocalStack, profile_id: str, *consents: str, **addresses: str) -> None:
+    """Put the person's addresses and explicit grants (`<channel>:<purpose>`) on their profile."""
+    values = {"consent": {name: {"granted": True} for name in consents}, **addresses}
+    PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable")).profiles.update_item(
+        Key={"pk": f"PROFILE#{profile_id}", "sk": "PROFILE"},
+        UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
+        ExpressionAttributeNames={f"#{name}": name for name in values},
+        ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
     )
+
+
+def _reach(stack: LocalStack, *carriers: tuple[str, str]) -> CarrierReach:
+    """The sending service's consent and suppression rules over the stack's tables, as the coupon step checks them."""
+    privacy = PrivacyStore(stack.physical_id("ProfilesTable"), stack.physical_id("LedgerTable"))
+    suppressions = Suppressions(SuppressionStore(stack.physical_id("ProfilesTable")), LOCAL_ERASURE_SALT, "GB")
+    return CarrierReach(carriers, lambda pid: privacy.profile_consistently(pid, follow_redirects=True), suppressions, NOW)
+
+
+ONE_CODE = parse_offers(
+    json.dumps({"offers": [{"name": "one_code", "description": "a single pool code", "codes": {"pool": ["ONLY-ONE"]},
+                            "total_cap": 1, "per_customer_limit": 1, "valid_from": "2026-01-01T00:00:00Z",
+                            "valid_until": "2027-12-31T23:59:59Z", "code_valid_days": 7, "minimum_order": 0,
+                            "discount": {"amount": 5}}]})  # fmt: skip
+)
+
+
+def test_a_code_is_spent_only_on_someone_its_message_can_reach(stack: LocalStack) -> None:
+    # Given an offer of one code, Bea who never agreed to marketing email, Dan who agreed but unsubscribed, and Cal
+    bea, dan, cal = _profiles(stack, [("email", "bea@example.com")], [("email", "dan@example.com")],
+                              [("email", "cal@example.com")])  # fmt: skip
+    _known(stack, bea, email="bea@example.com")
+    _known(stack, dan, "email:marketing", email="dan@example.com")
+    _known(stack, cal, "email:marketing", email="cal@example.com")
+    Suppressions(SuppressionStore(stack.physical_id("ProfilesTable")), LOCAL_ERASURE_SALT, "GB").add(
+        dan, "email", "dan@example.com", "unsubscribed", NOW
+    )
+    store, email = _coupons(stack), ("email", "marketing")
+
+    def issue(person: str, occasion: str) -> Any:
+        return issue_coupon("one_code", person, occasion, store, ONE_CODE, NOW, reach=_reach(stack, email))
+
+    # When their journeys reach the coupon step in that order, and Cal's step is retried
+    outcomes = [issue(bea, "journey:bea:gift"), issue(dan, "journey:dan:gift"), issue(cal, "journey:cal:gift")]
+    retried = issue(cal, "journey:cal:gift")
+    # Then Bea and Dan are refused with the sending service's reason, and the one code goes to Cal, once
+    assert [(outcome.status, outcome.reason) for outcome in outcomes] == [
+        ("refused", "unreachable:no_consent"), ("refused", "unreachable:suppressed:unsubscribed"), ("issued", "issued")]  # fmt: skip
+    assert outcomes[2].code == "ONLY-ONE" and (retried.status, retried.code) == ("already_issued", "ONLY-ONE")
+    assert store.offer_totals()["one_code"] == {
+        "issued": 1, "refused_unreachable:no_consent": 1, "refused_unreachable:suppressed:unsubscribed": 1}  # fmt: skip
+    # And Bea's limit was not used: once she agrees, only the spent cap stops her
+    _known(stack, bea, "email:marketing", email="bea@example.com")
+    assert issue(bea, "journey:bea:gift-again").reason == "cap_reached"
+
+
+def test_the_coupon_step_checks_each_carrying_channel(stack: LocalStack) -> None:
+    # Given Eve, who agreed to marketing SMS only and has no phone number, and Fay, who agreed to SMS and has one
+    eve, fay = _profiles(stack, [("email", "eve@example.com")], [("phone", "+447700900077")])
+    _known(stack, eve, "sms:marketing", email="eve@example.com")
+    _known(stack, fay, "sms:marketing", phone="+447700900077")
+    carriers = [{"channel": "email", "purpose": "marketing"}, {"channel": "sms", "purpose": "marketing"}]
+    # When the journey step asks for codes its email or SMS will carry
+    answers = [_issue(stack, "winback15", person, f"journey:{person}:winback", carriers) for person in (eve, fay)]
+    # Then Eve cannot be reached by either (the email's reason is reported) and Fay gets her code by SMS
+    assert [(answer["status"], answer["reason"]) for answer in answers] == [
+        ("refused", "unreachable:no_consent"), ("issued", "issued")]  # fmt: skip
 
 
 def test_many_accounts_of_one_person_get_one_code(stack: LocalStack) -> None:
@@ -122,6 +197,8 @@ def test_redemption_from_orders_once_per_code_with_reasons(stack: LocalStack) ->
         ({"offer": "welcome10", "profile_id": "nobody", "occasion_key": "x"}, "profile_not_found"),
         ({"offer": "welcome10", "profile_id": "p", "occasion_key": "bad key with spaces"}, "invalid_request"),
         ({"offer": "welcome10", "profile_id": "p", "occasion_key": "x", "extra": 1}, "invalid_request"),
+        ({"offer": "welcome10", "profile_id": "p", "occasion_key": "x", "carriers": [{"channel": "fax"}]}, "invalid_request"),
+        ({"offer": "welcome10", "profile_id": "p", "occasion_key": "x", "carriers": [{"channel": "sms"}] * 9}, "invalid_request"),
         ({"offer": "WELCOME10; DROP", "profile_id": "p" * 500, "occasion_key": "x" * 5000}, "invalid_request"),
         ("not an object", "invalid_request"),
     ],

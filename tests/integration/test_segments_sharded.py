@@ -9,14 +9,18 @@ from __future__ import annotations
 import io
 import json
 import random
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from botocore.client import BaseClient
+from botocore.response import StreamingBody
 from cdp.adapters.segment_snapshots import SegmentSnapshots
 from cdp.keys import identity_key, parse_identifier, profile_key
 from cdp_local.stack import LocalStack
@@ -123,13 +127,6 @@ def _announced(stack: LocalStack, queue_url: str) -> list[tuple[str, str, str, t
     return sorted(received)
 
 
-def _without_moments(values: Any) -> Any:
-    """Stored predictions without next_order_at (the runs' clocks are seconds apart; checked separately)."""
-    if isinstance(values, dict):
-        return {key: _without_moments(value) for key, value in values.items() if key != "next_order_at"}
-    return values
-
-
 def _outcome(stack: LocalStack, queue_url: str) -> dict[str, Any]:
     """Everything a run leaves, in comparable form."""
     table = boto3.resource("dynamodb", region_name=stack.region).Table(stack.physical_id("ProfilesTable"))
@@ -145,17 +142,16 @@ def _outcome(stack: LocalStack, queue_url: str) -> dict[str, Any]:
         "memberships": {(item["pk"].removeprefix("SEGMENT#"), item["profile_id"]) for item in items
                         if item["pk"].startswith("SEGMENT#")},
         "announced": _announced(stack, queue_url),
-        "values": {profile_id: {name: _without_moments(item.get(name))
+        "values": {profile_id: {name: item.get(name)
                                 for name in ("rfm", "lifecycle_stage", "tags", "predictions", "replenishment",
                                              "memberships", "memberships_version")}
                    for profile_id, item in profiles.items()},
-        "next_order_at": {profile_id: datetime.fromisoformat(item["predictions"]["next_order_at"])
-                          for profile_id, item in profiles.items() if "next_order_at" in item.get("predictions", {})},
         "pending": [profile_id for profile_id, item in profiles.items() if item.get("pending_transitions")],
         "cut_points": {name: value for name, value in next(item for item in items if item["pk"] == "SEGMENTS#RFM")
                        .items() if name not in ("computed_at",)},
         "snapshot": {(segment, profile_id) for segment in latest["sizes"] for profile_id in snapshot.members(segment)},
         "parts": len(latest["parts"]),
+        "run_id": report["run_id"],
         "sizes": latest["sizes"],
         "report": {name: report[name] for name in ("profiles", "not_profiled", "segments", "entered", "exited",
                                                    "profiles_saved", "conflicts", "invalid_definitions")},
@@ -163,6 +159,62 @@ def _outcome(stack: LocalStack, queue_url: str) -> dict[str, Any]:
         "personas": {segment: {name: value for name, value in persona.items() if name != "size_history"}
                      for segment, persona in report["personas"].items()},
     }  # fmt: skip
+
+
+class _ProfileWrites:
+    """Counts the requests that write a profile item (PROFILE#... / PROFILE) to DynamoDB, from any client."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._call = BaseClient._make_api_call
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> _ProfileWrites:
+        counter, call = self, self._call
+
+        def counting(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+            items = [params] if operation in ("UpdateItem", "PutItem", "DeleteItem") else (
+                [entry for request in params.get("RequestItems", {}).values() for entry in request]
+                + list(params.get("TransactItems", [])))  # fmt: skip
+            written = sum('"PROFILE#' in (text := json.dumps(item, default=str)) and '"PROFILE"' in text for item in items)
+            with counter._lock:  # the store writes from a thread pool
+                counter.count += written
+            return call(client, operation, params)
+
+        self._patch = mock.patch.object(BaseClient, "_make_api_call", counting)
+        self._patch.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._patch.stop()
+
+
+class _ParquetReads:
+    """Rows of every Parquet object read from S3 (GetObject), by key, in the order read."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, int]] = []
+
+    def __enter__(self) -> _ParquetReads:
+        reads, call = self, BaseClient._make_api_call
+
+        def recording(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+            response = call(client, operation, params)
+            if operation == "GetObject" and params["Key"].endswith(".parquet"):
+                body = response["Body"].read()
+                reads.rows.append((params["Key"], pq.ParquetFile(io.BytesIO(body)).metadata.num_rows))
+                response["Body"] = StreamingBody(io.BytesIO(body), len(body))
+            return response
+
+        self._patch = mock.patch.object(BaseClient, "_make_api_call", recording)
+        self._patch.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._patch.stop()
+
+    def of(self, prefix: str) -> list[int]:
+        return [rows for key, rows in self.rows if key.startswith(prefix)]
 
 
 def _run(parameters: dict[str, str]) -> Iterator[tuple[LocalStack, dict[str, Any]]]:
@@ -173,9 +225,23 @@ def _run(parameters: dict[str, str]) -> Iterator[tuple[LocalStack, dict[str, Any
         stack.wait_for_executions(timeout=600)
         assert stack.async_failures == []
         yield stack, _outcome(stack, queue_url)
-        stack.invoke("ComputeSegmentsFunction", SCHEDULED)  # the same base again
-        stack.wait_for_executions(timeout=600)
-        yield stack, _outcome(stack, queue_url)
+        with _ProfileWrites() as writes:
+            stack.invoke("ComputeSegmentsFunction", SCHEDULED)  # the same base again
+            stack.wait_for_executions(timeout=600)
+        yield stack, {**_outcome(stack, queue_url), "profile_writes": writes.count}
+
+
+def test_a_second_run_on_an_unchanged_base_writes_no_profile_and_announces_nothing() -> None:
+    # Given a base of buyers whose predictions the first run wrote
+    runs = _run({})
+    _, first = next(runs)
+    assert "confidence" in first["predictions"] and first["report"]["profiles_saved"] > 0
+    # When the schedule fires again on the unchanged base (its clock a few seconds on)
+    _, again = next(runs)
+    runs.close()
+    # Then no profile item is written and nothing is announced
+    assert (again["profile_writes"], again["report"]["profiles_saved"], again["announced"]) == (0, 0, [])
+    assert again["values"] == first["values"]
 
 
 @pytest.fixture(scope="module")
@@ -191,26 +257,34 @@ def test_a_forced_sharded_run_leaves_what_the_single_function_run_leaves(single:
     # Given the same base, the sharded path forced (threshold 0, 3 shards)
     runs = _run({"SegmentShardThresholdCustomers": "0", "SegmentShards": str(SHARDS)})
     # When the schedule fires: the scheduled function plans, the state machine computes the shards
-    stack, sharded = next(runs)
+    with _ParquetReads() as reads:
+        stack, sharded = next(runs)
     [execution] = stack.executions("SegmentRunStateMachine")
     assert execution["status"] == "SUCCEEDED"
+    # Then the curated behaviour was read once (by the plan), and each shard step read only its own split: about a
+    # third of it
+    _, lines, events = _base()
+    assert sum(reads.of("orders/")) == len(lines) and sum(reads.of("events/")) == len(events)
+    for entity, rows in (("orders", len(lines)), ("events", len(events))):
+        split = {shard: reads.of(f"segment_work/runs/{sharded['run_id']}/{entity}-{shard}.parquet") for shard in range(SHARDS)}
+        assert all(len(set(counts)) == 1 and counts for counts in split.values())  # each read whole, the same each time
+        assert sum(counts[0] for counts in split.values()) <= rows
+        assert all(0.2 * rows <= counts[0] <= 0.5 * rows for counts in split.values()), (entity, rows, split)
     # Then: what it left is the single run's, every profile's values and memberships, every event once
     assert sharded["parts"] == SHARDS and single["parts"] == 1
     assert len(single["memberships"]) > PROFILES and single["pending"] == []
     for name in ("memberships", "announced", "cut_points", "snapshot", "sizes", "report", "predictions", "personas",
-                 "pending"):
+                 "pending"):  # fmt: skip
         assert sharded[name] == single[name], name
-    assert sharded["values"] == single["values"]
-    assert sharded["next_order_at"].keys() == single["next_order_at"].keys()
-    assert all(abs(sharded["next_order_at"][p] - single["next_order_at"][p]) < timedelta(minutes=10)
-               for p in single["next_order_at"])
+    assert sharded["values"] == single["values"]  # predictions included: next_order_at is a day, not the run's clock
     assert len(set(sharded["announced"])) == len(sharded["announced"]) > 0
     assert sharded["report"]["not_profiled"] > 0 and "confidence" in sharded["predictions"]
 
     # When the schedule fires again on the unchanged base
     stack, again = next(runs)
     runs.close()
-    # Then the second sharded run announces nothing, and its memberships and snapshot are the same
+    # Then the second sharded run announces nothing and rewrites no profile, and its memberships and snapshot are the same
     assert again["announced"] == [] and again["report"]["entered"] == again["report"]["exited"] == 0
+    assert again["report"]["profiles_saved"] == 0 and again["profile_writes"] == 0
     assert again["memberships"] == sharded["memberships"] and again["snapshot"] == sharded["snapshot"]
     assert again["pending"] == []

@@ -17,7 +17,7 @@ from cdp.ingest.mappings import SourceMapping, apply_mapping, mapping_for
 # The contract's canonical columns, written out here so that a drift in ENTITIES fails this test.
 CONTRACT_COLUMNS = {
     "customers": "customer_id email phone anonymous_id first_name last_name birthday gender language timezone country "
-    "province city region_code signup_at email_consent sms_consent",
+    "province city region_code signup_at email_consent sms_consent push_endpoint",
     "orders": "order_id line_id customer_id email phone anonymous_id ordered_at currency sku product_name category brand "
     "quantity unit_price line_amount status channel country region_code coupon",
     "returns": "return_id line_id order_id customer_id email phone returned_at currency sku quantity amount reason",
@@ -410,7 +410,7 @@ def test_values_over_their_byte_budget_are_quarantined_before_cleaning() -> None
 
 
 def test_a_row_over_its_byte_budget_is_quarantined_even_when_each_value_is_within_its_own() -> None:
-    # Given: a customers row of all seventeen columns, each value just under the field budget
+    # Given: a customers row of all eighteen columns, each value just under the field budget
     names = ENTITIES["customers"].column_names
     value = "y" * (MAX_ROW_BYTES // len(names) + 1)
     assert len(value) <= MAX_FIELD_BYTES

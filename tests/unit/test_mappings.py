@@ -40,6 +40,7 @@ def _through(mapping: SourceMapping, csv_text: str) -> CleanResult:
     ("key", "name"),
     [("orders/2024/01.csv", "canonical_orders"), ("canonical/customers/a.csv.gz", "canonical_customers"),
      ("Returns/x.csv", "canonical_returns"), ("online_retail/online_retail.csv.gz", "online_retail"),
+     ("online_retail.csv.gz", "online_retail"),
      ("shopify/orders/export.csv", "shopify_orders"), ("tickets-2024-05.csv", "canonical_tickets"),
      ("shopify/customers/export.csv", "shopify_customers"),
      ("loyalty/points.jsonl", "canonical_loyalty")],

@@ -106,6 +106,8 @@ def test_the_rule_is_configurable() -> None:
         ({"confidence": 1.5}, "confidence"),
         ({"dormant_segment": "Dormant!"}, "dormant_segment"),
         ({"surprise": 1}, "surprise"),
+        ({"report_days": 0}, "report_days"),
+        ({"report_days": "a quarter"}, "report_days"),
     ],
 )
 def test_malformed_rules_are_refused_with_the_field(document, field) -> None:

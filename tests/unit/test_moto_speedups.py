@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import boto3
@@ -43,6 +44,36 @@ def _conditional_put(client: Any, pk: str, claim: str) -> dict[str, Any]:
             "ConditionExpression": "attribute_not_exists(pk) OR claim = :claim",
             "ExpressionAttributeValues": {":claim": {"S": claim}},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def _expiring_claim(pk: str, claim: str, now: int) -> dict[str, Any]:
+    """A natural-key claim as the ingest makes it: absent, expired, or the same claim."""
+    return {
+        "Put": {
+            "TableName": TABLE,
+            "Item": {"pk": {"S": pk}, "sk": {"S": "K"}, "claim": {"S": claim}, "expires_at": {"N": "8"}},
+            "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now OR claim = :claim",
+            "ExpressionAttributeValues": {":claim": {"S": claim}, ":now": {"N": str(now)}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def _versioned_update(item: dict[str, Any], version: str, revenue: str) -> dict[str, Any]:
+    """A profile update as apply makes it: SET changed attributes, ADD the version, only if the version is the one read."""
+    return {
+        "Update": {
+            "TableName": TABLE,
+            "Key": {"pk": item["pk"], "sk": item["sk"]},
+            "UpdateExpression": "SET #v0 = :v0, seen = list_append(if_not_exists(seen, :empty), :v1) ADD version :one",
+            "ConditionExpression": "version = :version",
+            "ExpressionAttributeNames": {"#v0": "revenue"},
+            "ExpressionAttributeValues": {
+                ":v0": {"N": revenue}, ":v1": {"L": [{"S": revenue}]}, ":empty": {"L": []}, ":one": {"N": "1"},
+                ":version": {"N": version},
+            },
         }
     }
 
@@ -97,6 +128,20 @@ def _exercise() -> list[Outcome]:
             )
         ),
         _outcome(lambda: client.transact_write_items(TransactItems=[_conditional_put(client, f"K#{n}", "f#1") for n in range(5)])),
+        *[  # a versioned profile update as a transaction makes it: the same text with other values, then a stale version
+            _outcome(partial(client.transact_write_items, TransactItems=[_versioned_update(profile, version, revenue)]))
+            for version, revenue in (("1", "30"), ("2", "31.5"), ("2", "99"))
+        ],
+        *[  # an update expression moto cannot parse: the same error each time, nothing kept
+            _outcome(
+                lambda: client.update_item(
+                    TableName=TABLE, Key={"pk": profile["pk"], "sk": profile["sk"]}, UpdateExpression="SET = :x",
+                    ExpressionAttributeValues={":x": {"S": "x"}},
+                )
+            )
+            for _ in range(2)
+        ],
+        _outcome(lambda: client.get_item(TableName=TABLE, Key={"pk": profile["pk"], "sk": profile["sk"]})),
         _outcome(  # two keys claimed by another line, one by this one: cancelled, reasons with the old items
             lambda: client.transact_write_items(
                 TransactItems=[_conditional_put(client, f"K#{n}", "f#2" if n < 2 else "f#1") for n in range(4)]
@@ -111,6 +156,21 @@ def _exercise() -> list[Outcome]:
                 ExpressionAttributeValues={":unused": {"S": "x"}},
             )
         ),
+        _outcome(  # the claim condition with a number: the same text and placeholders, other values, both outcomes
+            lambda: client.transact_write_items(
+                TransactItems=[_expiring_claim(f"K#{n}", "f#3", expires_at) for n, expires_at in ((1, 5), (7, 9))]
+            )
+        ),
+        *[  # K#8 new, then expired at 9 (claimed again), then not expired at 5
+            _outcome(partial(client.transact_write_items, TransactItems=[_expiring_claim("K#8", claim, now)]))
+            for claim, now in (("f#3", 9), ("f#4", 9), ("f#5", 5))
+        ],
+        _outcome(  # an item over the size limit
+            lambda: client.put_item(
+                TableName=TABLE,
+                Item={"pk": {"S": "K#11"}, "sk": {"S": "K"}, **{f"a{n}": {"S": "x" * 50_000} for n in range(9)}},
+            )
+        ),
         _outcome(
             lambda: client.batch_get_item(
                 RequestItems={TABLE: {"Keys": [{"pk": {"S": f"K#{n}"}, "sk": {"S": "K"}} for n in range(7)], "ConsistentRead": True}}
@@ -119,6 +179,10 @@ def _exercise() -> list[Outcome]:
         _outcome(lambda: client.query(TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "K#1"}})),
         _outcome(lambda: client.scan(TableName=TABLE, Limit=2)),
         _outcome(lambda: client.scan(TableName=TABLE, FilterExpression="claim = :c", ExpressionAttributeValues={":c": {"S": "f#1"}})),
+        _outcome(lambda: client.scan(TableName=TABLE, FilterExpression="claim = :c", ExpressionAttributeValues={":c": {"S": "f#3"}})),
+        _outcome(  # a map attribute named like a binary type: parsed by moto, answered alike
+            lambda: client.put_item(TableName=TABLE, Item={"pk": {"S": "K#12"}, "sk": {"S": "K"}, "m": {"M": {"B": {"S": "b"}}}})
+        ),
         _outcome(lambda: client.scan(TableName=TABLE, Select="COUNT")),
         _outcome(
             lambda: client.batch_write_item(
@@ -144,7 +208,13 @@ def test_every_answer_is_the_one_moto_gives_without_the_faster_paths() -> None:
     assert answers == expected
     assert [answer.get("error", {}).get("Code") for answer in answers if "error" in answer] == [
         "ConditionalCheckFailedException",
+        "TransactionCanceledException",  # the stale version
+        "ValidationException",  # the unparsable update, twice
+        "ValidationException",
         "TransactionCanceledException",
         "ValidationException",
         "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+        "TransactionCanceledException",
+        "ValidationException",  # the item over the size limit
     ]

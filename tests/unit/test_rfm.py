@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from cdp.segments.lifecycle import load_thresholds, next_stage_change
+from cdp.segments.realtime import profile_fields
 from cdp.segments.rfm import NO_PURCHASES, SEGMENT_GRID, score_profiles
 from cdp.segments.rfm_cut_points import rfm_cut_points
 
@@ -194,6 +198,48 @@ def test_lifecycle_stage_boundaries(
     table = _profiles([("p", first_seen, last_order, orders, 10.0 * orders)], last_cancelled)
     # When
     scored = score_profiles(table, AS_OF).to_pylist()[0]
-    # Then
+    # Then: the run's column and the live segments' stage of the same profile item at the same time agree
     assert scored["lifecycle_stage"] == stage
     assert (scored["recency_days"] is None) == (last_order is None)
+    item = {"profile_id": "p", "orders_count": orders, "revenue": 10 * orders,
+            **{name: (AS_OF - ago).isoformat() for name, ago in (("signed_up_at", first_seen), ("last_order_at", last_order),
+                                                                 ("last_cancelled_at", last_cancelled)) if ago is not None}}  # fmt: skip
+    assert profile_fields(item, AS_OF, None)["lifecycle_stage"] == stage
+
+
+@pytest.mark.parametrize(
+    ("first_seen", "activity", "changes_in"),
+    [
+        pytest.param(10 * DAY, None, 21 * DAY, id="new for 31 days from first seen"),
+        pytest.param(400 * DAY, 89 * DAY, 2 * DAY, id="active until 91 days after the last order"),
+        pytest.param(400 * DAY, 200 * DAY, 166 * DAY, id="dormant until 366 days after it"),
+        pytest.param(900 * DAY, 400 * DAY, None, id="churned for good"),
+    ],
+)
+def test_the_clock_changes_a_stage_at_the_next_whole_day_threshold(
+    first_seen: timedelta, activity: timedelta | None, changes_in: timedelta | None
+) -> None:
+    at = next_stage_change(AS_OF - first_seen, AS_OF - activity if activity else None, AS_OF)
+    assert at == (AS_OF + changes_in if changes_in else None)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        pytest.param({"new_within_days": 30, "active_within_days": 90}, "exactly the keys", id="missing"),
+        pytest.param({"new_within_days": 0, "active_within_days": 90, "dormant_within_days": 365}, "new_within_days",
+                     id="zero"),  # fmt: skip
+        pytest.param({"new_within_days": 30, "active_within_days": "90", "dormant_within_days": 365},
+                     "active_within_days", id="text"),  # fmt: skip
+        pytest.param({"new_within_days": 30, "active_within_days": 400, "dormant_within_days": 365}, "below",
+                     id="out of order"),  # fmt: skip
+    ],
+)
+def test_lifecycle_thresholds_are_data_refused_with_the_name_of_what_is_wrong(
+    tmp_path: Path, document: dict[str, object], message: str
+) -> None:
+    path = tmp_path / "lifecycle_thresholds.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match=message):
+        load_thresholds(path)
+    assert load_thresholds() == (30, 90, 365)  # the shipped file

@@ -11,7 +11,11 @@ from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
+from cdp.predict.bgnbd import fit_bgnbd, probability_alive
+from cdp.predict.summary import Transactions, summarise
 from cdp_local.sample_data import generate, main
 
 AS_OF = date(2026, 5, 1)
@@ -323,3 +327,25 @@ def test_the_exports_hold_what_starts_the_date_driven_journeys_on_the_day_they_a
     added = {m.get("userId") for m in views if m["event"] == "Product Added"}
     browsers = {user for (user, _sku), n in viewed_again.items() if n >= 2 and user and user not in added}
     assert len(browsers) >= 3
+
+
+def test_buyers_stop_buying_so_bgnbd_finds_dropout_and_p_alive_tells_customers_apart(
+    exports: tuple[Path, dict[str, int]],
+) -> None:
+    # Given the clean completed orders of the exports (each buyer stops after an order with p ~ Beta(0.4, 6))
+    out_dir, _ = exports
+    orders = [row for row in _rows(_order_lines(out_dir), ORDER_COLUMNS)
+              if row["status"] == "completed" and _is_number(row["total_amount"]) and float(row["total_amount"]) >= 0
+              and (moment := _moment(row["ordered_at"])) is not None and moment.tzinfo is not None]  # fmt: skip
+    transactions = Transactions.from_table(pa.table({
+        "customer_id": [row["customer_id"] for row in orders],
+        "date": pa.array([_moment(row["ordered_at"]) for row in orders], pa.timestamp("us", tz="UTC")),
+        "amount": [float(row["total_amount"]) for row in orders],
+    }))  # fmt: skip
+    histories = summarise(transactions, AS_OF, "days")
+    # When BG/NBD is fitted
+    fitted = fit_bgnbd(histories).parameters
+    # Then the drop-out is found inside the parameter space (not a -> 0: no drop-out), near the one drawn
+    assert 0.2 <= fitted.a <= 0.8 and 0.03 <= fitted.a / (fitted.a + fitted.b) <= 0.12, fitted
+    alive = probability_alive(fitted, histories.frequency, histories.recency, histories.age)
+    assert 0.05 <= float(np.mean(alive < 0.5)) <= 0.5

@@ -98,10 +98,11 @@ LIFECYCLE_BY_HAND = {
 
 def test_lifecycle_stages_put_every_profile_in_exactly_one_stage() -> None:
     # When
-    result = _evaluate(LIFECYCLE_PEOPLE)
+    people = [{"revenue": 1.0, **person} for person in LIFECYCLE_PEOPLE]
+    result = _evaluate(people)
     # Then
     assert {name: _members(result, name) for name in LIFECYCLE_BY_HAND} == LIFECYCLE_BY_HAND
-    scored = score_profiles(profiles([{"revenue": 1.0, **person} for person in LIFECYCLE_PEOPLE]), AS_OF)
+    scored = score_profiles(profiles(people), AS_OF)
     by_job = dict(zip(scored["profile_id"].to_pylist(), scored["lifecycle_stage"].to_pylist()))
     assert {f"lifecycle_{stage}" for stage in by_job.values()} == set(LIFECYCLE_BY_HAND)
     for name, members in LIFECYCLE_BY_HAND.items():

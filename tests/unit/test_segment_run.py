@@ -113,6 +113,20 @@ def test_a_run_on_an_unchanged_base_writes_and_announces_nothing() -> None:
     assert (publisher.events, store.saves, again.profiles_saved, again.entered, again.exited) == ([], saves, 0, [], [])
 
 
+def test_a_run_restores_memberships_the_live_segments_moved_though_its_values_are_unchanged() -> None:
+    # Given a first run, then a live write that took p1 out of lifecycle_active (its values, and so its digest, stay)
+    store, publisher = _store(), RecordingPublisher()
+    compute_segments(_parts(store, publisher), AS_OF, "run-1")
+    store.items["p1"]["memberships"] = [name for name in store.items["p1"]["memberships"] if name != "lifecycle_active"]
+    publisher.events = []
+    # When the same base is run again
+    again = compute_segments(_parts(store, publisher), AS_OF, "run-2")
+    # Then p1 is written back into the segment the run computes, and that entry announced
+    assert again.profiles_saved == 1
+    assert "lifecycle_active" in store.items["p1"]["memberships"]
+    assert _transitions(publisher.events) == [("p1", "Segment Entered", "lifecycle_active")]
+
+
 class _InterleavingStore(MemorySegmentStore):
     """Runs a whole other run right after this run has read its snapshot (the two overlap)."""
 

@@ -1,5 +1,5 @@
-"""The one normaliser of email addresses and phone numbers, for every entry point (files, HTTP, webhooks, lookups,
-consent requests, erasure digests). Pure Python, so light functions can import it.
+"""The one normaliser of email addresses, phone numbers and push endpoints, for every entry point (files, HTTP,
+webhooks, lookups, consent requests, erasure digests). Pure Python, so light functions can import it.
 
 Email: trimmed, lower-cased, an internationalised domain in IDNA punycode (`bücher.de` -> `xn--bcher-kva.de`),
 then checked against EMAIL_PATTERN; anything else is no email (None), never a guess.
@@ -7,6 +7,9 @@ Phone: to E.164. Trimmed; a `(0)` trunk mark and the separators in PHONE_SEPARAT
 `+`; a national number (no `+`) is read in a region, the row's country else the deployment's default region: its
 calling code is put in front and its trunk `0` dropped (except in NO_TRUNK_PREFIX countries, whose numbers keep
 their leading digit); the result must match E164_PATTERN.
+Push endpoint: an Amazon SNS mobile push platform endpoint ARN (`arn:<partition>:sns:<region>:<account>:endpoint/
+<platform>/<application>/<endpoint id>`, what `CreatePlatformEndpoint` answers), trimmed and checked against
+PUSH_ENDPOINT_PATTERN; a device token or anything else is no endpoint (None).
 
 `cdp.clean.standardise` applies the same rules to whole Arrow columns, built from the constants here; a test holds
 the two to the same answers over many written forms.
@@ -18,12 +21,19 @@ import re
 
 EMAIL_PATTERN = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
 E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"
+PUSH_PLATFORMS = ("ADM", "APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX", "BAIDU", "GCM", "MACOS",
+                  "MACOS_SANDBOX", "MPNS", "WNS")  # fmt: skip
+PUSH_ENDPOINT_PATTERN = (
+    r"^arn:aws(-cn|-us-gov)?:sns:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:endpoint/"
+    rf"({'|'.join(PUSH_PLATFORMS)})/[A-Za-z0-9_.-]{{1,256}}/[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}$"
+)
 TRUNK_MARK = r"\(0\)"
 PHONE_SEPARATORS = r"[\t\n\v\f\r \-().\/']"
 INTERNATIONAL_PREFIX = r"^00"
 
 _EMAIL = re.compile(EMAIL_PATTERN)
 _E164 = re.compile(E164_PATTERN)
+_PUSH_ENDPOINT = re.compile(PUSH_ENDPOINT_PATTERN)
 _TRUNK_MARK = re.compile(TRUNK_MARK)
 _PHONE_SEPARATORS = re.compile(PHONE_SEPARATORS)
 _INTERNATIONAL_PREFIX = re.compile(INTERNATIONAL_PREFIX)
@@ -101,3 +111,11 @@ def normalise_phone(value: object, region: str | None = None) -> str | None:
         national = digits if region in NO_TRUNK_PREFIX else digits.removeprefix("0")
         digits = f"+{calling_code}{national}"
     return digits if _E164.match(digits) else None
+
+
+def normalise_push_endpoint(value: object) -> str | None:
+    """The SNS platform endpoint ARN as stored, or None when absent or not one."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    return text if _PUSH_ENDPOINT.match(text) else None

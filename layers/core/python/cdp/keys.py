@@ -3,7 +3,7 @@
 ProfilesTable: `PROFILE#<id>` with sort keys `PROFILE` (the profile), `IDENTIFIER#<type>#<value>` (membership),
 `EDGE#<at>#<edge id>` (identity edges), `CONSENT#...` (consent history), `MESSAGE#<request key>` (send records), `CAP#<channel>` (frequency-cap windows), `JOURNEY#<name>` (journey entry records); `IDENTITY#<type>#<value>` / `IDENTITY` (an identifier's owner); `SEGMENT#<name>` / `PROFILE#<id>`;
 `ERASED` / `<digest>` (the erased register); `SUPPRESSED#<channel>#<address digest>` / `SUPPRESSED`;
-`DEFERRED#<bucket>` / `<until>#<request key>` (deferred campaign messages, in 8 buckets); `CAMPAIGNS` / `CAMPAIGN#<name>` (campaigns),
+`DEFERRED#<bucket>` / `<until>#<request key>#<profile id>` (deferred messages, in 8 buckets); `CAMPAIGNS` / `CAMPAIGN#<name>` (campaigns),
 `CAMPAIGN#<name>` / `RUN#<id>` (their runs); `ERASURE#<id>` / `ERASURE`; `SOURCE#<digest of write key>` / `SOURCE`;
 `TIMER#<minute>` / `<segment>#<profile id>` (live segment timers), `TIMERS` / `SWEPT`, `SEGMENTS#RFM` / `CUT_POINTS`.
 LedgerTable: `RECORD#<entity>#<natural key>` / `RECORD`, `FILE#<bucket>/<key>` / `VERSION#<version>`,
@@ -142,10 +142,12 @@ def deferred_pk(bucket: int) -> str:
     return f"{DEFERRED_PREFIX}{bucket}"
 
 
-def deferred_message_key(until: str, request_key: str) -> Key:
-    """A deferred message, in the bucket its request key hashes to, ordered there by when it is due (ISO UTC time)."""
-    bucket = int.from_bytes(hashlib.sha256(request_key.encode("utf-8")).digest()[:4], "big") % DEFERRED_BUCKETS
-    return {"pk": deferred_pk(bucket), "sk": f"{until}#{request_key}"}
+def deferred_message_key(until: str, profile_id: str, request_key: str) -> Key:
+    """A deferred message to one person, in the bucket its person and request key hash to, ordered there by when it
+    is due (ISO UTC time). A campaign's messages share their request key, so the person is part of both."""
+    message = f"{request_key}#{profile_id}"
+    bucket = int.from_bytes(hashlib.sha256(message.encode("utf-8")).digest()[:4], "big") % DEFERRED_BUCKETS
+    return {"pk": deferred_pk(bucket), "sk": f"{until}#{message}"}
 
 
 def source_key(write_key: str) -> Key:

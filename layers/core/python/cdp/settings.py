@@ -180,6 +180,19 @@ class SegmentSnapshotSettings(CoreSettings):
     curated_bucket: str = Field(alias="CURATED_BUCKET", min_length=1)
 
 
+class AudienceExportSettings(SegmentSnapshotSettings):
+    """The audience export: the largest answer sent inline, and where a larger one is stored and for how long its
+    pre-signed link works."""
+
+    exports_bucket: str = Field(alias="PRIVACY_EXPORTS_BUCKET", min_length=1)
+    inline_limit_bytes: int = Field(alias="AUDIENCE_INLINE_LIMIT_BYTES", gt=0, le=5_000_000)
+    link_seconds: int = Field(alias="AUDIENCE_LINK_SECONDS", ge=60, le=3600)
+
+    @property
+    def link_lifetime(self) -> timedelta:
+        return timedelta(seconds=self.link_seconds)
+
+
 class SegmentSettings(SegmentSnapshotSettings):
     """The segment run's prediction function (empty: no predictions) and how it reads and announces."""
 

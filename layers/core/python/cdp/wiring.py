@@ -8,7 +8,7 @@ result; domain code never imports this module (it receives what is built here). 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time, timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
@@ -33,12 +33,14 @@ from cdp.ingest.ports import CuratedBatchPorts, IngestPorts
 from cdp.journeys.router import RouterParts
 from cdp.messaging.feedback import FeedbackParts
 from cdp.messaging.ports import Channel, DeferredMessages, MessageEvents
+from cdp.messaging.reach import CarrierReach
 from cdp.messaging.service import SendingParts
 from cdp.messaging.suppression import Suppressions
 from cdp.messaging.unsubscribe import SignedLinks, UnsubscribeParts, checked_keys
 from cdp.segments.definitions import load_library
 from cdp.segments.realtime import LiveSegments
 from cdp.settings import (
+    AudienceExportSettings,
     CoreSettings,
     CuratedSettings,
     ErasureBuckets,
@@ -153,6 +155,18 @@ def segment_snapshots() -> SegmentSnapshots:
     from cdp.adapters.segment_snapshots import SegmentSnapshots
 
     return SegmentSnapshots(load_settings(SegmentSnapshotSettings).curated_bucket)
+
+
+def audience_export_settings() -> AudienceExportSettings:
+    return load_settings(AudienceExportSettings)
+
+
+@cache
+def audience_export_files() -> Any:
+    """The exports bucket, where an audience too large to answer inline is stored and linked."""
+    from cdp.adapters.export_files import S3ExportFiles
+
+    return S3ExportFiles(audience_export_settings().exports_bucket)
 
 
 def identity_store_contacts() -> Any:
@@ -375,9 +389,9 @@ def reset_settings() -> None:
 
 
 _BUILDERS: tuple[Any, ...] = (identity_store, privacy_store, profile_store, segment_run_parts, segment_definitions,
-                              segment_snapshots, ingest_ports, curated_batch_ports, write_keys, shop_secrets,
-                              tracking_ports, shopify_privacy_ports, sending_parts, deferred_messages, suppression_store,
-                              feedback_parts)  # fmt: skip
+                              segment_snapshots, audience_export_files, ingest_ports, curated_batch_ports, write_keys,
+                              shop_secrets, tracking_ports, shopify_privacy_ports, sending_parts, deferred_messages,
+                              suppression_store, feedback_parts)  # fmt: skip
 
 
 def reset() -> None:
@@ -441,6 +455,11 @@ def loyalty_store() -> LoyaltyStore:
 def coupon_store() -> CouponStore:
     """Offers' totals, people's coupons and codes (clients are cached)."""
     return CouponStore(core().profiles_table)
+
+
+def coupon_reach(carriers: Sequence[tuple[str, str]], now: datetime) -> CarrierReach:
+    """Whether a coupon's carrying messages can reach a person: the sending service's consent and suppression."""
+    return CarrierReach(carriers, partial(privacy_store().profile_consistently, follow_redirects=True), suppressions(), now)
 
 
 def order_history() -> Any:

@@ -27,15 +27,19 @@ class LiveSegmentStore:
 
     def __init__(self, profiles_table: str) -> None:
         self.table = dynamodb_table(profiles_table)
-        self._cut_points: tuple[float, RfmCutPoints | None] | None = None
+        self._cut_points: tuple[float, RfmCutPoints] | None = None
 
     def profile(self, profile_id: str) -> dict[str, Any] | None:
         return live_item(self.table, profile_id)
 
     def cut_points(self) -> RfmCutPoints | None:
+        """The last run's cut points, read again after CUT_POINTS_SECONDS; their absence (no run yet) is not kept, so
+        the first run's are used as soon as it saved them."""
         if self._cut_points is None or time.monotonic() - self._cut_points[0] > CUT_POINTS_SECONDS:
             item = self.table.get_item(Key=RFM_CUT_POINTS_KEY).get("Item")
-            self._cut_points = (time.monotonic(), RfmCutPoints.from_item(item) if item else None)
+            if item is None:
+                return None
+            self._cut_points = (time.monotonic(), RfmCutPoints.from_item(item))
         return self._cut_points[1]
 
     def write(self, change: MembershipChange) -> bool:

@@ -6,8 +6,9 @@ feedback sets each `<event>_at` on it once, and finds it by its `provider_messag
 `ByProviderMessage` (only sent records carry the attribute). Frequency-cap window `PROFILE#<id>` / `CAP#<channel>`: `sends` (claim
 token -> ISO time) and `version`, written only in the transaction of a marketing claim (conditional on the version
 read) or when a slot is given back (version + 1).
-Deferred message `DEFERRED#<bucket>` / `<until>#<request key>` holds the request's JSON until the minute sweeper
-re-sends it; the bucket (one of `DEFERRED_BUCKETS`) is a hash of the request key, so writes spread over partitions.
+Deferred message `DEFERRED#<bucket>` / `<until>#<request key>#<profile id>` holds the request's JSON until the minute
+sweeper re-sends it; the bucket (one of `DEFERRED_BUCKETS`) is a hash of the request key and the person, so a
+campaign's deferrals spread over the partitions.
 """
 
 from __future__ import annotations
@@ -189,14 +190,14 @@ class SendRecordTable:
 
 
 class DeferredMessageTable:
-    """`DeferredMessages` items `DEFERRED#<bucket>` / `<until>#<request key>` with the request's JSON and its `profile_id`
+    """`DeferredMessages` items `DEFERRED#<bucket>` / `<until>#<request key>#<profile id>` with the request's JSON and its `profile_id`
     (which erasure finds them by)."""
 
     def __init__(self, profiles_table: str) -> None:
         self.table = dynamodb_table(profiles_table)
 
     def defer(self, request: MessageRequest, until: datetime) -> None:
-        self.table.put_item(Item={**deferred_message_key(_when(until), request.key()), "profile_id": request.profile_id,
+        self.table.put_item(Item={**deferred_message_key(_when(until), request.profile_id, request.key()), "profile_id": request.profile_id,
                                   "request": request.model_dump_json(), "until": _when(until)})  # fmt: skip
 
     def due(self, now: datetime, limit: int) -> Sequence[tuple[MessageRequest, datetime]]:
@@ -214,4 +215,4 @@ class DeferredMessageTable:
                 for item in first]  # fmt: skip
 
     def done(self, request: MessageRequest, until: datetime) -> None:
-        self.table.delete_item(Key=deferred_message_key(_when(until), request.key()))
+        self.table.delete_item(Key=deferred_message_key(_when(until), request.profile_id, request.key()))

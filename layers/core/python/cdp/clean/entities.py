@@ -144,6 +144,7 @@ CUSTOMERS = EntitySpec(
         ColumnRule("signup_at", "timestamp"),
         ColumnRule("email_consent", "boolean"),
         ColumnRule("sms_consent", "boolean"),
+        ColumnRule("push_endpoint", "push_endpoint"),
     ),
     natural_key=("customer_id",),
     date_column=DATE_COLUMNS["customers"],

@@ -90,6 +90,12 @@ def email(column: pa.Array, _context: Context) -> Standardised:
     return Standardised(_keep_valid(normalised, invalid), invalid)
 
 
+def push_endpoint(column: pa.Array, _context: Context) -> Standardised:
+    """`cdp.identifiers.normalise_push_endpoint` over a column: trimmed, an SNS platform endpoint ARN."""
+    values = blank_to_null(column)
+    return _checked(values, pc.match_substring_regex(values, identifiers.PUSH_ENDPOINT_PATTERN))
+
+
 def country(column: pa.Array, _context: Context) -> Standardised:
     """ISO 3166-1 alpha-2 from alpha-2, alpha-3 or an English name (case and punctuation ignored)."""
     values = blank_to_null(column)
@@ -331,6 +337,7 @@ STANDARDISERS: dict[str, Callable[[pa.Array, Context], Standardised]] = {
     "text": text,
     "email": email,
     "phone": phone,
+    "push_endpoint": push_endpoint,
     "country": country,
     "timestamp": timestamp,
     "date": date,

@@ -43,6 +43,7 @@ class CleanResult:
 INVALID_REASONS = {
     "email": "invalid_email",
     "phone": "invalid_phone",
+    "push_endpoint": "invalid_push_endpoint",
     "timestamp": "invalid_timestamp",
     "date": "invalid_date",
     "currency": "unknown_currency",

@@ -8,6 +8,12 @@ issuance on the condition that they are unchanged (`CouponLedger.issue`); a conf
 concurrent issuers never pass the cap. Pool codes are handed out in pool order (the n-th issuance gets the n-th
 code); generated codes are the offer's prefix and eight random characters, redrawn if ever taken.
 
+Reach before spending. When the request names the messages that will carry the code, a person none of them could
+reach (the sending service's own consent, suppression and address rules, `Reachability`) is refused as
+`unreachable:<reason>` before the per-person limit and the cap are read: the code stays for someone it can reach,
+and the person's limit is not used up. The occasion is looked up first, so a retried step still gets the code
+already issued for it.
+
 A person issued a code on each of two profiles before the profiles merged keeps both issuances (nothing is taken
 back); the person's count then exceeds the limit, they get no more, redemption honours only as many as the limit,
 and the run report counts the surplus as `duplicates_after_merge`.
@@ -23,7 +29,7 @@ from datetime import datetime
 from typing import Literal
 
 from cdp.coupons.offers import Offer, OfferCatalogue
-from cdp.coupons.ports import CodeTaken, CouponLedger, Issuance, IssueConflict
+from cdp.coupons.ports import CodeTaken, CouponLedger, Issuance, IssueConflict, Reachability
 from cdp.coupons.requests import OCCASION_PATTERN
 from cdp.errors import Invalid
 from cdp.retry import backoff
@@ -37,8 +43,8 @@ RANDOM_PART = 8
 @dataclass(frozen=True)
 class CouponOutcome:
     status: Literal["issued", "already_issued", "refused"]
-    reason: str  # issued | already_issued | unknown_offer | not_open | profile_not_found | customer_limit |
-    #              cap_reached | busy
+    reason: str  # issued | already_issued | unknown_offer | not_open | profile_not_found | unreachable:<why> |
+    #              customer_limit | cap_reached | busy
     offer: str
     code: str | None = None
     expires_at: datetime | None = None
@@ -61,8 +67,10 @@ def issue_coupon(
     offers: OfferCatalogue,
     now: datetime,
     new_code: Callable[[str], str] = generated_code,
+    reach: Reachability | None = None,
 ) -> CouponOutcome:
-    """Issue (or find, for a repeated occasion) the person's code of this offer, or say why not."""
+    """Issue (or find, for a repeated occasion) the person's code of this offer, or say why not; with `reach`, only
+    to a person the carrying messages can reach."""
     if not OCCASION.match(occasion_key):
         raise Invalid("occasion_key must be 1-200 letters, digits or _.:#@/-")
     offer = offers.get(offer_name)
@@ -71,7 +79,7 @@ def issue_coupon(
     if not offer.open_at(now):
         return _refused(ledger, offer.name, "not_open")
     for attempt in range(ISSUE_ATTEMPTS):
-        outcome = _try_issue(offer, profile_id, occasion_key, ledger, now, new_code)
+        outcome = _try_issue(offer, profile_id, occasion_key, ledger, now, new_code, reach)
         if outcome is not None:
             return outcome
         backoff(attempt)
@@ -79,7 +87,13 @@ def issue_coupon(
 
 
 def _try_issue(
-    offer: Offer, profile_id: str, occasion: str, ledger: CouponLedger, now: datetime, new_code: Callable[[str], str]
+    offer: Offer,
+    profile_id: str,
+    occasion: str,
+    ledger: CouponLedger,
+    now: datetime,
+    new_code: Callable[[str], str],
+    reach: Reachability | None,
 ) -> CouponOutcome | None:
     """One read-decide-write round; None when a concurrent change means reading again."""
     person = ledger.person(profile_id)
@@ -89,6 +103,8 @@ def _try_issue(
     for issuance in held.issuances:
         if issuance.occasion == occasion:
             return CouponOutcome("already_issued", "already_issued", offer.name, issuance.code, issuance.expires_at)
+    if reach is not None and (unreachable := reach.unreachable(person[0])) is not None:
+        return _refused(ledger, offer.name, f"unreachable:{unreachable}")
     if sum(held.counts.values()) >= offer.per_customer_limit:
         return _refused(ledger, offer.name, "customer_limit")
     total = ledger.issued_total(offer.name)

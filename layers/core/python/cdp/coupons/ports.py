@@ -5,6 +5,7 @@ A person is a live profile and the profiles merged into it: `person(profile_id)`
 profiles' counts for the offer are still those read (so neither the cap nor the per-person limit can be passed by
 concurrent issuers), that the occasion was not issued before and that the code is new; it raises `CodeTaken` when
 only the code was not new, `IssueConflict` when anything else changed meanwhile (read again and retry).
+`Reachability` says whether the messages that will carry a code can reach the person, before a code is spent.
 """
 
 from __future__ import annotations
@@ -70,4 +71,11 @@ class CouponLedger(Protocol):
     def redeem(self, issuance: Issuance, order_id: str, at: datetime) -> bool:
         """Mark the code redeemed by this order (and count it on the offer) unless it was redeemed by another order;
         True when it is now redeemed by this order (a replay of the same order is True and counts nothing)."""
+        ...
+
+
+class Reachability(Protocol):
+    def unreachable(self, profile_id: str) -> str | None:
+        """Why none of the messages carrying the code could reach this (live) profile's person (the sending
+        service's reason for the first of them: `no_consent`, `suppressed:<why>`, `no_address`), or None."""
         ...

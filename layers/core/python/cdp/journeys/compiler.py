@@ -8,7 +8,8 @@ sending service answers `deferred`, and a wait is one Wait (`SecondsPath: $.wait
 a failing task is retried, then caught by `FinishFailed`. Holdout entries never start an execution.
 
 A coupon step is one Task (`functions/issue_coupon`, the occasion is the execution and the step, so a retried task
-answers the code it already issued) and one Choice (refused: the step's `if_refused`, else the end). Its code
+answers the code it already issued; its `carriers`, the channel and purpose of the sends carrying the code, let it
+refuse a person none of them can reach) and one Choice (refused: the step's `if_refused`, else the end). Its code
 reaches the sends that name it without another state: their payload is the precomputed request with its `context`
 merged with the coupon's (`States.JsonMerge`, shallow, as AWS allows).
 """
@@ -112,7 +113,8 @@ def _coupon_states(definition: JourneyDefinition, step: CouponStep) -> dict[str,
     """Issue the coupon (or find the one this run already has), then: refused leads to `if_refused` or the end."""
     name = state_name(step.name)
     payload = {"offer": step.offer, "profile_id.$": "$.profile_id",
-               "occasion_key.$": f"States.Format('journey:{{}}:{step.name}', $$.Execution.Name)"}  # fmt: skip
+               "occasion_key.$": f"States.Format('journey:{{}}:{step.name}', $$.Execution.Name)",
+               "carriers": carriers(definition, step)}  # fmt: skip
     return {
         name: {
             "Type": "Task",
@@ -140,6 +142,13 @@ def _coupon_states(definition: JourneyDefinition, step: CouponStep) -> dict[str,
             "Default": _next_of(definition, step),
         },
     }
+
+
+def carriers(definition: JourneyDefinition, step: CouponStep) -> list[dict[str, str]]:
+    """The channel and purpose of each distinct send carrying the coupon's code: it is issued only to a person one of
+    them can reach."""
+    pairs = {(send.channel, send.purpose): None for send in definition.send_steps() if send.coupon == step.name}
+    return [{"channel": channel, "purpose": purpose} for channel, purpose in pairs]
 
 
 def _send_payload(step: SendStep) -> dict[str, Any]:

@@ -196,6 +196,7 @@ def render(report: dict[str, Any], personas: Mapping[str, Any] | Sequence[dict[s
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>Marketing report {escape(report['computed_at'][:10])}</title><style>{STYLE}</style></head><body><main>"
         f"<h1>Marketing report</h1><div class=\"sub\">computed {escape(report['computed_at'])} · "
-        f"{report['orders']:,} orders, {report['attributed_orders']:,} attributed to a message</div>"
+        f"{report['orders']:,} orders, {report['attributed_orders']:,} attributed to a message"
+        f"{f' · messages since {escape(period_from[:10])}' if (period_from := report.get('period_from')) else ''}</div>"
         f"{_headline(report)}<div style=\"height:18px\"></div>{''.join(sections)}</main></body></html>\n"
     )

@@ -1,6 +1,12 @@
 """The measurement use case: read curated messages, orders, customers, feedback and segment snapshots, and compute
 the marketing report (a JSON-ready dict; `cdp.measure.html` renders it).
 
+The headline, funnels, weekly rates and uplift cover the messages of the period (`report_days` before the run, all
+history without it); an order counts for them when its attribution over all history names one of those messages.
+Only the message partitions from the longest touch window before the period are read: an order after the period's
+start has every candidate touch there, and an order before it has none in the period. Retention, repurchase and
+win-back need every order and signup, and satisfaction every answer, so those entities are read whole.
+
 Segment snapshots are thinned to the last run of each day. The win-back rate and the RFM migration compare the
 latest run with the baseline: the last run at least `compare_days` before it (else the oldest there is).
 """
@@ -16,7 +22,7 @@ import pyarrow.compute as pc
 
 from cdp.coupons.offers import load_offers
 from cdp.measure import kpis
-from cdp.measure.attribution import MESSAGE_SCHEMA, attribute
+from cdp.measure.attribution import MESSAGE_SCHEMA, TIMESTAMP, attribute
 from cdp.measure.orders import CUSTOMER_SCHEMA, FEEDBACK_SCHEMA, ORDER_LINE_SCHEMA, order_table, with_profile_ids
 from cdp.measure.ports import CuratedTables, ProfileOwners, SegmentRun, SegmentSnapshots
 from cdp.measure.rules import MeasurementRules
@@ -60,15 +66,26 @@ def _segments(parts: MeasurementParts, orders: pa.Table, rules: MeasurementRules
     }  # fmt: skip
 
 
+def _from(table: pa.Table, column: str, start: datetime | None) -> pa.Table:
+    """The rows whose `column` is at or after `start` (all of them without one)."""
+    if start is None:
+        return table
+    return table.filter(pc.greater_equal(table.column(column), pa.scalar(start, TIMESTAMP)))
+
+
 def measure_marketing(parts: MeasurementParts, rules: MeasurementRules, now: datetime) -> dict[str, Any]:
     """The whole report as of `now`."""
-    messages = parts.tables.read("messages", MESSAGE_SCHEMA)
+    start = None if rules.report_days is None else now - timedelta(days=rules.report_days)
+    first_touch = None if start is None else start - timedelta(hours=rules.longest_window_hours)
+    touches = _from(parts.tables.read("messages", MESSAGE_SCHEMA, first_touch and first_touch.date()), "at", first_touch)
+    messages = _from(touches, "at", start)
     orders = order_table(parts.tables.read("orders", ORDER_LINE_SCHEMA), parts.owners)
     customers = with_profile_ids(parts.tables.read("customers", CUSTOMER_SCHEMA), parts.owners)
     feedback = parts.tables.read("feedback", FEEDBACK_SCHEMA)
-    attributed = attribute(orders, messages, rules.touches)
+    attributed = _from(attribute(orders, touches, rules.touches), "touched_at", start)
     return {
         "computed_at": now.isoformat(),
+        "period_from": start and start.isoformat(),
         "rules": rules.model_dump(mode="json"),
         "orders": orders.num_rows,
         "attributed_orders": attributed.num_rows,

@@ -12,6 +12,9 @@
 - `dormant_segment` and `rfm_prefix`: which segments the win-back rate and the RFM migration read, and
   `compare_days`: against the snapshot of how many days ago (the last one on or before; else the oldest).
 - `cohort_months`: how many months since signup the retention table shows.
+- `report_days`: the period the headline, funnels, weekly rates, attribution and uplift cover: messages of the
+  latest `report_days` days (null: all history). The scheduled run reads only the message partitions the period
+  needs.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class MeasurementRules(BaseModel):
     rfm_prefix: str = Field(default="rfm_", pattern=r"^[a-z0-9_]+$")
     compare_days: int = Field(default=30, ge=1, le=365)
     cohort_months: int = Field(default=12, ge=1, le=60)
+    report_days: int | None = Field(default=90, ge=1, le=3660)
 
     @field_validator("touches")
     @classmethod

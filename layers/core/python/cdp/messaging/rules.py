@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cdp.messaging.ports import CapWindow
+from cdp.messaging.ports import CapWindow, SuppressionList
 from cdp.messaging.requests import Guard, MessageRequest
 from cdp.privacy.consent import consent_granted
 from cdp.profiles.model import Profile
@@ -109,6 +109,19 @@ def _holds(guard: Guard, profile: Profile, request: MessageRequest) -> bool:
 def may_receive(profile: Profile, channel: str, purpose: str) -> bool:
     """Consent for this channel and purpose: an explicit grant for marketing; transactional unless refused."""
     return consent_granted(_consent(profile), channel, purpose)
+
+
+def unreachable_reason(profile: Profile, channel: str, purpose: str, suppressions: SuppressionList) -> str | None:
+    """Why a message of this channel and purpose cannot reach the person, or None: no consent (`no_consent`), the
+    address suppressed (`suppressed:<why>`), no address (`no_address`). The sending service's rules 5-7, and what a
+    coupon step checks before it spends a code on someone its message could not reach."""
+    if not may_receive(profile, channel, purpose):
+        return "no_consent"
+    address = address_of(profile, channel)
+    if not address:
+        return "no_address"
+    suppressed = suppressions.reason(profile.identity.profile_id, channel, address, purpose)
+    return f"suppressed:{suppressed}" if suppressed else None
 
 
 def _consent(profile: Profile) -> dict[str, dict[str, object]]:

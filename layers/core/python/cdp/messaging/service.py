@@ -44,7 +44,7 @@ from cdp.messaging.ports import (
     UnsubscribeLinks,
 )
 from cdp.messaging.requests import MessageRequest, SendOutcome
-from cdp.messaging.rules import FrequencyCap, QuietHours, address_of, failed_guard, may_receive, zone_of
+from cdp.messaging.rules import FrequencyCap, QuietHours, address_of, failed_guard, unreachable_reason, zone_of
 from cdp.messaging.templates import Template, render_part
 from cdp.profiles.model import Profile
 from cdp.profiles.read import profile_view
@@ -148,16 +148,8 @@ def _rules(request: MessageRequest, profile: Profile, parts: SendingParts, now: 
         return _skipped("expired")
     if (guard := failed_guard(request.guards, profile, request)) is not None:
         return _skipped(f"guard:{guard}")
-    if not may_receive(profile, request.channel, request.purpose):
-        return _skipped("no_consent")
-    address = address_of(profile, request.channel)
-    if address:
-        suppressed = parts.suppressions.reason(profile.identity.profile_id, request.channel, address)
-        if suppressed:
-            return _skipped(f"suppressed:{suppressed}")
-    else:
-        return _skipped("no_address")
-    return None
+    unreachable = unreachable_reason(profile, request.channel, request.purpose, parts.suppressions)
+    return _skipped(unreachable) if unreachable is not None else None
 
 
 def _timing(

@@ -29,7 +29,7 @@ from cdp.records.bus_events import tracking_events
 from cdp.records.ports import ProfileLedger
 
 PROFILE_EVENTS_SOURCE = "cdp.profiles"
-CUSTOMER_ATTRIBUTES = ("email", "phone", *PERSON_ATTRIBUTES)
+CUSTOMER_ATTRIBUTES = ("email", "phone", "push_endpoint", *PERSON_ATTRIBUTES)
 # A customer known only by the anonymous id a browser SDK gave them (identify before login) is keyed by that id.
 ANONYMOUS_CUSTOMER_KEY = ("anonymous_id",)
 RECORD_FIELDS = {

@@ -6,6 +6,11 @@ granted, a phone when `sms:marketing` is; a member with neither is left out and 
 from the profiles (and their identifiers in the erased register), so a member of an older snapshot whose profile
 no longer exists, or whose identifiers are registered as erased, is left out and counted. Emails are hashed as
 cdp.identifiers.normalise_email writes them (trimmed, lower case), phones as E.164 with the `+`.
+
+Delivery: an export up to the inline limit (under Lambda's 6 MB response) is answered in the response itself; a
+larger one is stored in the exports bucket and answered with a pre-signed URL that fetches it for a short while
+(the bucket's lifecycle rule deletes the object soon after). Either way it is the same CSV, with the same people
+left out.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cdp.errors import NotFound
@@ -35,6 +41,22 @@ class Members(Protocol):
     def members(self, segment: str) -> list[str]: ...
 
 
+class ExportFiles(Protocol):
+    def publish(self, key: str, body: bytes, content_type: str, lifetime: timedelta) -> str:
+        """Store `body` under `key` and answer a pre-signed URL that fetches it for `lifetime`."""
+        ...
+
+
+@dataclass(frozen=True)
+class AudienceLink:
+    """Where a stored export can be fetched, until when."""
+
+    url: str
+    expires_at: datetime
+    key: str
+    size_bytes: int
+
+
 @dataclass(frozen=True)
 class AudienceExport:
     segment: str
@@ -51,6 +73,23 @@ class AudienceExport:
     def summary(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in ("segment", "run_id", "members", "exported", "emails", "phones",
                                                        "left_out_erased", "left_out_without_consent")}  # fmt: skip
+
+    def body(self, chosen: str) -> bytes:
+        """The export in a format: `csv` (contacts) or `sha256` (hashes)."""
+        return self.contacts_csv if chosen == "csv" else self.hashed_csv
+
+
+def deliver_audience(
+    export: AudienceExport, chosen: str, files: ExportFiles, inline_limit: int, lifetime: timedelta, now: datetime
+) -> bytes | AudienceLink:
+    """The export's body when it fits `inline_limit` bytes; otherwise stored (under a key naming the segment, run,
+    format and moment) and linked for `lifetime`."""
+    body = export.body(chosen)
+    if len(body) <= inline_limit:
+        return body
+    key = f"audiences/{export.segment}/{export.run_id}/{chosen}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.csv"
+    url = files.publish(key, body, "text/csv", lifetime)
+    return AudienceLink(url=url, expires_at=now + lifetime, key=key, size_bytes=len(body))
 
 
 def _granted(item: dict[str, Any], key: str) -> bool:

@@ -8,7 +8,8 @@ outbox. Two runs that read the same version cannot both win, so nothing is annou
 leaves the profile to the winner (counted as a conflict) and the next run computes it afresh, so nothing is lost.
 A run that dies between its write and its announcement leaves the outbox behind: the next run that finds it older
 than `announce_after` (longer than a run can last, so it is no live run's) announces and clears it. A profile whose
-computed values and memberships are unchanged (same digest) is neither written nor announced.
+computed values and memberships are unchanged (same digest, and the memberships it holds, which the live segments
+may have moved since, are the computed ones) is neither written nor announced.
 
 Consent: a person who refused the `profiling` purpose is not scored, tagged, predicted or segmented; a run clears
 what earlier runs stored for them (their memberships exit) and counts them as `not_profiled`.
@@ -223,6 +224,18 @@ def refused_profiling(profiles: pa.Table) -> pa.ChunkedArray:
     return pc.fill_null(pc.equal(profiles["profiling_consent"], False), False)
 
 
+def behaviour_requests(
+    parts: SegmentRunParts, document: SegmentDocument, as_of: datetime
+) -> tuple[BehaviourRequest, BehaviourRequest]:
+    """What a run reads of the curated order lines and events: the columns and dates the definitions, values and
+    predictions read (predictions read all order history)."""
+    reads = behaviour_reads(document, as_of)
+    order_columns = sorted({*reads.order_line_columns, *ORDER_COLUMNS_FOR_VALUES, *IDENTITY_COLUMNS} - {"profile_id"})
+    since = None if parts.predictions is not None else reads.order_lines_since
+    event_columns = sorted({"event", "occurred_at", "properties", *IDENTITY_COLUMNS})
+    return BehaviourRequest(order_columns, since), BehaviourRequest(event_columns, reads.events_since)
+
+
 def _behaviour(
     parts: SegmentRunParts, document: SegmentDocument, snapshot: ProfileSnapshot, as_of: datetime
 ) -> tuple[pa.Table, pa.Table]:
@@ -230,19 +243,15 @@ def _behaviour(
     reads = behaviour_reads(document, as_of)
     properties = {**EVENT_PROPERTIES, **document.custom_properties}
     wanted = {name: properties[name] for name in reads.event_columns if name in properties}
-    event_columns = sorted({"event", "occurred_at", "properties", *IDENTITY_COLUMNS})
-    raw_events = parts.behaviour.events(BehaviourRequest(event_columns, reads.events_since))
-    events = _own_rows(with_profiles(raw_events, snapshot.identities), snapshot)
+    _, events_request = behaviour_requests(parts, document, as_of)
+    events = _own_rows(with_profiles(parts.behaviour.events(events_request), snapshot.identities), snapshot)
     return order_lines(parts, document, snapshot, as_of), expand_properties(events, wanted)
 
 
 def order_lines(parts: SegmentRunParts, document: SegmentDocument, snapshot: ProfileSnapshot, as_of: datetime) -> pa.Table:
     """Order lines of the snapshot's profiles, only the columns and dates the definitions, values and predictions read."""
-    reads = behaviour_reads(document, as_of)
-    order_columns = sorted({*reads.order_line_columns, *ORDER_COLUMNS_FOR_VALUES, *IDENTITY_COLUMNS} - {"profile_id"})
-    since = None if parts.predictions is not None else reads.order_lines_since  # predictions read all history
-    return _own_rows(with_profiles(parts.behaviour.order_lines(BehaviourRequest(order_columns, since)),
-                                   snapshot.identities), snapshot)  # fmt: skip
+    orders_request, _ = behaviour_requests(parts, document, as_of)
+    return _own_rows(with_profiles(parts.behaviour.order_lines(orders_request), snapshot.identities), snapshot)
 
 
 def _own_rows(rows: pa.Table, snapshot: ProfileSnapshot) -> pa.Table:
@@ -330,7 +339,7 @@ def _updates(
     held = memberships.group_by("profile_id").aggregate([("segment", "list")])
     held_by_profile = dict(zip(held["profile_id"].to_pylist(), held["segment_list"].to_pylist()))
     tag_names = [name for name in evaluation.tags.column_names if name != "profile_id"]
-    rows = scores.select(["profile_id", "rfm_segment", "lifecycle_stage", *RFM_FIELDS])
+    rows = scores.select(["profile_id", "rfm_segment", *RFM_FIELDS])
     for name in tag_names:
         rows = rows.append_column(name, evaluation.tags[name])
     rows = _joined(rows, predicted)
@@ -349,7 +358,7 @@ def _update(
 ) -> ProfileUpdate | None:
     previous = stored.get(profile_id, StoredSegments())
     digest = digest_of(values, now_held)
-    if digest == previous.digest:
+    if digest == previous.digest and previous.memberships == frozenset(now_held):  # live segments may have moved
         return None
     return ProfileUpdate(
         profile_id=profile_id, values=values, digest=digest, memberships=now_held,

@@ -46,6 +46,7 @@ from cdp.segments.vocabulary import PROFILE_FIELDS, RFM_FIELDS, TIME_PROPERTIES,
 
 LEAP_DAY = date(2000, 2, 29)
 KEY = "profile_id"
+ORDER = "order_id"
 AggregateKey = tuple[Any, ...]
 AGGREGATES = {"count": "count_distinct", "count_distinct": "count_distinct", "sum": "sum", "first": "min",
                        "last": "max"}  # fmt: skip
@@ -373,13 +374,19 @@ class _Context:
 
     def _compute_pending(self, orders: bool) -> None:
         """Every requested aggregate of one source in one filter and one group_by, as SQL's FILTER clauses do: the
-        rows selected by any request are kept, then each aggregate reads its values where its own mask holds."""
+        rows selected by any request are kept, then each aggregate reads its values where its own mask holds.
+
+        Order lines are first folded into orders (by profile and order id) when no request counts distinct
+        property values: counting orders is then summing, per profile, whether each order has a selected line,
+        instead of counting distinct order ids per profile and request."""
         behaviour = self.orders if orders else self.events
         pending = [(key, request) for key, request in self._pending.items() if key[0] == orders]
+        by_order = orders and all(key[4] != "count_distinct" for key, _ in pending)
         masks = [self._selection(event, where, within)[1] for _, (event, where, within) in pending]
-        value_columns = {(key[4], key[5]) for key, _ in pending if orders or key[4] != "count"}
+        value_columns = {(key[4], key[5]) for key, _ in pending if key[4] != "count" or (orders and not by_order)}
         kept = pa.table({
             KEY: behaviour.keys,
+            **({ORDER: behaviour.table[ORDER]} if by_order else {}),
             **{f"s{number}": mask for number, mask in enumerate(masks)},
             **{f"{kind}:{name}": _aggregated_values(behaviour, kind, name) for kind, name in value_columns},
         }).filter(functools.reduce(pc.or_, masks))  # fmt: skip
@@ -387,12 +394,20 @@ class _Context:
         aggregates: list[tuple[str, str]] = []
         for number, (key, _) in enumerate(pending):
             kind, name, column, mask = key[4], key[5], f"m{number}", kept[f"s{number}"]
-            if kind == "count" and not orders:
+            if kind == "count" and by_order:
+                columns[column], function = pc.and_(mask, pc.is_valid(kept[ORDER])), "any"
+            elif kind == "count" and not orders:
                 columns[column], function = mask, "sum"
             else:
                 values = kept[f"{kind}:{name}"]
                 columns[column], function = pc.if_else(mask, values, pa.scalar(None, values.type)), AGGREGATES[kind]
             aggregates.append((column, function))
+        if by_order:
+            columns[ORDER] = kept[ORDER]
+            per_order = pa.table(columns).group_by([KEY, ORDER]).aggregate(aggregates)
+            columns = {KEY: per_order[KEY]}
+            columns.update((column, per_order[f"{column}_{function}"]) for column, function in aggregates)
+            aggregates = [(column, "sum" if function == "any" else function) for column, function in aggregates]
         grouped = pa.table(columns).group_by(KEY).aggregate(aggregates)
         positions = self._positions(grouped)
         for (key, _), (column, function) in zip(pending, aggregates):

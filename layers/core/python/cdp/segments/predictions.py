@@ -9,7 +9,8 @@ The calibration end is the run's day: every purchase so far is history, the pred
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import math
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -88,7 +89,7 @@ def predict_profiles(
         return _only_run_outs(lines, interval_counts), {"skipped": str(error)}
     if "failed" in result:
         return _only_run_outs(lines, interval_counts), {"skipped": str(result["failed"])}
-    next_order_at = [as_of + timedelta(days=float(days)) for days in np.asarray(result["next_order_in_days"])]
+    next_order_at = [_expected_day(as_of, float(days)) for days in np.asarray(result["next_order_in_days"])]
     table = pa.table({
         "profile_id": pc.cast(histories.customer_id, pa.string()),
         **{name: pa.array(np.asarray(result[source], dtype=float)) for name, source in NUMBER_PREDICTIONS.items()},
@@ -99,6 +100,13 @@ def predict_profiles(
     confidence = dict(zip(*np.unique(np.asarray(table["prediction_confidence"]), return_counts=True)))
     summary = {**result.get("parameters", {}), "confidence": {str(k): int(v) for k, v in confidence.items()}}
     return table, summary
+
+
+def _expected_day(as_of: datetime, days: float) -> datetime:
+    """Midnight UTC of the expected next order's day: the calibration end (the run's day) plus the expected wait,
+    rounded up to whole days. A date, not an instant: runs of one day agree on it, so an unchanged base rewrites no
+    profile (an instant from the run's own clock would move every hour)."""
+    return datetime.combine(as_of.astimezone(UTC).date() + timedelta(days=math.ceil(days)), time(0), UTC)
 
 
 def _only_run_outs(lines: pa.Table, interval_counts: pa.Table | None) -> pa.Table:

@@ -28,14 +28,14 @@ from cdp.loyalty.rules import load_rules
 from cdp.loyalty.status import balance, is_member
 from cdp.retry import backoff
 from cdp.segments.definitions import Condition, Duration, SegmentDefinition, SegmentDocument, segment_references
+from cdp.segments.lifecycle import next_stage_change, stage, whole_days_since
 from cdp.segments.live_ports import LiveSegmentStore, MembershipChange, RfmCutPoints, Timer, Trigger
 from cdp.segments.local_time import is_anniversary, local_today, next_anniversary_change, next_day_of_month_change
 from cdp.segments.timers import bucket_of
-from cdp.segments.vocabulary import PROFILE_FIELDS
+from cdp.segments.vocabulary import PROFILE_FIELDS, RFM_FIELDS
 
 SEGMENT_EVENTS_SOURCE = "cdp.segments"
 WRITE_ATTEMPTS = 10
-SCORED_FIELDS = ("r_score", "f_score", "m_score")  # population quintiles: judged against stored cut points
 TICK = timedelta(microseconds=1)  # "true strictly after X" first holds at X + TICK
 FIRST_SEEN_ATTRIBUTES = ("signed_up_at", "first_order_at", "first_cancelled_at")
 PREDICTION_NAMES = {"p_alive": "p_alive", "expected_orders_90d": "expected_purchases_90d",
@@ -154,7 +154,7 @@ def profile_fields(item: Mapping[str, Any], now: datetime, cut_points: RfmCutPoi
     fields: dict[str, Any] = {}
     for name, field_type in PROFILE_FIELDS.items():
         value = item.get(name)
-        if value is None or name in SCORED_FIELDS:
+        if value is None or name in RFM_FIELDS:  # derived below, never the run's stored (older) values
             continue
         if field_type == "timestamp":
             fields[name] = _moment(value)
@@ -169,6 +169,7 @@ def profile_fields(item: Mapping[str, Any], now: datetime, cut_points: RfmCutPoi
     first_seen = [moment for name in FIRST_SEEN_ATTRIBUTES if (moment := _moment(item.get(name)))]
     fields["first_seen_at"] = min(first_seen) if first_seen else _moment(item.get("created_at"))
     fields["signup_at"] = _moment(item.get("signed_up_at"))
+    fields["last_cancelled_at"] = _moment(item.get("last_cancelled_at"))  # for the lifecycle stage only
     for name, key in CONSENT_FIELDS.items():
         fields[name] = _consent(item.get("consent"), key=key)
     fields["profiling_consent"] = _consent(item.get("consent"), purpose="profiling")
@@ -191,17 +192,22 @@ def profile_fields(item: Mapping[str, Any], now: datetime, cut_points: RfmCutPoi
 
 
 def _rfm_fields(fields: Mapping[str, Any], now: datetime, cut_points: RfmCutPoints | None) -> dict[str, Any]:
-    """Recency in whole days and, against the stored cut points, the R, F and M scores; buyers only."""
-    last_order_at, orders = fields.get("last_order_at"), fields.get("orders_count") or 0
-    if last_order_at is None or orders <= 0:
-        return {}
+    """The lifecycle stage (cdp.segments.lifecycle) and, for buyers, recency in whole days and, against the stored
+    cut points, the R, F and M scores: what the run's cdp.segments.rfm gives the same profile at the same time."""
+    orders = fields.get("orders_count") or 0
+    last_order_at = fields.get("last_order_at") if orders > 0 else None
+    activity_at = last_order_at or fields.get("last_cancelled_at")
+    derived: dict[str, Any] = {"lifecycle_stage": stage(whole_days_since(fields.get("first_seen_at"), now),
+                                                        whole_days_since(activity_at, now), orders)}  # fmt: skip
+    if last_order_at is None:
+        return derived
     recency_days = max((now - last_order_at) // timedelta(days=1), 0)
-    scores: dict[str, Any] = {"recency_days": recency_days}
+    derived["recency_days"] = recency_days
     if cut_points is not None:
-        scores["r_score"] = cut_points.score("recency_days", recency_days)
-        scores["f_score"] = cut_points.score("orders_count", orders)
-        scores["m_score"] = cut_points.score("revenue", fields.get("revenue") or 0)
-    return scores
+        derived["r_score"] = cut_points.score("recency_days", recency_days)
+        derived["f_score"] = cut_points.score("orders_count", orders)
+        derived["m_score"] = cut_points.score("revenue", fields.get("revenue") or 0)
+    return derived
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -302,6 +308,11 @@ def _changes(op: str, value: Any, expected: Any, fields: Mapping[str, Any], now:
                         "within_next": (value - days, value)}[op])  # fmt: skip
 
 
+def _next_stage_change(fields: Mapping[str, Any], now: datetime) -> datetime | None:
+    last_order_at = fields.get("last_order_at") if (fields.get("orders_count") or 0) > 0 else None
+    return next_stage_change(fields.get("first_seen_at"), last_order_at or fields.get("last_cancelled_at"), now)
+
+
 def next_change(
     segment: SegmentDefinition, document: SegmentDocument, fields: Mapping[str, Any], now: datetime
 ) -> datetime | None:
@@ -315,7 +326,9 @@ def next_change(
             seen.add(condition.segment)
             pending.append(document.segment(condition.segment).where)
         pending += [*(condition.all or ()), *(condition.any or ()), *((condition.not_,) if condition.not_ else ())]
-        if condition.field is not None and condition.op is not None:
+        if condition.field == "lifecycle_stage":
+            upcoming += [at for at in (_next_stage_change(fields, now),) if at is not None]
+        elif condition.field is not None and condition.op is not None:
             value = fields.get(condition.field)
             upcoming += [at for at in _changes(condition.op, value, condition.value, fields, now) if at > now]
         if condition.today is not None:

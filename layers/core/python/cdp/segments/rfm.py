@@ -26,15 +26,8 @@ which give every buyer the score the ranks above would.
 
 A profile that never ordered has no scores and the segment "No Purchases Yet".
 
-Lifecycle stage, from the shop's own dates, in whole days before `as_of`, checked in this order. First seen is the
-signup, first order or first cancellation, whichever came first, else when the profile was made. Last order
-activity is the last completed order; for a profile whose only lines are cancellations, its last cancellation (a
-cancellation reverses a purchase made on or before it, so that customer has bought and is never new or a prospect):
-    new       first seen at most 30 days ago, at most one order, no cancellation without an order
-    prospect  no order activity (and first seen more than 30 days ago, or unknown)
-    active    last order activity at most 90 days ago
-    dormant   last order activity at most 365 days ago
-    churned   last order activity more than 365 days ago
+Lifecycle stage (`lifecycle_stage`): the rules and thresholds of cdp.segments.lifecycle, column-wise, from the
+profile's first seen, last order, last cancellation and orders count.
 """
 
 from __future__ import annotations
@@ -44,13 +37,13 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdp.segments.lifecycle import ACTIVE_WITHIN_DAYS, DORMANT_WITHIN_DAYS, NEW_WITHIN_DAYS
 from cdp.segments.live_ports import RfmCutPoints
 from cdp.segments.ports import PROFILE_SCHEMA
 
 OPTIONAL_COLUMNS = ("last_cancelled_at",)
 
 NO_PURCHASES = "No Purchases Yet"
-NEW_WITHIN_DAYS, ACTIVE_WITHIN_DAYS, DORMANT_WITHIN_DAYS = 30, 90, 365
 QUINTILES = 5
 MICROSECONDS_PER_DAY = 86_400_000_000
 
@@ -64,6 +57,7 @@ _GRID_ROWS: dict[int, tuple[str, str, str, str, str]] = {  # R score: the segmen
 SEGMENT_GRID: dict[tuple[int, int], str] = {
     (r_score, f_score): name for r_score, names in _GRID_ROWS.items() for f_score, name in enumerate(names, start=1)
 }
+
 
 def _whole_days_since(moments: pa.ChunkedArray, as_of: datetime) -> pa.ChunkedArray:
     """Whole days from each moment to `as_of`; 0 for a moment after it (clock skew); null stays null."""
@@ -107,7 +101,7 @@ def _segment_names(r_scores: pa.ChunkedArray, f_scores: pa.ChunkedArray) -> pa.C
 def _lifecycle_stages(
     first_seen_days: pa.ChunkedArray, activity_days: pa.ChunkedArray, orders_count: pa.ChunkedArray
 ) -> pa.ChunkedArray:
-    """new, prospect, active, dormant or churned (see the module docstring), first matching rule wins;
+    """new, prospect, active, dormant or churned (cdp.segments.lifecycle.stage), first matching rule wins;
     `activity_days` is whole days since the last order activity (null: none)."""
     no_activity = pc.is_null(activity_days)
     only_cancelled = pc.and_(pc.invert(no_activity), pc.equal(orders_count, 0))

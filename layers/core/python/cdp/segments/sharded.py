@@ -16,8 +16,9 @@ cdp.segments.compute, spread over a state machine's steps, with the same result 
 5. Finish: sizes, counts and persona facts added up, the report and latest.json written over all parts; the run's
    work (profile ids and values) deleted.
 
-A shard resolves curated rows to profiles through the whole identity index, as the single run does, and keeps its
-own profiles' rows. Retrying a step recomputes it from the plan's inputs: writes are conditional on the stored
+Curated rows are resolved to profiles through the whole identity index, as the single run does, so a shard's rows
+are the ones the single run gives its profiles; a shard step reads only its split (about 1/shards of the behaviour),
+never the curated zone. Retrying a step recomputes it from the plan's inputs: writes are conditional on the stored
 version, so a retried compute step announces nothing twice.
 """
 
@@ -35,11 +36,13 @@ import pyarrow.compute as pc
 from cdp.predict.histories import no_histories
 from cdp.predict.replenishment import interval_counts
 from cdp.predict.summary import day_number
+from cdp.segments.behaviour import with_profiles
 from cdp.segments.compute import (
     SIZE_HISTORY_RUNS,
     Population,
     SegmentRun,
     SegmentRunParts,
+    behaviour_requests,
     compute_profiles,
     compute_segments,
     order_lines,
@@ -48,15 +51,17 @@ from cdp.segments.compute import (
     settle_population,
     valid_definitions,
 )
+from cdp.segments.definitions import SegmentDocument
 from cdp.segments.evaluate import ranked_fields
 from cdp.segments.live_ports import RfmCutPoints
 from cdp.segments.personas import PersonaFacts, merged_facts, personas
-from cdp.segments.ports import ProfileSnapshot, ShardWork, StoredSegments
+from cdp.segments.ports import BehaviourRequest, ProfileSnapshot, ShardWork, StoredSegments
 from cdp.segments.predictions import NUMBER_PREDICTIONS, completed_lines, purchase_histories, purchased_skus
 
 STORED_SCHEMA = pa.schema([("profile_id", pa.string()), ("memberships", pa.list_(pa.string())),
                            ("version", pa.int64()), ("digest", pa.string())])  # fmt: skip
 FACT_TABLES = ("totals", "categories", "regions")
+BEHAVIOUR = ("orders", "events")
 
 
 @dataclass(frozen=True)
@@ -103,13 +108,48 @@ def plan_sharded_run(
         profiles = snapshot.profiles.filter(pc.equal(positions, shard))
         work.write_table(run_id, f"profiles-{shard}", profiles)
         work.write_table(run_id, f"stored-{shard}", _stored_table(profiles["profile_id"].to_pylist(), snapshot.stored))
+    _split_behaviour(parts, work, population.document, snapshot, as_of, run_id, positions, shards)
     return {"run_id": run_id, "shards": [{"run_id": run_id, "shard": shard} for shard in range(shards)],
             "fit": work.fit_request(run_id, shards)}  # fmt: skip
+
+
+def _split_behaviour(
+    parts: SegmentRunParts, work: ShardWork, document: SegmentDocument, snapshot: ProfileSnapshot, as_of: datetime, run_id: str,
+    positions: pa.Array, shards: int,
+) -> None:  # fmt: skip
+    """Read the curated order lines and events the run needs once, resolve each row to its profile through the whole
+    identity index, and leave each shard its own profiles' rows (`orders-<shard>`, `events-<shard>`, as read: the
+    shard resolves them again through the same index). Rows of nobody in the snapshot go to no shard."""
+    requests = dict(zip(BEHAVIOUR, behaviour_requests(parts, document, as_of)))
+    read = {"orders": parts.behaviour.order_lines, "events": parts.behaviour.events}
+    for name in BEHAVIOUR:
+        rows = with_profiles(read[name](requests[name]), snapshot.identities)
+        owners = pc.index_in(rows["profile_id"], value_set=snapshot.profiles["profile_id"])
+        row_shards = pc.fill_null(pc.take(positions, owners), -1)
+        rows = rows.drop_columns(["profile_id"])
+        for shard in range(shards):
+            work.write_table(run_id, f"{name}-{shard}", rows.filter(pc.equal(row_shards, shard)))
+
+
+@dataclass(frozen=True)
+class ShardBehaviour:
+    """The behaviour of one shard's profiles (BehaviourSource): the rows the plan left it, the columns asked for."""
+
+    work: ShardWork
+    run_id: str
+    shard: int
+
+    def order_lines(self, request: BehaviourRequest) -> pa.Table:
+        return self.work.read_table(self.run_id, f"orders-{self.shard}").select(request.columns)
+
+    def events(self, request: BehaviourRequest) -> pa.Table:
+        return self.work.read_table(self.run_id, f"events-{self.shard}").select(request.columns)
 
 
 def shard_histories(parts: SegmentRunParts, work: ShardWork, run_id: str, shard: int) -> dict[str, Any]:
     """Leave the shard's purchase histories for the fit (none: a shard without buyers); answer how many."""
     population, snapshot, as_of = _shard_inputs(parts, work, run_id, shard)
+    parts = replace(parts, behaviour=ShardBehaviour(work, run_id, shard))
     profiled = snapshot.profiles.filter(pc.invert(refused_profiling(snapshot.profiles)))
     lines = completed_lines(profiled, order_lines(parts, population.document, snapshot, as_of), as_of)
     histories = purchase_histories(lines, as_of) if lines.num_rows else no_histories(day_number(as_of.date()), "days")
@@ -124,6 +164,7 @@ def compute_shard(
 ) -> dict[str, Any]:
     """Compute, save and announce the shard's profiles; leave its snapshot part, persona facts and counts."""
     population, snapshot, as_of = _shard_inputs(parts, work, run_id, shard)
+    parts = replace(parts, behaviour=ShardBehaviour(work, run_id, shard))
     if parts.predictions is not None:
         parts = replace(parts, predictions=work.fitted(run_id, shard, fit))
     run = SegmentRun(run_id=run_id, computed_at=as_of)

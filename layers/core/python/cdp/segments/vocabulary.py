@@ -67,7 +67,11 @@ ORDER_LINE_PROPERTIES: dict[str, FieldType] = {
     **TIME_PROPERTIES,
 }  # fmt: skip
 
-RFM_FIELDS: dict[str, FieldType] = dict.fromkeys(("recency_days", "r_score", "f_score", "m_score"), "integer")
+RFM_FIELDS: dict[str, FieldType] = {
+    **dict.fromkeys(("recency_days", "r_score", "f_score", "m_score"), "integer"),
+    "lifecycle_stage": "string",  # cdp.segments.lifecycle: new, prospect, active, dormant, churned
+}
+"""Derived from each profile's dates, orders and revenue by cdp.segments.rfm (the run) and by the live segments."""
 
 PROFILE_FIELDS: dict[str, FieldType] = {
     # attributes
@@ -105,6 +109,6 @@ PROFILE_FIELDS: dict[str, FieldType] = {
     "next_order_at": "timestamp",
     "next_run_out_at": "timestamp",  # the soonest predicted run-out of a repeatedly bought item
     "prediction_confidence": "string",
-    # derived by the evaluator from first_seen_at, last_order_at, orders_count and revenue
+    # derived from first_seen_at, last_order_at, the last cancellation, orders_count and revenue
     **RFM_FIELDS,
 }  # fmt: skip

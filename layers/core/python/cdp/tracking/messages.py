@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic.config import JsonDict
 
 from cdp.errors import field_errors
+from cdp.identifiers import normalise_push_endpoint
 
 MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -37,6 +38,13 @@ Quantity = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
 KeyPart = Annotated[str, Field(min_length=1, max_length=200)] | Annotated[int, Field(ge=-(10**30), le=10**30)]
 
 
+def _sns_endpoint(value: str) -> str:
+    endpoint = normalise_push_endpoint(value)
+    if endpoint is None:
+        raise ValueError("must be an Amazon SNS platform endpoint ARN (arn:aws:sns:<region>:<account>:endpoint/...)")
+    return endpoint
+
+
 class KnownTraits(BaseModel):
     """The identify traits the platform maps to customer columns (Segment reserved traits); others pass through."""
 
@@ -52,6 +60,9 @@ class KnownTraits(BaseModel):
     email_consent: bool | None = None
     sms_consent: bool | None = None
     address: dict[str, Any] | None = None
+    push_endpoint: Annotated[str, Field(max_length=512), AfterValidator(_sns_endpoint)] | None = Field(
+        default=None, alias="pushEndpoint"
+    )
 
 
 IDENTITY_RULE: JsonDict = {

@@ -35,6 +35,7 @@ EVENT_COLUMNS = ("event_id", "event", "occurred_at", "customer_id", "anonymous_i
 CUSTOMER_COLUMNS = (
     "customer_id", "email", "phone", "anonymous_id", "first_name", "last_name", "birthday", "gender", "language",
     "timezone", "country", "province", "city", "region_code", "signup_at", "email_consent", "sms_consent",
+    "push_endpoint",
 )  # fmt: skip
 ORDER_COLUMNS = (
     "order_id", "line_id", "customer_id", "email", "phone", "anonymous_id", "ordered_at", "currency", "sku",
@@ -142,6 +143,7 @@ def _customer_row(call: IdentifyCall, lineage: Lineage, phone_region: str) -> di
         signup_at=aware(traits.created_at) if traits.created_at else None,
         email_consent=traits.email_consent,
         sms_consent=traits.sms_consent,
+        push_endpoint=traits.push_endpoint,
     )
 
 
