@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh local stack (the template in moto) per test that asks for one."""
+"""Shared fixtures: a fresh local stack (the template in moto) per test that asks for one; and the order tests are
+handed to the workers in: those marked `long_running` first (see `pytest_collection_modifyitems`)."""
 
 from __future__ import annotations
 
@@ -12,3 +13,10 @@ from cdp_local.stack import LocalStack
 def stack() -> Iterator[LocalStack]:
     with LocalStack() as local_stack:
         yield local_stack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long_running` go first, the rest keep their order. `make test` runs with `--dist worksteal`:
+    the first worker starts on the long tests while the other takes the rest and steals from the first one's queue,
+    instead of a long test starting last and running alone while the other worker has nothing left to do."""
+    items.sort(key=lambda item: item.get_closest_marker("long_running") is None)

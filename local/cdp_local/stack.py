@@ -53,6 +53,7 @@ from moto.stepfunctions.parser.backend.execution import Execution
 from samtranslator.translator.transform import transform
 
 from cdp_local.delivery_streams import ParquetConversion, create_databases, create_streams, create_tables
+from cdp_local.deploy_speedups import faster_deploy, translated_once
 from cdp_local.moto_speedups import faster_dynamodb, faster_sqs
 from cdp_local.ses_feedback import SentEmails, recording_sent_emails, simulated_events
 from cdp_local.sfn_speedups import (
@@ -213,6 +214,7 @@ class LocalStack:
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.pop("AWS_PROFILE", None)
         self._exits.enter_context(mock_aws(config=MOTO_CONFIG))  # type: ignore[call-overload]
+        self._exits.enter_context(faster_deploy())
         self._wire_dispatch()
         _reset_platform_caches()
         self._deploy()
@@ -277,7 +279,9 @@ class LocalStack:
 
         parameter_values = self._parameter_values()
         with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": self.region}):
-            cloudformation_template = transform(self._deployable_template(), parameter_values, _NoManagedPolicies())
+            cloudformation_template = translated_once(
+                transform, self._deployable_template(), parameter_values, _NoManagedPolicies()
+            )
         self.cloudformation_template = cloudformation_template
         cloudformation = self.client("cloudformation")
         declared = cloudformation_template.get("Parameters", {})

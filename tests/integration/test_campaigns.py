@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -24,6 +23,8 @@ from cdp.campaigns import run as run_module
 from cdp_local.operation_profile import OperationProfile, profiling_aws_operations
 from cdp_local.runner import http_api
 from cdp_local.stack import LOCAL_CREDENTIALS, LocalStack
+from moto.core.utils import unix_time, unix_time_millis
+from moto.sqs import models as sqs_models
 
 from tests.fakes import FakeCampaignSending, FakeMessageEvents
 
@@ -91,6 +92,18 @@ def events(monkeypatch: pytest.MonkeyPatch) -> FakeMessageEvents:
 def local() -> Any:
     with LocalStack(parameters={"CampaignHoldSeconds": str(HOLD_SECONDS)}) as stack:
         yield stack
+
+
+class SqsClock:
+    """moto's SQS clock, moved on by hand: a held message's delay passes without the test waiting for it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.skipped_seconds = 0.0
+        monkeypatch.setattr(sqs_models, "unix_time", lambda: unix_time() + self.skipped_seconds)
+        monkeypatch.setattr(sqs_models, "unix_time_millis", lambda: unix_time_millis() + self.skipped_seconds * 1000)
+
+    def let_the_hold_pass(self) -> None:
+        self.skipped_seconds += HOLD_SECONDS + 0.5
 
 
 def _store(stack: LocalStack) -> CampaignStore:
@@ -168,13 +181,14 @@ def test_a_failing_message_is_retried_then_dead_lettered_and_the_rest_of_its_bat
 
 
 def test_a_pause_mid_run_holds_the_rest_until_resumed_and_cancel_skips_them(
-    local: LocalStack, sending: FakeCampaignSending, events: FakeMessageEvents
+    local: LocalStack, sending: FakeCampaignSending, events: FakeMessageEvents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given: two campaigns to 40 profiles; the first is paused after its 12th send
     profiles = [f"p{number:03d}" for number in range(40)]
     write_snapshot(local, {SEGMENT: profiles})
     api = http_api(local)
     store = _store(local)
+    sqs_clock = SqsClock(monkeypatch)
     for name in ("spring_sale", "winter_sale"):
         assert call(api, "POST", "/v1/campaigns", campaign(name, holdout_percent=0, variants=[{"name": "a", "percent": 100}]))[0] == 201
     assert call(api, "POST", "/v1/campaigns/winter_sale/pause")[0] == 200  # paused before it fires: it does not run
@@ -193,7 +207,7 @@ def test_a_pause_mid_run_holds_the_rest_until_resumed_and_cancel_skips_them(
     assert call(api, "GET", "/v1/campaigns/spring_sale")[1]["state"] == "paused"
     # When: it is resumed through the API and the held messages come back
     assert call(api, "POST", "/v1/campaigns/spring_sale/resume")[0] == 200
-    time.sleep(HOLD_SECONDS + 0.5)
+    sqs_clock.let_the_hold_pass()
     local.deliver_queued_messages()
     # Then: everyone got it exactly once, nothing was dead-lettered
     assert sorted(profile for profile, _key in sending.sent) == profiles
@@ -203,7 +217,7 @@ def test_a_pause_mid_run_holds_the_rest_until_resumed_and_cancel_skips_them(
     sending.after_each_send = lambda sent: sent == 41 and store.set_state("winter_sale", "paused", ["active"], datetime.now(UTC))
     local.invoke("StartCampaignRunFunction", {"campaign": "winter_sale", "scheduled_at": NOW.isoformat()})
     assert call(api, "POST", "/v1/campaigns/winter_sale/cancel")[0] == 200
-    time.sleep(HOLD_SECONDS + 0.5)
+    sqs_clock.let_the_hold_pass()
     local.deliver_queued_messages()
     # Then: the held ones were skipped as cancelled, and its schedule is gone
     [run] = call(api, "GET", "/v1/campaigns/winter_sale")[1]["runs"]

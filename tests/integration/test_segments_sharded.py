@@ -1,7 +1,8 @@
-"""The sharded segment run on the local stack, forced down its path (threshold 0, 3 shards, a few hundred
-profiles): the template's schedule plans it, its state machine runs it, and everything it leaves (memberships,
-announced events, scores, tags, predictions, cut points, the snapshot's parts, sizes and personas) is what the
-single-function run leaves on the same data. Then a second sharded run on the unchanged base announces nothing."""
+"""The sharded segment run on the local stack, forced down its path (threshold 0, 3 shards, 120 profiles, some
+refusing profiling, some browsing only): the template's schedule plans it, its state machine runs it, and everything
+it leaves (memberships, announced events, scores, tags, predictions, cut points, the snapshot's parts, sizes and
+personas) is what the single-function run leaves on the same data. Then a second sharded run on the unchanged base
+announces nothing."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from cdp_local.stack import LocalStack
 
 NOW = datetime.now(UTC)
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)
-PROFILES = 240
+PROFILES = 120
 SHARDS = 3
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 CATEGORIES = ("shoes", "bags", "hats", "shampoo")
@@ -251,6 +252,7 @@ def single() -> dict[str, Any]:
     return outcome
 
 
+@pytest.mark.long_running
 def test_a_forced_sharded_run_leaves_what_the_single_function_run_leaves(single: dict[str, Any]) -> None:
     # Given the same base, the sharded path forced (threshold 0, 3 shards)
     runs = _run({"SegmentShardThresholdCustomers": "0", "SegmentShards": str(SHARDS)})
