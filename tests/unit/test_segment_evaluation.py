@@ -286,6 +286,28 @@ def test_columns_absent_from_the_inputs_are_missing_values_and_reported() -> Non
     assert result.missing_columns == ["loyalty_tier", "occurred_at:coupon"]
 
 
+def test_comparisons_on_an_absent_property_column_are_false() -> None:
+    # Given: tests comparing a property the events do not carry, and one the order lines lack
+    where = {"any": [
+        {"event": {"name": "Order Completed", "where": [{"property": "coupon", "op": "=", "value": "SPRING"}]}},
+        {"event": {"where": [{"property": "coupon", "op": "not_in", "value": ["SPRING"]}]}},
+        {"orders": {"where": [{"property": "brand", "op": "in", "value": ["Acme"]}]}},
+    ]}  # fmt: skip
+    document = parse_document({"segments": [{"name": "coupon_users", "version": 1, "where": where}]})
+    # When
+    lines = order_lines([("p1", "o1", DAY, {"category": "shoes"})])
+    result = evaluate(document, profiles(FIVE), TRACKED, lines, AS_OF)
+    # Then: a test on a missing value is false, and the columns are reported
+    assert result.members("coupon_users").to_pylist() == []
+    assert result.missing_columns == ["occurred_at:coupon", "ordered_at:brand"]
+
+
+def test_a_missing_profile_id_is_refused() -> None:
+    document = parse_document({"segments": [{"name": "all_people", "version": 1, "where": {"field": "profile_id", "op": "exists"}}]})
+    with pytest.raises(ValueError, match="one row per profile_id"):
+        evaluate(document, profiles([{"profile_id": "p1"}, {"profile_id": None}]), events(), order_lines(), AS_OF)
+
+
 def test_behaviour_reads_names_the_columns_and_the_oldest_time_a_document_needs() -> None:
     # Given: events within 7 and 30 days; orders within 90 days and a tag over all order history
     document = parse_document({

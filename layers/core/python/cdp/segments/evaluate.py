@@ -281,6 +281,8 @@ def _property_mask(behaviour: _Behaviour, test: PropertyFilter) -> pa.ChunkedArr
         return pc.is_valid(column)
     if test.op == "missing":
         return pc.is_null(column)
+    if pa.types.is_null(column.type):  # an absent column: every value missing, every comparison false
+        return pc.is_valid(column)
     if test.op in ("in", "not_in"):
         value_set = pa.array(test.value)
         found = _on_values(column, lambda values: pc.is_in(values, value_set=value_set.cast(values.type)))
