@@ -12,14 +12,15 @@ A local run spends most of its time in moto's generic machinery rather than in i
   ten passes rebuilds its processing map for every node of the tree;
 - building an item re-sums the sizes of all its attributes for each attribute it sets;
 - every query sorts the whole table and compares each item with its hash-key condition (a lookup of one send
-  record by its provider's message id walks every send record);
+  record by its provider's message id walks every send record), and every sort of a table (each query, each
+  page of a scan) works out each key's value again at every comparison;
 - projecting an item converts the whole item to plain values once per projected path.
 Here data-plane requests and answers made only of JSON values are decoded and encoded directly (anything else,
 e.g. binary attributes, goes through moto's parser and serializer), condition expressions are parsed once per text, names and value placeholders
 (each call's values are placed in a copy of the kept syntax tree), update expressions once per text, each
 validator pass's node types once per pass, an item's size limit is checked on a
 running total, a query looks only at the items under its hash key (on an index, those whose key attribute holds
-a value of the right type and text) and a projection to top-level names converts only those attributes.
+a value of the right type and text), a table is sorted on its keys' values worked out once, and a projection to top-level names converts only those attributes.
 `tests/unit/test_moto_speedups.py` checks that these give what moto gives.
 """
 
@@ -74,7 +75,6 @@ original_nodes_to_be_processed = DepthFirstTraverser.nodes_to_be_processed
 original_project = Item.project
 LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")  # moto's test for a path element naming a list element
 original_query = Table.query
-original_all_items = Table.all_items
 NODE_TYPES_PROCESSED: dict[type, tuple[type, ...]] = {}
 
 
@@ -285,8 +285,17 @@ def _all_items(table: Table) -> list[Item]:
     condition can match (in the same order: the query keeps only those, in the order of this list)."""
     candidates = getattr(_query_candidates, "items", None)
     if candidates is not None and candidates[0] is table:
-        return sorted(candidates[1], key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
-    return original_all_items(table)  # type: ignore[no-any-return]
+        return _sorted_by_key(candidates[1])
+    return _sorted_by_key([item for under_key in table.items.values() for item in _items_under(table, under_key)])
+
+
+def _sorted_by_key(items: list[Item]) -> list[Item]:
+    """Items in moto's order (by hash key, then range key), comparing the keys' values once each: moto's sort
+    compares key objects whose value is worked out again at every comparison. Keys of one type compare as their
+    values do; keys of mixed types are sorted as moto sorts them."""
+    if len({(item.hash_key.type, item.range_key.type if item.range_key else None) for item in items}) > 1:
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+    return sorted(items, key=lambda x: (x.hash_key.cast_value, x.range_key.cast_value) if x.range_key else x.hash_key.cast_value)
 
 
 def _hash_key_candidates(table: Table, hash_key: Any, index_name: str | None, conditions: Any) -> list[Item] | None:

@@ -292,7 +292,20 @@ def _exercise_queries() -> list[Outcome]:
             )
         ],
         query(**equal("pk", {"S": "P#5"}), ProjectionExpression="sk, loyalty, body"),
+        *_numbered_scans(client),
     ]
+
+
+def _numbered_scans(client: Any) -> list[Outcome]:
+    """Scans of a table keyed by numbers (ordered as numbers, not as text), in pages."""
+    client.create_table(
+        TableName="numbered", KeySchema=[{"AttributeName": "n", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "n", "AttributeType": "N"}], BillingMode="PAY_PER_REQUEST",
+    )
+    for number in ("10", "9", "1.5", "-3", "100", "0.25", "2"):
+        client.put_item(TableName="numbered", Item={"n": {"N": number}})
+    first = _outcome(partial(client.scan, TableName="numbered", Limit=4))
+    return [first, _outcome(partial(client.scan, TableName="numbered", Limit=4, ExclusiveStartKey=first["LastEvaluatedKey"]))]
 
 
 def test_every_query_answer_is_the_one_moto_gives_without_the_faster_paths() -> None:
