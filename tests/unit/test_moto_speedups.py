@@ -195,14 +195,17 @@ def _exercise() -> list[Outcome]:
     return outcomes
 
 
-def test_every_answer_is_the_one_moto_gives_without_the_faster_paths() -> None:
-    # Given the same calls made against plain moto
+def _plain_then_faster(exercise: Callable[[], list[Outcome]]) -> tuple[list[Outcome], list[Outcome]]:
+    """The exercise's outcomes against plain moto, then with the faster paths in place."""
     with mock_aws():
-        expected = _exercise()
-
-    # When they are made with the faster paths in place
+        expected = exercise()
     with mock_aws(), faster_dynamodb():
-        answers = _exercise()
+        return expected, exercise()
+
+
+def test_every_answer_is_the_one_moto_gives_without_the_faster_paths() -> None:
+    # Given the same calls made against plain moto, then with the faster paths in place
+    expected, answers = _plain_then_faster(_exercise)
 
     # Then every answer and error is the same, conditions included (a kept parse never answers for other values)
     assert answers == expected
@@ -309,13 +312,8 @@ def _numbered_scans(client: Any) -> list[Outcome]:
 
 
 def test_every_query_answer_is_the_one_moto_gives_without_the_faster_paths() -> None:
-    # Given queries of a table and its indexes made against plain moto
-    with mock_aws():
-        expected = _exercise_queries()
-
-    # When they are made with the faster paths in place
-    with mock_aws(), faster_dynamodb():
-        answers = _exercise_queries()
+    # Given queries of a table and its indexes made against plain moto, then with the faster paths in place
+    expected, answers = _plain_then_faster(_exercise_queries)
 
     # Then every answer, page and error is the same
     assert answers == expected
