@@ -10,17 +10,24 @@ A local run spends most of its time in moto's generic machinery rather than in i
   plain JSON already;
 - every update expression is parsed twice (request validation, the update), and each of the update validator's
   ten passes rebuilds its processing map for every node of the tree;
-- building an item re-sums the sizes of all its attributes for each attribute it sets.
+- building an item re-sums the sizes of all its attributes for each attribute it sets;
+- every query sorts the whole table and compares each item with its hash-key condition (a lookup of one send
+  record by its provider's message id walks every send record), and every sort of a table (each query, each
+  page of a scan) works out each key's value again at every comparison;
+- projecting an item converts the whole item to plain values once per projected path.
 Here data-plane requests and answers made only of JSON values are decoded and encoded directly (anything else,
 e.g. binary attributes, goes through moto's parser and serializer), condition expressions are parsed once per text, names and value placeholders
 (each call's values are placed in a copy of the kept syntax tree), update expressions once per text, each
-validator pass's node types once per pass, and an item's size limit is checked on a
-running total. `tests/unit/test_moto_speedups.py` checks that these give what moto gives.
+validator pass's node types once per pass, an item's size limit is checked on a
+running total, a query looks only at the items under its hash key (on an index, those whose key attribute holds
+a value of the right type and text), a table is sorted on its keys' values worked out once, and a projection to top-level names converts only those attributes.
+`tests/unit/test_moto_speedups.py` checks that these give what moto gives.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -29,12 +36,14 @@ from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
+from botocore.utils import merge_dicts
 from moto.core.serialize import BaseJSONSerializer, ResponseDict
 from moto.dynamodb import comparisons
 from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.exceptions import ItemSizeTooLarge
-from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict, deserializer, serializer
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
@@ -63,6 +72,9 @@ original_create_parser = comparisons.create_condition_expression_parser
 original_parse_parameters = dynamodb_responses.DynamoHandler.parse_parameters
 original_make_update_expression = UpdateExpressionParser.make
 original_nodes_to_be_processed = DepthFirstTraverser.nodes_to_be_processed
+original_project = Item.project
+LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")  # moto's test for a path element naming a list element
+original_query = Table.query
 NODE_TYPES_PROCESSED: dict[type, tuple[type, ...]] = {}
 
 
@@ -253,6 +265,85 @@ def _item_init(item: Item, hash_key: Any, range_key: Any, attrs: dict[str, Any])
         dict.__setitem__(item.attrs, key, typed)
 
 
+def _project(item: Item, projection_expressions: list[list[str]]) -> Item:
+    """moto's projection, converting only the named attributes when every path is one top-level name: moto
+    converts the whole item to plain values once per path (a profile projected to ten names, ten times)."""
+    if not all(len(path) == 1 and not LIST_ELEMENT.match(path[0]) for path in projection_expressions):
+        return original_project(item, projection_expressions)  # type: ignore[no-any-return]
+    result: dict[str, Any] = {}
+    for (name,) in projection_expressions:
+        if name in item.attrs:
+            merge_dicts(result, {name: deserializer.deserialize(item.attrs[name].to_regular_json())})
+    return Item(hash_key=item.hash_key, range_key=item.range_key, attrs=serializer.serialize(result)["M"])
+
+
+_query_candidates = threading.local()
+
+
+def _all_items(table: Table) -> list[Item]:
+    """moto's sorted list of a table's items, or, inside a query of that table, of the items its hash-key
+    condition can match (in the same order: the query keeps only those, in the order of this list)."""
+    candidates = getattr(_query_candidates, "items", None)
+    if candidates is not None and candidates[0] is table:
+        return _sorted_by_key(candidates[1])
+    return _sorted_by_key([item for under_key in table.items.values() for item in _items_under(table, under_key)])
+
+
+def _sorted_by_key(items: list[Item]) -> list[Item]:
+    """Items in moto's order (by hash key, then range key), comparing the keys' values once each: moto's sort
+    compares key objects whose value is worked out again at every comparison. Keys of one type compare as their
+    values do; keys of mixed types are sorted as moto sorts them."""
+    if len({(item.hash_key.type, item.range_key.type if item.range_key else None) for item in items}) > 1:
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+    return sorted(items, key=lambda x: (x.hash_key.cast_value, x.range_key.cast_value) if x.range_key else x.hash_key.cast_value)
+
+
+def _hash_key_candidates(table: Table, hash_key: Any, index_name: str | None, conditions: Any) -> list[Item] | None:
+    """The items a query's hash-key condition can match, found without sorting the table (None: all of them).
+    On the table, the items under the hash key (moto keys them by a value equal to each item's hash key); on an
+    index, the items whose hash-key attributes hold a value of the same type (and the same text, for strings),
+    which moto then checks for equality itself."""
+    if not index_name:
+        if hash_key is None:
+            return None
+        under_key = table.items.get(hash_key)
+        if under_key is None:
+            return []
+        return _items_under(table, under_key)
+    if not conditions:
+        return None
+    wanted = [(name, value.type, value.value if value.type == "S" else None) for name, value in conditions]
+    return [
+        item
+        for under_key in table.items.values()
+        for item in _items_under(table, under_key)
+        if all(_same_hash_value(item.attrs.get(name), kind, text) for name, kind, text in wanted)
+    ]
+
+
+def _items_under(table: Table, under_key: Any) -> list[Item]:
+    """The items moto keeps under one hash key (by range key, when the table has one)."""
+    return list(under_key.values()) if table.range_key_attr else [under_key]
+
+
+def _same_hash_value(value: DynamoType | None, kind: str, text: str | None) -> bool:
+    return value is not None and value.type == kind and (text is None or value.value == text)
+
+
+def _query(table: Table, hash_key: Any, *arguments: Any, **options: Any) -> Any:
+    """moto's query, looking only at the items its hash-key condition can match: moto sorts the whole table and
+    compares every item with the condition at every query."""
+    index_name = arguments[6] if len(arguments) > 6 else options.get("index_name")
+    candidates = _hash_key_candidates(table, hash_key, index_name, options.get("hash_key_conditions"))
+    if candidates is None:
+        return original_query(table, hash_key, *arguments, **options)
+    _query_candidates.items = (table, candidates)
+    try:
+        return original_query(table, hash_key, *arguments, **options)
+    finally:
+        _query_candidates.items = None
+
+
 @contextmanager
 def faster_dynamodb() -> Iterator[None]:
     """Patch moto's DynamoDB answers and condition parsing for the duration (local stack only)."""
@@ -267,6 +358,9 @@ def faster_dynamodb() -> Iterator[None]:
         patches.enter_context(mock.patch.object(dynamodb_responses.DynamoHandler, "parse_parameters", parse_parameters))
         patches.enter_context(mock.patch.object(UpdateExpressionParser, "make", _UpdateExpressionCache().make))
         patches.enter_context(mock.patch.object(DepthFirstTraverser, "nodes_to_be_processed", _node_types_processed))
+        patches.enter_context(mock.patch.object(Table, "query", _query))
+        patches.enter_context(mock.patch.object(Table, "all_items", _all_items))
+        patches.enter_context(mock.patch.object(Item, "project", _project))
         yield
 
 
