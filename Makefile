@@ -62,7 +62,7 @@ audit: install  ## the pinned dependencies against known advisories (pins it can
 	$(PY) -m cdp_local.audit
 
 test: install lint audit  ## ruff, mypy, dependency advisories, then tests: cfn-lint, checkov, bandit, sam validate --lint, sam build, unit, integration, fuzz, end to end
-	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest -n 2 --dist worksteal
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 bench: $(VENV)/.installed  ## write bench.json with throughput and cold-import figures (one figure: ONLY=clv or ONLY=segments; segments data scale: SCALE=0.1)
 	$(PY) -m cdp_local.bench --out bench.json $(if $(ONLY),--only $(ONLY)) $(if $(SCALE),--scale $(SCALE))

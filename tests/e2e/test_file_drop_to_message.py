@@ -62,10 +62,14 @@ def test_a_new_consenting_customer_gets_one_welcome_email_and_every_row_is_accou
     welcome = report["journeys"]["welcome"]
     assert {key: welcome[key] for key in ("started", "completed", "exited_on_goal", "failed", "sent")} == {
         "started": 2, "completed": 2, "exited_on_goal": 0, "failed": 0, "sent": 2}  # fmt: skip
-    # (the other one consented to nothing: the welcome email, the SMS nudge and its email fallback were skipped)
-    assert welcome["skipped"] == {"no_consent": 3} and welcome["steps"]["first_order_email"]["skipped"] == {"no_consent": 1}
+    # (the other one consented to nothing: no channel could carry her a code, so no coupon was issued, and the welcome
+    # without a code was skipped; the nudges, which carry the code, were never tried)
+    assert welcome["skipped"] == {"no_consent": 1}
+    assert welcome["steps"]["welcome_without_coupon"]["skipped"] == {"no_consent": 1}
+    assert welcome["steps"]["first_order_email"] == {"sent": 0, "skipped": {}, "deferred": 0}
+    assert report["coupons"]["welcome10"]["refused"] == {"unreachable:no_consent": 1}
     assert report["messages"]["email"] == 1
-    assert report["messages"]["skipped"] == {"no_consent": 3}
+    assert report["messages"]["skipped"] == {"no_consent": 1}
     sent = ses_backends[ACCOUNT_ID][stack.region].sent_messages
     assert len(sent) == 1
     mime = message_from_bytes(sent[0].raw_data.encode() if isinstance(sent[0].raw_data, str) else sent[0].raw_data)

@@ -52,6 +52,14 @@ def _finished(stepfunctions: Any, arn: str) -> dict[str, Any]:
     return described
 
 
+def _entered_a_wait(stepfunctions: Any, arn: str) -> None:
+    deadline = time.monotonic() + 30
+    while "WaitStateEntered" not in [event["type"] for event in
+                                     stepfunctions.get_execution_history(executionArn=arn)["events"]]:  # fmt: skip
+        assert time.monotonic() < deadline, "execution never reached its wait"
+        time.sleep(0.01)
+
+
 def _run_executions(parsed_once: bool) -> list[dict[str, Any]]:
     """Each input's status, output, error and history event types, executed twice (a second run of the same
     definition must not see the first one's state)."""
@@ -167,7 +175,8 @@ def test_running_executions_counts_what_list_executions_shows_running() -> None:
                 ["stateMachineArn"] for name in ("m", "other")]  # fmt: skip
         done = stepfunctions.start_execution(stateMachineArn=arns[0], name="done", input='{"who": "a", "wait": 0}')
         _finished(stepfunctions, done["executionArn"])
-        stepfunctions.start_execution(stateMachineArn=arns[0], name="waiting", input='{"who": "a", "wait": 60}')
+        waiting = stepfunctions.start_execution(stateMachineArn=arns[0], name="waiting", input='{"who": "a", "wait": 60}')
+        _entered_a_wait(stepfunctions, waiting["executionArn"])  # its interpreter is up, so it can be stopped
         # When the running executions are counted, of the first machine and of the other
         counted = running_executions(ACCOUNT, REGION, {arns[0]}), running_executions(ACCOUNT, REGION, {arns[1]})
         listed = [execution["status"] for execution in stepfunctions.list_executions(stateMachineArn=arns[0])["executions"]]
