@@ -14,7 +14,7 @@ PORT ?= 3000
 SIZE ?= 120
 TIME_UNIT ?= days
 
-.PHONY: install demo run api test lint unit bench build clean clv journeys journey-dry-run audit export-audience
+.PHONY: install demo run api migrate test lint unit bench build clean clv journeys journey-dry-run audit export-audience
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ export-audience: $(VENV)/.installed  ## a segment's audience as contacts and SHA
 
 run: $(VENV)/.installed  ## run the pipeline on your own exports: make run DATA=dir REPORT=report.json
 	$(PY) -m cdp_local run --data $(DATA) --report $(REPORT)
+
+migrate: $(VENV)/.installed  ## move a deployed stack's items to the current key shapes (AWS credentials of the stack): make migrate TABLE=<ProfilesTable name>
+	$(PY) -m cdp_local migrate --table $(TABLE)
 
 api: $(VENV)/.installed  ## serve the HTTP API on 127.0.0.1:$(PORT)
 	$(PY) -m cdp_local api --port $(PORT)

@@ -1,5 +1,5 @@
-"""Command line: `python -m cdp_local demo|run|api` (the Makefile's demo, run and api targets), and
-`python -m cdp_local migrate --table NAME` (a deployed stack's items moved to the current key shapes, docs/deploy.md)."""
+"""Command line: `python -m cdp_local demo|run|api|migrate` (the Makefile's demo, run, api and migrate targets;
+migrate moves a deployed stack's items to the current key shapes, docs/deploy.md)."""
 
 from __future__ import annotations
 
