@@ -191,17 +191,22 @@ def profile_fields(item: Mapping[str, Any], now: datetime, cut_points: RfmCutPoi
     return {name: value for name, value in fields.items() if value is not None}
 
 
+def _order_activity(fields: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """The last completed order (buyers only) and the last order activity: that order, else the last cancellation."""
+    last_order_at = fields.get("last_order_at") if (fields.get("orders_count") or 0) > 0 else None
+    return last_order_at, last_order_at or fields.get("last_cancelled_at")
+
+
 def _rfm_fields(fields: Mapping[str, Any], now: datetime, cut_points: RfmCutPoints | None) -> dict[str, Any]:
     """The lifecycle stage (cdp.segments.lifecycle) and, for buyers, recency in whole days and, against the stored
     cut points, the R, F and M scores: what the run's cdp.segments.rfm gives the same profile at the same time."""
     orders = fields.get("orders_count") or 0
-    last_order_at = fields.get("last_order_at") if orders > 0 else None
-    activity_at = last_order_at or fields.get("last_cancelled_at")
+    last_order_at, activity_at = _order_activity(fields)
     derived: dict[str, Any] = {"lifecycle_stage": stage(whole_days_since(fields.get("first_seen_at"), now),
                                                         whole_days_since(activity_at, now), orders)}  # fmt: skip
-    if last_order_at is None:
+    recency_days = whole_days_since(last_order_at, now)
+    if recency_days is None:
         return derived
-    recency_days = max((now - last_order_at) // timedelta(days=1), 0)
     derived["recency_days"] = recency_days
     if cut_points is not None:
         derived["r_score"] = cut_points.score("recency_days", recency_days)
@@ -309,8 +314,7 @@ def _changes(op: str, value: Any, expected: Any, fields: Mapping[str, Any], now:
 
 
 def _next_stage_change(fields: Mapping[str, Any], now: datetime) -> datetime | None:
-    last_order_at = fields.get("last_order_at") if (fields.get("orders_count") or 0) > 0 else None
-    return next_stage_change(fields.get("first_seen_at"), last_order_at or fields.get("last_cancelled_at"), now)
+    return next_stage_change(fields.get("first_seen_at"), _order_activity(fields)[1], now)
 
 
 def next_change(
