@@ -30,10 +30,10 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 from unittest import mock
 
 from botocore.utils import merge_dicts
@@ -76,6 +76,8 @@ original_project = Item.project
 LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")  # moto's test for a path element naming a list element
 original_query = Table.query
 NODE_TYPES_PROCESSED: dict[type, tuple[type, ...]] = {}
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def serialize_result(serializer: Any, response: ResponseDict, result: Any) -> ResponseDict:
@@ -191,10 +193,30 @@ class _ParserForValues:
         return ConditionExpressionParser(expression, names, values)._make_op_condition(parsed.bound(values or {}))
 
 
+class _Kept(Generic[K, V]):
+    """The latest PARSED_EXPRESSIONS_KEPT results by key, made once each (thread-safe; a making that raises keeps
+    nothing, so it raises again next time)."""
+
+    def __init__(self) -> None:
+        self._results: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K, make: Callable[[], V]) -> V:
+        with self._lock:
+            if key in self._results:
+                self._results.move_to_end(key)
+                return self._results[key]
+        result = make()
+        with self._lock:
+            self._results[key] = result
+            if len(self._results) > PARSED_EXPRESSIONS_KEPT:
+                self._results.popitem(last=False)
+        return result
+
+
 class _ParserCache:
     def __init__(self) -> None:
-        self._parsed: OrderedDict[_ParseKey, _ParsedExpression] = OrderedDict()
-        self._lock = threading.Lock()
+        self._parsed: _Kept[_ParseKey, _ParsedExpression] = _Kept()
 
     def parser(self, expression: str | None, names: dict[str, str] | None, values: dict[str, Any] | None) -> Any:
         if not expression:
@@ -204,19 +226,12 @@ class _ParserCache:
         return _ParserForValues(self, key, (expression, names, values))
 
     def parsed(self, key: _ParseKey, arguments: tuple[Any, ...]) -> _ParsedExpression:
-        with self._lock:
-            parsed = self._parsed.get(key)
-            if parsed is not None:
-                self._parsed.move_to_end(key)
-                return parsed
-        parser = _RootRecordingParser(*arguments)
-        parser.parse()  # raises what moto raises for this expression (nothing is kept then)
-        parsed = _ParsedExpression.of(parser)
-        with self._lock:
-            self._parsed[key] = parsed
-            if len(self._parsed) > PARSED_EXPRESSIONS_KEPT:
-                self._parsed.popitem(last=False)
-        return parsed
+        def parse() -> _ParsedExpression:
+            parser = _RootRecordingParser(*arguments)
+            parser.parse()  # raises what moto raises for this expression (nothing is kept then)
+            return _ParsedExpression.of(parser)
+
+        return self._parsed.get(key, parse)
 
 
 class _UpdateExpressionCache:
@@ -224,21 +239,11 @@ class _UpdateExpressionCache:
     before it is changed (the update's validator), so one tree serves every request with that text."""
 
     def __init__(self) -> None:
-        self._trees: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
+        self._trees: _Kept[str, Any] = _Kept()
 
     def make(self, expression: str) -> Any:
-        with self._lock:
-            tree = self._trees.get(expression)
-            if tree is not None:
-                self._trees.move_to_end(expression)
-                return tree
-        tree = original_make_update_expression(expression)  # raises what moto raises (nothing is kept then)
-        with self._lock:
-            self._trees[expression] = tree
-            if len(self._trees) > PARSED_EXPRESSIONS_KEPT:
-                self._trees.popitem(last=False)
-        return tree
+        # raises what moto raises (nothing is kept then)
+        return self._trees.get(expression, lambda: original_make_update_expression(expression))
 
 
 def _node_types_processed(traverser: Any) -> tuple[type, ...]:
