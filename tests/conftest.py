@@ -18,6 +18,5 @@ def stack() -> Iterator[LocalStack]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `long_running` go first, the rest keep their order. `make test` hands whole files to the workers
     in this order (`--dist loadfile --no-loadscope-reorder`), so a long file starts first instead of running alone at
-    the end while the other worker has nothing left to do. Whole files, because a module's stack must not stay up
-    while another module's tests run on the same worker: moto resets its state only when no mock is active."""
+    the end while the other worker has nothing left to do."""
     items.sort(key=lambda item: item.get_closest_marker("long_running") is None)

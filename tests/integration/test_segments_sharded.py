@@ -11,6 +11,7 @@ import json
 import random
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -27,7 +28,7 @@ from cdp_local.stack import LocalStack
 
 NOW = datetime.now(UTC)
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)
-PROFILES = 120
+PROFILES = 240
 SHARDS = 3
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 CATEGORIES = ("shoes", "bags", "hats", "shampoo")
@@ -232,13 +233,12 @@ def _run(parameters: dict[str, str]) -> Iterator[tuple[LocalStack, dict[str, Any
 
 
 def test_a_second_run_on_an_unchanged_base_writes_no_profile_and_announces_nothing() -> None:
-    # Given a base of buyers whose predictions the first run wrote
-    runs = _run({})
-    _, first = next(runs)
-    assert "confidence" in first["predictions"] and first["report"]["profiles_saved"] > 0
-    # When the schedule fires again on the unchanged base (its clock a few seconds on)
-    _, again = next(runs)
-    runs.close()
+    with closing(_run({})) as runs:
+        # Given a base of buyers whose predictions the first run wrote
+        _, first = next(runs)
+        assert "confidence" in first["predictions"] and first["report"]["profiles_saved"] > 0
+        # When the schedule fires again on the unchanged base (its clock a few seconds on)
+        _, again = next(runs)
     # Then no profile item is written and nothing is announced
     assert (again["profile_writes"], again["report"]["profiles_saved"], again["announced"]) == (0, 0, [])
     assert again["values"] == first["values"]
@@ -246,45 +246,43 @@ def test_a_second_run_on_an_unchanged_base_writes_no_profile_and_announces_nothi
 
 @pytest.fixture(scope="module")
 def single() -> dict[str, Any]:
-    runs = _run({})
-    _, outcome = next(runs)
-    runs.close()
+    with closing(_run({})) as runs:
+        _, outcome = next(runs)
     return outcome
 
 
 @pytest.mark.long_running
 def test_a_forced_sharded_run_leaves_what_the_single_function_run_leaves(single: dict[str, Any]) -> None:
     # Given the same base, the sharded path forced (threshold 0, 3 shards)
-    runs = _run({"SegmentShardThresholdCustomers": "0", "SegmentShards": str(SHARDS)})
-    # When the schedule fires: the scheduled function plans, the state machine computes the shards
-    with _ParquetReads() as reads:
-        stack, sharded = next(runs)
-    [execution] = stack.executions("SegmentRunStateMachine")
-    assert execution["status"] == "SUCCEEDED"
-    # Then the curated behaviour was read once (by the plan), and each shard step read only its own split: about a
-    # third of it
-    _, lines, events = _base()
-    assert sum(reads.of("orders/")) == len(lines) and sum(reads.of("events/")) == len(events)
-    for entity, rows in (("orders", len(lines)), ("events", len(events))):
-        split = {shard: reads.of(f"segment_work/runs/{sharded['run_id']}/{entity}-{shard}.parquet") for shard in range(SHARDS)}
-        assert all(len(set(counts)) == 1 and counts for counts in split.values())  # each read whole, the same each time
-        assert sum(counts[0] for counts in split.values()) <= rows
-        assert all(0.2 * rows <= counts[0] <= 0.5 * rows for counts in split.values()), (entity, rows, split)
-    # Then: what it left is the single run's, every profile's values and memberships, every event once
-    assert sharded["parts"] == SHARDS and single["parts"] == 1
-    assert len(single["memberships"]) > PROFILES and single["pending"] == []
-    for name in ("memberships", "announced", "cut_points", "snapshot", "sizes", "report", "predictions", "personas",
-                 "pending"):  # fmt: skip
-        assert sharded[name] == single[name], name
-    assert sharded["values"] == single["values"]  # predictions included: next_order_at is a day, not the run's clock
-    assert len(set(sharded["announced"])) == len(sharded["announced"]) > 0
-    assert sharded["report"]["not_profiled"] > 0 and "confidence" in sharded["predictions"]
+    with closing(_run({"SegmentShardThresholdCustomers": "0", "SegmentShards": str(SHARDS)})) as runs:
+        # When the schedule fires: the scheduled function plans, the state machine computes the shards
+        with _ParquetReads() as reads:
+            stack, sharded = next(runs)
+        [execution] = stack.executions("SegmentRunStateMachine")
+        assert execution["status"] == "SUCCEEDED"
+        # Then the curated behaviour was read once (by the plan), and each shard step read only its own split: about a
+        # third of it
+        _, lines, events = _base()
+        assert sum(reads.of("orders/")) == len(lines) and sum(reads.of("events/")) == len(events)
+        for entity, rows in (("orders", len(lines)), ("events", len(events))):
+            split = {shard: reads.of(f"segment_work/runs/{sharded['run_id']}/{entity}-{shard}.parquet") for shard in range(SHARDS)}
+            assert all(len(set(counts)) == 1 and counts for counts in split.values())  # each read whole, the same each time
+            assert sum(counts[0] for counts in split.values()) <= rows
+            assert all(0.2 * rows <= counts[0] <= 0.5 * rows for counts in split.values()), (entity, rows, split)
+        # Then: what it left is the single run's, every profile's values and memberships, every event once
+        assert sharded["parts"] == SHARDS and single["parts"] == 1
+        assert len(single["memberships"]) > PROFILES and single["pending"] == []
+        for name in ("memberships", "announced", "cut_points", "snapshot", "sizes", "report", "predictions", "personas",
+                     "pending"):  # fmt: skip
+            assert sharded[name] == single[name], name
+        assert sharded["values"] == single["values"]  # predictions included: next_order_at is a day, not the run's clock
+        assert len(set(sharded["announced"])) == len(sharded["announced"]) > 0
+        assert sharded["report"]["not_profiled"] > 0 and "confidence" in sharded["predictions"]
 
-    # When the schedule fires again on the unchanged base
-    stack, again = next(runs)
-    runs.close()
-    # Then the second sharded run announces nothing and rewrites no profile, and its memberships and snapshot are the same
-    assert again["announced"] == [] and again["report"]["entered"] == again["report"]["exited"] == 0
-    assert again["report"]["profiles_saved"] == 0 and again["profile_writes"] == 0
-    assert again["memberships"] == sharded["memberships"] and again["snapshot"] == sharded["snapshot"]
-    assert again["pending"] == []
+        # When the schedule fires again on the unchanged base
+        stack, again = next(runs)
+        # Then the second sharded run announces nothing and rewrites no profile, and its memberships and snapshot are the same
+        assert again["announced"] == [] and again["report"]["entered"] == again["report"]["exited"] == 0
+        assert again["report"]["profiles_saved"] == 0 and again["profile_writes"] == 0
+        assert again["memberships"] == sharded["memberships"] and again["snapshot"] == sharded["snapshot"]
+        assert again["pending"] == []
