@@ -694,7 +694,9 @@ def run_campaigns(stack: LocalStack, data_dir: Path, progress: Progress) -> dict
     if (data_dir / CAMPAIGNS_FOLDER).is_dir():
         progress("creating campaigns through the API:")
         post_campaigns(stack, data_dir, progress)
-    for answer in stack.fire_scheduler_schedules(datetime.now(UTC)):
+    # Scheduler fires at the platform's time: the journeys' skipped waits have moved it on, and the run's sends
+    # (which read that clock) would otherwise find the run expired
+    for answer in stack.fire_scheduler_schedules(datetime.now(UTC) + stack.clock_offset):
         progress(f"  campaign {answer['campaign']} run {answer['run_id']}: {answer['status']}, audience "
                  f"{answer['audience']:,} {answer['groups']}")  # fmt: skip
     return campaigns_report(stack)
