@@ -16,7 +16,12 @@ A local run spends most of its time in moto's generic machinery rather than in i
   page of a scan) works out each key's value again at every comparison;
 - projecting an item converts the whole item to plain values once per projected path;
 - every page of a scan sorts the whole table again and walks it from the start to the page's start key, working
-  out each item's segment on the way: a scan of n items in pages costs about n² / page.
+  out each item's segment on the way: a scan of n items in pages costs about n² / page;
+- every UpdateItem deep-copies the item and converts it, before and after, to JSON only to pick the attributes
+  to return (none, by default), and deep-copies it again for the table's stream (which no table here has);
+- every attribute an update sets re-sums the size of the whole item;
+- every deep copy of an item (moto's, and the local stack's transaction snapshots) goes through `copy.deepcopy`
+  for each node of each attribute.
 Here data-plane requests and answers made only of JSON values are decoded and encoded directly (anything else,
 e.g. binary attributes, goes through moto's parser and serializer), condition expressions are parsed once per text, names and value placeholders
 (each call's values are placed in a copy of the kept syntax tree), update expressions once per text, each
@@ -24,12 +29,16 @@ validator pass's node types once per pass, an item's size limit is checked on a
 running total, a query looks only at the items under its hash key (on an index, those whose key attribute holds
 a value of the right type and text), a table is sorted on its keys' values worked out once, a projection to top-level names converts only those attributes,
 and a table's scan order (and each scan segment's share of it) is kept until an item is put or deleted, each page
-starting at its start key found by bisection.
+starting at its start key found by bisection. An update returning no attributes skips what only builds returned
+attributes, an update of a table without a stream skips the stream's copy, the attributes an update sets at the
+top of the item are checked against the size limit on a running total (summed again after any action that
+changes a value in place), and items are copied node by node directly.
 `tests/unit/test_moto_speedups.py` checks that these give what moto gives.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -38,7 +47,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from types import SimpleNamespace
+from typing import Any, Generic, TypeVar, cast
 from unittest import mock
 
 from botocore.utils import merge_dicts
@@ -51,6 +61,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict, 
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.executors import AddExecutor, SetExecutor, UpdateExpressionExecutor
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
 DATA_PLANE_OPERATIONS = frozenset(
@@ -83,6 +94,10 @@ original_query = Table.query
 original_scan = Table.scan
 original_put_item = Table.put_item
 original_delete_item = Table.delete_item
+original_update_item_answer = dynamodb_responses.DynamoHandler.update_item
+original_execute = UpdateExpressionExecutor.execute
+original_limited_setitem = LimitedSizeDict.__setitem__
+SET_TYPES = frozenset({"SS", "NS", "BS"})
 NODE_TYPES_PROCESSED: dict[type, tuple[type, ...]] = {}
 K = TypeVar("K")
 V = TypeVar("V")
@@ -443,6 +458,179 @@ def _query(table: Table, hash_key: Any, *arguments: Any, **options: Any) -> Any:
         _query_candidates.items = None
 
 
+class _NoAttributes:
+    """Stands for an item inside an UpdateItem answer that returns none of its attributes."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"Attributes": {}}
+
+
+NO_ATTRIBUTES = _NoAttributes()
+_answers_without_attributes = threading.local()
+_stream_copies_unused = threading.local()
+
+
+def _update_item_answer(handler: Any) -> Any:
+    """moto's UpdateItem answer; with ReturnValues NONE (the default), without the deep copy of the old item and
+    the old and new items' JSON that moto makes only to pick the attributes to return, all of which NONE drops:
+    inside it, moto's handler sees the old and new items as items without attributes (the same answer)."""
+    if handler.body.get("ReturnValues", "NONE") != "NONE":
+        return original_update_item_answer(handler)
+    _answers_without_attributes.active = True
+    try:
+        return original_update_item_answer(handler)
+    finally:
+        _answers_without_attributes.active = False
+
+
+def _old_item_for_the_answer(item: Any, memo: Any = None) -> Any:
+    """The handler's copy of the old item (its one use of `copy`)."""
+    if getattr(_answers_without_attributes, "active", False):
+        return None if item is None else NO_ATTRIBUTES
+    return copy.deepcopy(item, memo)
+
+
+def _backend_update_item(original: Callable[..., Any]) -> Callable[..., Any]:
+    def update_item(backend: Any, table_name: str, *arguments: Any, **options: Any) -> Any:
+        """moto's update of an item; of a table without a stream, without the copy of the old item moto makes only
+        for the stream."""
+        table = backend.tables.get(table_name)
+        _stream_copies_unused.active = table is not None and table.stream_shard is None
+        try:
+            item = original(backend, table_name, *arguments, **options)
+        finally:
+            _stream_copies_unused.active = False
+        return NO_ATTRIBUTES if getattr(_answers_without_attributes, "active", False) else item
+
+    return update_item
+
+
+def _models_copy(previous: Any) -> SimpleNamespace:
+    """The `copy` moto's DynamoDB models see: inside an update of a table without a stream, the stream's copy of
+    the old item is the item itself (never read); anything else is copied by the `copy` they saw before (the local
+    stack's transactions give one that skips tables)."""
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if getattr(_stream_copies_unused, "active", False):
+            return value
+        return previous.deepcopy(value, memo)
+
+    return SimpleNamespace(deepcopy=deepcopy)
+
+
+@dataclass
+class _SizeTally:
+    """An item's size as moto's limit counts it (every key and value, in its attributes), kept while an update
+    sets attributes at its top; None when it is to be summed again."""
+
+    attrs: LimitedSizeDict
+    total: int | None = None
+
+
+_size_tallies = threading.local()
+
+
+def _counted_size(entry: Any) -> int:
+    """One key or value of an item as moto's size limit counts it."""
+    return _size(entry) if type(entry) is DynamoType else bytesize(str(entry))
+
+
+def _size(value: DynamoType) -> int:
+    """moto's size of an attribute value, without its copies: moto wraps every value of a map in a new DynamoType
+    to measure it, which wraps every element of the lists under it again (at every level of nesting)."""
+    kind, held = value.type, value.value
+    if kind == "N":
+        return len(str(held))
+    if kind in SET_TYPES:
+        return sum(len(str(member)) if kind == "NS" else bytesize(member) for member in held)
+    if kind == "L":
+        return sum(_size(element) for element in held)
+    if kind == "M":
+        return sum(bytesize(name) + _size(element if type(element) is DynamoType else DynamoType(element))
+                   for name, element in held.items())  # fmt: skip
+    return 1 if isinstance(held, bool) else bytesize(held)
+
+
+def _limited_setitem(attrs: LimitedSizeDict, key: str, value: Any) -> None:
+    """moto's size-limited attribute set; for the item an update is changing, on the running total (moto sums the
+    whole item for each attribute: its current keys and values, the replaced one included, plus the new one)."""
+    tally = getattr(_size_tallies, "tally", None)
+    if tally is None or tally.attrs is not attrs:
+        original_limited_setitem(attrs, key, value)
+        return
+    if tally.total is None:
+        tally.total = sum(_counted_size(name) + _counted_size(held) for name, held in attrs.items())
+    added = bytesize(key) + _counted_size(value)
+    if tally.total + added > ITEM_SIZE_LIMIT:
+        raise ItemSizeTooLarge
+    replaced = _counted_size(key) + _counted_size(attrs[key]) if key in attrs else 0
+    dict.__setitem__(attrs, key, value)
+    tally.total += added - replaced
+
+
+def _execute(executor: Any, node: Any = None) -> None:
+    """moto's execution of an update expression, keeping the item's size on a running total: an action that sets
+    an attribute at the top of the item (SET, ADD of a number) changes it by what it sets; any other action may
+    change a value in place (a nested path, a set's members, a removal), after which the total is summed again."""
+    if node is None:
+        _size_tallies.tally = _SizeTally(executor.item.attrs)
+        try:
+            original_execute(executor)
+        finally:
+            _size_tallies.tally = None
+        return
+    tally = _size_tallies.tally
+    try:
+        original_execute(executor, node)
+    except BaseException:
+        tally.total = None
+        raise
+    action = executor.get_specific_execution(node)
+    if action is not None and not _sets_the_top_only(action, node):
+        tally.total = None
+
+
+def _sets_the_top_only(action: type, node: Any) -> bool:
+    path = node.children[0].children
+    if len(path) != 1:
+        return False
+    return action is SetExecutor or (action is AddExecutor and action(node, {}).get_action_value().type == "N")
+
+
+def _copied_item(item: Item, memo: dict[int, Any]) -> Item:
+    """moto's deep copy of an item, node by node directly (moto's goes through `copy.deepcopy` for every node)."""
+    copied = cast(Item, type(item).__new__(type(item)))
+    memo[id(item)] = copied
+    copied.hash_key = _copied(item.hash_key, memo)
+    copied.range_key = _copied(item.range_key, memo)
+    attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+    for key, value in item.attrs.items():
+        dict.__setitem__(attrs, key, _copied(value, memo))
+    copied.attrs = attrs
+    return copied
+
+
+def _copied(value: Any, memo: dict[int, Any]) -> Any:
+    """moto's deep copy of an attribute value (a node shared within what is copied stays shared in the copy)."""
+    if type(value) is not DynamoType:
+        return copy.deepcopy(value, memo)
+    done = memo.get(id(value))
+    if done is not None:
+        return done
+    result = DynamoType.__new__(DynamoType)
+    memo[id(value)] = result
+    result.type = kind = value.type
+    if kind == "L":
+        result.value = [_copied(element, memo) for element in value.value]
+    elif kind == "M":
+        result.value = {name: _copied(element, memo) for name, element in value.value.items()}
+    elif kind in SET_TYPES:
+        result.value = list(value.value)
+    else:
+        result.value = value.value
+    return result
+
+
 @contextmanager
 def faster_dynamodb() -> Iterator[None]:
     """Patch moto's DynamoDB answers and condition parsing for the duration (local stack only)."""
@@ -463,6 +651,15 @@ def faster_dynamodb() -> Iterator[None]:
         patches.enter_context(mock.patch.object(Table, "put_item", _put_item))
         patches.enter_context(mock.patch.object(Table, "delete_item", _delete_item))
         patches.enter_context(mock.patch.object(Item, "project", _project))
+        patches.enter_context(mock.patch.object(dynamodb_responses.DynamoHandler, "update_item", _update_item_answer))
+        patches.enter_context(mock.patch.object(dynamodb_responses, "copy", SimpleNamespace(deepcopy=_old_item_for_the_answer)))
+        backend_update_item = _backend_update_item(dynamodb_models.DynamoDBBackend.update_item)
+        patches.enter_context(mock.patch.object(dynamodb_models.DynamoDBBackend, "update_item", backend_update_item))
+        patches.enter_context(mock.patch.object(dynamodb_models, "copy", _models_copy(dynamodb_models.copy)))
+        patches.enter_context(mock.patch.object(UpdateExpressionExecutor, "execute", _execute))
+        patches.enter_context(mock.patch.object(LimitedSizeDict, "__setitem__", _limited_setitem))
+        patches.enter_context(mock.patch.object(Item, "__deepcopy__", _copied_item))
+        patches.enter_context(mock.patch.object(DynamoType, "__deepcopy__", _copied))
         yield
 
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from functools import partial
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from cdp_local.moto_speedups import faster_dynamodb
+from cdp_local.moto_speedups import _size, faster_dynamodb
+from cdp_local.stack import transactions_that_snapshot_only_touched_items
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
 
 TABLE = "speedups"
 Outcome = dict[str, Any]
@@ -24,13 +29,14 @@ def credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _outcome(call: Callable[[], dict[str, Any]]) -> Outcome:
-    """A call's answer without its request id, or its error code, message and cancellation reasons."""
+    """A call's answer without its request id, or its error code, message, cancellation reasons and old item."""
     try:
         answer = call()
     except ClientError as error:
         return {
             "error": error.response["Error"],
             "reasons": error.response.get("CancellationReasons"),
+            "item": error.response.get("Item"),
         }
     answer.pop("ResponseMetadata", None)
     return answer
@@ -195,11 +201,17 @@ def _exercise() -> list[Outcome]:
     return outcomes
 
 
-def _plain_then_faster(exercise: Callable[[], list[Outcome]]) -> tuple[list[Outcome], list[Outcome]]:
-    """The exercise's outcomes against plain moto, then with the faster paths in place."""
+def _plain_then_faster(
+    exercise: Callable[[], list[Outcome]], *stack_patches: Callable[[], Any]
+) -> tuple[list[Outcome], list[Outcome]]:
+    """The exercise's outcomes against plain moto, then with the faster paths in place (after the local stack's
+    patches given, in the order the stack makes them)."""
     with mock_aws():
         expected = exercise()
-    with mock_aws(), faster_dynamodb():
+    with mock_aws(), ExitStack() as patches:
+        for patch in stack_patches:
+            patches.enter_context(patch())
+        patches.enter_context(faster_dynamodb())
         return expected, exercise()
 
 
@@ -382,3 +394,195 @@ def test_every_scan_page_is_the_one_moto_gives_without_the_faster_paths() -> Non
     # Then every page is the same
     assert answers == expected
     assert sum(len(answer.get("Items", [])) for answer in answers) > 200
+
+
+def _large_profile(pk: str) -> dict[str, Any]:
+    """A profile-like item of a few hundred entries: order ids, points by day, categories, a tag set."""
+    return {
+        "pk": {"S": pk}, "sk": {"S": "PROFILE"}, "version": {"N": "1"}, "revenue": {"N": "10.5"},
+        "order_ids": {"L": [{"S": f"ORDER-{n:05}"} for n in range(120)]},
+        "points_by_day": {"M": {f"2011-{n // 28 + 1:02}-{n % 28 + 1:02}": {"N": str(n)} for n in range(120)}},
+        "categories": {"M": {f"cat-{n}": {"M": {"count": {"N": str(n)}, "last": {"S": "2011-12-09"}}} for n in range(40)}},
+        "tags": {"SS": ["a", "b"]}, "scores": {"NS": ["1", "2.5"]}, "consent": {"BOOL": True}, "nothing": {"NULL": True},
+    }
+
+
+def _update(client: Any, pk: str, expression: str, values: dict[str, Any] | None = None, **request: Any) -> Outcome:
+    key = {"pk": {"S": pk}, "sk": {"S": "PROFILE"}}
+    values_given = {"ExpressionAttributeValues": values} if values else {}
+    return _outcome(partial(client.update_item, TableName=TABLE, Key=key, UpdateExpression=expression, **values_given, **request))
+
+
+def _profile_update(pk: str, expression: str, values: dict[str, Any], condition: str | None = None) -> dict[str, Any]:
+    update = {"TableName": TABLE, "Key": {"pk": {"S": pk}, "sk": {"S": "PROFILE"}}, "UpdateExpression": expression,
+              "ExpressionAttributeValues": values, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+    return {"Update": {**update, **({"ConditionExpression": condition} if condition else {})}}
+
+
+def _exercise_updates() -> list[Outcome]:
+    """Updates of large items as a local run makes them and as it could: every ReturnValues, conditions that fail
+    (with the old item returned), nested paths, sets, removals, items pushed over the size limit (by a top-level
+    attribute after a nested one grew, and by replacing an attribute), updates in transactions (one cancelled, one
+    over the limit), and a table with a stream; each item read back after the calls that change it."""
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    keys = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    definitions = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
+    client.create_table(TableName=TABLE, KeySchema=keys, AttributeDefinitions=definitions, BillingMode="PAY_PER_REQUEST")
+    for pk in ("P#1", "P#2", "P#3", "P#4"):
+        client.put_item(TableName=TABLE, Item=_large_profile(pk))
+
+    def read(pk: str) -> Outcome:
+        return _outcome(partial(client.get_item, TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": "PROFILE"}}))
+
+    two = {":r": {"N": "11"}, ":d": {"S": "2011-12-10"}, ":v": {"N": "1"}}
+    outcomes = [
+        *[  # the same update (then a changing one) with every ReturnValues, and one ReturnValues moto refuses
+            _update(client, "P#1", "SET revenue = :r, last_seen = :d", two, ConditionExpression="version = :v", **returned)
+            for returned in ({}, {"ReturnValues": "NONE"}, {"ReturnValues": "ALL_OLD"}, {"ReturnValues": "UPDATED_OLD"},
+                             {"ReturnValues": "UPDATED_NEW"}, {"ReturnValues": "ALL_NEW"}, {"ReturnValues": "SOME"})
+        ],
+        *[
+            _update(client, "P#1", "SET revenue = revenue + :one, order_ids = list_append(order_ids, :o) ADD version :one",
+                    {":one": {"N": "1"}, ":o": {"L": [{"S": f"NEW-{returned}"}]}}, ReturnValues=returned)
+            for returned in ("NONE", "ALL_OLD", "UPDATED_OLD", "UPDATED_NEW", "ALL_NEW")
+        ],
+        read("P#1"),
+        *[  # a condition that fails, with and without the old item returned
+            _update(client, "P#1", "SET revenue = :r", {":r": {"N": "0"}, ":v": {"N": "1"}}, ConditionExpression="version = :v",
+                    **returned)
+            for returned in ({}, {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"},
+                             {"ReturnValuesOnConditionCheckFailure": "ALL_OLD", "ReturnValues": "ALL_NEW"})
+        ],
+        _update(client, "P#1", "SET #r = :r", {":r": {"N": "0"}},
+                ExpressionAttributeNames={"#r": "revenue", "#unused": "x"}),  # a name the expressions do not use
+        _update(client, "P#1", "SET revenue = :r", {":r": {"N": "0"}, ":unused": {"N": "0"}}),
+        _update(client, "P#1", "ADD tags :n", {":n": {"N": "1"}}),  # a number added to a string set
+        _update(client, "P#1", "SET order_ids[0] = :o, points_by_day.#day = :p, categories.#cat.#count = :c "
+                "REMOVE order_ids[5], categories.#gone ADD tags :t, scores :s",
+                {":o": {"S": "FIRST"}, ":p": {"N": "7"}, ":c": {"N": "99"}, ":t": {"SS": ["c", "d"]}, ":s": {"NS": ["3"]}},
+                ExpressionAttributeNames={"#day": "2012-01-01", "#cat": "cat-3", "#count": "count", "#gone": "cat-4"},
+                ReturnValues="ALL_NEW"),
+        _update(client, "P#1", "SET categories.#cat.#count = :c, order_ids[1] = :o ADD categories.#cat.seen :one "
+                "DELETE tags :d", {":o": {"S": "SECOND"}, ":c": {"N": "100"}, ":one": {"N": "1"}, ":d": {"SS": ["a", "z"]}},
+                ExpressionAttributeNames={"#cat": "cat-5", "#count": "count"}, ReturnValues="UPDATED_NEW"),
+        _update(client, "P#1", "REMOVE order_ids[2], order_ids[0], categories.#cat.#count SET points_by_day.#day = :p",
+                {":p": {"N": "8"}}, ExpressionAttributeNames={"#cat": "cat-6", "#count": "count", "#day": "2011-01-01"},
+                ReturnValues="UPDATED_OLD"),
+        _update(client, "P#1", "REMOVE nothing, consent SET revenue = :r", {":r": {"N": "1"}}, ReturnValues="UPDATED_OLD"),
+        read("P#1"),
+        _update(client, "P#new", "SET revenue = :r ADD version :one", {":r": {"N": "5"}, ":one": {"N": "1"}}, ReturnValues="ALL_OLD"),
+        _update(client, "P#new2", "SET revenue = :r", {":r": {"N": "5"}}),
+        read("P#new"),
+        # over the size limit: a top-level attribute too large; one set after a nested attribute grew in place in
+        # the same update; a set member added in place, then a top-level set; an attribute replaced by one of its size
+        # (moto counts the old value and the new one); an item brought just under the limit
+        _update(client, "P#2", "SET big = :big", {":big": {"S": "x" * 410_000}}),
+        _update(client, "P#2", "SET revenue = :r, categories.#c = :big, later = :small",
+                {":r": {"N": "1"}, ":big": {"S": "x" * 300_000}, ":small": {"S": "y" * 110_000}},
+                ExpressionAttributeNames={"#c": "cat-0"}),
+        read("P#2"),
+        _update(client, "P#3", "SET half = :half", {":half": {"S": "h" * 200_000}}),
+        _update(client, "P#3", "ADD version :one, tags :t SET later = :small",
+                {":one": {"N": "1"}, ":t": {"SS": ["t" * 190_000]}, ":small": {"S": "s" * 20_000}}),
+        read("P#3"),
+        _update(client, "P#3", "SET half = :half", {":half": {"S": "H" * 200_000}}),
+        _update(client, "P#3", "REMOVE tags, later SET half = :half", {":half": {"S": "H" * 150_000}}, ReturnValues="UPDATED_NEW"),
+        _update(client, "P#3", "SET half = :small, later = :large",  # fits once the replaced attribute is counted out
+                {":small": {"S": "h"}, ":large": {"S": "L" * 300_000}}),
+        read("P#3"),
+        *_updates_in_transactions(client),
+        *_updates_with_a_stream(client),
+    ]
+    return outcomes
+
+
+def _updates_in_transactions(client: Any) -> list[Outcome]:
+    """Versioned profile updates in transactions: applied, cancelled by a stale version (nothing changes, the old
+    item comes back as the reason), cancelled by an update over the size limit, and invalid."""
+    def transact(*updates: dict[str, Any]) -> Outcome:
+        return _outcome(partial(client.transact_write_items, TransactItems=list(updates)))
+
+    def read(pk: str) -> Outcome:
+        return _outcome(partial(client.get_item, TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": "PROFILE"}}))
+
+    versioned = "SET revenue = :r, order_ids = list_append(order_ids, :o), points_by_day.#d = :p ADD version :one"
+
+    def profile_update(pk: str, version: str, revenue: str) -> dict[str, Any]:
+        update = _profile_update(pk, versioned, {":r": {"N": revenue}, ":o": {"L": [{"S": f"O-{revenue}"}]}, ":p": {"N": revenue},
+                                                 ":one": {"N": "1"}, ":v": {"N": version}}, "version = :v")
+        update["Update"]["ExpressionAttributeNames"] = {"#d": f"day-{revenue}"}
+        return update
+
+    current = read("P#2")["Item"]["version"]["N"]
+    return [
+        transact(profile_update("P#2", current, "20"), profile_update("P#4", "1", "21")),
+        read("P#2"),
+        transact(profile_update("P#2", str(int(current) + 1), "22"), profile_update("P#4", "1", "23")),  # P#4's is stale
+        read("P#2"),
+        read("P#4"),
+        transact(profile_update("P#2", str(int(current) + 1), "24"),
+                 _profile_update("P#4", "SET big = :big", {":big": {"S": "b" * 410_000}})),
+        read("P#2"),
+        read("P#4"),
+        transact(profile_update("P#2", str(int(current) + 1), "25"), profile_update("P#missing", "1", "26")),
+        transact(_profile_update("P#4", "ADD tags :t DELETE scores :s", {":t": {"SS": ["new"]}, ":s": {"NS": ["1"]}}),
+                 profile_update("P#missing", "1", "27")),  # members changed in place, then rolled back
+        read("P#4"),
+        transact(profile_update("P#2", "0", "27"), profile_update("P#2", "0", "28")),  # the same item twice
+        transact(_profile_update("P#2", "SET = :x", {":x": {"S": "x"}})),
+        read("P#2"),
+    ]
+
+
+def _updates_with_a_stream(client: Any) -> list[Outcome]:
+    """Updates of a table with a stream: the stream's records keep the old and new images."""
+    client.create_table(
+        TableName="streamed", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    client.put_item(TableName="streamed", Item={"id": {"S": "a"}, "m": {"M": {"x": {"L": [{"N": "1"}]}}}})
+    client.update_item(TableName="streamed", Key={"id": {"S": "a"}}, UpdateExpression="SET m.x[1] = :n, n = :n",
+                       ExpressionAttributeValues={":n": {"N": "2"}})
+    client.update_item(TableName="streamed", Key={"id": {"S": "b"}}, UpdateExpression="SET n = :n",
+                       ExpressionAttributeValues={":n": {"N": "3"}})
+    table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].get_table("streamed")  # moto's streams API reads no shard
+    return [{"event": record.record["eventName"], "images": {name: record.record["dynamodb"].get(name) for name in ("OldImage", "NewImage")}}
+            for record in table.stream_shard.items]
+
+
+@pytest.mark.parametrize("stack_patches", [(), (transactions_that_snapshot_only_touched_items,)], ids=["alone", "in-stack"])
+def test_every_update_answer_is_the_one_moto_gives_without_the_faster_paths(stack_patches: tuple[Any, ...]) -> None:
+    # Given updates of large items, alone and in transactions, against plain moto, then with the faster paths
+    # (alone, and after the local stack's transaction snapshots)
+    expected, answers = _plain_then_faster(_exercise_updates, *stack_patches)
+
+    # Then every answer, error, item read back and stream record is the same
+    assert answers == expected
+    errors = [answer["error"] for answer in answers if "error" in answer]
+    too_large = "Item size to update has exceeded the maximum allowed size"
+    assert [error["Code"] for error in errors] == [
+        "ValidationException",  # ReturnValues SOME
+        *["ConditionalCheckFailedException"] * 3,
+        *["ValidationException"] * 3,  # an unused name, an unused value, a number added to a string set
+        *["ValidationException"] * 4,  # too large: alone, after a nested growth, after a set grew, replacing
+        "TransactionCanceledException",  # a stale version
+        "ValidationException",  # too large in a transaction
+        *["TransactionCanceledException"] * 2,  # an item that is not there
+        *["ValidationException"] * 2,  # the same item twice, an unparsable update
+    ]
+    assert [error["Message"] for error in errors].count(too_large) == 5
+    assert sum(answer.get("item") is not None for answer in answers) == 2  # ALL_OLD on a failed condition
+
+
+def test_an_attribute_s_size_is_the_one_moto_counts_towards_the_item_limit() -> None:
+    # Given values of every type, nested
+    values = [
+        {"S": "é" * 3}, {"N": "-12.50"}, {"B": b"\x00\x01"}, {"B": "AAE="}, {"BOOL": False}, {"NULL": True},
+        {"SS": ["a", "ü"]}, {"NS": ["1", "2.25"]}, {"BS": [b"\x00", "AA=="]}, {"L": []}, {"M": {}},
+        {"L": [{"S": "x"}, {"M": {"ключ": {"NS": ["3"]}, "l": {"L": [{"BOOL": True}, {"N": "7"}]}}}]},
+        {"M": {"a": {"M": {"b": {"M": {"c": {"SS": ["deep"]}}}}}, "n": {"NULL": True}}},
+    ]
+
+    # Then each is measured as moto measures it
+    assert [_size(DynamoType(value)) for value in values] == [DynamoType(value).size() for value in values]
