@@ -222,7 +222,8 @@ def _all(masks: list[pa.ChunkedArray]) -> pa.ChunkedArray:
 
 
 def _true(mask: pa.ChunkedArray) -> pa.ChunkedArray:
-    return pc.fill_null(mask, False)
+    """Missing as false (a mask without missing values as it is: filling copies it)."""
+    return pc.fill_null(mask, False) if mask.null_count else mask
 
 
 def _list_contains(column: pa.ChunkedArray, value: str, rows: pa.Array) -> pa.ChunkedArray:
@@ -391,7 +392,7 @@ class _Context:
             numbered = [(number, key) for number, key in enumerate(pending) if key[0] == orders]
             if numbered:
                 rows, source_aggregates = self._selected_rows(orders, numbered)
-                parts.append(rows)
+                parts += rows
                 aggregates.update(zip((number for number, _ in numbered), source_aggregates))
         grouped = pa.concat_tables(parts, promote_options="default").group_by(KEY, use_threads=False).aggregate(
             [(POSITION, "min"), *(aggregates[number] for number in range(len(pending)))]
@@ -410,13 +411,13 @@ class _Context:
 
     def _selected_rows(
         self, orders: bool, numbered: list[tuple[int, AggregateKey]]
-    ) -> tuple[pa.Table, list[tuple[str, str]]]:
+    ) -> tuple[list[pa.Table], list[tuple[str, str]]]:
         """The rows of one source some of its requests select, by profile id, with one column `m<number>` per request,
         and the aggregate that gives each request its value per profile from them.
 
-        Order lines are first folded into orders (by profile and order id) when no request counts distinct
-        property values: counting orders is then summing, per profile, whether each order has a selected line,
-        instead of counting distinct order ids per profile and request."""
+        Orders are counted from one row per order (`_per_order`) when no request counts distinct property values:
+        counting orders is then summing, per profile, whether each order has a selected line, instead of counting
+        distinct order ids per profile and request; the other order aggregates read the lines."""
         behaviour = self.orders if orders else self.events
         by_order = orders and all(key[4] != "count_distinct" for _, key in numbered)
         masks = [self._selection(*self._pending[key])[1] for _, key in numbered]
@@ -427,25 +428,26 @@ class _Context:
             **{f"s{number}": mask for number, mask in enumerate(masks)},
             **{f"{kind}:{name}": _aggregated_values(behaviour, kind, name) for kind, name in value_columns},
         }).filter(functools.reduce(pc.or_, masks))  # fmt: skip
+        counted: dict[str, Any] = {}  # orders counted from one row per order
         columns: dict[str, Any] = {KEY: kept[KEY]}
         aggregates: list[tuple[str, str]] = []
         for selected, (number, key) in enumerate(numbered):
             kind, name, column, mask = key[4], key[5], f"m{number}", kept[f"s{selected}"]
             if kind == "count" and by_order:
-                columns[column], function = pc.and_(mask, pc.is_valid(kept[ORDER])), "any"
+                counted[column], function = pc.and_(mask, pc.is_valid(kept[ORDER])), "sum"
             elif kind == "count" and not orders:
                 columns[column], function = mask, "sum"
             else:
                 values = kept[f"{kind}:{name}"]
                 columns[column], function = pc.if_else(mask, values, pa.scalar(None, values.type)), AGGREGATES[kind]
             aggregates.append((column, function))
-        if not by_order:
-            return pa.table(columns), aggregates
-        columns[ORDER] = kept[ORDER]
-        per_order = pa.table(columns).group_by([KEY, ORDER], use_threads=False).aggregate(aggregates)
-        folded = pa.table({KEY: per_order[KEY], **{column: per_order[f"{column}_{function}"]
-                                                   for column, function in aggregates}})  # fmt: skip
-        return folded, [(column, "sum" if function == "any" else function) for column, function in aggregates]
+        if not counted:
+            return [pa.table(columns)], aggregates
+        parts = [_per_order(kept[KEY], kept[ORDER], counted)]
+        if len(columns) > 1:  # the lines that other aggregates read
+            read = [kept[f"s{selected}"] for selected, (_, key) in enumerate(numbered) if key[4] != "count"]
+            parts.append(pa.table(columns).filter(functools.reduce(pc.or_, read)))
+        return parts, aggregates
 
     def plan(self) -> None:
         """Request every aggregate the document needs, then compute them all, so the behaviour is grouped once."""
@@ -634,6 +636,30 @@ class _Context:
         selected = selected.filter(pc.and_(mask, pc.is_valid(column)))
         ranked = selected.sort_by([(KEY, "ascending"), ("at", "ascending"), ("v", "ascending")])
         return self._aligned(ranked.group_by(KEY, use_threads=False).aggregate([("v", "last")]), "v_last")
+
+
+def _per_order(keys: pa.ChunkedArray, orders: pa.ChunkedArray, counted: dict[str, pa.ChunkedArray]) -> pa.Table:
+    """One row per (profile, order) of these lines, with whether any of the order's lines is counted, per column of
+    `counted`. A curated file holds an order's lines together, so runs of lines of one profile and order are folded
+    first, by position (a running count of counted lines, read at each run's ends); only when an order id shows in
+    more than one run are the runs folded again by hashing profile and order ids, which costs about twice as much."""
+    if len(keys) == 0:
+        return pa.table({KEY: keys, **counted})
+    follows = [pc.fill_null(pc.equal(column.slice(1), column.slice(0, len(column) - 1)), False)
+               for column in (keys, orders)]  # fmt: skip
+    starts = pa.chunked_array([pa.array([True]), *pc.invert(pc.and_(*follows)).chunks], pa.bool_())
+    first_rows = pc.indices_nonzero(starts)
+    ends = pa.concat_arrays([first_rows.slice(1), pa.array([len(keys)], first_rows.type)])
+    runs = {KEY: keys.filter(starts), ORDER: orders.filter(starts)}
+    for column, lines in counted.items():
+        running = pc.cumulative_sum(pc.cast(lines, pa.int64()))
+        before = pa.chunked_array([pa.array([0], pa.int64()), *running.chunks])  # counted lines before each row
+        runs[column] = pc.greater(pc.subtract(pc.take(before, ends), pc.take(before, first_rows)), 0)
+    per_run = pa.table(runs)
+    if len(pc.unique(per_run[ORDER])) == per_run.num_rows:  # every order in one run
+        return per_run.drop_columns([ORDER])
+    folded = per_run.group_by([KEY, ORDER], use_threads=False).aggregate([(column, "any") for column in counted])
+    return pa.table({KEY: folded[KEY], **{column: folded[f"{column}_any"] for column in counted}})
 
 
 def _average_gap_days(count: pa.ChunkedArray, first: pa.ChunkedArray, last: pa.ChunkedArray) -> pa.ChunkedArray:
