@@ -14,13 +14,17 @@ A local run spends most of its time in moto's generic machinery rather than in i
 - every query sorts the whole table and compares each item with its hash-key condition (a lookup of one send
   record by its provider's message id walks every send record), and every sort of a table (each query, each
   page of a scan) works out each key's value again at every comparison;
-- projecting an item converts the whole item to plain values once per projected path.
+- projecting an item converts the whole item to plain values once per projected path;
+- every page of a scan sorts the whole table again and walks it from the start to the page's start key, working
+  out each item's segment on the way: a scan of n items in pages costs about n² / page.
 Here data-plane requests and answers made only of JSON values are decoded and encoded directly (anything else,
 e.g. binary attributes, goes through moto's parser and serializer), condition expressions are parsed once per text, names and value placeholders
 (each call's values are placed in a copy of the kept syntax tree), update expressions once per text, each
 validator pass's node types once per pass, an item's size limit is checked on a
 running total, a query looks only at the items under its hash key (on an index, those whose key attribute holds
-a value of the right type and text), a table is sorted on its keys' values worked out once, and a projection to top-level names converts only those attributes.
+a value of the right type and text), a table is sorted on its keys' values worked out once, a projection to top-level names converts only those attributes,
+and a table's scan order (and each scan segment's share of it) is kept until an item is put or deleted, each page
+starting at its start key found by bisection.
 `tests/unit/test_moto_speedups.py` checks that these give what moto gives.
 """
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -75,6 +80,9 @@ original_nodes_to_be_processed = DepthFirstTraverser.nodes_to_be_processed
 original_project = Item.project
 LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")  # moto's test for a path element naming a list element
 original_query = Table.query
+original_scan = Table.scan
+original_put_item = Table.put_item
+original_delete_item = Table.delete_item
 NODE_TYPES_PROCESSED: dict[type, tuple[type, ...]] = {}
 K = TypeVar("K")
 V = TypeVar("V")
@@ -286,12 +294,98 @@ _query_candidates = threading.local()
 
 
 def _all_items(table: Table) -> list[Item]:
-    """moto's sorted list of a table's items, or, inside a query of that table, of the items its hash-key
-    condition can match (in the same order: the query keeps only those, in the order of this list)."""
+    """moto's sorted list of a table's items; inside a query of that table, of the items its hash-key condition
+    can match; inside a page of a scan of that table, of its segment's items from the page's start key on (in the
+    same order: the query keeps only those, in the order of this list, and the scan skips what comes before its
+    start key and what is outside its segment)."""
     candidates = getattr(_query_candidates, "items", None)
     if candidates is not None and candidates[0] is table:
         return _sorted_by_key(candidates[1])
+    page = getattr(_scan_pages, "page", None)
+    if page is not None and page[0] is table:
+        return _ScanOrder.of(table).page(*page[1:])
     return _sorted_by_key([item for under_key in table.items.values() for item in _items_under(table, under_key)])
+
+
+_scan_pages = threading.local()
+_scan_orders_kept = threading.Lock()
+SCAN_ORDER = "_cdp_scan_order"  # the attribute a table keeps its _ScanOrder in, until an item is put or deleted
+
+
+class _ScanOrder:
+    """A table's items in moto's order, with their keys' values and, per scan segment, its items: kept on the
+    table until an item is put or deleted (an update changes an item in place, never its key), so the pages of a
+    scan do not each sort the whole table and walk it from the start to their start key."""
+
+    def __init__(self, table: Table) -> None:
+        self.items = _sorted_by_key([item for under_key in table.items.values() for item in _items_under(table, under_key)])
+        kinds = {(item.hash_key.type, item.range_key.type if item.range_key else None) for item in self.items}
+        self.keys = [_key_values(item) for item in self.items] if len(kinds) == 1 else None  # mixed: no shortcut
+        self.segments: dict[tuple[int, int], list[int]] = {}
+        self.lock = threading.Lock()
+
+    @classmethod
+    def of(cls, table: Table) -> _ScanOrder:
+        with _scan_orders_kept:
+            order = table.__dict__.get(SCAN_ORDER)
+            if order is None:
+                order = table.__dict__[SCAN_ORDER] = cls(table)
+            return order  # type: ignore[no-any-return]
+
+    def page(self, segments: tuple[int | None, int | None], start_key: dict[str, Any] | None, key_names: tuple[str, str | None]) -> list[Item]:
+        """The items of the segment (all when not segmented) at or after the start key."""
+        positions = range(len(self.items)) if segments == (None, None) else self._segment(segments)  # type: ignore[arg-type]
+        first = 0
+        if start_key is not None and self.keys is not None and all(name in start_key for name in key_names if name):
+            hash_name, range_name = key_names
+            start = (DynamoType(start_key[hash_name]).cast_value,
+                     DynamoType(start_key[range_name]).cast_value if range_name else None)  # fmt: skip
+            first = bisect_left(positions, start, key=lambda position: self.keys[position])  # type: ignore[index]
+        return [self.items[position] for position in positions[first:]]
+
+    def _segment(self, segments: tuple[int, int]) -> list[int]:
+        with self.lock:
+            if segments not in self.segments:
+                self.segments[segments] = [n for n, item in enumerate(self.items) if item.is_within_segment(segments)]
+            return self.segments[segments]
+
+
+def _key_values(item: Item) -> tuple[Any, Any]:
+    return item.hash_key.cast_value, item.range_key.cast_value if item.range_key else None
+
+
+def forget_scan_order(table: Table) -> None:
+    """The table's items have changed: its next scan sorts them again (after the change, under the lock an order
+    is built under, so an order built while the change was landing is not kept)."""
+    with _scan_orders_kept:
+        table.__dict__.pop(SCAN_ORDER, None)
+
+
+def _put_item(table: Table, *arguments: Any, **options: Any) -> Any:
+    try:
+        return original_put_item(table, *arguments, **options)
+    finally:
+        forget_scan_order(table)
+
+
+def _delete_item(table: Table, *arguments: Any, **options: Any) -> Any:
+    try:
+        return original_delete_item(table, *arguments, **options)
+    finally:
+        forget_scan_order(table)
+
+
+def _scan(table: Table, filters: Any, limit: Any, exclusive_start_key: Any, *arguments: Any, **options: Any) -> Any:
+    """moto's scan of a table (not an index), each page starting from its start key in the kept order."""
+    index_name = arguments[1] if len(arguments) > 1 else options.get("index_name")
+    segments = arguments[5] if len(arguments) > 5 else options.get("segments", (None, None))
+    if index_name:
+        return original_scan(table, filters, limit, exclusive_start_key, *arguments, **options)
+    _scan_pages.page = (table, segments, exclusive_start_key, (table.hash_key_attr, table.range_key_attr))
+    try:
+        return original_scan(table, filters, limit, exclusive_start_key, *arguments, **options)
+    finally:
+        _scan_pages.page = None
 
 
 def _sorted_by_key(items: list[Item]) -> list[Item]:
@@ -365,6 +459,9 @@ def faster_dynamodb() -> Iterator[None]:
         patches.enter_context(mock.patch.object(DepthFirstTraverser, "nodes_to_be_processed", _node_types_processed))
         patches.enter_context(mock.patch.object(Table, "query", _query))
         patches.enter_context(mock.patch.object(Table, "all_items", _all_items))
+        patches.enter_context(mock.patch.object(Table, "scan", _scan))
+        patches.enter_context(mock.patch.object(Table, "put_item", _put_item))
+        patches.enter_context(mock.patch.object(Table, "delete_item", _delete_item))
         patches.enter_context(mock.patch.object(Item, "project", _project))
         yield
 

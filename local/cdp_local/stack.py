@@ -54,7 +54,7 @@ from samtranslator.translator.transform import transform
 
 from cdp_local.delivery_streams import ParquetConversion, create_databases, create_streams, create_tables
 from cdp_local.deploy_speedups import faster_deploy, translated_once
-from cdp_local.moto_speedups import faster_dynamodb, faster_sqs
+from cdp_local.moto_speedups import faster_dynamodb, faster_sqs, forget_scan_order
 from cdp_local.ses_feedback import SentEmails, recording_sent_emails, simulated_events
 from cdp_local.sfn_speedups import (
     function_configuration,
@@ -943,6 +943,7 @@ def transactions_that_snapshot_only_touched_items() -> Any:
 
 
 def _restore_item(table: Table, hash_value: Any, range_value: Any, before: Any) -> None:
+    forget_scan_order(table)
     if range_value is None:
         if before is None:
             table.items.pop(hash_value, None)

@@ -10,7 +10,7 @@ import pyarrow as pa
 from cdp.coupons.offers import load_offers
 from cdp.measure import kpis
 from cdp.measure.attribution import attribute
-from cdp.measure.orders import order_table
+from cdp.measure.orders import followed_through_merges, order_table
 from cdp.measure.rules import MeasurementRules
 from measure_tables import (
     DAY,
@@ -154,6 +154,19 @@ def test_orders_are_folded_from_completed_lines_onto_live_profiles() -> None:
         ("O1", "P1", 15.0, "WELCOME", 2.0), ("O4", "P8", 8.0, None, None),
     ]
     assert result[0]["ordered_at"] == T0
+
+
+def test_a_message_sent_before_a_merge_converts_on_the_surviving_profiles_order() -> None:
+    # Given a click by P7, which then merged into P8, and P8's order the next day; and P9's click, not merged
+    sent = messages([message("P7", "clicked", T0), message("P9", "clicked", T0)])
+    owners = FakeOwners(merged={"P7": "P8"})
+    placed = orders([order("O1", "P8", T0 + DAY, 40.0)])
+    # When the messages are followed through merges before attribution
+    followed = followed_through_merges(sent, owners)
+    # Then the click is the order's conversion; unmerged profiles keep their ids
+    assert followed.column("profile_id").to_pylist() == ["P8", "P9"]
+    assert attribute(placed, followed, MeasurementRules().touches).column("order_id").to_pylist() == ["O1"]
+    assert attribute(placed, sent, MeasurementRules().touches).num_rows == 0
 
 
 def test_personas_are_taken_only_when_well_formed() -> None:

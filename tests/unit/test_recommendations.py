@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pytest
+from cdp import recommendations
 from cdp.recommendations import recommend
 
 # order: (customer, [(sku, name, category)])
@@ -86,3 +88,16 @@ def test_wholesale_baskets_pair_nothing() -> None:
               "status": "completed", "quantity": 1}]  # fmt: skip
     # When / Then nobody is recommended the wholesale basket's other items (and no category means no fallback)
     assert recommend(pa.Table.from_pylist(big + small)).num_rows == 0
+
+
+def test_each_item_pairs_only_with_its_strongest_partners(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given each item keeps one partner: tent's strongest is lamp (2 orders, tied with stove 2, lamp first by id),
+    # stove's is tent (2; lamp and mug share one order each)
+    monkeypatch.setattr(recommendations, "NEIGHBOURS_PER_ITEM", 1)
+    # When
+    result = _by_customer(recommend(_lines(), top_n=3))
+    # Then ann (tent, stove) gets lamp through tent (2), and no longer mug, a weak partner of stove
+    assert result["ann"] == ["lamp"]
+    # and cat (tent, lamp, mug) gets pan through mug (mug's partners pan and stove tie at 1, pan first by id), and
+    # stove (4 orders with her items when every partner counts) only after it, from the camping fallback
+    assert result["cat"] == ["pan", "stove"]

@@ -4,8 +4,12 @@ customer bought, excluding what they already bought; popular items of their favo
 Input: order lines with `profile_id, order_id, sku, product_name, category, status, quantity`, of which completed
 lines with quantity > 0 count (`OrderHistory`, the curated orders resolved to profiles). Two items are
 bought together when they share an order; an order counts once per pair, and orders with more than
-`MAX_ITEMS_PER_ORDER` distinct items (wholesale baskets) are left out of the pairs, so the pairing stays linear
-in practice. A candidate's score is the number of orders it shares with any of the customer's items. The fallback
+`MAX_ITEMS_PER_ORDER` distinct items (wholesale baskets) are left out of the pairs. Each item keeps its
+`NEIGHBOURS_PER_ITEM` strongest partners (most shared orders; ties by product id), as item-to-item recommenders
+do, so scoring costs customers' items times that number rather than times every item ever bought with them (on a
+real shop's four thousand customers, each item has hundreds of partners and the unbounded join ran out of memory).
+A candidate's score is the number of orders it shares with any of the customer's items it is a kept partner of.
+The fallback
 ranks items of the customer's favourite category (the one most of their lines are in; ties by name) by how many
 orders bought them, among the category's `FALLBACK_DEPTH` most popular. Ties break by product id, so the result
 is deterministic. Names are each product's smallest non-empty name.
@@ -21,6 +25,7 @@ import pyarrow.compute as pc
 
 TOP_N = 5
 MAX_ITEMS_PER_ORDER = 50
+NEIGHBOURS_PER_ITEM = 30
 FALLBACK_DEPTH = 50
 LINE_SCHEMA = pa.schema(
     [(name, pa.string()) for name in ("profile_id", "order_id", "sku", "product_name", "category", "status")]
@@ -49,15 +54,15 @@ def _ranked_within(table: pa.Table, group: str, order: list[tuple[str, str]], li
 
 
 def _bought_together(baskets: pa.Table) -> pa.Table:
-    """(sku, other, orders): how many orders hold both, for every pair of different items."""
+    """(sku, other, orders): how many orders hold both, for each item's strongest partners."""
     sizes = baskets.group_by("order_id").aggregate([("sku", "count")])
     small = sizes.filter(pc.less_equal(sizes["sku_count"], MAX_ITEMS_PER_ORDER)).select(["order_id"])
     kept = baskets.join(small, "order_id", join_type="inner")
     pairs = kept.join(kept.rename_columns(["order_id", "other"]), "order_id", join_type="inner")
     pairs = pairs.filter(pc.not_equal(pairs["sku"], pairs["other"]))
-    return (
-        pairs.group_by(["sku", "other"]).aggregate([("order_id", "count")]).rename_columns(["sku", "other", "orders"])
-    )
+    counted = pairs.group_by(["sku", "other"]).aggregate([("order_id", "count")]).rename_columns(["sku", "other", "orders"])
+    strongest = _ranked_within(counted, "sku", [("orders", "descending"), ("other", "ascending")], NEIGHBOURS_PER_ITEM)
+    return strongest.drop_columns(["rank"])
 
 
 def _favourite_categories(lines: pa.Table) -> pa.Table:

@@ -41,6 +41,19 @@ def with_profile_ids(table: pa.Table, owners: ProfileOwners) -> pa.Table:
     return table.append_column("profile_id", profile_ids)
 
 
+def followed_through_merges(table: pa.Table, owners: ProfileOwners) -> pa.Table:
+    """`table` with each `profile_id` replaced by its surviving profile, so a message sent before a merge meets the
+    orders of the profile it merged into (ids erased or unknown stay as they are: no order is theirs)."""
+    ids = pc.unique(table.column("profile_id")).drop_null().to_pylist()
+    moved = {old: live for old, live in owners.live_profile_ids(ids).items() if live and live != old}
+    if not moved:
+        return table
+    olds = pa.array(list(moved), pa.string())
+    lives = pc.take(pa.array(list(moved.values()), pa.string()), pc.index_in(table.column("profile_id"), olds))
+    position = table.column_names.index("profile_id")
+    return table.set_column(position, "profile_id", pc.coalesce(lives, table.column("profile_id")))
+
+
 def order_table(lines: pa.Table, owners: ProfileOwners) -> pa.Table:
     """Completed orders, one row each (ORDER_SCHEMA): the earliest line's time, revenue the sum of line amounts,
     the coupon code and discount when the export has them; only orders with a profile."""

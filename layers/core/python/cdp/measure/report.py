@@ -23,7 +23,14 @@ import pyarrow.compute as pc
 from cdp.coupons.offers import load_offers
 from cdp.measure import kpis
 from cdp.measure.attribution import MESSAGE_SCHEMA, TIMESTAMP, attribute
-from cdp.measure.orders import CUSTOMER_SCHEMA, FEEDBACK_SCHEMA, ORDER_LINE_SCHEMA, order_table, with_profile_ids
+from cdp.measure.orders import (
+    CUSTOMER_SCHEMA,
+    FEEDBACK_SCHEMA,
+    ORDER_LINE_SCHEMA,
+    followed_through_merges,
+    order_table,
+    with_profile_ids,
+)
 from cdp.measure.ports import CuratedTables, ProfileOwners, SegmentRun, SegmentSnapshots
 from cdp.measure.rules import MeasurementRules
 from cdp.measure.uplift import uplift
@@ -78,6 +85,7 @@ def measure_marketing(parts: MeasurementParts, rules: MeasurementRules, now: dat
     start = None if rules.report_days is None else now - timedelta(days=rules.report_days)
     first_touch = None if start is None else start - timedelta(hours=rules.longest_window_hours)
     touches = _from(parts.tables.read("messages", MESSAGE_SCHEMA, first_touch and first_touch.date()), "at", first_touch)
+    touches = followed_through_merges(touches, parts.owners)
     messages = _from(touches, "at", start)
     orders = order_table(parts.tables.read("orders", ORDER_LINE_SCHEMA), parts.owners)
     customers = with_profile_ids(parts.tables.read("customers", CUSTOMER_SCHEMA), parts.owners)
