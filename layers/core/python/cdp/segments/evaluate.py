@@ -8,9 +8,9 @@ Behaviour rows of profiles not in the snapshot are ignored.
 Every condition becomes a boolean mask over the profiles, built with pyarrow compute: behaviour rows are selected by
 cached masks (name, window, properties), every aggregate the document needs is computed in one filter per source
 and one `group_by(profile_id).aggregate()` over both sources and the profiles themselves, as SQL's FILTER clauses
-would, and the groups are put in profile order by the profiles' positions; nothing loops over rows in Python. A test on a missing value is false (`not`
-makes it true). Tags are computed first, so segments can test them as fields; segments are evaluated after the
-segments they refer to.
+would, and the groups are put in profile order by the profiles' positions; nothing loops over rows in Python. A
+test on a missing value is false (`not` makes it true). Tags are computed first, so segments can test them as
+fields; segments are evaluated after the segments they refer to.
 """
 
 from __future__ import annotations
