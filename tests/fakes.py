@@ -439,7 +439,7 @@ class InProcessPredictions:
     """The prediction service without the function hop: the same fit, in this process."""
 
     def predict(self, histories: Any) -> dict[str, Any]:
-        from cdp.predict.customers import PredictionSettings
+        from cdp.predict.contract import PredictionSettings
         from cdp.predict.fit import fit_and_predict
 
         columns, parameters = fit_and_predict(histories, PredictionSettings())
@@ -516,9 +516,8 @@ class MemoryShardWork:
 
     def fit(self, request: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
-        from cdp.predict.customers import PredictionSettings
+        from cdp.predict.contract import FitFailed, PredictionSettings
         from cdp.predict.fit import fit_and_predict
-        from cdp.predict.fitting import FitFailed
         from cdp.predict.histories import concatenated
 
         parts = [self.histories[(request["run_id"], shard)] for shard in range(request["shards"])]

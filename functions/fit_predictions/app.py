@@ -11,9 +11,8 @@ import numpy as np
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cdp import wiring
 from cdp.observability import logger, observed_handler
-from cdp.predict.customers import PredictionSettings
+from cdp.predict.contract import FitFailed, PredictionSettings
 from cdp.predict.fit import fit_and_predict
-from cdp.predict.fitting import FitFailed
 from cdp.predict.histories import PurchaseHistories, concatenated
 from pydantic import BaseModel, Field, model_validator
 

@@ -32,7 +32,7 @@ from unittest import mock
 from botocore.client import BaseClient
 from moto.core.botocore_stubber import BotocoreStubber
 
-from cdp_local.template import function_events, load_template
+from cdp_local.template import function_events, load_template, resources_of_type
 
 SAMPLE_CUSTOMERS = 120
 MESSAGES_MEASURED = 40
@@ -284,7 +284,10 @@ class Meter:
 
     def count_request(self, service: str, operation: str, params: dict[str, Any]) -> None:
         stack = self._stack()
-        if stack and stack[-1].function is not None:  # made by a handler (not by moto answering another request)
+        answering = bool(stack) and stack[-1].function is None  # made by moto answering another request
+        if answering and (service, operation) == ("s3", "PutObject"):
+            return  # the local delivery stream's object per batch: Firehose's buffered objects are priced apart
+        if stack and not answering:
             stack[-1].requests += 1
             stack[-1].object_reads += (service, operation) == ("s3", "GetObject")
         with self._lock:
@@ -490,7 +493,17 @@ def monthly_units(
     month["sms"] = customers * ACTIVITY["sms_per_customer_month"]
     month["http_api_requests"] = volumes["tracking_event"]  # one request per event, as analytics.js sends them
     month["sqs"] += len(function_events(load_template(), "SQS")) * IDLE_POLLS_PER_QUEUE_MONTH
+    month["s3_put"] += delivery_stream_objects_per_month()
     return month
+
+
+def delivery_stream_objects_per_month() -> float:
+    """The objects the delivery streams write in a month: each flushes its buffer every buffering interval (one day's
+    partition at a time); the 128 MB size limit is not reached at these volumes."""
+    streams = resources_of_type(load_template(), "AWS::KinesisFirehose::DeliveryStream").values()
+    intervals = [stream["Properties"]["ExtendedS3DestinationConfiguration"]["BufferingHints"]["IntervalInSeconds"]
+                 for stream in streams]  # fmt: skip
+    return sum(30 * 24 * 3600 / interval for interval in intervals)
 
 
 def monthly_bill(month: dict[str, float], customers: int) -> dict[str, float]:

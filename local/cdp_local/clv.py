@@ -19,8 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from cdp.predict.clv import fit_models, holdout_report
-from cdp.predict.customers import PredictionSettings
-from cdp.predict.fitting import FitFailed
+from cdp.predict.contract import FitFailed, PredictionSettings
 from cdp.predict.summary import InvalidTransactions, Transactions
 
 INPUT_ERROR = 2

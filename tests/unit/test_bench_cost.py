@@ -95,6 +95,22 @@ def test_what_the_sending_function_does_is_paid_per_message_and_counted_once() -
     assert (send["lambda_requests"], send["ses_email"], send["dynamodb_wru"]) == (1, 1, 4)
 
 
+def test_delivery_stream_objects_are_priced_as_firehose_flushes_not_one_per_batch() -> None:
+    # Given a function that puts one object itself and sends one batch to a delivery stream, whose local delivery
+    # writes the batch's object while moto answers
+    meter = Meter({"TrackEventsFunction": 512}, LogVolume())
+    with meter.frame("TrackEventsFunction"):
+        meter.count_request("s3", "PutObject", {})
+        meter.count_request("firehose", "PutRecordBatch", {"Records": [{}, {}]})
+        with meter.frame(None):
+            meter.count_request("s3", "PutObject", {})
+    # Then only the function's own object is counted per event
+    assert meter.usage["setup"].units["own"]["s3_put"] == 1
+    # and a month holds each stream's flushes, every buffering interval (four streams, 300 s), whatever the customers
+    per_unit = {unit: {} for unit in UNITS}
+    assert monthly_units(per_unit, 1_000)["s3_put"] == monthly_units(per_unit, 1_000_000)["s3_put"] == 4 * 8_640
+
+
 @pytest.mark.parametrize(("service", "operation", "params", "units"), [
     ("dynamodb", "BatchWriteItem", {"RequestItems": {"t": [{}, {}, {}]}}, {"dynamodb_wru": 3}),
     ("dynamodb", "GetItem", {}, {"dynamodb_rru": 0.5}),

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 from cdp.predict import bgnbd, gamma_gamma
 from cdp.predict.bgnbd import BgNbdParameters, expected_purchases, fit_bgnbd, probability_alive
+from cdp.predict.contract import FitFailed
 from cdp.predict.customers import (
     PredictionSettings,
     confidence,
@@ -19,7 +20,6 @@ from cdp.predict.customers import (
     predict_customers,
     waiting_time_quantile,
 )
-from cdp.predict.fitting import FitFailed
 from cdp.predict.gamma_gamma import GammaGammaParameters, expected_average_spend, fit_gamma_gamma
 from cdp.predict.summary import PurchaseHistories, Transactions, summarise
 from cdp_local.clv_data import SimulatedCustomers, histories_at, mean_spends, simulate_customers, transactions

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pytest
-from cdp.predict.fitting import FitFailed
+from cdp.predict.contract import FitFailed
 from cdp.predict.replenishment import replenishment
 from cdp.predict.summary import InvalidTransactions
 from cdp.segments.predictions import predict_profiles

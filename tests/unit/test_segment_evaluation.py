@@ -191,6 +191,38 @@ def test_an_orders_condition_reads_completed_order_lines(condition: dict[str, An
     assert _members({"orders": condition}, ordered=ORDERED) == expected
 
 
+TOGETHER = [
+    ("p1", "o1", 5 * DAY, {"line_amount": 10.0}),
+    ("p1", "o1", 5 * DAY, {"line_amount": 10.0}),
+    ("p1", "o2", 6 * DAY, {"line_amount": 10.0}),
+    ("p2", "o4", 7 * DAY, {"line_amount": 10.0}),
+    ("p2", "o9", 8 * DAY, {"line_amount": 10.0, "status": "cancelled"}),
+    ("p2", "o9", 8 * DAY, {"line_amount": 10.0}),  # one completed line makes a completed order
+    ("p3", "o3", 400 * DAY, {"line_amount": 10.0}),
+]
+
+
+@pytest.mark.parametrize(
+    "arrangement",
+    [
+        pytest.param(TOGETHER, id="each order's lines together"),
+        pytest.param([TOGETHER[i] for i in (0, 2, 3, 5, 1, 6, 4)], id="an order's lines apart"),
+        pytest.param([("p2", "o1", *line[2:]) if line[1] == "o4" else line for line in TOGETHER],
+                     id="two profiles holding one order id"),  # as orders of two sources may
+    ],
+)  # fmt: skip
+def test_an_order_counts_once_however_its_lines_lie_and_for_each_profile_holding_its_id(arrangement: list) -> None:
+    # Given: p1 ordered o1 (two lines) and o2, p2 o4 and o9 (with a cancelled line), p3 o3 more than a year ago
+    ordered = order_lines(arrangement)
+    # When / Then
+    assert _members({"orders": {"count": {"op": "=", "value": 2}}}, ordered=ordered) == ["p1", "p2"]
+    assert _members({"orders": {"count": {"op": "=", "value": 1}, "within": {"days": 365}}}, ordered=ordered) == []
+    assert _members({"orders": {"count": {"op": "=", "value": 1}}}, ordered=ordered) == ["p3"]
+    assert _members({"all": [{"orders": {"count": {"op": "=", "value": 2}, "within": {"days": 6}}},
+                             {"orders": {"sum": {"property": "line_amount", "op": "=", "value": 30}}}]},
+                    ordered=ordered) == ["p1"]  # fmt: skip
+
+
 # ---------------------------------------------------------------- segment references
 
 

@@ -150,9 +150,19 @@ def stored_segments(item: dict[str, Any]) -> StoredSegments:
     )
 
 
+SMALLEST_STORED = Decimal("1e-130")  # DynamoDB's smallest positive number; anything nearer zero is stored as 0
+
+
+def _stored_number(text: str) -> Decimal:
+    """A JSON number as DynamoDB can hold it: a magnitude below its smallest (a probability of 1e-300 from a model)
+    becomes 0, where boto3 would refuse the whole write (decimal underflow)."""
+    number = Decimal(text)
+    return Decimal(0) if abs(number) < SMALLEST_STORED else number
+
+
 def _dynamodb_values(value: Any) -> Any:
-    """JSON values as DynamoDB takes them (numbers as Decimal)."""
-    return json.loads(json.dumps(value, default=str), parse_float=Decimal)
+    """JSON values as DynamoDB takes them (numbers as Decimal; NaN and infinities, which it cannot hold, as null)."""
+    return json.loads(json.dumps(value, default=str), parse_float=_stored_number, parse_constant=lambda _: None)
 
 
 class SegmentStore:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.special import digamma, gammaln, hyp2f1
 
-from cdp.predict.fitting import FitFailed, group_rows, maximise, standard_errors
+from cdp.predict.contract import FitFailed
+from cdp.predict.fitting import group_rows, maximise, standard_errors
 from cdp.predict.histories import PurchaseHistories
 
 SCALED_MAX_AGE = 10.0  # the fit runs with time rescaled so the oldest customer is this old (better conditioning)

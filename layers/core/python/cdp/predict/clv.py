@@ -10,7 +10,8 @@ from typing import Any
 import pyarrow as pa
 
 from cdp.predict.bgnbd import BgNbdFit, fit_bgnbd
-from cdp.predict.customers import PredictionSettings, predict_customers
+from cdp.predict.contract import PredictionSettings
+from cdp.predict.customers import predict_customers
 from cdp.predict.gamma_gamma import GammaGammaFit, fit_gamma_gamma
 from cdp.predict.holdout import compare_holdout
 from cdp.predict.summary import (

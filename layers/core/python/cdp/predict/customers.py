@@ -15,12 +15,12 @@ Definitions (docs/predictions.md gives the formulas):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from cdp.predict.bgnbd import BgNbdParameters, expected_purchases, probability_alive
+from cdp.predict.contract import PredictionSettings
 from cdp.predict.gamma_gamma import GammaGammaParameters, expected_average_spend
 from cdp.predict.histories import DAYS_PER_UNIT, PurchaseHistories
 
@@ -28,13 +28,6 @@ UNITS_PER_MONTH = {"days": 30.0, "weeks": 4.345}  # as lifetimes' customer_lifet
 HIGH_CONFIDENCE_REPEATS = 3
 INTERVAL_QUANTILES = (0.1, 0.9)
 MAX_WAIT_DAYS = 36_500.0  # waiting times beyond 100 years are reported as 100 years
-
-
-@dataclass(frozen=True)
-class PredictionSettings:
-    horizon_days: float = 90.0  # the window of "expected purchases in the next N days"
-    months: int = 12
-    monthly_discount: float = 0.01
 
 
 def lifetime_value(bgnbd: BgNbdParameters, histories: PurchaseHistories, average_spend: np.ndarray, months: int,

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from cdp.predict.bgnbd import fit_bgnbd
-from cdp.predict.customers import PredictionSettings, prediction_columns
+from cdp.predict.contract import PredictionSettings
+from cdp.predict.customers import prediction_columns
 from cdp.predict.gamma_gamma import fit_gamma_gamma
 from cdp.predict.histories import PurchaseHistories, canonical_order, taken
 

@@ -7,13 +7,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.optimize import minimize
 
+from cdp.predict.contract import FitFailed
+
 GRADIENT_TOLERANCE = 1e-7
 MAX_GRADIENT = 1e-4  # of the mean log-likelihood per customer, in log-parameters
 MAX_LOG_PARAMETER = 25.0
-
-
-class FitFailed(RuntimeError):
-    """The optimiser found no finite maximum of the likelihood (the data do not identify the model)."""
 
 
 ObjectiveWithGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from cdp.predict.fitting import FitFailed, group_rows, maximise, standard_errors
+from cdp.predict.contract import FitFailed
+from cdp.predict.fitting import group_rows, maximise, standard_errors
 
 STARTS = ((0.0, 0.0, 0.0), (np.log(5.0), np.log(3.0), 0.0), (1.0, 2.0, -1.0))
 

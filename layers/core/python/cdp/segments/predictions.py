@@ -17,8 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp.predict.customers import PredictionSettings
-from cdp.predict.fitting import FitFailed
+from cdp.predict.contract import FitFailed, PredictionSettings
 from cdp.predict.histories import PurchaseHistories
 from cdp.predict.replenishment import replenishment
 from cdp.predict.summary import InvalidTransactions, Transactions, summarise
