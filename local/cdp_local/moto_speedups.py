@@ -32,7 +32,8 @@ and a table's scan order (and each scan segment's share of it) is kept until an 
 starting at its start key found by bisection. An update returning no attributes skips what only builds returned
 attributes, an update of a table without a stream skips the stream's copy, the attributes an update sets at the
 top of the item are checked against the size limit on a running total (summed again after any action that
-changes a value in place), and items are copied node by node directly.
+changes a value in place), and items are copied node by node directly, sharing their scalars (never changed in
+place).
 `tests/unit/test_moto_speedups.py` checks that these give what moto gives.
 """
 
@@ -98,6 +99,7 @@ original_update_item_answer = dynamodb_responses.DynamoHandler.update_item
 original_execute = UpdateExpressionExecutor.execute
 original_limited_setitem = LimitedSizeDict.__setitem__
 SET_TYPES = frozenset({"SS", "NS", "BS"})
+SCALAR_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL"})
 NODE_TYPES_PROCESSED: dict[type, tuple[type, ...]] = {}
 K = TypeVar("K")
 V = TypeVar("V")
@@ -611,7 +613,9 @@ def _copied_item(item: Item, memo: dict[int, Any]) -> Item:
 
 
 def _copied(value: Any, memo: dict[int, Any]) -> Any:
-    """moto's deep copy of an attribute value (a node shared within what is copied stays shared in the copy)."""
+    """moto's deep copy of an attribute value (a node shared within what is copied stays shared in the copy), the
+    scalars under a list or map shared with the original, as `copy.deepcopy` shares strings: moto never changes a
+    scalar's type or value once made (an update replaces it), only the members of lists, maps and sets."""
     if type(value) is not DynamoType:
         return copy.deepcopy(value, memo)
     done = memo.get(id(value))
@@ -621,14 +625,21 @@ def _copied(value: Any, memo: dict[int, Any]) -> Any:
     memo[id(value)] = result
     result.type = kind = value.type
     if kind == "L":
-        result.value = [_copied(element, memo) for element in value.value]
+        result.value = [
+            element if type(element) is DynamoType and element.type in SCALAR_TYPES else _copied(element, memo)
+            for element in value.value
+        ]
     elif kind == "M":
-        result.value = {name: _copied(element, memo) for name, element in value.value.items()}
+        result.value = {
+            name: element if type(element) is DynamoType and element.type in SCALAR_TYPES else _copied(element, memo)
+            for name, element in value.value.items()
+        }
     elif kind in SET_TYPES:
         result.value = list(value.value)
     else:
         result.value = value.value
     return result
+
 
 
 @contextmanager
