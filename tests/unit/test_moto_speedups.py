@@ -84,15 +84,20 @@ def _versioned_update(item: dict[str, Any], version: str, revenue: str) -> dict[
     }
 
 
-def _exercise() -> list[Outcome]:
-    """Reads and writes of every shape a local run makes, including the cases moto answers with an error."""
-    client = boto3.client("dynamodb", region_name="eu-west-1")
+def _create_keyed_table(client: Any) -> None:
+    """TABLE, keyed by `pk` and `sk` (strings) as the product's tables are."""
     client.create_table(
         TableName=TABLE,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+def _exercise() -> list[Outcome]:
+    """Reads and writes of every shape a local run makes, including the cases moto answers with an error."""
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    _create_keyed_table(client)
     profile = {
         "pk": {"S": "PROFILE#1"},
         "sk": {"S": "PROFILE"},
@@ -340,12 +345,7 @@ def _exercise_scans() -> list[Outcome]:
     """Paged scans as a local run makes them (parallel segments, filters, projections), with items put, deleted,
     updated and replaced between the pages of one scan, and a table keyed by its hash key alone."""
     client = boto3.client("dynamodb", region_name="eu-west-1")
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _create_keyed_table(client)
     for n in range(60):
         client.put_item(TableName=TABLE, Item={"pk": {"S": f"P#{n % 11}"}, "sk": {"S": f"S#{n:03}"}, "n": {"N": str(n)}})
 
@@ -425,9 +425,7 @@ def _exercise_updates() -> list[Outcome]:
     attribute after a nested one grew, and by replacing an attribute), updates in transactions (one cancelled, one
     over the limit), and a table with a stream; each item read back after the calls that change it."""
     client = boto3.client("dynamodb", region_name="eu-west-1")
-    keys = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
-    definitions = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
-    client.create_table(TableName=TABLE, KeySchema=keys, AttributeDefinitions=definitions, BillingMode="PAY_PER_REQUEST")
+    _create_keyed_table(client)
     for pk in ("P#1", "P#2", "P#3", "P#4"):
         client.put_item(TableName=TABLE, Item=_large_profile(pk))
 
