@@ -16,7 +16,8 @@ A local run spends most of its time in moto's generic machinery rather than in i
   page of a scan) works out each key's value again at every comparison;
 - projecting an item converts the whole item to plain values once per projected path;
 - every page of a scan sorts the whole table again and walks it from the start to the page's start key, working
-  out each item's segment on the way: a scan of n items in pages costs about n² / page;
+  out each item's segment on the way: a scan of n items in pages costs about n² / page; and it deep-copies every
+  item it scans before its filter expression drops most of them and its projection makes new items anyway;
 - every UpdateItem deep-copies the item and converts it, before and after, to JSON only to pick the attributes
   to return (none, by default), and deep-copies it again for the table's stream (which no table here has);
 - every attribute an update sets re-sums the size of the whole item;
@@ -29,7 +30,7 @@ validator pass's node types once per pass, an item's size limit is checked on a
 running total, a query looks only at the items under its hash key (on an index, those whose key attribute holds
 a value of the right type and text), a table is sorted on its keys' values worked out once, a projection to top-level names converts only those attributes,
 and a table's scan order (and each scan segment's share of it) is kept until an item is put or deleted, each page
-starting at its start key found by bisection. An update returning no attributes skips what only builds returned
+starting at its start key found by bisection, copying only the items the filter keeps and none it projects. An update returning no attributes skips what only builds returned
 attributes, an update of a table without a stream skips the stream's copy, the attributes an update sets at the
 top of the item are checked against the size limit on a running total (summed again after any action that
 changes a value in place), and items are copied node by node directly, sharing their scalars (never changed in
@@ -40,6 +41,7 @@ place).
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import re
 import threading
@@ -59,7 +61,7 @@ from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict, deserializer, serializer
-from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.executors import AddExecutor, SetExecutor, UpdateExpressionExecutor
@@ -93,6 +95,7 @@ original_project = Item.project
 LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")  # moto's test for a path element naming a list element
 original_query = Table.query
 original_scan = Table.scan
+SCAN_SIGNATURE = inspect.signature(original_scan)
 original_put_item = Table.put_item
 original_delete_item = Table.delete_item
 original_update_item_answer = dynamodb_responses.DynamoHandler.update_item
@@ -392,17 +395,73 @@ def _delete_item(table: Table, *arguments: Any, **options: Any) -> Any:
         forget_scan_order(table)
 
 
-def _scan(table: Table, filters: Any, limit: Any, exclusive_start_key: Any, *arguments: Any, **options: Any) -> Any:
+def _scan(table: Table, *arguments: Any, **options: Any) -> Any:
     """moto's scan of a table (not an index), each page starting from its start key in the kept order."""
-    index_name = arguments[1] if len(arguments) > 1 else options.get("index_name")
-    segments = arguments[5] if len(arguments) > 5 else options.get("segments", (None, None))
-    if index_name:
-        return original_scan(table, filters, limit, exclusive_start_key, *arguments, **options)
-    _scan_pages.page = (table, segments, exclusive_start_key, (table.hash_key_attr, table.range_key_attr))
+    request = SCAN_SIGNATURE.bind(table, *arguments, **options)
+    request.apply_defaults()
+    if request.arguments["index_name"]:
+        return original_scan(table, *arguments, **options)
+    segments, start_key = request.arguments["segments"], request.arguments["exclusive_start_key"]
+    _scan_pages.page = (table, segments, start_key, (table.hash_key_attr, table.range_key_attr))
     try:
-        return original_scan(table, filters, limit, exclusive_start_key, *arguments, **options)
+        return _scan_page(table, **{name: value for name, value in request.arguments.items() if name != "self"})
     finally:
         _scan_pages.page = None
+
+
+def _scan_page(
+    table: Table,
+    filters: dict[str, Any],
+    limit: int | None,
+    exclusive_start_key: dict[str, Any] | None,
+    filter_expression: Any,
+    index_name: None,
+    consistent_read: bool,
+    projection_expression: list[list[str]] | None,
+    segments: tuple[None, None] | tuple[int, int],
+) -> tuple[list[Item], int, dict[str, Any] | None]:
+    """moto's page of a table scan (its loop, limits and last key as moto has them), copying only the items the
+    filter expression keeps and none when a projection makes new ones: moto copies every item it scans, a profile
+    item thousands of values deep, before filtering most of them out."""
+    taken = 0  # items moto would have put in its results before applying the filter expression
+    last_taken: Item | None = None
+    results: list[Item] = []
+    result_size = scanned_count = 0
+    last_evaluated_key = None
+    previous_page_end = exclusive_start_key  # None once the previous page's items are behind
+    hash_attrs, range_attrs = [table.hash_key_attr], [table.range_key_attr]
+    for item in table.all_items():
+        if not item.is_within_segment(segments):
+            continue
+        if previous_page_end is not None:
+            if table._item_comes_before_dct(item, previous_page_end, hash_attrs, range_attrs, True):
+                continue
+            previous_page_end = None
+        if taken == limit or (result_size + item.size()) > RESULT_SIZE_LIMIT:
+            last_evaluated_key = table._get_last_evaluated_key(cast(Item, last_taken), index_name)
+            break
+        if _passes_filters(item, filters):
+            taken += 1
+            last_taken = item
+            result_size += item.size()
+            if filter_expression is None or filter_expression.expr(item):
+                results.append(item if projection_expression else copy.deepcopy(item))
+        scanned_count += 1
+    if projection_expression:
+        results = [item.project(projection_expression) for item in results]
+    return results, scanned_count, last_evaluated_key
+
+
+def _passes_filters(item: Item, filters: dict[str, Any]) -> bool:
+    """moto's test of an item against a scan's legacy ScanFilter conditions."""
+    for attribute_name, (comparison_operator, comparison_objs) in filters.items():
+        attribute = item.attrs.get(attribute_name)
+        if attribute:
+            if not attribute.compare(comparison_operator, comparison_objs):
+                return False
+        elif comparison_operator != "NULL":
+            return False
+    return True
 
 
 def _sorted_by_key(items: list[Item]) -> list[Item]:

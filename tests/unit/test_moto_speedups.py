@@ -381,6 +381,8 @@ def _exercise_scans() -> list[Outcome]:
         *[answer for segment in range(2) for answer in pages(changes[:2], Limit=5, Segment=segment, TotalSegments=2, **filtered)],
         *pages(Limit=9, ProjectionExpression="sk, n"),
         *pages(Limit=9, Select="COUNT", **filtered),
+        *pages(Limit=5, ScanFilter={"n": {"AttributeValueList": [{"N": "30"}], "ComparisonOperator": "GT"}}),
+        *pages(Limit=5, ScanFilter={"absent": {"ComparisonOperator": "NULL"}, "n": {"ComparisonOperator": "NOT_NULL"}}),
         *[_outcome(partial(client.scan, TableName="hashed", Limit=size)) for size in (4, 100)],
         _outcome(partial(client.scan, TableName="hashed", Limit=4, ExclusiveStartKey={"id": {"S": "id-12"}})),
         _outcome(partial(client.scan, TableName="hashed", Limit=4, ExclusiveStartKey={"id": {"S": "id-12a"}})),  # not an item
