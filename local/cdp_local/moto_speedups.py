@@ -314,20 +314,14 @@ _query_candidates = threading.local()
 
 
 def _all_items(table: Table) -> list[Item]:
-    """moto's sorted list of a table's items; inside a query of that table, of the items its hash-key condition
-    can match; inside a page of a scan of that table, of its segment's items from the page's start key on (in the
-    same order: the query keeps only those, in the order of this list, and the scan skips what comes before its
-    start key and what is outside its segment)."""
+    """moto's sorted list of a table's items, or, inside a query of that table, of the items its hash-key
+    condition can match (in the same order: the query keeps only those, in the order of this list)."""
     candidates = getattr(_query_candidates, "items", None)
     if candidates is not None and candidates[0] is table:
         return _sorted_by_key(candidates[1])
-    page = getattr(_scan_pages, "page", None)
-    if page is not None and page[0] is table:
-        return _ScanOrder.of(table).page(*page[1:])
     return _sorted_by_key([item for under_key in table.items.values() for item in _items_under(table, under_key)])
 
 
-_scan_pages = threading.local()
 _scan_orders_kept = threading.Lock()
 SCAN_ORDER = "_cdp_scan_order"  # the attribute a table keeps its _ScanOrder in, until an item is put or deleted
 
@@ -401,12 +395,7 @@ def _scan(table: Table, *arguments: Any, **options: Any) -> Any:
     request.apply_defaults()
     if request.arguments["index_name"]:
         return original_scan(table, *arguments, **options)
-    segments, start_key = request.arguments["segments"], request.arguments["exclusive_start_key"]
-    _scan_pages.page = (table, segments, start_key, (table.hash_key_attr, table.range_key_attr))
-    try:
-        return _scan_page(table, **{name: value for name, value in request.arguments.items() if name != "self"})
-    finally:
-        _scan_pages.page = None
+    return _scan_page(table, **{name: value for name, value in request.arguments.items() if name != "self"})
 
 
 def _scan_page(
@@ -430,9 +419,8 @@ def _scan_page(
     last_evaluated_key = None
     previous_page_end = exclusive_start_key  # None once the previous page's items are behind
     hash_attrs, range_attrs = [table.hash_key_attr], [table.range_key_attr]
-    for item in table.all_items():
-        if not item.is_within_segment(segments):
-            continue
+    key_names = (table.hash_key_attr, table.range_key_attr)
+    for item in _ScanOrder.of(table).page(segments, exclusive_start_key, key_names):  # the segment's, from the start key
         if previous_page_end is not None:
             if table._item_comes_before_dct(item, previous_page_end, hash_attrs, range_attrs, True):
                 continue
