@@ -42,7 +42,8 @@ LAMBDA_PLATFORM_LOG_BYTES = 3 * (26 + 110)  # START, END and REPORT lines Lambda
 CLOUDWATCH_EVENT_OVERHEAD_BYTES = 26  # CloudWatch Logs bills 26 bytes of metadata per log event
 # Lambda polls each SQS event source with 5 long polls (20 s) at once even when the queue is empty: ReceiveMessage
 # requests a month per queue, whatever the traffic
-IDLE_POLLS_PER_QUEUE_MONTH = 5 * 30 * 24 * 3600 / 20
+SECONDS_PER_MONTH = 30 * 24 * 3600
+IDLE_POLLS_PER_QUEUE_MONTH = 5 * SECONDS_PER_MONTH / 20
 
 ACTIVITY = {
     "new_customers_per_customer_month": 0.05,
@@ -503,7 +504,7 @@ def delivery_stream_objects_per_month() -> float:
     streams = resources_of_type(load_template(), "AWS::KinesisFirehose::DeliveryStream").values()
     intervals = [stream["Properties"]["ExtendedS3DestinationConfiguration"]["BufferingHints"]["IntervalInSeconds"]
                  for stream in streams]  # fmt: skip
-    return sum(30 * 24 * 3600 / interval for interval in intervals)
+    return sum(SECONDS_PER_MONTH / interval for interval in intervals)
 
 
 def monthly_bill(month: dict[str, float], customers: int) -> dict[str, float]:

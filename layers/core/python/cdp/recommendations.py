@@ -9,9 +9,8 @@ bought together when they share an order; an order counts once per pair, and ord
 do, so scoring costs customers' items times that number rather than times every item ever bought with them (on a
 real shop's four thousand customers, each item has hundreds of partners and the unbounded join ran out of memory).
 A candidate's score is the number of orders it shares with any of the customer's items it is a kept partner of.
-The fallback
-ranks items of the customer's favourite category (the one most of their lines are in; ties by name) by how many
-orders bought them, among the category's `FALLBACK_DEPTH` most popular. Ties break by product id, so the result
+The fallback ranks items of the customer's favourite category (the one most of their lines are in; ties by name)
+by how many orders bought them, among the category's `FALLBACK_DEPTH` most popular. Ties break by product id, so the result
 is deterministic. Names are each product's smallest non-empty name.
 """
 
