@@ -629,3 +629,46 @@ def test_an_attribute_s_size_is_the_one_moto_counts_towards_the_item_limit() -> 
 
     # Then each is measured as moto measures it
     assert [_size(DynamoType(value)) for value in values] == [DynamoType(value).size() for value in values]
+
+
+def _validation_report(operation: str, params: dict[str, Any]) -> str:
+    """What botocore's client-side validation says of a DynamoDB request ('' when nothing)."""
+    from botocore.exceptions import ParamValidationError
+    from botocore.validate import validate_parameters
+
+    shape = boto3.client("dynamodb", region_name="eu-west-1").meta.service_model.operation_model(operation).input_shape
+    try:
+        validate_parameters(params, shape)
+    except ParamValidationError as error:
+        return str(error)
+    return ""
+
+
+def test_client_validation_of_attribute_values_reports_what_botocore_reports() -> None:
+    # Given items, keys and expression values, valid and not, nested, of every type
+    values: list[Any] = [
+        {"S": "x"}, {"N": "1.5"}, {"BOOL": True}, {"NULL": True}, {"SS": ["a"]}, {"NS": ("1", "2")}, {"L": []},
+        {"M": {}}, {}, {"B": b"\x00"}, {"BS": [b"\x00", "AA=="]},
+        {"M": {"a": {"L": [{"S": "x"}, {"M": {"b": {"NS": ["3"]}}}]}, "n": {"NULL": True}}},
+        {"S": 1}, {"N": 1.5}, {"BOOL": "yes"}, {"NULL": None}, {"SS": ["a", 1]}, {"NS": "1"}, {"L": {"S": "x"}},
+        {"M": {1: {"S": "x"}}}, {"M": {"a": {"S": None}}}, {"L": [{"S": "x"}, {"Q": "?"}]}, {"S": "x", "N": "1"},
+        {"B": 3}, {"BS": [3]}, "x", None, [{"S": "x"}], {"M": [("a", {"S": "x"})]},
+    ]
+    requests = [
+        ("PutItem", {"TableName": "t", "Item": {"pk": {"S": "k"}, "value": value}}) for value in values
+    ] + [
+        ("UpdateItem", {"TableName": "t", "Key": {"pk": value}, "UpdateExpression": "SET a = :v",
+                        "ExpressionAttributeValues": {":v": value, ":w": {"S": "ok"}}}) for value in values
+    ] + [
+        ("TransactWriteItems", {"TransactItems": [{"Put": {"TableName": "t", "Item": {"pk": {"S": "k"}, 7: value}}}]})
+        for value in values[:3]
+    ]  # fmt: skip
+    expected = [_validation_report(operation, params) for operation, params in requests]
+
+    # When botocore validates them with the local stack's faster paths in place
+    with mock_aws(), faster_dynamodb():
+        answers = [_validation_report(operation, params) for operation, params in requests]
+
+    # Then it reports the same errors, with the same wording, for the same requests
+    assert answers == expected
+    assert sum(bool(report) for report in expected) == 2 * 16 + 3  # the invalid ones ({"S", "N"} is not one)
