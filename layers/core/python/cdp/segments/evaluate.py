@@ -52,6 +52,7 @@ AggregateKey = tuple[Any, ...]
 AGGREGATES = {"count": "count_distinct", "count_distinct": "count_distinct", "sum": "sum", "first": "min",
                        "last": "max"}  # fmt: skip
 MICROSECONDS_PER_DAY = 86_400_000_000
+COMPARED_ENTRIES = 4  # a dictionary answer true for at most this many entries is spread by index compares
 EVENT_COLUMNS = ("profile_id", "event", "occurred_at")
 ORDER_LINE_COLUMNS = ("profile_id", "order_id", "ordered_at", "status")
 
@@ -208,10 +209,22 @@ def _on_values(column: pa.ChunkedArray, function: Callable[[pa.Array], pa.Array]
     chunks = []
     for chunk in column.chunks:
         if pa.types.is_dictionary(chunk.type):
-            chunks.append(pc.take(function(chunk.dictionary), chunk.indices))
+            chunks.append(_spread(function(chunk.dictionary), chunk.indices))
         else:
             chunks.append(function(chunk))
     return pa.chunked_array(chunks, type=chunks[0].type if chunks else pa.bool_())
+
+
+def _spread(answers: pa.Array, indices: pa.Array) -> pa.Array:
+    """Each row's answer from its dictionary entry's: a true-or-false answer held by a few entries by comparing the
+    indices with those entries (an integer compare costs a tenth of gathering one answer per row), else by `take`."""
+    if not pa.types.is_boolean(answers.type) or answers.null_count:
+        return pc.take(answers, indices)
+    entries = pc.indices_nonzero(answers).to_pylist()
+    if len(entries) > COMPARED_ENTRIES:
+        return pc.take(answers, indices)
+    matches = [pc.equal(indices, pa.scalar(entry, indices.type)) for entry in entries]
+    return functools.reduce(pc.or_, matches) if matches else pc.equal(indices, pa.scalar(-1, indices.type))
 
 
 def _all(masks: list[pa.ChunkedArray]) -> pa.ChunkedArray:
@@ -222,8 +235,9 @@ def _all(masks: list[pa.ChunkedArray]) -> pa.ChunkedArray:
 
 
 def _true(mask: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Missing as false (a mask without missing values as it is: filling copies it)."""
-    return pc.fill_null(mask, False) if mask.null_count else mask
+    """Missing as false, by a Kleene AND with the mask's own validity (bitmaps; `fill_null` goes value by value and
+    costs a hundred times more); a mask without missing values as it is."""
+    return pc.and_kleene(mask, pc.is_valid(mask)) if mask.null_count else mask
 
 
 def _list_contains(column: pa.ChunkedArray, value: str, rows: pa.Array) -> pa.ChunkedArray:
@@ -543,7 +557,7 @@ class _Context:
             threshold = top_percent_threshold(self.population[name], float(value))
             if threshold is None:
                 return pa.chunked_array([pa.repeat(False, self.size)])
-            return pc.fill_null(pc.greater_equal(column, pa.scalar(threshold).cast(column.type)), False)
+            return _true(pc.greater_equal(column, pa.scalar(threshold).cast(column.type)))
         if op == "top_percent":
             ranks = pc.rank(column, sort_keys="descending", tiebreaker="min")  # nulls rank last
             valid = pc.is_valid(column)
@@ -645,7 +659,7 @@ def _per_order(keys: pa.ChunkedArray, orders: pa.ChunkedArray, counted: dict[str
     more than one run are the runs folded again by hashing profile and order ids, which costs about twice as much."""
     if len(keys) == 0:
         return pa.table({KEY: keys, **counted})
-    follows = [pc.fill_null(pc.equal(column.slice(1), column.slice(0, len(column) - 1)), False)
+    follows = [_true(pc.equal(column.slice(1), column.slice(0, len(column) - 1)))
                for column in (keys, orders)]  # fmt: skip
     starts = pa.chunked_array([pa.array([True]), *pc.invert(pc.and_(*follows)).chunks], pa.bool_())
     first_rows = pc.indices_nonzero(starts)
@@ -707,4 +721,4 @@ TAG_AGGREGATES = {"count": "count", "count_distinct": "count_distinct", "sum": "
 
 def _in_zone(zones: pa.ChunkedArray, name: str | None) -> pa.ChunkedArray:
     """Which profiles keep their calendar in this time zone (None: those with no zone, read as UTC)."""
-    return pc.is_null(zones) if name is None else pc.fill_null(pc.equal(zones, name), False)
+    return pc.is_null(zones) if name is None else _true(pc.equal(zones, name))
