@@ -431,35 +431,31 @@ class _Context:
 
         Orders are counted from one row per order (`_per_order`) when no request counts distinct property values:
         counting orders is then summing, per profile, whether each order has a selected line, instead of counting
-        distinct order ids per profile and request; the other order aggregates read the lines."""
+        distinct order ids per profile and request; the other order aggregates read the lines. Each part keeps only
+        its own columns of the rows it needs (no table of every column is filtered)."""
         behaviour = self.orders if orders else self.events
         by_order = orders and all(key[4] != "count_distinct" for _, key in numbered)
-        masks = [self._selection(*self._pending[key])[1] for _, key in numbered]
-        value_columns = {(key[4], key[5]) for _, key in numbered if key[4] != "count" or (orders and not by_order)}
-        kept = pa.table({
-            KEY: pc.cast(behaviour.keys, pa.string()),
-            **({ORDER: behaviour.table[ORDER]} if by_order else {}),
-            **{f"s{number}": mask for number, mask in enumerate(masks)},
-            **{f"{kind}:{name}": _aggregated_values(behaviour, kind, name) for kind, name in value_columns},
-        }).filter(functools.reduce(pc.or_, masks))  # fmt: skip
+        keys = pc.cast(behaviour.keys, pa.string())
         counted: dict[str, Any] = {}  # orders counted from one row per order
-        columns: dict[str, Any] = {KEY: kept[KEY]}
+        columns: dict[str, Any] = {KEY: keys}  # the rows other aggregates read, where one of `read` holds
+        read: list[pa.ChunkedArray] = []
         aggregates: list[tuple[str, str]] = []
-        for selected, (number, key) in enumerate(numbered):
-            kind, name, column, mask = key[4], key[5], f"m{number}", kept[f"s{selected}"]
+        values_of = functools.cache(functools.partial(_aggregated_values, behaviour))
+        for number, key in numbered:
+            kind, name, column = key[4], key[5], f"m{number}"
+            mask = self._selection(*self._pending[key])[1]
             if kind == "count" and by_order:
-                counted[column], function = pc.and_(mask, pc.is_valid(kept[ORDER])), "sum"
+                counted[column], function = pc.and_(mask, pc.is_valid(behaviour.table[ORDER])), "sum"
             elif kind == "count" and not orders:
                 columns[column], function = mask, "sum"
             else:
-                values = kept[f"{kind}:{name}"]
+                values = values_of(kind, name)
                 columns[column], function = pc.if_else(mask, values, pa.scalar(None, values.type)), AGGREGATES[kind]
+            if column in columns:
+                read.append(mask)
             aggregates.append((column, function))
-        if not counted:
-            return [pa.table(columns)], aggregates
-        parts = [_per_order(kept[KEY], kept[ORDER], counted)]
-        if len(columns) > 1:  # the lines that other aggregates read
-            read = [kept[f"s{selected}"] for selected, (_, key) in enumerate(numbered) if key[4] != "count"]
+        parts = [_per_order(keys, behaviour.table[ORDER], counted)] if counted else []
+        if read:
             parts.append(pa.table(columns).filter(functools.reduce(pc.or_, read)))
         return parts, aggregates
 
@@ -653,10 +649,15 @@ class _Context:
 
 
 def _per_order(keys: pa.ChunkedArray, orders: pa.ChunkedArray, counted: dict[str, pa.ChunkedArray]) -> pa.Table:
-    """One row per (profile, order) of these lines, with whether any of the order's lines is counted, per column of
-    `counted`. A curated file holds an order's lines together, so runs of lines of one profile and order are folded
-    first, by position (a running count of counted lines, read at each run's ends); only when an order id shows in
-    more than one run are the runs folded again by hashing profile and order ids, which costs about twice as much."""
+    """One row per (profile, order) of the lines some column of `counted` counts, with whether any of the order's
+    lines is counted, per column. A curated file holds an order's lines together, so runs of counted lines of one
+    profile and order are folded first, by position (a running count of counted lines, read at each run's ends);
+    only when an order id shows in more than one run are the runs folded again by hashing profile and order ids,
+    which costs about twice as much."""
+    selected = functools.reduce(pc.or_, counted.values())
+    if pc.sum(selected).as_py() != len(keys):  # only the columns the runs need of the lines they keep
+        keys, orders = keys.filter(selected), orders.filter(selected)
+        counted = {column: lines.filter(selected) for column, lines in counted.items()}
     if len(keys) == 0:
         return pa.table({KEY: keys, **counted})
     follows = [_true(pc.equal(column.slice(1), column.slice(0, len(column) - 1)))
@@ -665,9 +666,10 @@ def _per_order(keys: pa.ChunkedArray, orders: pa.ChunkedArray, counted: dict[str
     first_rows = pc.indices_nonzero(starts)
     ends = pa.concat_arrays([first_rows.slice(1), pa.array([len(keys)], first_rows.type)])
     runs = {KEY: keys.filter(starts), ORDER: orders.filter(starts)}
+    count_type = pa.int32() if len(keys) < 2**31 else pa.int64()  # no count of lines overflows it
     for column, lines in counted.items():
-        running = pc.cumulative_sum(pc.cast(lines, pa.int64()))
-        before = pa.chunked_array([pa.array([0], pa.int64()), *running.chunks])  # counted lines before each row
+        running = pc.cumulative_sum(pc.cast(lines, count_type))
+        before = pa.chunked_array([pa.array([0], count_type), *running.chunks])  # counted lines before each row
         runs[column] = pc.greater(pc.subtract(pc.take(before, ends), pc.take(before, first_rows)), 0)
     per_run = pa.table(runs)
     if len(pc.unique(per_run[ORDER])) == per_run.num_rows:  # every order in one run
