@@ -52,7 +52,7 @@ AggregateKey = tuple[Any, ...]
 AGGREGATES = {"count": "count_distinct", "count_distinct": "count_distinct", "sum": "sum", "first": "min",
                        "last": "max"}  # fmt: skip
 MICROSECONDS_PER_DAY = 86_400_000_000
-COMPARED_ENTRIES = 4  # a dictionary answer true for at most this many entries is spread by index compares
+COMPARED_ENTRIES = 4  # up to this many values are looked for by equality tests, not by hashing every row
 EVENT_COLUMNS = ("profile_id", "event", "occurred_at")
 ORDER_LINE_COLUMNS = ("profile_id", "order_id", "ordered_at", "status")
 
@@ -216,15 +216,20 @@ def _on_values(column: pa.ChunkedArray, function: Callable[[pa.Array], pa.Array]
 
 
 def _spread(answers: pa.Array, indices: pa.Array) -> pa.Array:
-    """Each row's answer from its dictionary entry's: a true-or-false answer held by a few entries by comparing the
-    indices with those entries (an integer compare costs a tenth of gathering one answer per row), else by `take`."""
+    """Each row's answer from its dictionary entry's: a true-or-false answer by the indices of the entries that hold
+    it (`_one_of`: for a few entries, integer compares cost a tenth of gathering one answer per row)."""
     if not pa.types.is_boolean(answers.type) or answers.null_count:
         return pc.take(answers, indices)
     entries = pc.indices_nonzero(answers).to_pylist()
-    if len(entries) > COMPARED_ENTRIES:
-        return pc.take(answers, indices)
-    matches = [pc.equal(indices, pa.scalar(entry, indices.type)) for entry in entries]
-    return functools.reduce(pc.or_, matches) if matches else pc.equal(indices, pa.scalar(-1, indices.type))
+    return pc.take(answers, indices) if len(entries) > COMPARED_ENTRIES else _one_of(indices, entries)
+
+
+def _one_of(values: Any, choices: list[Any]) -> Any:
+    """Whether each value is one of `choices` (a missing value: missing or false): a few choices by one equality
+    test each, which costs less than the hash lookup per value `is_in` makes."""
+    if not choices or len(choices) > COMPARED_ENTRIES or None in choices:
+        return pc.is_in(values, value_set=pa.array(choices).cast(values.type))
+    return functools.reduce(pc.or_, [pc.equal(values, pa.scalar(choice).cast(values.type)) for choice in choices])
 
 
 def _all(masks: list[pa.ChunkedArray]) -> pa.ChunkedArray:
@@ -300,8 +305,7 @@ def _property_mask(behaviour: _Behaviour, test: PropertyFilter) -> pa.ChunkedArr
     if pa.types.is_null(column.type):  # an absent column: every value missing, every comparison false
         return pc.is_valid(column)
     if test.op in ("in", "not_in"):
-        value_set = pa.array(test.value)
-        found = _on_values(column, lambda values: pc.is_in(values, value_set=value_set.cast(values.type)))
+        found = _on_values(column, lambda values: _one_of(values, test.value))
         return found if test.op == "in" else pc.and_(pc.is_valid(column), pc.invert(found))
     if test.op == "contains":
         return _on_values(column, lambda values: pc.match_substring(values, test.value))
@@ -560,7 +564,7 @@ class _Context:
             cutoff = float(value) * (pc.sum(valid).as_py() or 0)
             return pc.and_(valid, pc.less(pc.multiply(pc.cast(pc.subtract(ranks, 1), pa.float64()), 100.0), cutoff))
         if op in ("in", "not_in"):
-            found = pc.is_in(column, value_set=pa.array(value).cast(column.type))
+            found = _one_of(column, value)
             return found if op == "in" else pc.and_(pc.is_valid(column), pc.invert(found))
         if op == "contains":
             if pa.types.is_list(column.type):
