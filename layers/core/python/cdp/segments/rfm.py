@@ -95,8 +95,9 @@ def _scores_beating(values: pa.ChunkedArray, thresholds: tuple[float | None, ...
     """1 + the thresholds each value beats (`better`: "greater" or "less"); a missing threshold every value beats;
     nulls (non-buyers) stay null: the ranked score (`quintile_thresholds`) against the population the thresholds cut."""
     scores = pc.if_else(pc.is_valid(values), pa.scalar(1, pa.int64()), pa.scalar(None, pa.int64()))
+    numbers = pc.cast(values, pa.float64())
     for threshold in thresholds:
-        beats = pa.scalar(True) if threshold is None else getattr(pc, better)(pc.cast(values, pa.float64()), threshold)
+        beats = pa.scalar(True) if threshold is None else getattr(pc, better)(numbers, threshold)
         scores = pc.add(scores, pc.cast(beats, pa.int64()))
     return scores
 
