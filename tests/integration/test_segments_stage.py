@@ -249,21 +249,21 @@ def _put_curated(stack: LocalStack, key: str, table: pa.Table, **write_options: 
 
 def test_curated_labels_are_read_dictionary_encoded_with_one_dictionary_across_objects(stack: LocalStack) -> None:
     # Given: a day of order lines as the curated writer leaves them (dictionary pages), and an older day written with
-    # plain pages and no category column
+    # plain pages and its categories as numbers
     at = pa.array([NOW - DAY, NOW - DAY], pa.timestamp("us", tz="UTC"))
     _put_curated(stack, "orders/dt=2026-01-02/f-000000.parquet", pa.table({
         "customer_id": ["c1", "c2"], "order_id": ["o1", "o2"], "ordered_at": at, "status": ["completed", "cancelled"],
         "category": ["shoes", "bags"], "line_amount": [10.0, 20.0]}))  # fmt: skip
     _put_curated(stack, "orders/dt=2026-01-01/f-000000.parquet", pa.table({
         "customer_id": ["c3", "c1"], "order_id": ["o3", "o4"], "ordered_at": at, "status": ["refunded", "completed"],
-        "line_amount": [5.0, 7.0]}), use_dictionary=False)  # fmt: skip
+        "category": [7, None], "line_amount": [5.0, 7.0]}), use_dictionary=False)  # fmt: skip
     # When
     lines = CuratedParquet(stack.physical_id("CuratedBucket")).order_lines(
         BehaviourRequest(["customer_id", "status", "category", "line_amount"], None))
     # Then: the labels are dictionary-encoded, share one dictionary, and group as text would
     assert {lines.schema.field(name).type for name in ("status", "category")} == {pa.dictionary(pa.int32(), pa.string())}
     assert lines["status"].to_pylist() == ["refunded", "completed", "completed", "cancelled"]
-    assert lines["category"].to_pylist() == [None, None, "shoes", "bags"]
+    assert lines["category"].to_pylist() == ["7", None, "shoes", "bags"]
     assert all(chunk.dictionary.equals(lines["status"].chunks[0].dictionary) for chunk in lines["status"].chunks)
     totals = lines.group_by("status").aggregate([("line_amount", "sum")]).to_pylist()
     assert sorted((row["status"], row["line_amount_sum"]) for row in totals) == [

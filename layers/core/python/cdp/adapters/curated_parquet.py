@@ -29,6 +29,13 @@ def _type(name: str) -> pa.DataType:
     return COLUMN_TYPES.get(name, pa.string())
 
 
+def _typed(column: pa.ChunkedArray, wanted: pa.DataType) -> pa.ChunkedArray:
+    """`column` as `wanted`; labels stored as anything but text (numbers, say) become text first."""
+    if wanted == LABELS and not pa.types.is_dictionary(column.type):
+        column = column.cast(pa.string())
+    return column.cast(wanted)
+
+
 class CuratedParquet:
     """The curated bucket's order lines and events (BehaviourSource)."""
 
@@ -57,8 +64,7 @@ class CuratedParquet:
             for name in request.columns:
                 if name not in present:
                     table = table.append_column(name, pa.nulls(table.num_rows, _type(name)))
-            schema = pa.schema([(name, _type(name)) for name in request.columns])
-            tables.append(table.select(request.columns).cast(schema))
+            tables.append(pa.table([_typed(table[name], _type(name)) for name in request.columns], names=request.columns))
         if not tables:
             return pa.table({name: pa.array([], _type(name)) for name in request.columns})
         return pa.concat_tables(tables).unify_dictionaries()
