@@ -415,7 +415,8 @@ class _Context:
         grouped = pa.concat_tables(parts, promote_options="default").group_by(KEY, use_threads=False).aggregate(
             [(POSITION, "min"), *(aggregates[number] for number in range(len(pending)))]
         )
-        grouped = grouped.filter(pc.is_valid(grouped[f"{POSITION}_min"]))  # behaviour of profiles not in the snapshot
+        if grouped[f"{POSITION}_min"].null_count:  # behaviour of profiles not in the snapshot
+            grouped = grouped.filter(pc.is_valid(grouped[f"{POSITION}_min"]))
         if grouped.num_rows != self.size:
             raise ValueError("profiles must hold one row per profile_id")
         positions = grouped[f"{POSITION}_min"].combine_chunks()
