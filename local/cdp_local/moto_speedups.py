@@ -172,12 +172,15 @@ class _ParsedExpression:
     names_found: tuple[str, ...]
     values_found: tuple[str, ...]
     holding_values: frozenset[int]  # ids of the tree's nodes with a value placeholder in or under them
+    checks_values: bool  # building the condition checks its values (BETWEEN refuses a NULL bound)
 
     @classmethod
     def of(cls, parser: _RootRecordingParser) -> _ParsedExpression:
         holding: set[int] = set()
+        kinds: set[str] = set()
 
         def collect(node: Any) -> bool:
+            kinds.add(node.kind)
             below = [collect(child) for child in node.children]
             if node.kind == ConditionExpressionParser.Kind.EXPRESSION_ATTRIBUTE_VALUE or any(below):
                 holding.add(id(node))
@@ -186,7 +189,8 @@ class _ParsedExpression:
 
         if parser.root is not None:
             collect(parser.root)
-        return cls(parser.root, tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found), frozenset(holding))
+        return cls(parser.root, tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found),
+                   frozenset(holding), ConditionExpressionParser.Kind.BETWEEN in kinds)  # fmt: skip
 
     def bound(self, values: dict[str, Any]) -> Any:
         """The syntax tree with each value placeholder (`:name`) holding this call's value (the rest shared)."""
@@ -211,6 +215,7 @@ class _ParserForValues:
         self._cache, self._key, self._arguments = cache, key, arguments
         self.expr_attr_names_found: list[str] = []
         self.expr_attr_values_found: list[str] = []
+        self.for_validation = False  # the condition is dropped: build it only where building checks the values
 
     def parse(self) -> Any:
         expression, names, values = self._arguments
@@ -218,6 +223,8 @@ class _ParserForValues:
         self.expr_attr_names_found, self.expr_attr_values_found = list(parsed.names_found), list(parsed.values_found)
         if parsed.root is None:  # an empty expression: moto's parser returns its default condition
             return original_create_parser(expression, names, values).parse()
+        if self.for_validation and not parsed.checks_values:
+            return None
         return ConditionExpressionParser(expression, names, values)._make_op_condition(parsed.bound(values or {}))
 
 
@@ -252,6 +259,14 @@ class _ParserCache:
         key = (expression, tuple(sorted(names.items())) if names is not None else None,
                tuple(sorted(values)) if values is not None else None)
         return _ParserForValues(self, key, (expression, names, values))
+
+    def validating_parser(self, expression: str | None, names: dict[str, str] | None, values: dict[str, Any] | None) -> Any:
+        """The parser moto's request handlers use: they call `parse` only for its errors and the names and
+        placeholders it finds, and drop the condition it returns."""
+        parser = self.parser(expression, names, values)
+        if isinstance(parser, _ParserForValues):
+            parser.for_validation = True
+        return parser
 
     def parsed(self, key: _ParseKey, arguments: tuple[Any, ...]) -> _ParsedExpression:
         def parse() -> _ParsedExpression:
@@ -554,6 +569,31 @@ def _backend_update_item(original: Callable[..., Any]) -> Callable[..., Any]:
     return update_item
 
 
+def _transaction_checks_conditions_once(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's transaction checks each item's condition and then has its put, update or delete check it again on
+    the same item, unchanged in between (a transaction names an item once): the second check is left out."""
+
+    def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+        _conditions_checked.active = True
+        try:
+            original(backend, transact_items)
+        finally:
+            _conditions_checked.active = False
+
+    return transact_write_items
+
+
+def _without_checked_condition(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A backend write that, inside a transaction, skips the condition the transaction has just checked."""
+
+    def write(backend: Any, *arguments: Any, **options: Any) -> Any:
+        if getattr(_conditions_checked, "active", False):
+            options["condition_expression"] = None
+        return original(backend, *arguments, **options)
+
+    return write
+
+
 def _models_copy(previous: Any) -> SimpleNamespace:
     """The `copy` moto's DynamoDB models see: inside an update of a table without a stream, the stream's copy of
     the old item is the item itself (never read); anything else is copied by the `copy` they saw before (the local
@@ -577,6 +617,7 @@ class _SizeTally:
 
 
 _size_tallies = threading.local()
+_conditions_checked = threading.local()
 
 
 def _counted_size(entry: Any) -> int:
@@ -697,8 +738,11 @@ def faster_dynamodb() -> Iterator[None]:
     cache = _ParserCache()
     with ExitStack() as patches:
         patches.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", serialize_result))
-        for module in (comparisons, dynamodb_models, dynamodb_responses):
+        for module in (comparisons, dynamodb_models):
             patches.enter_context(mock.patch.object(module, "create_condition_expression_parser", cache.parser))
+        patches.enter_context(
+            mock.patch.object(dynamodb_responses, "create_condition_expression_parser", cache.validating_parser)
+        )
         patches.enter_context(mock.patch.object(Item, "__init__", _item_init))
         patches.enter_context(mock.patch.object(dynamodb_responses.DynamoHandler, "parse_parameters", parse_parameters))
         patches.enter_context(mock.patch.object(UpdateExpressionParser, "make", _UpdateExpressionCache().make))
@@ -711,8 +755,13 @@ def faster_dynamodb() -> Iterator[None]:
         patches.enter_context(mock.patch.object(Item, "project", _project))
         patches.enter_context(mock.patch.object(dynamodb_responses.DynamoHandler, "update_item", _update_item_answer))
         patches.enter_context(mock.patch.object(dynamodb_responses, "copy", SimpleNamespace(deepcopy=_old_item_for_the_answer)))
-        backend_update_item = _backend_update_item(dynamodb_models.DynamoDBBackend.update_item)
-        patches.enter_context(mock.patch.object(dynamodb_models.DynamoDBBackend, "update_item", backend_update_item))
+        backend = dynamodb_models.DynamoDBBackend
+        backend_update_item = _without_checked_condition(_backend_update_item(backend.update_item))
+        patches.enter_context(mock.patch.object(backend, "update_item", backend_update_item))
+        for write in ("put_item", "delete_item"):
+            patches.enter_context(mock.patch.object(backend, write, _without_checked_condition(getattr(backend, write))))
+        transact = _transaction_checks_conditions_once(backend.transact_write_items)
+        patches.enter_context(mock.patch.object(backend, "transact_write_items", transact))
         patches.enter_context(mock.patch.object(dynamodb_models, "copy", _models_copy(dynamodb_models.copy)))
         patches.enter_context(mock.patch.object(UpdateExpressionExecutor, "execute", _execute))
         patches.enter_context(mock.patch.object(LimitedSizeDict, "__setitem__", _limited_setitem))

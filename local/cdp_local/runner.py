@@ -34,14 +34,20 @@ def print_progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _scan(stack: LocalStack, table_logical_id: str, projection: str) -> Iterator[dict[str, Any]]:
-    """One pass over a table, only the named attributes (each `#name`)."""
+def _scan(
+    stack: LocalStack, table_logical_id: str, projection: str, key_begins_with: tuple[str, str]
+) -> Iterator[dict[str, Any]]:
+    """One pass over a table: the items whose key attribute (`pk` or `sk`) begins with the prefix, only the named
+    attributes (each `#name`)."""
     paginator = stack.client("dynamodb").get_paginator("scan")
+    key_name, prefix = key_begins_with
     names = {name: name.removeprefix("#") for name in projection.replace(" ", "").split(",")}
     pages = paginator.paginate(
         TableName=stack.physical_id(table_logical_id),
         ProjectionExpression=", ".join(names),
-        ExpressionAttributeNames=names,
+        FilterExpression="begins_with(#key, :prefix)",
+        ExpressionAttributeNames={**names, "#key": key_name},
+        ExpressionAttributeValues={":prefix": {"S": prefix}},
     )
     for page in pages:
         for item in page["Items"]:
@@ -65,8 +71,7 @@ def _file_items(stack: LocalStack, key: str) -> Iterator[dict[str, Any]]:
 
 
 def _profiles_table(stack: LocalStack) -> list[dict[str, Any]]:
-    """Every item of the profiles table, as plain values: the one pass the report's sections share (moto copies
-    each whole item a Scan passes over, whatever it projects, so each further pass costs as much again)."""
+    """Every item of the profiles table, as plain values: the one pass the report's sections share."""
     from cdp.adapters.dynamodb import plain
 
     paginator = stack.client("dynamodb").get_paginator("scan")
@@ -466,8 +471,8 @@ def redeem_welcome_codes(stack: LocalStack) -> str:
     the offer's minimum, one reuses a code already redeemed."""
     owners = {profile_id: customer_id for customer_id, profile_id in _customers(stack)}
     codes = sorted((owners[item["profile_id"]], item["code"])
-                   for item in _scan(stack, "ProfilesTable", "#sk, #profile_id, #code")
-                   if item["sk"].startswith("COUPON#welcome10#") and item.get("profile_id") in owners)  # fmt: skip
+                   for item in _scan(stack, "ProfilesTable", "#profile_id, #code", ("sk", "COUPON#welcome10#"))
+                   if item.get("profile_id") in owners)  # fmt: skip
     redeeming = min(DEMO_REDEEMING_ORDERS, len(codes) - 2)
     if redeeming < 1:
         return f"{len(codes)} welcome codes issued by the journeys: too few to show redemptions"
@@ -489,7 +494,8 @@ def order_above_next_tier(stack: LocalStack) -> str:
     from cdp.keys import PROFILE_PREFIX, PROFILE_SK
 
     owners = {profile_id: customer_id for customer_id, profile_id in _customers(stack)}
-    tiers = {item["pk"].removeprefix(PROFILE_PREFIX): item.get("loyalty_tier") for item in _profiles_table(stack)
+    tiers = {item["pk"].removeprefix(PROFILE_PREFIX): item.get("loyalty_tier")
+             for item in _scan(stack, "ProfilesTable", "#pk, #sk, #loyalty_tier, #redirect_to", ("sk", PROFILE_SK))
              if item["sk"] == PROFILE_SK and "redirect_to" not in item}  # fmt: skip
     below_top = sorted(customer_id for profile_id, customer_id in owners.items()
                        if tiers.get(profile_id) in {"member", "silver"})  # fmt: skip
@@ -508,7 +514,7 @@ def _customers(stack: LocalStack) -> list[tuple[str, str]]:
     """(customer id, profile id) of every customer, by customer id."""
     prefix = "IDENTITY#customer_id#"
     return sorted((item["pk"].removeprefix(prefix), item["profile_id"])
-                  for item in _scan(stack, "ProfilesTable", "#pk, #profile_id") if item["pk"].startswith(prefix))  # fmt: skip
+                  for item in _scan(stack, "ProfilesTable", "#pk, #profile_id", ("pk", prefix)))  # fmt: skip
 
 
 def loyalty_report(profile_items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import importlib.util
 import io
 import json
@@ -25,7 +26,7 @@ import time
 import uuid
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -711,6 +712,7 @@ class LocalStack:
         self._exits.enter_context(recording_sent_emails(self.sent_emails))
         self._exits.enter_context(transactions_that_snapshot_only_touched_items())
         self._exits.enter_context(faster_dynamodb())
+        self._exits.enter_context(full_collections_rarely())
         self._exits.enter_context(faster_sqs())
         self._exits.enter_context(parsing_each_definition_once())
         self._exits.enter_context(sharing_task_clients())
@@ -888,6 +890,20 @@ def _sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[st
         "eventSourceARN": queue_arn,
         "awsRegion": region,
     }
+
+
+@contextlib.contextmanager
+def full_collections_rarely() -> Iterator[None]:
+    """The local stack holds everything it stores (moto's tables, buckets, queues) in this process: millions of
+    long-lived objects, freed by reference counting, that each full collection of Python's cyclic garbage collector
+    walks again (16% of the CPU time of a 60,000-line Online Retail run). While the stack is up, a full collection
+    waits for a hundred times as many young collections as Python's default; young collections are unchanged."""
+    young, middle, full = gc.get_threshold()
+    gc.set_threshold(young, middle, full * 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(young, middle, full)
 
 
 def transactions_that_snapshot_only_touched_items() -> Any:

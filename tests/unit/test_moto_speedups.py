@@ -29,7 +29,8 @@ def credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _outcome(call: Callable[[], dict[str, Any]]) -> Outcome:
-    """A call's answer without its request id, or its error code, message, cancellation reasons and old item."""
+    """A call's answer without its request id, or its error code, message, cancellation reasons and old item (or,
+    where moto lets an exception of its own escape, its type and message)."""
     try:
         answer = call()
     except ClientError as error:
@@ -38,6 +39,8 @@ def _outcome(call: Callable[[], dict[str, Any]]) -> Outcome:
             "reasons": error.response.get("CancellationReasons"),
             "item": error.response.get("Item"),
         }
+    except Exception as error:  # noqa: BLE001 - moto's own exception, compared as it is
+        return {"raised": type(error).__name__, "message": str(error)}
     answer.pop("ResponseMetadata", None)
     return answer
 
@@ -176,6 +179,38 @@ def _exercise() -> list[Outcome]:
             _outcome(partial(client.transact_write_items, TransactItems=[_expiring_claim("K#8", claim, now)]))
             for claim, now in (("f#3", 9), ("f#4", 9), ("f#5", 5))
         ],
+        *[  # a transaction's conditional delete and condition check, each holding and failing
+            _outcome(
+                partial(
+                    client.transact_write_items,
+                    TransactItems=[
+                        {"ConditionCheck": {"TableName": TABLE, "Key": {"pk": {"S": "K#2"}, "sk": {"S": "K"}},
+                                            "ConditionExpression": "claim = :c", "ExpressionAttributeValues": {":c": {"S": claim}}}},
+                        {"Delete": {"TableName": TABLE, "Key": {"pk": {"S": "K#3"}, "sk": {"S": "K"}},
+                                    "ConditionExpression": "claim = :c", "ExpressionAttributeValues": {":c": {"S": claim}},
+                                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+                    ],
+                )
+            )
+            for claim in ("f#2", "f#1")
+        ],
+        *[  # a BETWEEN, then the same with a NULL bound (refused as the condition is built), alone and in a transaction
+            _outcome(partial(call, **{"ConditionExpression": "expires_at BETWEEN :low AND :high",
+                                      "ExpressionAttributeValues": {":low": low, ":high": {"N": "9"}}}))
+            for call in (
+                partial(client.put_item, TableName=TABLE, Item={"pk": {"S": "K#4"}, "sk": {"S": "K"}}),
+                lambda **condition: client.transact_write_items(TransactItems=[
+                    {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "K#4"}, "sk": {"S": "K"}}, **condition}}
+                ]),
+            )
+            for low in ({"N": "1"}, {"NULL": True})
+        ],
+        _outcome(  # a condition naming a placeholder without a value
+            lambda: client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "K#4"}, "sk": {"S": "K"}}, "ConditionExpression": "claim = :missing",
+                         "ExpressionAttributeValues": {":other": {"S": "x"}}}}
+            ])
+        ),
         _outcome(  # an item over the size limit
             lambda: client.put_item(
                 TableName=TABLE,
@@ -236,7 +271,15 @@ def test_every_answer_is_the_one_moto_gives_without_the_faster_paths() -> None:
         "ConditionalCheckFailedException",
         "TransactionCanceledException",
         "TransactionCanceledException",
+        "TransactionCanceledException",  # the condition check and delete whose conditions fail
+        "ConditionalCheckFailedException",  # BETWEEN on an item without the attribute, alone and in a transaction
+        "TransactionCanceledException",
         "ValidationException",  # the item over the size limit
+    ]
+    assert [answer["raised"] for answer in answers if "raised" in answer] == [  # as moto lets them escape
+        "IncorrectOperandType",
+        "IncorrectOperandType",
+        "KeyError",
     ]
 
 
