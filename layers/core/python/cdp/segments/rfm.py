@@ -21,8 +21,9 @@ Lost, the eleventh segment:
     2      Hibernating     Hibernating          At Risk              At Risk          Cannot Lose Them
     1      Lost            Lost                 At Risk              At Risk          Cannot Lose Them
 
-A run split into shards scores each shard against the whole population's cut points (cdp.segments.cut_points),
-which give every buyer the score the ranks above would.
+Each measure is scored against its four quintile cut points (cdp.segments.cut_points), which give every buyer the
+score the ranks above would: those of these profiles, found by selection rather than by ranking every buyer, or, for
+a run split into shards, the whole population's.
 
 A profile that never ordered has no scores and the segment "No Purchases Yet".
 
