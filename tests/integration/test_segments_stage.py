@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pyarrow as pa
 import pyarrow.parquet as pq
 from cdp.adapters.curated_parquet import CuratedParquet
 from cdp.adapters.segment_definitions import SegmentDefinitions
@@ -17,6 +18,7 @@ from cdp.events import DomainEvent
 from cdp.keys import profile_key, segment_member_key
 from cdp.segments.compute import SegmentRunParts, compute_segments
 from cdp.segments.definitions import load_library
+from cdp.segments.ports import BehaviourRequest
 from cdp_local.stack import LocalStack
 
 NOW = datetime.now(UTC)
@@ -237,3 +239,32 @@ def test_two_overlapping_runs_on_dynamodb_announce_each_entry_once(stack: LocalS
     assert set(transitions) == {(profile_id, segment) for segment, profile_id in _memberships(stack)}
     assert _memberships(stack) == FIRST_MEMBERSHIPS | FIRST_RULES
     assert all("pending_transitions" not in _profile(stack, profile_id) for profile_id in PROFILES)
+
+
+def _put_curated(stack: LocalStack, key: str, table: pa.Table, **write_options: Any) -> None:
+    body = io.BytesIO()
+    pq.write_table(table, body, **write_options)
+    stack.client("s3").put_object(Bucket=stack.physical_id("CuratedBucket"), Key=key, Body=body.getvalue())
+
+
+def test_curated_labels_are_read_dictionary_encoded_with_one_dictionary_across_objects(stack: LocalStack) -> None:
+    # Given: a day of order lines as the curated writer leaves them (dictionary pages), and an older day written with
+    # plain pages and its categories as numbers
+    at = pa.array([NOW - DAY, NOW - DAY], pa.timestamp("us", tz="UTC"))
+    _put_curated(stack, "orders/dt=2026-01-02/f-000000.parquet", pa.table({
+        "customer_id": ["c1", "c2"], "order_id": ["o1", "o2"], "ordered_at": at, "status": ["completed", "cancelled"],
+        "category": ["shoes", "bags"], "line_amount": [10.0, 20.0]}))  # fmt: skip
+    _put_curated(stack, "orders/dt=2026-01-01/f-000000.parquet", pa.table({
+        "customer_id": ["c3", "c1"], "order_id": ["o3", "o4"], "ordered_at": at, "status": ["refunded", "completed"],
+        "category": [7, None], "line_amount": [5.0, 7.0]}), use_dictionary=False)  # fmt: skip
+    # When
+    lines = CuratedParquet(stack.physical_id("CuratedBucket")).order_lines(
+        BehaviourRequest(["customer_id", "status", "category", "line_amount"], None))
+    # Then: the labels are dictionary-encoded, share one dictionary, and group as text would
+    assert {lines.schema.field(name).type for name in ("status", "category")} == {pa.dictionary(pa.int32(), pa.string())}
+    assert lines["status"].to_pylist() == ["refunded", "completed", "completed", "cancelled"]
+    assert lines["category"].to_pylist() == ["7", None, "shoes", "bags"]
+    assert all(chunk.dictionary.equals(lines["status"].chunks[0].dictionary) for chunk in lines["status"].chunks)
+    totals = lines.group_by("status").aggregate([("line_amount", "sum")]).to_pylist()
+    assert sorted((row["status"], row["line_amount_sum"]) for row in totals) == [
+        ("cancelled", 20.0), ("completed", 17.0), ("refunded", 5.0)]  # fmt: skip

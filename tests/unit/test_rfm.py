@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,6 +62,27 @@ def test_a_count_of_buyers_not_divisible_by_five_scores_the_fifth_that_ranks_bel
     f_scores = _scores(table, "f_score")
     # Then: 1 + floor(5 * (rank - 1) / 7)
     assert list(f_scores.values()) == [1, 1, 2, 3, 3, 4, 5]
+
+
+def test_scores_are_the_rank_formula_on_many_ties_and_a_buyer_without_revenue() -> None:
+    # Given: buyers of all sizes with few distinct values, one of them with no known revenue
+    rng = random.Random(11)
+    for size in (1, 2, 3, 4, 6, 9, 10, 37, 250):
+        rows: list[ProfileRow] = [(f"p{i}", 400 * DAY, rng.choice((0, 1, 1, 5, 30)) * DAY, rng.choice((1, 1, 2, 7)),
+                                   rng.choice((-5.0, 0.0, 10.0, 10.0, 99.5))) for i in range(size)]  # fmt: skip
+        table = _profiles(rows)
+        table = table.set_column(5, "revenue", pa.array([None, *table["revenue"].to_pylist()[1:]], pa.float64()))
+        # When
+        scored = score_profiles(table, AS_OF).to_pylist()
+        # Then: 1 + floor(5 * (rank - 1) / buyers), rank as SQL RANK (worst first), a missing value unscored
+        recency = [row["recency_days"] for row in scored]
+        revenue = [None if value is None else max(value, 0.0) for value in table["revenue"].to_pylist()]
+        for name, values, worse in (("r_score", recency, lambda a, b: a > b),
+                                    ("f_score", [row[3] for row in rows], lambda a, b: a < b),
+                                    ("m_score", revenue, lambda a, b: a < b)):  # fmt: skip
+            expected = [None if value is None else 1 + 5 * sum(other is not None and worse(other, value)
+                                                                for other in values) // size for value in values]
+            assert [row[name] for row in scored] == expected, (name, size)
 
 
 def test_equal_values_share_the_lowest_score_whatever_the_row_order_or_profile_ids() -> None:

@@ -1,5 +1,9 @@
 """Reads curated Parquet from S3 for the batch functions: an entity's `<entity>/dt=YYYY-MM-DD/` objects from a day
-on, only the named columns (a column an older object lacks is read as missing)."""
+on, only the named columns (a column an older object lacks is read as missing).
+
+Columns of few distinct values that segment conditions test (event names, order status and category) are read
+dictionary-encoded, as the Parquet writer stores them (its dictionary pages), and given one dictionary across objects:
+a test then compares the few distinct values once and the rows by their integer codes. Every other column is text."""
 
 from __future__ import annotations
 
@@ -16,12 +20,20 @@ from cdp.segments.ports import BehaviourRequest
 
 PARTITION = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+LABELS = pa.dictionary(pa.int32(), pa.string())
 COLUMN_TYPES = {"ordered_at": TIMESTAMP, "occurred_at": TIMESTAMP, "quantity": pa.int64(), "unit_price": pa.float64(),
-                "line_amount": pa.float64()}  # every other column is text
+                "line_amount": pa.float64(), "event": LABELS, "status": LABELS, "category": LABELS}  # fmt: skip
 
 
 def _type(name: str) -> pa.DataType:
     return COLUMN_TYPES.get(name, pa.string())
+
+
+def _typed(column: pa.ChunkedArray, wanted: pa.DataType) -> pa.ChunkedArray:
+    """`column` as `wanted`; labels stored as anything but text (numbers, say) become text first."""
+    if wanted == LABELS and not pa.types.is_dictionary(column.type):
+        column = column.cast(pa.string())
+    return column.cast(wanted)
 
 
 class CuratedParquet:
@@ -44,17 +56,18 @@ class CuratedParquet:
         tables = []
         for key in self._keys(entity, request.since):
             body = client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            parquet = pq.ParquetFile(io.BytesIO(body))
-            present = [name for name in request.columns if name in parquet.schema_arrow.names]
+            stored = pq.ParquetFile(io.BytesIO(body))
+            present = [name for name in request.columns if name in stored.schema_arrow.names]
+            labels = [name for name in present if _type(name) == LABELS]
+            parquet = pq.ParquetFile(io.BytesIO(body), metadata=stored.metadata, read_dictionary=labels)
             table = parquet.read(columns=present)
             for name in request.columns:
                 if name not in present:
                     table = table.append_column(name, pa.nulls(table.num_rows, _type(name)))
-            schema = pa.schema([(name, _type(name)) for name in request.columns])
-            tables.append(table.select(request.columns).cast(schema))
+            tables.append(pa.table([_typed(table[name], _type(name)) for name in request.columns], names=request.columns))
         if not tables:
             return pa.table({name: pa.array([], _type(name)) for name in request.columns})
-        return pa.concat_tables(tables)
+        return pa.concat_tables(tables).unify_dictionaries()
 
     def order_lines(self, request: BehaviourRequest) -> pa.Table:
         return self.read("orders", request)

@@ -52,6 +52,7 @@ AggregateKey = tuple[Any, ...]
 AGGREGATES = {"count": "count_distinct", "count_distinct": "count_distinct", "sum": "sum", "first": "min",
                        "last": "max"}  # fmt: skip
 MICROSECONDS_PER_DAY = 86_400_000_000
+COMPARED_ENTRIES = 4  # up to this many values are looked for by equality tests, not by hashing every row
 EVENT_COLUMNS = ("profile_id", "event", "occurred_at")
 ORDER_LINE_COLUMNS = ("profile_id", "order_id", "ordered_at", "status")
 
@@ -208,10 +209,27 @@ def _on_values(column: pa.ChunkedArray, function: Callable[[pa.Array], pa.Array]
     chunks = []
     for chunk in column.chunks:
         if pa.types.is_dictionary(chunk.type):
-            chunks.append(pc.take(function(chunk.dictionary), chunk.indices))
+            chunks.append(_spread(function(chunk.dictionary), chunk.indices))
         else:
             chunks.append(function(chunk))
     return pa.chunked_array(chunks, type=chunks[0].type if chunks else pa.bool_())
+
+
+def _spread(answers: pa.Array, indices: pa.Array) -> pa.Array:
+    """Each row's answer from its dictionary entry's: a true-or-false answer by the indices of the entries that hold
+    it (`_one_of`: for a few entries, integer compares cost a tenth of gathering one answer per row)."""
+    if not pa.types.is_boolean(answers.type) or answers.null_count:
+        return pc.take(answers, indices)
+    entries = pc.indices_nonzero(answers).to_pylist()
+    return pc.take(answers, indices) if len(entries) > COMPARED_ENTRIES else _one_of(indices, entries)
+
+
+def _one_of(values: Any, choices: list[Any]) -> Any:
+    """Whether each value is one of `choices` (a missing value: missing or false): a few choices by one equality
+    test each, which costs less than the hash lookup per value `is_in` makes."""
+    if not choices or len(choices) > COMPARED_ENTRIES or None in choices:
+        return pc.is_in(values, value_set=pa.array(choices).cast(values.type))
+    return functools.reduce(pc.or_, [pc.equal(values, pa.scalar(choice).cast(values.type)) for choice in choices])
 
 
 def _all(masks: list[pa.ChunkedArray]) -> pa.ChunkedArray:
@@ -222,8 +240,9 @@ def _all(masks: list[pa.ChunkedArray]) -> pa.ChunkedArray:
 
 
 def _true(mask: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Missing as false (a mask without missing values as it is: filling copies it)."""
-    return pc.fill_null(mask, False) if mask.null_count else mask
+    """Missing as false, by a Kleene AND with the mask's own validity (bitmaps; `fill_null` goes value by value and
+    costs a hundred times more); a mask without missing values as it is."""
+    return pc.and_kleene(mask, pc.is_valid(mask)) if mask.null_count else mask
 
 
 def _list_contains(column: pa.ChunkedArray, value: str, rows: pa.Array) -> pa.ChunkedArray:
@@ -286,8 +305,7 @@ def _property_mask(behaviour: _Behaviour, test: PropertyFilter) -> pa.ChunkedArr
     if pa.types.is_null(column.type):  # an absent column: every value missing, every comparison false
         return pc.is_valid(column)
     if test.op in ("in", "not_in"):
-        value_set = pa.array(test.value)
-        found = _on_values(column, lambda values: pc.is_in(values, value_set=value_set.cast(values.type)))
+        found = _on_values(column, lambda values: _one_of(values, test.value))
         return found if test.op == "in" else pc.and_(pc.is_valid(column), pc.invert(found))
     if test.op == "contains":
         return _on_values(column, lambda values: pc.match_substring(values, test.value))
@@ -397,7 +415,8 @@ class _Context:
         grouped = pa.concat_tables(parts, promote_options="default").group_by(KEY, use_threads=False).aggregate(
             [(POSITION, "min"), *(aggregates[number] for number in range(len(pending)))]
         )
-        grouped = grouped.filter(pc.is_valid(grouped[f"{POSITION}_min"]))  # behaviour of profiles not in the snapshot
+        if grouped[f"{POSITION}_min"].null_count:  # behaviour of profiles not in the snapshot
+            grouped = grouped.filter(pc.is_valid(grouped[f"{POSITION}_min"]))
         if grouped.num_rows != self.size:
             raise ValueError("profiles must hold one row per profile_id")
         positions = grouped[f"{POSITION}_min"].combine_chunks()
@@ -417,35 +436,31 @@ class _Context:
 
         Orders are counted from one row per order (`_per_order`) when no request counts distinct property values:
         counting orders is then summing, per profile, whether each order has a selected line, instead of counting
-        distinct order ids per profile and request; the other order aggregates read the lines."""
+        distinct order ids per profile and request; the other order aggregates read the lines. Each part keeps only
+        its own columns of the rows it needs (no table of every column is filtered)."""
         behaviour = self.orders if orders else self.events
         by_order = orders and all(key[4] != "count_distinct" for _, key in numbered)
-        masks = [self._selection(*self._pending[key])[1] for _, key in numbered]
-        value_columns = {(key[4], key[5]) for _, key in numbered if key[4] != "count" or (orders and not by_order)}
-        kept = pa.table({
-            KEY: pc.cast(behaviour.keys, pa.string()),
-            **({ORDER: behaviour.table[ORDER]} if by_order else {}),
-            **{f"s{number}": mask for number, mask in enumerate(masks)},
-            **{f"{kind}:{name}": _aggregated_values(behaviour, kind, name) for kind, name in value_columns},
-        }).filter(functools.reduce(pc.or_, masks))  # fmt: skip
+        keys = pc.cast(behaviour.keys, pa.string())
         counted: dict[str, Any] = {}  # orders counted from one row per order
-        columns: dict[str, Any] = {KEY: kept[KEY]}
+        columns: dict[str, Any] = {KEY: keys}  # the rows other aggregates read, where one of `read` holds
+        read: list[pa.ChunkedArray] = []
         aggregates: list[tuple[str, str]] = []
-        for selected, (number, key) in enumerate(numbered):
-            kind, name, column, mask = key[4], key[5], f"m{number}", kept[f"s{selected}"]
+        values_of = functools.cache(functools.partial(_aggregated_values, behaviour))
+        for number, key in numbered:
+            kind, name, column = key[4], key[5], f"m{number}"
+            mask = self._selection(*self._pending[key])[1]
             if kind == "count" and by_order:
-                counted[column], function = pc.and_(mask, pc.is_valid(kept[ORDER])), "sum"
+                counted[column], function = pc.and_(mask, pc.is_valid(behaviour.table[ORDER])), "sum"
             elif kind == "count" and not orders:
                 columns[column], function = mask, "sum"
             else:
-                values = kept[f"{kind}:{name}"]
+                values = values_of(kind, name)
                 columns[column], function = pc.if_else(mask, values, pa.scalar(None, values.type)), AGGREGATES[kind]
+            if column in columns:
+                read.append(mask)
             aggregates.append((column, function))
-        if not counted:
-            return [pa.table(columns)], aggregates
-        parts = [_per_order(kept[KEY], kept[ORDER], counted)]
-        if len(columns) > 1:  # the lines that other aggregates read
-            read = [kept[f"s{selected}"] for selected, (_, key) in enumerate(numbered) if key[4] != "count"]
+        parts = [_per_order(keys, behaviour.table[ORDER], counted)] if counted else []
+        if read:
             parts.append(pa.table(columns).filter(functools.reduce(pc.or_, read)))
         return parts, aggregates
 
@@ -543,14 +558,14 @@ class _Context:
             threshold = top_percent_threshold(self.population[name], float(value))
             if threshold is None:
                 return pa.chunked_array([pa.repeat(False, self.size)])
-            return pc.fill_null(pc.greater_equal(column, pa.scalar(threshold).cast(column.type)), False)
+            return _true(pc.greater_equal(column, pa.scalar(threshold).cast(column.type)))
         if op == "top_percent":
             ranks = pc.rank(column, sort_keys="descending", tiebreaker="min")  # nulls rank last
             valid = pc.is_valid(column)
             cutoff = float(value) * (pc.sum(valid).as_py() or 0)
             return pc.and_(valid, pc.less(pc.multiply(pc.cast(pc.subtract(ranks, 1), pa.float64()), 100.0), cutoff))
         if op in ("in", "not_in"):
-            found = pc.is_in(column, value_set=pa.array(value).cast(column.type))
+            found = _one_of(column, value)
             return found if op == "in" else pc.and_(pc.is_valid(column), pc.invert(found))
         if op == "contains":
             if pa.types.is_list(column.type):
@@ -639,21 +654,27 @@ class _Context:
 
 
 def _per_order(keys: pa.ChunkedArray, orders: pa.ChunkedArray, counted: dict[str, pa.ChunkedArray]) -> pa.Table:
-    """One row per (profile, order) of these lines, with whether any of the order's lines is counted, per column of
-    `counted`. A curated file holds an order's lines together, so runs of lines of one profile and order are folded
-    first, by position (a running count of counted lines, read at each run's ends); only when an order id shows in
-    more than one run are the runs folded again by hashing profile and order ids, which costs about twice as much."""
+    """One row per (profile, order) of the lines some column of `counted` counts, with whether any of the order's
+    lines is counted, per column. A curated file holds an order's lines together, so runs of counted lines of one
+    profile and order are folded first, by position (a running count of counted lines, read at each run's ends);
+    only when an order id shows in more than one run are the runs folded again by hashing profile and order ids,
+    which costs about twice as much."""
+    selected = functools.reduce(pc.or_, counted.values())
+    if pc.sum(selected).as_py() != len(keys):  # only the columns the runs need of the lines they keep
+        keys, orders = keys.filter(selected), orders.filter(selected)
+        counted = {column: lines.filter(selected) for column, lines in counted.items()}
     if len(keys) == 0:
         return pa.table({KEY: keys, **counted})
-    follows = [pc.fill_null(pc.equal(column.slice(1), column.slice(0, len(column) - 1)), False)
+    follows = [_true(pc.equal(column.slice(1), column.slice(0, len(column) - 1)))
                for column in (keys, orders)]  # fmt: skip
     starts = pa.chunked_array([pa.array([True]), *pc.invert(pc.and_(*follows)).chunks], pa.bool_())
     first_rows = pc.indices_nonzero(starts)
     ends = pa.concat_arrays([first_rows.slice(1), pa.array([len(keys)], first_rows.type)])
     runs = {KEY: keys.filter(starts), ORDER: orders.filter(starts)}
+    count_type = pa.int32() if len(keys) < 2**31 else pa.int64()  # no count of lines overflows it
     for column, lines in counted.items():
-        running = pc.cumulative_sum(pc.cast(lines, pa.int64()))
-        before = pa.chunked_array([pa.array([0], pa.int64()), *running.chunks])  # counted lines before each row
+        running = pc.cumulative_sum(pc.cast(lines, count_type))
+        before = pa.chunked_array([pa.array([0], count_type), *running.chunks])  # counted lines before each row
         runs[column] = pc.greater(pc.subtract(pc.take(before, ends), pc.take(before, first_rows)), 0)
     per_run = pa.table(runs)
     if len(pc.unique(per_run[ORDER])) == per_run.num_rows:  # every order in one run
@@ -707,4 +728,4 @@ TAG_AGGREGATES = {"count": "count", "count_distinct": "count_distinct", "sum": "
 
 def _in_zone(zones: pa.ChunkedArray, name: str | None) -> pa.ChunkedArray:
     """Which profiles keep their calendar in this time zone (None: those with no zone, read as UTC)."""
-    return pc.is_null(zones) if name is None else pc.fill_null(pc.equal(zones, name), False)
+    return pc.is_null(zones) if name is None else _true(pc.equal(zones, name))

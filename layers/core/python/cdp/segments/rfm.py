@@ -21,8 +21,9 @@ Lost, the eleventh segment:
     2      Hibernating     Hibernating          At Risk              At Risk          Cannot Lose Them
     1      Lost            Lost                 At Risk              At Risk          Cannot Lose Them
 
-A run split into shards scores each shard against the whole population's cut points (cdp.segments.cut_points),
-which give every buyer the score the ranks above would.
+Each measure is scored against its four quintile cut points (cdp.segments.cut_points), which give every buyer the
+score the ranks above would: those of these profiles, found by selection rather than by ranking every buyer, or, for
+a run split into shards, the whole population's.
 
 A profile that never ordered has no scores and the segment "No Purchases Yet".
 
@@ -32,11 +33,14 @@ profile's first seen, last order, last cancellation and orders count.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdp.segments.cut_points import quintile_positions
 from cdp.segments.lifecycle import ACTIVE_WITHIN_DAYS, DORMANT_WITHIN_DAYS, NEW_WITHIN_DAYS
 from cdp.segments.live_ports import RfmCutPoints
 from cdp.segments.ports import PROFILE_SCHEMA
@@ -44,7 +48,6 @@ from cdp.segments.ports import PROFILE_SCHEMA
 OPTIONAL_COLUMNS = ("last_cancelled_at",)
 
 NO_PURCHASES = "No Purchases Yet"
-QUINTILES = 5
 MICROSECONDS_PER_DAY = 86_400_000_000
 
 _GRID_ROWS: dict[int, tuple[str, str, str, str, str]] = {  # R score: the segments for F scores 1..5
@@ -74,19 +77,28 @@ def _only_buyers(values: pa.ChunkedArray, is_buyer: pa.ChunkedArray) -> pa.Chunk
     return pc.if_else(is_buyer, values, pa.scalar(None, values.type))
 
 
-def _quintile_scores(values: pa.ChunkedArray, order: str, buyers: int) -> pa.ChunkedArray:
-    """1 + floor(5 * (rank - 1) / buyers), rank as SQL RANK() in `order`; nulls (non-buyers) rank last, left null."""
-    ranks = pc.cast(pc.rank(values, sort_keys=order, tiebreaker="min"), pa.int64())
-    scores = pc.add(pc.divide(pc.multiply(pc.subtract(ranks, 1), QUINTILES), max(buyers, 1)), 1)
-    return pc.if_else(pc.is_valid(values), scores, pa.scalar(None, pa.int64()))
+def quintile_thresholds(values: pa.ChunkedArray, order: str, buyers: int) -> tuple[float | None, ...]:
+    """For scores 2..5, the value to beat (cdp.segments.cut_points) to score 1 + floor(5 * (rank - 1) / buyers),
+    rank as SQL RANK() in `order` (worst first) with missing values ranked last: the value at that position of the
+    known values sorted worst first; None: every buyer reaches the score, an infinity: none does (the position falls
+    among the missing values). The positions are found by selection (numpy's introselect, linear time), not a sort."""
+    known = values.filter(pc.is_valid(values)).to_numpy()
+    positions = quintile_positions(buyers)
+    from_smallest = {position: position if order == "ascending" else len(known) - 1 - position
+                     for position in positions if position is not None and position < len(known)}  # fmt: skip
+    selected = np.partition(known, sorted(set(from_smallest.values()))) if from_smallest else known
+    unreachable = math.inf if order == "ascending" else -math.inf
+    return tuple(None if position is None else float(selected[from_smallest[position]]) if position in from_smallest
+                 else unreachable for position in positions)  # fmt: skip
 
 
 def _scores_beating(values: pa.ChunkedArray, thresholds: tuple[float | None, ...], better: str) -> pa.ChunkedArray:
     """1 + the thresholds each value beats (`better`: "greater" or "less"); a missing threshold every value beats;
-    nulls (non-buyers) stay null: the score `_quintile_scores` gives against the population the thresholds cut."""
+    nulls (non-buyers) stay null: the ranked score (`quintile_thresholds`) against the population the thresholds cut."""
     scores = pc.if_else(pc.is_valid(values), pa.scalar(1, pa.int64()), pa.scalar(None, pa.int64()))
+    numbers = pc.cast(values, pa.float64())
     for threshold in thresholds:
-        beats = pa.scalar(True) if threshold is None else getattr(pc, better)(pc.cast(values, pa.float64()), threshold)
+        beats = pa.scalar(True) if threshold is None else getattr(pc, better)(numbers, threshold)
         scores = pc.add(scores, pc.cast(beats, pa.int64()))
     return scores
 
@@ -137,14 +149,13 @@ def score_profiles(profiles: pa.Table, as_of: datetime, cut_points: RfmCutPoints
     recency_days = _only_buyers(_whole_days_since(profiles["last_order_at"], as_of), is_buyer)
     orders_count = _only_buyers(profiles["orders_count"], is_buyer)
     revenue = _only_buyers(monetary(profiles["revenue"]), is_buyer)
-    if cut_points is None:
-        r_scores = _quintile_scores(recency_days, "descending", buyers)
-        f_scores = _quintile_scores(orders_count, "ascending", buyers)
-        m_scores = _quintile_scores(revenue, "ascending", buyers)
-    else:
-        r_scores = _scores_beating(recency_days, cut_points.recency_days, "less")
-        f_scores = _scores_beating(orders_count, cut_points.orders_count, "greater")
-        m_scores = _scores_beating(revenue, cut_points.revenue, "greater")
+    if cut_points is None:  # ranked among these buyers: scored against their own cut points
+        cut_points = RfmCutPoints(quintile_thresholds(recency_days, "descending", buyers),
+                                  quintile_thresholds(orders_count, "ascending", buyers),
+                                  quintile_thresholds(revenue, "ascending", buyers), as_of.isoformat())  # fmt: skip
+    r_scores = _scores_beating(recency_days, cut_points.recency_days, "less")
+    f_scores = _scores_beating(orders_count, cut_points.orders_count, "greater")
+    m_scores = _scores_beating(revenue, cut_points.revenue, "greater")
     first_seen_days = _whole_days_since(profiles["first_seen_at"], as_of)
     activity_days = pc.coalesce(recency_days, _whole_days_since(profiles["last_cancelled_at"], as_of))
     return pa.table(

@@ -7,16 +7,12 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp.segments.cut_points import quintile_positions
 from cdp.segments.live_ports import RfmCutPoints
-from cdp.segments.rfm import monetary
+from cdp.segments.rfm import monetary, quintile_thresholds
 
 
 def _thresholds(values: pa.ChunkedArray, order: str) -> tuple[float | None, ...]:
-    """The values at the quintile positions of `values` sorted worst first (`order`)."""
-    ordered = pc.take(values, pc.array_sort_indices(values, order=order))
-    return tuple(None if position is None else float(ordered[position].as_py())
-                 for position in quintile_positions(len(values)))  # fmt: skip
+    return quintile_thresholds(values, order, len(values))
 
 
 def rfm_cut_points(profiles: pa.Table, scored: pa.Table, computed_at: datetime) -> RfmCutPoints:
