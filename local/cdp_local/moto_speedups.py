@@ -26,7 +26,8 @@ A local run spends most of its time in moto's generic machinery rather than in i
 - request validation parses each condition into the condition it then drops, and a transaction's put, update or
   delete checks again the condition the transaction has just checked on the same item;
 - botocore's client-side validation walks every attribute value of a request node by node (about a third of a
-  transaction's CPU time here).
+  transaction's CPU time here);
+- every update's validator deep-copies the expression's syntax tree through `copy.deepcopy`, node by node.
 Here data-plane requests and answers made only of JSON values are decoded and encoded directly (anything else,
 e.g. binary attributes, goes through moto's parser and serializer), condition expressions are parsed once per text, names and value placeholders
 (each call's values are placed in a copy of the kept syntax tree), update expressions once per text, each
@@ -40,13 +41,15 @@ top of the item are checked against the size limit on a running total (summed ag
 changes a value in place), and items are copied node by node directly, sharing their scalars (never changed in
 place). Request validation builds a condition only where building it checks its values (BETWEEN), a transaction's
 writes skip the condition it checked, and an attribute value (or a map of them) whose types pass a direct check is
-not walked by botocore's validator (anything else is, so its report is botocore's own).
+not walked by botocore's validator (anything else is, so its report is botocore's own). An update validator's copy
+of a plain syntax tree (nodes, names, numbers and flags) is made node by node directly.
 `tests/unit/test_moto_speedups.py` checks that these give what moto and botocore give.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import json
 import re
@@ -70,7 +73,8 @@ from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict, deserializer, serializer
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 from moto.dynamodb.models.utilities import bytesize
-from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing import validators as update_validators
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.executors import AddExecutor, SetExecutor, UpdateExpressionExecutor
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
@@ -294,6 +298,41 @@ class _UpdateExpressionCache:
     def make(self, expression: str) -> Any:
         # raises what moto raises (nothing is kept then)
         return self._trees.get(expression, lambda: original_make_update_expression(expression))
+
+
+class _NotAPlainTree(Exception):
+    """A syntax tree holding more than nodes, names, numbers and flags: copied by `copy.deepcopy`."""
+
+
+def _copied_tree(node: Any, parent: Any = None) -> Any:
+    """A copy of an update expression's syntax tree, node by node (children copied, names and numbers shared,
+    parents pointing into the copy), as `copy.deepcopy` makes it for a tree of moto's nodes."""
+    if node.__dict__.keys() != {"type", "children", "parent"}:
+        raise _NotAPlainTree
+    copied = object.__new__(type(node))
+    copied.type, copied.parent = node.type, parent
+    if node.children is None:
+        copied.children = None
+        return copied
+    children = []
+    for child in node.children:
+        if isinstance(child, Node):
+            child = _copied_tree(child, copied)
+        elif type(child) not in (str, int, bool):
+            raise _NotAPlainTree
+        children.append(child)
+    copied.children = children
+    return copied
+
+
+def _validator_copy(value: Any, memo: Any = None) -> Any:
+    """The update validator's copy of the (kept) syntax tree it is about to change."""
+    if isinstance(value, Node) and value.parent is None and memo is None:
+        try:
+            return _copied_tree(value)
+        except _NotAPlainTree:
+            pass
+    return copy.deepcopy(value, memo)
 
 
 def _node_types_processed(traverser: Any) -> tuple[type, ...]:
@@ -814,6 +853,7 @@ def faster_dynamodb() -> Iterator[None]:
         patches.enter_context(mock.patch.object(dynamodb_responses.DynamoHandler, "parse_parameters", parse_parameters))
         patches.enter_context(mock.patch.object(UpdateExpressionParser, "make", _UpdateExpressionCache().make))
         patches.enter_context(mock.patch.object(DepthFirstTraverser, "nodes_to_be_processed", _node_types_processed))
+        patches.enter_context(mock.patch.object(update_validators, "deepcopy", _validator_copy))
         patches.enter_context(mock.patch.object(Table, "query", _query))
         patches.enter_context(mock.patch.object(Table, "all_items", _all_items))
         patches.enter_context(mock.patch.object(Table, "scan", _scan))
@@ -834,6 +874,18 @@ def faster_dynamodb() -> Iterator[None]:
         patches.enter_context(mock.patch.object(LimitedSizeDict, "__setitem__", _limited_setitem))
         patches.enter_context(mock.patch.object(Item, "__deepcopy__", _copied_item))
         patches.enter_context(mock.patch.object(DynamoType, "__deepcopy__", _copied))
+        yield
+
+
+@contextmanager
+def faster_dispatch() -> Iterator[None]:
+    """moto lists a response class's methods (`inspect.getmembers`, a tenth of a small request's CPU time) for every
+    request it dispatches, to see whether the action is one of them; the list is made once per class while the
+    stack is up (the stack's patches replace methods with methods, so the names stay the same)."""
+    from moto.core import responses as core_responses
+
+    method_names = functools.lru_cache(maxsize=None)(core_responses.method_names_from_class)
+    with mock.patch.object(core_responses, "method_names_from_class", method_names):
         yield
 
 
