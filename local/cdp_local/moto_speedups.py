@@ -27,7 +27,9 @@ A local run spends most of its time in moto's generic machinery rather than in i
   delete checks again the condition the transaction has just checked on the same item;
 - botocore's client-side validation walks every attribute value of a request node by node (about a third of a
   transaction's CPU time here);
-- every update's validator deep-copies the expression's syntax tree through `copy.deepcopy`, node by node.
+- every update's validator deep-copies the expression's syntax tree through `copy.deepcopy`, node by node, and its
+  ten passes ask `isinstance` of moto's abstract node classes at every node, one of them searching every node's
+  whole subtree again three times (quadratic in the expression's size).
 Here data-plane requests and answers made only of JSON values are decoded and encoded directly (anything else,
 e.g. binary attributes, goes through moto's parser and serializer), condition expressions are parsed once per text, names and value placeholders
 (each call's values are placed in a copy of the kept syntax tree), update expressions once per text, each
@@ -42,7 +44,9 @@ changes a value in place), and items are copied node by node directly, sharing t
 place). Request validation builds a condition only where building it checks its values (BETWEEN), a transaction's
 writes skip the condition it checked, and an attribute value (or a map of them) whose types pass a direct check is
 not walked by botocore's validator (anything else is, so its report is botocore's own). An update validator's copy
-of a plain syntax tree (nodes, names, numbers and flags) is made node by node directly.
+of a plain syntax tree (nodes, names, numbers and flags) is made node by node directly, its passes decide once per
+node type whether they process it, and the count of ADD, REMOVE and SET clauses under each node is summed from its
+children's.
 `tests/unit/test_moto_speedups.py` checks that these give what moto and botocore give.
 """
 
@@ -69,12 +73,20 @@ from moto.core.serialize import BaseJSONSerializer, ResponseDict
 from moto.dynamodb import comparisons
 from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.comparisons import ConditionExpressionParser
-from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.exceptions import ItemSizeTooLarge, TooManyClauses
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict, deserializer, serializer
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.parsing import validators as update_validators
-from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
+    DepthFirstTraverser,
+    Expression,
+    Node,
+    UpdateExpressionAddClause,
+    UpdateExpressionFunction,
+    UpdateExpressionRemoveClause,
+    UpdateExpressionSetClause,
+)
 from moto.dynamodb.parsing.executors import AddExecutor, SetExecutor, UpdateExpressionExecutor
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
@@ -342,6 +354,60 @@ def _node_types_processed(traverser: Any) -> tuple[type, ...]:
     if types is None:
         types = NODE_TYPES_PROCESSED[type(traverser)] = original_nodes_to_be_processed(traverser)
     return types
+
+
+_PROCESSED_BY_PASS: dict[tuple[type, type], bool] = {}  # (pass, node type) -> whether the pass processes it
+
+
+def _traverse_node_recursively(traverser: Any, node: Any, child_id: int = -1) -> Any:
+    """moto's depth-first pass over an update expression's tree, children before their parent, each node the pass
+    processes replaced by what its processor returns; whether a node is a node, and whether this pass processes
+    its type, are worked out once per type (moto asks `isinstance` of its abstract node classes at every node)."""
+    key = (type(traverser), type(node))
+    processed = _PROCESSED_BY_PASS.get(key)
+    if processed is None:
+        processed = _PROCESSED_BY_PASS[key] = isinstance(node, traverser.nodes_to_be_processed())
+        _IS_NODE[type(node)] = isinstance(node, Node)
+    if not _IS_NODE[type(node)]:
+        return node
+    parent_node = node.parent
+    if node.children is not None:
+        for position, child_node in enumerate(node.children):
+            traverser.pre_processing_of_child(node, position)
+            traverser.traverse_node_recursively(child_node, position)
+    if processed:
+        node = traverser.process(node)
+        node.parent = parent_node
+        if parent_node:
+            parent_node.children[child_id] = node
+    return node
+
+
+_IS_NODE: dict[type, bool] = {}
+
+
+def _verify_action_counts(validator: Any, node: Any) -> Any:
+    """moto's check that an update has at most one ADD, one REMOVE and one SET clause, made for every expression
+    node of the tree; each node's counts come from its children's, kept for the pass (moto searches each node's
+    whole subtree again, once per clause type)."""
+    counts: dict[tuple[int, type], int] = validator.__dict__.setdefault("_clause_counts", {})
+
+    def clauses(under: Any, clause_type: type) -> int:
+        key = (id(under), clause_type)
+        if key not in counts:
+            counts[key] = sum(
+                1 if type(child) is clause_type
+                else clauses(child, clause_type) if isinstance(child, (Expression, UpdateExpressionFunction))
+                else 0
+                for child in under.children or []
+            )  # fmt: skip
+        return counts[key]
+
+    for clause_type, name in ((UpdateExpressionAddClause, "ADD"), (UpdateExpressionRemoveClause, "REMOVE"),
+                              (UpdateExpressionSetClause, "SET")):  # fmt: skip
+        if clauses(node, clause_type) > 1:
+            raise TooManyClauses(name)
+    return node
 
 
 def _item_init(item: Item, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
@@ -854,6 +920,12 @@ def faster_dynamodb() -> Iterator[None]:
         patches.enter_context(mock.patch.object(UpdateExpressionParser, "make", _UpdateExpressionCache().make))
         patches.enter_context(mock.patch.object(DepthFirstTraverser, "nodes_to_be_processed", _node_types_processed))
         patches.enter_context(mock.patch.object(update_validators, "deepcopy", _validator_copy))
+        patches.enter_context(
+            mock.patch.object(DepthFirstTraverser, "traverse_node_recursively", _traverse_node_recursively)
+        )
+        patches.enter_context(
+            mock.patch.object(update_validators.ActionCountValidator, "verify_action_counts", _verify_action_counts)
+        )
         patches.enter_context(mock.patch.object(Table, "query", _query))
         patches.enter_context(mock.patch.object(Table, "all_items", _all_items))
         patches.enter_context(mock.patch.object(Table, "scan", _scan))

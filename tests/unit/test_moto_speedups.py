@@ -573,6 +573,9 @@ def _updates_in_transactions(client: Any) -> list[Outcome]:
         read("P#4"),
         transact(profile_update("P#2", "0", "27"), profile_update("P#2", "0", "28")),  # the same item twice
         transact(_profile_update("P#2", "SET = :x", {":x": {"S": "x"}})),
+        *[transact(_profile_update("P#2", expression, {":x": {"N": "1"}, ":t": {"SS": ["t"]}}))  # two clauses of a kind
+          for expression in ("SET a = :x SET b = :x", "ADD c :x REMOVE d ADD e :x", "REMOVE f, g REMOVE h",
+                             "SET a = :x REMOVE b ADD tags :t")],  # fmt: skip
         read("P#2"),
     ]
 
@@ -613,6 +616,7 @@ def test_every_update_answer_is_the_one_moto_gives_without_the_faster_paths(stac
         "ValidationException",  # too large in a transaction
         *["TransactionCanceledException"] * 2,  # an item that is not there
         *["ValidationException"] * 2,  # the same item twice, an unparsable update
+        *["ValidationException"] * 3,  # two SET, two ADD, two REMOVE clauses (one of each kind is fine)
     ]
     assert [error["Message"] for error in errors].count(too_large) == 5
     assert sum(answer.get("item") is not None for answer in answers) == 2  # ALL_OLD on a failed condition
