@@ -356,7 +356,7 @@ def _node_types_processed(traverser: Any) -> tuple[type, ...]:
     return types
 
 
-_PROCESSED_BY_PASS: dict[tuple[type, type], bool] = {}  # (pass, node type) -> whether the pass processes it
+_KIND_FOR_PASS: dict[tuple[type, type], tuple[bool, bool]] = {}  # (pass, type) -> (a node?, processed by the pass?)
 
 
 def _traverse_node_recursively(traverser: Any, node: Any, child_id: int = -1) -> Any:
@@ -364,11 +364,11 @@ def _traverse_node_recursively(traverser: Any, node: Any, child_id: int = -1) ->
     processes replaced by what its processor returns; whether a node is a node, and whether this pass processes
     its type, are worked out once per type (moto asks `isinstance` of its abstract node classes at every node)."""
     key = (type(traverser), type(node))
-    processed = _PROCESSED_BY_PASS.get(key)
-    if processed is None:
-        processed = _PROCESSED_BY_PASS[key] = isinstance(node, traverser.nodes_to_be_processed())
-        _IS_NODE[type(node)] = isinstance(node, Node)
-    if not _IS_NODE[type(node)]:
+    kind = _KIND_FOR_PASS.get(key)
+    if kind is None:
+        kind = _KIND_FOR_PASS[key] = (isinstance(node, Node), isinstance(node, traverser.nodes_to_be_processed()))
+    is_node, processed = kind
+    if not is_node:
         return node
     parent_node = node.parent
     if node.children is not None:
@@ -381,9 +381,6 @@ def _traverse_node_recursively(traverser: Any, node: Any, child_id: int = -1) ->
         if parent_node:
             parent_node.children[child_id] = node
     return node
-
-
-_IS_NODE: dict[type, bool] = {}
 
 
 def _verify_action_counts(validator: Any, node: Any) -> Any:

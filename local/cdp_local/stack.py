@@ -898,8 +898,8 @@ def full_collections_rarely() -> Iterator[None]:
     """The local stack holds everything it stores (moto's tables, buckets, queues) in this process: millions of
     long-lived objects, freed by reference counting, that each full collection of Python's cyclic garbage collector
     walks again (16% of the CPU time of a 60,000-line Online Retail run, 69 s of the whole file's even when a
-    hundred times rarer). While the stack is up, a full collection waits for a thousand times as many young collections as
-    Python's default; young collections are unchanged."""
+    hundred times rarer). While the stack is up, a full collection waits for a thousand times as many young
+    collections as Python's default; young collections are unchanged."""
     young, middle, full = gc.get_threshold()
     gc.set_threshold(young, middle, full * 1000)
     try:
