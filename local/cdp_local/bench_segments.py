@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -163,11 +164,13 @@ def _ours(folder: Path) -> pa.Table:
     document = bench_document()
     reads = behaviour_reads(document, AS_OF)
     assert (reads.events_since, reads.order_lines_since) == (AS_OF - EVENTS_READ, AS_OF - ORDER_LINES_READ)
-    profiles = pq.ParquetFile(folder / "profiles.parquet").read()
-    events = _rows_since(folder / "events.parquet", reads.event_columns, "occurred_at", reads.events_since)
-    order_lines = _rows_since(folder / "order_lines.parquet", reads.order_line_columns, "ordered_at",
-                              reads.order_lines_since)  # fmt: skip
-    result = evaluate(document, profiles, events, order_lines, AS_OF)
+    with ThreadPoolExecutor(3) as pool:  # a file a thread, as the segment job reads its objects concurrently
+        profiles = pool.submit(lambda: pq.ParquetFile(folder / "profiles.parquet").read())
+        events = pool.submit(_rows_since, folder / "events.parquet", reads.event_columns, "occurred_at",
+                             reads.events_since)  # fmt: skip
+        order_lines = pool.submit(_rows_since, folder / "order_lines.parquet", reads.order_line_columns, "ordered_at",
+                                  reads.order_lines_since)  # fmt: skip
+    result = evaluate(document, profiles.result(), events.result(), order_lines.result(), AS_OF)
     return pa.table({"profile_id": result.profile_ids, **result.masks})
 
 

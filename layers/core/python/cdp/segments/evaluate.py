@@ -6,11 +6,11 @@ all missing), tracked events (`profile_id`, `event`, `occurred_at`, one column p
 Behaviour rows of profiles not in the snapshot are ignored.
 
 Every condition becomes a boolean mask over the profiles, built with pyarrow compute: behaviour rows are selected by
-cached masks (name, window, properties), every aggregate the document needs is computed in one filter per source
-and one `group_by(profile_id).aggregate()` over both sources and the profiles themselves, as SQL's FILTER clauses
-would, and the groups are put in profile order by the profiles' positions; nothing loops over rows in Python. A
-test on a missing value is false (`not` makes it true). Tags are computed first, so segments can test them as
-fields; segments are evaluated after the segments they refer to.
+cached masks (name, window, properties), every aggregate the document needs is computed in one filter and one
+`group_by(profile_id).aggregate()` per source (with the profiles themselves), as SQL's FILTER clauses would, the two
+sources on two threads, and the groups are put in profile order by the profiles' positions; nothing loops over rows
+in Python. A test on a missing value is false (`not` makes it true). Tags are computed first, so segments can test
+them as fields; segments are evaluated after the segments they refer to.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -395,38 +396,42 @@ class _Context:
         return self._values[key]
 
     def _compute_pending(self) -> None:
-        """Every requested aggregate, of both sources, in one group_by by profile id, as SQL's FILTER clauses do: the
-        rows of a source selected by any of its requests are kept, then each aggregate reads its values where its own
-        mask holds. The profiles' own rows join the grouping with their positions, so the groups come back in profile
-        order by a scatter instead of a second hash lookup of every profile id, and a profile id held twice shows in
-        the same pass (two profiles in one group).
-
-        Groups are built on one thread: the threaded hash aggregate builds one table per thread and merges them,
-        which on string keys costs about twice the CPU time (and more wall time on a busy machine)."""
+        """Every requested aggregate, as SQL's FILTER clauses do: per source, the rows selected by any of its requests
+        are kept and grouped by profile id once, each aggregate reading its values where its own mask holds. The two
+        sources (events, order lines) are selected and grouped concurrently, each on a thread of its own (pyarrow
+        compute runs without the GIL); one grouping of both would hash the profile ids once less but keep a core idle."""
         pending = list(self._pending)
-        parts = [pa.table({KEY: self.profile_ids, POSITION: self.positions})]
-        aggregates: dict[int, tuple[str, str]] = {}  # by the request's number in `pending`
-        for orders in (False, True):
-            numbered = [(number, key) for number, key in enumerate(pending) if key[0] == orders]
-            if numbered:
-                rows, source_aggregates = self._selected_rows(orders, numbered)
-                parts += rows
-                aggregates.update(zip((number for number, _ in numbered), source_aggregates))
+        work = [(orders, numbered) for orders in (False, True)
+                if (numbered := [(number, key) for number, key in enumerate(pending) if key[0] == orders])]  # fmt: skip
+        with ThreadPoolExecutor(2) as pool:  # no request at all: the profiles alone are grouped, to check their ids
+            for values in pool.map(lambda source: self._source_aggregates(*source), work or [(False, [])]):
+                self._values.update(values)
+        for key in pending:
+            del self._pending[key]
+
+    def _source_aggregates(self, orders: bool, numbered: list[tuple[int, AggregateKey]]) -> dict[AggregateKey, Any]:
+        """The requests of one source (`numbered`: their numbers in the pending list), one value per profile each in
+        profile order. The profiles' own rows join the grouping with their positions, so the groups come back in
+        profile order by a scatter instead of a second hash lookup of every profile id, and a profile id held twice
+        shows in the same pass (two profiles in one group). Groups are built on this thread alone: the threaded hash
+        aggregate builds one table per thread and merges them, which on string keys costs about twice the CPU time."""
+        rows, aggregates = self._selected_rows(orders, numbered) if numbered else ([], [])
+        parts = [pa.table({KEY: self.profile_ids, POSITION: self.positions}), *rows]
         grouped = pa.concat_tables(parts, promote_options="default").group_by(KEY, use_threads=False).aggregate(
-            [(POSITION, "min"), *(aggregates[number] for number in range(len(pending)))]
+            [(POSITION, "min"), *aggregates]
         )
         if grouped[f"{POSITION}_min"].null_count:  # behaviour of profiles not in the snapshot
             grouped = grouped.filter(pc.is_valid(grouped[f"{POSITION}_min"]))
         if grouped.num_rows != self.size:
             raise ValueError("profiles must hold one row per profile_id")
         positions = grouped[f"{POSITION}_min"].combine_chunks()
-        for number, key in enumerate(pending):
-            column, function = aggregates[number]
-            values = _chunked(pc.scatter(grouped[f"{column}_{function}"].combine_chunks(), positions,
-                                         max_index=self.size - 1))  # fmt: skip
+        values = {}
+        for (_, key), (column, function) in zip(numbered, aggregates, strict=True):
+            found = _chunked(pc.scatter(grouped[f"{column}_{function}"].combine_chunks(), positions,
+                                        max_index=self.size - 1))  # fmt: skip
             default = {"count": 0, "count_distinct": 0, "sum": 0.0}.get(key[4])
-            self._values[key] = values if default is None else pc.fill_null(values, default)
-            del self._pending[key]
+            values[key] = found if default is None else pc.fill_null(found, default)
+        return values
 
     def _selected_rows(
         self, orders: bool, numbered: list[tuple[int, AggregateKey]]
