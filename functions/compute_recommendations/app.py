@@ -23,6 +23,7 @@ def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     logger.info(
         "recommendations computed",
         extra={"scheduled_at": event.time.isoformat(), "lines": run.lines, "customers": run.customers,
-               "saved": run.saved, "skipped_objects": history.skipped_objects},
+               "saved": run.saved, "unchanged": run.unchanged, "skipped_objects": history.skipped_objects},
     )  # fmt: skip
-    return {"computed_at": computed_at.isoformat(), "lines": run.lines, "customers": run.customers, "saved": run.saved}
+    return {"computed_at": computed_at.isoformat(), "lines": run.lines, "customers": run.customers, "saved": run.saved,
+            "unchanged": run.unchanged}

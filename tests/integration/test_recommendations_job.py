@@ -46,3 +46,30 @@ def test_the_nightly_function_writes_each_customers_recommendations(stack: Local
                                                         {"product_id": "pan"}]  # fmt: skip
     assert [entry["product_id"] for entry in _profile(stack, "DAN")["recommendations"]] == ["tent", "lamp", "pan"]
     assert _profile(stack, "BOB")["recommendations"] == []
+
+
+def test_a_second_night_rewrites_only_the_lists_that_changed(stack: LocalStack) -> None:
+    # Given the first night's lists
+    raw = stack.physical_id("RawBucket")
+    stack.client("s3").put_object(Bucket=raw, Key="orders/baskets.csv", Body=_orders_file())
+    stack.deliver_queued_messages()
+    tick = {"version": "0", "id": "tick", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": AT[:19] + "Z", "region": stack.region, "resources": [], "detail": {}}  # fmt: skip
+    first = stack.invoke("ComputeRecommendationsFunction", tick)
+    dan_before = _profile(stack, "DAN")["recommendations"]
+    # When the next night finds the same orders
+    second = stack.invoke("ComputeRecommendationsFunction", tick)
+    # Then no profile is written again
+    assert (first["saved"], first["unchanged"]) == (4, 0)
+    assert (second["saved"], second["unchanged"]) == (0, 4)
+    # When Dan then buys the tent he was recommended first
+    header = _orders_file().decode().splitlines()[0]
+    stack.client("s3").put_object(Bucket=raw, Key="orders/dan-tent.csv",
+                                  Body=f"{header}\nO8,1,DAN,{AT},GBP,tent,Tent,camping,1,10.00,completed\n".encode())  # fmt: skip
+    stack.deliver_queued_messages()
+    third = stack.invoke("ComputeRecommendationsFunction", tick)
+    # Then his list is written again, without the tent, and no other
+    dan_after = _profile(stack, "DAN")["recommendations"]
+    assert dan_before[0]["product_id"] == "tent" and "tent" not in [entry["product_id"] for entry in dan_after]
+    assert third["saved"] + third["unchanged"] == third["customers"] == 4
+    assert third["saved"] == 1  # the tent moved no other list
