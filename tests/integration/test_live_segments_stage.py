@@ -1,5 +1,6 @@
-"""Live segments on the local stack: an order tracked over HTTP enters a segment in the same request, a replay
-announces nothing, and the template's minute sweep fires a timer at its minute, not before."""
+"""Live segments on the local stack: an order tracked over HTTP enters a segment in the same request (written in the
+transaction that writes its record, or just after when that one is full), a replay announces nothing, and the
+template's minute sweep fires a timer at its minute, not before."""
 
 from __future__ import annotations
 
@@ -62,9 +63,9 @@ def shop(stack: LocalStack) -> Any:
     api, write_key = http_api(stack), create_local_source(stack)
     authorization = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
 
-    def track(call: dict[str, Any]) -> Any:
+    def track(call: dict[str, Any], path: str = "/v1/track") -> Any:
         headers = {"content-type": "application/json", "authorization": authorization, "host": "localhost"}
-        return api.handle("POST", "/v1/track", headers, json.dumps(call).encode())
+        return api.handle("POST", path, headers, json.dumps(call).encode())
 
     return track
 
@@ -133,3 +134,63 @@ def test_the_minute_sweep_fires_no_order_for_30_days_at_its_minute_and_not_befor
     assert _table(stack).get_item(Key=TIMERS_SWEPT_KEY)["Item"]["swept_minute"] == bucket_of(due + timedelta(minutes=1))
     stack.invoke("SweepSegmentTimersFunction", _tick(stack, due + timedelta(minutes=2)))
     assert _received(stack, queue_url) == []
+
+
+def _transactions(monkeypatch: pytest.MonkeyPatch) -> list[list[dict[str, Any]]]:
+    """Every TransactWriteItems the profile and live-segment stores send from now on (their writes), recorded."""
+    from cdp.adapters import live_segment_store, profile_store
+
+    sent: list[list[dict[str, Any]]] = []
+
+    def recorded(send: Any) -> Any:
+        def send_and_record(writes: list[dict[str, Any]]) -> Any:
+            sent.append(writes)
+            return send(writes)
+
+        return send_and_record
+
+    monkeypatch.setattr(profile_store, "transact", recorded(profile_store.transact))
+    monkeypatch.setattr(live_segment_store, "transact", recorded(live_segment_store.transact))
+    return sent
+
+
+def _profile_updates(sent: list[list[dict[str, Any]]]) -> list[str]:
+    """The update expression of each profile-item update among the transactions sent."""
+    return [write["Update"]["UpdateExpression"] for writes in sent for write in writes
+            if "Update" in write and write["Update"]["Key"]["sk"]["S"] == "PROFILE"]  # fmt: skip
+
+
+def test_an_order_and_the_segments_it_makes_the_profile_enter_are_written_in_one_transaction(
+    stack: LocalStack, shop: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a queue listening to segment events, and the transactions recorded
+    queue_url = _listen(stack)
+    sent = _transactions(monkeypatch)
+    # When a new customer's first order is tracked
+    assert shop(_order("m-1", "O-1", 2000, NOW - timedelta(minutes=5))).status == 200
+    # Then every write of the profile was one of its records' transactions (the order's and its event's), and the
+    # one that changed its memberships wrote them with the record, the timers and the segment items
+    assert all("ADD aggregates_version" in update for update in _profile_updates(sent))
+    [writes] = [writes for writes in sent if any("memberships =" in update for update in _profile_updates([writes]))]
+    keys = [(write.get("Put") or write.get("Delete") or {}).get("Item", {}).get("pk", {}).get("S", "") for write in writes]
+    assert any(key.startswith("RECORD#") for key in keys) and "SEGMENT#high_value" in keys
+    assert any(key.startswith("TIMER#") for key in keys)
+    # And the events are those of the membership written
+    assert ("Segment Entered", "high_value", "realtime") in _received(stack, queue_url)
+
+
+def test_a_profile_whose_records_fill_the_transaction_is_decided_in_a_write_of_its_own(
+    stack: LocalStack, shop: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a queue listening to segment events, and the transactions recorded
+    queue_url = _listen(stack)
+    sent = _transactions(monkeypatch)
+    # When 99 orders of one new customer arrive in one batch call (99 records leave no room beside the profile)
+    calls = [{**_order(f"m-{n}", f"O-{n}", 30, NOW - timedelta(minutes=n)), "type": "track"} for n in range(1, 100)]
+    assert shop({"batch": calls}, path="/v1/batch").status == 200
+    # Then the first entity's records and the profile filled a transaction, and the memberships went in the next
+    assert len(sent[0]) == 100 and len(sent[1]) < 100
+    first, second = (_profile_updates([writes]) for writes in sent[:2])
+    assert "memberships" not in first[0] and second[0].startswith("SET memberships")
+    # And the segments entered are announced as in one transaction
+    assert ("Segment Entered", "high_value", "realtime") in _received(stack, queue_url)

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from cdp.records.apply import ProfileOutcome
 from cdp.tracking import apply
 from cdp.tracking.apply import TrackingPorts, apply_calls
 from cdp.tracking.messages import parse_call
@@ -27,15 +28,6 @@ class FakeRegister:
         self.remembered.append((source, message_ids, received_at, window))
 
 
-class Outcome:
-    created = updated = guest_records = 0
-    events: list[Any] = []
-    profiles: dict[str, Any] = {}
-
-    def __init__(self, rows: int) -> None:
-        self.records_applied = rows
-
-
 @pytest.fixture
 def calls_to_profiles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     """Records what would reach identity resolution and apply_records, in order."""
@@ -50,10 +42,10 @@ def calls_to_profiles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
         return Resolved(sets)
 
     def apply_checked_records(
-        store: Any, entity: str, rows: list[dict], source: str, now: datetime, horizon: Any, written: Any = None
-    ) -> Outcome:
+        store: Any, entity: str, rows: list[dict], source: str, now: datetime, horizon: Any, live: Any = None
+    ) -> ProfileOutcome:
         made.append((entity, [row["source_version"] for row in rows]))
-        return Outcome(len(rows))
+        return ProfileOutcome(records_applied=len(rows))
 
     monkeypatch.setattr(apply, "resolve_batch", resolve_batch)
     monkeypatch.setattr(apply, "drop_erased", lambda store, rows, salt: (rows, 0))

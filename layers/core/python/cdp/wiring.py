@@ -218,7 +218,7 @@ def curated_batch_ports() -> CuratedBatchPorts:
         profiles=profile_store(),
         publish=publisher(),
         salt=erasure_salt(),
-        live_segments=live_segments().after_update,
+        live_segments=live_segments(),
     )
 
 
@@ -247,7 +247,7 @@ def tracking_ports() -> TrackingPorts:
         backfill_horizon=settings.backfill_horizon,
         phone_region=settings.default_phone_region,
         salt=erasure_salt(),
-        live_segments=live_segments().after_update,
+        live_segments=live_segments(),
     )
 
 

@@ -9,6 +9,7 @@ points under `SEGMENTS#RFM` / `CUT_POINTS`, read at most every CUT_POINTS_SECOND
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,6 +21,47 @@ from cdp.keys import RFM_CUT_POINTS_KEY, TIMERS_SWEPT_KEY, profile_key, segment_
 from cdp.segments.live_ports import MembershipChange, RfmCutPoints, Timer
 
 CUT_POINTS_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class ProfileUpdateParts:
+    """The clauses a membership change adds to an update of the profile item, with their placeholders' values."""
+
+    sets: list[str]
+    adds: list[str]
+    conditions: list[str]
+    values: dict[str, Any]
+
+
+def membership_update(change: MembershipChange) -> ProfileUpdateParts:
+    """SET the `memberships` and `segment_timers` maps, ADD one to `memberships_version`, only if the version is
+    still the one the change was decided on (placeholders `:memberships`, `:timers`, `:membership_step`,
+    `:memberships_version`)."""
+    values: dict[str, Any] = {":memberships": change.memberships, ":timers": change.timers, ":membership_step": 1}
+    if change.version is None:
+        condition = "attribute_not_exists(memberships_version)"
+    else:
+        condition, values[":memberships_version"] = "memberships_version = :memberships_version", change.version
+    return ProfileUpdateParts(["memberships = :memberships", "segment_timers = :timers"],
+                              ["memberships_version :membership_step"], [condition], values)  # fmt: skip
+
+
+def membership_items(table_name: str, change: MembershipChange) -> list[dict[str, Any]]:
+    """The writes beside the profile's: `SEGMENT#` items of the segments entered (put) and left (deleted), timers
+    moved (old ones deleted, new ones put)."""
+    writes: list[dict[str, Any]] = []
+    for name in change.entered:
+        entry = change.memberships[name]
+        item = {**segment_member_key(name, change.profile_id), "profile_id": change.profile_id,
+                "entered_at": entry["at"], "trigger": entry["trigger"]}  # fmt: skip
+        writes.append({"Put": {"TableName": table_name, "Item": wire(item)}})
+    writes += [{"Delete": {"TableName": table_name, "Key": wire(segment_member_key(name, change.profile_id))}}
+               for name in change.exited]  # fmt: skip
+    writes += [{"Delete": {"TableName": table_name, "Key": wire(timer_key(*timer))}} for timer in change.timers_cleared]
+    for timer in change.timers_set:
+        item = {**timer_key(*timer), "segment": timer.segment, "profile_id": timer.profile_id}
+        writes.append({"Put": {"TableName": table_name, "Item": wire(item)}})
+    return writes
 
 
 class LiveSegmentStore:
@@ -43,19 +85,16 @@ class LiveSegmentStore:
         return self._cut_points[1]
 
     def write(self, change: MembershipChange) -> bool:
-        writes: list[dict[str, Any]] = [self._profile_update(change)]
-        for name in change.entered:
-            entry = change.memberships[name]
-            item = {**segment_member_key(name, change.profile_id), "profile_id": change.profile_id,
-                    "entered_at": entry["at"], "trigger": entry["trigger"]}  # fmt: skip
-            writes.append({"Put": {"TableName": self.table.name, "Item": wire(item)}})
-        writes += [{"Delete": {"TableName": self.table.name, "Key": wire(segment_member_key(name, change.profile_id))}}
-                   for name in change.exited]  # fmt: skip
-        writes += [{"Delete": {"TableName": self.table.name, "Key": wire(timer_key(*timer))}}
-                   for timer in change.timers_cleared]  # fmt: skip
-        for timer in change.timers_set:
-            item = {**timer_key(*timer), "segment": timer.segment, "profile_id": timer.profile_id}
-            writes.append({"Put": {"TableName": self.table.name, "Item": wire(item)}})
+        profile = membership_update(change)
+        update = {
+            "TableName": self.table.name,
+            "Key": wire(profile_key(change.profile_id)),
+            "UpdateExpression": f"SET {', '.join(profile.sets)} ADD {', '.join(profile.adds)}",
+            "ConditionExpression": " AND ".join(["attribute_exists(pk)", "attribute_not_exists(redirect_to)",
+                                                 *profile.conditions]),
+            "ExpressionAttributeValues": wire(profile.values),
+        }  # fmt: skip
+        writes = [{"Update": update}, *membership_items(self.table.name, change)]
         if len(writes) > TRANSACTION_LIMIT:
             raise ValueError(f"{len(writes)} writes for one profile's live segments exceed one transaction")
         try:
@@ -65,25 +104,6 @@ class LiveSegmentStore:
                 return False
             raise
         return True
-
-    def _profile_update(self, change: MembershipChange) -> dict[str, Any]:
-        values: dict[str, Any] = {":memberships": change.memberships, ":timers": change.timers, ":one": 1}
-        condition = "attribute_exists(pk) AND attribute_not_exists(redirect_to) AND "
-        if change.version is None:
-            condition += "attribute_not_exists(memberships_version)"
-        else:
-            condition += "memberships_version = :version"
-            values[":version"] = change.version
-        return {
-            "Update": {
-                "TableName": self.table.name,
-                "Key": wire(profile_key(change.profile_id)),
-                "UpdateExpression": "SET memberships = :memberships, segment_timers = :timers "
-                "ADD memberships_version :one",
-                "ConditionExpression": condition,
-                "ExpressionAttributeValues": wire(values),
-            }
-        }
 
     def due_timers(self, minute: str) -> list[Timer]:
         request: dict[str, Any] = {

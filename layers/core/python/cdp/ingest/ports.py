@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, Protocol
 
 from cdp.events import DomainEvent
 from cdp.privacy.ports import ErasedRegister
-from cdp.records.ports import ProfileLedger, ProfilesWritten
+from cdp.records.ports import LiveDecisions, ProfileLedger
 
 
 @dataclass(frozen=True)
@@ -117,4 +117,4 @@ class CuratedBatchPorts:
     profiles: ProfileLedger
     publish: Callable[[list[DomainEvent]], object]
     salt: str
-    live_segments: ProfilesWritten | None = None
+    live_segments: LiveDecisions | None = None

@@ -19,7 +19,7 @@ from cdp.privacy.consent import CUSTOMER_CONSENT_COLUMNS
 from cdp.privacy.erasure import drop_erased
 from cdp.records.apply import ProfileOutcome, apply_records
 from cdp.records.consents import apply_consent_records
-from cdp.records.ports import ProfileLedger, ProfilesWritten
+from cdp.records.ports import LiveDecisions, ProfileLedger
 
 RecordApplier = Callable[[ProfileLedger, str, list[dict[str, Any]], str, datetime, timedelta], ProfileOutcome]
 
@@ -60,11 +60,11 @@ def apply_entity_records(
     now: datetime,
     backfill_horizon: timedelta,
     salt: str,
-    written: ProfilesWritten | None = None,
+    live: LiveDecisions | None = None,
 ) -> tuple[ProfileOutcome, int]:
     """Apply the rows; returns the outcome and how many rows were dropped because their person was erased."""
     kept, erased = drop_erased(store.privacy, rows, salt)
-    return apply_checked_records(store, entity, kept, source, now, backfill_horizon, written), erased
+    return apply_checked_records(store, entity, kept, source, now, backfill_horizon, live), erased
 
 
 def apply_checked_records(
@@ -74,16 +74,21 @@ def apply_checked_records(
     source: str,
     now: datetime,
     backfill_horizon: timedelta,
-    written: ProfilesWritten | None = None,
+    live: LiveDecisions | None = None,
 ) -> ProfileOutcome:
     """Apply rows already checked against the erased register (the file pipeline checks before its curated write);
-    `written` (live segments) sees the new state of every profile written and adds the events it raises."""
-    outcome = RECORD_APPLIERS.get(entity, apply_records)(store, entity, rows, source, now, backfill_horizon)
+    `live` decides the live segments of every profile written, in the transaction that writes its records where
+    there is room, else just after; the events they raise come last."""
+    if entity in RECORD_APPLIERS:
+        outcome = RECORD_APPLIERS[entity](store, entity, rows, source, now, backfill_horizon)
+    else:
+        outcome = apply_records(store, entity, rows, source, now, backfill_horizon, live)
     uses = coupon_uses(entity, rows)
     if uses:
         logger.info("coupons redeemed", extra={"entity": entity, **redeem_coupons(store.coupons, load_offers(), uses)})
     if entity == "customers" and rows:
         _apply_consents(store, "consents", customer_consent_rows(rows, now), source, now, backfill_horizon)
-    if written is not None and outcome.profiles:
-        outcome.events += written(outcome.profiles, now)
+    if live is not None:
+        undecided = {profile_id: item for profile_id, item in outcome.profiles.items() if profile_id not in outcome.decided}
+        outcome.events += outcome.segment_events + (live.after_update(undecided, now) if undecided else [])
     return outcome

@@ -26,7 +26,7 @@ from cdp.loyalty.rules import load_rules
 from cdp.profiles.aggregates import fold_records
 from cdp.profiles.read import PERSON_ATTRIBUTES
 from cdp.records.bus_events import tracking_events
-from cdp.records.ports import ProfileLedger
+from cdp.records.ports import LiveDecisions, ProfileLedger
 
 PROFILE_EVENTS_SOURCE = "cdp.profiles"
 CUSTOMER_ATTRIBUTES = ("email", "phone", "push_endpoint", *PERSON_ATTRIBUTES)
@@ -72,6 +72,8 @@ class ProfileOutcome:
     guest_records: int = 0
     events: list[DomainEvent] = field(default_factory=list)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    decided: set[str] = field(default_factory=set)  # profiles whose live segments were written with their records
+    segment_events: list[DomainEvent] = field(default_factory=list)  # the events of those decisions
 
     def add(self, other: ProfileOutcome) -> None:
         """Count another batch's outcome into this one."""
@@ -81,6 +83,8 @@ class ProfileOutcome:
         self.guest_records += other.guest_records
         self.events += other.events
         self.profiles.update(other.profiles)
+        self.decided |= other.decided
+        self.segment_events += other.segment_events
 
 
 def _stored(value: Any) -> Any:
@@ -194,9 +198,11 @@ def apply_records(
     source: str,
     now: datetime,
     backfill_horizon: timedelta,
+    live: LiveDecisions | None = None,
 ) -> ProfileOutcome:
     """Resolve each row to a profile, then per profile write its new ledger items and aggregates atomically
-    (profiles concurrently; outcome and events in the order of the batch's first row of each profile)."""
+    (profiles concurrently; outcome and events in the order of the batch's first row of each profile), with the
+    live segments decided on the new state (`live`) in the same transaction where it has room."""
     if entity not in RECORD_FIELDS:
         raise UnknownEntity(f"profiles do not apply entity {entity!r}")
     for position, row in enumerate(rows):
@@ -232,12 +238,17 @@ def apply_records(
         written[item["profile_id"]] = {**item, **changes}
         return changes
 
-    applied_by_profile = store.apply_ledger_batch(items_by_profile, changes_kept, now)
-    for profile_id, applied in applied_by_profile.items():
+    decide = None if live is None else lambda state: live.realtime_change(state, now)
+    results = store.apply_ledger_batch(items_by_profile, changes_kept, now, decide)
+    applied_by_profile = {profile_id: result.items for profile_id, result in results.items()}
+    for profile_id, (applied, membership) in results.items():
         outcome.records_applied += len(applied)
         if applied:  # the last change computed for it is the one written (items carry the live profile's id)
             live_id = applied[-1]["profile_id"]
             outcome.profiles[live_id] = written[live_id]
+            if live is not None and membership is not None:
+                outcome.decided.add(live_id)
+                outcome.segment_events += live.announce(membership, written[live_id])
         if profile_id in resolved.created:
             outcome.created += 1
             signups = [item["record"]["signup_at"] for item in applied if item["record"].get("signup_at")]

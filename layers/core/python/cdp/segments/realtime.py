@@ -358,8 +358,18 @@ class LiveSegments:
         self.live = live_segments(document)
         self.names = {segment.name for segment in self.live}
 
+    def realtime_change(self, item: Mapping[str, Any], now: datetime) -> MembershipChange:
+        """The records path's decision on a profile's new state `item`, written in the transaction that writes that
+        state (so it needs no version check of its own beyond the one that transaction makes)."""
+        return self.change(item, now, "realtime")
+
+    def announce(self, change: MembershipChange, item: Mapping[str, Any]) -> list[DomainEvent]:
+        """The events of a realtime change once it is written (`item`: the state it was decided on)."""
+        return transition_events(change, item, "realtime")
+
     def after_update(self, profiles: Mapping[str, Mapping[str, Any]], now: datetime) -> list[DomainEvent]:
-        """The records path's hook: decide every profile it has just written (its new state), trigger `realtime`."""
+        """The records path's hook for profiles written without their decision (their new state): decide each,
+        trigger `realtime`, in a write of its own."""
         return [event for item in profiles.values() for event in self.decide(item, now, "realtime")]
 
     def on_timer(self, item: Mapping[str, Any], now: datetime) -> list[DomainEvent]:

@@ -23,7 +23,7 @@ from cdp.observability import logger
 from cdp.privacy.erasure import drop_erased, drop_erased_links
 from cdp.records.appliers import apply_checked_records
 from cdp.records.apply import ProfileOutcome
-from cdp.records.ports import ProfileLedger, ProfilesWritten
+from cdp.records.ports import LiveDecisions, ProfileLedger
 from cdp.tracking.messages import Call, InvalidCall
 from cdp.tracking.ports import CuratedSink, Register
 from cdp.tracking.rows import CanonicalRows, Lineage, call_rows
@@ -46,7 +46,7 @@ class TrackingPorts:
     backfill_horizon: timedelta
     phone_region: str
     salt: str
-    live_segments: ProfilesWritten | None = None
+    live_segments: LiveDecisions | None = None
 
 
 @dataclass
