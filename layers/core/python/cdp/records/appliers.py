@@ -78,7 +78,7 @@ def apply_checked_records(
 ) -> ProfileOutcome:
     """Apply rows already checked against the erased register (the file pipeline checks before its curated write);
     `live` decides the live segments of every profile written, in the transaction that writes its records where
-    there is room, else just after; the events they raise come last."""
+    there is room (apply_records), else just after; the events they raise come after the records' events."""
     if entity in RECORD_APPLIERS:
         outcome = RECORD_APPLIERS[entity](store, entity, rows, source, now, backfill_horizon)
     else:
@@ -88,7 +88,7 @@ def apply_checked_records(
         logger.info("coupons redeemed", extra={"entity": entity, **redeem_coupons(store.coupons, load_offers(), uses)})
     if entity == "customers" and rows:
         _apply_consents(store, "consents", customer_consent_rows(rows, now), source, now, backfill_horizon)
-    if live is not None:
-        undecided = {profile_id: item for profile_id, item in outcome.profiles.items() if profile_id not in outcome.decided}
-        outcome.events += outcome.segment_events + (live.after_update(undecided, now) if undecided else [])
+    undecided = {profile_id: item for profile_id, item in outcome.profiles.items() if profile_id not in outcome.decided}
+    if live is not None and undecided:
+        outcome.events += live.after_update(undecided, now)
     return outcome

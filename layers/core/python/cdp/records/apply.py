@@ -2,8 +2,9 @@
 
 Rows are resolved to profiles through identity resolution (guest rows, with no usable identifier, are counted and
 skipped); each row becomes a ledger item (pk `RECORD#<entity>#<natural key>`), and per profile the new ledger items
-and the profile's new aggregates are written in one transaction (the ProfileLedger port); the profiles of
-a batch are read together and their transactions run concurrently (`apply_ledger_batch`).
+and the profile's new aggregates are written in one transaction (the ProfileLedger port), with the live segment
+changes the new state implies (cdp.segments.realtime) where they fit; the profiles of a batch are read together and
+their transactions run concurrently (`apply_ledger_batch`).
 Customer records carry attributes: each attribute keeps the value observed last (`attributes_observed_at`), so an
 older file delivered late never overwrites newer data. Never imports pyarrow.
 """
@@ -73,7 +74,6 @@ class ProfileOutcome:
     events: list[DomainEvent] = field(default_factory=list)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     decided: set[str] = field(default_factory=set)  # profiles whose live segments were written with their records
-    segment_events: list[DomainEvent] = field(default_factory=list)  # the events of those decisions
 
     def add(self, other: ProfileOutcome) -> None:
         """Count another batch's outcome into this one."""
@@ -84,7 +84,6 @@ class ProfileOutcome:
         self.events += other.events
         self.profiles.update(other.profiles)
         self.decided |= other.decided
-        self.segment_events += other.segment_events
 
 
 def _stored(value: Any) -> Any:
@@ -240,6 +239,7 @@ def apply_records(
 
     decide = None if live is None else lambda state: live.realtime_change(state, now)
     results = store.apply_ledger_batch(items_by_profile, changes_kept, now, decide)
+    segment_events: list[DomainEvent] = []  # of the live decisions written with the records, after the others
     applied_by_profile = {profile_id: result.items for profile_id, result in results.items()}
     for profile_id, (applied, membership) in results.items():
         outcome.records_applied += len(applied)
@@ -248,7 +248,7 @@ def apply_records(
             outcome.profiles[live_id] = written[live_id]
             if live is not None and membership is not None:
                 outcome.decided.add(live_id)
-                outcome.segment_events += live.announce(membership, written[live_id])
+                segment_events += live.announce(membership, written[live_id])
         if profile_id in resolved.created:
             outcome.created += 1
             signups = [item["record"]["signup_at"] for item in applied if item["record"].get("signup_at")]
@@ -256,5 +256,5 @@ def apply_records(
                 outcome.events.append(signed_up_event(profile_id, min(signups), source, now, backfill_horizon))
         elif applied:
             outcome.updated += 1
-    outcome.events += tracking_events(entity, applied_by_profile, row_by_key, now, backfill_horizon)
+    outcome.events += tracking_events(entity, applied_by_profile, row_by_key, now, backfill_horizon) + segment_events
     return outcome
