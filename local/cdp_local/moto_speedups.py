@@ -549,13 +549,14 @@ def _scan_page(
             if table._item_comes_before_dct(item, previous_page_end, hash_attrs, range_attrs, True):
                 continue
             previous_page_end = None
-        if taken == limit or (result_size + item.size()) > RESULT_SIZE_LIMIT:
+        size = item.size()  # walks the whole item: once, not again when it is taken
+        if taken == limit or (result_size + size) > RESULT_SIZE_LIMIT:
             last_evaluated_key = table._get_last_evaluated_key(cast(Item, last_taken), index_name)
             break
         if _passes_filters(item, filters):
             taken += 1
             last_taken = item
-            result_size += item.size()
+            result_size += size
             if filter_expression is None or filter_expression.expr(item):
                 results.append(item if projection_expression else copy.deepcopy(item))
         scanned_count += 1
