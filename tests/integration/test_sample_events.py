@@ -224,6 +224,31 @@ def test_the_prediction_fit_event_fits_the_histories_it_names(stack: LocalStack)
     stack.client("s3").head_object(Bucket=event["bucket"], Key=event["predictions_key"])
 
 
+def test_the_models_are_fitted_once_a_day_and_the_days_later_runs_predict_with_them(stack: LocalStack) -> None:
+    # Given: CDNOW purchase histories as of one day, those of a later day, and a run's keys for each
+    bucket = stack.physical_id("CuratedBucket")
+    transactions = Transactions.from_table(pacsv.read_csv(CDNOW))
+
+    def fit(run: str, calibration_end: date, customers: int | None = None) -> dict[str, Any]:
+        histories = summarise(transactions, calibration_end)
+        arrays = {name: values[:customers] if values.ndim else values for name, values in histories.arrays().items()}
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        keys = {"histories_key": f"segment_work/predictions/{run}/histories.npz",
+                "predictions_key": f"segment_work/predictions/{run}/predictions.npz"}  # fmt: skip
+        stack.client("s3").put_object(Bucket=bucket, Key=keys["histories_key"], Body=buffer.getvalue())
+        return stack.invoke("FitPredictionsFunction", {"bucket": bucket, **keys})  # type: ignore[no-any-return]
+
+    # When the day's first run fits, a later run of the same day sees fewer customers, and the next day's run comes
+    first = fit("first", date(1997, 9, 30))
+    later = fit("later", date(1997, 9, 30), customers=1000)
+    next_day = fit("next-day", date(1997, 10, 1))
+    # Then the later run predicts its 1,000 customers with the first run's models, and the next day fits anew
+    assert (first["fitted"], later["fitted"], next_day["fitted"]) == (True, False, True)
+    assert later["customers"] == 1000 and later["parameters"] == first["parameters"]
+    assert next_day["parameters"] != first["parameters"]
+
+
 def test_the_coupon_step_refuses_a_profile_that_does_not_exist(stack: LocalStack) -> None:
     # When
     answer = stack.invoke("IssueCouponFunction", _event("journey_issue_coupon.json"))

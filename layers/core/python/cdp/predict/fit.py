@@ -7,29 +7,35 @@ from typing import Any
 
 import numpy as np
 
-from cdp.predict.bgnbd import fit_bgnbd
+from cdp.predict.bgnbd import BgNbdParameters, fit_bgnbd
 from cdp.predict.contract import PredictionSettings
 from cdp.predict.customers import prediction_columns
-from cdp.predict.gamma_gamma import fit_gamma_gamma
+from cdp.predict.gamma_gamma import GammaGammaParameters, fit_gamma_gamma
 from cdp.predict.histories import PurchaseHistories, canonical_order, taken
 
 DIGITS = 6
 
 
-def fit_and_predict(histories: PurchaseHistories, settings: PredictionSettings) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Per-customer prediction arrays (cdp.predict.customers.prediction_columns) and the fitted parameters;
-    raises FitFailed when the data do not identify a model. Fitted in the histories' canonical order, so the same
-    customers give the same parameters however they were ordered or split."""
-    order = canonical_order(histories)
-    histories = taken(histories, order)
+def fitted_models(histories: PurchaseHistories) -> dict[str, Any]:
+    """Both models fitted on the histories, at full precision: `{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q,
+    gamma}, "customers": n}` (JSON-ready). Fitted in the histories' canonical order, so the same customers give the
+    same parameters however they were ordered or split; raises FitFailed when the data do not identify a model."""
+    histories = taken(histories, canonical_order(histories))
     bgnbd = fit_bgnbd(histories)
     spend = fit_gamma_gamma(histories.frequency, histories.mean_repeat_spend)
+    return {"bgnbd": bgnbd.parameters.as_dict(), "gamma_gamma": spend.parameters.as_dict(), "customers": bgnbd.customers}
+
+
+def fit_and_predict(
+    histories: PurchaseHistories, settings: PredictionSettings, models: dict[str, Any] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Per-customer prediction arrays (cdp.predict.customers.prediction_columns) from `models` (as `fitted_models`
+    returns them; fitted on these histories when None), and their parameters rounded for a report."""
+    models = models if models is not None else fitted_models(histories)
+    bgnbd, spend = BgNbdParameters(**models["bgnbd"]), GammaGammaParameters(**models["gamma_gamma"])
     parameters = {
-        "bgnbd": {name: round(value, DIGITS) for name, value in bgnbd.parameters.as_dict().items()},
-        "gamma_gamma": {name: round(value, DIGITS) for name, value in spend.parameters.as_dict().items()},
-        "customers": bgnbd.customers,
+        "bgnbd": {name: round(value, DIGITS) for name, value in bgnbd.as_dict().items()},
+        "gamma_gamma": {name: round(value, DIGITS) for name, value in spend.as_dict().items()},
+        "customers": models["customers"],
     }
-    columns = prediction_columns(histories, bgnbd.parameters, spend.parameters, settings)
-    restored = np.empty_like(order)
-    restored[order] = np.arange(order.size)
-    return {name: values[restored] for name, values in columns.items()}, parameters
+    return prediction_columns(histories, bgnbd, spend, settings), parameters
