@@ -2,15 +2,12 @@
 customer's predictions beside them (numpy and scipy only: this function carries no pyarrow). A sharded run leaves
 one histories part per shard: the models are fitted once on all of them, and each part's predictions written apart.
 
-The models are fitted once a day: the day's first run fits them and keeps their parameters under
-`segment_work/models/<time unit>/<calibration end day>.json`; the later runs of that day predict with those. Refitting
-every hour moved every buyer's predictions a little with each new order anywhere, so every hourly run rewrote every
-buyer's profile; now a customer's predictions move with their own history and the date."""
+The models are fitted once a day: the day's first run fits them and keeps their parameters (cdp.adapters.daily_models),
+the later runs of that day predict with those (cdp.predict.fit.predict_with_the_days_models)."""
 
 from __future__ import annotations
 
 import io
-import json
 from typing import Any
 
 import numpy as np
@@ -18,11 +15,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cdp import wiring
 from cdp.observability import logger, observed_handler
 from cdp.predict.contract import FitFailed, PredictionSettings
-from cdp.predict.fit import fit_and_predict, fitted_models
+from cdp.predict.fit import predict_with_the_days_models
 from cdp.predict.histories import PurchaseHistories, concatenated
 from pydantic import BaseModel, Field, model_validator
-
-MODELS_PREFIX = "segment_work/models/"
 
 
 class FitRequest(BaseModel):
@@ -60,12 +55,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             parts.append(PurchaseHistories.from_arrays(arrays))
     try:
         histories = concatenated(parts)
-        models_key = f"{MODELS_PREFIX}{histories.time_unit}/{histories.calibration_end_day}.json"
-        stored = objects.read_small_object(request.bucket, models_key)
-        models = json.loads(stored) if stored is not None else fitted_models(histories)
-        if stored is None:
-            objects.write_bytes(request.bucket, models_key, json.dumps(models).encode(), "application/json")
-        columns, parameters = fit_and_predict(histories, PredictionSettings(), models)
+        columns, parameters, fitted = predict_with_the_days_models(
+            histories, PredictionSettings(), wiring.daily_models(request.bucket)
+        )
     except (FitFailed, ValueError) as error:
         logger.warning("prediction fit failed", extra={"reason": str(error), "customers": sum(map(len, parts))})
         return {"failed": str(error)}
@@ -74,6 +66,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **{name: values[start:end] for name, values in columns.items()})  # type: ignore[arg-type]
         objects.write_bytes(request.bucket, key, buffer.getvalue(), "application/octet-stream")
-    fitted = stored is None
     logger.info("predictions made", extra={"customers": len(histories), "parameters": parameters, "fitted": fitted})
     return {"parameters": parameters, "customers": len(histories), "fitted": fitted}

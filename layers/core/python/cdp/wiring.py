@@ -18,6 +18,7 @@ from cdp.adapters import privacy_store as privacy_store_module
 from cdp.adapters.clients import reset_clients
 from cdp.adapters.coupon_store import CouponStore
 from cdp.adapters.curated_stream import CuratedStreams
+from cdp.adapters.daily_models import DailyModelObjects
 from cdp.adapters.event_ledger import MessageRegister
 from cdp.adapters.identity_store import IdentityStore
 from cdp.adapters.live_segment_store import LiveSegmentStore
@@ -108,6 +109,11 @@ def erasure_salt() -> str:
 def publisher() -> Callable[[Iterable[DomainEvent]], int]:
     """Publishes domain events to the platform's bus."""
     return partial(event_bus.publish, core().event_bus_name)
+
+
+def daily_models(bucket: str) -> DailyModelObjects:
+    """The fitted models kept per day in the bucket the segment runs work in."""
+    return DailyModelObjects(bucket)
 
 
 def objects() -> Any:

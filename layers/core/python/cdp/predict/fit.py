@@ -12,6 +12,7 @@ from cdp.predict.contract import PredictionSettings
 from cdp.predict.customers import prediction_columns
 from cdp.predict.gamma_gamma import GammaGammaParameters, fit_gamma_gamma
 from cdp.predict.histories import PurchaseHistories, canonical_order, taken
+from cdp.predict.ports import DailyModels
 
 DIGITS = 6
 
@@ -39,3 +40,18 @@ def fit_and_predict(
         "customers": models["customers"],
     }
     return prediction_columns(histories, bgnbd, spend, settings), parameters
+
+
+def predict_with_the_days_models(
+    histories: PurchaseHistories, settings: PredictionSettings, models: DailyModels
+) -> tuple[dict[str, np.ndarray], dict[str, Any], bool]:
+    """Predict every customer with the models of the histories' calibration day: those an earlier run of the day
+    kept, else fitted on these histories now and kept. Returns the prediction arrays, the parameters for a report
+    and whether they were fitted now. Refitting at every run would move every buyer's predictions a little with
+    each new order anywhere, and so rewrite every buyer's profile at every run."""
+    kept = models.kept(histories.time_unit, histories.calibration_end_day)
+    day_models = kept if kept is not None else fitted_models(histories)
+    if kept is None:
+        models.keep(histories.time_unit, histories.calibration_end_day, day_models)
+    columns, parameters = fit_and_predict(histories, settings, day_models)
+    return columns, parameters, kept is None
