@@ -88,7 +88,7 @@ def apply_checked_records(
         logger.info("coupons redeemed", extra={"entity": entity, **redeem_coupons(store.coupons, load_offers(), uses)})
     if entity == "customers" and rows:
         _apply_consents(store, "consents", customer_consent_rows(rows, now), source, now, backfill_horizon)
-    undecided = {profile_id: item for profile_id, item in outcome.profiles.items() if profile_id not in outcome.decided}
-    if live is not None and undecided:
-        outcome.events += live.after_update(undecided, now)
+    if live is not None:
+        undecided = {profile_id: item for profile_id, item in outcome.profiles.items() if profile_id not in outcome.decided}
+        outcome.events += live.after_update(undecided, now) if undecided else []
     return outcome
