@@ -29,7 +29,10 @@ A local run spends most of its time in moto's generic machinery rather than in i
   transaction's CPU time here);
 - every update's validator deep-copies the expression's syntax tree through `copy.deepcopy`, node by node, and its
   ten passes ask `isinstance` of moto's abstract node classes at every node, one of them searching every node's
-  whole subtree again three times (quadratic in the expression's size).
+  whole subtree again three times (quadratic in the expression's size); an update that only sets, adds to or
+  removes top-level attributes (a profile's aggregates) spends most of its time there;
+- botocore serialises every request and parses every answer by walking it against its shape, value by value,
+  although a DynamoDB data-plane request or answer without binary values is sent and read as it is.
 Here data-plane requests and answers made only of JSON values are decoded and encoded directly (anything else,
 e.g. binary attributes, goes through moto's parser and serializer), condition expressions are parsed once per text, names and value placeholders
 (each call's values are placed in a copy of the kept syntax tree), update expressions once per text, each
@@ -46,7 +49,10 @@ writes skip the condition it checked, and an attribute value (or a map of them) 
 not walked by botocore's validator (anything else is, so its report is botocore's own). An update validator's copy
 of a plain syntax tree (nodes, names, numbers and flags) is made node by node directly, its passes decide once per
 node type whether they process it, and the count of ADD, REMOVE and SET clauses under each node is summed from its
-children's.
+children's. An update made only of `SET name = :value`, `ADD name :value` and `REMOVE name` on top-level attributes
+is checked directly for everything moto's passes check (anything they would refuse goes through them, so the error
+is moto's) and applied as moto's executors apply it, in the same order. botocore's request body of a plain
+data-plane request is `json.dumps` of its parameters, and a plain data-plane answer is `json.loads` of its body.
 `tests/unit/test_moto_speedups.py` checks that these give what moto and botocore give.
 """
 
@@ -67,6 +73,9 @@ from types import SimpleNamespace
 from typing import Any, Generic, TypeVar, cast
 from unittest import mock
 
+from botocore.parsers import JSONParser
+from botocore.serialize import JSONSerializer
+from botocore.session import get_session
 from botocore.utils import merge_dicts
 from botocore.validate import ParamValidator
 from moto.core.serialize import BaseJSONSerializer, ResponseDict
@@ -81,14 +90,24 @@ from moto.dynamodb.parsing import validators as update_validators
 from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
     DepthFirstTraverser,
     Expression,
+    ExpressionAttribute,
+    ExpressionAttributeName,
+    ExpressionAttributeValue,
     Node,
+    UpdateExpression,
+    UpdateExpressionAddAction,
     UpdateExpressionAddClause,
     UpdateExpressionFunction,
+    UpdateExpressionPath,
+    UpdateExpressionRemoveAction,
     UpdateExpressionRemoveClause,
+    UpdateExpressionSetAction,
     UpdateExpressionSetClause,
+    UpdateExpressionValue,
 )
-from moto.dynamodb.parsing.executors import AddExecutor, SetExecutor, UpdateExpressionExecutor
+from moto.dynamodb.parsing.executors import AddExecutor, RemoveExecutor, SetExecutor, UpdateExpressionExecutor
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.reserved_keywords import ReservedKeywords
 
 DATA_PLANE_OPERATIONS = frozenset(
     {
@@ -110,6 +129,8 @@ PARSED_BY_MOTO = (b"null", b'"B"', b'"BS"')
 ITEM_SIZE_LIMIT = 405000  # moto's item size limit (DynamoDB's 400 KB, as moto measured it)
 
 original_serialize_result = BaseJSONSerializer._serialize_result
+original_handle_json_body = JSONParser._handle_json_body
+original_serialize_to_request = JSONSerializer.serialize_to_request
 original_create_parser = comparisons.create_condition_expression_parser
 original_parse_parameters = dynamodb_responses.DynamoHandler.parse_parameters
 original_make_update_expression = UpdateExpressionParser.make
@@ -127,6 +148,7 @@ original_limited_setitem = LimitedSizeDict.__setitem__
 SET_TYPES = frozenset({"SS", "NS", "BS"})
 SCALAR_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL"})
 NODE_TYPES_PROCESSED: dict[type, tuple[type, ...]] = {}
+RESERVED_KEYWORDS = frozenset(ReservedKeywords.get_reserved_keywords())  # moto refuses them as plain names in paths
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -153,6 +175,53 @@ def _plain_json(value: Any) -> bool:
         return all(item is not None and _plain_json(item) for item in value)
     return isinstance(value, (str, bool, int, float))
 
+
+
+
+def serialize_to_request(serializer: Any, parameters: dict[str, Any], operation_model: Any) -> dict[str, Any]:
+    """botocore's serialisation of a request (after its validation), short-circuited for a DynamoDB data-plane
+    request made only of dicts, lists, strings, integers and booleans without a binary value: no member of those
+    requests has a name of its own on the wire, so the shape walk copies such a request as it is, and its body is
+    `json.dumps` of the parameters. Anything else (binary values, other services) is walked."""
+    if (
+        operation_model.service_model.service_name == "dynamodb"
+        and operation_model.name in DATA_PLANE_OPERATIONS
+        and _plain_request(parameters)
+    ):
+        serialized: dict[str, Any] = original_serialize_to_request(serializer, {}, operation_model)
+        serialized["body"] = json.dumps(parameters).encode(serializer.DEFAULT_ENCODING)
+        return serialized
+    return original_serialize_to_request(serializer, parameters, operation_model)  # type: ignore[no-any-return]
+
+
+def _plain_request(value: Any) -> bool:
+    """Dicts with string keys other than `B` and `BS` (binary attribute values, base64-encoded by the walk), lists
+    and tuples, of strings, integers and booleans."""
+    if isinstance(value, dict):
+        return all(type(key) is str and key not in ("B", "BS") and _plain_request(item) for key, item in value.items())
+    if type(value) in (list, tuple):
+        return all(_plain_request(item) for item in value)
+    return type(value) in (str, int, bool)
+
+@functools.cache
+def _data_plane_answer_members() -> dict[str, frozenset[str]]:
+    """The members of each DynamoDB data-plane answer, by the name of its shape (e.g. `GetItemOutput`)."""
+    model = get_session().get_service_model("dynamodb")
+    shapes = (model.operation_model(operation).output_shape for operation in DATA_PLANE_OPERATIONS)
+    return {shape.name: frozenset(shape.members) for shape in shapes}
+
+
+def handle_json_body(parser: Any, raw_body: bytes, shape: Any) -> Any:
+    """botocore's parse of a JSON answer, short-circuited for a DynamoDB data-plane answer that is plain JSON: its
+    shape walk only decodes binary values (`"B"`, `"BS"`) and drops nulls and members it does not know, so an
+    answer without any of those is what `json.loads` gives. Anything else (and every other service) is walked."""
+    members = _data_plane_answer_members().get(shape.name)
+    if members is not None and shape.members.keys() == members and raw_body:
+        if not any(marker in raw_body for marker in PARSED_BY_MOTO):
+            parsed = json.loads(raw_body)
+            if type(parsed) is dict and parsed.keys() <= members:
+                return parsed
+    return original_handle_json_body(parser, raw_body, shape)
 
 def parse_parameters(handler: Any, request: Any) -> None:
     """moto's request parsing, short-circuited for DynamoDB data-plane requests that are plain JSON already: the
@@ -405,6 +474,181 @@ def _verify_action_counts(validator: Any, node: Any) -> Any:
         if clauses(node, clause_type) > 1:
             raise TooManyClauses(name)
     return node
+
+
+@dataclass(frozen=True)
+class _TopLevelAction:
+    """One action of a plain update expression: SET a top-level attribute to a value placeholder, ADD a value
+    placeholder to one, or REMOVE one. `element` is the path's text as written (a name or a `#placeholder`)."""
+
+    kind: type  # SetExecutor, AddExecutor or RemoveExecutor
+    element: str
+    placeholder: bool  # whether `element` is an expression attribute name
+    value: str | None  # the value placeholder (SET and ADD)
+
+
+_ACTION_KINDS = {UpdateExpressionSetAction: SetExecutor, UpdateExpressionAddAction: AddExecutor,
+                 UpdateExpressionRemoveAction: RemoveExecutor}  # fmt: skip
+_CLAUSE_TYPES = (UpdateExpressionSetClause, UpdateExpressionAddClause, UpdateExpressionRemoveClause)
+
+
+def _top_level_element(path: Any) -> tuple[str, bool] | None:
+    """(text, is a placeholder) of a path naming one top-level attribute; None for any other path."""
+    if type(path) is not UpdateExpressionPath or len(path.children) != 1:
+        return None
+    element = path.children[0]
+    if type(element) not in (ExpressionAttribute, ExpressionAttributeName):
+        return None
+    return element.children[0], type(element) is ExpressionAttributeName
+
+
+def _plain_actions(tree: Any) -> tuple[_TopLevelAction, ...] | None:
+    """The actions of an update expression made only of `SET name = :value`, `ADD name :value` and `REMOVE name`
+    on top-level attributes, at most one clause of each kind, in the order moto executes them (its normalised
+    tree); None for any other expression, which moto validates and executes itself."""
+    clauses: list[type] = []
+
+    def count_clauses(node: Any) -> bool:
+        for child in node.children:
+            if type(child) is UpdateExpression:
+                if not count_clauses(child):
+                    return False
+            elif type(child) in _CLAUSE_TYPES:
+                clauses.append(type(child))
+            else:
+                return False
+        return True
+
+    if type(tree) is not UpdateExpression or not count_clauses(tree) or len(clauses) != len(set(clauses)):
+        return None
+    try:
+        normalised = _copied_tree(tree)
+    except _NotAPlainTree:
+        return None
+    normalised.normalize()
+    actions = []
+    for action in normalised.children:
+        kind = _ACTION_KINDS.get(type(action))
+        element = _top_level_element(action.children[0]) if kind else None
+        if kind is None or element is None:
+            return None
+        value = None
+        if kind is not RemoveExecutor:
+            operand = action.children[1]
+            if kind is SetExecutor:
+                if type(operand) is not UpdateExpressionValue or len(operand.children) != 1:
+                    return None
+                operand = operand.children[0]
+            if type(operand) is not ExpressionAttributeValue:
+                return None
+            value = operand.children[0]
+        actions.append(_TopLevelAction(kind, *element, value))
+    return tuple(actions)
+
+
+class _PlainActionsKept:
+    """`_plain_actions` of each kept syntax tree, once per tree (trees are kept per expression text)."""
+
+    def __init__(self) -> None:
+        self._actions: _Kept[int, tuple[Any, tuple[_TopLevelAction, ...] | None]] = _Kept()
+
+    def of(self, tree: Any) -> tuple[_TopLevelAction, ...] | None:
+        kept_tree, actions = self._actions.get(id(tree), lambda: (tree, _plain_actions(tree)))
+        if kept_tree is not tree:  # another tree at the address of one no longer kept
+            return _plain_actions(tree)
+        return actions
+
+
+_PLAIN_ACTIONS = _PlainActionsKept()
+
+
+@dataclass
+class _DirectUpdate:
+    """A plain update expression, validated as moto's ten passes would find it valid: its actions with the
+    attribute names resolved and the values made, applied by `_execute` without moto's tree."""
+
+    steps: list[tuple[type, str, DynamoType | None]]
+
+    def normalize(self) -> None:
+        """Already in moto's order."""
+
+
+class _DirectUpdateValidator(update_validators.UpdateExpressionValidator):  # type: ignore[misc]
+    """moto's update validator; for a plain expression (`_plain_actions`) whose checks all pass, the checks are
+    made directly and the update applied without copying and walking the syntax tree ten times. Whatever one of
+    moto's passes would refuse (two clauses of a kind, an attribute named twice or a key attribute, a placeholder
+    not given, an index key attribute set, an ADD of another type than the attribute's) goes through moto's passes,
+    so the error is moto's own."""
+
+    def __init__(self, expression: Any, expression_attribute_names: Any, expression_attribute_values: Any,
+                 item: Item, table: Table) -> None:  # fmt: skip
+        self.expression = expression
+        self.expression_attribute_names = expression_attribute_names
+        self.expression_attribute_values = expression_attribute_values
+        self.item = item
+        self.table = table
+
+    def validate(self) -> Any:
+        actions = _PLAIN_ACTIONS.of(self.expression)
+        steps = None if actions is None else self._direct_steps(actions)
+        if steps is not None:
+            return _DirectUpdate(steps)
+        super().__init__(self.expression, self.expression_attribute_names, self.expression_attribute_values,
+                         self.item, self.table)  # fmt: skip
+        return super().validate()
+
+    def _direct_steps(self, actions: tuple[_TopLevelAction, ...]) -> list[tuple[type, str, DynamoType | None]] | None:
+        names = self.expression_attribute_names or {}
+        values = self.expression_attribute_values or {}
+        index_keys = set(self.table.attribute_keys) | {definition["AttributeName"] for definition in self.table.attr}
+        steps: list[tuple[type, str, DynamoType | None]] = []
+        for action in actions:
+            if action.placeholder and action.element not in names:
+                return None
+            name = names[action.element] if action.placeholder else action.element
+            if name in self.table.table_key_attrs or (action.kind is SetExecutor and action.element in index_keys):
+                return None
+            if not action.placeholder and name.upper() in RESERVED_KEYWORDS:
+                return None
+            value = None
+            if action.value is not None:
+                if action.value not in values:
+                    return None
+                value = DynamoType(values[action.value])
+                if action.kind is AddExecutor and not self._adds_directly(name, value):
+                    return None
+            steps.append((action.kind, name, value))
+        if len({name for _, name, _ in steps}) != len(steps):
+            return None
+        return steps
+
+    def _adds_directly(self, name: str, value: DynamoType) -> bool:
+        """An ADD moto accepts: a number to a number, or a non-empty set to a set of its type (or to nothing)."""
+        current = self.item.attrs.get(name)
+        if value.is_set():
+            return bool(value.value) and (current is None or current.type == value.type)
+        return value.type == "N" and (current is None or current.type == "N")
+
+
+def _apply_directly(item: Item, update: _DirectUpdate) -> None:
+    """A validated plain update applied as moto's executors apply it, with the item's size on the running total."""
+    tally = _size_tallies.tally
+    for kind, name, value in update.steps:
+        if kind is SetExecutor:
+            item.attrs[name] = value
+        elif kind is RemoveExecutor:
+            item.attrs.pop(name, None)
+            tally.total = None
+        elif value is not None and value.is_set():
+            current = item.attrs.get(name)
+            if current is None:
+                current = item.attrs[name] = DynamoType({value.type: []})
+            for member in value.value:
+                if member not in current.value:
+                    current.value.append(member)
+            tally.total = None
+        else:
+            item.attrs[name] = item.attrs.get(name, DynamoType({"N": "0"})) + value
 
 
 def _item_init(item: Item, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
@@ -775,7 +1019,10 @@ def _execute(executor: Any, node: Any = None) -> None:
     if node is None:
         _size_tallies.tally = _SizeTally(executor.item.attrs)
         try:
-            original_execute(executor)
+            if isinstance(executor.update_ast, _DirectUpdate):
+                _apply_directly(executor.item, executor.update_ast)
+            else:
+                original_execute(executor)
         finally:
             _size_tallies.tally = None
         return
@@ -906,6 +1153,8 @@ def faster_dynamodb() -> Iterator[None]:
     cache = _ParserCache()
     with ExitStack() as patches:
         patches.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", serialize_result))
+        patches.enter_context(mock.patch.object(JSONParser, "_handle_json_body", handle_json_body))
+        patches.enter_context(mock.patch.object(JSONSerializer, "serialize_to_request", serialize_to_request))
         patches.enter_context(mock.patch.object(ParamValidator, "_validate_structure", _validate_structure))
         patches.enter_context(mock.patch.object(ParamValidator, "_validate_map", _validate_map))
         for module in (comparisons, dynamodb_models):
@@ -941,6 +1190,7 @@ def faster_dynamodb() -> Iterator[None]:
         patches.enter_context(mock.patch.object(backend, "transact_write_items", transact))
         patches.enter_context(mock.patch.object(dynamodb_models, "copy", _models_copy(dynamodb_models.copy)))
         patches.enter_context(mock.patch.object(UpdateExpressionExecutor, "execute", _execute))
+        patches.enter_context(mock.patch.object(dynamodb_models, "UpdateExpressionValidator", _DirectUpdateValidator))
         patches.enter_context(mock.patch.object(LimitedSizeDict, "__setitem__", _limited_setitem))
         patches.enter_context(mock.patch.object(Item, "__deepcopy__", _copied_item))
         patches.enter_context(mock.patch.object(DynamoType, "__deepcopy__", _copied))

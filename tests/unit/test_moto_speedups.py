@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from functools import partial
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from botocore.serialize import JSONSerializer, create_serializer
+from botocore.session import get_session
 from cdp_local.moto_speedups import _size, faster_dynamodb
 from cdp_local.stack import transactions_that_snapshot_only_touched_items
 from moto import mock_aws
@@ -622,6 +626,89 @@ def test_every_update_answer_is_the_one_moto_gives_without_the_faster_paths(stac
     assert sum(answer.get("item") is not None for answer in answers) == 2  # ALL_OLD on a failed condition
 
 
+
+def _exercise_plain_updates() -> list[Outcome]:
+    """Updates made only of SET to a value, ADD and REMOVE of top-level attributes (the direct path), on an item,
+    on no item, in a transaction, and each case moto refuses: an attribute named twice, a key attribute, a
+    reserved word, a placeholder not given, an index key attribute set empty or to another type, an ADD of another
+    type than the attribute's or of an empty set; each item read back."""
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    _create_keyed_table(client)
+    client.create_table(
+        TableName="indexed", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}, {"AttributeName": "owner_id", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[{"IndexName": "ByOwner", "KeySchema": [{"AttributeName": "owner_id", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "ALL"}}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.put_item(TableName=TABLE, Item=_large_profile("P#1"))
+    values = {":n": {"N": "2.5"}, ":i": {"N": "3"}, ":s": {"S": "x"}, ":ss": {"SS": ["b", "c", "c"]},
+              ":ns": {"NS": ["1"]}, ":empty": {"SS": []}, ":blank": {"S": ""}, ":m": {"M": {"a": {"L": [{"N": "1"}, {"S": "two"}]}}}}  # fmt: skip
+
+    def update(pk: str, expression: str, names: dict[str, str] | None = None, table: str = TABLE, **request: Any) -> Outcome:
+        used = {name: value for name, value in values.items() if name in re.findall(r":\w+", expression)}
+        key = {"id": {"S": pk}} if table == "indexed" else {"pk": {"S": pk}, "sk": {"S": "PROFILE"}}
+        given = {"ExpressionAttributeNames": names} if names else {}
+        given |= {"ExpressionAttributeValues": used} if used else {}
+        return _outcome(partial(client.update_item, TableName=table, Key=key, UpdateExpression=expression, **given,
+                                **request))  # fmt: skip
+
+    def read(pk: str, table: str = TABLE) -> Outcome:
+        key = {"id": {"S": pk}} if table == "indexed" else {"pk": {"S": pk}, "sk": {"S": "PROFILE"}}
+        return _outcome(partial(client.get_item, TableName=table, Key=key))
+
+    return [
+        update("P#1", "SET #r = :n, last_seen = :s, #m = :m ADD version :i, tags :ss, #c :n REMOVE order_ids, #gone",
+               {"#r": "revenue", "#m": "map", "#c": "count", "#gone": "nothing"}, ReturnValues="ALL_NEW"),
+        update("P#1", "ADD version :n, points :i, scores :ns, new_set :ss REMOVE absent SET #v = :s",
+               {"#v": "value"}, ReturnValues="UPDATED_NEW"),
+        update("P#1", "REMOVE consent, #t ADD version :i", {"#t": "tags"}, ReturnValues="UPDATED_OLD"),
+        read("P#1"),
+        update("P#new", "ADD version :i, tags :ss SET revenue = :n", ReturnValues="ALL_NEW"),
+        update("P#new2", "REMOVE revenue"),
+        read("P#new"),
+        read("P#new2"),
+        _outcome(partial(client.transact_write_items, TransactItems=[
+            _profile_update("P#1", "SET revenue = :r ADD version :one", {":r": {"N": "1"}, ":one": {"N": "1"}}),
+            _profile_update("P#new", "SET revenue = :r", {":r": {"N": "2"}, ":v": {"N": "9"}}, "version = :v"),
+        ])),  # fmt: skip
+        read("P#1"),
+        *[update("P#1", expression, names) for expression, names in (
+            ("SET #a = :s, revenue = :n", {"#a": "revenue"}),  # an attribute named twice
+            ("SET a = :s REMOVE a", None),
+            ("SET pk = :s", None),  # a key attribute
+            ("ADD #k :i", {"#k": "sk"}),
+            ("SET status = :s", None),  # a reserved word as a plain name
+            ("SET #s = :s", {"#s": "status"}),  # the same through a placeholder: fine
+            ("SET a = :s, b = :missing", None),  # a value placeholder not given
+            ("SET #a = :s", None),  # a name placeholder not given
+            ("ADD last_seen :i", None),  # a number added to a string
+            ("ADD tags :ns", None),  # a set of numbers added to a set of strings (gone: a new set)
+            ("ADD scores :ss", None),  # a set of strings added to a set of numbers
+            ("ADD revenue :s", None),  # a string added
+            ("ADD tags :empty", None),  # an empty set added
+            ("SET a = :s SET b = :s", None),  # two clauses of a kind
+        )],  # fmt: skip
+        read("P#1"),
+        update("I#1", "SET note = :s", table="indexed"),
+        update("I#1", "SET owner_id = :s", table="indexed"),
+        update("I#1", "SET owner_id = :blank", table="indexed"),  # an index key set empty
+        update("I#1", "SET owner_id = :n", table="indexed"),  # an index key of another type
+        update("I#1", "SET #o = :n", {"#o": "owner_id"}, table="indexed"),  # the same through a placeholder
+        read("I#1", table="indexed"),
+    ]
+
+
+@pytest.mark.parametrize("stack_patches", [(), (transactions_that_snapshot_only_touched_items,)], ids=["alone", "in-stack"])
+def test_every_plain_update_answer_is_the_one_moto_gives_without_the_faster_paths(stack_patches: tuple[Any, ...]) -> None:
+    # Given top-level SET, ADD and REMOVE updates, valid and refused, against plain moto, then with the faster paths
+    expected, answers = _plain_then_faster(_exercise_plain_updates, *stack_patches)
+
+    # Then every answer, error and item read back is the same, and both the valid and the refused cases were made
+    assert answers == expected
+    errors = [answer for answer in answers if "error" in answer or "raised" in answer]
+    assert 10 <= len(errors) < len(answers) - 10
+
 def test_an_attribute_s_size_is_the_one_moto_counts_towards_the_item_limit() -> None:
     # Given values of every type, nested
     values = [
@@ -676,3 +763,39 @@ def test_client_validation_of_attribute_values_reports_what_botocore_reports() -
     # Then it reports the same errors, with the same wording, for the same requests
     assert answers == expected
     assert sum(bool(report) for report in expected) == 2 * 16 + 3  # the invalid ones ({"S", "N"} is not one)
+
+
+def test_a_request_body_is_the_one_botocore_serializes() -> None:
+    # Given data-plane requests: plain ones (nested maps and lists, tuples, integers, booleans, a map attribute
+    # named like a type), one with binary values (bytes and text), one with a float where botocore wants a string
+    key = {"pk": {"S": "P#1"}, "sk": {"S": "PROFILE"}}
+    item = {**key, "m": {"M": {"S": {"L": [{"N": "1"}, {"BOOL": True}, {"NULL": True}, {"SS": ("a", "b")}]}}}}
+    plain = [
+        ("PutItem", {"TableName": TABLE, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}),
+        ("Query", {"TableName": TABLE, "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "x"}},
+                   "Limit": 10, "ConsistentRead": True, "ScanIndexForward": False}),
+        ("TransactWriteItems", {"TransactItems": [{"Put": {"TableName": TABLE, "Item": item}},
+                                                  {"Delete": {"TableName": TABLE, "Key": key}}]}),
+    ]  # fmt: skip
+    walked = [
+        ("PutItem", {"TableName": TABLE, "Item": {**key, "b": {"B": b"\x00\x01"}, "t": {"BS": ["text", b"raw"]}}}),
+        ("Scan", {"TableName": TABLE, "Limit": 2.0}),
+    ]
+    model = get_session().get_service_model("dynamodb")
+    serializer = create_serializer("json", include_validation=False)
+
+    def serialized(requests: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        return [serializer.serialize_to_request(params, model.operation_model(operation)) for operation, params in requests]
+
+    expected = serialized(plain + walked)
+
+    # When they are serialized with the faster paths, the plain ones without botocore's walk of their members
+    with mock_aws(), faster_dynamodb():
+        with mock.patch.object(JSONSerializer, "_serialize", autospec=True, side_effect=JSONSerializer._serialize) as walk:
+            answers = serialized(plain)
+        answers += serialized(walked)
+
+    # Then every request is the same: method, headers, body
+    assert answers == expected
+    assert walk.call_count == len(plain)  # the empty request the headers are made from, once each
+    assert b'"B": "AAE="' in expected[3]["body"]
