@@ -32,7 +32,10 @@ A local run spends most of its time in moto's generic machinery rather than in i
   whole subtree again three times (quadratic in the expression's size); an update that only sets, adds to or
   removes top-level attributes (a profile's aggregates) spends most of its time there;
 - botocore serialises every request and parses every answer by walking it against its shape, value by value,
-  although a DynamoDB data-plane request or answer without binary values is sent and read as it is.
+  although a DynamoDB data-plane request or answer without binary values is sent and read as it is;
+- every answer is converted to plain values by a generic walk that asks `isinstance` and `hasattr` at each value,
+  then walked again to see whether it is plain JSON; and every size of a value (each item a scan or query page
+  counts, each key) wraps each value of a map in a new DynamoType, at every level.
 Here data-plane requests and answers made only of JSON values are decoded and encoded directly (anything else,
 e.g. binary attributes, goes through moto's parser and serializer), condition expressions are parsed once per text, names and value placeholders
 (each call's values are placed in a copy of the kept syntax tree), update expressions once per text, each
@@ -53,6 +56,8 @@ children's. An update made only of `SET name = :value`, `ADD name :value` and `R
 is checked directly for everything moto's passes check (anything they would refuse goes through them, so the error
 is moto's) and applied as moto's executors apply it, in the same order. botocore's request body of a plain
 data-plane request is `json.dumps` of its parameters, and a plain data-plane answer is `json.loads` of its body.
+An answer of attribute values, dicts, lists and scalars is converted in one walk that knows it is plain JSON, and
+sizes are measured without copies (`_size`, which the item size limit already used).
 `tests/unit/test_moto_speedups.py` checks that these give what moto and botocore give.
 """
 
@@ -129,6 +134,7 @@ PARSED_BY_MOTO = (b"null", b'"B"', b'"BS"')
 ITEM_SIZE_LIMIT = 405000  # moto's item size limit (DynamoDB's 400 KB, as moto measured it)
 
 original_serialize_result = BaseJSONSerializer._serialize_result
+original_dynamo_to_dict = dynamodb_responses.dynamo_to_dict
 original_handle_json_body = JSONParser._handle_json_body
 original_serialize_to_request = JSONSerializer.serialize_to_request
 original_create_parser = comparisons.create_condition_expression_parser
@@ -153,13 +159,69 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+class _NotPlain(Exception):
+    """A value `_plain_conversion` leaves to moto's `dynamo_to_dict` (binary values, nulls, any other object)."""
+
+
+def _plain_conversion(value: Any) -> Any:
+    """What moto's `dynamo_to_dict` makes of a value built only of attribute values (not binary), dicts (an item's
+    attributes among them) with string keys, lists, strings, integers, floats and booleans: the same structure of
+    plain dicts and lists, which is then plain JSON. Raises `_NotPlain` for anything else."""
+    kind = type(value)
+    if kind is DynamoType:
+        if value.type in ("B", "BS"):
+            raise _NotPlain
+        return {value.type: _plain_conversion(value.value)}
+    if kind is dict or kind is LimitedSizeDict:
+        converted = {}
+        for key, held in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            converted[key] = _plain_conversion(held)
+        return converted
+    if kind is list:
+        return [_plain_conversion(element) for element in value]
+    if kind is str or kind is int or kind is float or kind is bool:
+        return value
+    raise _NotPlain
+
+
+_plain_answers = threading.local()  # the last answer converted in this thread, and its entries then
+
+
+def dynamo_to_dict(value: Any) -> Any:
+    """moto's conversion of a DynamoDB answer to plain values, made in one walk where the answer is plain JSON
+    (then remembered as such, so that the serializer does not walk it again); anything else is moto's."""
+    try:
+        converted = _plain_conversion(value)
+    except _NotPlain:
+        return original_dynamo_to_dict(value)
+    if type(converted) is dict:
+        _plain_answers.last = (converted, dict(converted))
+    return converted
+
+
+def _known_plain(result: dict[str, Any]) -> bool:
+    """Whether this answer is the last one converted in this thread with every entry still the one converted, or
+    one added since (moto adds the consumed capacity) being plain JSON."""
+    known = getattr(_plain_answers, "last", None)
+    _plain_answers.last = None
+    if known is None or known[0] is not result:
+        return False
+    converted = known[1]
+    return all(
+        converted.get(key) is held or (isinstance(key, str) and held is not None and _plain_json(held))
+        for key, held in result.items()
+    )
+
+
 def serialize_result(serializer: Any, response: ResponseDict, result: Any) -> ResponseDict:
     """moto's JSON serializer, short-circuited for DynamoDB data-plane answers that are plain JSON already."""
     if (
         serializer.service_model.service_name == "dynamodb"
         and serializer.operation_name in DATA_PLANE_OPERATIONS
         and isinstance(result, dict)
-        and _plain_json(result)
+        and (_known_plain(result) or _plain_json(result))
     ):
         response["body"] = serializer._serialize_body(result)
         response["headers"]["Content-Type"] = serializer._get_protocol_specific_content_type()
@@ -983,16 +1045,28 @@ def _size(value: DynamoType) -> int:
     """moto's size of an attribute value, without its copies: moto wraps every value of a map in a new DynamoType
     to measure it, which wraps every element of the lists under it again (at every level of nesting)."""
     kind, held = value.type, value.value
+    if kind == "S":
+        return _text_size(held)
     if kind == "N":
         return len(str(held))
     if kind in SET_TYPES:
-        return sum(len(str(member)) if kind == "NS" else bytesize(member) for member in held)
+        return sum(len(str(member)) if kind == "NS" else _text_size(member) for member in held)
     if kind == "L":
         return sum(_size(element) for element in held)
     if kind == "M":
-        return sum(bytesize(name) + _size(element if type(element) is DynamoType else DynamoType(element))
+        return sum(_text_size(name) + _size(element if type(element) is DynamoType else DynamoType(element))
                    for name, element in held.items())  # fmt: skip
     return 1 if isinstance(held, bool) else bytesize(held)
+
+
+def _text_size(text: Any) -> int:
+    """moto's `bytesize`: the UTF-8 length of a text (its length, when it is ASCII), or a bytes value's length."""
+    return len(text) if type(text) is str and text.isascii() else bytesize(text)
+
+
+def _item_size(item: Item) -> int:
+    """moto's size of an item: its attribute names and values, each value measured by `_size`."""
+    return sum(_text_size(name) + _size(value) for name, value in item.attrs.items())
 
 
 def _limited_setitem(attrs: LimitedSizeDict, key: str, value: Any) -> None:
@@ -1153,6 +1227,9 @@ def faster_dynamodb() -> Iterator[None]:
     cache = _ParserCache()
     with ExitStack() as patches:
         patches.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", serialize_result))
+        patches.enter_context(mock.patch.object(dynamodb_responses, "dynamo_to_dict", dynamo_to_dict))
+        patches.enter_context(mock.patch.object(DynamoType, "size", _size))
+        patches.enter_context(mock.patch.object(Item, "size", _item_size))
         patches.enter_context(mock.patch.object(JSONParser, "_handle_json_body", handle_json_body))
         patches.enter_context(mock.patch.object(JSONSerializer, "serialize_to_request", serialize_to_request))
         patches.enter_context(mock.patch.object(ParamValidator, "_validate_structure", _validate_structure))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from unittest import mock
@@ -14,12 +15,13 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.serialize import JSONSerializer, create_serializer
 from botocore.session import get_session
-from cdp_local.moto_speedups import _size, faster_dynamodb
+from cdp_local.moto_speedups import _item_size, _size, faster_dynamodb, original_dynamo_to_dict
+from cdp_local.moto_speedups import dynamo_to_dict as faster_dynamo_to_dict
 from cdp_local.stack import transactions_that_snapshot_only_touched_items
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
-from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
 TABLE = "speedups"
 Outcome = dict[str, Any]
@@ -718,8 +720,32 @@ def test_an_attribute_s_size_is_the_one_moto_counts_towards_the_item_limit() -> 
         {"M": {"a": {"M": {"b": {"M": {"c": {"SS": ["deep"]}}}}}, "n": {"NULL": True}}},
     ]
 
-    # Then each is measured as moto measures it
+    # Then each is measured as moto measures it, and so is an item holding them all under ASCII and other names
     assert [_size(DynamoType(value)) for value in values] == [DynamoType(value).size() for value in values]
+    item = Item(DynamoType({"S": "k"}), None, {f"név{n}" if n % 2 else f"a{n}": value for n, value in enumerate(values)})
+    assert _item_size(item) == item.size()
+
+
+def test_an_answer_is_converted_to_the_plain_values_moto_converts_it_to() -> None:
+    # Given answers as moto's handlers make them: items' attributes of every type (binary ones too), nested in
+    # dicts and lists with counts, a null, a date, a float
+    attributes = Item(DynamoType({"S": "k"}), None, {
+        "s": {"S": "é"}, "n": {"N": "1.5"}, "flag": {"BOOL": True}, "none": {"NULL": True}, "tags": {"SS": ["a"]},
+        "nested": {"M": {"l": {"L": [{"N": "1"}, {"M": {"x": {"S": "y"}}}]}}},
+    }).attrs  # fmt: skip
+    binary = Item(DynamoType({"S": "k"}), None, {"b": {"B": "AAE="}, "bs": {"BS": ["AA=="]}}).attrs
+    answers = [
+        {"Items": [attributes, attributes], "Count": 2, "ScannedCount": 3, "LastEvaluatedKey": {"pk": {"S": "k"}}},
+        {"Item": attributes},
+        {},
+        {"Items": [attributes, binary], "Count": 2},
+        {"Item": None},
+        {"at": datetime(2026, 12, 4, tzinfo=UTC), "units": 0.5},
+        [attributes, {"CapacityUnits": 1.5}],
+    ]
+
+    # Then the faster conversion gives what moto's gives
+    assert [faster_dynamo_to_dict(answer) for answer in answers] == [original_dynamo_to_dict(answer) for answer in answers]
 
 
 def _validation_report(operation: str, params: dict[str, Any]) -> str:
