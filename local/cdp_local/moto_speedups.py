@@ -54,8 +54,9 @@ of a plain syntax tree (nodes, names, numbers and flags) is made node by node di
 node type whether they process it, and the count of ADD, REMOVE and SET clauses under each node is summed from its
 children's. An update made only of `SET name = :value`, `ADD name :value` and `REMOVE name` on top-level attributes
 is checked directly for everything moto's passes check (anything they would refuse goes through them, so the error
-is moto's) and applied as moto's executors apply it, in the same order. botocore's request body of a plain
-data-plane request is `json.dumps` of its parameters, and a plain data-plane answer is `json.loads` of its body.
+is moto's) and applied as moto's executors apply it, in the same order. botocore's request body of a data-plane
+request without binary values is `json.dumps` of its parameters (once botocore has validated them, a look at that
+text tells), and a plain data-plane answer is `json.loads` of its body.
 An answer of attribute values, dicts, lists and scalars is converted in one walk that knows it is plain JSON, and
 sizes are measured without copies (`_size`, which the item size limit already used).
 `tests/unit/test_moto_speedups.py` checks that these give what moto and botocore give.
@@ -78,11 +79,12 @@ from types import SimpleNamespace
 from typing import Any, Generic, TypeVar, cast
 from unittest import mock
 
+from botocore.exceptions import ParamValidationError
 from botocore.parsers import JSONParser
 from botocore.serialize import JSONSerializer
 from botocore.session import get_session
 from botocore.utils import merge_dicts
-from botocore.validate import ParamValidator
+from botocore.validate import ParamValidationDecorator, ParamValidator
 from moto.core.serialize import BaseJSONSerializer, ResponseDict
 from moto.dynamodb import comparisons
 from moto.dynamodb import responses as dynamodb_responses
@@ -241,19 +243,45 @@ def _plain_json(value: Any) -> bool:
 
 
 def serialize_to_request(serializer: Any, parameters: dict[str, Any], operation_model: Any) -> dict[str, Any]:
-    """botocore's serialisation of a request (after its validation), short-circuited for a DynamoDB data-plane
-    request made only of dicts, lists, strings, integers and booleans without a binary value: no member of those
-    requests has a name of its own on the wire, so the shape walk copies such a request as it is, and its body is
-    `json.dumps` of the parameters. Anything else (binary values, other services) is walked."""
-    if (
-        operation_model.service_model.service_name == "dynamodb"
-        and operation_model.name in DATA_PLANE_OPERATIONS
-        and _plain_request(parameters)
-    ):
-        serialized: dict[str, Any] = original_serialize_to_request(serializer, {}, operation_model)
-        serialized["body"] = json.dumps(parameters).encode(serializer.DEFAULT_ENCODING)
-        return serialized
+    """botocore's serialisation of a request, short-circuited for a DynamoDB data-plane request without a binary
+    value: no member of those requests has a name of its own on the wire or a timestamp, so the shape walk copies
+    such a request as it is, and its body is `json.dumps` of the parameters. A request that botocore's validation
+    has just passed needs only a look for binary values (`"B"` and `"BS"` keys) in that text; one it did not
+    validate must be made only of dicts, lists, strings, integers and booleans. Anything else is walked."""
+    if operation_model.service_model.service_name == "dynamodb" and operation_model.name in DATA_PLANE_OPERATIONS:
+        body = None
+        if getattr(_validated_requests, "current", None) is parameters:
+            try:
+                text = json.dumps(parameters)
+            except (TypeError, ValueError):  # bytes of a binary value, a file-like object
+                text = '"B": '
+            if '"B": ' not in text and '"BS": ' not in text:
+                body = text
+        elif _plain_request(parameters):
+            body = json.dumps(parameters)
+        if body is not None:
+            serialized: dict[str, Any] = original_serialize_to_request(serializer, {}, operation_model)
+            serialized["body"] = body.encode(serializer.DEFAULT_ENCODING)
+            return serialized
     return original_serialize_to_request(serializer, parameters, operation_model)  # type: ignore[no-any-return]
+
+
+_validated_requests = threading.local()  # the parameters botocore's validation has just passed, in this thread
+
+
+def validate_then_serialize(decorator: Any, parameters: dict[str, Any], operation_model: Any) -> Any:
+    """botocore's validation and serialisation of a request; the serialisation knows the request was validated
+    (validation raises before it otherwise)."""
+    input_shape = operation_model.input_shape
+    if input_shape is not None:
+        report = decorator._param_validator.validate(parameters, input_shape)
+        if report.has_errors():
+            raise ParamValidationError(report=report.generate_report())
+    _validated_requests.current = parameters
+    try:
+        return decorator._serializer.serialize_to_request(parameters, operation_model)
+    finally:
+        _validated_requests.current = None
 
 
 def _plain_request(value: Any) -> bool:
@@ -264,6 +292,7 @@ def _plain_request(value: Any) -> bool:
     if type(value) in (list, tuple):
         return all(_plain_request(item) for item in value)
     return type(value) in (str, int, bool)
+
 
 @functools.cache
 def _data_plane_answer_members() -> dict[str, frozenset[str]]:
@@ -1232,6 +1261,7 @@ def faster_dynamodb() -> Iterator[None]:
         patches.enter_context(mock.patch.object(Item, "size", _item_size))
         patches.enter_context(mock.patch.object(JSONParser, "_handle_json_body", handle_json_body))
         patches.enter_context(mock.patch.object(JSONSerializer, "serialize_to_request", serialize_to_request))
+        patches.enter_context(mock.patch.object(ParamValidationDecorator, "serialize_to_request", validate_then_serialize))
         patches.enter_context(mock.patch.object(ParamValidator, "_validate_structure", _validate_structure))
         patches.enter_context(mock.patch.object(ParamValidator, "_validate_map", _validate_map))
         for module in (comparisons, dynamodb_models):
