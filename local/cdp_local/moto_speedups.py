@@ -1254,16 +1254,20 @@ def faster_dynamodb() -> Iterator[None]:
     import moto.dynamodb.models as dynamodb_models
 
     cache = _ParserCache()
+    wire_and_answers: list[tuple[Any, str, Any]] = [  # botocore's requests and answers, moto's answers and sizes
+        (BaseJSONSerializer, "_serialize_result", serialize_result),
+        (dynamodb_responses, "dynamo_to_dict", dynamo_to_dict),
+        (DynamoType, "size", _size),
+        (Item, "size", _item_size),
+        (JSONParser, "_handle_json_body", handle_json_body),
+        (JSONSerializer, "serialize_to_request", serialize_to_request),
+        (ParamValidationDecorator, "serialize_to_request", validate_then_serialize),
+        (ParamValidator, "_validate_structure", _validate_structure),
+        (ParamValidator, "_validate_map", _validate_map),
+    ]
     with ExitStack() as patches:
-        patches.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", serialize_result))
-        patches.enter_context(mock.patch.object(dynamodb_responses, "dynamo_to_dict", dynamo_to_dict))
-        patches.enter_context(mock.patch.object(DynamoType, "size", _size))
-        patches.enter_context(mock.patch.object(Item, "size", _item_size))
-        patches.enter_context(mock.patch.object(JSONParser, "_handle_json_body", handle_json_body))
-        patches.enter_context(mock.patch.object(JSONSerializer, "serialize_to_request", serialize_to_request))
-        patches.enter_context(mock.patch.object(ParamValidationDecorator, "serialize_to_request", validate_then_serialize))
-        patches.enter_context(mock.patch.object(ParamValidator, "_validate_structure", _validate_structure))
-        patches.enter_context(mock.patch.object(ParamValidator, "_validate_map", _validate_map))
+        for target, attribute, replacement in wire_and_answers:
+            patches.enter_context(mock.patch.object(target, attribute, replacement))
         for module in (comparisons, dynamodb_models):
             patches.enter_context(mock.patch.object(module, "create_condition_expression_parser", cache.parser))
         patches.enter_context(
