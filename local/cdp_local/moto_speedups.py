@@ -132,7 +132,7 @@ DATA_PLANE_OPERATIONS = frozenset(
 )
 PARSED_EXPRESSIONS_KEPT = 4096
 _ParseKey = tuple[str, tuple[tuple[str, str], ...] | None, tuple[str, ...] | None]  # text, names, placeholders
-PARSED_BY_MOTO = (b"null", b'"B"', b'"BS"')
+WALKED_BY_SHAPE = (b"null", b'"B"', b'"BS"')  # a JSON text holding these is left to the shape walk (nulls, binary)
 ITEM_SIZE_LIMIT = 405000  # moto's item size limit (DynamoDB's 400 KB, as moto measured it)
 
 original_serialize_result = BaseJSONSerializer._serialize_result
@@ -211,10 +211,7 @@ def _known_plain(result: dict[str, Any]) -> bool:
     if known is None or known[0] is not result:
         return False
     converted = known[1]
-    return all(
-        converted.get(key) is held or (isinstance(key, str) and held is not None and _plain_json(held))
-        for key, held in result.items()
-    )
+    return all(converted.get(key) is held or _plain_json({key: held}) for key, held in result.items())
 
 
 def serialize_result(serializer: Any, response: ResponseDict, result: Any) -> ResponseDict:
@@ -238,8 +235,6 @@ def _plain_json(value: Any) -> bool:
     if isinstance(value, list):
         return all(item is not None and _plain_json(item) for item in value)
     return isinstance(value, (str, bool, int, float))
-
-
 
 
 def serialize_to_request(serializer: Any, parameters: dict[str, Any], operation_model: Any) -> dict[str, Any]:
@@ -308,11 +303,12 @@ def handle_json_body(parser: Any, raw_body: bytes, shape: Any) -> Any:
     answer without any of those is what `json.loads` gives. Anything else (and every other service) is walked."""
     members = _data_plane_answer_members().get(shape.name)
     if members is not None and shape.members.keys() == members and raw_body:
-        if not any(marker in raw_body for marker in PARSED_BY_MOTO):
+        if not any(marker in raw_body for marker in WALKED_BY_SHAPE):
             parsed = json.loads(raw_body)
             if type(parsed) is dict and parsed.keys() <= members:
                 return parsed
     return original_handle_json_body(parser, raw_body, shape)
+
 
 def parse_parameters(handler: Any, request: Any) -> None:
     """moto's request parsing, short-circuited for DynamoDB data-plane requests that are plain JSON already: the
@@ -321,7 +317,7 @@ def parse_parameters(handler: Any, request: Any) -> None:
     name) are parsed by moto."""
     body = request.data or b"{}"
     body = body.encode() if isinstance(body, str) else body
-    if handler._get_action() in DATA_PLANE_OPERATIONS and not any(marker in body for marker in PARSED_BY_MOTO):
+    if handler._get_action() in DATA_PLANE_OPERATIONS and not any(marker in body for marker in WALKED_BY_SHAPE):
         try:
             params = json.loads(body, parse_float=_parsed_by_moto, parse_constant=_parsed_by_moto)
         except ValueError:
@@ -684,6 +680,7 @@ class _DirectUpdateValidator(update_validators.UpdateExpressionValidator):  # ty
         steps = None if actions is None else self._direct_steps(actions)
         if steps is not None:
             return _DirectUpdate(steps)
+        # moto's validator copies the tree when it is made: made only here, when its passes are needed
         super().__init__(self.expression, self.expression_attribute_names, self.expression_attribute_values,
                          self.item, self.table)  # fmt: skip
         return super().validate()
@@ -1254,7 +1251,9 @@ def faster_dynamodb() -> Iterator[None]:
     import moto.dynamodb.models as dynamodb_models
 
     cache = _ParserCache()
-    wire_and_answers: list[tuple[Any, str, Any]] = [  # botocore's requests and answers, moto's answers and sizes
+    backend = dynamodb_models.DynamoDBBackend
+    replacements: list[tuple[Any, str, Any]] = [  # (what, which attribute, its replacement), patched in this order
+        # botocore's requests and answers, moto's answers and sizes
         (BaseJSONSerializer, "_serialize_result", serialize_result),
         (dynamodb_responses, "dynamo_to_dict", dynamo_to_dict),
         (DynamoType, "size", _size),
@@ -1264,47 +1263,40 @@ def faster_dynamodb() -> Iterator[None]:
         (ParamValidationDecorator, "serialize_to_request", validate_then_serialize),
         (ParamValidator, "_validate_structure", _validate_structure),
         (ParamValidator, "_validate_map", _validate_map),
+        # condition and update expressions
+        (comparisons, "create_condition_expression_parser", cache.parser),
+        (dynamodb_models, "create_condition_expression_parser", cache.parser),
+        (dynamodb_responses, "create_condition_expression_parser", cache.validating_parser),
+        (Item, "__init__", _item_init),
+        (dynamodb_responses.DynamoHandler, "parse_parameters", parse_parameters),
+        (UpdateExpressionParser, "make", _UpdateExpressionCache().make),
+        (DepthFirstTraverser, "nodes_to_be_processed", _node_types_processed),
+        (update_validators, "deepcopy", _validator_copy),
+        (DepthFirstTraverser, "traverse_node_recursively", _traverse_node_recursively),
+        (update_validators.ActionCountValidator, "verify_action_counts", _verify_action_counts),
+        # queries, scans, writes and their copies
+        (Table, "query", _query),
+        (Table, "all_items", _all_items),
+        (Table, "scan", _scan),
+        (Table, "put_item", _put_item),
+        (Table, "delete_item", _delete_item),
+        (Item, "project", _project),
+        (dynamodb_responses.DynamoHandler, "update_item", _update_item_answer),
+        (dynamodb_responses, "copy", SimpleNamespace(deepcopy=_old_item_for_the_answer)),
+        (backend, "update_item", _without_checked_condition(_backend_update_item(backend.update_item))),
+        (backend, "put_item", _without_checked_condition(backend.put_item)),
+        (backend, "delete_item", _without_checked_condition(backend.delete_item)),
+        (backend, "transact_write_items", _transaction_checks_conditions_once(backend.transact_write_items)),
+        (dynamodb_models, "copy", _models_copy(dynamodb_models.copy)),
+        (UpdateExpressionExecutor, "execute", _execute),
+        (dynamodb_models, "UpdateExpressionValidator", _DirectUpdateValidator),
+        (LimitedSizeDict, "__setitem__", _limited_setitem),
+        (Item, "__deepcopy__", _copied_item),
+        (DynamoType, "__deepcopy__", _copied),
     ]
     with ExitStack() as patches:
-        for target, attribute, replacement in wire_and_answers:
+        for target, attribute, replacement in replacements:
             patches.enter_context(mock.patch.object(target, attribute, replacement))
-        for module in (comparisons, dynamodb_models):
-            patches.enter_context(mock.patch.object(module, "create_condition_expression_parser", cache.parser))
-        patches.enter_context(
-            mock.patch.object(dynamodb_responses, "create_condition_expression_parser", cache.validating_parser)
-        )
-        patches.enter_context(mock.patch.object(Item, "__init__", _item_init))
-        patches.enter_context(mock.patch.object(dynamodb_responses.DynamoHandler, "parse_parameters", parse_parameters))
-        patches.enter_context(mock.patch.object(UpdateExpressionParser, "make", _UpdateExpressionCache().make))
-        patches.enter_context(mock.patch.object(DepthFirstTraverser, "nodes_to_be_processed", _node_types_processed))
-        patches.enter_context(mock.patch.object(update_validators, "deepcopy", _validator_copy))
-        patches.enter_context(
-            mock.patch.object(DepthFirstTraverser, "traverse_node_recursively", _traverse_node_recursively)
-        )
-        patches.enter_context(
-            mock.patch.object(update_validators.ActionCountValidator, "verify_action_counts", _verify_action_counts)
-        )
-        patches.enter_context(mock.patch.object(Table, "query", _query))
-        patches.enter_context(mock.patch.object(Table, "all_items", _all_items))
-        patches.enter_context(mock.patch.object(Table, "scan", _scan))
-        patches.enter_context(mock.patch.object(Table, "put_item", _put_item))
-        patches.enter_context(mock.patch.object(Table, "delete_item", _delete_item))
-        patches.enter_context(mock.patch.object(Item, "project", _project))
-        patches.enter_context(mock.patch.object(dynamodb_responses.DynamoHandler, "update_item", _update_item_answer))
-        patches.enter_context(mock.patch.object(dynamodb_responses, "copy", SimpleNamespace(deepcopy=_old_item_for_the_answer)))
-        backend = dynamodb_models.DynamoDBBackend
-        backend_update_item = _without_checked_condition(_backend_update_item(backend.update_item))
-        patches.enter_context(mock.patch.object(backend, "update_item", backend_update_item))
-        for write in ("put_item", "delete_item"):
-            patches.enter_context(mock.patch.object(backend, write, _without_checked_condition(getattr(backend, write))))
-        transact = _transaction_checks_conditions_once(backend.transact_write_items)
-        patches.enter_context(mock.patch.object(backend, "transact_write_items", transact))
-        patches.enter_context(mock.patch.object(dynamodb_models, "copy", _models_copy(dynamodb_models.copy)))
-        patches.enter_context(mock.patch.object(UpdateExpressionExecutor, "execute", _execute))
-        patches.enter_context(mock.patch.object(dynamodb_models, "UpdateExpressionValidator", _DirectUpdateValidator))
-        patches.enter_context(mock.patch.object(LimitedSizeDict, "__setitem__", _limited_setitem))
-        patches.enter_context(mock.patch.object(Item, "__deepcopy__", _copied_item))
-        patches.enter_context(mock.patch.object(DynamoType, "__deepcopy__", _copied))
         yield
 
 

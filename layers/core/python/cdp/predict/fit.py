@@ -49,9 +49,10 @@ def predict_with_the_days_models(
     kept, else fitted on these histories now and kept. Returns the prediction arrays, the parameters for a report
     and whether they were fitted now. Refitting at every run would move every buyer's predictions a little with
     each new order anywhere, and so rewrite every buyer's profile at every run."""
-    kept = models.kept(histories.time_unit, histories.calibration_end_day)
-    day_models = kept if kept is not None else fitted_models(histories)
-    if kept is None:
+    day_models = models.kept(histories.time_unit, histories.calibration_end_day)
+    fitted_now = day_models is None
+    if day_models is None:
+        day_models = fitted_models(histories)
         models.keep(histories.time_unit, histories.calibration_end_day, day_models)
     columns, parameters = fit_and_predict(histories, settings, day_models)
-    return columns, parameters, kept is None
+    return columns, parameters, fitted_now
