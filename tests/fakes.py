@@ -289,11 +289,13 @@ class FakeLiveSegmentStore:
     stored_cut_points: Any = None
     swept: str | None = None
     writes: int = 0
+    cut_point_reads: int = 0
 
     def profile(self, profile_id: str) -> dict[str, Any] | None:
         return self.profiles.get(profile_id)
 
     def cut_points(self) -> Any:
+        self.cut_point_reads += 1
         return self.stored_cut_points
 
     def write(self, change: Any) -> bool:

@@ -116,6 +116,23 @@ def _run_clock(live: LiveSegments, store: FakeLiveSegmentStore, start: datetime,
     return entered
 
 
+def test_a_batch_decides_every_profile_on_the_cut_points_read_once_as_it_starts() -> None:
+    # Given two buyers with revenue in the top quintile and no cut points stored yet
+    buyers = [{"profile_id": f"p{n}", "orders_count": 3, "revenue": 900, "last_order_at": (NOW - timedelta(days=3)).isoformat()}
+              for n in range(2)]  # fmt: skip
+    live, store = _live(*buyers, cut_points=None)
+    # When a batch starts, the segment run then saves cut points, and the batch decides both profiles
+    decide = live.realtime_decisions(NOW)
+    store.stored_cut_points = CUTS
+    changes = [decide(item) for item in buyers]
+    # Then the store was read once, and both decisions are those of the batch's start: no M score, so not high value
+    assert store.cut_point_reads == 1
+    assert all("high_value" not in change.memberships and "lifecycle_active" in change.memberships
+               for change in changes)  # fmt: skip
+    # And the next batch decides on the saved cut points
+    assert "high_value" in live.realtime_decisions(NOW)(buyers[0]).memberships
+
+
 def test_an_order_that_lifts_a_profile_into_high_value_announces_it_once() -> None:
     # Given a buyer with M score 4 (revenue 300) in one_time_buyers
     item = {"profile_id": "p1", "orders_count": 1, "revenue": 300, "last_order_at": (NOW - timedelta(days=3)).isoformat()}

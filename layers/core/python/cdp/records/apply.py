@@ -237,7 +237,7 @@ def apply_records(
         written[item["profile_id"]] = {**item, **changes}
         return changes
 
-    decide = None if live is None else lambda state: live.realtime_change(state, now)
+    decide = None if live is None else live.realtime_decisions(now)
     results = store.apply_ledger_batch(items_by_profile, changes_kept, now, decide)
     segment_events: list[DomainEvent] = []  # of the live decisions written with the records, after the others
     applied_by_profile = {profile_id: result.items for profile_id, result in results.items()}

@@ -17,7 +17,7 @@ Never imports pyarrow: the HTTP tracking Lambda runs it.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -358,10 +358,12 @@ class LiveSegments:
         self.live = live_segments(document)
         self.names = {segment.name for segment in self.live}
 
-    def realtime_change(self, item: Mapping[str, Any], now: datetime) -> MembershipChange:
-        """The records path's decision on a profile's new state `item`, written in the transaction that writes that
-        state (so it needs no version check of its own beyond the one that transaction makes)."""
-        return self.change(item, now, "realtime")
+    def realtime_decisions(self, now: datetime) -> Callable[[Mapping[str, Any]], MembershipChange]:
+        """The records path's decisions for one batch: each on a profile's new state, written in the transaction
+        that writes that state (so it needs no version check of its own beyond the one that transaction makes).
+        The batch's decisions share the RFM cut points as the batch starts, read once."""
+        cut_points = self.store.cut_points()
+        return lambda item: self.change(item, now, "realtime", cut_points)
 
     def announce(self, change: MembershipChange, item: Mapping[str, Any]) -> list[DomainEvent]:
         """The events of a realtime change once it is written (`item`: the state it was decided on)."""
@@ -381,19 +383,21 @@ class LiveSegments:
         for attempt in range(WRITE_ATTEMPTS):
             if current is None or "redirect_to" in current:
                 return []
-            change = self.change(current, now, trigger)
+            change = self.change(current, now, trigger, self.store.cut_points())
             if change.empty or self.store.write(change):
                 return transition_events(change, current, trigger)
             current = self.store.profile(str(item["profile_id"]))
             backoff(attempt)
         raise ConcurrentChange(f"profile {item['profile_id']} kept changing; live segments not decided")
 
-    def change(self, item: Mapping[str, Any], now: datetime, trigger: Trigger) -> MembershipChange:
-        """The profile's new live memberships and timers against the stored ones."""
+    def change(
+        self, item: Mapping[str, Any], now: datetime, trigger: Trigger, cut_points: RfmCutPoints | None
+    ) -> MembershipChange:
+        """The profile's new live memberships and timers against the stored ones (RFM scores against `cut_points`)."""
         profile_id = str(item["profile_id"])
         stored = held_memberships(item)
         stored_timers: dict[str, str] = {name: str(minute) for name, minute in (item.get("segment_timers") or {}).items()}
-        fields = profile_fields(item, now, self.store.cut_points())
+        fields = profile_fields(item, now, cut_points)
         refused = fields.get("profiling_consent") is False
         verdicts = {name: False for name in self.names} if refused else memberships(self.live, fields, now)
         version = item.get("memberships_version")
