@@ -11,17 +11,29 @@ from typing import Any
 from unittest import mock
 
 import boto3
+import jmespath
 import pytest
 from botocore.exceptions import ClientError
 from botocore.serialize import JSONSerializer, create_serializer
 from botocore.session import get_session
-from cdp_local.moto_speedups import _item_size, _size, faster_dynamodb, original_dynamo_to_dict
+from cdp_local.moto_speedups import (
+    OPERATION_CONTEXT_PATHS,
+    _item_size,
+    _request_id,
+    _RequestRouter,
+    _size,
+    faster_dynamodb,
+    original_dynamo_to_dict,
+)
 from cdp_local.moto_speedups import dynamo_to_dict as faster_dynamo_to_dict
 from cdp_local.stack import transactions_that_snapshot_only_touched_items
+from jmespath.exceptions import JMESPathError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.botocore_stubber import BotocoreStubber
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.responses import DynamoHandler
 
 TABLE = "speedups"
 Outcome = dict[str, Any]
@@ -829,3 +841,46 @@ def test_a_request_body_is_the_one_botocore_serializes(validated: bool) -> None:
     assert answers == expected
     assert walk.call_count == len(plain)  # the empty request the headers are made from, once each
     assert b'"B": "AAE="' in expected[3]["body"]
+
+
+def test_endpoint_parameters_read_from_a_request_are_those_jmespath_reads() -> None:
+    # Given DynamoDB's JMESPath paths of endpoint parameters, and requests well and badly formed
+    transactions: list[Any] = [
+        [], [{"Put": {"TableName": "a"}}, {"Update": {"TableName": "b"}}, {"Delete": {"TableName": "c"}},
+             {"ConditionCheck": {"TableName": "d"}}],
+        [{"Put": {"TableName": "a"}, "Delete": {"TableName": "b"}}], [None, "x", 3, {"Put": "x"}, {"Put": None}],
+        [{"Put": {"TableName": False}}, {"Put": {"TableName": 0}}, {"Put": {"TableName": ["a"]}}, {"Get": {"TableName": "g"}}],
+        [{"Put": {}}, {}],
+    ]  # fmt: skip
+    requests: list[dict[str, Any]] = [{"TransactItems": items} for items in transactions]
+    requests += [{}, {"TransactItems": None}, {"TransactItems": "x"}, {"TransactItems": {"Put": {"TableName": "a"}}}]
+    requests += [{"RequestItems": {"a": {}, "b": {}}}, {"RequestItems": {}}]
+    for path, read in OPERATION_CONTEXT_PATHS.items():
+        for request in requests:
+            # When the local stack reads one directly
+            try:
+                expected: Any = jmespath.search(path, request)
+            except JMESPathError as error:
+                # Then it raises JMESPath's own error where JMESPath refuses the request
+                with pytest.raises(type(error)):
+                    read(request)
+                continue
+            # And reads JMESPath's value everywhere else
+            assert read(request) == expected, (path, request)
+
+
+def test_the_handler_kept_for_a_url_is_the_one_moto_dispatches_to_and_request_ids_look_like_moto_s() -> None:
+    # Given the local stack's request plumbing, and moto's without it
+    router = _RequestRouter(BotocoreStubber.process_request)
+    with mock_aws():
+        # When handlers are found for an AWS service, a bucket's object, and a host moto does not serve
+        dynamodb = router._find_handler("https://dynamodb.eu-west-1.amazonaws.com/")
+        s3 = router._find_handler("https://bucket.s3.amazonaws.com/key/with/parts")
+        other = router._find_handler("https://example.com/")
+        request_id, headers = _request_id({}), {}
+        _request_id(headers)
+    # Then they are moto's: its DynamoDB handler, its S3 handler, none for the stranger (moto answers it itself)
+    assert getattr(dynamodb, "__func__", None) is DynamoHandler.dispatch.__func__
+    assert s3 is not None and other is None
+    # And a request id is 52 letters and digits, written to the answer's headers when given them
+    assert re.fullmatch(r"[A-Za-z0-9]{52}", request_id) and re.fullmatch(r"[A-Za-z0-9]{52}", headers["x-amzn-requestid"])
