@@ -72,7 +72,6 @@ import re
 import string
 import threading
 from bisect import bisect_left
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -422,24 +421,26 @@ class _ParserForValues:
 
 
 class _Kept(Generic[K, V]):
-    """The latest PARSED_EXPRESSIONS_KEPT results by key, made once each (thread-safe; a making that raises keeps
-    nothing, so it raises again next time)."""
+    """Results by key, made once each, up to PARSED_EXPRESSIONS_KEPT of them (the oldest made is dropped first; a
+    making that raises keeps nothing, so it raises again next time). Thread-safe: a lookup is one dict read."""
 
     def __init__(self) -> None:
-        self._results: OrderedDict[K, V] = OrderedDict()
+        self._results: dict[K, V] = {}
         self._lock = threading.Lock()
 
     def get(self, key: K, make: Callable[[], V]) -> V:
+        result = self._results.get(key, _NOT_KEPT)
+        if result is not _NOT_KEPT:
+            return cast(V, result)
+        made = make()
         with self._lock:
-            if key in self._results:
-                self._results.move_to_end(key)
-                return self._results[key]
-        result = make()
-        with self._lock:
-            self._results[key] = result
+            self._results[key] = made
             if len(self._results) > PARSED_EXPRESSIONS_KEPT:
-                self._results.popitem(last=False)
-        return result
+                del self._results[next(iter(self._results))]
+        return made
+
+
+_NOT_KEPT = object()
 
 
 class _ParserCache:
