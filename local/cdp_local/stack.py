@@ -602,9 +602,12 @@ class LocalStack:
             os.environ.setdefault(name, "")
 
     def _use_function_environment(self, environment: dict[str, str]) -> None:
-        """This function's variables; another function's are blanked (a missing variable still fails to parse)."""
+        """This function's variables; another function's are blanked (a missing variable still fails to parse).
+        Only the variables that change are written (the next invocation is often of the same function)."""
         for name in self._function_variable_names:
-            os.environ[name] = environment.get(name, "")
+            value = environment.get(name, "")
+            if os.environ.get(name) != value:
+                os.environ[name] = value
 
     def invoke_async(self, logical_id: str, event: Any) -> None:
         """Lambda's asynchronous invocation: two retries, then the function's dead-letter queue."""
