@@ -762,11 +762,27 @@ def _item_init(item: Item, hash_key: Any, range_key: Any, attrs: dict[str, Any])
     item.attrs = LimitedSizeDict()
     total = 0
     for key, value in attrs.items():
-        typed = DynamoType(value)
+        typed = _typed(value)
         total += bytesize(key) + typed.size()
         if total > ITEM_SIZE_LIMIT:
             raise ItemSizeTooLarge
         dict.__setitem__(item.attrs, key, typed)
+
+
+def _typed(value: Any) -> DynamoType:
+    """`DynamoType(value)` of an attribute value (`{"S": "x"}`, maps and lists of them, at any depth), built
+    directly: moto's constructor makes two lists to read the value's one type and asks its type twice, at every
+    node. Anything else (a value of other than one type, a DynamoType) goes through moto's constructor."""
+    if type(value) is not dict or len(value) != 1:
+        return DynamoType(value)
+    ((kind, held),) = value.items()
+    if kind == "L":
+        held = [_typed(element) for element in held]
+    elif kind == "M":
+        held = {name: _typed(element) for name, element in held.items()}
+    typed = DynamoType.__new__(DynamoType)
+    typed.type, typed.value = kind, held
+    return typed
 
 
 def _project(item: Item, projection_expressions: list[list[str]]) -> Item:

@@ -22,6 +22,7 @@ from cdp_local.moto_speedups import (
     _request_id,
     _RequestRouter,
     _size,
+    _typed,
     faster_dynamodb,
     original_dynamo_to_dict,
 )
@@ -884,3 +885,27 @@ def test_the_handler_kept_for_a_url_is_the_one_moto_dispatches_to_and_request_id
     assert s3 is not None and other is None
     # And a request id is 52 letters and digits, written to the answer's headers when given them
     assert re.fullmatch(r"[A-Za-z0-9]{52}", request_id) and re.fullmatch(r"[A-Za-z0-9]{52}", headers["x-amzn-requestid"])
+
+
+def test_an_attribute_value_is_typed_as_moto_types_it() -> None:
+    # Given attribute values of every type, nested, and values moto's constructor takes otherwise
+    nested = {"M": {"l": {"L": [{"S": "x"}, {"M": {"n": {"NS": ["1", "2"]}}}, {"L": []}]}, "b": {"BOOL": False}}}
+    values: list[Any] = [{"S": "x"}, {"N": "1.5"}, {"B": b"\x00"}, {"SS": ["a"]}, {"NULL": True}, {"L": ({"S": "t"},)},
+                         nested, DynamoType(nested), {"S": "x", "N": "1"}, {"L": [DynamoType({"S": "d"})]}]  # fmt: skip
+
+    def shape(typed: Any) -> Any:
+        assert type(typed) is DynamoType
+        if typed.type in ("L", "M"):
+            held = typed.value.items() if typed.type == "M" else enumerate(typed.value)
+            return typed.type, type(typed.value), {key: shape(element) for key, element in held}
+        return typed.type, typed.value
+
+    # When the local stack types them, Then each is what moto's constructor makes, node by node
+    for value in values:
+        assert shape(_typed(value)) == shape(DynamoType(value)), value
+    # And what moto refuses, it refuses alike
+    for refused in [{}, {"M": [1]}]:
+        with pytest.raises(Exception) as moto_error:
+            DynamoType(refused)
+        with pytest.raises(type(moto_error.value)):
+            _typed(refused)
