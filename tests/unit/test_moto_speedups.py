@@ -804,6 +804,38 @@ def test_client_validation_of_attribute_values_reports_what_botocore_reports() -
     assert sum(bool(report) for report in expected) == 2 * 16 + 3  # the invalid ones ({"S", "N"} is not one)
 
 
+def test_client_validation_of_request_structures_reports_what_botocore_reports() -> None:
+    # Given transactions and requests, valid and not: unknown and missing members, strings of the wrong type or too
+    # short, members in an unusual order, several errors at once
+    put = {"TableName": "t", "Item": {"pk": {"S": "k"}}, "ConditionExpression": "attribute_not_exists(pk)"}
+    entries: list[Any] = [
+        {"Put": put}, {"Put": {**put, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+        {"Put": {"Item": {"pk": {"S": "k"}}, "TableName": "t"}}, {"Put": {**put, "TableName": ""}},
+        {"Put": {**put, "TableName": 7}}, {"Put": {**put, "ConditionExpression": None}}, {"Put": {"TableName": "t"}},
+        {"Put": {**put, "Extra": 1}}, {"Put": "x"}, {"Bogus": {}}, {"Put": put, "Delete": {"TableName": "t"}},
+        {"Update": {"TableName": "t", "Key": {"pk": {"S": "k"}}, "UpdateExpression": "SET a = :v",
+                    "ExpressionAttributeValues": {":v": {"N": 1}}, "ExpressionAttributeNames": {"#a": 3}}},
+        {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "k"}}}}, {},
+    ]  # fmt: skip
+    requests: list[tuple[str, dict[str, Any]]] = [("TransactWriteItems", {"TransactItems": [entry]}) for entry in entries]
+    requests += [
+        ("TransactWriteItems", {"TransactItems": entries[:3], "ClientRequestToken": "t" * 10}),
+        ("TransactWriteItems", {"TransactItems": entries, "ReturnConsumedCapacity": 5}),
+        ("GetItem", {"TableName": "t", "Key": {"pk": {"S": "k"}}, "ConsistentRead": "yes", "ProjectionExpression": 1}),
+        ("Query", {"TableName": "t", "Limit": 0, "KeyConditionExpression": "pk = :p"}),
+        ("Query", {"TableName": "t", "ExclusiveStartKey": {"pk": {"S": "k"}}, "Select": "COUNT"}),
+    ]
+    expected = [_validation_report(operation, params) for operation, params in requests]
+
+    # When botocore validates them with the local stack's faster paths in place
+    with mock_aws(), faster_dynamodb():
+        answers = [_validation_report(operation, params) for operation, params in requests]
+
+    # Then it reports the same errors, with the same wording, in the same order
+    assert answers == expected
+    assert sum(bool(report) for report in expected) == 13  # the valid: three puts, an empty entry, three entries, a Query
+
+
 @pytest.mark.parametrize("validated", [False, True], ids=["unvalidated", "validated"])
 def test_a_request_body_is_the_one_botocore_serializes(validated: bool) -> None:
     # Given data-plane requests: plain ones (nested maps and lists, tuples, integers, booleans, a map attribute
