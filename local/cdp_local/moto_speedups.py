@@ -38,7 +38,8 @@ A local run spends most of its time in moto's generic machinery rather than in i
   counts, each key) wraps each value of a map in a new DynamoType, at every level.
 Here data-plane requests and answers made only of JSON values are decoded and encoded directly (anything else,
 e.g. binary attributes, goes through moto's parser and serializer), condition expressions are parsed once per text, names and value placeholders
-(each call's values are placed in a copy of the kept syntax tree), update expressions once per text, each
+(each call's values are placed in a copy of the kept syntax tree; a condition without value placeholders is built
+once), update expressions once per text, each
 validator pass's node types once per pass, an item's size limit is checked on a
 running total, a query looks only at the items under its hash key (on an index, those whose key attribute holds
 a value of the right type and text), a table is sorted on its keys' values worked out once, a projection to top-level names converts only those attributes,
@@ -58,7 +59,10 @@ is moto's) and applied as moto's executors apply it, in the same order. botocore
 request without binary values is `json.dumps` of its parameters (once botocore has validated them, a look at that
 text tells), and a plain data-plane answer is `json.loads` of its body.
 An answer of attribute values, dicts, lists and scalars is converted in one walk that knows it is plain JSON, and
-sizes are measured without copies (`_size`, which the item size limit already used).
+sizes are measured without copies (`_size`, which the item size limit already used). An item's attribute values
+are typed directly (moto's constructor makes two lists at every node to read the node's one type). Around every
+request (`faster_dispatch`), moto's handler is kept per URL, request ids are drawn in one call, and DynamoDB's
+endpoint parameters are read from the request directly instead of through JMESPath.
 `tests/unit/test_moto_speedups.py` checks that these give what moto and botocore give.
 """
 
