@@ -34,7 +34,7 @@ def wire(item: Item) -> Item:
 
 def _wire_value(value: Any) -> Any:
     """boto3's TypeSerializer form of one value, made directly for strings, dicts, lists, booleans, None and integers
-    of up to 38 digits (most of a ledger item, at a fifth of the cost); anything else (Decimals, sets, binary values,
+    of up to 38 digits (most of a ledger item, at a quarter of the cost); anything else (Decimals, sets, binary values,
     other mappings and sequences, and what it refuses) is TypeSerializer's own."""
     kind = type(value)
     if kind is str:
