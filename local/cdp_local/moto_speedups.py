@@ -78,7 +78,7 @@ import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Generic, TypeVar, cast
 from unittest import mock
@@ -360,10 +360,10 @@ class _ParsedExpression:
     values_found: tuple[str, ...]
     holding_values: frozenset[int]  # ids of the tree's nodes with a value placeholder in or under them
     checks_values: bool  # building the condition checks its values (BETWEEN refuses a NULL bound)
-    kept_condition: list[Any] = field(default_factory=list, compare=False)  # built once, where no value is held
+    condition: Any  # the condition the parse built, when no value is held (the same for every call); else None
 
     @classmethod
-    def of(cls, parser: _RootRecordingParser) -> _ParsedExpression:
+    def of(cls, parser: _RootRecordingParser, condition: Any) -> _ParsedExpression:
         holding: set[int] = set()
         kinds: set[str] = set()
 
@@ -378,13 +378,8 @@ class _ParsedExpression:
         if parser.root is not None:
             collect(parser.root)
         return cls(parser.root, tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found),
-                   frozenset(holding), ConditionExpressionParser.Kind.BETWEEN in kinds)  # fmt: skip
-
-    def condition(self, parser: Callable[[], ConditionExpressionParser]) -> Any:
-        """The condition of an expression without value placeholders, built by the parser once."""
-        if not self.kept_condition:
-            self.kept_condition.append(parser()._make_op_condition(self.root))
-        return self.kept_condition[0]
+                   frozenset(holding), ConditionExpressionParser.Kind.BETWEEN in kinds,
+                   None if holding else condition)  # fmt: skip
 
     def bound(self, values: dict[str, Any]) -> Any:
         """The syntax tree with each value placeholder (`:name`) holding this call's value (the rest shared)."""
@@ -419,8 +414,8 @@ class _ParserForValues:
             return original_create_parser(expression, names, values).parse()
         if self.for_validation and not parsed.checks_values:
             return None
-        if not parsed.holding_values:  # the same condition for every call (conditions are only read)
-            return parsed.condition(lambda: ConditionExpressionParser(expression, names, values))
+        if parsed.condition is not None:  # no value held: the same condition for every call (conditions are only read)
+            return parsed.condition
         return ConditionExpressionParser(expression, names, values)._make_op_condition(parsed.bound(values or {}))
 
 
@@ -469,8 +464,8 @@ class _ParserCache:
     def parsed(self, key: _ParseKey, arguments: tuple[Any, ...]) -> _ParsedExpression:
         def parse() -> _ParsedExpression:
             parser = _RootRecordingParser(*arguments)
-            parser.parse()  # raises what moto raises for this expression (nothing is kept then)
-            return _ParsedExpression.of(parser)
+            condition = parser.parse()  # raises what moto raises for this expression (nothing is kept then)
+            return _ParsedExpression.of(parser, condition)
 
         return self._parsed.get(key, parse)
 
@@ -721,7 +716,7 @@ class _DirectUpdateValidator(update_validators.UpdateExpressionValidator):  # ty
             if action.value is not None:
                 if action.value not in values:
                     return None
-                value = DynamoType(values[action.value])
+                value = _typed(values[action.value])
                 if action.kind is AddExecutor and not self._adds_directly(name, value):
                     return None
             steps.append((action.kind, name, value))
