@@ -38,8 +38,10 @@ A local run spends most of its time in moto's generic machinery rather than in i
   counts, each key) wraps each value of a map in a new DynamoType, at every level.
 Here data-plane requests and answers made only of JSON values are decoded and encoded directly (anything else,
 e.g. binary attributes, goes through moto's parser and serializer), condition expressions are parsed once per text, names and value placeholders
-(each call's values are placed in a copy of the kept syntax tree; a condition without value placeholders is built
-once), update expressions once per text, each
+(a condition without value placeholders is built once; one with them is built once with slots that read the values
+of the call evaluating it, and built with a call's values when that call evaluates it again, as a filter does;
+where building checks the values, BETWEEN, each call's values are placed in a copy of the kept syntax tree), update
+expressions once per text, each
 validator pass's node types once per pass, an item's size limit is checked on a
 running total, a query looks only at the items under its hash key (on an index, those whose key attribute holds
 a value of the right type and text), a table is sorted on its keys' values worked out once, a projection to top-level names converts only those attributes,
@@ -59,8 +61,9 @@ is moto's) and applied as moto's executors apply it, in the same order. botocore
 request without binary values is `json.dumps` of its parameters (once botocore has validated them, a look at that
 text tells), and a plain data-plane answer is `json.loads` of its body.
 An answer of attribute values, dicts, lists and scalars is converted in one walk that knows it is plain JSON, and
-sizes are measured without copies (`_size`, which the item size limit already used). An item's attribute values
-are typed directly (moto's constructor makes two lists at every node to read the node's one type). Around every
+sizes are measured without copies (`_size`, which the item size limit already used; key sizes on directly typed
+values). An item's attribute values
+are typed directly (moto's constructor makes two lists at every node to read the node's one type). A request's DynamoDB backend is looked up once (moto looks it up for every item of a transaction). Around every
 request (`faster_dispatch`), moto's handler is kept per URL, request ids are drawn in one call, and DynamoDB's
 endpoint parameters are read from the request directly instead of through JMESPath.
 `tests/unit/test_moto_speedups.py` checks that these give what moto and botocore give.
@@ -94,8 +97,9 @@ from botocore.validate import ParamValidationDecorator, ParamValidator
 from moto.core.serialize import BaseJSONSerializer, ResponseDict
 from moto.dynamodb import comparisons
 from moto.dynamodb import responses as dynamodb_responses
-from moto.dynamodb.comparisons import ConditionExpressionParser
-from moto.dynamodb.exceptions import ItemSizeTooLarge, TooManyClauses
+from moto.dynamodb.comparisons import AttributeValue, ConditionExpressionParser
+from moto.dynamodb.exceptions import HashKeyTooLong, ItemSizeTooLarge, RangeKeyTooLong, TooManyClauses
+from moto.dynamodb.limits import HASH_KEY_MAX_LENGTH, RANGE_KEY_MAX_LENGTH
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict, deserializer, serializer
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 from moto.dynamodb.models.utilities import bytesize
@@ -159,6 +163,7 @@ SCAN_SIGNATURE = inspect.signature(original_scan)
 original_put_item = Table.put_item
 original_delete_item = Table.delete_item
 original_update_item_answer = dynamodb_responses.DynamoHandler.update_item
+original_dynamodb_backend = cast(property, vars(dynamodb_responses.DynamoHandler)["dynamodb_backend"])
 original_execute = UpdateExpressionExecutor.execute
 original_limited_setitem = LimitedSizeDict.__setitem__
 SET_TYPES = frozenset({"SS", "NS", "BS"})
@@ -351,6 +356,59 @@ class _RootRecordingParser(ConditionExpressionParser):
         return super()._make_op_condition(node)
 
 
+_values_in_effect = threading.local()  # `stack`: the values of the conditions being evaluated on this thread
+
+
+class _ValueSlot(AttributeValue):
+    """A value placeholder (`:name`) of a kept condition: its type and value are those of the call evaluating the
+    condition (`_WithValues`), read as moto's AttributeValue reads them from its value."""
+
+    def __init__(self, placeholder: str) -> None:  # holds no value of its own
+        self.placeholder = placeholder
+
+    @property
+    def type(self) -> str:  # type: ignore[override]
+        return next(iter(_values_in_effect.stack[-1][self.placeholder]))
+
+    @property
+    def value(self) -> Any:  # type: ignore[override]
+        held = _values_in_effect.stack[-1][self.placeholder]
+        return held[next(iter(held))]
+
+
+class _SlotParser(ConditionExpressionParser):
+    """moto's condition builder, leaving each value placeholder as a slot."""
+
+    def _make_operand(self, node: Any) -> Any:
+        if node.kind == self.Kind.EXPRESSION_ATTRIBUTE_VALUE:
+            return _ValueSlot(node.text)
+        return super()._make_operand(node)
+
+
+class _WithValues:
+    """A kept condition with value slots, for one call's values. A condition is evaluated once (on the item a write
+    names), through its slots; one evaluated again (a filter, item after item) is built with the values, as moto
+    builds it, where reading a value costs no lookup."""
+
+    def __init__(self, with_slots: Any, values: dict[str, Any], build: Callable[[], Any]) -> None:
+        self.with_slots, self.values, self.build = with_slots, values, build
+        self.built: Any = None
+
+    def expr(self, item: Item | None) -> Any:
+        if self.built is not None:
+            return self.built.expr(item)
+        if self.with_slots is None:
+            self.built = self.build()
+            return self.built.expr(item)
+        stack = _values_in_effect.__dict__.setdefault("stack", [])
+        stack.append(self.values)
+        try:
+            return self.with_slots.expr(item)
+        finally:
+            stack.pop()
+            self.with_slots = None  # evaluated: the next evaluation builds
+
+
 @dataclass(frozen=True)
 class _ParsedExpression:
     """One expression's syntax tree as moto's parser left it, and the names and placeholders it found."""
@@ -361,9 +419,10 @@ class _ParsedExpression:
     holding_values: frozenset[int]  # ids of the tree's nodes with a value placeholder in or under them
     checks_values: bool  # building the condition checks its values (BETWEEN refuses a NULL bound)
     condition: Any  # the condition the parse built, when no value is held (the same for every call); else None
+    with_slots: Any  # the condition with value slots, when values are held but building does not check them
 
     @classmethod
-    def of(cls, parser: _RootRecordingParser, condition: Any) -> _ParsedExpression:
+    def of(cls, parser: _RootRecordingParser, condition: Any, arguments: tuple[Any, ...]) -> _ParsedExpression:
         holding: set[int] = set()
         kinds: set[str] = set()
 
@@ -377,9 +436,10 @@ class _ParsedExpression:
 
         if parser.root is not None:
             collect(parser.root)
+        checks_values = ConditionExpressionParser.Kind.BETWEEN in kinds
+        with_slots = _SlotParser(*arguments)._make_op_condition(parser.root) if holding and not checks_values else None
         return cls(parser.root, tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found),
-                   frozenset(holding), ConditionExpressionParser.Kind.BETWEEN in kinds,
-                   None if holding else condition)  # fmt: skip
+                   frozenset(holding), checks_values, None if holding else condition, with_slots)  # fmt: skip
 
     def bound(self, values: dict[str, Any]) -> Any:
         """The syntax tree with each value placeholder (`:name`) holding this call's value (the rest shared)."""
@@ -416,7 +476,10 @@ class _ParserForValues:
             return None
         if parsed.condition is not None:  # no value held: the same condition for every call (conditions are only read)
             return parsed.condition
-        return ConditionExpressionParser(expression, names, values)._make_op_condition(parsed.bound(values or {}))
+        def build() -> Any:
+            return ConditionExpressionParser(expression, names, values)._make_op_condition(parsed.bound(values or {}))
+
+        return build() if parsed.with_slots is None else _WithValues(parsed.with_slots, values or {}, build)
 
 
 class _Kept(Generic[K, V]):
@@ -465,7 +528,7 @@ class _ParserCache:
         def parse() -> _ParsedExpression:
             parser = _RootRecordingParser(*arguments)
             condition = parser.parse()  # raises what moto raises for this expression (nothing is kept then)
-            return _ParsedExpression.of(parser, condition)
+            return _ParsedExpression.of(parser, condition, arguments)
 
         return self._parsed.get(key, parse)
 
@@ -716,7 +779,7 @@ class _DirectUpdateValidator(update_validators.UpdateExpressionValidator):  # ty
             if action.value is not None:
                 if action.value not in values:
                     return None
-                value = _typed(values[action.value])
+                value = typed(values[action.value])
                 if action.kind is AddExecutor and not self._adds_directly(name, value):
                     return None
             steps.append((action.kind, name, value))
@@ -761,14 +824,14 @@ def _item_init(item: Item, hash_key: Any, range_key: Any, attrs: dict[str, Any])
     item.attrs = LimitedSizeDict()
     total = 0
     for key, value in attrs.items():
-        typed = _typed(value)
-        total += bytesize(key) + typed.size()
+        attribute = typed(value)
+        total += bytesize(key) + attribute.size()
         if total > ITEM_SIZE_LIMIT:
             raise ItemSizeTooLarge
-        dict.__setitem__(item.attrs, key, typed)
+        dict.__setitem__(item.attrs, key, attribute)
 
 
-def _typed(value: Any) -> DynamoType:
+def typed(value: Any) -> DynamoType:
     """`DynamoType(value)` of an attribute value (`{"S": "x"}`, maps and lists of them, at any depth), built
     directly: moto's constructor makes two lists to read the value's one type and asks its type twice, at every
     node. Anything else (a value of other than one type, a DynamoType) goes through moto's constructor."""
@@ -776,12 +839,32 @@ def _typed(value: Any) -> DynamoType:
         return DynamoType(value)
     ((kind, held),) = value.items()
     if kind == "L":
-        held = [_typed(element) for element in held]
+        held = [typed(element) for element in held]
     elif kind == "M":
-        held = {name: _typed(element) for name, element in held.items()}
-    typed = DynamoType.__new__(DynamoType)
-    typed.type, typed.value = kind, held
-    return typed
+        held = {name: typed(element) for name, element in held.items()}
+    result = DynamoType.__new__(DynamoType)
+    result.type, result.value = kind, held
+    return result
+
+
+def _validate_key_sizes(table: Table, item_attrs: dict[str, Any]) -> None:
+    """moto's check of the sizes of an item's key values (the table's and its indexes'), each typed directly."""
+    for hash_name in table.hash_key_names:
+        hash_value = item_attrs.get(hash_name)
+        if hash_value and _size(typed(hash_value)) > HASH_KEY_MAX_LENGTH:
+            raise HashKeyTooLong
+    for range_name in table.range_key_names:
+        range_value = item_attrs.get(range_name)
+        if range_value and _size(typed(range_value)) > RANGE_KEY_MAX_LENGTH:
+            raise RangeKeyTooLong
+
+
+def _backend_once_per_request() -> functools.cached_property[Any]:
+    """moto's `DynamoHandler.dynamodb_backend` (the backend of the request's account and region), looked up once
+    per request: moto makes a handler per request, and its transaction checks look the backend up for every item."""
+    kept = functools.cached_property(cast(Callable[[Any], Any], original_dynamodb_backend.fget))
+    kept.__set_name__(dynamodb_responses.DynamoHandler, "dynamodb_backend")
+    return kept
 
 
 def _project(item: Item, projection_expressions: list[list[str]]) -> Item:
@@ -1298,6 +1381,8 @@ def faster_dynamodb() -> Iterator[None]:
         (dynamodb_models, "create_condition_expression_parser", cache.parser),
         (dynamodb_responses, "create_condition_expression_parser", cache.validating_parser),
         (Item, "__init__", _item_init),
+        (Table, "_validate_key_sizes", _validate_key_sizes),
+        (dynamodb_responses.DynamoHandler, "dynamodb_backend", _backend_once_per_request()),
         (dynamodb_responses.DynamoHandler, "parse_parameters", parse_parameters),
         (UpdateExpressionParser, "make", _UpdateExpressionCache().make),
         (DepthFirstTraverser, "nodes_to_be_processed", _node_types_processed),

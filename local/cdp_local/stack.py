@@ -31,7 +31,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any, TextIO
 from unittest import mock
 from urllib.parse import quote_plus, unquote_plus
@@ -40,9 +40,6 @@ from zoneinfo import ZoneInfo
 import boto3
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.dynamodb import models as dynamodb_models
-from moto.dynamodb.models.dynamo_type import DynamoType
-from moto.dynamodb.models.table import Table
 from moto.events.models import Rule
 from moto.firehose.models import FirehoseBackend
 from moto.ses.models import SESQuota
@@ -55,7 +52,8 @@ from samtranslator.translator.transform import transform
 
 from cdp_local.delivery_streams import ParquetConversion, create_databases, create_streams, create_tables
 from cdp_local.deploy_speedups import faster_deploy, translated_once
-from cdp_local.moto_speedups import faster_dispatch, faster_dynamodb, faster_sqs, forget_scan_order
+from cdp_local.moto_speedups import faster_dispatch, faster_dynamodb, faster_sqs
+from cdp_local.moto_transactions import transactions_that_snapshot_only_touched_items
 from cdp_local.ses_feedback import SentEmails, recording_sent_emails, simulated_events
 from cdp_local.sfn_speedups import (
     function_configuration,
@@ -909,75 +907,6 @@ def full_collections_rarely() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(young, middle, full)
-
-
-def transactions_that_snapshot_only_touched_items() -> Any:
-    """moto backs up every table a transaction touches with a deep copy, once per item: quadratic in table size.
-
-    This keeps moto's transaction semantics (conditions, cancellation reasons, rollback) but snapshots only the
-    items the transaction names, so a local run of thousands of customers stays fast. Local-stack only. moto's
-    models module sees a `copy` whose deepcopy skips tables only inside this thread's transaction: patching the
-    shared `copy.deepcopy` itself raced between threads and could leave it patched after the stack stopped.
-    Transactions run one at a time, as DynamoDB makes them atomic: handlers apply a batch's profiles on threads.
-    """
-    real_deepcopy = copy.deepcopy
-    original = dynamodb_models.DynamoDBBackend.transact_write_items
-    in_transaction = threading.local()
-    one_at_a_time = threading.Lock()
-
-    def deepcopy_except_tables(value: Any, memo: Any = None) -> Any:
-        if getattr(in_transaction, "active", False) and isinstance(value, Table):
-            return value
-        return real_deepcopy(value, memo)
-
-    def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
-        with one_at_a_time:
-            atomic_transact_write_items(backend, transact_items)
-
-    def atomic_transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
-        snapshots = []
-        for entry in transact_items:
-            operation = next(iter(entry.values()))
-            table = backend.tables.get(operation.get("TableName"))
-            if table is None:
-                continue
-            key = operation.get("Key") or operation["Item"]
-            hash_value = DynamoType(key[table.hash_key_attr])
-            range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
-            current = table.items.get(hash_value, {})
-            before = current.get(range_value) if range_value is not None else current or None
-            snapshots.append((table, hash_value, range_value, real_deepcopy(before)))
-        in_transaction.active = True
-        try:
-            original(backend, transact_items)
-        except Exception:
-            for table, hash_value, range_value, before in reversed(snapshots):
-                _restore_item(table, hash_value, range_value, before)
-            raise
-        finally:
-            in_transaction.active = False
-
-    patches = ExitStack()
-    patches.enter_context(mock.patch.object(dynamodb_models, "copy", SimpleNamespace(deepcopy=deepcopy_except_tables)))
-    patches.enter_context(mock.patch.object(dynamodb_models.DynamoDBBackend, "transact_write_items", transact_write_items))
-    return patches
-
-
-def _restore_item(table: Table, hash_value: Any, range_value: Any, before: Any) -> None:
-    forget_scan_order(table)
-    if range_value is None:
-        if before is None:
-            table.items.pop(hash_value, None)
-        else:
-            table.items[hash_value] = before
-        return
-    partition = table.items[hash_value]
-    if before is None:
-        partition.pop(range_value, None)
-        if not partition:
-            table.items.pop(hash_value, None)
-    else:
-        partition[range_value] = before
 
 
 def _as_a_fresh_process() -> None:

@@ -13,7 +13,7 @@ from cdp.adapters.profile_store import ProfileStore
 from cdp.identity.resolution import current_profile_id, resolve_batch
 from cdp.identity.split import SplitRefused, split_profile
 from cdp.records.apply import profile_changes
-from cdp_local.stack import transactions_that_snapshot_only_touched_items
+from cdp_local.moto_transactions import transactions_that_snapshot_only_touched_items
 
 from tests.unit.identity_tables import LEDGER, PROFILES, apply_record, identity_tables, run_at_once, set_profile
 

@@ -22,12 +22,12 @@ from cdp_local.moto_speedups import (
     _request_id,
     _RequestRouter,
     _size,
-    _typed,
     faster_dynamodb,
     original_dynamo_to_dict,
+    typed,
 )
 from cdp_local.moto_speedups import dynamo_to_dict as faster_dynamo_to_dict
-from cdp_local.stack import transactions_that_snapshot_only_touched_items
+from cdp_local.moto_transactions import transactions_that_snapshot_only_touched_items
 from jmespath.exceptions import JMESPathError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -255,9 +255,39 @@ def _exercise() -> list[Outcome]:
             )
         ),
         _outcome(lambda: client.delete_item(TableName=TABLE, Key={"pk": {"S": "K#1"}, "sk": {"S": "K"}}, ReturnValues="ALL_OLD")),
+        *_cancelled_transactions(client),
     ]
     outcomes.append({"key_schema": client.describe_table(TableName=TABLE)["Table"]["KeySchema"]})
     return outcomes
+
+
+def _cancelled_transactions(client: Any) -> list[Outcome]:
+    """A transaction whose writes are undone (a delete, a put over an item, a new item and an update, before a
+    failing condition check), items refused by the put itself (a key of the wrong type or too long, a malformed
+    number) or by the transaction (an item named twice); then the items."""
+    def key(pk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": "K"}}
+
+    def put(item: dict[str, Any], **options: Any) -> dict[str, Any]:
+        return {"Put": {"TableName": TABLE, "Item": item, **options}}
+
+    for pk in ("K#40", "K#41", "K#43"):
+        client.put_item(TableName=TABLE, Item={**key(pk), "claim": {"S": "before"}})
+    transactions = [
+        [{"Delete": {"TableName": TABLE, "Key": key("K#40")}}, put({**key("K#41"), "claim": {"S": "over"}}),
+         put({**key("K#42"), "n": {"N": "1"}}),
+         {"Update": {"TableName": TABLE, "Key": key("K#43"), "UpdateExpression": "SET claim = :c",
+                     "ExpressionAttributeValues": {":c": {"S": "changed"}}}},
+         {"ConditionCheck": {"TableName": TABLE, "Key": key("K#2"), "ConditionExpression": "attribute_not_exists(pk)"}}],
+        [put(key("K#44")), put({"pk": {"N": "1"}, "sk": {"S": "K"}})],
+        [put(key("K#44")), put({"pk": {"S": "x" * 2049}, "sk": {"S": "K"}})],
+        [put(key("K#44")), put({"pk": {"S": "K#47"}, "sk": {"S": "y" * 1025}})],
+        [put({**key("K#44"), "m": {"M": {"N": {"S": "not a number"}}}}), put({**key("K#45"), "n": {"N": " 1"}})],
+        [put(key("K#46"), ConditionExpression="attribute_not_exists(pk)"), put(key("K#46"))],
+    ]
+    outcomes = [_outcome(partial(client.transact_write_items, TransactItems=items)) for items in transactions]
+    reads = [key(f"K#{n}") for n in range(40, 47)]
+    return outcomes + [_outcome(partial(client.get_item, TableName=TABLE, Key=read)) for read in reads]
 
 
 def _plain_then_faster(
@@ -274,9 +304,11 @@ def _plain_then_faster(
         return expected, exercise()
 
 
-def test_every_answer_is_the_one_moto_gives_without_the_faster_paths() -> None:
-    # Given the same calls made against plain moto, then with the faster paths in place
-    expected, answers = _plain_then_faster(_exercise)
+@pytest.mark.parametrize("stack_patches", [(), (transactions_that_snapshot_only_touched_items,)], ids=["alone", "in-stack"])
+def test_every_answer_is_the_one_moto_gives_without_the_faster_paths(stack_patches: tuple[Any, ...]) -> None:
+    # Given the same calls made against plain moto, then with the faster paths in place (alone, and after the local
+    # stack's transactions)
+    expected, answers = _plain_then_faster(_exercise, *stack_patches)
 
     # Then every answer and error is the same, conditions included (a kept parse never answers for other values)
     assert answers == expected
@@ -294,6 +326,12 @@ def test_every_answer_is_the_one_moto_gives_without_the_faster_paths() -> None:
         "ConditionalCheckFailedException",  # BETWEEN on an item without the attribute, alone and in a transaction
         "TransactionCanceledException",
         "ValidationException",  # the item over the size limit
+        "TransactionCanceledException",  # writes undone by a failing condition check
+        "ValidationException",  # a key of the wrong type
+        "ValidationException",  # a hash key too long
+        "ValidationException",  # a range key too long
+        "TransactionCanceledException",  # a malformed number
+        "ValidationException",  # an item named twice
     ]
     assert [answer["raised"] for answer in answers if "raised" in answer] == [  # as moto lets them escape
         "IncorrectOperandType",
@@ -934,10 +972,10 @@ def test_an_attribute_value_is_typed_as_moto_types_it() -> None:
 
     # When the local stack types them, Then each is what moto's constructor makes, node by node
     for value in values:
-        assert shape(_typed(value)) == shape(DynamoType(value)), value
+        assert shape(typed(value)) == shape(DynamoType(value)), value
     # And what moto refuses, it refuses alike
     for refused in [{}, {"M": [1]}]:
         with pytest.raises(Exception) as moto_error:
             DynamoType(refused)
         with pytest.raises(type(moto_error.value)):
-            _typed(refused)
+            typed(refused)
