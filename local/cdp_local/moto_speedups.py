@@ -44,7 +44,8 @@ where building checks the values, BETWEEN, each call's values are placed in a co
 expressions once per text, each
 validator pass's node types once per pass, an item's size limit is checked on a
 running total, a query looks only at the items under its hash key (on an index, those whose key attribute holds
-a value of the right type and text), a table is sorted on its keys' values worked out once, a projection to top-level names converts only those attributes,
+a value of the right type and text), a table is sorted on its keys' values worked out once, a projection to top-level names converts only those attributes (and copies them directly where moto's
+conversion would give them back unchanged),
 and a table's scan order (and each scan segment's share of it) is kept until an item is put or deleted, each page
 starting at its start key found by bisection, copying only the items the filter keeps and none it projects. An update returning no attributes skips what only builds returned
 attributes, an update of a table without a stream skips the stream's copy, the attributes an update sets at the
@@ -87,6 +88,7 @@ from typing import Any, Generic, TypeVar, cast
 from unittest import mock
 
 import jmespath
+from boto3.dynamodb.types import DYNAMODB_CONTEXT
 from botocore.exceptions import ParamValidationError
 from botocore.parsers import JSONParser
 from botocore.regions import EndpointRulesetResolver
@@ -872,11 +874,44 @@ def _project(item: Item, projection_expressions: list[list[str]]) -> Item:
     converts the whole item to plain values once per path (a profile projected to ten names, ten times)."""
     if not all(len(path) == 1 and not LIST_ELEMENT.match(path[0]) for path in projection_expressions):
         return original_project(item, projection_expressions)  # type: ignore[no-any-return]
+    named = {name: item.attrs[name] for (name,) in projection_expressions if name in item.attrs}
+    if all(_converts_back_unchanged(value) for value in named.values()):  # the same values, copied directly
+        projected = cast(Item, Item.__new__(Item))
+        projected.hash_key, projected.range_key = item.hash_key, item.range_key
+        projected.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+        for name, value in named.items():
+            dict.__setitem__(projected.attrs, name, _copied(value, {}))
+        return projected
     result: dict[str, Any] = {}
     for (name,) in projection_expressions:
         if name in item.attrs:
             merge_dicts(result, {name: deserializer.deserialize(item.attrs[name].to_regular_json())})
     return Item(hash_key=item.hash_key, range_key=item.range_key, attrs=serializer.serialize(result)["M"])
+
+
+def _converts_back_unchanged(value: Any) -> bool:
+    """Whether moto's projection, which converts a value to plain Python with boto3's deserializer and back, gives
+    this value back as it is: texts, booleans, nulls and numbers in their canonical text, in lists and maps (sets
+    come back in another order, binary values as another type, numbers as their canonical text)."""
+    if type(value) is not DynamoType:
+        return False
+    kind, held = value.type, value.value
+    if kind == "S":
+        return type(held) is str
+    if kind == "N":
+        try:
+            return type(held) is str and str(DYNAMODB_CONTEXT.create_decimal(held)) == held
+        except ArithmeticError:  # beyond DynamoDB's precision or range: moto's conversion says what it does
+            return False
+    if kind == "BOOL":
+        return type(held) is bool
+    if kind == "NULL":
+        return held is True
+    if kind == "L":
+        return all(_converts_back_unchanged(element) for element in held)
+    if kind == "M":
+        return all(_converts_back_unchanged(element) for element in held.values())
+    return False
 
 
 _query_candidates = threading.local()

@@ -368,6 +368,10 @@ def _exercise_queries() -> list[Outcome]:
             item["score"] = {"N": str(n % 3) + (".0" if n % 2 else "")}
             item["at"] = {"S": f"2026-12-{n % 28 + 1:02}"}
         client.put_item(TableName=TABLE, Item=item)
+    client.put_item(TableName=TABLE, Item={  # numbers in other than their canonical text, plain values in lists and maps
+        "pk": {"S": "P#8"}, "sk": {"S": "S#100"}, "n1": {"N": "01"}, "n2": {"N": "1e2"}, "n3": {"N": "2.50"},
+        "flags": {"M": {"on": {"BOOL": True}, "none": {"NULL": True}, "list": {"L": [{"S": "a"}, {"N": "-0"}, {"N": "7"}]}}},
+    })
     client.delete_item(TableName=TABLE, Key={"pk": {"S": "P#1"}, "sk": {"S": "S#008"}})
     client.update_item(TableName=TABLE, Key={"pk": {"S": "P#2"}, "sk": {"S": "S#009"}},
                        UpdateExpression="SET message_id = :m", ExpressionAttributeValues={":m": {"S": "m-new"}})
@@ -409,6 +413,9 @@ def _exercise_queries() -> list[Outcome]:
                 ("pk, loyalty.tier, loyalty.history[1], tags[1].k", {}),
                 ("loyalty, loyalty.points", {}),
                 ("tags[0], sk", {}),
+                ("pk, n1, n2, n3, flags", {}),
+                ("flags, sk", {}),
+                ("sk, loyalty, body", {}),
             )
         ],
         query(**equal("pk", {"S": "P#5"}), ProjectionExpression="sk, loyalty, body"),
