@@ -63,7 +63,8 @@ request without binary values is `json.dumps` of its parameters (once botocore h
 text tells), and a plain data-plane answer is `json.loads` of its body.
 An answer of attribute values, dicts, lists and scalars is converted in one walk that knows it is plain JSON, and
 sizes are measured without copies (`_size`, which the item size limit already used; key sizes on directly typed
-values). An item's attribute values
+values), and an item's size is kept on it until an update changes it (scans and batch reads size every item they
+read, a large profile thousands of values deep). An item's attribute values
 are typed directly (moto's constructor makes two lists at every node to read the node's one type). A request's DynamoDB backend is looked up once (moto looks it up for every item of a transaction). Around every
 request (`faster_dispatch`), moto's handler is kept per URL, request ids are drawn in one call, and DynamoDB's
 endpoint parameters are read from the request directly instead of through JMESPath.
@@ -145,6 +146,8 @@ DATA_PLANE_OPERATIONS = frozenset(
 PARSED_EXPRESSIONS_KEPT = 4096
 _ParseKey = tuple[str, tuple[tuple[str, str], ...] | None, tuple[str, ...] | None]  # text, names, placeholders
 WALKED_BY_SHAPE = (b"null", b'"B"', b'"BS"')  # a JSON text holding these is left to the shape walk (nulls, binary)
+KEPT_SIZE = "_local_stack_size"  # (updates counted, size) of an item as `_item_size` measured it, on the item
+SIZE_CHANGES = "_local_stack_size_changes"  # how many updates may have changed the item's size
 ITEM_SIZE_LIMIT = 405000  # moto's item size limit (DynamoDB's 400 KB, as moto measured it)
 ROUTES_KEPT = 4096  # URLs (without query) whose moto handler is kept
 REQUEST_ID_CHARACTERS = string.ascii_letters + string.digits
@@ -942,6 +945,10 @@ class _ScanOrder:
         self.segments: dict[tuple[int, int], list[int]] = {}
         self.lock = threading.Lock()
 
+    def __deepcopy__(self, memo: Any) -> None:
+        """Not copied: a copy of the table (moto's backup of it for a transaction) sorts its own items when scanned."""
+        return None
+
     @classmethod
     def of(cls, table: Table) -> _ScanOrder:
         with _scan_orders_kept:
@@ -1147,13 +1154,14 @@ def _old_item_for_the_answer(item: Any, memo: Any = None) -> Any:
 def _backend_update_item(original: Callable[..., Any]) -> Callable[..., Any]:
     def update_item(backend: Any, table_name: str, *arguments: Any, **options: Any) -> Any:
         """moto's update of an item; of a table without a stream, without the copy of the old item moto makes only
-        for the stream."""
+        for the stream. The item's kept size is forgotten, whether the update succeeded or not."""
         table = backend.tables.get(table_name)
         _stream_copies_unused.active = table is not None and table.stream_shard is None
         try:
             item = original(backend, table_name, *arguments, **options)
         finally:
             _stream_copies_unused.active = False
+            _forget_size(table, arguments[0] if arguments else options.get("key"))
         return NO_ATTRIBUTES if getattr(_answers_without_attributes, "active", False) else item
 
     return update_item
@@ -1239,8 +1247,32 @@ def _text_size(text: Any) -> int:
 
 
 def _item_size(item: Item) -> int:
-    """moto's size of an item: its attribute names and values, each value measured by `_size`."""
-    return sum(_text_size(name) + _size(value) for name, value in item.attrs.items())
+    """moto's size of an item: its attribute names and values, each value measured by `_size`; kept on the item
+    until an update changes it (an item changes in place only in moto's update, which counts itself on the item:
+    `_forget_size`). A size measured while an update landed on another thread is not kept."""
+    state = item.__dict__
+    changes = state.get(SIZE_CHANGES, 0)
+    kept = state.get(KEPT_SIZE)
+    if kept is not None and kept[0] == changes:
+        return cast(int, kept[1])
+    size = sum(_text_size(name) + _size(value) for name, value in item.attrs.items())
+    if state.get(SIZE_CHANGES, 0) == changes:  # no update landed while it was measured (another thread's)
+        state[KEPT_SIZE] = (changes, size)
+    return size
+
+
+def _forget_size(table: Table | None, key: Any) -> None:
+    """The item at this key may have changed: its kept size no longer holds (measured again when next asked for)."""
+    if table is None or not isinstance(key, dict):
+        return
+    try:
+        stored = table.items.get(typed(key[table.hash_key_attr]))
+        if stored is not None and table.range_key_attr is not None:
+            stored = stored.get(typed(key[table.range_key_attr]))
+    except (KeyError, TypeError, AttributeError):  # a key moto refused: nothing was changed
+        return
+    if stored is not None:
+        stored.__dict__[SIZE_CHANGES] = stored.__dict__.get(SIZE_CHANGES, 0) + 1
 
 
 def _limited_setitem(attrs: LimitedSizeDict, key: str, value: Any) -> None:
