@@ -101,7 +101,13 @@ from moto.core.serialize import BaseJSONSerializer, ResponseDict
 from moto.dynamodb import comparisons
 from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.comparisons import AttributeValue, ConditionExpressionParser
-from moto.dynamodb.exceptions import HashKeyTooLong, ItemSizeTooLarge, RangeKeyTooLong, TooManyClauses
+from moto.dynamodb.exceptions import (
+    HashKeyTooLong,
+    ItemSizeTooLarge,
+    MockValidationException,
+    RangeKeyTooLong,
+    TooManyClauses,
+)
 from moto.dynamodb.limits import HASH_KEY_MAX_LENGTH, RANGE_KEY_MAX_LENGTH
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict, deserializer, serializer
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
@@ -1261,16 +1267,26 @@ def _item_size(item: Item) -> int:
     return size
 
 
+def key_values(table: Table, key: dict[str, Any]) -> tuple[DynamoType, DynamoType | None]:
+    """moto's `get_keys_value`: the key's hash and range values, typed directly (refused without the table's key
+    names)."""
+    if table.hash_key_attr not in key or (table.has_range_key and table.range_key_attr not in key):
+        raise MockValidationException("Validation Exception")
+    range_value = typed(key[table.range_key_attr]) if table.range_key_attr else None
+    return typed(key[table.hash_key_attr]), range_value
+
+
 def _forget_size(table: Table | None, key: Any) -> None:
     """The item at this key may have changed: its kept size no longer holds (measured again when next asked for)."""
     if table is None or not isinstance(key, dict):
         return
     try:
-        stored = table.items.get(typed(key[table.hash_key_attr]))
-        if stored is not None and table.range_key_attr is not None:
-            stored = stored.get(typed(key[table.range_key_attr]))
-    except (KeyError, TypeError, AttributeError):  # a key moto refused: nothing was changed
+        hash_value, range_value = key_values(table, key)
+    except (MockValidationException, TypeError, AttributeError):  # a key moto refused: nothing was changed
         return
+    stored = table.items.get(hash_value)
+    if stored is not None and range_value is not None:
+        stored = stored.get(range_value)
     if stored is not None:
         stored.__dict__[SIZE_CHANGES] = stored.__dict__.get(SIZE_CHANGES, 0) + 1
 

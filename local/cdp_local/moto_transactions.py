@@ -31,7 +31,7 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 
-from cdp_local.moto_speedups import forget_scan_order, typed
+from cdp_local.moto_speedups import forget_scan_order, key_values
 
 OPERATIONS = frozenset({"ConditionCheck", "Put", "Delete", "Update"})
 Touched = tuple[Table, DynamoType, "DynamoType | None", "Item | None"]  # an item's key and what it held before
@@ -99,7 +99,7 @@ def _transact_one(
             raise MultipleTransactionsException()
         targets.add(target)
         table = backend.get_table(table_name)
-        hash_value, range_value = _key_values(table, key)
+        hash_value, range_value = key_values(table, key)
         current = table.get_item(hash_value, range_value)
         if condition_expression is not None and not get_filter_expression(condition_expression, names, values).expr(
             current
@@ -125,14 +125,6 @@ def _transact_one(
         return "ConditionalCheckFailed", str(error.message), original_item
     except Exception as error:  # noqa: BLE001 - moto's loop keeps any other error as the item's reason
         return type(error).__name__, str(error), original_item
-
-
-def _key_values(table: Table, key: dict[str, Any]) -> tuple[DynamoType, DynamoType | None]:
-    """moto's `get_keys_value`: the key's typed hash and range values (refused without the table's key names)."""
-    if table.hash_key_attr not in key or (table.has_range_key and table.range_key_attr not in key):
-        raise MockValidationException("Validation Exception")
-    range_value = typed(key[table.range_key_attr]) if table.range_key_attr else None
-    return typed(key[table.hash_key_attr]), range_value
 
 
 def _put(table: Table, attrs: dict[str, Any], hash_value: DynamoType, range_value: DynamoType | None,
