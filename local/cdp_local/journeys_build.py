@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import defaultdict
+from typing import Any
 
 from cdp.journeys.compiler import COUPON_SUBSTITUTION, compiled_text, mermaid, substitutions
 from cdp.journeys.definition import shipped_definitions
@@ -67,13 +69,38 @@ def state_machine_resources() -> str:
     return "\n".join(blocks)
 
 
-def journey_events_pattern() -> dict[str, list[str]]:
-    """The router's rule: every source and detail type some journey starts or stops on (the router matches exactly)."""
-    matches = [match for definition in shipped_definitions().values() for match in definition.events()]
+def journey_events_pattern() -> dict[str, Any]:
+    """The router's rule: exactly the events some journey starts or stops on, so no other event invokes the router
+    (a segment's entries reach it only for the segments journeys name). One `$or` branch per source and detail
+    filter, with the detail types that share them; the router matches each event against the definitions again."""
+    filters: dict[tuple[str, str], list[dict[str, list[Any]]]] = defaultdict(list)
+    for definition in shipped_definitions().values():
+        for match in definition.events():
+            filters[(match.source, match.event)].append(match.detail)
+    branches: dict[tuple[str, str], list[str]] = defaultdict(list)  # (source, detail filter as JSON) -> types
+    for (source, event), details in sorted(filters.items()):
+        for detail in _merged(details):
+            branches[(source, json.dumps(detail, sort_keys=True))].append(event)
     return {
-        "source": sorted({match.source for match in matches}),
-        "detail-type": sorted({match.event for match in matches}),
+        "source": sorted({source for source, _event in filters}),
+        "$or": [
+            {"source": [source], "detail-type": events, **({"detail": json.loads(detail)} if detail != "{}" else {})}
+            for (source, detail), events in branches.items()
+        ],
     }
+
+
+def _merged(details: list[dict[str, list[Any]]]) -> list[dict[str, list[Any]]]:
+    """The detail filters of one event type, fewest first: none when a match has none (it takes every such event),
+    one with the union of values when all filter the same single field, else each distinct filter."""
+    if not all(details):
+        return [{}]
+    fields = {tuple(detail) for detail in details}
+    if len(fields) == 1 and len(next(iter(fields))) == 1:
+        (name,) = next(iter(fields))
+        return [{name: sorted({value for detail in details for value in detail[name]}, key=str)}]
+    unique = {json.dumps(detail, sort_keys=True): detail for detail in details}
+    return [unique[key] for key in sorted(unique)]
 
 
 def resource_name(journey: str) -> str:
@@ -88,8 +115,15 @@ def template_with_resources(template: str) -> str:
     template = block.sub(lambda _: state_machine_resources(), template)
     pattern = journey_events_pattern()
     rule = re.compile(r"(            Pattern:  # journeys: generated).*?(\n            RetryPolicy:)", re.DOTALL)
-    lines = "".join(f"\n              {key}: {json.dumps(values)}" for key, values in pattern.items())
+    lines = "".join(_yaml_field(key, values) for key, values in pattern.items())
     return rule.sub(lambda match: match[1] + lines + match[2], template)
+
+
+def _yaml_field(key: str, values: list[Any]) -> str:
+    """One field of the rule's pattern at its indentation: a list of branches one per line, else one JSON line."""
+    if all(isinstance(value, dict) for value in values):
+        return f"\n              {key}:" + "".join(f"\n                - {json.dumps(value)}" for value in values)
+    return f"\n              {key}: {json.dumps(values)}"
 
 
 def readme_with_diagrams(readme: str) -> str:

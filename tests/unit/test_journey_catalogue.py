@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from cdp.journeys.compiler import substitutions
 from cdp.journeys.definition import TRACKING_SOURCE, shipped_definitions
@@ -19,6 +20,7 @@ from cdp_local.journeys_build import (
     template_with_resources,
 )
 from cdp_local.template import REPO_ROOT, load_template
+from moto.events.models import EventPattern
 
 SHOPIFY_CHECKOUT = "Checkout Updated"  # cdp.tracking.shopify publishes Shopify checkouts/update under this name
 
@@ -45,7 +47,30 @@ def test_every_journey_has_its_state_machine_and_its_events_reach_the_router() -
         assert placeholders == set(machine["DefinitionSubstitutions"]) == set(substitutions(definition))
         # And every event it starts or stops on passes the router's rule
         for match in definition.events():
-            assert match.source in rule["source"] and match.event in rule["detail-type"], (name, match)
+            detail = {"profile_id": "p1", **{field: values[-1] for field, values in match.detail.items()}}
+            assert _passes(rule, match.source, match.event, detail), (name, match)
+
+
+def test_the_router_rule_lets_through_only_events_some_journey_starts_or_stops_on() -> None:
+    # Given the router's rule and bus events of every type journeys know, with detail values they name and others
+    rule = load_template()["Resources"]["RouteJourneyEventsFunction"]["Properties"]["Events"]["JourneyEvents"]
+    definitions = shipped_definitions().values()
+    segments = {v for d in definitions for m in d.events() for v in m.detail.get("segment", [])} | {"vip", "churned"}
+    details = [{}, *({"segment": segment} for segment in sorted(segments)), {"backfill": True}, {"backfill": False},
+               {"direction": "up"}, {"direction": "down"}]  # fmt: skip
+    types = {(m.source, m.event) for d in definitions for m in d.events()} | {("cdp.tracking", "Page Viewed")}
+    for source, event in sorted(types):
+        for detail in details:
+            # Then an event passes exactly when some journey's trigger, goal or exit matches it
+            wanted = any(m.matches(source, event, detail) for d in definitions for m in d.events())
+            assert _passes(rule["Properties"]["Pattern"], source, event, detail) == wanted, (source, event, detail)
+
+
+def _passes(pattern: dict[str, Any], source: str, detail_type: str, detail: dict[str, Any]) -> bool:
+    """Whether EventBridge's matching (moto's, as the local stack runs it) lets this event through the pattern."""
+    event = {"version": "0", "id": "e1", "source": source, "detail-type": detail_type, "account": "123456789012",
+             "time": "2026-12-05T00:00:00Z", "region": "eu-west-1", "resources": [], "detail": detail}  # fmt: skip
+    return bool(EventPattern(json.dumps(pattern), pattern).matches_event(event))
 
 
 def test_tracking_events_are_segment_ecommerce_spec_names() -> None:
