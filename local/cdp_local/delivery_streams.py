@@ -8,8 +8,11 @@ stands in for Firehose's delivery to S3: each put batch is read with the schema 
 (HiveJsonSerDe: `java.sql.Timestamp.valueOf` text for timestamps, read as UTC), grouped by the prefix its partition
 keys give (the MetadataExtraction jq query, in its `{key: .field, ...}` form) and written as Parquet under
 `<prefix><stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid><FileExtension>`, as Firehose names objects. A record
-that does not convert goes to the ErrorOutputPrefix (`format-conversion-failed`) in Firehose's error document shape.
-Delivery is immediate: the stream's buffering hints only delay objects on AWS.
+that does not convert goes to the ErrorOutputPrefix (`format-conversion-failed`) in Firehose's error document shape,
+at once. Converted rows are buffered as Firehose buffers them, one object per prefix when the stream's buffering
+hints are reached (SizeInMBs of records put, or IntervalInSeconds since the oldest), and whenever a request other
+than a put reaches the destination bucket (`deliver_buffered`), so a reader never misses a row that AWS would have
+delivered by then, and a run makes a few objects instead of one per put.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ import base64
 import io
 import json
 import re
+import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -103,6 +109,27 @@ def expand_prefix(prefix: str, keys: dict[str, str], now: datetime, error_type: 
     return re.sub(r"!\{(\w+):([^}]+)\}", namespace, prefix)
 
 
+@dataclass
+class _Buffer:
+    """The converted rows waiting for one object: a stream version's rows under one prefix of one bucket."""
+
+    stream: str
+    version_id: str
+    bucket: str
+    prefix: str
+    extension: str
+    schema: pa.Schema
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _StreamLoad:
+    """What a stream holds buffered: the bytes put and when the oldest record arrived (monotonic seconds)."""
+
+    size: int = 0
+    oldest: float = 0.0
+
+
 class ParquetConversion:
     """Firehose's delivery to an extended S3 destination with format conversion, for moto's Firehose backend."""
 
@@ -110,11 +137,14 @@ class ParquetConversion:
         self.region = region
         self.account_id = account_id
         self._s3_client: Any = None
+        self._buffers: dict[tuple[str, str, str, str], _Buffer] = {}
+        self._loads: dict[str, _StreamLoad] = defaultdict(_StreamLoad)
+        self._lock = threading.RLock()  # held while buffers are written, so a reader waits for a delivery under way
 
     def put_s3_records(
         self, delivery_stream_name: str, version_id: str, destination: dict[str, Any], records: list[dict[str, bytes]]
     ) -> list[dict[str, str]] | None:
-        """Deliver converted records; None when the destination converts nothing (moto's raw delivery applies)."""
+        """Convert and buffer records; None when the destination converts nothing (moto's raw delivery applies)."""
         conversion = destination.get("DataFormatConversionConfiguration") or {}
         if not conversion.get("Enabled"):
             return None
@@ -141,19 +171,43 @@ class ParquetConversion:
             except (ValueError, InvalidOperation, TypeError) as error:
                 failed.append((record["Data"], str(error)))
         bucket = destination["BucketARN"].split(":")[-1]
-        name = f"{delivery_stream_name}-{version_id}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}"
-        s3 = self._s3()
-        for prefix, rows in groups.items():
-            buffer = io.BytesIO()
-            pq.write_table(pa.Table.from_pylist(rows, schema), buffer, compression="snappy")
-            key = f"{prefix}{name}{destination.get('FileExtension', '')}"
-            s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
         if failed:
             error_prefix = expand_prefix(destination["ErrorOutputPrefix"], {}, now, "format-conversion-failed")
-            s3.put_object(
+            name = f"{delivery_stream_name}-{version_id}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}"
+            self._s3().put_object(
                 Bucket=bucket, Key=f"{error_prefix}{name}", Body=b"".join(_error_document(*f) for f in failed)
             )
+        with self._lock:
+            for prefix, rows in groups.items():
+                key = (delivery_stream_name, version_id, bucket, prefix)
+                buffer = self._buffers.setdefault(key, _Buffer(*key, destination.get("FileExtension", ""), schema))
+                buffer.rows += rows
+            load = self._loads[delivery_stream_name]
+            load.oldest = load.oldest or time.monotonic()
+            load.size += sum(len(record["Data"]) for record in records)
+            hints = destination.get("BufferingHints") or {}
+            if (load.size >= hints.get("SizeInMBs", 5) << 20
+                    or time.monotonic() - load.oldest >= hints.get("IntervalInSeconds", 300)):  # fmt: skip
+                self._deliver(lambda buffer: buffer.stream == delivery_stream_name)
+                self._loads.pop(delivery_stream_name, None)  # none left when every record failed
         return [{"RecordId": str(uuid.uuid4())} for _ in records]
+
+    def deliver_buffered(self, bucket: str) -> None:
+        """Write every buffered object bound for this bucket now (and wait for a delivery already under way)."""
+        with self._lock:
+            self._deliver(lambda buffer: buffer.bucket == bucket)
+
+    def _deliver(self, chosen: Callable[[_Buffer], bool]) -> None:
+        """Write the chosen buffers, one Parquet object each, named as Firehose names them; their streams start
+        buffering afresh (lock held)."""
+        now = datetime.now(UTC)
+        for key, buffer in [(key, buffer) for key, buffer in self._buffers.items() if chosen(buffer)]:
+            del self._buffers[key]
+            self._loads.pop(buffer.stream, None)
+            body = io.BytesIO()
+            pq.write_table(pa.Table.from_pylist(buffer.rows, buffer.schema), body, compression="snappy")
+            name = f"{buffer.stream}-{buffer.version_id}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}{buffer.extension}"
+            self._s3().put_object(Bucket=buffer.bucket, Key=f"{buffer.prefix}{name}", Body=body.getvalue())
 
     def _s3(self) -> Any:
         if self._s3_client is None:  # built once: building a client costs more than a small batch's conversion

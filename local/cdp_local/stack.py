@@ -34,7 +34,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 from unittest import mock
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import quote_plus, unquote, unquote_plus
 from zoneinfo import ZoneInfo
 
 import boto3
@@ -42,6 +42,7 @@ from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.events.models import Rule
 from moto.firehose.models import FirehoseBackend
+from moto.s3.models import S3Backend
 from moto.ses.models import SESQuota
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -708,7 +709,17 @@ class LocalStack:
             converted = conversion.put_s3_records(name, version_id, destination, records)
             return converted if converted is not None else original_put_s3_records(backend, name, version_id, destination, records)
 
+        original_log_incoming_request = S3Backend.log_incoming_request
+
+        def log_incoming_request(backend: Any, request: Any, bucket_name: str) -> None:
+            if request.method != "PUT":  # a read (or a delete) sees what Firehose would have delivered by now
+                conversion.deliver_buffered(bucket_name)
+            elif source := request.headers.get("x-amz-copy-source"):  # so does a copy's read of its source
+                conversion.deliver_buffered(unquote(source).lstrip("/").split("/", 1)[0])
+            original_log_incoming_request(backend, request, bucket_name)
+
         self._exits.enter_context(mock.patch.object(FirehoseBackend, "put_s3_records", put_s3_records))
+        self._exits.enter_context(mock.patch.object(S3Backend, "log_incoming_request", log_incoming_request))
         self._exits.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", lambda_invoke))
         self._exits.enter_context(recording_sent_emails(self.sent_emails))
         self._exits.enter_context(transactions_that_snapshot_only_touched_items())
