@@ -305,12 +305,23 @@ def validate_then_serialize(decorator: Any, parameters: dict[str, Any], operatio
 
 def _plain_request(value: Any) -> bool:
     """Dicts with string keys other than `B` and `BS` (binary attribute values, base64-encoded by the walk), lists
-    and tuples, of strings, integers and booleans."""
-    if isinstance(value, dict):
-        return all(type(key) is str and key not in ("B", "BS") and _plain_request(item) for key, item in value.items())
-    if type(value) in (list, tuple):
-        return all(_plain_request(item) for item in value)
-    return type(value) in (str, int, bool)
+    and tuples, of strings, integers and booleans (a leaf is checked in its container's loop: most values are)."""
+    kind = type(value)
+    if kind is dict:
+        for key, held in value.items():
+            if type(key) is not str or key == "B" or key == "BS":
+                return False
+            held_kind = type(held)
+            if held_kind is not str and held_kind is not int and held_kind is not bool and not _plain_request(held):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for held in value:
+            held_kind = type(held)
+            if held_kind is not str and held_kind is not int and held_kind is not bool and not _plain_request(held):
+                return False
+        return True
+    return kind is str or kind is int or kind is bool
 
 
 @functools.cache
