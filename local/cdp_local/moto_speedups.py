@@ -1171,14 +1171,17 @@ def _old_item_for_the_answer(item: Any, memo: Any = None) -> Any:
 def _backend_update_item(original: Callable[..., Any]) -> Callable[..., Any]:
     def update_item(backend: Any, table_name: str, *arguments: Any, **options: Any) -> Any:
         """moto's update of an item; of a table without a stream, without the copy of the old item moto makes only
-        for the stream. The item's kept size is forgotten, whether the update succeeded or not."""
+        for the stream. The item's kept size is forgotten, whether the update succeeded or not, unless the update
+        summed the size it left."""
         table = backend.tables.get(table_name)
         _stream_copies_unused.active = table is not None and table.stream_shard is None
+        _size_tallies.summed = None
         try:
             item = original(backend, table_name, *arguments, **options)
         finally:
             _stream_copies_unused.active = False
-            _forget_size(table, arguments[0] if arguments else options.get("key"))
+            _forget_size(table, arguments[0] if arguments else options.get("key"), _size_tallies.summed)
+            _size_tallies.summed = None
         return NO_ATTRIBUTES if getattr(_answers_without_attributes, "active", False) else item
 
     return update_item
@@ -1225,10 +1228,12 @@ def _models_copy(previous: Any) -> SimpleNamespace:
 @dataclass
 class _SizeTally:
     """An item's size as moto's limit counts it (every key and value, in its attributes), kept while an update
-    sets attributes at its top; None when it is to be summed again."""
+    sets attributes at its top; None when it is to be summed again. It starts from the item's kept size, if any
+    (`changes`: the item's update count then)."""
 
     attrs: LimitedSizeDict
     total: int | None = None
+    changes: int = 0
 
 
 _size_tallies = threading.local()
@@ -1265,17 +1270,26 @@ def _text_size(text: Any) -> int:
 
 def _item_size(item: Item) -> int:
     """moto's size of an item: its attribute names and values, each value measured by `_size`; kept on the item
-    until an update changes it (an item changes in place only in moto's update, which counts itself on the item:
-    `_forget_size`). A size measured while an update landed on another thread is not kept."""
+    until an update changes it (an item changes in place only in moto's update, which counts itself on the item
+    and keeps the size it summed on its way: `_forget_size`). A size measured while an update landed on another
+    thread is not kept."""
     state = item.__dict__
     changes = state.get(SIZE_CHANGES, 0)
-    kept = state.get(KEPT_SIZE)
-    if kept is not None and kept[0] == changes:
-        return cast(int, kept[1])
+    kept = _kept_size(item)
+    if kept is not None:
+        return kept
     size = sum(_text_size(name) + _size(value) for name, value in item.attrs.items())
     if state.get(SIZE_CHANGES, 0) == changes:  # no update landed while it was measured (another thread's)
         state[KEPT_SIZE] = (changes, size)
     return size
+
+
+def _kept_size(item: Item) -> int | None:
+    """The item's kept size, if no update has changed the item since it was measured."""
+    kept = item.__dict__.get(KEPT_SIZE)
+    if kept is not None and kept[0] == item.__dict__.get(SIZE_CHANGES, 0):
+        return cast(int, kept[1])
+    return None
 
 
 def key_values(table: Table, key: dict[str, Any]) -> tuple[DynamoType, DynamoType | None]:
@@ -1287,8 +1301,10 @@ def key_values(table: Table, key: dict[str, Any]) -> tuple[DynamoType, DynamoTyp
     return typed(key[table.hash_key_attr]), range_value
 
 
-def _forget_size(table: Table | None, key: Any) -> None:
-    """The item at this key may have changed: its kept size no longer holds (measured again when next asked for)."""
+def _forget_size(table: Table | None, key: Any, summed: _SizeTally | None = None) -> None:
+    """The item at this key may have changed: its kept size no longer holds (measured again when next asked for),
+    unless the update summed the size it left (`summed`, the tally of its expression on this item) and no other
+    update landed on the item meanwhile: that size is kept."""
     if table is None or not isinstance(key, dict):
         return
     try:
@@ -1299,7 +1315,11 @@ def _forget_size(table: Table | None, key: Any) -> None:
     if stored is not None and range_value is not None:
         stored = stored.get(range_value)
     if stored is not None:
-        stored.__dict__[SIZE_CHANGES] = stored.__dict__.get(SIZE_CHANGES, 0) + 1
+        changes = stored.__dict__.get(SIZE_CHANGES, 0)
+        stored.__dict__[SIZE_CHANGES] = changes + 1
+        if summed is not None and summed.total is not None and summed.changes == changes:
+            if summed.attrs is cast(Item, stored).attrs:  # the update's tally is of this item
+                stored.__dict__[KEPT_SIZE] = (changes + 1, summed.total)
 
 
 def _limited_setitem(attrs: LimitedSizeDict, key: str, value: Any) -> None:
@@ -1324,14 +1344,17 @@ def _execute(executor: Any, node: Any = None) -> None:
     an attribute at the top of the item (SET, ADD of a number) changes it by what it sets; any other action may
     change a value in place (a nested path, a set's members, a removal), after which the total is summed again."""
     if node is None:
-        _size_tallies.tally = _SizeTally(executor.item.attrs)
+        item = executor.item
+        tally = _SizeTally(item.attrs, _kept_size(item), item.__dict__.get(SIZE_CHANGES, 0))
+        _size_tallies.tally = tally
         try:
             if isinstance(executor.update_ast, _DirectUpdate):
-                _apply_directly(executor.item, executor.update_ast)
+                _apply_directly(item, executor.update_ast)
             else:
                 original_execute(executor)
         finally:
             _size_tallies.tally = None
+            _size_tallies.summed = tally
         return
     tally = _size_tallies.tally
     try:

@@ -507,7 +507,8 @@ def test_every_scan_page_is_the_one_moto_gives_without_the_faster_paths() -> Non
 
 def _exercise_sizes_after_updates() -> list[Outcome]:
     """Scan pages cut by the 1 MB limit, and batch reads, before and after updates change items' sizes: a REMOVE, a
-    nested list growing through moto's own executors, an update in a transaction, a conditional update refused."""
+    nested list growing through moto's own executors, an update in a transaction, a conditional update refused,
+    updates in a row on an item whose size was kept, one of them past the item size limit."""
     client = boto3.client("dynamodb", region_name="eu-west-1")
     _create_keyed_table(client)
     keys = [{"pk": {"S": "P"}, "sk": {"S": f"S#{n}"}} for n in range(6)]
@@ -541,6 +542,17 @@ def _exercise_sizes_after_updates() -> list[Outcome]:
         *reads(),
         update(4, "SET body = :b", {":b": {"S": "small"}, ":no": {"S": "no"}}, ConditionExpression="body = :no"),
         update(5, "SET m.l = list_append(m.l, :more)", big_list),
+        *reads(),
+        # updates one after another on an item whose size was kept, up to its limit and past it, and back
+        update(0, "SET extra = :big", {":big": {"S": "z" * 100_000}}),
+        update(0, "SET extra2 = :big", {":big": {"S": "z" * 60_000}}),
+        update(0, "SET extra3 = :big", {":big": {"S": "z" * 1_000}}),
+        *reads(),
+        update(0, "SET extra = :small", {":small": {"S": "z"}}),
+        update(0, "SET extra3 = :big", {":big": {"S": "z" * 1_000}}),
+        update(0, "SET extra4 = :big, extra5 = :big", {":big": {"S": "z" * 49_000}}),
+        update(0, "ADD n :one", {":one": {"N": "1"}}),
+        update(0, "SET extra6 = :big", {":big": {"S": "z" * 60_000}}),
         *reads(),
     ]
 
