@@ -847,6 +847,19 @@ def test_an_attribute_s_size_is_the_one_moto_counts_towards_the_item_limit() -> 
     assert _item_size(item) == item.size()
 
 
+def test_an_attribute_value_casts_to_the_python_value_moto_casts_it_to() -> None:
+    # Given attribute values of every type, numbers written in several ways among them
+    values = [{"S": "x"}, {"S": ""}, {"N": "1"}, {"N": "01"}, {"N": "1e2"}, {"N": "-0.50"}, {"B": b"\x00"},
+              {"BOOL": True}, {"NULL": True}, {"SS": ["a", "b"]}, {"NS": ["1", "2.5"]}, {"BS": [b"a"]},
+              {"L": [{"S": "a"}, {"N": "3"}, {"M": {"k": {"NULL": True}}}]}, {"M": {"a": {"L": []}, "n": {"N": "7"}}}]  # fmt: skip
+    expected = [(type(cast), cast) for cast in (DynamoType(value).cast_value for value in values)]
+    # When they are cast with the faster paths in place
+    with faster_dynamodb():
+        answers = [(type(cast), cast) for cast in (DynamoType(value).cast_value for value in values)]
+    # Then each is the same Python value, of the same type
+    assert answers == expected
+
+
 def test_an_answer_is_converted_to_the_plain_values_moto_converts_it_to() -> None:
     # Given answers as moto's handlers make them: items' attributes of every type (binary ones too), nested in
     # dicts and lists with counts, a null, a date, a float
