@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from cdp_local.journey_report import journeys_section
 from cdp_local.operation_profile import OperationProfile, profiling_aws_operations
-from cdp_local.stack import ACCOUNT_ID, LOCAL_CREDENTIALS, LocalStack
+from cdp_local.stack import ACCOUNT_ID, LOCAL_CREDENTIALS, LocalStack, threads_switching_rarely
 
 TRACKING_FOLDER = "tracking"
 TRACKING_BATCH_SIZE = 100
@@ -351,6 +351,7 @@ def run_pipeline(
     operations = OperationProfile()
     with (
         function_log.open("w", encoding="utf-8") as function_output,
+        threads_switching_rarely(),
         profiling_aws_operations(operations),
         LocalStack(wait_scale=0.0, parameters={"LogLevel": log_level}, function_output=function_output) as stack,
         _timing_invocations(stack, operations),
