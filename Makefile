@@ -74,7 +74,7 @@ clv: $(VENV)/.installed  ## fit BG/NBD + Gamma-Gamma: make clv TRANSACTIONS=f.cs
 	@$(PY) -m cdp_local.clv --transactions "$(TRANSACTIONS)" --calibration-end "$(CALIBRATION_END)" --time-unit "$(TIME_UNIT)" \
 		$(if $(HOLDOUT_END),--holdout-end "$(HOLDOUT_END)") $(if $(PREDICTIONS),--predictions "$(PREDICTIONS)")
 
-journeys: $(VENV)/.installed  ## compile the journey definitions: statemachines/*.asl.json, the template's state machines, README diagrams
+journeys: $(VENV)/.installed  ## compile the journey definitions: statemachines/*.asl.json, the template's state machines, docs/journeys.md diagrams
 	$(PY) -m cdp_local.journeys_build
 
 journey-dry-run: $(VENV)/.installed  ## replay history through a journey without sending: make journey-dry-run JOURNEY=abandoned_cart FROM=2026-11-01 TO=2026-12-01 [CURATED=build/curated]

@@ -1,4 +1,4 @@
-"""Every journey is complete: its ASL, README diagram and template state machine are generated from its definition
+"""Every journey is complete: its ASL, diagram in docs/journeys.md and template state machine are generated from its definition
 and up to date, the router's rule hears every event it starts or stops on, and the tracking events are spec names."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from cdp.journeys.definition import TRACKING_SOURCE, shipped_definitions
 from cdp.messaging.templates import shipped_templates
 from cdp.segments.vocabulary import ECOMMERCE_EVENTS
 from cdp_local.journeys_build import (
-    README,
+    JOURNEYS_DOC,
     TEMPLATE,
-    readme_with_diagrams,
+    doc_with_diagrams,
     resource_name,
     state_machine_files,
     template_with_resources,
@@ -30,7 +30,7 @@ def test_generated_files_are_up_to_date() -> None:
     stale = [path for path, text in state_machine_files().items() if (REPO_ROOT / path).read_text() != text]
     # Then nothing differs from what is committed (run `make journeys` after changing a definition)
     assert stale == []
-    assert README.read_text() == readme_with_diagrams(README.read_text())
+    assert JOURNEYS_DOC.read_text() == doc_with_diagrams(JOURNEYS_DOC.read_text())
     assert TEMPLATE.read_text() == template_with_resources(TEMPLATE.read_text())
 
 
