@@ -173,9 +173,9 @@ class ParquetConversion:
         bucket = destination["BucketARN"].split(":")[-1]
         if failed:
             error_prefix = expand_prefix(destination["ErrorOutputPrefix"], {}, now, "format-conversion-failed")
-            name = f"{delivery_stream_name}-{version_id}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}"
             self._s3().put_object(
-                Bucket=bucket, Key=f"{error_prefix}{name}", Body=b"".join(_error_document(*f) for f in failed)
+                Bucket=bucket, Key=error_prefix + _object_name(delivery_stream_name, version_id, now),
+                Body=b"".join(_error_document(*f) for f in failed),
             )
         with self._lock:
             for prefix, rows in groups.items():
@@ -206,8 +206,8 @@ class ParquetConversion:
             self._loads.pop(buffer.stream, None)
             body = io.BytesIO()
             pq.write_table(pa.Table.from_pylist(buffer.rows, buffer.schema), body, compression="snappy")
-            name = f"{buffer.stream}-{buffer.version_id}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}{buffer.extension}"
-            self._s3().put_object(Bucket=buffer.bucket, Key=f"{buffer.prefix}{name}", Body=body.getvalue())
+            object_key = buffer.prefix + _object_name(buffer.stream, buffer.version_id, now) + buffer.extension
+            self._s3().put_object(Bucket=buffer.bucket, Key=object_key, Body=body.getvalue())
 
     def _s3(self) -> Any:
         if self._s3_client is None:  # built once: building a client costs more than a small batch's conversion
@@ -222,6 +222,11 @@ class ParquetConversion:
         table = glue.get_table(configuration["DatabaseName"], configuration["TableName"]).as_dict()
         columns = table["StorageDescriptor"]["Columns"]
         return pa.schema([pa.field(column["Name"], arrow_type(column["Type"])) for column in columns])
+
+
+def _object_name(stream: str, version_id: str, now: datetime) -> str:
+    """`<stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid>`, as Firehose names the objects it writes."""
+    return f"{stream}-{version_id}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}"
 
 
 def _fits(schema: pa.Schema, rows: list[dict[str, Any]]) -> bool:

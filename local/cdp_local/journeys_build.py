@@ -90,8 +90,9 @@ def journey_events_pattern() -> dict[str, Any]:
 
 
 def _merged(details: list[dict[str, list[Any]]]) -> list[dict[str, list[Any]]]:
-    """The detail filters of one event type, fewest first: none when a match has none (it takes every such event),
-    one with the union of values when all filter the same single field, else each distinct filter."""
+    """Detail filters that together pass exactly what one event type's matches pass: none when a match has none
+    (it takes every such event), one with the union of values when all filter the same single field, else each
+    distinct filter."""
     if not all(details):
         return [{}]
     fields = {tuple(detail) for detail in details}

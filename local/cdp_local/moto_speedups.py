@@ -310,20 +310,19 @@ def _plain_request(value: Any) -> bool:
     and tuples, of strings, integers and booleans (a leaf is checked in its container's loop: most values are)."""
     kind = type(value)
     if kind is dict:
-        for key, held in value.items():
+        for key in value:
             if type(key) is not str or key == "B" or key == "BS":
                 return False
-            held_kind = type(held)
-            if held_kind is not str and held_kind is not int and held_kind is not bool and not _plain_request(held):
-                return False
-        return True
-    if kind is list or kind is tuple:
-        for held in value:
-            held_kind = type(held)
-            if held_kind is not str and held_kind is not int and held_kind is not bool and not _plain_request(held):
-                return False
-        return True
-    return kind is str or kind is int or kind is bool
+        members: Any = value.values()
+    elif kind is list or kind is tuple:
+        members = value
+    else:
+        return kind is str or kind is int or kind is bool
+    for held in members:
+        held_kind = type(held)
+        if held_kind is not str and held_kind is not int and held_kind is not bool and not _plain_request(held):
+            return False
+    return True
 
 
 @functools.cache

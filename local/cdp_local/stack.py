@@ -928,7 +928,7 @@ def threads_switching_rarely() -> Iterator[None]:
     """A whole local run is one process whose handlers, botocore and moto share one interpreter lock, with a dozen
     threads at once (a batch's profiles, a file's claims, executions). Each forced hand-off of the lock costs a
     context switch and the caches the next thread finds cold; handing it off every 50 ms instead of Python's 5 ms
-    made the Online Retail run about 6% faster (161-162 s against 169-173 s). Threads that wait (for a lock, a
+    made the Online Retail run about 6% faster (158-162 s against 169-173 s). Threads that wait (for a lock, a
     sleep, I/O) still give the lock up at once."""
     interval = sys.getswitchinterval()
     sys.setswitchinterval(THREAD_SWITCH_INTERVAL)
